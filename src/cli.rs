@@ -1,0 +1,180 @@
+//! The command line, as clap derive types; the `///` comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::input::FieldMapping;
+use crate::send::Rate;
+
+/// Send a WhatsApp contact card (GREEN-API sendContact) to every row of a CSV or Excel file:
+/// every row checked first, sending paced under the rate limit, never twice, with a results
+/// file that says what happened to each row.
+#[derive(Debug, Parser)]
+#[command(name = "greenbulk", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every row of the input and report what is wrong, without sending anything.
+    Validate(ValidateArgs),
+    /// Validate, then send one contact card per sendable row and write the results file.
+    Send(Box<SendArgs>),
+    /// Run the built-in GREEN-API emulator on loopback, for trying things without an account.
+    Sandbox(SandboxArgs),
+}
+
+/// Flags that say how to read the input (shared by `validate` and `send`).
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The CSV/TSV/TXT, XLSX, XLSM, XLS, XLSB or ODS file, one contact card per row.
+    pub input: PathBuf,
+
+    /// The workbook sheet to read (default: the first sheet).
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
+
+    /// Map a field to a column whose header does not say it, e.g. --map phoneContact=Mobile.
+    /// Fields: chatId, phoneContact, firstName, middleName, lastName, company, quotedMessageId.
+    #[arg(long = "map", value_name = "FIELD=HEADER")]
+    pub mappings: Vec<FieldMapping>,
+
+    /// The text encoding of a CSV file (e.g. windows-1251, windows-1252, utf-16le), when
+    /// detection gets it wrong.
+    #[arg(long, value_name = "ENC", value_parser = parse_encoding)]
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Write every finding as CSV (row,severity,field,value,problem); `-` for stdout.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// The results CSV: one line per input row with its status, idMessage or error.
+    /// Never overwritten: to continue an earlier run on it, add --resume.
+    #[arg(long, value_name = "PATH")]
+    pub results: PathBuf,
+
+    /// GREEN-API base URL, as the console shows it (e.g. https://7103.api.greenapi.com).
+    #[arg(long, env = "GREEN_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// The instance id (idInstance).
+    #[arg(long, env = "GREEN_API_ID_INSTANCE", value_name = "ID")]
+    pub id_instance: Option<String>,
+
+    /// The instance token (apiTokenInstance). Never printed or written anywhere.
+    #[arg(
+        long,
+        env = "GREEN_API_TOKEN_INSTANCE",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token_instance: Option<String>,
+
+    /// Requests per second or minute, e.g. 10/s or 600/min. GREEN-API allows at most 50/s.
+    #[arg(long, default_value = "10/s", value_name = "N/s|N/min")]
+    pub rate: Rate,
+
+    /// The most requests in flight at once (enough to hold the rate when the API is slow).
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub concurrency: u32,
+
+    /// Seconds to wait for one answer; after that the row's outcome is `unknown`.
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+
+    /// Send the valid rows even when others have errors (those become `invalid`).
+    #[arg(long)]
+    pub skip_invalid: bool,
+
+    /// Continue a run on an existing results file: send `pending` and `failed` rows only.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// With --resume: also resend `unknown` rows (their first request may have arrived).
+    #[arg(long, requires = "resume")]
+    pub retry_unknown: bool,
+
+    /// Validate and show what would be sent; send nothing, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Send to the built-in GREEN-API emulator instead of the real API (no account needed);
+    /// credentials from flags or the environment are then ignored.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 7123)]
+    pub port: u16,
+
+    /// The idInstance the emulator accepts.
+    #[arg(long, default_value = crate::sandbox::DEFAULT_ID_INSTANCE)]
+    pub id_instance: String,
+
+    /// The apiTokenInstance the emulator accepts.
+    #[arg(long, default_value = crate::sandbox::DEFAULT_TOKEN)]
+    pub api_token_instance: String,
+
+    #[command(flatten)]
+    pub faults: FaultArgs,
+}
+
+/// Bad days the emulator can have, for demos and tests.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FaultArgs {
+    /// Milliseconds before each answer.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+
+    /// Up to this many extra milliseconds, at random.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub jitter_ms: u64,
+
+    /// Share of sendContact requests answered 429 (0.0–1.0).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub fail_429: f64,
+
+    /// Share of sendContact requests answered 500 or 502 (0.0–1.0).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub fail_5xx: f64,
+
+    /// Share of accepted messages whose connection is then dropped without an answer.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub drop_after_accept: f64,
+
+    /// Answer 466 (quota exceeded) once this many distinct chats were written to.
+    #[arg(long, value_name = "CHATS")]
+    pub quota: Option<u32>,
+
+    /// The instance state: authorized, notAuthorized, starting, blocked, sleepMode, yellowCard.
+    #[arg(long, default_value = "authorized")]
+    pub state: String,
+
+    /// Seed for the random faults, so a run can be repeated exactly.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+fn parse_encoding(label: &str) -> Result<&'static encoding_rs::Encoding, String> {
+    encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+        format!("unknown encoding '{label}'; try utf-8, windows-1251, windows-1252, utf-16le")
+    })
+}

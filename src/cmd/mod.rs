@@ -1,0 +1,5 @@
+//! One module per subcommand, each with a `run`.
+
+pub mod sandbox;
+pub mod send;
+pub mod validate;

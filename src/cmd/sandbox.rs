@@ -1,0 +1,64 @@
+//! `greenbulk sandbox`: the GREEN-API emulator, standalone, until Ctrl-C.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::Exit;
+use crate::cli::SandboxArgs;
+use crate::sandbox::{Config, Faults, Sandbox};
+
+pub fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
+    let f = &args.faults;
+    for (name, share) in [
+        ("--fail-429", f.fail_429),
+        ("--fail-5xx", f.fail_5xx),
+        ("--drop-after-accept", f.drop_after_accept),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            anyhow::bail!("{name} {share}: a share is between 0.0 and 1.0");
+        }
+    }
+    let config = Config {
+        id_instance: args.id_instance.clone(),
+        token: args.api_token_instance.clone(),
+        faults: Faults {
+            latency: Duration::from_millis(f.latency_ms),
+            jitter: Duration::from_millis(f.jitter_ms),
+            fail_429: f.fail_429,
+            fail_5xx: f.fail_5xx,
+            drop_after_accept: f.drop_after_accept,
+            quota: f.quota,
+            state: f.state.parse().map_err(anyhow::Error::msg)?,
+            seed: f.seed,
+            ..Faults::default()
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let sandbox = Sandbox::start(config, args.port).await.with_context(|| {
+            format!(
+                "cannot listen on 127.0.0.1:{} (in use? --port 0 picks a free port)",
+                args.port
+            )
+        })?;
+        let url = sandbox.url();
+        let id = &sandbox.config().id_instance;
+        let token = &sandbox.config().token;
+        println!("greenbulk sandbox listening on {url}");
+        println!("  GREEN_API_URL={url}");
+        println!("  GREEN_API_ID_INSTANCE={id}");
+        println!("  GREEN_API_TOKEN_INSTANCE={token}");
+        println!("  try: curl -s {url}/waInstance{id}/getStateInstance/{token}");
+        println!("  Ctrl-C stops it");
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        tokio::signal::ctrl_c().await?;
+        let accepted = sandbox.outgoing().len();
+        eprintln!("greenbulk sandbox: stopped after accepting {accepted} messages");
+        Ok(Exit::Success)
+    })
+}

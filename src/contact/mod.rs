@@ -1,0 +1,496 @@
+//! Contact: one input row turned into a checked, normalised `sendContact` request, or the
+//! reasons it cannot be one.
+//!
+//! Everything here is a pure function of a row, so it runs in parallel and is trivial to test.
+
+pub mod phone;
+
+use std::fmt;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use xxhash_rust::xxh3::Xxh3Default;
+
+use crate::input::{ColumnMap, Field, Row};
+pub use phone::{PhoneError, PhoneNumber};
+
+/// GREEN-API answers 500 `request entity too large` above this JSON body size.
+pub const MAX_BODY_BYTES: usize = 100 * 1024;
+
+/// Where a message goes: a personal chat (`digits@c.us`) or a group (`…@g.us`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChatId {
+    Personal(u64),
+    Group(String),
+}
+
+impl fmt::Display for ChatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChatId::Personal(digits) => write!(f, "{digits}@c.us"),
+            ChatId::Group(id) => f.write_str(id),
+        }
+    }
+}
+
+impl ChatId {
+    /// Parses every accepted form: `digits@c.us`, `digits-digits@g.us`, `digits@g.us`, or a
+    /// phone number written any usual way. The error is a sentence about the value.
+    pub fn parse(text: &str) -> Result<ChatId, String> {
+        let text = text.trim();
+        let lower = text.to_ascii_lowercase();
+        if let Some(digits) = lower.strip_suffix("@c.us") {
+            return match digits.parse::<u64>() {
+                Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) && n > 0 => {
+                    Ok(ChatId::Personal(n))
+                }
+                _ => Err(
+                    "is not a personal chat id: it must be digits@c.us, the country code \
+                          and number without + (e.g. 79001234567@c.us)"
+                        .into(),
+                ),
+            };
+        }
+        if let Some(id) = lower.strip_suffix("@g.us") {
+            let mut parts = id.splitn(2, '-');
+            let well_formed = parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            return if well_formed {
+                Ok(ChatId::Group(lower))
+            } else {
+                Err(
+                    "is not a group chat id: it must be digits@g.us or digits-digits@g.us, \
+                     as GREEN-API's getContacts or group methods return it"
+                        .into(),
+                )
+            };
+        }
+        if lower.ends_with("@s.whatsapp.net") {
+            return Err(
+                "uses WhatsApp's internal suffix; write it as digits@c.us (e.g. 79001234567@c.us)"
+                    .into(),
+            );
+        }
+        if text.contains('@') {
+            return Err(
+                "is not a chat id: personal chats are digits@c.us, groups are \
+                        digits@g.us or digits-digits@g.us"
+                    .into(),
+            );
+        }
+        phone::parse(text)
+            .map(|p| ChatId::Personal(p.get()))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A checked `sendContact` request, borrowing its names from the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub chat_id: ChatId,
+    pub phone_contact: PhoneNumber,
+    pub first_name: &'a str,
+    pub middle_name: &'a str,
+    pub last_name: &'a str,
+    pub company: &'a str,
+    pub quoted_message_id: &'a str,
+}
+
+/// A fingerprint of a request's content (chat and contact card): two rows with the same key
+/// would deliver the same card to the same chat. Stable across runs and versions (XXH3-128),
+/// so the ledger can match rows by content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ContentKey(pub u128);
+
+impl fmt::Display for ContentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl std::str::FromStr for ContentKey {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<ContentKey, Self::Err> {
+        u128::from_str_radix(s, 16).map(ContentKey)
+    }
+}
+
+impl Request<'_> {
+    pub fn key(&self) -> ContentKey {
+        let mut hasher = Xxh3Default::new();
+        hasher.update(self.chat_id.to_string().as_bytes());
+        for part in [
+            &self.phone_contact.get().to_string(),
+            self.first_name,
+            self.middle_name,
+            self.last_name,
+            self.company,
+        ] {
+            hasher.update(b"\x1f");
+            hasher.update(part.as_bytes());
+        }
+        ContentKey(hasher.digest128())
+    }
+
+    /// The JSON body exactly as it is sent.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a request always serialises")
+    }
+
+    /// The body's size in bytes, computed exactly only when it could be near the limit.
+    fn body_len_exceeds_limit(&self) -> bool {
+        let raw: usize = [
+            self.first_name,
+            self.middle_name,
+            self.last_name,
+            self.company,
+            self.quoted_message_id,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum();
+        // JSON escaping grows a byte to at most six (\u00XX); below this the body is surely small.
+        raw * 6 + 256 > MAX_BODY_BYTES && self.body().len() > MAX_BODY_BYTES
+    }
+}
+
+impl Serialize for Request<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Contact<'r, 'a>(&'r Request<'a>);
+        impl Serialize for Contact<'_, '_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let r = self.0;
+                let mut map = serializer.serialize_map(None)?;
+                map.serialize_entry("phoneContact", &r.phone_contact.get())?;
+                for (name, value) in [
+                    ("firstName", r.first_name),
+                    ("middleName", r.middle_name),
+                    ("lastName", r.last_name),
+                    ("company", r.company),
+                ] {
+                    if !value.is_empty() {
+                        map.serialize_entry(name, value)?;
+                    }
+                }
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("chatId", &self.chat_id.to_string())?;
+        map.serialize_entry("contact", &Contact(self))?;
+        if !self.quoted_message_id.is_empty() {
+            map.serialize_entry("quotedMessageId", self.quoted_message_id)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        })
+    }
+}
+
+/// One problem found in a row, in the words the report uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    /// The field concerned, or a description such as `row` for whole-row findings.
+    pub field: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+impl Finding {
+    fn new(severity: Severity, field: &'static str, value: &str, problem: String) -> Finding {
+        Finding {
+            severity,
+            field,
+            value: value.to_string(),
+            problem,
+        }
+    }
+}
+
+/// The outcome of checking one row.
+#[derive(Debug)]
+pub struct Checked<'a> {
+    /// The request, when the row has no error.
+    pub request: Option<Request<'a>>,
+    pub findings: Vec<Finding>,
+}
+
+impl Checked<'_> {
+    pub fn has_error(&self) -> bool {
+        self.request.is_none()
+    }
+}
+
+/// The field name the report uses for the "no name at all" error.
+pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
+
+/// Checks one row and builds its request. Pure: same row, same answer.
+pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checked<'a> {
+    use Severity::{Error, Warning};
+    let mut findings = Vec::new();
+    let cell = |field: Field| row.cell(columns.get(field)).trim();
+
+    let chat_text = cell(Field::ChatId);
+    let chat_id = if chat_text.is_empty() {
+        findings.push(Finding::new(
+            Error,
+            "chatId",
+            "",
+            "is missing: give the chat to send to, as a phone number with country code or \
+             digits@c.us"
+                .into(),
+        ));
+        None
+    } else {
+        match ChatId::parse(chat_text) {
+            Ok(id) => Some(id),
+            Err(problem) => {
+                findings.push(Finding::new(Error, "chatId", chat_text, problem));
+                None
+            }
+        }
+    };
+
+    let phone_text = cell(Field::PhoneContact);
+    let phone_contact = match phone::parse(phone_text) {
+        Ok(p) => Some(p),
+        Err(PhoneError::Empty) => {
+            findings.push(Finding::new(
+                Error,
+                "phoneContact",
+                "",
+                "is missing: give the number on the contact card, with country code".into(),
+            ));
+            None
+        }
+        Err(e) => {
+            findings.push(Finding::new(
+                Error,
+                "phoneContact",
+                phone_text,
+                e.to_string(),
+            ));
+            None
+        }
+    };
+
+    let [first_name, middle_name, last_name, company] = [
+        Field::FirstName,
+        Field::MiddleName,
+        Field::LastName,
+        Field::Company,
+    ]
+    .map(cell);
+    if [first_name, middle_name, last_name, company]
+        .iter()
+        .all(|s| s.is_empty())
+    {
+        findings.push(Finding::new(
+            Error,
+            NAME_FIELDS,
+            "",
+            "all empty: a contact card needs at least one of firstName, middleName, lastName \
+             or company"
+                .into(),
+        ));
+    }
+    let quoted_message_id = cell(Field::QuotedMessageId);
+    if !quoted_message_id.is_empty()
+        && !quoted_message_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        findings.push(Finding::new(
+            Warning,
+            "quotedMessageId",
+            quoted_message_id,
+            "does not look like a message id; GREEN-API accepts a wrong one with 200 and then \
+             never delivers the message"
+                .into(),
+        ));
+    }
+
+    for field in Field::ALL {
+        let value = cell(field);
+        if value.contains('\u{FFFD}') {
+            findings.push(Finding::new(
+                Warning,
+                field.name(),
+                value,
+                "has characters that could not be decoded; the file's encoding may be \
+                 misdetected: try --encoding windows-1251 (or windows-1252, utf-16)"
+                    .into(),
+            ));
+        }
+    }
+    if row.cells.len() > header_len
+        && row
+            .cells
+            .iter()
+            .skip(header_len)
+            .any(|c| !c.trim().is_empty())
+    {
+        findings.push(Finding::new(
+            Warning,
+            "row",
+            "",
+            format!(
+                "has {} cells but the header has {header_len}; the extra cells are ignored \
+                 (an unquoted delimiter inside a cell?)",
+                row.cells.len()
+            ),
+        ));
+    }
+
+    let request = match (chat_id, phone_contact) {
+        (Some(chat_id), Some(phone_contact)) if findings.iter().all(|f| f.severity != Error) => {
+            Some(Request {
+                chat_id,
+                phone_contact,
+                first_name,
+                middle_name,
+                last_name,
+                company,
+                quoted_message_id,
+            })
+        }
+        _ => None,
+    };
+    let request = request.and_then(|r| {
+        if r.body_len_exceeds_limit() {
+            findings.push(Finding::new(
+                Error,
+                "row",
+                "",
+                format!(
+                    "the request body would be {} bytes, over GREEN-API's 100 KB limit; \
+                     shorten the names",
+                    r.body().len()
+                ),
+            ));
+            None
+        } else {
+            Some(r)
+        }
+    });
+    if let Some(r) = &request {
+        plausibility_warnings(r, chat_text, &mut findings);
+    }
+    Checked { request, findings }
+}
+
+fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<Finding>) {
+    if let ChatId::Personal(digits) = request.chat_id {
+        if digits == request.phone_contact.get() {
+            findings.push(Finding::new(
+                Severity::Warning,
+                "chatId",
+                chat_text,
+                "is the contact's own number: the card is sent to the person it describes".into(),
+            ));
+        }
+        if !phone::parse(&digits.to_string()).is_ok_and(|p| p.is_plausible()) {
+            findings.push(Finding::new(
+                Severity::Warning,
+                "chatId",
+                chat_text,
+                format!("{digits} is not a valid number in its country's numbering plan; check the country code"),
+            ));
+        }
+    }
+    if !request.phone_contact.is_plausible() {
+        findings.push(Finding::new(
+            Severity::Warning,
+            "phoneContact",
+            &request.phone_contact.to_string(),
+            "is not a valid number in its country's numbering plan; check the country code \
+             (a Russian number written with a leading 8 must start with 7)"
+                .into(),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_ids_in_every_accepted_form() {
+        let personal = ChatId::Personal(79001234567);
+        assert_eq!(ChatId::parse("79001234567@c.us"), Ok(personal.clone()));
+        assert_eq!(ChatId::parse("79001234567@C.US"), Ok(personal.clone()));
+        assert_eq!(ChatId::parse("+7 (900) 123-45-67"), Ok(personal.clone()));
+        assert_eq!(ChatId::parse("79001234567.0"), Ok(personal));
+        assert_eq!(
+            ChatId::parse("11001234567-1581234048@g.us"),
+            Ok(ChatId::Group("11001234567-1581234048@g.us".into()))
+        );
+        assert_eq!(
+            ChatId::parse("120363025555555555@g.us"),
+            Ok(ChatId::Group("120363025555555555@g.us".into()))
+        );
+        for bad in [
+            "abc@c.us",
+            "@c.us",
+            "12-@g.us",
+            "79001234567@s.whatsapp.net",
+            "a@b.c",
+            "900",
+        ] {
+            assert!(ChatId::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn body_matches_the_documented_shape() {
+        let r = Request {
+            chat_id: ChatId::Personal(11001234567),
+            phone_contact: phone::parse("79001234568").unwrap(),
+            first_name: "Artem",
+            middle_name: "",
+            last_name: "Evpatoriysky",
+            company: "",
+            quoted_message_id: "",
+        };
+        assert_eq!(
+            String::from_utf8(r.body()).unwrap(),
+            r#"{"chatId":"11001234567@c.us","contact":{"phoneContact":79001234568,"firstName":"Artem","lastName":"Evpatoriysky"}}"#
+        );
+    }
+
+    #[test]
+    fn key_depends_on_content_not_on_the_quote() {
+        let a = Request {
+            chat_id: ChatId::Personal(11001234567),
+            phone_contact: phone::parse("79001234568").unwrap(),
+            first_name: "Ann",
+            middle_name: "",
+            last_name: "",
+            company: "",
+            quoted_message_id: "",
+        };
+        let b = Request {
+            first_name: "Anna",
+            ..a.clone()
+        };
+        let c = Request {
+            quoted_message_id: "ABC",
+            ..a.clone()
+        };
+        assert_ne!(a.key(), b.key());
+        assert_eq!(a.key(), c.key());
+        assert_eq!(a.key().to_string().parse::<ContentKey>(), Ok(a.key()));
+    }
+}

@@ -1,0 +1,242 @@
+//! Phone numbers as people and spreadsheets write them, reduced to international digits.
+//!
+//! Accepted: digits with `+`, spaces, dots, dashes, slashes and parentheses, a `00`
+//! international prefix, and the `.0` a numeric export leaves behind. Refused with a reason:
+//! letters, Excel's scientific notation (digits already lost), national numbers starting
+//! with a single 0, fewer than 11 or more than 15 digits, values above 2^53-1.
+
+use std::fmt;
+
+/// The largest integer a JSON number keeps exactly (GREEN-API: "must be a safe number").
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+pub const MIN_DIGITS: usize = 11;
+pub const MAX_DIGITS: usize = 15;
+
+/// An international phone number: country code and number, digits only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(u64);
+
+impl PhoneNumber {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// True when the number exists in its country's numbering plan (libphonenumber data).
+    pub fn is_plausible(self) -> bool {
+        phonenumber::parse(None, format!("+{}", self.0)).is_ok_and(|n| n.is_valid())
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Why a text is not a usable phone number; `Display` says what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhoneError {
+    Empty,
+    ScientificNotation,
+    Letters,
+    Character(char),
+    MisplacedPlus,
+    NationalNumber,
+    TooShort(usize),
+    TooLong(usize),
+    Unsafe,
+}
+
+impl fmt::Display for PhoneError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PhoneError::Empty => write!(f, "is empty"),
+            PhoneError::ScientificNotation => write!(
+                f,
+                "was turned into scientific notation by Excel and its last digits are lost; \
+                 format the column as Text (or Number with 0 decimals) in the original \
+                 workbook and export again"
+            ),
+            PhoneError::Letters => write!(
+                f,
+                "contains letters; keep only the number (no extension, no words)"
+            ),
+            PhoneError::Character(c) => write!(
+                f,
+                "contains '{c}'; write the number with digits, +, spaces, dots, dashes or \
+                 parentheses only"
+            ),
+            PhoneError::MisplacedPlus => write!(f, "has a '+' that is not at the start"),
+            PhoneError::NationalNumber => write!(
+                f,
+                "starts with 0, a national trunk prefix; write it in international form \
+                 with the country code (e.g. +49 30 1234567 instead of 030 1234567)"
+            ),
+            PhoneError::TooShort(n) => write!(
+                f,
+                "has {n} digits, fewer than {MIN_DIGITS}; include the country code \
+                 (e.g. 79001234567, not 9001234567)"
+            ),
+            PhoneError::TooLong(n) => write!(
+                f,
+                "has {n} digits, more than {MAX_DIGITS}; it is probably two numbers or has \
+                 an extension"
+            ),
+            PhoneError::Unsafe => write!(f, "is larger than 2^53-1 (9007199254740991)"),
+        }
+    }
+}
+
+/// Parses a phone number written any usual way.
+pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
+    let text = text.trim_matches(is_space);
+    if text.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+    if is_scientific(text) {
+        return Err(PhoneError::ScientificNotation);
+    }
+    let text = strip_numeric_fraction(text);
+    let mut value: u64 = 0;
+    let mut digits = 0usize;
+    let mut leading_zeros = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '0'..='9' => {
+                if digits == leading_zeros && c == '0' {
+                    leading_zeros += 1;
+                }
+                digits += 1;
+                value = value
+                    .saturating_mul(10)
+                    .saturating_add(u64::from(c as u8 - b'0'));
+            }
+            '+' if i == 0 => {}
+            '+' => return Err(PhoneError::MisplacedPlus),
+            ' ' | '.' | '-' | '(' | ')' | '/' => {}
+            c if is_space(c) || is_dash(c) => {}
+            c if c.is_alphabetic() => return Err(PhoneError::Letters),
+            c => return Err(PhoneError::Character(c)),
+        }
+    }
+    // `00` is the international dialling prefix; a single 0 is a national trunk prefix.
+    let significant = match leading_zeros {
+        0 => digits,
+        2 => digits - 2,
+        _ if digits == 0 => 0,
+        _ => return Err(PhoneError::NationalNumber),
+    };
+    if significant < MIN_DIGITS {
+        return Err(PhoneError::TooShort(significant));
+    }
+    if significant > MAX_DIGITS {
+        return Err(PhoneError::TooLong(significant));
+    }
+    if value > MAX_SAFE_INTEGER {
+        return Err(PhoneError::Unsafe);
+    }
+    Ok(PhoneNumber(value))
+}
+
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{a0}' | '\u{202f}' | '\u{2007}' | '\u{feff}')
+}
+
+fn is_dash(c: char) -> bool {
+    matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}')
+}
+
+/// `7.90012E+10`, `7,90012E+10`, `7E10`: Excel's display of a long number in a General cell.
+fn is_scientific(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    let mantissa = mantissa.strip_prefix('+').unwrap_or(mantissa);
+    let mut parts = mantissa.splitn(2, ['.', ',']);
+    let whole = parts.next().unwrap_or("");
+    let fraction = parts.next().unwrap_or("0");
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    all_digits(whole) && all_digits(fraction) && all_digits(exponent)
+}
+
+/// `79001234568.0` (a number column exported as text) is the integer, not 12 digits.
+fn strip_numeric_fraction(text: &str) -> &str {
+    let Some(cut) = text.rfind(['.', ',']) else {
+        return text;
+    };
+    let (whole, fraction) = (&text[..cut], &text[cut + 1..]);
+    let whole_digits = whole.strip_prefix('+').unwrap_or(whole);
+    let is_fraction =
+        !fraction.is_empty() && fraction.len() <= 2 && fraction.bytes().all(|b| b == b'0');
+    if is_fraction && whole_digits.len() >= 7 && whole_digits.bytes().all(|b| b.is_ascii_digit()) {
+        whole
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn usual_forms_give_the_same_digits() {
+        for text in [
+            "79001234568",
+            "+7 (900) 123-45-68",
+            "+7 900 123 45 68",
+            "7.900.123.45.68",
+            "007 900 1234568",
+            "79001234568.0",
+            " +7\u{a0}900\u{a0}123\u{2011}45\u{2011}68 ",
+        ] {
+            assert_eq!(parse(text).map(PhoneNumber::get), Ok(79001234568), "{text}");
+        }
+    }
+
+    #[test]
+    fn each_mistake_has_its_reason() {
+        assert_eq!(parse(""), Err(PhoneError::Empty));
+        assert_eq!(parse("7.90012E+10"), Err(PhoneError::ScientificNotation));
+        assert_eq!(parse("7,90012E+10"), Err(PhoneError::ScientificNotation));
+        assert_eq!(parse("+7 900 123 45 68 ext 5"), Err(PhoneError::Letters));
+        assert_eq!(parse("79001234568#"), Err(PhoneError::Character('#')));
+        assert_eq!(parse("7900+1234568"), Err(PhoneError::MisplacedPlus));
+        assert_eq!(parse("030 1234 5678"), Err(PhoneError::NationalNumber));
+        assert_eq!(parse("9001234568"), Err(PhoneError::TooShort(10)));
+        assert_eq!(parse("7900123456812345"), Err(PhoneError::TooLong(16)));
+    }
+
+    #[test]
+    fn plausibility_uses_numbering_plans() {
+        assert!(parse("+7 900 123-45-68").unwrap().is_plausible());
+        assert!(!parse("89001234568").unwrap().is_plausible());
+    }
+
+    proptest! {
+        #[test]
+        fn formatting_never_changes_the_digits(
+            digits in "[1-9][0-9]{10,14}",
+            seps in proptest::collection::vec(prop_oneof![
+                Just(""), Just(" "), Just("-"), Just("."), Just("("), Just(")"), Just("\u{a0}")
+            ], 16),
+            plus in any::<bool>(),
+        ) {
+            let mut text = String::from(if plus { "+" } else { "" });
+            for (i, d) in digits.chars().enumerate() {
+                text.push(d);
+                text.push_str(seps[i]);
+            }
+            // "7900123456.00" reads as a numeric export of 7900123456, on purpose.
+            prop_assume!(strip_numeric_fraction(&text) == text);
+            prop_assert_eq!(parse(&text).map(|p| p.get().to_string()), Ok(digits));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
+            let _ = parse(&text);
+        }
+    }
+}

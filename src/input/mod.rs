@@ -1,0 +1,279 @@
+//! Input: a CSV or Excel file turned into numbered rows of text cells.
+//!
+//! The format is decided by the file's first bytes (a ZIP or OLE workbook, or text) and its
+//! extension; text is decoded to UTF-8 and its delimiter sniffed. Whatever the format, the
+//! rest of the program sees the same thing: a header record and then [`Row`]s, each with the
+//! row number a spreadsheet would show. Rows whose cells are all empty never come out.
+
+mod columns;
+mod excel;
+mod text;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use csv::StringRecord;
+
+pub use columns::{ColumnMap, Field, FieldMapping};
+
+/// A row number as a spreadsheet shows it: the header is row 1 (for CSV, the record's number
+/// counting the header as 1; for a workbook, the sheet's own row number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RowNumber(pub u64);
+
+impl fmt::Display for RowNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One data row: its number and its cells as text, exactly as read.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    pub number: RowNumber,
+    pub cells: StringRecord,
+}
+
+impl Row {
+    /// The cell at `index`, or "" when the row is shorter than the header.
+    pub fn cell(&self, index: Option<usize>) -> &str {
+        index.and_then(|i| self.cells.get(i)).unwrap_or("")
+    }
+
+    fn is_blank(&self) -> bool {
+        self.cells.iter().all(|c| c.trim().is_empty())
+    }
+}
+
+/// How to read the input: the flags `validate` and `send` share.
+#[derive(Debug, Clone)]
+pub struct InputOptions {
+    pub path: PathBuf,
+    pub sheet: Option<String>,
+    pub mappings: Vec<FieldMapping>,
+    /// An encoding label (`windows-1251`, `utf-16le` …) that overrides detection.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+/// What the file turned out to be, for the summary line.
+#[derive(Debug, Clone)]
+pub enum Format {
+    Text {
+        encoding: &'static str,
+        delimiter: u8,
+    },
+    Workbook {
+        kind: &'static str,
+        sheet: String,
+    },
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Format::Text {
+                encoding,
+                delimiter,
+            } => {
+                let name = match delimiter {
+                    b',' => "comma",
+                    b';' => "semicolon",
+                    b'\t' => "tab",
+                    b'|' => "pipe",
+                    _ => "other",
+                };
+                write!(f, "CSV, {encoding}, {name}-separated")
+            }
+            Format::Workbook { kind, sheet } => write!(f, "{kind} workbook, sheet '{sheet}'"),
+        }
+    }
+}
+
+/// A problem with the input file as a whole: each is a usage/input error (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is empty: there is no header row")]
+    Empty { path: PathBuf },
+    #[error("{path}, row {row}: {message}")]
+    Text {
+        path: PathBuf,
+        row: RowNumber,
+        message: String,
+    },
+    #[error("{path} is not a readable {kind} workbook ({detail}). {hint}")]
+    Workbook {
+        path: PathBuf,
+        kind: &'static str,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error("{path} has no sheet named '{sheet}'; its sheets are: {available}")]
+    NoSheet {
+        path: PathBuf,
+        sheet: String,
+        available: String,
+    },
+    #[error("{path}: {message}. Its headers (row {header_row}) are: {headers}")]
+    Columns {
+        path: PathBuf,
+        header_row: RowNumber,
+        message: String,
+        headers: String,
+    },
+}
+
+/// An opened input: headers, column mapping and a stream of rows.
+pub struct Table {
+    pub path: PathBuf,
+    pub format: Format,
+    pub header_row: RowNumber,
+    pub headers: StringRecord,
+    pub columns: ColumnMap,
+    rows: Box<dyn RowSource>,
+}
+
+/// Where rows come from; each implementation yields every record, blank ones included.
+trait RowSource: Send {
+    /// Reads the next record into `row`; false at the end.
+    fn next_record(&mut self, row: &mut Row) -> Result<bool, InputError>;
+}
+
+impl Table {
+    /// Opens the input, finds the header row and maps the columns.
+    pub fn open(options: &InputOptions) -> Result<Table, InputError> {
+        let path = options.path.clone();
+        let (format, mut rows) = open_source(options)?;
+        let mut header = Row::default();
+        loop {
+            if !rows.next_record(&mut header)? {
+                return Err(InputError::Empty { path });
+            }
+            if !header.is_blank() {
+                break;
+            }
+        }
+        let headers: StringRecord = header.cells.iter().map(str::trim).collect();
+        let columns = ColumnMap::resolve(&headers, &options.mappings).map_err(|message| {
+            InputError::Columns {
+                path: path.clone(),
+                header_row: header.number,
+                message,
+                headers: quote_list(headers.iter()),
+            }
+        })?;
+        Ok(Table {
+            path,
+            format,
+            header_row: header.number,
+            headers,
+            columns,
+            rows,
+        })
+    }
+
+    /// Reads the next non-blank data row into `row`; false at the end of the input.
+    pub fn next_row(&mut self, row: &mut Row) -> Result<bool, InputError> {
+        while self.rows.next_record(row)? {
+            if !row.is_blank() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Fills `chunk` with up to `max` rows, reusing its buffers; false when nothing was read.
+    pub fn next_chunk(&mut self, chunk: &mut Vec<Row>, max: usize) -> Result<bool, InputError> {
+        let mut filled = 0;
+        while filled < max {
+            if filled == chunk.len() {
+                chunk.push(Row::default());
+            }
+            if !self.next_row(&mut chunk[filled])? {
+                break;
+            }
+            filled += 1;
+        }
+        chunk.truncate(filled);
+        Ok(filled > 0)
+    }
+}
+
+/// Names in quotes, comma-separated, for messages that list what exists.
+pub fn quote_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let list: Vec<String> = names.map(|n| format!("'{n}'")).collect();
+    if list.is_empty() {
+        "(none)".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn open_source(options: &InputOptions) -> Result<(Format, Box<dyn RowSource>), InputError> {
+    let path = &options.path;
+    let open_err = |source| InputError::Open {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(open_err)?;
+    let mut magic = [0u8; 8];
+    let read = read_prefix(&mut file, &mut magic).map_err(open_err)?;
+    let magic = &magic[..read];
+    let ext = extension(path);
+    match excel::Kind::detect(magic, &ext) {
+        Some(kind) => {
+            let (sheet, source) = excel::open(path, kind, options.sheet.as_deref())?;
+            Ok((
+                Format::Workbook {
+                    kind: kind.name(),
+                    sheet,
+                },
+                Box::new(source),
+            ))
+        }
+        None if excel::Kind::from_extension(&ext).is_some() => Err(InputError::Workbook {
+            path: path.clone(),
+            kind: excel::Kind::from_extension(&ext).map_or("Excel", excel::Kind::name),
+            detail: "the file does not start like a workbook".into(),
+            hint: if magic.is_empty() {
+                "The file is empty: export it again from Excel."
+            } else {
+                "If it is really a CSV file, rename it to .csv; otherwise export it again from Excel."
+            },
+        }),
+        None => {
+            let (encoding, delimiter, source) = text::open(path, file, options.encoding)?;
+            Ok((
+                Format::Text {
+                    encoding,
+                    delimiter,
+                },
+                Box::new(source),
+            ))
+        }
+    }
+}
+
+fn read_prefix(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    Ok(filled)
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}

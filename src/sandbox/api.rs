@@ -1,0 +1,595 @@
+//! The GREEN-API methods the emulator answers, and what it remembers of them.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Config, Faults, Hangup, InstanceState};
+use crate::contact::MAX_BODY_BYTES;
+use crate::contact::phone::MAX_SAFE_INTEGER;
+
+/// GREEN-API's limit for send methods, per instance.
+const SEND_LIMIT_PER_SECOND: usize = 50;
+
+/// One sendContact request as it arrived, and what it was answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Received {
+    /// Arrival time since the emulator started.
+    pub at: Duration,
+    pub body: String,
+    /// The status answered; 0 when the connection was dropped without an answer.
+    pub status: u16,
+}
+
+/// A contact card message the emulator accepted into its queue.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutgoingMessage {
+    pub id_message: String,
+    pub chat_id: String,
+    pub phone_contact: u64,
+    pub quoted_message_id: Option<String>,
+    pub contact: Contact,
+    /// Unix seconds, as GREEN-API's journals give it.
+    pub timestamp: u64,
+    pub accepted_at: Duration,
+    /// Accepted, then the connection was dropped before the answer (the ambiguous case).
+    pub dropped: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Contact {
+    #[serde(rename = "displayName")]
+    pub display_name: String,
+    pub vcard: String,
+}
+
+pub(super) struct Shared {
+    config: Config,
+    started: Instant,
+    state: Mutex<EmulatorState>,
+}
+
+pub(super) struct EmulatorState {
+    faults: Faults,
+    rng: fastrand::Rng,
+    pub(super) received: Vec<Received>,
+    pub(super) outgoing: Vec<OutgoingMessage>,
+    arrivals: VecDeque<Instant>,
+    chats: HashSet<String>,
+    starting_until: Instant,
+}
+
+impl EmulatorState {
+    pub(super) fn set_faults(&mut self, faults: Faults) {
+        self.starting_until = Instant::now() + faults.starting_for;
+        self.faults = faults;
+    }
+
+    fn state(&self) -> InstanceState {
+        match self.faults.state {
+            InstanceState::Starting if Instant::now() >= self.starting_until => {
+                InstanceState::Authorized
+            }
+            state => state,
+        }
+    }
+}
+
+impl Shared {
+    pub(super) fn new(config: Config, started: Instant) -> Shared {
+        let faults = config.faults.clone();
+        Shared {
+            state: Mutex::new(EmulatorState {
+                rng: fastrand::Rng::with_seed(faults.seed),
+                starting_until: started + faults.starting_for,
+                faults,
+                received: Vec::new(),
+                outgoing: Vec::new(),
+                arrivals: VecDeque::new(),
+                chats: HashSet::new(),
+            }),
+            config,
+            started,
+        }
+    }
+
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, EmulatorState> {
+        super::lock(&self.state)
+    }
+}
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/{instance}/{method}/{token}", any(handle))
+        .with_state(shared)
+}
+
+fn answer(status: u16, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        code,
+        Json(json!({ "statusCode": status, "message": message })),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    Extension(hangup): Extension<Hangup>,
+    Path((instance, method, token)): Path<(String, String, String)>,
+    http_method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let arrived = Instant::now();
+    if instance.strip_prefix("waInstance") != Some(shared.config.id_instance.as_str()) {
+        return answer(403, "Forbidden");
+    }
+    if token != shared.config.token {
+        return answer(401, "Unauthorized");
+    }
+    let delay = {
+        let mut state = shared.lock();
+        let jitter = state.faults.jitter.as_millis() as u64;
+        state.faults.latency + Duration::from_millis(state.rng.u64(0..=jitter))
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let expect = |verb: Method| http_method == verb;
+    match method.as_str() {
+        "sendContact" if expect(Method::POST) => {
+            send_contact(&shared, &hangup, arrived, &body).await
+        }
+        "getStateInstance" if expect(Method::GET) => {
+            Json(json!({ "stateInstance": shared.lock().state().name() })).into_response()
+        }
+        "getSettings" if expect(Method::GET) => Json(json!({
+            "wid": format!("{}@c.us", shared.config.id_instance),
+            "delaySendMessagesMilliseconds": 500,
+            "outgoingWebhook": "yes",
+            "incomingWebhook": "yes",
+        }))
+        .into_response(),
+        "showMessagesQueue" if expect(Method::GET) => show_queue(&shared),
+        "lastOutgoingMessages" if expect(Method::GET) => last_outgoing(&shared, query.as_deref()),
+        "getMessage" if expect(Method::POST) => get_message(&shared, &body),
+        "checkWhatsapp" if expect(Method::POST) => check_whatsapp(&body),
+        "sendContact"
+        | "getStateInstance"
+        | "getSettings"
+        | "showMessagesQueue"
+        | "lastOutgoingMessages"
+        | "getMessage"
+        | "checkWhatsapp" => answer(405, "Method Not Allowed"),
+        _ => answer(404, "Not Found"),
+    }
+}
+
+async fn send_contact(shared: &Shared, hangup: &Hangup, arrived: Instant, body: &[u8]) -> Response {
+    let (response, hang_up) = {
+        let mut state = shared.lock();
+        let (status, response, hang_up) = decide(shared, &mut state, arrived, body);
+        state.received.push(Received {
+            at: arrived.duration_since(shared.started),
+            body: String::from_utf8_lossy(body).into_owned(),
+            status: if hang_up { 0 } else { status },
+        });
+        (response, hang_up)
+    };
+    if hang_up {
+        hangup.0.notify_one();
+        std::future::pending::<()>().await;
+    }
+    response
+}
+
+/// Decides a sendContact answer: (status, response, hang up without answering).
+fn decide(
+    shared: &Shared,
+    state: &mut EmulatorState,
+    arrived: Instant,
+    body: &[u8],
+) -> (u16, Response, bool) {
+    let second_ago = arrived.checked_sub(Duration::from_secs(1));
+    while let (Some(front), Some(limit)) = (state.arrivals.front(), second_ago) {
+        if *front > limit {
+            break;
+        }
+        state.arrivals.pop_front();
+    }
+    state.arrivals.push_back(arrived);
+    if state.arrivals.len() > SEND_LIMIT_PER_SECOND {
+        return (429, answer(429, "Too Many Requests"), false);
+    }
+    if state.state() == InstanceState::Starting {
+        return (
+            400,
+            answer(400, "instance in starting process try later"),
+            false,
+        );
+    }
+    let roll = state.rng.f64();
+    if roll < state.faults.fail_429 {
+        return (429, answer(429, "Too Many Requests"), false);
+    }
+    if roll < state.faults.fail_429 + state.faults.fail_5xx {
+        return if state.rng.bool() {
+            (500, answer(500, "Internal Server Error"), false)
+        } else {
+            let page = "<html><head><title>502 Bad Gateway</title></head><body>\
+                        <center><h1>502 Bad Gateway</h1></center></body></html>";
+            (502, (StatusCode::BAD_GATEWAY, page).into_response(), false)
+        };
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return (500, answer(500, "request entity too large"), false);
+    }
+    let card = match parse_card(body) {
+        Ok(card) => card,
+        Err(message) => return (400, answer(400, &message), false),
+    };
+    if let Some(quota) = state.faults.quota
+        && !state.chats.contains(&card.chat_id)
+        && state.chats.len() as u32 >= quota
+    {
+        return (466, quota_answer(state.chats.len() as u32, quota), false);
+    }
+    state.chats.insert(card.chat_id.clone());
+    let id_message = (0..20)
+        .map(|_| char::from_digit(state.rng.u32(0..16), 16).expect("hex digit"))
+        .collect::<String>()
+        .to_uppercase();
+    let dropped = state.rng.f64() < state.faults.drop_after_accept;
+    state.outgoing.push(OutgoingMessage {
+        id_message: id_message.clone(),
+        chat_id: card.chat_id,
+        phone_contact: card.phone_contact,
+        quoted_message_id: card.quoted_message_id,
+        contact: card.contact,
+        timestamp: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        accepted_at: arrived.duration_since(shared.started),
+        dropped,
+    });
+    let response = Json(json!({ "idMessage": id_message })).into_response();
+    (200, response, dropped)
+}
+
+struct Card {
+    chat_id: String,
+    phone_contact: u64,
+    quoted_message_id: Option<String>,
+    contact: Contact,
+}
+
+/// Validates a body the way GREEN-API does, with its messages.
+fn parse_card(body: &[u8]) -> Result<Card, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| "Validation failed".to_string())?;
+    let object = value.as_object().ok_or("Validation failed")?;
+    if object.is_empty() {
+        return Err("Validation failed. Details: 'value' must have at least 1 key".into());
+    }
+    for key in object.keys() {
+        if !["chatId", "contact", "quotedMessageId"].contains(&key.as_str()) {
+            return Err(format!(
+                "Validation failed. Details: '{key}' is not allowed"
+            ));
+        }
+    }
+    let chat_id = object
+        .get("chatId")
+        .and_then(Value::as_str)
+        .ok_or("Validation failed. Details: 'chatId' is required")?;
+    if !valid_chat_id(chat_id) {
+        return Err(
+            "Validation failed. Details: 'chatId' must be one of the next formats: \
+                    'phone_number@c.us' or 'group_id@g.us'"
+                .into(),
+        );
+    }
+    let contact = object
+        .get("contact")
+        .and_then(Value::as_object)
+        .ok_or("Validation failed. Details: 'contact' is required")?;
+    for key in contact.keys() {
+        if ![
+            "phoneContact",
+            "firstName",
+            "middleName",
+            "lastName",
+            "company",
+        ]
+        .contains(&key.as_str())
+        {
+            return Err(format!(
+                "Validation failed. Details: 'contact.{key}' is not allowed"
+            ));
+        }
+    }
+    let phone = contact
+        .get("phoneContact")
+        .ok_or("Validation failed. Details: 'contact.phoneContact' is required")?;
+    let phone_contact = match phone {
+        Value::Number(n) => match n.as_u64() {
+            Some(p) if p <= MAX_SAFE_INTEGER => p,
+            Some(_) => {
+                return Err(
+                    "Validation failed. Details: 'contact.phoneContact' must be a safe number"
+                        .into(),
+                );
+            }
+            None if n.as_f64().is_some_and(|f| f > MAX_SAFE_INTEGER as f64) => {
+                return Err(
+                    "Validation failed. Details: 'contact.phoneContact' must be a safe number"
+                        .into(),
+                );
+            }
+            None => {
+                return Err(
+                    "Validation failed. Details: 'contact.phoneContact' must be a number".into(),
+                );
+            }
+        },
+        _ => {
+            return Err(
+                "Validation failed. Details: 'contact.phoneContact' must be a number".into(),
+            );
+        }
+    };
+    let name = |key: &str| {
+        contact
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (first, middle, last, company) = (
+        name("firstName"),
+        name("middleName"),
+        name("lastName"),
+        name("company"),
+    );
+    if [&first, &middle, &last, &company]
+        .iter()
+        .all(|s| s.is_empty())
+    {
+        return Err(
+            "Validation failed. Details: 'contact' must contain at least one of \
+                    [firstName, middleName, lastName, company]"
+                .into(),
+        );
+    }
+    Ok(Card {
+        chat_id: chat_id.to_string(),
+        phone_contact,
+        quoted_message_id: object
+            .get("quotedMessageId")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        contact: vcard(phone_contact, &first, &middle, &last, &company),
+    })
+}
+
+fn valid_chat_id(chat_id: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(number) = chat_id.strip_suffix("@c.us") {
+        return digits(number);
+    }
+    if let Some(group) = chat_id.strip_suffix("@g.us") {
+        return group.splitn(2, '-').all(digits);
+    }
+    false
+}
+
+/// The contact as WhatsApp shows it: a display name and a vCard 3.0.
+fn vcard(phone: u64, first: &str, middle: &str, last: &str, company: &str) -> Contact {
+    let full: Vec<&str> = [first, middle, last]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let display_name = if full.is_empty() {
+        company.to_string()
+    } else {
+        full.join(" ")
+    };
+    let mut card = String::from("BEGIN:VCARD\nVERSION:3.0\n");
+    card.push_str(&format!("N:{last};{first};{middle};;\n"));
+    card.push_str(&format!("FN:{display_name}\n"));
+    if !company.is_empty() {
+        card.push_str(&format!("ORG:{company};\n"));
+    }
+    card.push_str(&format!(
+        "TEL;type=CELL;type=VOICE;waid={phone}:+{phone}\nEND:VCARD"
+    ));
+    Contact {
+        display_name,
+        vcard: card,
+    }
+}
+
+fn quota_answer(used: u32, total: u32) -> Response {
+    let body = json!({
+        "invokeStatus": {
+            "method": "sendContact",
+            "used": used,
+            "total": total,
+            "status": "QUOTE_ALLOWED_EXCEEDED",
+            "description": "Monthly quota has been exceeded. To send messages to new chats, \
+                            upgrade the instance to a paid plan"
+        },
+        "correspondentsStatus": {
+            "used": used,
+            "total": total,
+            "status": "QUOTE_ALLOWED_EXCEEDED",
+            "description": format!(
+                "The limit of {total} chats per month on the Developer plan is used up"
+            )
+        }
+    });
+    (
+        StatusCode::from_u16(466).expect("466 is a valid status"),
+        Json(body),
+    )
+        .into_response()
+}
+
+/// pending → sent → delivered as a message ages; stuck at pending while not authorized.
+fn status_of(message: &OutgoingMessage, now: Duration, state: InstanceState) -> &'static str {
+    if state != InstanceState::Authorized {
+        return "pending";
+    }
+    match now.saturating_sub(message.accepted_at).as_millis() {
+        0..1000 => "pending",
+        1000..3000 => "sent",
+        _ => "delivered",
+    }
+}
+
+fn record(message: &OutgoingMessage, status: &str) -> Value {
+    json!({
+        "type": "outgoing",
+        "idMessage": message.id_message,
+        "timestamp": message.timestamp,
+        "typeMessage": "contactMessage",
+        "chatId": message.chat_id,
+        "contact": message.contact,
+        "statusMessage": status,
+        "sendByApi": true,
+    })
+}
+
+fn show_queue(shared: &Shared) -> Response {
+    let state = shared.lock();
+    let now = shared.started.elapsed();
+    let queue: Vec<Value> = state
+        .outgoing
+        .iter()
+        .filter(|m| status_of(m, now, state.state()) == "pending")
+        .take(500)
+        .map(|m| {
+            json!({
+                "messageID": m.id_message,
+                "messagesIDs": [m.id_message],
+                "type": "contactMessage",
+                "body": { "chatId": m.chat_id, "contact": m.contact },
+            })
+        })
+        .collect();
+    Json(queue).into_response()
+}
+
+fn last_outgoing(shared: &Shared, query: Option<&str>) -> Response {
+    let minutes: u64 = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("minutes="))
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1440);
+    let state = shared.lock();
+    let now = shared.started.elapsed();
+    let records: Vec<Value> = state
+        .outgoing
+        .iter()
+        .rev()
+        .filter(|m| now.saturating_sub(m.accepted_at) <= Duration::from_secs(minutes * 60))
+        .map(|m| record(m, status_of(m, now, state.state())))
+        .collect();
+    Json(records).into_response()
+}
+
+fn get_message(shared: &Shared, body: &[u8]) -> Response {
+    let Ok(query) = serde_json::from_slice::<Value>(body) else {
+        return answer(400, "Validation failed");
+    };
+    let id = query.get("idMessage").and_then(Value::as_str);
+    let chat = query.get("chatId").and_then(Value::as_str);
+    let (Some(id), Some(chat)) = (id, chat) else {
+        return answer(
+            400,
+            "Validation failed. Details: 'chatId' and 'idMessage' are required",
+        );
+    };
+    let state = shared.lock();
+    let now = shared.started.elapsed();
+    match state
+        .outgoing
+        .iter()
+        .find(|m| m.id_message == id && m.chat_id == chat)
+    {
+        Some(m) => Json(record(m, status_of(m, now, state.state()))).into_response(),
+        None => answer(400, "message not found"),
+    }
+}
+
+fn check_whatsapp(body: &[u8]) -> Response {
+    let number = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("phoneNumber").and_then(Value::as_u64));
+    match number {
+        Some(n) => {
+            let exists =
+                crate::contact::phone::parse(&n.to_string()).is_ok_and(|p| p.is_plausible());
+            Json(json!({ "existsWhatsapp": exists })).into_response()
+        }
+        None => answer(
+            400,
+            "Validation failed. Details: 'phoneNumber' must be a number",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_validation_messages() {
+        let err = |body: &str| parse_card(body.as_bytes()).err().unwrap_or_default();
+        assert_eq!(
+            err("{}"),
+            "Validation failed. Details: 'value' must have at least 1 key"
+        );
+        assert!(
+            err(r#"{"chatId":"1@c.us","contact":{"phoneContact":"7900","firstName":"A"}}"#)
+                .ends_with("'contact.phoneContact' must be a number")
+        );
+        assert!(
+            err(
+                r#"{"chatId":"1@c.us","contact":{"phoneContact":9007199254740993,"firstName":"A"}}"#
+            )
+            .ends_with("'contact.phoneContact' must be a safe number")
+        );
+        assert!(
+            err(r#"{"chatId":"x","contact":{"phoneContact":79001234568,"firstName":"A"}}"#)
+                .contains("'chatId' must be one of the next formats")
+        );
+        assert!(
+            err(r#"{"chatId":"1@c.us","contact":{"phoneContact":79001234568}}"#)
+                .contains("at least one of")
+        );
+    }
+
+    #[test]
+    fn vcard_is_built_from_the_fields() {
+        let c = vcard(79001234568, "Artem", "Petrovich", "Evpatoriysky", "Bicycle");
+        assert_eq!(c.display_name, "Artem Petrovich Evpatoriysky");
+        assert!(c.vcard.contains("N:Evpatoriysky;Artem;Petrovich;;"));
+        assert!(c.vcard.contains("ORG:Bicycle;"));
+        assert!(c.vcard.contains("waid=79001234568:+79001234568"));
+        assert_eq!(
+            vcard(79001234568, "", "", "", "Bicycle").display_name,
+            "Bicycle"
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! The built-in GREEN-API emulator: a real HTTP server on loopback that answers like
+//! GREEN-API, bad days included (latency, 429s, 5xx, connections dropped after a message was
+//! accepted, quota 466, instance states). `greenbulk sandbox` runs it standalone, `send
+//! --sandbox` in-process, and the tests use it to see exactly what a run sent.
+
+mod api;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+use tower::ServiceExt;
+
+pub use api::{Contact, OutgoingMessage, Received};
+
+pub const DEFAULT_ID_INSTANCE: &str = "1101000001";
+pub const DEFAULT_TOKEN: &str = "sandboxd2c4e6f8a0b1c3d5e7f9a1b3c5d7e9f0";
+
+/// GREEN-API's `stateInstance` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    Authorized,
+    NotAuthorized,
+    /// Answers 400 `instance in starting process` to sends for the first seconds, then
+    /// becomes authorized, as a rebooting instance does.
+    Starting,
+    Blocked,
+    SleepMode,
+    YellowCard,
+}
+
+impl InstanceState {
+    pub fn name(self) -> &'static str {
+        match self {
+            InstanceState::Authorized => "authorized",
+            InstanceState::NotAuthorized => "notAuthorized",
+            InstanceState::Starting => "starting",
+            InstanceState::Blocked => "blocked",
+            InstanceState::SleepMode => "sleepMode",
+            InstanceState::YellowCard => "yellowCard",
+        }
+    }
+}
+
+impl std::str::FromStr for InstanceState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<InstanceState, String> {
+        use InstanceState::*;
+        [
+            Authorized,
+            NotAuthorized,
+            Starting,
+            Blocked,
+            SleepMode,
+            YellowCard,
+        ]
+        .into_iter()
+        .find(|state| state.name().eq_ignore_ascii_case(s))
+        .ok_or_else(|| {
+            format!("unknown state '{s}'; states: authorized, notAuthorized, starting, blocked, sleepMode, yellowCard")
+        })
+    }
+}
+
+/// Faults switched on per server; every random choice comes from `seed`.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    pub latency: Duration,
+    pub jitter: Duration,
+    /// Share of sendContact requests answered 429.
+    pub fail_429: f64,
+    /// Share of sendContact requests answered 500 or 502.
+    pub fail_5xx: f64,
+    /// Share of accepted messages whose connection is dropped without an answer.
+    pub drop_after_accept: f64,
+    /// 466 once this many distinct chats were written to.
+    pub quota: Option<u32>,
+    pub state: InstanceState,
+    /// How long `Starting` lasts.
+    pub starting_for: Duration,
+    pub seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Faults {
+        Faults {
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            fail_429: 0.0,
+            fail_5xx: 0.0,
+            drop_after_accept: 0.0,
+            quota: None,
+            state: InstanceState::Authorized,
+            starting_for: Duration::from_secs(2),
+            seed: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id_instance: String,
+    pub token: String,
+    pub faults: Faults,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            id_instance: DEFAULT_ID_INSTANCE.into(),
+            token: DEFAULT_TOKEN.into(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// A running emulator. Dropping it stops accepting connections.
+pub struct Sandbox {
+    addr: SocketAddr,
+    config: Config,
+    shared: Arc<api::Shared>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Sandbox {
+    /// Starts the emulator on 127.0.0.1:`port` (0 = a free port) on the current tokio runtime.
+    pub async fn start(config: Config, port: u16) -> std::io::Result<Sandbox> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(api::Shared::new(config.clone(), Instant::now()));
+        let app = api::router(shared.clone());
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(accept_loop(listener, app, stopped));
+        Ok(Sandbox {
+            addr,
+            config,
+            shared,
+            _stop: stop,
+        })
+    }
+
+    /// The base URL (`apiUrl`), e.g. `http://127.0.0.1:7123`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Every sendContact request that reached the emulator, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        self.shared.lock().received.clone()
+    }
+
+    /// Every message it accepted (answered 200, or accepted and then dropped).
+    pub fn outgoing(&self) -> Vec<OutgoingMessage> {
+        self.shared.lock().outgoing.clone()
+    }
+
+    /// Changes the faults from now on (the random sequence goes on from where it was).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.lock().set_faults(faults);
+    }
+}
+
+/// Runs the emulator on its own thread and runtime: for synchronous callers (tests).
+pub struct SandboxThread {
+    sandbox: Option<Sandbox>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl SandboxThread {
+    pub fn start(config: Config) -> std::io::Result<SandboxThread> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let sandbox = runtime.block_on(Sandbox::start(config, 0))?;
+        Ok(SandboxThread {
+            sandbox: Some(sandbox),
+            runtime: Some(runtime),
+        })
+    }
+}
+
+impl std::ops::Deref for SandboxThread {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("running")
+    }
+}
+
+impl Drop for SandboxThread {
+    fn drop(&mut self) {
+        self.sandbox.take();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Lets a handler close its connection without answering.
+#[derive(Clone)]
+pub(crate) struct Hangup(Arc<Notify>);
+
+async fn accept_loop(listener: TcpListener, app: axum::Router, mut stopped: oneshot::Receiver<()>) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            _ = &mut stopped => return,
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let hangup = Hangup(Arc::new(Notify::new()));
+            let notified = hangup.0.clone();
+            let service = app.map_request(move |mut request: axum::extract::Request<_>| {
+                request.extensions_mut().insert(hangup.clone());
+                request
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            // Dropping the connection future closes the socket mid-request.
+            tokio::select! {
+                _ = connection => {}
+                _ = notified.notified() => {}
+            }
+        });
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
