@@ -135,6 +135,8 @@ pub struct Table {
     pub headers: StringRecord,
     pub columns: ColumnMap,
     rows: Box<dyn RowSource>,
+    /// Subtracted from record numbers so that a CSV header is row 1 even after blank records.
+    renumber: u64,
 }
 
 /// Where rows come from; each implementation yields every record, blank ones included.
@@ -157,6 +159,11 @@ impl Table {
                 break;
             }
         }
+        let renumber = match format {
+            Format::Text { .. } => header.number.0 - 1,
+            Format::Workbook { .. } => 0,
+        };
+        header.number.0 -= renumber;
         let headers: StringRecord = header.cells.iter().map(str::trim).collect();
         let columns = ColumnMap::resolve(&headers, &options.mappings).map_err(|message| {
             InputError::Columns {
@@ -173,6 +180,7 @@ impl Table {
             headers,
             columns,
             rows,
+            renumber,
         })
     }
 
@@ -180,6 +188,7 @@ impl Table {
     pub fn next_row(&mut self, row: &mut Row) -> Result<bool, InputError> {
         while self.rows.next_record(row)? {
             if !row.is_blank() {
+                row.number.0 -= self.renumber;
                 return Ok(true);
             }
         }

@@ -142,14 +142,14 @@ async fn handle(
         let jitter = state.faults.jitter.as_millis() as u64;
         state.faults.latency + Duration::from_millis(state.rng.u64(0..=jitter))
     };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
     let expect = |verb: Method| http_method == verb;
+    if method == "sendContact" && expect(Method::POST) {
+        // Decided (and accepted) on arrival, answered after the latency: a slow answer does
+        // not mean the message was not queued.
+        return send_contact(&shared, &hangup, arrived, &body, delay).await;
+    }
+    tokio::time::sleep(delay).await;
     match method.as_str() {
-        "sendContact" if expect(Method::POST) => {
-            send_contact(&shared, &hangup, arrived, &body).await
-        }
         "getStateInstance" if expect(Method::GET) => {
             Json(json!({ "stateInstance": shared.lock().state().name() })).into_response()
         }
@@ -175,7 +175,13 @@ async fn handle(
     }
 }
 
-async fn send_contact(shared: &Shared, hangup: &Hangup, arrived: Instant, body: &[u8]) -> Response {
+async fn send_contact(
+    shared: &Shared,
+    hangup: &Hangup,
+    arrived: Instant,
+    body: &[u8],
+    delay: Duration,
+) -> Response {
     let (response, hang_up) = {
         let mut state = shared.lock();
         let (status, response, hang_up) = decide(shared, &mut state, arrived, body);
@@ -186,6 +192,7 @@ async fn send_contact(shared: &Shared, hangup: &Hangup, arrived: Instant, body: 
         });
         (response, hang_up)
     };
+    tokio::time::sleep(delay).await;
     if hang_up {
         hangup.0.notify_one();
         std::future::pending::<()>().await;
