@@ -1,0 +1,367 @@
+//! The built-in emulator answers like GREEN-API, over real HTTP from a real client.
+
+mod util;
+
+use std::time::Duration;
+
+use greenbulk::sandbox::{Config, Faults, InstanceState, Sandbox};
+use serde_json::{Value, json};
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    fn new(sandbox: &Sandbox) -> Api {
+        Api {
+            client: reqwest::Client::new(),
+            base: format!(
+                "{}/waInstance{}",
+                sandbox.url(),
+                sandbox.config().id_instance
+            ),
+            token: sandbox.config().token.clone(),
+        }
+    }
+
+    async fn post(&self, method: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/{method}/{}", self.base, self.token))
+            .json(body)
+            .send()
+            .await
+            .expect("an answer");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, method: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}/{method}/{}", self.base, self.token))
+            .send()
+            .await
+            .expect("an answer");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn card(chat: &str, phone: Value) -> Value {
+    json!({"chatId": chat, "contact": {"phoneContact": phone, "firstName": "Artem", "lastName": "Evpatoriysky", "company": "Bicycle"}})
+}
+
+async fn start(faults: Faults) -> Sandbox {
+    Sandbox::start(
+        Config {
+            faults,
+            ..Config::default()
+        },
+        0,
+    )
+    .await
+    .expect("the emulator starts")
+}
+
+#[tokio::test]
+async fn send_contact_answers_as_documented() {
+    let sandbox = start(Faults::default()).await;
+    let api = Api::new(&sandbox);
+
+    let (status, body) = api
+        .post(
+            "sendContact",
+            &card("11001234567@c.us", json!(79001234568u64)),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let id = body["idMessage"].as_str().expect("an idMessage");
+    assert_eq!(id.len(), 20);
+    assert!(
+        id.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+    );
+
+    let cases = [
+        (
+            json!({}),
+            "Validation failed. Details: 'value' must have at least 1 key",
+        ),
+        (
+            card("11001234567@c.us", json!("79001234568")),
+            "Validation failed. Details: 'contact.phoneContact' must be a number",
+        ),
+        (
+            card("11001234567@c.us", json!(9007199254740993u64)),
+            "Validation failed. Details: 'contact.phoneContact' must be a safe number",
+        ),
+        (
+            card("11001234567", json!(79001234568u64)),
+            "Validation failed. Details: 'chatId' must be one of the next formats: 'phone_number@c.us' or 'group_id@g.us'",
+        ),
+        (
+            json!({"chatId": "11001234567@c.us", "contact": {"phoneContact": 79001234568u64}}),
+            "Validation failed. Details: 'contact' must contain at least one of [firstName, middleName, lastName, company]",
+        ),
+    ];
+    for (body, message) in cases {
+        let (status, answer) = api.post("sendContact", &body).await;
+        assert_eq!((status, answer["message"].as_str()), (400, Some(message)));
+    }
+
+    let mut huge = card("11001234567@c.us", json!(79001234568u64));
+    huge["contact"]["company"] = json!("x".repeat(101 * 1024));
+    let (status, answer) = api.post("sendContact", &huge).await;
+    assert_eq!(
+        (status, answer["message"].as_str()),
+        (500, Some("request entity too large"))
+    );
+
+    // Only the first request was accepted.
+    assert_eq!(sandbox.outgoing().len(), 1);
+    assert_eq!(sandbox.received().len(), 7);
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_401_and_403() {
+    let sandbox = start(Faults::default()).await;
+    let client = reqwest::Client::new();
+    let id = &sandbox.config().id_instance;
+    let url = |instance: &str, token: &str| {
+        format!(
+            "{}/waInstance{instance}/getStateInstance/{token}",
+            sandbox.url()
+        )
+    };
+    let status = |u: String| {
+        let client = client.clone();
+        async move { client.get(u).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(url(id, "wrong")).await, 401);
+    assert_eq!(status(url("999", &sandbox.config().token)).await, 403);
+    assert_eq!(status(url(id, &sandbox.config().token)).await, 200);
+}
+
+#[tokio::test]
+async fn more_than_50_sends_in_a_second_get_429() {
+    let sandbox = start(Faults::default()).await;
+    let api = Api::new(&sandbox);
+    let mut statuses = Vec::new();
+    for i in 0..60u64 {
+        let (status, _) = api
+            .post(
+                "sendContact",
+                &card("11001234567@c.us", json!(79001234000u64 + i)),
+            )
+            .await;
+        statuses.push(status);
+    }
+    // Whatever the timing, a request is refused exactly when it is the 51st or later
+    // arrival within one second.
+    let received = sandbox.received();
+    for (i, request) in received.iter().enumerate() {
+        let in_window = received[..=i]
+            .iter()
+            .filter(|r| request.at - r.at < Duration::from_secs(1))
+            .count();
+        let expected = if in_window > 50 { 429 } else { 200 };
+        assert_eq!(statuses[i], expected, "request {i}: {statuses:?}");
+    }
+    assert!(
+        statuses.contains(&429),
+        "60 requests on loopback take well under a second"
+    );
+}
+
+#[tokio::test]
+async fn outgoing_records_and_status_progression() {
+    let sandbox = start(Faults::default()).await;
+    let api = Api::new(&sandbox);
+    let (_, sent) = api
+        .post(
+            "sendContact",
+            &card("11001234567@c.us", json!(79001234568u64)),
+        )
+        .await;
+    let id = sent["idMessage"].as_str().unwrap().to_string();
+
+    let response = reqwest::get(format!(
+        "{}/waInstance{}/lastOutgoingMessages/{}?minutes=5",
+        sandbox.url(),
+        sandbox.config().id_instance,
+        sandbox.config().token
+    ))
+    .await
+    .unwrap();
+    let records: Value = response.json().await.unwrap();
+    let record = &records[0];
+    assert_eq!(record["idMessage"], json!(id));
+    assert_eq!(record["typeMessage"], json!("contactMessage"));
+    assert_eq!(record["chatId"], json!("11001234567@c.us"));
+    assert_eq!(record["statusMessage"], json!("pending"));
+    assert_eq!(
+        record["contact"]["displayName"],
+        json!("Artem Evpatoriysky")
+    );
+    let vcard = record["contact"]["vcard"].as_str().unwrap();
+    assert!(vcard.starts_with("BEGIN:VCARD\nVERSION:3.0\n"), "{vcard}");
+    assert!(vcard.contains("ORG:Bicycle;"), "{vcard}");
+    assert!(vcard.contains("TEL;type=CELL;type=VOICE;waid=79001234568:+79001234568"));
+
+    let (status, message) = api
+        .post(
+            "getMessage",
+            &json!({"chatId": "11001234567@c.us", "idMessage": id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(message["idMessage"], json!(id));
+
+    let (_, queue) = api.get("showMessagesQueue").await;
+    assert_eq!(queue.as_array().map(Vec::len), Some(1));
+    let (_, exists) = api
+        .post("checkWhatsapp", &json!({"phoneNumber": 79161234567u64}))
+        .await;
+    assert_eq!(exists, json!({"existsWhatsapp": true}));
+    let (_, settings) = api.get("getSettings").await;
+    assert!(settings["delaySendMessagesMilliseconds"].as_u64() >= Some(500));
+}
+
+#[tokio::test]
+async fn quota_answers_466_with_the_documented_body() {
+    let sandbox = start(Faults {
+        quota: Some(2),
+        ..Faults::default()
+    })
+    .await;
+    let api = Api::new(&sandbox);
+    for chat in ["11001234567@c.us", "11001234568@c.us", "11001234567@c.us"] {
+        let (status, _) = api
+            .post("sendContact", &card(chat, json!(79001234568u64)))
+            .await;
+        assert_eq!(
+            status, 200,
+            "{chat}: chats within the quota, or already written to"
+        );
+    }
+    let (status, body) = api
+        .post(
+            "sendContact",
+            &card("11001234569@c.us", json!(79001234568u64)),
+        )
+        .await;
+    assert_eq!(status, 466);
+    for part in ["invokeStatus", "correspondentsStatus"] {
+        assert_eq!(body[part]["used"], json!(2), "{body}");
+        assert_eq!(body[part]["total"], json!(2), "{body}");
+        assert!(body[part]["description"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn instance_states_and_starting() {
+    let sandbox = start(Faults {
+        state: InstanceState::Starting,
+        starting_for: Duration::from_secs(60),
+        ..Faults::default()
+    })
+    .await;
+    let api = Api::new(&sandbox);
+    let (_, state) = api.get("getStateInstance").await;
+    assert_eq!(state, json!({"stateInstance": "starting"}));
+    let (status, body) = api
+        .post(
+            "sendContact",
+            &card("11001234567@c.us", json!(79001234568u64)),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["message"],
+        json!("instance in starting process try later")
+    );
+
+    sandbox.set_faults(Faults {
+        state: InstanceState::YellowCard,
+        ..Faults::default()
+    });
+    let (_, state) = api.get("getStateInstance").await;
+    assert_eq!(state, json!({"stateInstance": "yellowCard"}));
+}
+
+#[tokio::test]
+async fn faults_are_deterministic_for_a_seed() {
+    async fn statuses(seed: u64) -> Vec<u16> {
+        let sandbox = start(Faults {
+            fail_429: 0.2,
+            fail_5xx: 0.2,
+            seed,
+            ..Faults::default()
+        })
+        .await;
+        let api = Api::new(&sandbox);
+        let mut statuses = Vec::new();
+        for i in 0..30u64 {
+            let body = card("11001234567@c.us", json!(79001234000u64 + i));
+            statuses.push(api.post("sendContact", &body).await.0);
+            // Stay under 50/s so the rate limit plays no part.
+            tokio::time::sleep(Duration::from_millis(21)).await;
+        }
+        statuses
+    }
+    let first = statuses(7).await;
+    assert_eq!(first, statuses(7).await);
+    assert_ne!(first, statuses(8).await);
+    assert!(first.contains(&429) && first.contains(&200), "{first:?}");
+    assert!(first.iter().any(|s| *s == 500 || *s == 502), "{first:?}");
+}
+
+#[tokio::test]
+async fn dropped_connections_after_accepting() {
+    let sandbox = start(Faults {
+        drop_after_accept: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let api = Api::new(&sandbox);
+    let result = api
+        .client
+        .post(format!("{}/sendContact/{}", api.base, api.token))
+        .json(&card("11001234567@c.us", json!(79001234568u64)))
+        .send()
+        .await;
+    assert!(
+        result.is_err(),
+        "the connection must be closed without an answer"
+    );
+    let outgoing = sandbox.outgoing();
+    assert_eq!(outgoing.len(), 1, "the message was accepted nonetheless");
+    assert!(outgoing[0].dropped);
+}
+
+#[test]
+fn standalone_sandbox_prints_its_url_first() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_greenbulk"))
+        .args(["sandbox", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        first.starts_with("greenbulk sandbox listening on http://127.0.0.1:"),
+        "{first}"
+    );
+    let url = first.trim().rsplit(' ').next().unwrap();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(port > 0);
+}
