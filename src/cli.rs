@@ -11,7 +11,12 @@ use crate::send::Rate;
 /// every row checked first, sending paced under the rate limit, never twice, with a results
 /// file that says what happened to each row.
 #[derive(Debug, Parser)]
-#[command(name = "greenbulk", version, max_term_width = 100)]
+#[command(
+    name = "greenbulk",
+    version,
+    max_term_width = 100,
+    args_override_self = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -140,7 +145,7 @@ pub struct SandboxArgs {
 /// Bad days the emulator can have, for demos and tests.
 #[derive(Debug, Args, Default, Clone)]
 pub struct FaultArgs {
-    /// Milliseconds before each answer.
+    /// Milliseconds before each sendContact answer (the message is queued on arrival).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub latency_ms: u64,
 

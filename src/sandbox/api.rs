@@ -148,7 +148,6 @@ async fn handle(
         // not mean the message was not queued.
         return send_contact(&shared, &hangup, arrived, &body, delay).await;
     }
-    tokio::time::sleep(delay).await;
     match method.as_str() {
         "getStateInstance" if expect(Method::GET) => {
             Json(json!({ "stateInstance": shared.lock().state().name() })).into_response()

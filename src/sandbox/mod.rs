@@ -69,6 +69,7 @@ impl std::str::FromStr for InstanceState {
 /// Faults switched on per server; every random choice comes from `seed`.
 #[derive(Debug, Clone)]
 pub struct Faults {
+    /// Added to every sendContact answer (the other methods answer at once).
     pub latency: Duration,
     pub jitter: Duration,
     /// Share of sendContact requests answered 429.

@@ -103,9 +103,14 @@ impl<C: Clock + Clone> Pacer<C> {
         let quota = Quota::with_period(rate.interval())
             .expect("a rate is never zero")
             .allow_burst(NonZeroU32::new(burst).expect("burst is 1 or 2"));
+        let gcra = RateLimiter::direct_with_clock(quota, clock.clone());
+        // Start with the catch-up allowance spent, so the first two requests are spaced too.
+        if burst > 1 {
+            let _ = gcra.check();
+        }
         Pacer {
             rate,
-            gcra: RateLimiter::direct_with_clock(quota, clock.clone()),
+            gcra,
             clock,
             window: VecDeque::with_capacity(rate.count as usize + 1),
         }

@@ -22,7 +22,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub fn from_output(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -100,12 +100,12 @@ impl Workdir {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("the binary runs"))
+        Run::from_output(self.command(args).output().expect("the binary runs"))
     }
 
     /// Runs `send` against an emulator with its credentials in the environment.
     pub fn send(&self, sandbox: &SandboxThread, args: &[&str]) -> Run {
-        Run::from(
+        Run::from_output(
             self.send_command(sandbox, args)
                 .output()
                 .expect("the binary runs"),
