@@ -11,7 +11,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use xxhash_rust::xxh3::Xxh3Default;
 
 use crate::input::{ColumnMap, Field, Row};
-pub use phone::{PhoneError, PhoneNumber};
+pub use phone::{PhoneError, PhoneNumber, Plausibility};
 
 /// GREEN-API answers 500 `request entity too large` above this JSON body size.
 pub const MAX_BODY_BYTES: usize = 100 * 1024;
@@ -401,24 +401,43 @@ fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<
                 "is the contact's own number: the card is sent to the person it describes".into(),
             ));
         }
-        if !phone::parse(&digits.to_string()).is_ok_and(|p| p.is_plausible()) {
+        if let Ok(number) = phone::parse(&digits.to_string())
+            && let Some(problem) = implausible(number)
+        {
             findings.push(Finding::new(
                 Severity::Warning,
                 "chatId",
                 chat_text,
-                format!("{digits} is not a valid number in its country's numbering plan; check the country code"),
+                problem,
             ));
         }
     }
-    if !request.phone_contact.is_plausible() {
+    if let Some(problem) = implausible(request.phone_contact) {
         findings.push(Finding::new(
             Severity::Warning,
             "phoneContact",
             &request.phone_contact.to_string(),
-            "is not a valid number in its country's numbering plan; check the country code \
-             (a Russian number written with a leading 8 must start with 7)"
-                .into(),
+            problem,
         ));
+    }
+}
+
+/// Why a number cannot exist in its country's numbering plan, if it cannot.
+fn implausible(number: PhoneNumber) -> Option<String> {
+    match number.plausibility() {
+        Plausibility::Possible => None,
+        Plausibility::UnknownCountryCode => Some(
+            "does not start with a known country code; check it (a Russian number written \
+             with a leading 8 must start with 7)"
+                .into(),
+        ),
+        Plausibility::WrongLength {
+            country_code,
+            national_digits,
+        } => Some(format!(
+            "has {national_digits} digits after country code +{country_code}, a length that \
+             country does not use; check for a missing or extra digit"
+        )),
     }
 }
 

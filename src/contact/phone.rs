@@ -21,10 +21,79 @@ impl PhoneNumber {
         self.0
     }
 
-    /// True when the number exists in its country's numbering plan (libphonenumber data).
-    pub fn is_plausible(self) -> bool {
-        phonenumber::parse(None, format!("+{}", self.0)).is_ok_and(|n| n.is_valid())
+    /// Whether the number is possible in its country's numbering plan: a known country code
+    /// followed by a national number of a length that plan allows (libphonenumber's
+    /// "possible number" test, from the `phonenumber` crate's metadata). Lengths only, so it
+    /// costs a table lookup, not a regex.
+    pub fn plausibility(self) -> Plausibility {
+        let digits = self.0.to_string();
+        for code_len in 1..=3 {
+            let Some(code) = digits.get(..code_len).and_then(|c| c.parse::<usize>().ok()) else {
+                break;
+            };
+            if let Some(lengths) = &numbering_plans()[code] {
+                let national = (digits.len() - code_len) as u16;
+                return if lengths.contains(&national) {
+                    Plausibility::Possible
+                } else {
+                    Plausibility::WrongLength {
+                        country_code: code as u16,
+                        national_digits: national,
+                    }
+                };
+            }
+        }
+        Plausibility::UnknownCountryCode
     }
+}
+
+/// The outcome of [`PhoneNumber::plausibility`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plausibility {
+    Possible,
+    /// No country calling code starts the number (e.g. a Russian number written with 8).
+    UnknownCountryCode,
+    WrongLength {
+        country_code: u16,
+        national_digits: u16,
+    },
+}
+
+/// National number lengths allowed after each country calling code (index = code).
+fn numbering_plans() -> &'static [Option<Vec<u16>>] {
+    static PLANS: std::sync::LazyLock<Vec<Option<Vec<u16>>>> = std::sync::LazyLock::new(|| {
+        let database = &*phonenumber::metadata::DATABASE;
+        (0..1000u16)
+            .map(|code| {
+                let regions = database.by_code(&code)?;
+                let mut lengths: Vec<u16> = regions
+                    .iter()
+                    .flat_map(|m| {
+                        let d = m.descriptors();
+                        [
+                            Some(d.general()),
+                            d.fixed_line(),
+                            d.mobile(),
+                            d.toll_free(),
+                            d.premium_rate(),
+                            d.shared_cost(),
+                            d.personal_number(),
+                            d.voip(),
+                            d.pager(),
+                            d.uan(),
+                            d.voicemail(),
+                        ]
+                    })
+                    .flatten()
+                    .flat_map(|descriptor| descriptor.possible_length().iter().copied())
+                    .collect();
+                lengths.sort_unstable();
+                lengths.dedup();
+                Some(lengths)
+            })
+            .collect()
+    });
+    &PLANS
 }
 
 impl fmt::Display for PhoneNumber {
@@ -211,8 +280,21 @@ mod tests {
 
     #[test]
     fn plausibility_uses_numbering_plans() {
-        assert!(parse("+7 900 123-45-68").unwrap().is_plausible());
-        assert!(!parse("89001234568").unwrap().is_plausible());
+        let plausibility = |text| parse(text).unwrap().plausibility();
+        assert_eq!(plausibility("+7 900 123-45-68"), Plausibility::Possible);
+        assert_eq!(plausibility("+1 415 555 0123"), Plausibility::Possible);
+        assert_eq!(plausibility("+49 30 12345678"), Plausibility::Possible);
+        assert_eq!(
+            plausibility("89001234568"),
+            Plausibility::UnknownCountryCode
+        );
+        assert_eq!(
+            plausibility("+7 900 123-45-6812"),
+            Plausibility::WrongLength {
+                country_code: 7,
+                national_digits: 12
+            }
+        );
     }
 
     proptest! {

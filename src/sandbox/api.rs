@@ -544,8 +544,8 @@ fn check_whatsapp(body: &[u8]) -> Response {
         .and_then(|v| v.get("phoneNumber").and_then(Value::as_u64));
     match number {
         Some(n) => {
-            let exists =
-                crate::contact::phone::parse(&n.to_string()).is_ok_and(|p| p.is_plausible());
+            let exists = crate::contact::phone::parse(&n.to_string())
+                .is_ok_and(|p| p.plausibility() == crate::contact::Plausibility::Possible);
             Json(json!({ "existsWhatsapp": exists })).into_response()
         }
         None => answer(

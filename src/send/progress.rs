@@ -70,9 +70,9 @@ impl Progress {
             Display::Bar { color } => {
                 let template = if color {
                     "{spinner:.green} [{elapsed_precise}] {bar:30.green/white} {pos}/{len} rows \
-                     {per_sec} ETA {eta}  {msg}"
+                     ETA {eta}  {msg}"
                 } else {
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rows {per_sec} ETA {eta}  {msg}"
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} rows ETA {eta}  {msg}"
                 };
                 let bar = ProgressBar::with_draw_target(
                     Some(total),
@@ -85,9 +85,12 @@ impl Progress {
                 );
                 let shown = bar.clone();
                 let task = tokio::spawn(async move {
+                    let started = Instant::now();
                     loop {
-                        shown.set_position(counters.done());
-                        shown.set_message(counters.summary());
+                        let done = counters.done();
+                        let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
+                        shown.set_position(done);
+                        shown.set_message(format!("{rate:.1}/s · {}", counters.summary()));
                         tokio::time::sleep(Duration::from_millis(250)).await;
                     }
                 });
