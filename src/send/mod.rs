@@ -92,8 +92,8 @@ impl Shared {
         }
     }
 
-    async fn record(&self, event: Event) -> bool {
-        match self.ledger.record(event).await {
+    fn record(&self, event: Event) -> bool {
+        match self.ledger.record(&event) {
             Ok(()) => true,
             Err(e) => {
                 self.halt(Stop::Fault(format!("cannot write the ledger: {e}")));
@@ -101,6 +101,14 @@ impl Shared {
             }
         }
     }
+}
+
+/// How sending went.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub stop: Stop,
+    /// Requests per second from the first to the last dispatch.
+    pub achieved_rate: Option<f64>,
 }
 
 /// Sends every job from `jobs` until they run out or the run is halted.
@@ -112,7 +120,7 @@ pub async fn run(
     settings: Settings,
     counters: Arc<Counters>,
     interrupt: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Stop {
+) -> Outcome {
     let (stop, _) = watch::channel(None);
     let shared = Arc::new(Shared {
         client,
@@ -152,7 +160,10 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     watcher.abort();
     let stop = shared.stop.borrow().clone();
-    stop.unwrap_or(Stop::Finished)
+    Outcome {
+        stop: stop.unwrap_or(Stop::Finished),
+        achieved_rate: shared.pacer.lock().await.achieved_rate(),
+    }
 }
 
 /// One row from its first attempt to its outcome.
@@ -198,13 +209,13 @@ async fn deliver(shared: &Shared, job: Job) {
                     row,
                     reason,
                 };
-                if !shared.record(event).await || !shared.pause(backoff(shared, attempt)).await {
+                if !shared.record(event) || !shared.pause(backoff(shared, attempt)).await {
                     return;
                 }
                 continue;
             }
         };
-        shared.record(event).await;
+        shared.record(event);
         return;
     }
 }
@@ -228,7 +239,7 @@ async fn take_turn(shared: &Shared, key: &str, row: u64) -> bool {
         key: key.to_string(),
         row,
     };
-    if !shared.record(attempt).await {
+    if !shared.record(attempt) {
         return false;
     }
     pacer.record();

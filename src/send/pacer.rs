@@ -91,6 +91,10 @@ pub struct Pacer<C: Clock> {
     gcra: Gcra<C>,
     /// Dispatch instants within the last window, oldest first.
     window: VecDeque<C::Instant>,
+    /// The first and last dispatch and how many there were, for the achieved rate.
+    first: Option<C::Instant>,
+    last: Option<C::Instant>,
+    dispatched: u64,
 }
 
 impl<C: Clock + Clone> Pacer<C> {
@@ -113,6 +117,9 @@ impl<C: Clock + Clone> Pacer<C> {
             gcra,
             clock,
             window: VecDeque::with_capacity(rate.count as usize + 1),
+            first: None,
+            last: None,
+            dispatched: 0,
         }
     }
 
@@ -139,7 +146,17 @@ impl<C: Clock + Clone> Pacer<C> {
 
     /// Notes that a request was really sent now.
     pub fn record(&mut self) {
-        self.window.push_back(self.clock.now());
+        let now = self.clock.now();
+        self.window.push_back(now);
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        self.dispatched += 1;
+    }
+
+    /// Requests per second between the first and the last dispatch (needs two of them).
+    pub fn achieved_rate(&self) -> Option<f64> {
+        let span = Duration::from(self.last?.duration_since(self.first?)).as_secs_f64();
+        (self.dispatched >= 2 && span > 0.0).then(|| (self.dispatched - 1) as f64 / span)
     }
 }
 

@@ -40,12 +40,14 @@ impl Counters {
         )
     }
 
-    fn summary(&self) -> String {
+    /// `sent N · failed N · unknown N · retries N`.
+    pub fn summary(&self) -> String {
         let (sent, failed, unknown, retried) = self.snapshot();
         format!("sent {sent} · failed {failed} · unknown {unknown} · retries {retried}")
     }
 
-    fn done(&self) -> u64 {
+    /// Rows with an outcome so far (sent, failed or unknown).
+    pub fn done(&self) -> u64 {
         let (sent, failed, unknown, _) = self.snapshot();
         sent + failed + unknown
     }
