@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use greenbulk::sandbox::InstanceState;
-use util::{Cell, Faults, Workdir, contacts_csv, deliveries, read_header, read_records, sandbox};
+use util::{Cell, Faults, Workdir, contacts_csv, read_header, read_records, sandbox};
 
 const FAST: [&str; 4] = ["--rate", "50/s", "--concurrency", "16"];
 
@@ -15,15 +15,6 @@ fn args<'a>(input: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     all.extend_from_slice(&FAST);
     all.extend_from_slice(extra);
     all
-}
-
-/// Every delivery happened at most once.
-fn assert_no_double_delivery(sandbox: &util::SandboxThread) {
-    let twice: Vec<_> = deliveries(sandbox)
-        .into_iter()
-        .filter(|(_, n)| *n > 1)
-        .collect();
-    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
 }
 
 #[test]
@@ -178,7 +169,7 @@ fn retryable_faults_end_sent_exactly_once_or_failed_never_twice() {
     });
     let run = dir.send(&sandbox, &args("in.csv", &[]));
     assert!(run.code == 0 || run.code == 1, "{run:?}");
-    assert_no_double_delivery(&sandbox);
+    util::assert_no_double_delivery(&sandbox);
     let accepted: HashSet<String> = sandbox
         .outgoing()
         .iter()
@@ -223,7 +214,7 @@ fn dropped_connections_become_unknown_and_are_not_resent() {
     let rows = read_records(&dir.path("out.csv"));
     let outgoing = sandbox.outgoing();
     assert_eq!(outgoing.len(), 30, "each row went out exactly once");
-    assert_no_double_delivery(&sandbox);
+    util::assert_no_double_delivery(&sandbox);
     let dropped = outgoing.iter().filter(|m| m.dropped).count();
     let unknown = rows.iter().filter(|r| r["status"] == "unknown").count();
     assert!(dropped > 0);
@@ -306,7 +297,7 @@ fn quota_466_stops_the_run_and_resume_finishes_it() {
     let run = dir.send(&sandbox, &args("in.csv", &["--resume"]));
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(sandbox.outgoing().len(), 6);
-    assert_no_double_delivery(&sandbox);
+    util::assert_no_double_delivery(&sandbox);
     let rows = read_records(&dir.path("out.csv"));
     assert!(rows.iter().all(|r| r["status"] == "sent"));
 }
@@ -489,4 +480,36 @@ fn terminal_mode_draws_a_progress_bar() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("/10 rows"), "{run:?}");
     assert!(run.stderr.contains("sent "), "{run:?}");
+}
+
+#[test]
+fn ctrl_c_and_sigterm_finish_in_flight_requests_and_exit_1() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = Workdir::new();
+        dir.write("in.csv", contacts_csv(40));
+        let sandbox = sandbox(Faults {
+            latency: Duration::from_millis(300),
+            ..Faults::default()
+        });
+        let child = dir.spawn_send(&sandbox, &args("in.csv", &["--rate", "20/s"]));
+        util::wait_until(Duration::from_secs(20), "requests to arrive", || {
+            sandbox.received().len() >= 5
+        });
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        let run = util::Run::from_output(output);
+        assert_eq!(run.code, 1, "{signal}: {run:?}");
+        assert!(run.stderr.contains("interrupted"), "{signal}: {run:?}");
+        let rows = read_records(&dir.path("out.csv"));
+        let sent = rows.iter().filter(|r| r["status"] == "sent").count();
+        let pending = rows.iter().filter(|r| r["status"] == "pending").count();
+        // Requests in flight were answered and recorded: nothing is left unknown.
+        assert_eq!(sent + pending, 40, "{signal}: {rows:?}");
+        assert_eq!(sent, sandbox.outgoing().len(), "{signal}");
+        assert!(pending > 0, "{signal}: the run stopped early");
+    }
 }

@@ -414,9 +414,10 @@ fn feed_jobs(
     Ok(())
 }
 
-/// Resolves on the first Ctrl-C; a second one ends the process at once.
+/// Resolves on the first Ctrl-C (or SIGTERM, as from systemd or a container stop); a second
+/// one ends the process at once.
 async fn interrupted() {
-    if tokio::signal::ctrl_c().await.is_err() {
+    if stop_signal().await.is_err() {
         return std::future::pending().await;
     }
     eprintln!(
@@ -424,10 +425,25 @@ async fn interrupted() {
          quit now; they then show as unknown)"
     );
     tokio::spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if stop_signal().await.is_ok() {
             std::process::exit(Exit::Incomplete as i32);
         }
     });
+}
+
+#[cfg(unix)]
+async fn stop_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn stop_signal() -> std::io::Result<()> {
+    tokio::signal::ctrl_c().await
 }
 
 /// Writes the final results, prints the summary and what to do next, and picks the exit code.

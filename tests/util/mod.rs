@@ -211,3 +211,12 @@ pub fn deliveries(sandbox: &SandboxThread) -> HashMap<String, usize> {
     }
     counts
 }
+
+/// Every contact card reached its chat at most once.
+pub fn assert_no_double_delivery(sandbox: &SandboxThread) {
+    let twice: Vec<_> = deliveries(sandbox)
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+}
