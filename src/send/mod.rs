@@ -220,20 +220,16 @@ async fn deliver(shared: &Shared, job: Job) {
     }
 }
 
-/// Waits for the pacer, then makes the attempt durable; false if the run was halted first.
+/// Takes this row's turn at the pacer; false if the run was halted first.
+///
+/// The attempt is made durable as soon as the row is next in line, *then* the row waits for
+/// its slot and leaves the moment the slot opens: the fsync stays out of the pacing, so the
+/// rate holds. Should the process die during that short wait, the row reads `unknown` though
+/// it never left: safe (it is not resent), and at most one row at a time is exposed.
 async fn take_turn(shared: &Shared, key: &str, row: u64) -> bool {
     let mut pacer = shared.pacer.lock().await;
-    loop {
-        if shared.halted() {
-            return false;
-        }
-        let wait = pacer.wait_time();
-        if wait.is_zero() {
-            break;
-        }
-        if !shared.pause(wait).await {
-            return false;
-        }
+    if shared.halted() {
+        return false;
     }
     let attempt = Event::Attempt {
         key: key.to_string(),
@@ -241,6 +237,20 @@ async fn take_turn(shared: &Shared, key: &str, row: u64) -> bool {
     };
     if !shared.record(attempt) {
         return false;
+    }
+    loop {
+        let wait = pacer.wait_time();
+        if wait.is_zero() {
+            break;
+        }
+        if !shared.pause(wait).await {
+            shared.record(Event::NotSent {
+                key: key.to_string(),
+                row,
+                reason: "the run stopped before this request was sent".into(),
+            });
+            return false;
+        }
     }
     pacer.record();
     true

@@ -24,6 +24,11 @@ use governor::{Quota, RateLimiter};
 /// GREEN-API's limit for send methods.
 pub const MAX_PER_SECOND: u32 = 50;
 
+/// The window is kept this much longer than the rate's period: requests leave exactly on
+/// the window's edge, and the network's jitter must not bunch them up at GREEN-API's end.
+/// Costs 0.3% of the rate.
+const JITTER_MARGIN: Duration = Duration::from_millis(3);
+
 /// `--rate`: so many requests per second or per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -127,8 +132,9 @@ impl<C: Clock + Clone> Pacer<C> {
     /// the caller must send and then call [`Pacer::record`].
     pub fn wait_time(&mut self) -> Duration {
         let now = self.clock.now();
+        let window = self.rate.per + JITTER_MARGIN;
         while let Some(oldest) = self.window.front() {
-            if Duration::from(now.duration_since(*oldest)) >= self.rate.per {
+            if Duration::from(now.duration_since(*oldest)) >= window {
                 self.window.pop_front();
             } else {
                 break;
@@ -136,7 +142,7 @@ impl<C: Clock + Clone> Pacer<C> {
         }
         if self.window.len() >= self.rate.count as usize {
             let oldest = self.window[0];
-            return self.rate.per - Duration::from(now.duration_since(oldest));
+            return window - Duration::from(now.duration_since(oldest));
         }
         match self.gcra.check() {
             Ok(()) => Duration::ZERO,
