@@ -227,12 +227,6 @@ pub struct Checked<'a> {
     pub findings: Vec<Finding>,
 }
 
-impl Checked<'_> {
-    pub fn has_error(&self) -> bool {
-        self.request.is_none()
-    }
-}
-
 /// The field name the report uses for the "no name at all" error.
 pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
 

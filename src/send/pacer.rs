@@ -159,10 +159,12 @@ impl<C: Clock + Clone> Pacer<C> {
         self.dispatched += 1;
     }
 
-    /// Requests per second between the first and the last dispatch (needs two of them).
+    /// Requests per second between the first and the last dispatch, once there were more
+    /// than a window's worth (a shorter run says nothing about the rate).
     pub fn achieved_rate(&self) -> Option<f64> {
         let span = Duration::from(self.last?.duration_since(self.first?)).as_secs_f64();
-        (self.dispatched >= 2 && span > 0.0).then(|| (self.dispatched - 1) as f64 / span)
+        (self.dispatched > u64::from(self.rate.count) && span > 0.0)
+            .then(|| (self.dispatched - 1) as f64 / span)
     }
 }
 
