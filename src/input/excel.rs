@@ -6,7 +6,11 @@
 
 use std::path::Path;
 
-use calamine::{Data, Range, Reader};
+use std::fs::File;
+use std::io::BufReader;
+
+use calamine::{Data, Range, Reader, Xlsx};
+use csv::StringRecord;
 
 use super::{InputError, Row, RowNumber, RowSource};
 
@@ -67,7 +71,7 @@ pub(super) fn open(
     path: &Path,
     kind: Kind,
     sheet: Option<&str>,
-) -> Result<(String, SheetRows), InputError> {
+) -> Result<(String, Box<dyn RowSource>), InputError> {
     let ext_says = Kind::from_extension(&super::extension(path));
     let fail = |detail: String| {
         let encrypted = kind == Kind::Xls && matches!(ext_says, Some(k) if k != Kind::Xls);
@@ -84,7 +88,7 @@ pub(super) fn open(
             },
         }
     };
-    let mut workbook = match kind {
+    let workbook = match kind {
         Kind::Xlsx => calamine::open_workbook(path)
             .map(calamine::Sheets::Xlsx)
             .map_err(|e| e.to_string()),
@@ -122,18 +126,122 @@ pub(super) fn open(
             .cloned()
             .ok_or_else(|| fail("it has no sheets".into()))?,
     };
+    let mut workbook = match workbook {
+        // XLSX sheets are streamed cell by cell: memory stays flat whatever the sheet's size.
+        calamine::Sheets::Xlsx(xlsx) => {
+            return Ok((
+                name.clone(),
+                Box::new(StreamedRows::start(xlsx, name, path)),
+            ));
+        }
+        other => other,
+    };
     let range = workbook
         .worksheet_range(&name)
         .map_err(|e| fail(e.to_string()))?;
     let first_row = range.start().map_or(0, |(row, _)| u64::from(row));
     Ok((
         name,
-        SheetRows {
+        Box::new(SheetRows {
             range,
             first_row,
             next: 0,
-        },
+        }),
     ))
+}
+
+type Chunk = Vec<(u64, StringRecord)>;
+
+/// Rows of an XLSX sheet, read on a thread of their own with calamine's cell reader.
+struct StreamedRows {
+    chunks: std::sync::mpsc::Receiver<Result<Chunk, InputError>>,
+    pending: std::vec::IntoIter<(u64, StringRecord)>,
+}
+
+impl StreamedRows {
+    fn start(mut workbook: Xlsx<BufReader<File>>, sheet: String, path: &Path) -> StreamedRows {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(4);
+        let path = path.to_path_buf();
+        std::thread::spawn(move || {
+            let streamed = stream_cells(&mut workbook, &sheet, &sender);
+            if let Err(detail) = streamed {
+                let _ = sender.send(Err(InputError::Workbook {
+                    path,
+                    kind: "XLSX",
+                    detail,
+                    hint: "It may be damaged: open it in Excel and save it again, or export the \
+                           sheet as CSV.",
+                }));
+            }
+        });
+        StreamedRows {
+            chunks,
+            pending: Vec::new().into_iter(),
+        }
+    }
+}
+
+/// Sends the sheet's rows in chunks; cells arrive row by row, left to right.
+fn stream_cells(
+    workbook: &mut Xlsx<BufReader<File>>,
+    sheet: &str,
+    sender: &std::sync::mpsc::SyncSender<Result<Chunk, InputError>>,
+) -> Result<(), String> {
+    const CHUNK_ROWS: usize = 1024;
+    let mut cells = workbook
+        .worksheet_cells_reader(sheet)
+        .map_err(|e| e.to_string())?;
+    let mut chunk: Chunk = Vec::with_capacity(CHUNK_ROWS);
+    let mut current: Option<(u32, Vec<String>)> = None;
+    let flush = |row: Option<(u32, Vec<String>)>, chunk: &mut Chunk| {
+        if let Some((number, mut texts)) = row {
+            while texts.len() > 1 && texts.last().is_some_and(String::is_empty) {
+                texts.pop();
+            }
+            chunk.push((u64::from(number) + 1, texts.iter().collect()));
+        }
+    };
+    while let Some(cell) = cells.next_cell().map_err(|e| e.to_string())? {
+        let (row, column) = cell.get_position();
+        if current.as_ref().is_none_or(|(r, _)| *r != row) {
+            flush(current.take(), &mut chunk);
+            if chunk.len() >= CHUNK_ROWS {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
+                if sender.send(Ok(full)).is_err() {
+                    return Ok(()); // the reader stopped listening
+                }
+            }
+            current = Some((row, Vec::new()));
+        }
+        let (_, texts) = current.as_mut().expect("set above");
+        let column = column as usize;
+        if texts.len() <= column {
+            texts.resize(column + 1, String::new());
+        }
+        cell_text(&Data::from(cell.get_value().clone()), &mut texts[column]);
+    }
+    flush(current.take(), &mut chunk);
+    if !chunk.is_empty() {
+        let _ = sender.send(Ok(chunk));
+    }
+    Ok(())
+}
+
+impl RowSource for StreamedRows {
+    fn next_record(&mut self, row: &mut Row) -> Result<bool, InputError> {
+        loop {
+            if let Some((number, cells)) = self.pending.next() {
+                row.number = RowNumber(number);
+                row.cells = cells;
+                return Ok(true);
+            }
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => self.pending = chunk.into_iter(),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(false),
+            }
+        }
+    }
 }
 
 impl RowSource for SheetRows {

@@ -241,7 +241,7 @@ fn open_source(options: &InputOptions) -> Result<(Format, Box<dyn RowSource>), I
                     kind: kind.name(),
                     sheet,
                 },
-                Box::new(source),
+                source,
             ))
         }
         None if excel::Kind::from_extension(&ext).is_some() => Err(InputError::Workbook {
