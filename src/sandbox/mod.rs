@@ -34,6 +34,15 @@ pub enum InstanceState {
 }
 
 impl InstanceState {
+    pub const ALL: [InstanceState; 6] = [
+        InstanceState::Authorized,
+        InstanceState::NotAuthorized,
+        InstanceState::Starting,
+        InstanceState::Blocked,
+        InstanceState::SleepMode,
+        InstanceState::YellowCard,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             InstanceState::Authorized => "authorized",
@@ -49,20 +58,13 @@ impl InstanceState {
 impl std::str::FromStr for InstanceState {
     type Err = String;
     fn from_str(s: &str) -> Result<InstanceState, String> {
-        use InstanceState::*;
-        [
-            Authorized,
-            NotAuthorized,
-            Starting,
-            Blocked,
-            SleepMode,
-            YellowCard,
-        ]
-        .into_iter()
-        .find(|state| state.name().eq_ignore_ascii_case(s))
-        .ok_or_else(|| {
-            format!("unknown state '{s}'; states: authorized, notAuthorized, starting, blocked, sleepMode, yellowCard")
-        })
+        InstanceState::ALL
+            .into_iter()
+            .find(|state| state.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<&str> = InstanceState::ALL.iter().map(|s| s.name()).collect();
+                format!("unknown state '{s}'; states: {}", names.join(", "))
+            })
     }
 }
 
