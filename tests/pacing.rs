@@ -27,10 +27,11 @@ fn never_over_the_rate_and_holds_it_at_250_ms_latency() {
     let arrivals: Vec<Duration> = sandbox.received().iter().map(|r| r.at).collect();
     assert_eq!(arrivals.len(), rows, "no request was refused or repeated");
     // Timestamps are taken in the server's handler, after the scheduler got round to it and
-    // after any new connection was set up: on a busy 2-core CI machine one request can be
-    // stamped tens of milliseconds late. The client's own windows are exact (proven on a fake
-    // clock in `send::pacer`); here a burst or an unpaced sender is what must be caught.
-    let tolerance = Duration::from_millis(50);
+    // after any new connection was set up: on a loaded 2-core machine one request was seen
+    // stamped about 100 ms late. The client's own windows are exact (proven on a fake clock
+    // in `send::pacer`); what must be caught here is a burst (governor's `per_second(n)`
+    // sends 2n in the first second) or an unpaced sender.
+    let tolerance = Duration::from_millis(150);
     for (i, start) in arrivals.iter().enumerate() {
         let in_window = arrivals[i..]
             .iter()
