@@ -31,11 +31,13 @@ use crate::contact::ContentKey;
 pub enum Event {
     /// A request is about to leave.
     Attempt { key: String, row: u64 },
-    /// 200 with this idMessage.
+    /// 200 with this idMessage; `sent_at` is when the request left (Unix milliseconds).
     Sent {
         key: String,
         row: u64,
         id_message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_at: Option<u64>,
     },
     /// Refused for good (a 400, say); `--resume` tries it again.
     Failed {
@@ -290,6 +292,7 @@ mod tests {
                     key: key(1),
                     row: 2,
                     id_message: "ID1".into(),
+                    sent_at: Some(1_795_688_094_000),
                 },
                 Event::Attempt {
                     key: key(2),

@@ -175,6 +175,10 @@ async fn deliver(shared: &Shared, job: Job) {
         if !take_turn(shared, &key, row).await {
             return;
         }
+        let sent_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_millis() as u64);
         let answer = shared.client.send_contact(job.body.clone()).await;
         let event = match answer {
             Answer::Sent { id_message } => {
@@ -183,6 +187,7 @@ async fn deliver(shared: &Shared, job: Job) {
                     key,
                     row,
                     id_message,
+                    sent_at,
                 }
             }
             Answer::Rejected { error } => {
