@@ -274,7 +274,7 @@ async fn send(plan: Plan, ledger_existed: bool) -> anyhow::Result<Exit> {
     let client = Client::new(&credentials, plan.timeout)?;
 
     if let Some(exit) = check_instance(&client, &plan).await {
-        return finish(&plan, &history_now(&plan)?, None, Some(exit));
+        return finish(&plan, &ledger::replay(&plan.ledger)?, None, Some(exit));
     }
 
     if to_send == 0 {
@@ -330,13 +330,9 @@ async fn send(plan: Plan, ledger_existed: bool) -> anyhow::Result<Exit> {
             Some(Exit::Incomplete)
         }
     };
-    let history = history_now(&plan)?;
+    // The ledger now holds this run's outcomes too.
+    let history = ledger::replay(&plan.ledger)?;
     finish(&plan, &history, Some(&stop), exit)
-}
-
-/// Reads the ledger again after sending: it now holds this run's outcomes too.
-fn history_now(plan: &Plan) -> anyhow::Result<History> {
-    ledger::replay(&plan.ledger)
 }
 
 /// `getStateInstance` before sending: 401/403 stop the run, other states get a warning.

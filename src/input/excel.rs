@@ -194,11 +194,10 @@ fn stream_cells(
     let mut chunk: Chunk = Vec::with_capacity(CHUNK_ROWS);
     let mut current: Option<(u32, Vec<String>)> = None;
     let flush = |row: Option<(u32, Vec<String>)>, chunk: &mut Chunk| {
-        if let Some((number, mut texts)) = row {
-            while texts.len() > 1 && texts.last().is_some_and(String::is_empty) {
-                texts.pop();
-            }
-            chunk.push((u64::from(number) + 1, texts.iter().collect()));
+        if let Some((number, texts)) = row {
+            let mut record: StringRecord = texts.iter().collect();
+            trim_trailing_empty(&mut record);
+            chunk.push((u64::from(number) + 1, record));
         }
     };
     while let Some(cell) = cells.next_cell().map_err(|e| e.to_string())? {
@@ -261,12 +260,16 @@ impl RowSource for SheetRows {
             }
             record.push_field(&text);
         }
-        // Trailing empty cells carry nothing and would only make rows look ragged.
-        while record.len() > 1 && record.get(record.len() - 1) == Some("") {
-            record.truncate(record.len() - 1);
-        }
+        trim_trailing_empty(&mut record);
         row.cells = record;
         Ok(true)
+    }
+}
+
+/// Trailing empty cells carry nothing and would only make rows look ragged.
+fn trim_trailing_empty(record: &mut StringRecord) {
+    while record.len() > 1 && record.get(record.len() - 1) == Some("") {
+        record.truncate(record.len() - 1);
     }
 }
 
