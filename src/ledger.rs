@@ -201,6 +201,8 @@ pub fn replay(path: &Path) -> anyhow::Result<History> {
 /// every thread hand-off would be a wake-up.
 pub struct Ledger {
     file: Mutex<File>,
+    /// The same file, for fsync without holding up writers.
+    sync: File,
     buffer: Mutex<Vec<u8>>,
 }
 
@@ -228,6 +230,7 @@ impl Ledger {
             file.write_all(b"\n")?;
         }
         Ok(Ledger {
+            sync: file.try_clone()?,
             file: Mutex::new(file),
             buffer: Mutex::new(Vec::with_capacity(256)),
         })
@@ -235,22 +238,34 @@ impl Ledger {
 
     /// Appends one event: written at once, and fsync'd too when it is an attempt.
     pub fn record(&self, event: &Event) -> std::io::Result<()> {
-        let mut buffer = lock(&self.buffer);
-        buffer.clear();
-        serde_json::to_writer(&mut *buffer, event).expect("events always serialise");
-        buffer.push(b'\n');
-        let mut file = lock(&self.file);
-        file.write_all(&buffer)?;
+        self.append(std::slice::from_ref(event))?;
         if event.must_sync() {
-            file.sync_data()?;
+            self.sync()?;
         }
         Ok(())
+    }
+
+    /// Appends events with one write, handing them to the kernel (they survive `kill -9`) but
+    /// not waiting for the disk.
+    pub fn append(&self, events: &[Event]) -> std::io::Result<()> {
+        let mut buffer = lock(&self.buffer);
+        buffer.clear();
+        for event in events {
+            serde_json::to_writer(&mut *buffer, event).expect("events always serialise");
+            buffer.push(b'\n');
+        }
+        lock(&self.file).write_all(&buffer)
+    }
+
+    /// Waits until everything appended so far is on disk. Appends may go on meanwhile.
+    pub fn sync(&self) -> std::io::Result<()> {
+        self.sync.sync_data()
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
-        let _ = lock(&self.file).sync_data();
+        let _ = self.sync();
     }
 }
 

@@ -1,9 +1,10 @@
 //! Sending: each job paced, recorded in the ledger before it leaves, retried when GREEN-API
 //! says "not now", and stopped cleanly on a fatal answer or Ctrl-C.
 //!
-//! One task per job, at most `concurrency` at a time. Tasks take turns at the pacer (a FIFO
-//! lock), so requests leave in input order at the rate; enough of them wait on slow answers
-//! at once to hold the rate when the API is slow.
+//! One task per job, at most `concurrency` at a time; enough of them wait on slow answers at
+//! once to hold the rate when the API is slow. A task asks the dispatcher for its turn (a FIFO
+//! queue, so requests leave in input order); the dispatcher lets a batch go whenever the pacer
+//! allows, after writing the batch's attempts to the ledger with one fsync.
 
 pub mod pacer;
 pub mod progress;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::MonotonicClock;
-use tokio::sync::{Mutex, Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::client::{Answer, Client};
@@ -56,7 +57,6 @@ pub enum Stop {
 struct Shared {
     client: Client,
     ledger: Ledger,
-    pacer: Mutex<Pacer<MonotonicClock>>,
     settings: Settings,
     counters: Arc<Counters>,
     stop: watch::Sender<Option<Stop>>,
@@ -92,8 +92,26 @@ impl Shared {
         }
     }
 
+    /// Records an event; false, and the run halted, if the ledger refused.
     fn record(&self, event: Event) -> bool {
-        match self.ledger.record(&event) {
+        self.check(self.ledger.record(&event))
+    }
+
+    /// Writes events and waits for them to reach the disk. The fsync runs on a blocking
+    /// thread: a slow disk must not hold up answers, or requests already let go.
+    async fn record_durably(self: &Arc<Self>, events: &[Event]) -> bool {
+        if !self.check(self.ledger.append(events)) {
+            return false;
+        }
+        let shared = self.clone();
+        let synced = tokio::task::spawn_blocking(move || shared.ledger.sync())
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.check(synced)
+    }
+
+    fn check(&self, written: std::io::Result<()>) -> bool {
+        match written {
             Ok(()) => true,
             Err(e) => {
                 self.halt(Stop::Fault(format!("cannot write the ledger: {e}")));
@@ -125,7 +143,6 @@ pub async fn run(
     let shared = Arc::new(Shared {
         client,
         ledger,
-        pacer: Mutex::new(Pacer::new(settings.rate, MonotonicClock)),
         settings: settings.clone(),
         counters,
         stop,
@@ -137,6 +154,10 @@ pub async fn run(
             shared.halt(Stop::Interrupted);
         })
     };
+
+    let (turns, waiting) = mpsc::unbounded_channel();
+    let pacer = Pacer::new(settings.rate, MonotonicClock);
+    let dispatcher = tokio::spawn(dispatch(shared.clone(), pacer, waiting));
 
     let permits = Arc::new(Semaphore::new(settings.concurrency as usize));
     let mut tasks = JoinSet::new();
@@ -151,28 +172,101 @@ pub async fn run(
             _ = shared.until_halted() => break,
         };
         let shared = shared.clone();
+        let turns = turns.clone();
         tasks.spawn(async move {
-            deliver(&shared, job).await;
+            deliver(&shared, &turns, job).await;
             drop(permit);
         });
         while tasks.try_join_next().is_some() {}
     }
+    // Once every task is done, no one can ask for a turn and the dispatcher ends.
+    drop(turns);
     while tasks.join_next().await.is_some() {}
+    let achieved_rate = dispatcher.await.unwrap_or(None);
     watcher.abort();
     let stop = shared.stop.borrow().clone();
     Outcome {
         stop: stop.unwrap_or(Stop::Finished),
-        achieved_rate: shared.pacer.lock().await.achieved_rate(),
+        achieved_rate,
     }
 }
 
+/// A row asking to go. The dispatcher answers `true` once the row's attempt is on disk and
+/// its request may leave, or drops `go` (a "no") when the run stopped first.
+struct Turn {
+    key: String,
+    row: u64,
+    go: oneshot::Sender<bool>,
+}
+
+/// Hands out turns, a batch at a time, at the pacer's rate; returns the achieved rate.
+async fn dispatch(
+    shared: Arc<Shared>,
+    mut pacer: Pacer<MonotonicClock>,
+    mut waiting: mpsc::UnboundedReceiver<Turn>,
+) -> Option<f64> {
+    let mut batch: Vec<Turn> = Vec::with_capacity(pacer.batch());
+    let mut attempts: Vec<Event> = Vec::with_capacity(pacer.batch());
+    loop {
+        if batch.is_empty() {
+            let turn = tokio::select! {
+                turn = waiting.recv() => turn,
+                _ = shared.until_halted() => None,
+            };
+            let Some(turn) = turn else { break };
+            batch.push(turn);
+        }
+        while batch.len() < pacer.batch() {
+            let Ok(turn) = waiting.try_recv() else { break };
+            batch.push(turn);
+        }
+        let wait = pacer.wait_time(batch.len());
+        if !wait.is_zero() {
+            // Rows that ask meanwhile join the batch.
+            if !shared.pause(wait).await {
+                break;
+            }
+            continue;
+        }
+        if shared.halted() {
+            break;
+        }
+        // The attempts are made durable just before the requests leave: if the process dies
+        // in between, these rows read `unknown` though they never left; safe, never resent.
+        attempts.clear();
+        attempts.extend(batch.iter().map(|turn| Event::Attempt {
+            key: turn.key.clone(),
+            row: turn.row,
+        }));
+        if !shared.record_durably(&attempts).await {
+            break;
+        }
+        if shared.halted() {
+            for turn in batch.drain(..) {
+                shared.record(Event::NotSent {
+                    key: turn.key,
+                    row: turn.row,
+                    reason: "the run stopped before this request was sent".into(),
+                });
+            }
+            break;
+        }
+        pacer.record(batch.len());
+        for turn in batch.drain(..) {
+            let _ = turn.go.send(true);
+        }
+    }
+    // Dropping the rows still waiting (here and in the queue) tells each of them "no".
+    pacer.achieved_rate()
+}
+
 /// One row from its first attempt to its outcome.
-async fn deliver(shared: &Shared, job: Job) {
+async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, job: Job) {
     let key = job.key.to_string();
     let row = job.row.0;
     let counters = &shared.counters;
     for attempt in 1..=shared.settings.max_attempts {
-        if !take_turn(shared, &key, row).await {
+        if !take_turn(turns, &key, row).await {
             return;
         }
         let sent_at = std::time::SystemTime::now()
@@ -225,40 +319,15 @@ async fn deliver(shared: &Shared, job: Job) {
     }
 }
 
-/// Takes this row's turn at the pacer; false if the run was halted first.
-///
-/// The attempt is made durable as soon as the row is next in line, *then* the row waits for
-/// its slot and leaves the moment the slot opens: the fsync stays out of the pacing, so the
-/// rate holds. Should the process die during that short wait, the row reads `unknown` though
-/// it never left: safe (it is not resent), and at most one row at a time is exposed.
-async fn take_turn(shared: &Shared, key: &str, row: u64) -> bool {
-    let mut pacer = shared.pacer.lock().await;
-    if shared.halted() {
-        return false;
-    }
-    let attempt = Event::Attempt {
+/// Waits for this row's turn; false if the run was halted first.
+async fn take_turn(turns: &mpsc::UnboundedSender<Turn>, key: &str, row: u64) -> bool {
+    let (go, answer) = oneshot::channel();
+    let turn = Turn {
         key: key.to_string(),
         row,
+        go,
     };
-    if !shared.record(attempt) {
-        return false;
-    }
-    loop {
-        let wait = pacer.wait_time();
-        if wait.is_zero() {
-            break;
-        }
-        if !shared.pause(wait).await {
-            shared.record(Event::NotSent {
-                key: key.to_string(),
-                row,
-                reason: "the run stopped before this request was sent".into(),
-            });
-            return false;
-        }
-    }
-    pacer.record();
-    true
+    turns.send(turn).is_ok() && answer.await.unwrap_or(false)
 }
 
 /// Exponential backoff with jitter: base × 2^(attempt-1), capped at 30 s, times 0.5–1.0.
