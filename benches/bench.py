@@ -42,8 +42,9 @@ def ensure_openpyxl():
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "openpyxl"], check=True)
 
 
-def crm_csv(path, rows, seed=42):
+def crm_csv(rows, seed=42):
     """A CRM-like export: about 95 bytes a row, 1% rows with mistakes, some duplicates."""
+    path = DATA / f"crm-{rows}-v2.csv"  # v2: bump when the rows change, so stale files go unused
     if path.exists() and path.stat().st_size > 0:
         return path
     rng = random.Random(seed)
@@ -53,9 +54,10 @@ def crm_csv(path, rows, seed=42):
             phone = f"+7 903 {rng.randrange(1000):03d}-{rng.randrange(100):02d}-{rng.randrange(100):02d}"
             if i % 100 == 0:
                 phone = "7.90312E+10"
+            first, last = rng.choice(FIRST), rng.choice(LAST)
             f.write(
-                f"7916{rng.randrange(10**7):07d},{phone},{rng.choice(FIRST)},,{rng.choice(LAST)},"
-                f"{rng.choice(COMPANY)},u{i}@example.com,Moscow,tier {i % 5}\n"
+                f"7916{rng.randrange(10**7):07d},{phone},{first},,{last},{rng.choice(COMPANY)},"
+                f"{first.lower()}.{last.lower()}{i}@example.com,Moscow,tier {i % 5}\n"
             )
     return path
 
@@ -123,7 +125,7 @@ def scaling(sizes, repeat):
     print("|---:|---:|---:|---:|")
     base = None
     for rows in sizes:
-        path = crm_csv(DATA / f"crm-{rows}.csv", rows)
+        path = crm_csv(rows)
         results = [measure([str(BINARY), "validate", str(path), "--report", os.devnull]) for _ in range(repeat)]
         wall = statistics.median(r[0] for r in results)
         peak = max(r[2] for r in results)
@@ -224,7 +226,7 @@ def send_benchmarks(rows, rate, memory_rows):
               f"**{achieved / rate * 100:.1f}%** (first to last dispatch); 429 retries: {retries}")
 
         # Memory for a long send: 1M rows, stopped with Ctrl-C after 25 s.
-        big = crm_csv(DATA / f"crm-{memory_rows}.csv", memory_rows)
+        big = crm_csv(memory_rows)
         results = DATA / "send-big-results.csv"
         for leftover in (results, Path(f"{results}.ledger")):
             leftover.unlink(missing_ok=True)
@@ -259,7 +261,7 @@ def main():
     print(f"- {time.strftime('%Y-%m-%d %H:%M')}, repeat {repeat}")
 
     wanted = set(args.only or ["csv", "xlsx", "scaling", "send"])
-    csv_path = crm_csv(DATA / f"crm-{csv_rows}.csv", csv_rows)
+    csv_path = crm_csv(csv_rows)
     size_mb = csv_path.stat().st_size / 1e6
     if "csv" in wanted:
             compare(f"validate, {csv_rows:,}-row CSV ({size_mb:.0f} MB) vs Python csv + regex",

@@ -200,6 +200,12 @@ struct Turn {
 }
 
 /// Hands out turns, a batch at a time, at the pacer's rate; returns the achieved rate.
+///
+/// A batch's attempts are made durable as soon as the batch is formed, *then* it waits for its
+/// slot and leaves the moment the slot opens: the fsync stays out of the pacing, so the rate
+/// holds on a slow disk. Should the process die during that short wait, the batch's rows read
+/// `unknown` though they never left: safe (they are not resent), and at most one batch at a
+/// time is exposed.
 async fn dispatch(
     shared: Arc<Shared>,
     mut pacer: Pacer<MonotonicClock>,
@@ -207,32 +213,17 @@ async fn dispatch(
 ) -> Option<f64> {
     let mut batch: Vec<Turn> = Vec::with_capacity(pacer.batch());
     let mut attempts: Vec<Event> = Vec::with_capacity(pacer.batch());
-    loop {
-        if batch.is_empty() {
-            let turn = tokio::select! {
-                turn = waiting.recv() => turn,
-                _ = shared.until_halted() => None,
-            };
-            let Some(turn) = turn else { break };
-            batch.push(turn);
-        }
+    'batches: loop {
+        let first = tokio::select! {
+            turn = waiting.recv() => turn,
+            _ = shared.until_halted() => None,
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
         while batch.len() < pacer.batch() {
             let Ok(turn) = waiting.try_recv() else { break };
             batch.push(turn);
         }
-        let wait = pacer.wait_time(batch.len());
-        if !wait.is_zero() {
-            // Rows that ask meanwhile join the batch.
-            if !shared.pause(wait).await {
-                break;
-            }
-            continue;
-        }
-        if shared.halted() {
-            break;
-        }
-        // The attempts are made durable just before the requests leave: if the process dies
-        // in between, these rows read `unknown` though they never left; safe, never resent.
         attempts.clear();
         attempts.extend(batch.iter().map(|turn| Event::Attempt {
             key: turn.key.clone(),
@@ -241,14 +232,16 @@ async fn dispatch(
         if !shared.record_durably(&attempts).await {
             break;
         }
-        if shared.halted() {
-            for turn in batch.drain(..) {
-                shared.record(Event::NotSent {
-                    key: turn.key,
-                    row: turn.row,
-                    reason: "the run stopped before this request was sent".into(),
-                });
+        loop {
+            let wait = pacer.wait_time(batch.len());
+            if wait.is_zero() {
+                break;
             }
+            if !shared.pause(wait).await {
+                break 'batches;
+            }
+        }
+        if shared.halted() {
             break;
         }
         pacer.record(batch.len());
@@ -256,7 +249,15 @@ async fn dispatch(
             let _ = turn.go.send(true);
         }
     }
-    // Dropping the rows still waiting (here and in the queue) tells each of them "no".
+    // Rows whose attempt was written but which never left are pending again.
+    for turn in batch {
+        shared.record(Event::NotSent {
+            key: turn.key,
+            row: turn.row,
+            reason: "the run stopped before this request was sent".into(),
+        });
+    }
+    // Dropping the rows still in the queue tells each of them "no".
     pacer.achieved_rate()
 }
 
