@@ -45,6 +45,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
+    /// Parsed once: parsing a URL for every request cost more than building the request.
+    send_contact: reqwest::Url,
 }
 
 impl Client {
@@ -56,10 +58,20 @@ impl Client {
             .user_agent(concat!("greenbulk/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let api_url = credentials.api_url.trim().trim_end_matches('/');
+        let base = format!("{api_url}/waInstance{}", credentials.id_instance.trim());
+        let token = credentials.token.trim().to_string();
+        let send_contact =
+            reqwest::Url::parse(&format!("{base}/sendContact/{token}")).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot build a request URL from {base}/sendContact/{}: {e}",
+                    mask(&token)
+                )
+            })?;
         Ok(Client {
             http,
-            base: format!("{api_url}/waInstance{}", credentials.id_instance.trim()),
-            token: credentials.token.trim().to_string(),
+            base,
+            token,
+            send_contact,
         })
     }
 
@@ -76,7 +88,7 @@ impl Client {
     pub async fn send_contact(&self, body: Vec<u8>) -> Answer {
         let request = self
             .http
-            .post(self.url("sendContact"))
+            .post(self.send_contact.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
         match request.send().await {
@@ -124,17 +136,21 @@ pub fn mask(token: &str) -> String {
 
 /// The one table: HTTP status and body → what it means (SPEC.md, Sending).
 pub fn classify(status: u16, body: &str) -> Answer {
-    let message = server_message(body);
-    match status {
-        200 => match serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("idMessage")?.as_str().map(str::to_string))
-        {
-            Some(id_message) => Answer::Sent { id_message },
-            None => Answer::Unknown {
+    if status == 200 {
+        #[derive(serde::Deserialize)]
+        struct Accepted {
+            #[serde(rename = "idMessage")]
+            id_message: String,
+        }
+        return match serde_json::from_str::<Accepted>(body) {
+            Ok(Accepted { id_message }) => Answer::Sent { id_message },
+            Err(_) => Answer::Unknown {
                 reason: format!("200 without an idMessage: {}", shorten(body)),
             },
-        },
+        };
+    }
+    let message = server_message(body);
+    match status {
         400 if message.contains("starting process") => Answer::Retry {
             reason: format!("400 {message}"),
         },
