@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """greenbulk's benchmark: greenbulk against what a user would run instead, in one run.
 
-    python3 benches/bench.py            # everything (about 10 minutes on 2 cores)
+    python3 benches/bench.py            # everything (about 15 minutes on 2 cores)
     python3 benches/bench.py --quick    # smaller inputs, one repetition
 
 Inputs are generated deterministically (seeded) into benches/data/ (not committed). Each

@@ -2,15 +2,15 @@
 //! before the run moves on. It lives beside the results file (`results.csv.ledger`) and is
 //! the truth the results file is derived from.
 //!
-//! An attempt is written and fsync'd before its request leaves; its outcome is written when
-//! the answer comes. So after a `kill -9` an attempt without an outcome means "may have been
-//! sent": `unknown`, never resent unless asked. Outcomes are handed to the kernel at once
-//! (they survive `kill -9`) and reach the disk with the next fsync, a request interval later;
-//! a power cut in between leaves such a row `unknown`, never `pending`, so it is not resent.
-//! That halves the fsyncs per row. Rows are keyed by content ([`ContentKey`]), not position, so a
-//! resumed run on an edited or re-sorted file does not resend what went out.
+//! An attempt is written and fsync'd before its request leaves (the requests that leave
+//! together share one fsync); its outcome is written when the answer comes. So after a
+//! `kill -9` an attempt without an outcome means "may have been sent": `unknown`, never resent
+//! unless asked. Outcomes are handed to the kernel at once (they survive `kill -9`) and reach
+//! the disk with the next fsync, at the next dispatch; a power cut in between leaves such a row
+//! `unknown`, never `pending`, so it is not resent. Rows are keyed by content ([`ContentKey`]),
+//! not position, so a resumed run on an edited or re-sorted file does not resend what went out.
 //!
-//! Why a JSON-lines journal rather than SQLite: one fsync'd append per event is all the
+//! Why a JSON-lines journal rather than SQLite: an fsync'd append per dispatch is all the
 //! durability needed, a torn last line is easy to recognise and ignore, and a person can read
 //! the file with `less` when something went wrong.
 
@@ -195,10 +195,9 @@ pub fn replay(path: &Path) -> anyhow::Result<History> {
     Ok(history)
 }
 
-/// Appends events; each `record` returns once its line is written (and, for an attempt, on
-/// disk). Writing inline costs less than handing lines to a writer thread: at GREEN-API's
-/// 50 requests a second the file is touched every 20 ms, so there is nothing to batch, and
-/// every thread hand-off would be a wake-up.
+/// Appends events. Lines are written inline, which costs less than handing them to a writer
+/// thread (every hand-off is a wake-up); only [`Ledger::sync`] may be slow, and it can run on
+/// another thread while writing goes on.
 pub struct Ledger {
     file: Mutex<File>,
     /// The same file, for fsync without holding up writers.
