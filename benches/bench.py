@@ -231,7 +231,7 @@ def send_benchmarks(rows, rate, memory_rows, repeat):
               f"per row, {b_marginal * rate * 100:.1f}% of one core; peak RSS {b_peak:.0f} MB")
         print(f"- CPU per row, baseline/greenbulk: **{b_marginal / marginal:.1f}x**")
         print(f"- pacing: requests left at **{pace:.2f}/s** of {rate}/s = **{pace / rate * 100:.1f}%** "
-              f"(median of {repeat}, first to last dispatch; lowest {min(achieved):.2f}/s); "
+              f"(median of {repeat}, as greenbulk reports it: requests per whole second of the run; lowest {min(achieved):.2f}/s); "
               f"429 retries: {retries}")
 
         # Memory for a long send: 1M rows, stopped with Ctrl-C after 25 s.

@@ -125,7 +125,7 @@ impl Shared {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub stop: Stop,
-    /// Requests per second from the first to the last dispatch.
+    /// Requests per second over the whole windows of the run (see [`Pacer::achieved_rate`]).
     pub achieved_rate: Option<f64>,
 }
 
@@ -202,8 +202,8 @@ struct Turn {
 /// Hands out turns, a batch at a time, at the pacer's rate; returns the achieved rate.
 ///
 /// A batch's attempts are made durable as soon as the batch is formed, *then* it waits for its
-/// slot and leaves the moment the slot opens: the fsync stays out of the pacing, so the rate
-/// holds on a slow disk. Should the process die during that short wait, the batch's rows read
+/// slot and leaves the moment the slot opens (in parts, when the window has room for only some
+/// of it): the fsync stays out of the pacing, so the rate holds on a slow disk. Should the process die during that short wait, the batch's rows read
 /// `unknown` though they never left: safe (they are not resent), and at most one batch at a
 /// time is exposed.
 async fn dispatch(
@@ -232,21 +232,23 @@ async fn dispatch(
         if !shared.record_durably(&attempts).await {
             break;
         }
-        loop {
-            let wait = pacer.wait_time(batch.len());
-            if wait.is_zero() {
-                break;
+        while !batch.is_empty() {
+            match pacer.admit(batch.len()) {
+                Ok(admitted) => {
+                    if shared.halted() {
+                        break 'batches;
+                    }
+                    pacer.record(admitted);
+                    for turn in batch.drain(..admitted) {
+                        let _ = turn.go.send(true);
+                    }
+                }
+                Err(wait) => {
+                    if !shared.pause(wait).await {
+                        break 'batches;
+                    }
+                }
             }
-            if !shared.pause(wait).await {
-                break 'batches;
-            }
-        }
-        if shared.halted() {
-            break;
-        }
-        pacer.record(batch.len());
-        for turn in batch.drain(..) {
-            let _ = turn.go.send(true);
         }
     }
     // Rows whose attempt was written but which never left are pending again.
