@@ -61,11 +61,9 @@ impl Client {
         let base = format!("{api_url}/waInstance{}", credentials.id_instance.trim());
         let token = credentials.token.trim().to_string();
         let send_contact =
-            reqwest::Url::parse(&format!("{base}/sendContact/{token}")).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot build a request URL from {base}/sendContact/{}: {e}",
-                    mask(&token)
-                )
+            reqwest::Url::parse(&method_url(&base, "sendContact", &token)).map_err(|e| {
+                let shown = method_url(&base, "sendContact", &mask(&token));
+                anyhow::anyhow!("cannot build a request URL from {shown}: {e}")
             })?;
         Ok(Client {
             http,
@@ -76,12 +74,12 @@ impl Client {
     }
 
     fn url(&self, method: &str) -> String {
-        format!("{}/{method}/{}", self.base, self.token)
+        method_url(&self.base, method, &self.token)
     }
 
     /// The URL of a method with the token masked, for showing.
     pub fn masked_url(&self, method: &str) -> String {
-        format!("{}/{method}/{}", self.base, mask(&self.token))
+        method_url(&self.base, method, &mask(&self.token))
     }
 
     /// POSTs one sendContact body and classifies the outcome.
@@ -126,6 +124,11 @@ impl Client {
                 reason: format!("getStateInstance answered an unexpected body: {text}"),
             })
     }
+}
+
+/// `{apiUrl}/waInstance{idInstance}/{method}/{apiTokenInstance}`, from its first two parts.
+fn method_url(base: &str, method: &str, token: &str) -> String {
+    format!("{base}/{method}/{token}")
 }
 
 /// `abcdef…` → `abcd****`: enough to recognise, not enough to use.

@@ -194,7 +194,7 @@ pub async fn run(
 /// A row asking to go. The dispatcher answers `true` once the row's attempt is on disk and
 /// its request may leave, or drops `go` (a "no") when the run stopped first.
 struct Turn {
-    key: String,
+    key: ContentKey,
     row: u64,
     go: oneshot::Sender<bool>,
 }
@@ -226,7 +226,7 @@ async fn dispatch(
         }
         attempts.clear();
         attempts.extend(batch.iter().map(|turn| Event::Attempt {
-            key: turn.key.clone(),
+            key: turn.key.to_string(),
             row: turn.row,
         }));
         if !shared.record_durably(&attempts).await {
@@ -254,7 +254,7 @@ async fn dispatch(
     // Rows whose attempt was written but which never left are pending again.
     for turn in batch {
         shared.record(Event::NotSent {
-            key: turn.key,
+            key: turn.key.to_string(),
             row: turn.row,
             reason: "the run stopped before this request was sent".into(),
         });
@@ -269,7 +269,7 @@ async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, job: Job)
     let row = job.row.0;
     let counters = &shared.counters;
     for attempt in 1..=shared.settings.max_attempts {
-        if !take_turn(turns, &key, row).await {
+        if !take_turn(turns, job.key, row).await {
             return;
         }
         let sent_at = std::time::SystemTime::now()
@@ -323,13 +323,9 @@ async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, job: Job)
 }
 
 /// Waits for this row's turn; false if the run was halted first.
-async fn take_turn(turns: &mpsc::UnboundedSender<Turn>, key: &str, row: u64) -> bool {
+async fn take_turn(turns: &mpsc::UnboundedSender<Turn>, key: ContentKey, row: u64) -> bool {
     let (go, answer) = oneshot::channel();
-    let turn = Turn {
-        key: key.to_string(),
-        row,
-        go,
-    };
+    let turn = Turn { key, row, go };
     turns.send(turn).is_ok() && answer.await.unwrap_or(false)
 }
 
