@@ -3,33 +3,46 @@
 //!
 //! A row travels: [`input`] (file → numbered rows of cells) → [`contact`] (row → checked
 //! request) → [`validation`] (the whole file, in parallel, duplicates found) → [`send`]
-//! (pacing, concurrency, retries) → [`ledger`] and [`results`] (what happened, durably). The
-//! GREEN-API [`client`] and the [`sandbox`] emulator sit beside that line.
+//! (a session: pacing, concurrency, retries) → `record` (the ledger and the results file:
+//! what happened, durably). The GREEN-API [`client`] and the [`sandbox`] emulator sit beside
+//! that line. The contract users rely on (commands, columns, statuses, exit codes) is the
+//! README's.
 
 pub mod cli;
 pub mod client;
-pub mod cmd;
+mod cmd;
 pub mod contact;
 mod exit;
 pub mod input;
-pub mod ledger;
-pub mod report;
-pub mod results;
+mod record;
+mod report;
 pub mod sandbox;
 pub mod send;
+mod term;
 pub mod validation;
 
-pub use exit::{Exit, RunFault};
+pub use exit::{Exit, Failure};
+pub use record::{RecordError, Status, StatusCounts};
+pub use term::is_broken_pipe;
 
 use cli::{Cli, Command, InputArgs};
 
 /// Runs one command line to its exit code.
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+pub fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         Command::Validate(args) => cmd::validate::run(&args),
         Command::Send(args) => cmd::send::run(&args),
         Command::Sandbox(args) => cmd::sandbox::run(&args),
     }
+}
+
+/// Prints the error that ended a command, once (nothing for a closed pipe, which is not an
+/// error), and returns its exit code.
+pub fn report_failure(failure: &Failure) -> Exit {
+    if !is_broken_pipe(&failure.error) {
+        term::say!("greenbulk: error: {:#}", failure.error);
+    }
+    failure.exit
 }
 
 fn input_options(args: &InputArgs) -> input::InputOptions {
@@ -39,4 +52,12 @@ fn input_options(args: &InputArgs) -> input::InputOptions {
         mappings: args.mappings.clone(),
         encoding: args.encoding,
     }
+}
+
+/// Locks a mutex, going on if another thread panicked while holding it: every value kept
+/// behind one here stays consistent between statements.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

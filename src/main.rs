@@ -6,9 +6,6 @@ fn main() -> std::process::ExitCode {
     let cli = greenbulk::cli::Cli::parse();
     match greenbulk::run(cli) {
         Ok(exit) => exit.into(),
-        Err(err) => {
-            eprintln!("greenbulk: error: {err:#}");
-            greenbulk::Exit::for_error(&err).into()
-        }
+        Err(failure) => greenbulk::report_failure(&failure).into(),
     }
 }

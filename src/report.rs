@@ -1,5 +1,6 @@
 //! What `validate` (and `send`, before sending) tells a person: a short summary on stderr,
-//! and optionally every finding as CSV.
+//! and optionally every finding as CSV. A report on stdout that nobody reads any more
+//! (`--report - | head -1`) stops being written; the run goes on to its own end.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,30 +9,30 @@ use anyhow::Context;
 
 use crate::contact::Finding;
 use crate::input::{RowNumber, Table};
+use crate::term::{say, shown, shown_path};
 use crate::validation::Tally;
 
 /// How many findings the summary shows before pointing at the report.
 const SHOWN: usize = 10;
 
 /// Collects findings as the pass goes: writes each to the report, keeps the first few.
-pub struct Findings {
+pub(crate) struct Findings {
     report: Option<csv::Writer<Box<dyn Write>>>,
     first: Vec<(RowNumber, Finding)>,
 }
 
 impl Findings {
     /// `report`: a path, `-` for stdout, or none.
-    pub fn new(report: Option<&Path>) -> anyhow::Result<Findings> {
+    pub(crate) fn new(report: Option<&Path>) -> anyhow::Result<Findings> {
         let report = match report {
             None => None,
             Some(path) => {
                 let out: Box<dyn Write> = if path.as_os_str() == "-" {
                     Box::new(std::io::stdout().lock())
                 } else {
-                    Box::new(
-                        std::fs::File::create(path)
-                            .with_context(|| format!("cannot create report {}", path.display()))?,
-                    )
+                    Box::new(std::fs::File::create(path).with_context(|| {
+                        format!("cannot create the report {}", shown_path(path))
+                    })?)
                 };
                 let mut writer = csv::Writer::from_writer(out);
                 writer.write_record(["row", "severity", "field", "value", "problem"])?;
@@ -44,16 +45,17 @@ impl Findings {
         })
     }
 
-    pub fn add(&mut self, row: RowNumber, findings: &[Finding]) -> anyhow::Result<()> {
+    pub(crate) fn add(&mut self, row: RowNumber, findings: &[Finding]) -> anyhow::Result<()> {
         for f in findings {
             if let Some(w) = &mut self.report {
-                w.write_record([
+                let written = w.write_record([
                     row.to_string().as_str(),
                     &f.severity.to_string(),
                     f.field,
                     &f.value,
                     &f.problem,
-                ])?;
+                ]);
+                self.check(written.map_err(csv_io))?;
             }
             if self.first.len() < SHOWN {
                 self.first.push((row, f.clone()));
@@ -62,28 +64,52 @@ impl Findings {
         Ok(())
     }
 
-    pub fn finish(mut self) -> anyhow::Result<Vec<(RowNumber, Finding)>> {
+    /// Ends the report; returns the first findings, for the summary.
+    pub(crate) fn finish(mut self) -> anyhow::Result<Vec<(RowNumber, Finding)>> {
         if let Some(w) = &mut self.report {
-            w.flush().context("cannot write the report")?;
+            let flushed = w.flush();
+            self.check(flushed)?;
         }
         Ok(self.first)
+    }
+
+    /// A closed pipe ends the report quietly; any other write error ends the command.
+    fn check(&mut self, written: std::io::Result<()>) -> anyhow::Result<()> {
+        match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                // Its last flush, on drop, fails the same way and is ignored.
+                self.report = None;
+                Ok(())
+            }
+            other => other.context("cannot write the report"),
+        }
+    }
+}
+
+fn csv_io(err: csv::Error) -> std::io::Error {
+    match err.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
     }
 }
 
 /// Prints where the rows came from and how the columns were mapped.
-pub fn print_source(table: &Table) {
-    eprintln!(
+pub(crate) fn print_source(table: &Table) {
+    say!(
         "{}: {}; header on row {}",
-        table.path.display(),
+        shown_path(&table.path),
         table.format,
         table.header_row
     );
-    eprintln!("  columns: {}", table.columns.notes.join(", "));
+    say!("  columns: {}", table.columns.notes.join(", "));
+    for warning in &table.warnings {
+        say!("  warning: {warning}");
+    }
 }
 
 /// Prints the counts and the first findings.
-pub fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], report: Option<&Path>) {
-    eprintln!(
+pub(crate) fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], report: Option<&Path>) {
+    say!(
         "  {}: {} sendable, {} with errors, {}; {}, {}",
         plural(tally.rows, "row"),
         tally.sendable,
@@ -96,11 +122,13 @@ pub fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], report: Opti
         let value = if f.value.is_empty() {
             String::new()
         } else {
-            format!(" '{}'", f.value)
+            format!(" '{}'", shown(&f.value))
         };
-        eprintln!(
+        say!(
             "  row {row}: {} {}{value} {}",
-            f.severity, f.field, f.problem
+            f.severity,
+            f.field,
+            shown(&f.problem)
         );
     }
     let total = tally.errors + tally.warnings;
@@ -108,10 +136,10 @@ pub fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], report: Opti
         let rest = total - first.len() as u64;
         match report {
             Some(path) if path.as_os_str() != "-" => {
-                eprintln!("  … and {rest} more in {}", path.display())
+                say!("  … and {rest} more in {}", shown_path(path))
             }
-            Some(_) => eprintln!("  … and {rest} more in the report above"),
-            None => eprintln!("  … and {rest} more: add --report problems.csv to see them all"),
+            Some(_) => say!("  … and {rest} more in the report above"),
+            None => say!("  … and {rest} more: add --report problems.csv to see them all"),
         }
     }
 }

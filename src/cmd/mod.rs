@@ -1,5 +1,5 @@
 //! One module per subcommand, each with a `run`.
 
-pub mod sandbox;
-pub mod send;
-pub mod validate;
+pub(crate) mod sandbox;
+pub(crate) mod send;
+pub(crate) mod validate;

@@ -4,11 +4,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::Exit;
 use crate::cli::SandboxArgs;
 use crate::sandbox::{Config, Faults, Sandbox};
+use crate::term::say;
+use crate::{Exit, Failure};
 
-pub fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
+pub fn run(args: &SandboxArgs) -> Result<Exit, Failure> {
+    serve(args).map_err(Failure::usage)
+}
+
+fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
     let f = &args.faults;
     for (name, share) in [
         ("--fail-429", f.fail_429),
@@ -48,17 +53,20 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         let url = sandbox.url();
         let id = &sandbox.config().id_instance;
         let token = &sandbox.config().token;
-        println!("greenbulk sandbox listening on {url}");
-        println!("  GREEN_API_URL={url}");
-        println!("  GREEN_API_ID_INSTANCE={id}");
-        println!("  GREEN_API_TOKEN_INSTANCE={token}");
-        println!("  try: curl -s {url}/waInstance{id}/getStateInstance/{token}");
-        println!("  Ctrl-C stops it");
+        // A closed stdout (`| head -1` to read the URL) must not stop the emulator.
         use std::io::Write;
-        std::io::stdout().flush()?;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "greenbulk sandbox listening on {url}\n  GREEN_API_URL={url}\n  \
+             GREEN_API_ID_INSTANCE={id}\n  GREEN_API_TOKEN_INSTANCE={token}\n  try: curl -s \
+             {url}/waInstance{id}/getStateInstance/{token}\n  Ctrl-C stops it"
+        );
+        let _ = out.flush();
+        drop(out);
         tokio::signal::ctrl_c().await?;
         let accepted = sandbox.outgoing().len();
-        eprintln!("greenbulk sandbox: stopped after accepting {accepted} messages");
+        say!("greenbulk sandbox: stopped after accepting {accepted} messages");
         Ok(Exit::Success)
     })
 }

@@ -3,24 +3,24 @@
 use crate::cli::ValidateArgs;
 use crate::input::Table;
 use crate::report::{self, Findings};
-use crate::{Exit, validation};
+use crate::term::say;
+use crate::{Exit, Failure, validation};
 
-pub fn run(args: &ValidateArgs) -> anyhow::Result<Exit> {
+pub fn run(args: &ValidateArgs) -> Result<Exit, Failure> {
     let mut table = Table::open(&crate::input_options(&args.input))?;
     report::print_source(&table);
-    let mut findings = Findings::new(args.report.as_deref())?;
+    let mut findings = Findings::new(args.report.as_deref()).map_err(Failure::usage)?;
     let tally = validation::walk(&mut table, |row, checked, _| {
         findings.add(row.number, &checked.findings)
-    })?;
-    let first = findings.finish()?;
+    })
+    .map_err(Failure::usage)?;
+    let first = findings.finish().map_err(Failure::usage)?;
     report::print_summary(&tally, &first, args.report.as_deref());
     if tally.invalid > 0 {
-        eprintln!(
-            "  fix the rows with errors, or send the others with `greenbulk send --skip-invalid`"
-        );
+        say!("  fix the rows with errors, or send the others with `greenbulk send --skip-invalid`");
         Ok(Exit::Invalid)
     } else {
-        eprintln!("  no errors: every row can be sent");
+        say!("  no errors: every row can be sent");
         Ok(Exit::Success)
     }
 }

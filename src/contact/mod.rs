@@ -107,9 +107,31 @@ impl fmt::Display for ContentKey {
 }
 
 impl std::str::FromStr for ContentKey {
-    type Err = std::num::ParseIntError;
-    fn from_str(s: &str) -> Result<ContentKey, Self::Err> {
-        u128::from_str_radix(s, 16).map(ContentKey)
+    type Err = String;
+
+    /// Exactly 32 hexadecimal digits, as [`ContentKey`]'s `Display` writes it.
+    fn from_str(s: &str) -> Result<ContentKey, String> {
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "'{s}' is not a content key (32 hexadecimal digits)"
+            ));
+        }
+        u128::from_str_radix(s, 16)
+            .map(ContentKey)
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl serde::Serialize for ContentKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ContentKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ContentKey, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

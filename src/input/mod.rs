@@ -18,7 +18,20 @@ pub use columns::{ColumnMap, Field, FieldMapping};
 
 /// A row number as a spreadsheet shows it: the header is row 1 (for CSV, the record's number
 /// counting the header as 1; for a workbook, the sheet's own row number).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct RowNumber(pub u64);
 
 impl fmt::Display for RowNumber {
@@ -134,6 +147,8 @@ pub struct Table {
     pub header_row: RowNumber,
     pub headers: StringRecord,
     pub columns: ColumnMap,
+    /// Things about reading the file worth a warning (a flag that does not apply to it).
+    pub warnings: Vec<String>,
     rows: Box<dyn RowSource>,
     /// Subtracted from record numbers so that a CSV header is row 1 even after blank records.
     renumber: u64,
@@ -173,12 +188,20 @@ impl Table {
                 headers: quote_list(headers.iter()),
             }
         })?;
+        let mut warnings = Vec::new();
+        if let (Format::Text { .. }, Some(sheet)) = (&format, &options.sheet) {
+            warnings.push(format!(
+                "--sheet '{}' is ignored: a CSV file has no sheets",
+                crate::term::shown(sheet)
+            ));
+        }
         Ok(Table {
             path,
             format,
             header_row: header.number,
             headers,
             columns,
+            warnings,
             rows,
             renumber,
         })

@@ -1,6 +1,6 @@
 //! The GREEN-API methods the emulator answers, and what it remembers of them.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -64,6 +64,9 @@ pub(super) struct EmulatorState {
     pub(super) received: Vec<Received>,
     pub(super) outgoing: Vec<OutgoingMessage>,
     arrivals: VecDeque<Instant>,
+    /// The last call of each rate-limited method, and the calls that came too soon.
+    last_calls: HashMap<String, Instant>,
+    pub(super) over_limit: Vec<String>,
     chats: HashSet<String>,
     starting_until: Instant,
 }
@@ -95,6 +98,8 @@ impl Shared {
                 received: Vec::new(),
                 outgoing: Vec::new(),
                 arrivals: VecDeque::new(),
+                last_calls: HashMap::new(),
+                over_limit: Vec::new(),
                 chats: HashSet::new(),
             }),
             config,
@@ -130,6 +135,18 @@ async fn handle(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    if method == "sendContact" {
+        let network = {
+            let mut state = shared.lock();
+            match state.faults.network_jitter.as_micros() as u64 {
+                0 => Duration::ZERO,
+                jitter => Duration::from_micros(state.rng.u64(0..=jitter)),
+            }
+        };
+        if !network.is_zero() {
+            tokio::time::sleep(network).await;
+        }
+    }
     let arrived = Instant::now();
     if instance.strip_prefix("waInstance") != Some(shared.config.id_instance.as_str()) {
         return answer(403, "Forbidden");
@@ -143,6 +160,11 @@ async fn handle(
         state.faults.latency + Duration::from_millis(state.rng.u64(0..=jitter))
     };
     let expect = |verb: Method| http_method == verb;
+    if method != "sendContact"
+        && let Some(refused) = rate_limited(&shared, &method, arrived)
+    {
+        return refused;
+    }
     if method == "sendContact" && expect(Method::POST) {
         // Decided (and accepted) on arrival, answered after the latency: a slow answer does
         // not mean the message was not queued.
@@ -172,6 +194,28 @@ async fn handle(
         | "checkWhatsapp" => answer(405, "Method Not Allowed"),
         _ => answer(404, "Not Found"),
     }
+}
+
+/// 429 for a call that comes too soon after the last one of its method (and notes it), or
+/// for a call the `busy_calls` fault refuses.
+fn rate_limited(shared: &Shared, method: &str, arrived: Instant) -> Option<Response> {
+    let mut state = shared.lock();
+    if state.faults.busy_calls > 0 {
+        state.faults.busy_calls -= 1;
+        return Some(answer(429, "Too Many Requests"));
+    }
+    let interval = crate::client::documented_interval(method)?;
+    let too_soon = state
+        .last_calls
+        .get(method)
+        .is_some_and(|last| arrived.duration_since(*last) < interval);
+    if too_soon {
+        let at = arrived.duration_since(shared.started).as_secs_f64();
+        state.over_limit.push(format!("{method} at {at:.3}s"));
+        return Some(answer(429, "Too Many Requests"));
+    }
+    state.last_calls.insert(method.to_string(), arrived);
+    None
 }
 
 async fn send_contact(
@@ -256,6 +300,7 @@ fn decide(
         .collect::<String>()
         .to_uppercase();
     let dropped = state.rng.f64() < state.faults.drop_after_accept;
+    let empty = state.faults.empty_200 > 0.0 && state.rng.f64() < state.faults.empty_200;
     state.outgoing.push(OutgoingMessage {
         id_message: id_message.clone(),
         chat_id: card.chat_id,
@@ -268,7 +313,11 @@ fn decide(
         accepted_at: arrived.duration_since(shared.started),
         dropped,
     });
-    let response = Json(json!({ "idMessage": id_message })).into_response();
+    let response = if empty {
+        Json(json!({})).into_response()
+    } else {
+        Json(json!({ "idMessage": id_message })).into_response()
+    };
     (200, response, dropped)
 }
 

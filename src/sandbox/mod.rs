@@ -18,7 +18,8 @@ use tower::ServiceExt;
 pub use api::{Contact, OutgoingMessage, Received};
 
 pub const DEFAULT_ID_INSTANCE: &str = "1101000001";
-pub const DEFAULT_TOKEN: &str = "sandboxd2c4e6f8a0b1c3d5e7f9a1b3c5d7e9f0";
+/// Hexadecimal, like the tokens GREEN-API issues.
+pub const DEFAULT_TOKEN: &str = "5a4db0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1";
 
 /// GREEN-API's `stateInstance` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,9 @@ pub struct Faults {
     /// Added to every sendContact answer (the other methods answer at once).
     pub latency: Duration,
     pub jitter: Duration,
+    /// Up to this much delay on the way in, at random, before a sendContact request counts
+    /// as arrived: the network's jitter, as a server that counts arrivals sees it.
+    pub network_jitter: Duration,
     /// Share of sendContact requests answered 429.
     pub fail_429: f64,
     /// Share of sendContact requests answered 500 or 502.
@@ -85,6 +89,11 @@ pub struct Faults {
     pub state: InstanceState,
     /// How long `Starting` lasts.
     pub starting_for: Duration,
+    /// The next this many calls of methods other than sendContact are answered 429, as
+    /// GREEN-API does when another program just called them.
+    pub busy_calls: u32,
+    /// Share of accepted sendContact requests answered 200 with a body that has no idMessage.
+    pub empty_200: f64,
     pub seed: u64,
 }
 
@@ -93,12 +102,15 @@ impl Default for Faults {
         Faults {
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
+            network_jitter: Duration::ZERO,
             fail_429: 0.0,
             fail_5xx: 0.0,
             drop_after_accept: 0.0,
             quota: None,
             state: InstanceState::Authorized,
             starting_for: Duration::from_secs(2),
+            busy_calls: 0,
+            empty_200: 0.0,
             seed: 1,
         }
     }
@@ -163,6 +175,12 @@ impl Sandbox {
     /// Every message it accepted (answered 200, or accepted and then dropped).
     pub fn outgoing(&self) -> Vec<OutgoingMessage> {
         self.shared.lock().outgoing.clone()
+    }
+
+    /// Calls that came faster than their method's rate limit allows (`method at 1.234s`):
+    /// GREEN-API would have answered them 429.
+    pub fn over_limit_calls(&self) -> Vec<String> {
+        self.shared.lock().over_limit.clone()
     }
 
     /// Changes the faults from now on (the random sequence goes on from where it was).

@@ -1,340 +1,438 @@
-//! Sending: each job paced, recorded in the ledger before it leaves, retried when GREEN-API
-//! says "not now", and stopped cleanly on a fatal answer or Ctrl-C.
+//! A send run, from checked options to typed outcome: [`Session::run`].
 //!
-//! One task per job, at most `concurrency` at a time; enough of them wait on slow answers at
-//! once to hold the rate when the API is slow. A task asks the dispatcher for its turn (a FIFO
-//! queue, so requests leave in input order); the dispatcher lets a batch go whenever the pacer
-//! allows, after writing the batch's attempts to the ledger with one fsync.
+//! The steps, in order: open the results file and its ledger ([`Record`]: checks, lock,
+//! repair, replay) → validate every row, writing the first results file as it goes → preflight
+//! (the instance must exist and be able to send) → feed the rows this run sends, in input
+//! order → dispatch them (pacing, retries, the ledger) → rewrite the results from the ledger.
+//! Until the first request leaves, any failure leaves no file behind; once one has left, any
+//! failure still rewrites the results before the run ends.
+//!
+//! The session prints nothing itself: it tells an [`Observer`] what happens, and
+//! `cmd/send.rs` decides how a person sees it.
 
+pub mod dispatch;
+mod engine;
 pub mod pacer;
 pub mod progress;
 
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::MonotonicClock;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
 
-use crate::client::{Answer, Client};
-use crate::contact::ContentKey;
-use crate::input::RowNumber;
-use crate::ledger::{Event, Ledger};
-pub use pacer::{Pacer, Rate};
+use crate::client::{CallError, Client, Credentials};
+use crate::contact::Finding;
+use crate::input::{InputError, InputOptions, RowNumber, Table};
+use crate::record::{History, Record, RecordError, StatusCounts, wanted};
+use crate::report::Findings;
+use crate::sandbox::{self, Sandbox};
+use crate::validation::{self, Tally, Verdict};
+use dispatch::Halt;
+pub use dispatch::Stop;
+use engine::Job;
+pub use engine::Settings;
+pub use pacer::Rate;
 pub use progress::Counters;
 
-/// One request to make: a sendable row's body, serialised once.
-#[derive(Debug)]
-pub struct Job {
-    pub row: RowNumber,
-    pub key: ContentKey,
-    pub body: Vec<u8>,
-}
+/// How many request bodies a dry run shows.
+const DRY_RUN_SHOWN: usize = 3;
 
+/// Where the requests go.
 #[derive(Debug, Clone)]
-pub struct Settings {
-    pub rate: Rate,
-    pub concurrency: u32,
-    /// Tries per row for retryable answers before the row is `failed`.
-    pub max_attempts: u32,
-    /// The first retry waits about this long; each further one twice as long, up to 30 s.
-    pub backoff: Duration,
+pub enum Target {
+    /// GREEN-API (or anything that answers like it). `shared_calls` is the file through which
+    /// runs on the same instance keep to the per-method rate limits together.
+    Api {
+        credentials: Credentials,
+        shared_calls: Option<PathBuf>,
+    },
+    /// The built-in emulator, started for this run.
+    Sandbox,
+    /// None given: only a dry run can do without.
+    Unset,
 }
 
-/// Why sending ended.
+/// Resolves when the run should stop starting requests (Ctrl-C, SIGTERM).
+pub type Interrupt = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A send run's options, resolved and checked.
+pub struct SendOptions {
+    pub input: InputOptions,
+    pub results: PathBuf,
+    pub target: Target,
+    pub settings: Settings,
+    pub timeout: Duration,
+    pub resume: bool,
+    pub retry_unknown: bool,
+    pub skip_invalid: bool,
+    pub dry_run: bool,
+}
+
+/// What happens during a run that a person may want to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stop {
-    /// Every job had its turn.
-    Finished,
-    /// Ctrl-C.
-    Interrupted,
-    /// GREEN-API refused the run (401, 403, 466).
-    Fatal(String),
-    /// The ledger could not be written: nothing more may be sent.
-    Fault(String),
+pub enum Note {
+    /// `--resume` on a results file that does not exist yet.
+    NewRun,
+    /// The ledger's last line was torn (a crash or a full disk while it was written) and was
+    /// cut off before anything was appended.
+    Repaired { ledger: PathBuf, line: u64 },
+    /// Requests go to the built-in emulator at this URL.
+    Sandbox { url: String },
+    /// The instance is not `authorized`; sending goes on.
+    InstanceState { state: String },
+    /// Every sendable row was sent by earlier runs.
+    NothingToSend,
 }
 
-struct Shared {
-    client: Client,
-    ledger: Ledger,
-    settings: Settings,
-    counters: Arc<Counters>,
-    stop: watch::Sender<Option<Stop>>,
+/// Whoever runs a session hears from it through this.
+pub trait Observer {
+    /// The input is open: its format, header row and column mapping are known.
+    fn source(&mut self, table: &Table);
+    /// Every row was checked; the first findings are given.
+    fn validated(&mut self, tally: &Tally, first: &[(RowNumber, Finding)]);
+    fn note(&mut self, note: Note);
+    /// Sending starts: `total` rows, counted as they go in `counters`.
+    fn sending(&mut self, total: u64, counters: Arc<Counters>);
+    /// Sending is over (the results are still to be rewritten).
+    fn sent(&mut self);
 }
 
-impl Shared {
-    fn halt(&self, stop: Stop) {
-        self.stop.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(stop);
-                true
-            } else {
-                false
-            }
-        });
-    }
-
-    fn halted(&self) -> bool {
-        self.stop.borrow().is_some()
-    }
-
-    /// Waits until the run is halted (forever if it never is).
-    async fn until_halted(&self) {
-        let mut receiver = self.stop.subscribe();
-        let _ = receiver.wait_for(Option::is_some).await;
-    }
-
-    /// Sleeps, waking early if the run is halted; true if the sleep ran its course.
-    async fn pause(&self, duration: Duration) -> bool {
-        tokio::select! {
-            _ = tokio::time::sleep(duration) => true,
-            _ = self.until_halted() => false,
-        }
-    }
-
-    /// Records an event; false, and the run halted, if the ledger refused.
-    fn record(&self, event: Event) -> bool {
-        self.check(self.ledger.record(&event))
-    }
-
-    /// Writes events and waits for them to reach the disk. The fsync runs on a blocking
-    /// thread: a slow disk must not hold up answers, or requests already let go.
-    async fn record_durably(self: &Arc<Self>, events: &[Event]) -> bool {
-        if !self.check(self.ledger.append(events)) {
-            return false;
-        }
-        let shared = self.clone();
-        let synced = tokio::task::spawn_blocking(move || shared.ledger.sync())
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        self.check(synced)
-    }
-
-    fn check(&self, written: std::io::Result<()>) -> bool {
-        match written {
-            Ok(()) => true,
-            Err(e) => {
-                self.halt(Stop::Fault(format!("cannot write the ledger: {e}")));
-                false
-            }
-        }
-    }
+/// How a run ended, when it ran to an end of its own.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Rows have errors and `--skip-invalid` was not given: nothing was sent.
+    Invalid { tally: Tally },
+    /// `--dry-run`: nothing was sent or written.
+    DryRun(DryRun),
+    /// The rows were sent (or as many as the stop allowed).
+    Finished(Finished),
 }
 
-/// How sending went.
-#[derive(Debug, Clone)]
-pub struct Outcome {
+#[derive(Debug)]
+pub struct DryRun {
+    pub to_send: u64,
+    /// The URL the requests would go to, token masked.
+    pub target: String,
+    pub rate: Rate,
+    /// The first request bodies, exactly as they would be sent.
+    pub bodies: Vec<(RowNumber, String)>,
+}
+
+#[derive(Debug)]
+pub struct Finished {
     pub stop: Stop,
-    /// Requests per second over the whole windows of the run (see [`Pacer::achieved_rate`]).
+    pub to_send: u64,
+    pub rate: Rate,
     pub achieved_rate: Option<f64>,
+    pub counters: Arc<Counters>,
+    pub results: PathBuf,
+    /// The counts of the rewritten results file, or why it could not be rewritten (it then
+    /// shows an earlier state, and the ledger holds the truth).
+    pub counts: Result<StatusCounts, String>,
 }
 
-/// Sends every job from `jobs` until they run out or the run is halted.
-/// `interrupt` resolves on Ctrl-C (or whatever the caller chooses).
-pub async fn run(
-    client: Client,
-    ledger: Ledger,
-    mut jobs: mpsc::Receiver<Job>,
-    settings: Settings,
-    counters: Arc<Counters>,
-    interrupt: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Outcome {
-    let (stop, _) = watch::channel(None);
-    let shared = Arc::new(Shared {
-        client,
-        ledger,
-        settings: settings.clone(),
-        counters,
-        stop,
-    });
-    let watcher = {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            interrupt.await;
-            shared.halt(Stop::Interrupted);
-        })
-    };
+/// Why a run ended before it could send, or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("cannot start the built-in sandbox: {0}")]
+    Sandbox(std::io::Error),
+    /// Before the first request: GREEN-API refused the credentials, or could not be asked.
+    #[error(transparent)]
+    Preflight(CallError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
 
-    let (turns, waiting) = mpsc::unbounded_channel();
-    let pacer = Pacer::new(settings.rate, MonotonicClock);
-    let dispatcher = tokio::spawn(dispatch(shared.clone(), pacer, waiting));
+/// One send run.
+pub struct Session<'o> {
+    options: SendOptions,
+    observer: &'o mut dyn Observer,
+}
 
-    let permits = Arc::new(Semaphore::new(settings.concurrency as usize));
-    let mut tasks = JoinSet::new();
-    loop {
-        let job = tokio::select! {
-            job = jobs.recv() => job,
-            _ = shared.until_halted() => None,
-        };
-        let Some(job) = job else { break };
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("never closed"),
-            _ = shared.until_halted() => break,
-        };
-        let shared = shared.clone();
-        let turns = turns.clone();
-        tasks.spawn(async move {
-            deliver(&shared, &turns, job).await;
-            drop(permit);
-        });
-        while tasks.try_join_next().is_some() {}
+impl<'o> Session<'o> {
+    pub fn new(options: SendOptions, observer: &'o mut dyn Observer) -> Session<'o> {
+        Session { options, observer }
     }
-    // Once every task is done, no one can ask for a turn and the dispatcher ends.
-    drop(turns);
-    while tasks.join_next().await.is_some() {}
-    let achieved_rate = dispatcher.await.unwrap_or(None);
-    watcher.abort();
-    let stop = shared.stop.borrow().clone();
-    Outcome {
-        stop: stop.unwrap_or(Stop::Finished),
-        achieved_rate,
-    }
-}
 
-/// A row asking to go. The dispatcher answers `true` once the row's attempt is on disk and
-/// its request may leave, or drops `go` (a "no") when the run stopped first.
-struct Turn {
-    key: ContentKey,
-    row: u64,
-    go: oneshot::Sender<bool>,
-}
-
-/// Hands out turns, a batch at a time, at the pacer's rate; returns the achieved rate.
-///
-/// A batch's attempts are made durable as soon as the batch is formed, *then* it waits for its
-/// slot and leaves the moment the slot opens (in parts, when the window has room for only some
-/// of it): the fsync stays out of the pacing, so the rate holds on a slow disk. Should the process die during that short wait, the batch's rows read
-/// `unknown` though they never left: safe (they are not resent), and at most one batch at a
-/// time is exposed.
-async fn dispatch(
-    shared: Arc<Shared>,
-    mut pacer: Pacer<MonotonicClock>,
-    mut waiting: mpsc::UnboundedReceiver<Turn>,
-) -> Option<f64> {
-    let mut batch: Vec<Turn> = Vec::with_capacity(pacer.batch());
-    let mut attempts: Vec<Event> = Vec::with_capacity(pacer.batch());
-    'batches: loop {
-        let first = tokio::select! {
-            turn = waiting.recv() => turn,
-            _ = shared.until_halted() => None,
+    /// Runs the session to its end: see the module's documentation for the steps.
+    pub fn run(mut self, interrupt: Interrupt) -> Result<Outcome, SendError> {
+        let options = &self.options;
+        let mut record = if options.dry_run {
+            None
+        } else {
+            Some(Record::open(&options.results, options.resume)?)
         };
-        let Some(first) = first else { break };
-        batch.push(first);
-        while batch.len() < pacer.batch() {
-            let Ok(turn) = waiting.try_recv() else { break };
-            batch.push(turn);
+        if let Some(record) = &record {
+            if options.resume && record.is_new() {
+                self.observer.note(Note::NewRun);
+            }
+            if let Some(line) = record.repaired() {
+                self.observer.note(Note::Repaired {
+                    ledger: record.ledger_path().to_path_buf(),
+                    line,
+                });
+            }
         }
-        attempts.clear();
-        attempts.extend(batch.iter().map(|turn| Event::Attempt {
-            key: turn.key.to_string(),
-            row: turn.row,
-        }));
-        if !shared.record_durably(&attempts).await {
-            break;
+        let history = match &record {
+            Some(record) => record.history().clone(),
+            None => Arc::new(Record::peek(&options.results)?),
+        };
+
+        let checked = self.check(record.as_ref(), &history)?;
+        let options = &self.options;
+        if checked.tally.invalid > 0 && !options.skip_invalid {
+            return Ok(Outcome::Invalid {
+                tally: checked.tally,
+            });
         }
-        while !batch.is_empty() {
-            match pacer.admit(batch.len()) {
-                Ok(admitted) => {
-                    if shared.halted() {
-                        break 'batches;
-                    }
-                    pacer.record(admitted);
-                    for turn in batch.drain(..admitted) {
-                        let _ = turn.go.send(true);
-                    }
-                }
-                Err(wait) => {
-                    if !shared.pause(wait).await {
-                        break 'batches;
-                    }
+        let Some(record) = record.as_mut() else {
+            return Ok(Outcome::DryRun(DryRun {
+                to_send: checked.to_send,
+                target: self.dry_run_target()?,
+                rate: options.settings.rate,
+                bodies: checked.bodies,
+            }));
+        };
+
+        // One thread is plenty for 50 requests a second and wakes the CPU least; validation
+        // and the ledger's fsync have threads of their own.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let mut finished =
+            runtime.block_on(self.send(record, history, checked.to_send, interrupt))?;
+        finished.counts = record
+            .rewrite(&self.options.input)
+            .map_err(|e| e.to_string());
+        Ok(Outcome::Finished(finished))
+    }
+
+    /// Validates every row, counts what this run sends and writes the first results file.
+    fn check(&mut self, record: Option<&Record>, history: &History) -> Result<Checked, SendError> {
+        let options = &self.options;
+        let mut table = Table::open(&options.input)?;
+        self.observer.source(&table);
+        let mut writer = match record {
+            Some(record) => Some(record.results_writer(&table.headers)?),
+            None => None,
+        };
+        let mut findings = Findings::new(None)?;
+        let mut checked = Checked::default();
+        checked.tally = validation::walk(&mut table, |row, check, verdict| {
+            if let Verdict::Sendable(key) = verdict
+                && wanted(history.get(key).map(|s| &s.fate), options.retry_unknown)
+            {
+                checked.to_send += 1;
+                if options.dry_run && checked.bodies.len() < DRY_RUN_SHOWN {
+                    let body = check.request.as_ref().map(|r| r.body()).unwrap_or_default();
+                    checked
+                        .bodies
+                        .push((row.number, String::from_utf8_lossy(&body).into_owned()));
                 }
             }
+            if let Some(writer) = &mut writer {
+                writer
+                    .row(row, check, verdict, history)
+                    .map_err(RecordError::from)?;
+            }
+            findings
+                .add(row.number, &check.findings)
+                .map_err(SendError::Other)
+        })?;
+        self.observer.validated(
+            &checked.tally,
+            &findings.finish().map_err(SendError::Other)?,
+        );
+        let going_ahead = checked.tally.invalid == 0 || options.skip_invalid;
+        // The results file exists from the start, so a crash leaves it (and --resume) in place.
+        if let Some(writer) = writer
+            && going_ahead
+        {
+            writer.commit().map_err(RecordError::from)?;
         }
+        Ok(checked)
     }
-    // Rows whose attempt was written but which never left are pending again.
-    for turn in batch {
-        shared.record(Event::NotSent {
-            key: turn.key.to_string(),
-            row: turn.row,
-            reason: "the run stopped before this request was sent".into(),
-        });
-    }
-    // Dropping the rows still in the queue tells each of them "no".
-    pacer.achieved_rate()
-}
 
-/// One row from its first attempt to its outcome.
-async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, job: Job) {
-    let key = job.key.to_string();
-    let row = job.row.0;
-    let counters = &shared.counters;
-    for attempt in 1..=shared.settings.max_attempts {
-        if !take_turn(turns, job.key, row).await {
-            return;
+    /// Preflight, then feed and dispatch every row this run sends.
+    async fn send(
+        &mut self,
+        record: &Record,
+        history: Arc<History>,
+        to_send: u64,
+        interrupt: Interrupt,
+    ) -> Result<Finished, SendError> {
+        let (client, _sandbox) = self.client().await?;
+        if let Some(state) = preflight(&client).await? {
+            self.observer.note(Note::InstanceState { state });
         }
-        let sent_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_millis() as u64);
-        let answer = shared.client.send_contact(job.body.clone()).await;
-        let event = match answer {
-            Answer::Sent { id_message } => {
-                counters.sent();
-                Event::Sent {
-                    key,
-                    row,
-                    id_message,
-                    sent_at,
-                }
-            }
-            Answer::Rejected { error } => {
-                counters.failed();
-                Event::Failed { key, row, error }
-            }
-            Answer::Unknown { reason } => {
-                counters.unknown();
-                Event::Unknown { key, row, reason }
-            }
-            Answer::Fatal { reason } => {
-                shared.halt(Stop::Fatal(reason.clone()));
-                Event::NotSent { key, row, reason }
-            }
-            Answer::Retry { reason } if attempt == shared.settings.max_attempts => {
-                counters.failed();
-                let error = format!("gave up after {attempt} attempts: {reason}");
-                Event::Failed { key, row, error }
-            }
-            Answer::Retry { reason } => {
-                counters.retried();
-                let event = Event::NotSent {
-                    key: key.clone(),
-                    row,
-                    reason,
+        let counters = Arc::new(Counters::default());
+        let finished = |stop, achieved_rate, options: &SendOptions| Finished {
+            stop,
+            to_send,
+            rate: options.settings.rate,
+            achieved_rate,
+            counters: counters.clone(),
+            results: options.results.clone(),
+            counts: Err("not written yet".into()),
+        };
+        if to_send == 0 {
+            self.observer.note(Note::NothingToSend);
+            return Ok(finished(Stop::Finished, None, &self.options));
+        }
+
+        self.observer.sending(to_send, counters.clone());
+        let options = &self.options;
+        let (jobs, receiver) = mpsc::channel::<Job>(1024);
+        let halt = Halt::new();
+        let feeder = {
+            let input = options.input.clone();
+            let retry_unknown = options.retry_unknown;
+            tokio::task::spawn_blocking(move || feed(&input, &history, retry_unknown, jobs))
+        };
+        let sending = engine::run(
+            client,
+            record.ledger(),
+            receiver,
+            options.settings.clone(),
+            counters.clone(),
+            halt.clone(),
+            interrupt(),
+        )
+        .await;
+        self.observer.sent();
+        let fed = feeder
+            .await
+            .unwrap_or_else(|e| Err(FeedError::Stopped(e.to_string())));
+        let stop = match (sending.stop, fed) {
+            (Stop::Finished, Err(e)) => Stop::Fault(e.to_string()),
+            (stop, _) => stop,
+        };
+        Ok(finished(stop, sending.achieved_rate, &self.options))
+    }
+
+    /// The client for the target, and the emulator it talks to when that is the target.
+    async fn client(&mut self) -> Result<(Client, Option<Sandbox>), SendError> {
+        let timeout = self.options.timeout;
+        match &self.options.target {
+            Target::Api {
+                credentials,
+                shared_calls,
+            } => Ok((
+                Client::new(credentials, timeout, shared_calls.clone())?,
+                None,
+            )),
+            Target::Sandbox | Target::Unset => {
+                let config = sandbox::Config {
+                    faults: sandbox::Faults {
+                        latency: Duration::from_millis(20),
+                        jitter: Duration::from_millis(30),
+                        ..Default::default()
+                    },
+                    ..Default::default()
                 };
-                if !shared.record(event) || !shared.pause(backoff(shared, attempt)).await {
-                    return;
-                }
-                continue;
+                let started = Sandbox::start(config, 0)
+                    .await
+                    .map_err(SendError::Sandbox)?;
+                self.observer.note(Note::Sandbox { url: started.url() });
+                let credentials = Credentials::new(
+                    &started.url(),
+                    &started.config().id_instance,
+                    &started.config().token,
+                )
+                .map_err(anyhow::Error::msg)?;
+                Ok((Client::new(&credentials, timeout, None)?, Some(started)))
             }
-        };
-        shared.record(event);
-        return;
+        }
+    }
+
+    fn dry_run_target(&self) -> Result<String, SendError> {
+        Ok(match &self.options.target {
+            Target::Api { credentials, .. } => {
+                Client::new(credentials, self.options.timeout, None)?.masked_url("sendContact")
+            }
+            Target::Sandbox => "the built-in sandbox".to_string(),
+            Target::Unset => "(no credentials given yet)".to_string(),
+        })
     }
 }
 
-/// Waits for this row's turn; false if the run was halted first.
-async fn take_turn(turns: &mpsc::UnboundedSender<Turn>, key: ContentKey, row: u64) -> bool {
-    let (go, answer) = oneshot::channel();
-    let turn = Turn { key, row, go };
-    turns.send(turn).is_ok() && answer.await.unwrap_or(false)
+/// What the validation pass found.
+#[derive(Debug, Default)]
+struct Checked {
+    tally: Tally,
+    to_send: u64,
+    bodies: Vec<(RowNumber, String)>,
 }
 
-/// Exponential backoff with jitter: base × 2^(attempt-1), capped at 30 s, times 0.5–1.0.
-fn backoff(shared: &Shared, attempt: u32) -> Duration {
-    let exponential = shared
-        .settings
-        .backoff
-        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-        .min(Duration::from_secs(30));
-    exponential.mul_f64(0.5 + fastrand::f64() / 2.0)
+/// `getStateInstance` before sending: refused credentials stop the run; a state other than
+/// `authorized` is returned for a warning.
+async fn preflight(client: &Client) -> Result<Option<String>, SendError> {
+    let state = client.state().await.map_err(SendError::Preflight)?;
+    Ok((state != "authorized").then_some(state))
+}
+
+/// Why the feed stopped before the end of the input.
+#[derive(Debug, thiserror::Error)]
+enum FeedError {
+    #[error("cannot read the input again ({0}); the rows not sent yet stay pending")]
+    Input(#[from] InputError),
+    #[error("the input reader stopped unexpectedly ({0}); the rows not sent yet stay pending")]
+    Stopped(String),
+}
+
+/// Walks the input again and queues the rows this run sends, in input order. A closed queue
+/// (the sender stopped: Ctrl-C, a fatal answer) ends it quietly; a read error does not.
+fn feed(
+    input: &InputOptions,
+    history: &History,
+    retry_unknown: bool,
+    jobs: mpsc::Sender<Job>,
+) -> Result<(), FeedError> {
+    enum Ended {
+        Closed,
+        Input(InputError),
+    }
+    impl From<InputError> for Ended {
+        fn from(e: InputError) -> Ended {
+            Ended::Input(e)
+        }
+    }
+    let mut table = Table::open(input)?;
+    let walked = validation::walk(&mut table, |row, checked, verdict| {
+        let (Verdict::Sendable(key), Some(request)) = (verdict, &checked.request) else {
+            return Ok(());
+        };
+        if wanted(history.get(key).map(|s| &s.fate), retry_unknown) {
+            let job = Job {
+                row: row.number,
+                key,
+                body: request.body(),
+            };
+            jobs.blocking_send(job).map_err(|_| Ended::Closed)?;
+        }
+        Ok(())
+    });
+    match walked {
+        Ok(_) | Err(Ended::Closed) => Ok(()),
+        Err(Ended::Input(e)) => Err(FeedError::Input(e)),
+    }
+}
+
+/// The file through which runs on one instance share their call times (see
+/// [`Target::Api`]): in `state_dir`, one per API URL and instance.
+pub fn shared_calls_file(state_dir: &Path, credentials: &Credentials) -> PathBuf {
+    let instance = format!("{}|{}", credentials.api_url(), credentials.id_instance());
+    let key = xxhash_rust::xxh3::xxh3_64(instance.as_bytes());
+    state_dir.join(format!(
+        "calls-{}-{key:016x}.json",
+        credentials.id_instance()
+    ))
 }

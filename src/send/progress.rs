@@ -117,7 +117,7 @@ impl Progress {
                         } else {
                             String::new()
                         };
-                        eprintln!(
+                        crate::term::say!(
                             "greenbulk: {done}/{total} rows done ({}), {rate:.1}/s{left}",
                             counters.summary()
                         );

@@ -1,8 +1,6 @@
 //! Reading real exports: encodings, dialects, workbooks, and inputs that must not panic.
 
-mod util;
-
-use util::{Cell, Workdir, read_records};
+use crate::util::{Cell, Workdir, read_records};
 
 const ROWS: &str = "chatId;phoneContact;firstName;lastName\n\
                     79161234567;79031234568;Иван;Петров\n\

@@ -1,7 +1,5 @@
 //! The built-in emulator answers like GREEN-API, over real HTTP from a real client.
 
-mod util;
-
 use std::time::Duration;
 
 use greenbulk::sandbox::{Config, Faults, InstanceState, Sandbox};
@@ -288,6 +286,11 @@ async fn instance_states_and_starting() {
         state: InstanceState::YellowCard,
         ..Faults::default()
     });
+    // getStateInstance, like GREEN-API's, answers once a second.
+    let (status, _) = api.get("getStateInstance").await;
+    assert_eq!(status, 429);
+    assert_eq!(sandbox.over_limit_calls().len(), 1);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let (_, state) = api.get("getStateInstance").await;
     assert_eq!(state, json!({"stateInstance": "yellowCard"}));
 }

@@ -1,12 +1,10 @@
 //! Crash safety and resuming: `kill -9` at any moment loses no sent row and never causes a
 //! second delivery; rows are matched by content, so edited files resume safely.
 
-mod util;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use util::{Faults, Workdir, contacts_csv, read_records, sandbox, wait_until};
+use crate::util::{Faults, Workdir, contacts_csv, read_records, sandbox, wait_until};
 
 #[test]
 fn kill_9_mid_run_then_resume_sends_nothing_twice_and_loses_nothing() {
@@ -39,7 +37,7 @@ fn kill_9_mid_run_then_resume_sends_nothing_twice_and_loses_nothing() {
     assert!(accepted_before < 120, "the kills came mid-run");
 
     let run = dir.send(&sandbox, &flags_with_resume(&flags, true));
-    util::assert_no_double_delivery(&sandbox);
+    crate::util::assert_no_double_delivery(&sandbox);
 
     let ids: HashMap<String, String> = sandbox
         .outgoing()
@@ -114,7 +112,7 @@ fn resume_on_an_edited_and_resorted_file_sends_only_what_was_not_sent() {
     resumed.push("--resume");
     let run = dir.send(&sandbox, &resumed);
     assert_eq!(run.code, 0, "{run:?}");
-    util::assert_no_double_delivery(&sandbox);
+    crate::util::assert_no_double_delivery(&sandbox);
     // 4 before; now the 6 unsent (one with a corrected name) and the new one.
     assert_eq!(sandbox.outgoing().len(), 4 + 6 + 1);
     let rows = read_records(&dir.path("out.csv"));

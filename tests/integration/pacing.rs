@@ -2,11 +2,9 @@
 //! ledger) and at the emulator. (The exact guarantees are proven on a fake clock in
 //! `send::pacer`; this checks the real thing.)
 
-mod util;
-
 use std::time::Duration;
 
-use util::{Faults, Workdir, contacts_csv, sandbox};
+use crate::util::{Faults, Workdir, contacts_csv, sandbox};
 
 #[test]
 fn never_over_the_rate_and_holds_it_at_250_ms_latency() {

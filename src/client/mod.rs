@@ -1,19 +1,30 @@
 //! The GREEN-API client: URLs built from `apiUrl`/`idInstance`/`apiTokenInstance`, one
 //! connection pool, a timeout, and the one table that says what every answer means.
 //!
-//! The token is only ever put into the request URL; URLs in errors are stripped, and
-//! [`Client::masked_url`] is what gets shown.
+//! The token is only ever put into the request URL; it is checked to be what GREEN-API issues
+//! (hex digits) so it needs no escaping, URLs in errors are stripped, and
+//! [`Client::masked_url`] is what gets shown. `sendContact` is paced by the sender; every
+//! other method goes through [`Client::call`], which keeps to the method's own rate limit and
+//! waits out a 429 instead of failing.
 
+mod spacing;
+
+pub use spacing::documented_interval;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
-/// Where and as whom to call GREEN-API.
+use crate::term::shown;
+
+/// Where and as whom to call GREEN-API, checked: an `apiUrl` that is a base URL and nothing
+/// more, an all-digits idInstance, a hex token.
 #[derive(Clone)]
 pub struct Credentials {
-    pub api_url: String,
-    pub id_instance: String,
-    pub token: String,
+    api_url: String,
+    id_instance: String,
+    token: String,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -23,6 +34,66 @@ impl std::fmt::Debug for Credentials {
             .field("id_instance", &self.id_instance)
             .field("token", &"***")
             .finish()
+    }
+}
+
+impl Credentials {
+    /// Checks the three values as given by flags or the environment. Errors name the flag
+    /// and its variable, and never repeat a value that may hold the token.
+    pub fn new(api_url: &str, id_instance: &str, token: &str) -> Result<Credentials, String> {
+        let (api_url, id_instance, token) = (api_url.trim(), id_instance.trim(), token.trim());
+        let example = "it looks like https://7103.api.greenapi.com (the apiUrl the console shows)";
+        let url = reqwest::Url::parse(api_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| format!("--api-url (GREEN_API_URL) is not a URL; {example}"))?;
+        let origin = format!(
+            "{}://{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port().map(|p| format!(":{p}")).unwrap_or_default()
+        );
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "--api-url (GREEN_API_URL) holds a user name or password; GREEN-API takes none \
+                 there. Give the base URL alone, e.g. {origin}"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() || url.path().contains("waInstance") {
+            return Err(format!(
+                "--api-url (GREEN_API_URL) must be the apiUrl alone, like {origin}, not a whole \
+                 method URL (…/waInstance…/sendContact/…, with a query or a #); the idInstance \
+                 and the token go in --id-instance and --api-token-instance"
+            ));
+        }
+        if id_instance.is_empty() || !id_instance.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "--id-instance (GREEN_API_ID_INSTANCE) '{}' is not an idInstance; it is all \
+                 digits, e.g. 7103000001",
+                shown(id_instance)
+            ));
+        }
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("--api-token-instance (GREEN_API_TOKEN_INSTANCE) is not an \
+                        apiTokenInstance: GREEN-API tokens are hexadecimal digits (0-9, a-f). \
+                        Copy it again from the GREEN-API console"
+                .into());
+        }
+        let path = url.path().trim_end_matches('/');
+        Ok(Credentials {
+            api_url: format!("{origin}{path}"),
+            id_instance: id_instance.to_string(),
+            token: token.to_string(),
+        })
+    }
+
+    pub fn id_instance(&self) -> &str {
+        &self.id_instance
+    }
+
+    /// The base URL, checked to hold nothing secret.
+    pub fn api_url(&self) -> &str {
+        &self.api_url
     }
 }
 
@@ -41,25 +112,55 @@ pub enum Answer {
     Unknown { reason: String },
 }
 
+/// Why a call to a method other than sendContact gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// 401, 403 or 466: the credentials or the plan stop everything.
+    #[error("GREEN-API refused the call to {url}: {reason}")]
+    Refused { url: String, reason: String },
+    /// Nothing answered (connection refused, DNS, timeouts), even after retries.
+    #[error("cannot reach GREEN-API at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// Something answered, but not with what the method returns.
+    #[error("GREEN-API answered {url} with {answer}")]
+    Unexpected { url: String, answer: String },
+}
+
+/// How many times a call is tried, and the first pause between tries (doubling, up to 15 s):
+/// about a minute in all, long enough for a 429 or a restarting instance to pass. When
+/// nothing answers at all, a few seconds: a wrong URL does not get better by waiting.
+const CALL_TRIES: u32 = 7;
+const CALL_TRIES_UNREACHABLE: u32 = 3;
+const CALL_BACKOFF: Duration = Duration::from_secs(1);
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
     /// Parsed once: parsing a URL for every request cost more than building the request.
     send_contact: reqwest::Url,
+    spacing: spacing::Spacing,
 }
 
 impl Client {
-    pub fn new(credentials: &Credentials, timeout: Duration) -> anyhow::Result<Client> {
+    /// `shared_calls`: the file through which runs on the same instance keep to the other
+    /// methods' rate limits together (see [`spacing`]); none for a private instance.
+    pub fn new(
+        credentials: &Credentials,
+        timeout: Duration,
+        shared_calls: Option<PathBuf>,
+    ) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("greenbulk/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let api_url = credentials.api_url.trim().trim_end_matches('/');
-        let base = format!("{api_url}/waInstance{}", credentials.id_instance.trim());
-        let token = credentials.token.trim().to_string();
+        let base = format!(
+            "{}/waInstance{}",
+            credentials.api_url, credentials.id_instance
+        );
+        let token = credentials.token.clone();
         let send_contact =
             reqwest::Url::parse(&method_url(&base, "sendContact", &token)).map_err(|e| {
                 let shown = method_url(&base, "sendContact", &mask(&token));
@@ -70,6 +171,7 @@ impl Client {
             base,
             token,
             send_contact,
+            spacing: spacing::Spacing::new(shared_calls),
         })
     }
 
@@ -104,24 +206,93 @@ impl Client {
         }
     }
 
-    /// `getStateInstance`: the instance state, or the answer that prevented knowing it.
-    pub async fn state(&self) -> Result<String, Answer> {
-        let response = self
-            .http
-            .get(self.url("getStateInstance"))
-            .send()
-            .await
-            .map_err(|err| classify_transport(&err))?;
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        if status != 200 {
-            return Err(classify(status, &text));
+    /// Calls a method other than sendContact (GET, or POST with `body`; `query` after the
+    /// token) and returns the body of its 200. Keeps to the method's rate limit, and retries
+    /// what passes (429, 5xx, a refused connection) with backoff for about a minute.
+    pub async fn call(
+        &self,
+        method: &str,
+        body: Option<&Value>,
+        query: &str,
+    ) -> Result<String, CallError> {
+        let shown = self.masked_url(method);
+        let mut last = CallError::Unreachable {
+            url: shown.clone(),
+            reason: "no attempt made".into(),
+        };
+        for attempt in 0..CALL_TRIES {
+            let unreachable = matches!(last, CallError::Unreachable { .. });
+            if attempt >= CALL_TRIES_UNREACHABLE && unreachable {
+                break;
+            }
+            if attempt > 0 {
+                let pause = CALL_BACKOFF
+                    .saturating_mul(1 << (attempt - 1))
+                    .min(Duration::from_secs(15));
+                tokio::time::sleep(pause).await;
+            }
+            let wait = self.spacing.reserve(method);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            let url = format!("{}{query}", self.url(method));
+            let request = match body {
+                Some(body) => self.http.post(url).json(body),
+                None => self.http.get(url),
+            };
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(err) => {
+                    last = CallError::Unreachable {
+                        url: shown.clone(),
+                        reason: describe(&err),
+                    };
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let text = match response.text().await {
+                Ok(text) => text,
+                Err(err) => {
+                    last = CallError::Unexpected {
+                        url: shown.clone(),
+                        answer: format!("{status} cut off: {}", describe(&err)),
+                    };
+                    continue;
+                }
+            };
+            match (status, classify(status, &text)) {
+                (200, _) => return Ok(text),
+                (_, Answer::Fatal { reason }) => {
+                    return Err(CallError::Refused { url: shown, reason });
+                }
+                (_, Answer::Retry { reason }) => {
+                    last = CallError::Unexpected {
+                        url: shown.clone(),
+                        answer: reason,
+                    };
+                }
+                (_, Answer::Rejected { error: reason } | Answer::Unknown { reason })
+                | (_, Answer::Sent { id_message: reason }) => {
+                    return Err(CallError::Unexpected {
+                        url: shown,
+                        answer: reason,
+                    });
+                }
+            }
         }
+        Err(last)
+    }
+
+    /// `getStateInstance`: the instance state.
+    pub async fn state(&self) -> Result<String, CallError> {
+        let text = self.call("getStateInstance", None, "").await?;
         serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v.get("stateInstance")?.as_str().map(str::to_string))
-            .ok_or(Answer::Unknown {
-                reason: format!("getStateInstance answered an unexpected body: {text}"),
+            .ok_or_else(|| CallError::Unexpected {
+                url: self.masked_url("getStateInstance"),
+                answer: format!("an unexpected body: {}", shorten(&text)),
             })
     }
 }
@@ -137,7 +308,7 @@ pub fn mask(token: &str) -> String {
     format!("{shown}****")
 }
 
-/// The one table: HTTP status and body → what it means (SPEC.md, Sending).
+/// The one table: HTTP status and body → what it means (README, "Sending").
 pub fn classify(status: u16, body: &str) -> Answer {
     if status == 200 {
         #[derive(serde::Deserialize)]
@@ -344,19 +515,52 @@ mod tests {
 
     #[test]
     fn urls_mask_the_token() {
-        let client = Client::new(
-            &Credentials {
-                api_url: "https://7103.api.greenapi.com/".into(),
-                id_instance: "7103000001".into(),
-                token: "secrettoken123".into(),
-            },
-            Duration::from_secs(5),
+        let credentials = Credentials::new(
+            "https://7103.api.greenapi.com/",
+            "7103000001",
+            "5ec7e70ce123",
         )
         .unwrap();
+        let client = Client::new(&credentials, Duration::from_secs(5), None).unwrap();
         assert_eq!(
             client.url("sendContact"),
-            "https://7103.api.greenapi.com/waInstance7103000001/sendContact/secrettoken123"
+            "https://7103.api.greenapi.com/waInstance7103000001/sendContact/5ec7e70ce123"
         );
-        assert!(!client.masked_url("sendContact").contains("secrettoken123"));
+        assert!(!client.masked_url("sendContact").contains("5ec7e70ce123"));
+    }
+
+    #[test]
+    fn credentials_refuse_what_would_leak_or_misroute_the_token() {
+        let ok = |url: &str| Credentials::new(url, "1101000001", "abc123").map(|c| c.api_url);
+        assert_eq!(
+            ok("https://api.green-api.com").unwrap(),
+            "https://api.green-api.com"
+        );
+        assert_eq!(
+            ok("http://127.0.0.1:7123/").unwrap(),
+            "http://127.0.0.1:7123"
+        );
+        assert_eq!(
+            ok("https://proxy.example/green").unwrap(),
+            "https://proxy.example/green"
+        );
+        for bad in [
+            "https://api.green-api.com/waInstance1101000001/sendContact/abc123",
+            "https://user:pw@api.green-api.com",
+            "https://api.green-api.com/?token=abc",
+            "https://api.green-api.com/#x",
+            "api.green-api.com",
+            "ftp://api.green-api.com",
+        ] {
+            let err = ok(bad).unwrap_err();
+            assert!(!err.contains("abc123") && !err.contains(":pw"), "{err}");
+            assert!(err.contains("--api-url"), "{err}");
+        }
+        let err = Credentials::new("https://a.example", "1", "Sec/r?e#t").unwrap_err();
+        assert!(
+            err.contains("--api-token-instance") && !err.contains("Sec"),
+            "{err}"
+        );
+        assert!(Credentials::new("https://a.example", "12a", "ab").is_err());
     }
 }

@@ -1,19 +1,18 @@
 //! The results file: one line per input row, derived from the input and the ledger, written
-//! to a temporary file and renamed into place so it is always whole.
+//! to a temporary file beside it and renamed into place, so it is always whole. A write that
+//! fails (a full disk) leaves the old file as it was and no temporary file behind.
 
 use std::fmt;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
 use crate::contact::{Checked, Severity};
-use crate::input::{Row, Table};
-use crate::ledger::{Fate, History};
-use crate::validation::{self, Verdict};
+use crate::input::Row;
+use crate::record::ledger::{Fate, History};
+use crate::validation::Verdict;
 
-/// The fixed first columns, in order (SPEC.md).
+/// The fixed first columns, in order (README, "Results").
 pub const COLUMNS: [&str; 7] = [
     "row",
     "status",
@@ -87,15 +86,15 @@ impl fmt::Display for StatusCounts {
 }
 
 /// The status, idMessage, error and attempts of one row.
-pub struct Line {
-    pub status: Status,
-    pub id_message: String,
-    pub error: String,
-    pub attempts: u32,
+struct Line {
+    status: Status,
+    id_message: String,
+    error: String,
+    attempts: u32,
 }
 
 /// Decides a row's line from its check, its verdict and the ledger.
-pub fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
+fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
     let line = |status, id_message: &str, error: String, attempts| Line {
         status,
         id_message: id_message.to_string(),
@@ -141,23 +140,61 @@ pub fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line 
     }
 }
 
-/// Writes the whole results file from the input and the ledger; returns the counts.
-pub fn write(path: &Path, table: &mut Table, history: &History) -> anyhow::Result<StatusCounts> {
-    let temporary = temporary_path(path);
-    let file = File::create(&temporary)
-        .with_context(|| format!("cannot write the results file {}", temporary.display()))?;
-    let mut writer = csv::WriterBuilder::new()
-        .flexible(true)
-        .from_writer(BufWriter::with_capacity(256 * 1024, file));
-    let mut header: Vec<&str> = COLUMNS.to_vec();
-    header.extend(table.headers.iter());
-    writer.write_record(&header)?;
+/// A results file being written: lines go to `PATH.tmp`, which [`ResultsWriter::commit`]
+/// makes durable and renames over `PATH`. Dropped before that, the temporary file is removed
+/// and `PATH` is left as it was.
+pub(crate) struct ResultsWriter {
+    path: PathBuf,
+    temporary: Option<PathBuf>,
+    csv: csv::Writer<BufWriter<File>>,
+    counts: StatusCounts,
+    fields: Vec<String>,
+}
 
-    let mut counts = StatusCounts::default();
-    let mut fields: Vec<String> = Vec::new();
-    validation::walk(table, |row: &Row, checked, verdict| -> anyhow::Result<()> {
+/// A failed write of the results file, and the file it concerns.
+#[derive(Debug)]
+pub(crate) struct WriteError {
+    pub(crate) path: PathBuf,
+    pub(crate) error: std::io::Error,
+}
+
+impl ResultsWriter {
+    /// Starts a results file with the fixed columns and then the input's own headers.
+    pub(crate) fn create(path: &Path, headers: &csv::StringRecord) -> Result<Self, WriteError> {
+        let temporary = temporary_path(path);
+        let failed = |error| WriteError {
+            path: temporary.clone(),
+            error,
+        };
+        let file = File::create(&temporary).map_err(failed)?;
+        let mut writer = ResultsWriter {
+            path: path.to_path_buf(),
+            temporary: Some(temporary.clone()),
+            csv: csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(BufWriter::with_capacity(256 * 1024, file)),
+            counts: StatusCounts::default(),
+            fields: Vec::with_capacity(COLUMNS.len()),
+        };
+        let header = COLUMNS.iter().copied().chain(headers.iter());
+        writer
+            .csv
+            .write_record(header)
+            .map_err(|e| failed(csv_io(e)))?;
+        Ok(writer)
+    }
+
+    /// Adds one input row's line.
+    pub(crate) fn row(
+        &mut self,
+        row: &Row,
+        checked: &Checked,
+        verdict: Verdict,
+        history: &History,
+    ) -> Result<(), WriteError> {
         let line = line_for(checked, verdict, history);
-        counts.add(line.status);
+        self.counts.add(line.status);
+        let fields = &mut self.fields;
         fields.clear();
         fields.push(row.number.to_string());
         fields.push(line.status.to_string());
@@ -169,24 +206,51 @@ pub fn write(path: &Path, table: &mut Table, history: &History) -> anyhow::Resul
                 fields.push(request.chat_id.to_string());
                 fields.push(request.phone_contact.to_string());
             }
-            None => {
-                fields.push(String::new());
-                fields.push(String::new());
-            }
+            None => fields.extend([String::new(), String::new()]),
         }
-        writer.write_record(fields.iter().map(String::as_str).chain(row.cells.iter()))?;
-        Ok(())
-    })?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| e.into_error())?
-        .into_inner()
-        .map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot replace the results file {}", path.display()))?;
-    Ok(counts)
+        let record = fields.iter().map(String::as_str).chain(row.cells.iter());
+        self.csv
+            .write_record(record)
+            .map_err(|e| self.failed(csv_io(e)))
+    }
+
+    /// Makes the file durable and puts it in place; returns the counts of its lines.
+    pub(crate) fn commit(mut self) -> Result<StatusCounts, WriteError> {
+        let temporary = self.temporary.clone().expect("not committed yet");
+        let flushed = self.csv.flush().and_then(|()| {
+            let file = self.csv.get_ref().get_ref();
+            file.sync_all()
+        });
+        flushed.map_err(|e| self.failed(e))?;
+        std::fs::rename(&temporary, &self.path).map_err(|error| WriteError {
+            path: self.path.clone(),
+            error,
+        })?;
+        self.temporary = None;
+        Ok(self.counts)
+    }
+
+    fn failed(&self, error: std::io::Error) -> WriteError {
+        WriteError {
+            path: self.temporary.clone().unwrap_or_else(|| self.path.clone()),
+            error,
+        }
+    }
+}
+
+impl Drop for ResultsWriter {
+    fn drop(&mut self) {
+        if let Some(temporary) = self.temporary.take() {
+            let _ = std::fs::remove_file(temporary);
+        }
+    }
+}
+
+fn csv_io(err: csv::Error) -> std::io::Error {
+    match err.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
 }
 
 fn temporary_path(path: &Path) -> PathBuf {

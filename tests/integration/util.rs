@@ -1,8 +1,6 @@
 //! The shared test harness: a temporary work dir, fixture writers for CSV and XLSX, the real
 //! binary run with a scrubbed environment, and results files read back.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -168,6 +166,39 @@ pub fn read_header(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Flags for a quick run: the fastest rate GREEN-API allows.
+pub const FAST: [&str; 4] = ["--rate", "50/s", "--concurrency", "16"];
+
+/// `send` flags: the input, the results file, [`FAST`], then `extra`.
+pub fn send_args<'a>(input: &'a str, results: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![input, "--results", results];
+    all.extend_from_slice(&FAST);
+    all.extend_from_slice(extra);
+    all
+}
+
+/// Every row of a results file is `sent` with an idMessage the emulator really gave, or
+/// `unknown` (its request may have left); returns how many are unknown.
+pub fn assert_sent_or_unknown(rows: &[HashMap<String, String>], sandbox: &SandboxThread) -> usize {
+    let accepted: Vec<String> = sandbox
+        .outgoing()
+        .iter()
+        .map(|m| m.id_message.clone())
+        .collect();
+    let mut unknown = 0;
+    for row in rows {
+        match row["status"].as_str() {
+            "sent" => assert!(
+                accepted.contains(&row["idMessage"]),
+                "a real delivery: {row:?}"
+            ),
+            "unknown" => unknown += 1,
+            other => panic!("{other}: {row:?}"),
+        }
+    }
+    unknown
+}
+
 /// `count` distinct, valid contact rows (canonical headers), one per line.
 pub fn contacts_csv(count: usize) -> String {
     let mut csv = String::from("chatId,phoneContact,firstName,lastName,company\n");
@@ -219,4 +250,89 @@ pub fn assert_no_double_delivery(sandbox: &SandboxThread) {
         .filter(|(_, n)| *n > 1)
         .collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+}
+
+/// A minimal XLSX whose one sheet holds `rows_xml` (the `<row>` elements), written by hand so
+/// a test can put in what no spreadsheet program writes (a formula with no saved value).
+pub fn write_raw_xlsx(path: &Path, rows_xml: &str) {
+    write_raw_xlsx_parts(path, |sheet| {
+        sheet.write_all(rows_xml.as_bytes()).unwrap();
+    });
+}
+
+/// A zip bomb: a small XLSX whose cell B2 is an inline string of `bytes` bytes.
+pub fn write_xlsx_bomb(path: &Path, bytes: usize) {
+    write_raw_xlsx_parts(path, |sheet| {
+        sheet
+            .write_all(
+                br#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c><c r="B1" t="inlineStr"><is><t>firstName</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>79001234567</t></is></c><c r="B2" t="inlineStr"><is><t>"#,
+            )
+            .unwrap();
+        let block = vec![b'A'; 1 << 20];
+        for _ in 0..bytes / block.len() {
+            sheet.write_all(&block).unwrap();
+        }
+        sheet.write_all(b"</t></is></c></row>").unwrap();
+    });
+}
+
+fn write_raw_xlsx_parts(path: &Path, sheet_rows: impl FnOnce(&mut dyn std::io::Write)) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    let parts = [
+        (
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+        ),
+        (
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        ),
+    ];
+    for (name, text) in parts {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+    zip.write_all(
+        br#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#,
+    )
+    .unwrap();
+    sheet_rows(&mut zip);
+    zip.write_all(b"</sheetData></worksheet>").unwrap();
+    zip.finish().unwrap();
+}
+
+/// Polls a running child's peak resident memory (`VmHWM`) until it exits; returns bytes.
+pub fn peak_memory_until_exit(child: &mut Child) -> u64 {
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    while child
+        .try_wait()
+        .expect("the child can be waited for")
+        .is_none()
+    {
+        if let Ok(text) = std::fs::read_to_string(&status)
+            && let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb * 1024);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    peak
 }

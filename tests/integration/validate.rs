@@ -1,8 +1,6 @@
 //! `greenbulk validate`: the samples' exact findings, every error class, and the exit codes.
 
-mod util;
-
-use util::Workdir;
+use crate::util::Workdir;
 
 /// Runs validate with `--report -` and returns (exit code, report lines without header).
 fn report_of(dir: &Workdir, file: &str) -> (i32, Vec<String>) {

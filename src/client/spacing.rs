@@ -1,0 +1,141 @@
+//! Keeping to the per-method rate limits of GREEN-API's other methods (`getStateInstance`
+//! once a second, `getMessage` ten times …), across back-to-back runs too.
+//!
+//! A cron job and its `--resume`, or a shell loop over several files, start within the same
+//! second and call `getStateInstance` each: the second call would be answered 429. So the
+//! time of each method's last call is kept in a small file per instance (in the user's state
+//! directory), locked while a run reserves its slot; a run then waits for its slot instead of
+//! being refused. Without a usable file (a read-only home), spacing holds within the run only.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::lock;
+use crate::record::ledger::unix_millis;
+
+/// GREEN-API's documented rate limit of a method other than the `send*` ones, as the
+/// shortest gap between two calls on one instance (the emulator enforces the same table).
+pub fn documented_interval(method: &str) -> Option<Duration> {
+    match method {
+        "getStateInstance"
+        | "getSettings"
+        | "showMessagesQueue"
+        | "getMessagesCount"
+        | "lastOutgoingMessages"
+        | "clearMessagesQueue" => Some(Duration::from_secs(1)),
+        "getMessage" | "checkWhatsapp" => Some(Duration::from_millis(100)),
+        _ => None,
+    }
+}
+
+/// The gap greenbulk keeps: the documented one and a tenth more for the network's jitter,
+/// so a server counting arrivals never sees two calls inside its interval.
+fn min_interval(method: &str) -> Option<Duration> {
+    documented_interval(method).map(|d| d + d / 10)
+}
+
+/// When each method was last called (Unix milliseconds), in this process and, through
+/// `file`, in others on the same instance.
+pub(crate) struct Spacing {
+    file: Option<PathBuf>,
+    last: Mutex<HashMap<String, u64>>,
+}
+
+impl Spacing {
+    /// `file`: where runs on the same instance share their call times; none for a private
+    /// instance (the built-in sandbox).
+    pub(crate) fn new(file: Option<PathBuf>) -> Spacing {
+        Spacing {
+            file,
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reserves the next slot for `method` and returns how long to wait for it.
+    pub(crate) fn reserve(&self, method: &str) -> Duration {
+        let Some(interval) = min_interval(method) else {
+            return Duration::ZERO;
+        };
+        let now = unix_millis();
+        let mut last = lock(&self.last);
+        let shared = self.file.as_ref().and_then(|path| {
+            reserve_in_file(path, method, now, interval, last.get(method).copied()).ok()
+        });
+        let slot = shared.unwrap_or_else(|| {
+            last.get(method)
+                .map_or(now, |t| (t + interval.as_millis() as u64).max(now))
+        });
+        last.insert(method.to_string(), slot);
+        Duration::from_millis(slot.saturating_sub(now))
+    }
+}
+
+/// Takes the next slot from the shared file: after the last call any run made, and after
+/// this run's own. The file is locked while it is read and rewritten.
+fn reserve_in_file(
+    path: &PathBuf,
+    method: &str,
+    now: u64,
+    interval: Duration,
+    own_last: Option<u64>,
+) -> std::io::Result<u64> {
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)?;
+    file.lock()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    let mut times: HashMap<String, u64> = serde_json::from_str(&text).unwrap_or_default();
+    // A clock set back, or garbage in the file: never wait more than a minute of slots.
+    let step = interval.as_millis() as u64;
+    let after = |t: Option<u64>| t.map_or(now, |t| (t + step).clamp(now, now + 60 * step));
+    let slot = after(times.get(method).copied()).max(after(own_last));
+    times.insert(method.to_string(), slot);
+    // Old entries of methods no longer called are dropped.
+    times.retain(|_, t| *t + 3_600_000 > now);
+    let text = serde_json::to_string(&times).map_err(std::io::Error::other)?;
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(text.as_bytes())?;
+    Ok(slot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_of_one_method_are_spaced_across_instances_sharing_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state/calls.json");
+        let first = Spacing::new(Some(file.clone()));
+        let second = Spacing::new(Some(file));
+        assert_eq!(first.reserve("getStateInstance"), Duration::ZERO);
+        let wait = second.reserve("getStateInstance");
+        assert!(wait > Duration::from_millis(1000), "{wait:?}");
+        assert!(wait <= Duration::from_millis(1100), "{wait:?}");
+        // Other methods have their own slots; sendContact is paced elsewhere.
+        assert_eq!(second.reserve("getSettings"), Duration::ZERO);
+        assert_eq!(second.reserve("sendContact"), Duration::ZERO);
+        let third = first.reserve("getMessage");
+        assert_eq!(third, Duration::ZERO);
+        assert!(first.reserve("getMessage") >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn without_a_file_spacing_holds_within_the_run() {
+        let spacing = Spacing::new(None);
+        assert_eq!(spacing.reserve("getSettings"), Duration::ZERO);
+        assert!(spacing.reserve("getSettings") > Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,436 @@
+//! The ledger: an append-only journal of every attempt and outcome, made durable (fsync)
+//! before the run moves on. It lives beside the results file (`results.csv.ledger`) and is
+//! the truth the results file is derived from.
+//!
+//! An attempt is written and fsync'd before its request leaves (the requests that leave
+//! together share one fsync); its outcome is written when the answer comes. So after a
+//! `kill -9` an attempt without an outcome means "may have been sent": `unknown`, never resent
+//! unless asked. Outcomes are handed to the kernel at once (they survive `kill -9`) and reach
+//! the disk with the next fsync, at the next dispatch; a power cut in between leaves such a row
+//! `unknown`, never `pending`, so it is not resent. Rows are keyed by content ([`ContentKey`]),
+//! not position, so a resumed run on an edited or re-sorted file does not resend what went out.
+//!
+//! Every line is typed when read back: a line that does not parse — a key that is not a key,
+//! an event that does not exist — is damage, never skipped, since skipping a `sent` line
+//! would resend its row. Only the last line may be torn (a crash or a full disk in the middle
+//! of a write); [`load`] finds it so the owner can cut it off before appending.
+//!
+//! Why a JSON-lines journal rather than SQLite: an fsync'd append per dispatch is all the
+//! durability needed, a torn last line is easy to recognise and cut, and a person can read
+//! the file with `less` when something went wrong.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::contact::ContentKey;
+use crate::input::RowNumber;
+use crate::lock;
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase", deny_unknown_fields)]
+pub(crate) enum Event {
+    /// A request is about to leave; `at` is when it was recorded (Unix milliseconds).
+    Attempt {
+        key: ContentKey,
+        row: RowNumber,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<u64>,
+    },
+    /// 200 with this idMessage; `sent_at` is when the request left (Unix milliseconds).
+    Sent {
+        key: ContentKey,
+        row: RowNumber,
+        id_message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_at: Option<u64>,
+    },
+    /// Refused for good (a 400, say); `--resume` tries it again.
+    Failed {
+        key: ContentKey,
+        row: RowNumber,
+        error: String,
+    },
+    /// May or may not have been queued.
+    Unknown {
+        key: ContentKey,
+        row: RowNumber,
+        reason: String,
+    },
+    /// Answered without being accepted (429, 5xx …), or the run stopped before it left.
+    NotSent {
+        key: ContentKey,
+        row: RowNumber,
+        reason: String,
+    },
+}
+
+impl Event {
+    fn key(&self) -> ContentKey {
+        match self {
+            Event::Attempt { key, .. }
+            | Event::Sent { key, .. }
+            | Event::Failed { key, .. }
+            | Event::Unknown { key, .. }
+            | Event::NotSent { key, .. } => *key,
+        }
+    }
+}
+
+/// Now, in Unix milliseconds, as the ledger stamps events.
+pub(crate) fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What the journal says about one content key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Never attempted, or answered without being accepted; the text says why, if anything.
+    Pending(Option<String>),
+    Sent(String),
+    Failed(String),
+    Unknown(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyState {
+    pub(crate) fate: Fate,
+    pub(crate) attempts: u32,
+    in_flight: bool,
+}
+
+/// Every key's fate, replayed from the journal.
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    keys: HashMap<ContentKey, KeyState>,
+}
+
+impl History {
+    pub(crate) fn get(&self, key: ContentKey) -> Option<&KeyState> {
+        self.keys.get(&key)
+    }
+
+    fn apply(&mut self, event: &Event) {
+        let state = self.keys.entry(event.key()).or_insert(KeyState {
+            fate: Fate::Pending(None),
+            attempts: 0,
+            in_flight: false,
+        });
+        // A sent message stays sent, whatever a later confused event says.
+        if matches!(state.fate, Fate::Sent(_)) {
+            return;
+        }
+        let fate = match event {
+            Event::Attempt { .. } => {
+                state.attempts += 1;
+                state.in_flight = true;
+                return;
+            }
+            Event::Sent { id_message, .. } => Fate::Sent(id_message.clone()),
+            Event::Failed { error, .. } => Fate::Failed(error.clone()),
+            Event::Unknown { reason, .. } => Fate::Unknown(reason.clone()),
+            Event::NotSent { reason, .. } => Fate::Pending(Some(reason.clone())),
+        };
+        state.fate = fate;
+        state.in_flight = false;
+    }
+
+    /// After replay: an attempt with no outcome was caught in flight by a crash.
+    fn settle_in_flight(&mut self) {
+        for state in self.keys.values_mut() {
+            if state.in_flight {
+                state.in_flight = false;
+                state.fate = Fate::Unknown(
+                    "the run stopped while this request was in flight; it may have been sent"
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
+/// A journal as read: every key's fate, and the state of its end.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) history: History,
+    pub(crate) tail: Tail,
+}
+
+/// How the journal ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Every line whole and terminated (or the file empty).
+    Clean,
+    /// The last line is whole but has no line break yet.
+    Unterminated,
+    /// The last line, from this byte on, is torn: a write cut short by a crash or a full disk.
+    Torn { at: u64, line: u64 },
+}
+
+/// A line that is not an event, before the last line: the journal cannot be trusted.
+#[derive(Debug)]
+pub(crate) struct Damage {
+    pub(crate) line: u64,
+    pub(crate) detail: String,
+}
+
+/// Why a journal could not be loaded.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    Io(std::io::Error),
+    Damaged(Damage),
+}
+
+/// Reads a journal from its start. Any line that is not an event is damage, except a torn
+/// last line, which is reported in [`Loaded::tail`] for the owner to cut off.
+pub(crate) fn load(file: &File) -> Result<Loaded, LoadError> {
+    let mut history = History::default();
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut line = Vec::new();
+    let mut offset = 0u64;
+    let mut number = 0u64;
+    // A bad line is forgiven only if nothing follows it.
+    let mut bad: Option<(u64, u64, String)> = None;
+    let mut tail = Tail::Clean;
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(LoadError::Io)?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        let start = offset;
+        offset += read as u64;
+        let terminated = line.last() == Some(&b'\n');
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        if let Some((line, _, detail)) = bad.take() {
+            return Err(LoadError::Damaged(Damage { line, detail }));
+        }
+        match serde_json::from_slice::<Event>(text) {
+            Ok(event) => {
+                history.apply(&event);
+                tail = if terminated {
+                    Tail::Clean
+                } else {
+                    Tail::Unterminated
+                };
+            }
+            Err(e) => bad = Some((number, start, e.to_string())),
+        }
+    }
+    if let Some((line, at, _)) = bad {
+        tail = Tail::Torn { at, line };
+    }
+    history.settle_in_flight();
+    Ok(Loaded { history, tail })
+}
+
+/// Appends events. Lines are written inline, which costs less than handing them to a writer
+/// thread (every hand-off is a wake-up); only [`Ledger::sync`] may be slow, and it can run on
+/// another thread while writing goes on.
+pub(crate) struct Ledger {
+    path: std::path::PathBuf,
+    file: Mutex<File>,
+    /// The same file, for fsync without holding up writers.
+    sync: File,
+    buffer: Mutex<Vec<u8>>,
+    /// Whether a request has left since the ledger was opened: a run in which none did may
+    /// remove files it created.
+    departed: AtomicBool,
+}
+
+impl Ledger {
+    /// Wraps an open, locked journal positioned for appending.
+    pub(crate) fn new(file: File, path: &std::path::Path) -> std::io::Result<Ledger> {
+        Ok(Ledger {
+            path: path.to_path_buf(),
+            sync: file.try_clone()?,
+            file: Mutex::new(file),
+            buffer: Mutex::new(Vec::with_capacity(256)),
+            departed: AtomicBool::new(false),
+        })
+    }
+
+    /// Appends one event: written at once, and fsync'd too when it is an attempt.
+    pub(crate) fn record(&self, event: &Event) -> std::io::Result<()> {
+        self.append(std::slice::from_ref(event))?;
+        if matches!(event, Event::Attempt { .. }) {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Appends events with one write, handing them to the kernel (they survive `kill -9`) but
+    /// not waiting for the disk.
+    pub(crate) fn append(&self, events: &[Event]) -> std::io::Result<()> {
+        let mut buffer = lock(&self.buffer);
+        buffer.clear();
+        for event in events {
+            serde_json::to_writer(&mut *buffer, event).expect("events always serialise");
+            buffer.push(b'\n');
+        }
+        lock(&self.file).write_all(&buffer)
+    }
+
+    /// Waits until everything appended so far is on disk. Appends may go on meanwhile.
+    pub(crate) fn sync(&self) -> std::io::Result<()> {
+        self.sync.sync_data()
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Notes that a request is about to leave.
+    pub(crate) fn depart(&self) {
+        self.departed.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn departed(&self) -> bool {
+        self.departed.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        let _ = self.sync();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Seek, SeekFrom};
+
+    fn key(n: u128) -> ContentKey {
+        ContentKey(n)
+    }
+
+    fn journal(lines: &str) -> File {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(lines.as_bytes()).unwrap();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file
+    }
+
+    fn line(event: &Event) -> String {
+        serde_json::to_string(event).unwrap() + "\n"
+    }
+
+    #[test]
+    fn replay_gives_each_key_its_fate() {
+        let row = RowNumber(2);
+        let events = [
+            Event::Attempt {
+                key: key(1),
+                row,
+                at: Some(1),
+            },
+            Event::Sent {
+                key: key(1),
+                row,
+                id_message: "ID1".into(),
+                sent_at: Some(1_795_688_094_000),
+            },
+            Event::Attempt {
+                key: key(2),
+                row,
+                at: None,
+            },
+            Event::NotSent {
+                key: key(2),
+                row,
+                reason: "429".into(),
+            },
+            Event::Attempt {
+                key: key(2),
+                row,
+                at: None,
+            },
+            Event::Failed {
+                key: key(2),
+                row,
+                error: "400 bad".into(),
+            },
+            Event::Attempt {
+                key: key(3),
+                row,
+                at: None,
+            },
+        ];
+        let text: String = events.iter().map(line).collect();
+        let loaded = load(&journal(&text)).unwrap();
+        let fate = |n| loaded.history.get(key(n)).unwrap().fate.clone();
+        assert_eq!(fate(1), Fate::Sent("ID1".into()));
+        assert_eq!(fate(2), Fate::Failed("400 bad".into()));
+        assert_eq!(loaded.history.get(key(2)).unwrap().attempts, 2);
+        assert!(matches!(fate(3), Fate::Unknown(_)));
+        assert!(loaded.history.get(key(4)).is_none());
+        assert_eq!(loaded.tail, Tail::Clean);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_found_and_damage_before_it_is_refused() {
+        let attempt = line(&Event::Attempt {
+            key: key(7),
+            row: RowNumber(3),
+            at: None,
+        });
+        let torn = format!("{attempt}{{\"event\":\"sen");
+        let loaded = load(&journal(&torn)).unwrap();
+        assert_eq!(
+            loaded.tail,
+            Tail::Torn {
+                at: attempt.len() as u64,
+                line: 2
+            }
+        );
+        assert!(matches!(
+            loaded.history.get(key(7)).unwrap().fate,
+            Fate::Unknown(_)
+        ));
+
+        let unterminated = attempt.trim_end().to_string();
+        assert_eq!(
+            load(&journal(&unterminated)).unwrap().tail,
+            Tail::Unterminated
+        );
+
+        let damaged = format!("{{\"event\":\"sen\n{attempt}");
+        let Err(LoadError::Damaged(damage)) = load(&journal(&damaged)) else {
+            panic!("damage before the last line is refused");
+        };
+        assert_eq!(damage.line, 1);
+    }
+
+    #[test]
+    fn a_key_that_is_not_a_key_is_damage_not_a_skipped_line() {
+        let text = "{\"event\":\"sent\",\"key\":\"xyz\",\"row\":2,\"id_message\":\"A\"}\n\
+                    {\"event\":\"attempt\",\"key\":\"0000000000000000000000000000000a\",\"row\":3}\n";
+        assert!(matches!(load(&journal(text)), Err(LoadError::Damaged(_))));
+        let short_key = "{\"event\":\"attempt\",\"key\":\"ab\",\"row\":2}\n\n";
+        let loaded = load(&journal(&format!("{short_key}{short_key}")));
+        assert!(matches!(loaded, Err(LoadError::Damaged(_))));
+    }
+
+    #[test]
+    fn events_written_by_earlier_versions_still_read() {
+        let text = "{\"event\":\"attempt\",\"key\":\"0000000000000000000000000000000a\",\"row\":2}\n\
+                    {\"event\":\"notsent\",\"key\":\"0000000000000000000000000000000a\",\"row\":2,\"reason\":\"429\"}\n";
+        let loaded = load(&journal(text)).unwrap();
+        assert_eq!(
+            loaded.history.get(key(10)).unwrap().fate,
+            Fate::Pending(Some("429".into()))
+        );
+    }
+}

@@ -1,0 +1,403 @@
+//! What happened to every row, on disk: the results file and its ledger, a pair with one
+//! owner, [`Record`].
+//!
+//! The owner decides whether a run may use the pair at all (never overwrite an earlier run
+//! without `--resume`; never resume without the ledger), locks it against a second run,
+//! repairs a torn last ledger line before anything is appended, rewrites the results file
+//! atomically, and removes the pair again if the run that created it never sent a request —
+//! so a run that failed early leaves nothing that would refuse the next one.
+
+pub(crate) mod ledger;
+pub(crate) mod results;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::input::{InputError, InputOptions, Table};
+use crate::term::shown_path;
+use crate::validation;
+pub(crate) use ledger::{Event, Fate, History, Ledger};
+use results::{ResultsWriter, WriteError};
+pub use results::{Status, StatusCounts};
+
+/// Why the results file and its ledger cannot be used, or could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the folder {folder} for --results does not exist; create it, or choose another path")]
+    NoFolder { folder: String },
+    #[error(
+        "{path} exists from an earlier run and is never overwritten. Add --resume to continue \
+         that run (rows already sent are not sent again), or choose another --results path"
+    )]
+    Exists { path: String },
+    #[error(
+        "cannot resume: the ledger {ledger} that records what was sent is missing (it must \
+         stay beside {results}). Without it a resumed run could send twice"
+    )]
+    LedgerMissing { ledger: String, results: String },
+    #[error("another greenbulk run is using {path} right now; wait for it to finish")]
+    Busy { path: String },
+    #[error(
+        "{path}, line {line}: the ledger is damaged ({detail}), so greenbulk cannot tell what \
+         was sent and sends nothing. Restore the ledger from a backup, or repair that one line \
+         by hand (each line is one JSON event, like its neighbours). Do not delete the ledger \
+         or the results file: a new run would then send every row again"
+    )]
+    Damaged {
+        path: String,
+        line: u64,
+        detail: String,
+    },
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("cannot write {path}: {error}{hint}", hint = space_hint(error))]
+    Write { path: String, error: std::io::Error },
+}
+
+impl RecordError {
+    pub(crate) fn write(path: &Path, error: std::io::Error) -> RecordError {
+        RecordError::Write {
+            path: shown_path(path),
+            error,
+        }
+    }
+
+    /// Whether the disk (or a quota) is full: freeing space is the fix.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, RecordError::Write { error, .. } if out_of_space(error))
+    }
+}
+
+impl From<WriteError> for RecordError {
+    fn from(e: WriteError) -> RecordError {
+        RecordError::write(&e.path, e.error)
+    }
+}
+
+fn out_of_space(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+fn space_hint(error: &std::io::Error) -> &'static str {
+    if out_of_space(error) {
+        "; free space on that disk"
+    } else {
+        ""
+    }
+}
+
+/// The results file and its ledger, opened (and locked) for one run.
+pub(crate) struct Record {
+    results: PathBuf,
+    ledger_path: PathBuf,
+    ledger: Arc<Ledger>,
+    history: Arc<History>,
+    /// Neither file existed before this run: if no request leaves, both go again.
+    created: bool,
+    /// The ledger's torn last line was cut off when it was opened (its line number).
+    repaired: Option<u64>,
+}
+
+/// The ledger's path for a results file.
+pub(crate) fn ledger_path(results: &Path) -> PathBuf {
+    let mut name = results.as_os_str().to_owned();
+    name.push(".ledger");
+    PathBuf::from(name)
+}
+
+impl Record {
+    /// Opens the pair for a run: checks that it may be used (`resume` says whether an
+    /// earlier run may be continued), locks the ledger, cuts off a torn last line, and
+    /// replays it.
+    pub(crate) fn open(results: &Path, resume: bool) -> Result<Record, RecordError> {
+        let ledger_path = ledger_path(results);
+        if let Some(folder) = results.parent().filter(|p| !p.as_os_str().is_empty())
+            && !folder.is_dir()
+        {
+            return Err(RecordError::NoFolder {
+                folder: shown_path(folder),
+            });
+        }
+        let results_exist = results.exists();
+        let ledger_exists = ledger_path.exists();
+        if !resume && (results_exist || ledger_exists) {
+            let which = if results_exist { results } else { &ledger_path };
+            return Err(RecordError::Exists {
+                path: shown_path(which),
+            });
+        }
+        if resume && results_exist && !ledger_exists {
+            return Err(RecordError::LedgerMissing {
+                ledger: shown_path(&ledger_path),
+                results: shown_path(results),
+            });
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&ledger_path)
+            .map_err(|e| RecordError::write(&ledger_path, e))?;
+        // From here on, a failure must not leave a ledger this run created.
+        let mut opened = Opening {
+            path: ledger_path.clone(),
+            created: !ledger_exists,
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                opened.created = false;
+                return Err(RecordError::Busy {
+                    path: shown_path(&ledger_path),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(RecordError::write(&ledger_path, e));
+            }
+        }
+        let (history, repaired) = load_and_repair(&file, &ledger_path)?;
+        let ledger =
+            Ledger::new(file, &ledger_path).map_err(|e| RecordError::write(&ledger_path, e))?;
+        opened.created = false;
+        Ok(Record {
+            results: results.to_path_buf(),
+            ledger_path,
+            ledger: Arc::new(ledger),
+            history: Arc::new(history),
+            created: !results_exist && !ledger_exists,
+            repaired,
+        })
+    }
+
+    /// An earlier run's history without opening it for writing (for `--dry-run`): a torn
+    /// last line is ignored, damage is still refused.
+    pub(crate) fn peek(results: &Path) -> Result<History, RecordError> {
+        let path = ledger_path(results);
+        match File::open(&path) {
+            Ok(file) => Ok(read(&file, &path)?.history),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
+            Err(error) => Err(RecordError::Read {
+                path: shown_path(&path),
+                error,
+            }),
+        }
+    }
+
+    pub(crate) fn history(&self) -> &Arc<History> {
+        &self.history
+    }
+
+    /// Whether this run created the pair (neither file existed before it).
+    pub(crate) fn is_new(&self) -> bool {
+        self.created
+    }
+
+    pub(crate) fn ledger(&self) -> Arc<Ledger> {
+        self.ledger.clone()
+    }
+
+    pub(crate) fn ledger_path(&self) -> &Path {
+        &self.ledger_path
+    }
+
+    /// The line number of a torn last line that was cut off on opening, if there was one.
+    pub(crate) fn repaired(&self) -> Option<u64> {
+        self.repaired
+    }
+
+    /// Starts a results file from the history as it stands (the caller adds every row).
+    pub(crate) fn results_writer(
+        &self,
+        headers: &csv::StringRecord,
+    ) -> Result<ResultsWriter, RecordError> {
+        Ok(ResultsWriter::create(&self.results, headers)?)
+    }
+
+    /// Reads the ledger again (it now holds this run's outcomes too) and rewrites the
+    /// results file from the input, atomically.
+    pub(crate) fn rewrite(&mut self, input: &InputOptions) -> Result<StatusCounts, RewriteError> {
+        self.ledger
+            .sync()
+            .map_err(|e| RewriteError::Record(RecordError::write(&self.ledger_path, e)))?;
+        let file = File::open(&self.ledger_path).map_err(|error| {
+            RewriteError::Record(RecordError::Read {
+                path: shown_path(&self.ledger_path),
+                error,
+            })
+        })?;
+        self.history = Arc::new(read(&file, &self.ledger_path)?.history);
+        let mut table = Table::open(input)?;
+        let mut writer = self.results_writer(&table.headers)?;
+        let history = &self.history;
+        validation::walk(&mut table, |row, checked, verdict| {
+            writer
+                .row(row, checked, verdict, history)
+                .map_err(|e| RewriteError::Record(e.into()))
+        })?;
+        Ok(writer.commit()?)
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if self.created && !self.ledger.departed() {
+            let _ = std::fs::remove_file(&self.results);
+            let _ = std::fs::remove_file(&self.ledger_path);
+        }
+    }
+}
+
+/// Why the results file could not be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RewriteError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+}
+
+impl From<WriteError> for RewriteError {
+    fn from(e: WriteError) -> RewriteError {
+        RewriteError::Record(e.into())
+    }
+}
+
+/// Whether a row with this fate (none: never attempted) goes out in this run — the resume
+/// policy: never attempted, pending and failed rows do; unknown ones only with
+/// `--retry-unknown`; sent ones never.
+pub(crate) fn wanted(fate: Option<&Fate>, retry_unknown: bool) -> bool {
+    match fate {
+        None | Some(Fate::Pending(_)) | Some(Fate::Failed(_)) => true,
+        Some(Fate::Unknown(_)) => retry_unknown,
+        Some(Fate::Sent(_)) => false,
+    }
+}
+
+/// Removes a ledger that [`Record::open`] created but could not finish opening.
+struct Opening {
+    path: PathBuf,
+    created: bool,
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn read(file: &File, path: &Path) -> Result<ledger::Loaded, RecordError> {
+    let mut reader = file;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|error| RecordError::Read {
+            path: shown_path(path),
+            error,
+        })?;
+    ledger::load(file).map_err(|e| match e {
+        ledger::LoadError::Io(error) => RecordError::Read {
+            path: shown_path(path),
+            error,
+        },
+        ledger::LoadError::Damaged(damage) => RecordError::Damaged {
+            path: shown_path(path),
+            line: damage.line,
+            detail: damage.detail,
+        },
+    })
+}
+
+/// Replays the ledger and leaves its end clean for appending: a torn last line is cut off,
+/// a whole one without a line break gets one; either change is made durable first.
+fn load_and_repair(file: &File, path: &Path) -> Result<(History, Option<u64>), RecordError> {
+    let loaded = read(file, path)?;
+    let written = |e| RecordError::write(path, e);
+    let repaired = match loaded.tail {
+        ledger::Tail::Clean => None,
+        ledger::Tail::Unterminated => {
+            (&*file).write_all(b"\n").map_err(written)?;
+            file.sync_data().map_err(written)?;
+            None
+        }
+        ledger::Tail::Torn { at, line } => {
+            file.set_len(at).map_err(written)?;
+            file.sync_data().map_err(written)?;
+            Some(line)
+        }
+    };
+    Ok((loaded.history, repaired))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contact::ContentKey;
+
+    #[test]
+    fn a_second_writer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("r.csv");
+        let _first = Record::open(&results, false).unwrap();
+        let err = Record::open(&results, true).err().unwrap();
+        assert!(matches!(err, RecordError::Busy { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_before_anything_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("r.csv");
+        let key = ContentKey(5);
+        let row = crate::input::RowNumber(2);
+        {
+            let record = Record::open(&results, false).unwrap();
+            record.ledger().depart();
+            let attempt = Event::Attempt { key, row, at: None };
+            record.ledger().record(&attempt).unwrap();
+        }
+        let path = ledger_path(&results);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"event\":\"sent\",\"ke");
+        std::fs::write(&path, &text).unwrap();
+
+        let record = Record::open(&results, true).unwrap();
+        assert_eq!(record.repaired(), Some(2));
+        assert!(matches!(
+            record.history().get(key).unwrap().fate,
+            Fate::Unknown(_)
+        ));
+        let failed = Event::Failed {
+            key,
+            row,
+            error: "400".into(),
+        };
+        record.ledger().record(&failed).unwrap();
+        drop(record);
+        let record = Record::open(&results, true).unwrap();
+        assert_eq!(record.repaired(), None);
+        assert_eq!(
+            record.history().get(key).unwrap().fate,
+            Fate::Failed("400".into())
+        );
+    }
+
+    #[test]
+    fn a_run_that_sent_nothing_leaves_no_files_and_one_that_did_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path().join("r.csv");
+        drop(Record::open(&results, false).unwrap());
+        assert!(!ledger_path(&results).exists());
+        let record = Record::open(&results, false).unwrap();
+        record.ledger().depart();
+        drop(record);
+        assert!(ledger_path(&results).exists());
+        // A resumed run that sends nothing leaves what an earlier run made.
+        drop(Record::open(&results, true).unwrap());
+        assert!(ledger_path(&results).exists());
+    }
+}

@@ -1,0 +1,364 @@
+//! A full disk, a torn ledger, closed pipes, pasted URLs and a server that counts: each case
+//! here once lost a row, leaked data or broke `--resume`, and is pinned so it cannot again.
+//! (Hostile input files are in `hostile_input.rs`.)
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::util::{
+    Faults, Workdir, assert_no_double_delivery, assert_sent_or_unknown, contacts_csv, read_records,
+    sandbox, send_args,
+};
+
+/// Rows 2.. of a results file, by status.
+fn statuses(dir: &Workdir, results: &str) -> Vec<String> {
+    read_records(&dir.path(results))
+        .into_iter()
+        .map(|r| r["status"].clone())
+        .collect()
+}
+
+#[test]
+fn a_torn_last_ledger_line_is_cut_off_and_resume_keeps_working() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(8));
+    let sandbox = sandbox(Faults {
+        quota: Some(4),
+        ..Faults::default()
+    });
+    let args = send_args("in.csv", "out.csv", &["--concurrency", "1"]);
+    let run = dir.send(&sandbox, &args);
+    assert_eq!(run.code, 4, "{run:?}");
+
+    // A crash (or a full disk) in the middle of writing the last line.
+    let ledger = dir.read("out.csv.ledger");
+    let last_start = ledger.trim_end().rfind('\n').unwrap() + 1;
+    let torn = &ledger[..last_start + 20];
+    dir.write("out.csv.ledger", torn);
+
+    sandbox.set_faults(Faults::default());
+    let mut resume = args.clone();
+    resume.push("--resume");
+    for round in 0..2 {
+        let run = dir.send(&sandbox, &resume);
+        assert!(run.code == 0 || run.code == 1, "round {round}: {run:?}");
+        assert!(!run.stderr.contains("damaged"), "round {round}: {run:?}");
+        assert_no_double_delivery(&sandbox);
+        let rows = read_records(&dir.path("out.csv"));
+        assert_eq!(rows.len(), 8);
+        // An unknown row: the torn line was its outcome, so it may have gone out.
+        assert!(assert_sent_or_unknown(&rows, &sandbox) <= 1);
+    }
+    assert!(sandbox.outgoing().len() <= 8);
+    // Every line of the ledger is whole again.
+    for line in dir.read("out.csv.ledger").lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("a whole JSON line");
+    }
+}
+
+#[test]
+fn a_damaged_line_inside_the_ledger_stops_before_sending_with_safe_advice() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(4));
+    let sandbox = sandbox(Faults {
+        quota: Some(2),
+        ..Faults::default()
+    });
+    let args = send_args("in.csv", "out.csv", &["--concurrency", "1"]);
+    assert_eq!(dir.send(&sandbox, &args).code, 4);
+    let ledger = dir.read("out.csv.ledger");
+    let mut lines: Vec<&str> = ledger.lines().collect();
+    lines[1] = "{\"event\":\"sent\",\"key\":\"not-a-key\",\"row\":2,\"id_message\":\"X\"}";
+    dir.write("out.csv.ledger", lines.join("\n") + "\n");
+    sandbox.set_faults(Faults::default());
+    let mut resume = args.clone();
+    resume.push("--resume");
+    let run = dir.send(&sandbox, &resume);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("line 2"), "{run:?}");
+    assert!(!run.stderr.contains("move it away"), "{run:?}");
+    assert!(run.stderr.contains("Do not delete the ledger"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 2, "nothing more was sent");
+}
+
+/// A tmpfs of `kb` kilobytes, unmounted when dropped.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &Workdir, kb: u32) -> SmallDisk {
+        let path = dir.path("disk");
+        std::fs::create_dir_all(&path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kb}k"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk { path }
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.path.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_mid_run_names_the_file_leaves_no_temp_and_resume_finishes() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(500));
+    let disk = SmallDisk::mount(&dir, 512);
+    // Ballast to free later, as a user would delete something: about 60 KB stay free, enough
+    // for the first results file and part of the ledger.
+    std::fs::write(disk.file("ballast"), vec![0u8; 400 * 1024]).unwrap();
+    let sandbox = sandbox(Faults::default());
+    let results = disk.file("r.csv");
+    let run = dir.send(&sandbox, &send_args("in.csv", &results, &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains(&results), "names the file: {run:?}");
+    assert!(run.stderr.contains("free space"), "{run:?}");
+    assert!(run.stderr.contains("--resume"), "{run:?}");
+    let accepted = sandbox.outgoing().len();
+    assert!(accepted > 0 && accepted < 500, "{accepted} accepted");
+    let leftovers: Vec<_> = std::fs::read_dir(&disk.path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    std::fs::remove_file(disk.file("ballast")).unwrap();
+    let mut resume = send_args("in.csv", &results, &[]);
+    resume.push("--resume");
+    let run = dir.send(&sandbox, &resume);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    assert!(!run.stderr.contains("error:"), "{run:?}");
+    assert_no_double_delivery(&sandbox);
+    let rows = read_records(std::path::Path::new(&results));
+    assert_eq!(rows.len(), 500);
+    // Rows in flight when the disk filled up: their outcomes could not be written.
+    let unknown = assert_sent_or_unknown(&rows, &sandbox);
+    assert!(unknown <= 16, "{unknown} unknown");
+}
+
+#[test]
+fn a_full_disk_before_the_first_request_leaves_no_files_behind() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2000));
+    let disk = SmallDisk::mount(&dir, 64);
+    let sandbox = sandbox(Faults::default());
+    let results = disk.file("r.csv");
+    let run = dir.send(&sandbox, &send_args("in.csv", &results, &[]));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("free space"), "{run:?}");
+    assert!(sandbox.received().is_empty());
+    let left: Vec<_> = std::fs::read_dir(&disk.path).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_run_that_fails_before_its_first_request_leaves_no_files() {
+    let dir = Workdir::new();
+    dir.write("in.csv", "phone,name\n79011234567,Ann\n");
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(!dir.path("out.csv").exists());
+    assert!(!dir.path("out.csv.ledger").exists());
+    // Fixed, the same command simply runs.
+    dir.write("in.csv", "chat,phone,name\n79001234567,79011234567,Ann\n");
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+
+    // Refused credentials: nothing left, so no file either.
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "other.csv", &["--api-token-instance", "0123abcd"]),
+    );
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(!dir.path("other.csv").exists());
+    assert!(!dir.path("other.csv.ledger").exists());
+}
+
+#[test]
+fn a_closed_stderr_pipe_is_not_an_error() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(30));
+    let sandbox = sandbox(Faults::default());
+    let mut child = dir
+        .send_command(&sandbox, &send_args("in.csv", "out.csv", &[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -1`: read one line, then close the pipe.
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "first line: {first}");
+    let statuses = statuses(&dir, "out.csv");
+    assert_eq!(statuses, vec!["sent".to_string(); 30]);
+    assert_eq!(sandbox.outgoing().len(), 30);
+}
+
+#[test]
+fn a_closed_stdout_under_report_dash_ends_with_the_runs_own_code() {
+    let dir = Workdir::new();
+    let mut csv = String::from("chatId,phoneContact,firstName\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("7900{i:07},123,N{i}\n"));
+    }
+    dir.write("bad.csv", csv);
+    let mut child = dir
+        .command(&["validate", "bad.csv", "--report", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(first.trim(), "row,severity,field,value,problem");
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(stderr.contains("20000 rows"), "{stderr}");
+}
+
+#[test]
+fn a_token_pasted_into_the_api_url_is_refused_without_being_shown() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let sandbox = sandbox(Faults::default());
+    let token = sandbox.config().token.clone();
+    let id = sandbox.config().id_instance.clone();
+    let pasted = format!("{}/waInstance{id}/sendContact/{token}", sandbox.url());
+    let with_password = sandbox.url().replace("http://", "http://user:hunter2@");
+    for url in [
+        pasted.as_str(),
+        with_password.as_str(),
+        "http://h.example/?t=secret9",
+    ] {
+        for dry in [false, true] {
+            let mut args = send_args("in.csv", "out.csv", &["--api-url", url]);
+            if dry {
+                args.push("--dry-run");
+            }
+            let run = dir.send(&sandbox, &args);
+            assert_eq!(run.code, 2, "{url}: {run:?}");
+            assert!(!run.stderr.contains(&token), "{run:?}");
+            assert!(!run.stderr.contains("hunter2"), "{run:?}");
+            assert!(!run.stderr.contains("secret9"), "{run:?}");
+            assert!(run.stderr.contains("--api-url"), "{run:?}");
+        }
+    }
+    assert!(sandbox.received().is_empty());
+}
+
+#[test]
+fn a_token_that_is_not_hex_is_refused_by_name_not_value() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "out.csv", &["--api-token-instance", "Sec/r?e#t"]),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--api-token-instance"), "{run:?}");
+    assert!(run.stderr.contains("GREEN_API_TOKEN_INSTANCE"), "{run:?}");
+    assert!(!run.stderr.contains("Sec/r"), "{run:?}");
+    assert!(sandbox.received().is_empty());
+}
+
+#[test]
+fn a_429_on_the_preflight_call_is_waited_out() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let sandbox = sandbox(Faults {
+        busy_calls: 2,
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("cannot reach"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 2);
+}
+
+#[test]
+fn back_to_back_runs_keep_to_the_preflight_rate_limit() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    for i in 0..3 {
+        let name = format!("in{i}.csv");
+        dir.write(&name, contacts_csv(1));
+        let results = format!("out{i}.csv");
+        let run = dir.send(&sandbox, &send_args(&name, &results, &[]));
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    assert_eq!(sandbox.over_limit_calls(), Vec::<String>::new());
+}
+
+#[test]
+fn at_50_per_second_a_server_counting_on_arrival_never_answers_429() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(300));
+    let sandbox = sandbox(Faults {
+        latency: Duration::from_millis(30),
+        jitter: Duration::from_millis(20),
+        network_jitter: Duration::from_millis(12),
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let refused = sandbox
+        .received()
+        .iter()
+        .filter(|r| r.status == 429)
+        .count();
+    assert_eq!(refused, 0, "{refused} answered 429");
+    assert_eq!(sandbox.received().len(), 300);
+}
+
+#[test]
+fn a_200_without_an_id_message_is_not_called_a_lost_answer() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let sandbox = sandbox(Faults {
+        empty_200: 1.0,
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(!run.stderr.contains("no answer came back"), "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "unknown"));
+    assert!(
+        rows[0]["error"].contains("without an idMessage"),
+        "{rows:?}"
+    );
+}

@@ -1,0 +1,16 @@
+//! Integration tests, one binary (it links once): the real `greenbulk` binary and the real
+//! emulator over loopback HTTP. Grouped by purpose, as ripgrep's `tests/` are.
+
+#![allow(dead_code)]
+
+mod util;
+
+mod hardening;
+
+mod input;
+mod pacing;
+mod resume;
+mod sandbox;
+mod send;
+
+mod validate;
