@@ -5,6 +5,7 @@
 
 pub mod phone;
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -15,6 +16,10 @@ pub use phone::{PhoneError, PhoneNumber, Plausibility};
 
 /// GREEN-API answers 500 `request entity too large` above this JSON body size.
 pub const MAX_BODY_BYTES: usize = 100 * 1024;
+
+/// No name, patronymic or company is longer. A longer cell is rows swallowed by a quote
+/// left open, or something that is not a name at all: an error, so it never goes out.
+pub const MAX_NAME_CHARS: usize = 300;
 
 /// Where a message goes: a personal chat (`digits@c.us`) or a group (`…@g.us`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -82,15 +87,16 @@ impl ChatId {
     }
 }
 
-/// A checked `sendContact` request, borrowing its names from the row.
+/// A checked `sendContact` request, borrowing its names from the row (cleaned copies only
+/// where a name held control characters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request<'a> {
     pub chat_id: ChatId,
     pub phone_contact: PhoneNumber,
-    pub first_name: &'a str,
-    pub middle_name: &'a str,
-    pub last_name: &'a str,
-    pub company: &'a str,
+    pub first_name: Cow<'a, str>,
+    pub middle_name: Cow<'a, str>,
+    pub last_name: Cow<'a, str>,
+    pub company: Cow<'a, str>,
     pub quoted_message_id: &'a str,
 }
 
@@ -155,10 +161,10 @@ impl Request<'_> {
             self.phone_contact.get()
         );
         for part in [
-            self.first_name,
-            self.middle_name,
-            self.last_name,
-            self.company,
+            &self.first_name,
+            &self.middle_name,
+            &self.last_name,
+            &self.company,
         ] {
             hasher.update(b"\x1f");
             hasher.update(part.as_bytes());
@@ -174,15 +180,15 @@ impl Request<'_> {
     /// The body's size in bytes, computed exactly only when it could be near the limit.
     fn body_len_exceeds_limit(&self) -> bool {
         let raw: usize = [
-            self.first_name,
-            self.middle_name,
-            self.last_name,
-            self.company,
-            self.quoted_message_id,
+            &self.first_name,
+            &self.middle_name,
+            &self.last_name,
+            &self.company,
         ]
         .iter()
         .map(|s| s.len())
-        .sum();
+        .sum::<usize>()
+            + self.quoted_message_id.len();
         // JSON escaping grows a byte to at most six (\u00XX); below this the body is surely small.
         raw * 6 + 256 > MAX_BODY_BYTES && self.body().len() > MAX_BODY_BYTES
     }
@@ -197,10 +203,10 @@ impl Serialize for Request<'_> {
                 let mut map = serializer.serialize_map(None)?;
                 map.serialize_entry("phoneContact", &r.phone_contact.get())?;
                 for (name, value) in [
-                    ("firstName", r.first_name),
-                    ("middleName", r.middle_name),
-                    ("lastName", r.last_name),
-                    ("company", r.company),
+                    ("firstName", &r.first_name),
+                    ("middleName", &r.middle_name),
+                    ("lastName", &r.last_name),
+                    ("company", &r.company),
                 ] {
                     if !value.is_empty() {
                         map.serialize_entry(name, value)?;
@@ -263,6 +269,11 @@ pub struct Checked<'a> {
     pub findings: Vec<Finding>,
 }
 
+/// What a cell that reads empty because it is a formula with no saved value is told.
+const UNSAVED_FORMULA: &str = "is a formula whose value was never saved (the workbook was \
+    written by a program that does not calculate formulas): open it in Excel and save it, so \
+    the values are stored, then run again";
+
 /// The field name the report uses for the "no name at all" error.
 pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
 
@@ -271,6 +282,13 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
     use Severity::{Error, Warning};
     let mut findings = Vec::new();
     let cell = |field: Field| row.cell(columns.get(field)).trim();
+    let missing = |field: Field, what: &str| {
+        if row.unsaved_formula(columns.get(field)) {
+            UNSAVED_FORMULA.to_string()
+        } else {
+            format!("is missing: {what}")
+        }
+    };
 
     let chat_text = cell(Field::ChatId);
     let chat_id = if chat_text.is_empty() {
@@ -278,9 +296,10 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
             Error,
             "chatId",
             "",
-            "is missing: give the chat to send to, as a phone number with country code or \
-             digits@c.us"
-                .into(),
+            missing(
+                Field::ChatId,
+                "give the chat to send to, as a phone number with country code or digits@c.us",
+            ),
         ));
         None
     } else {
@@ -301,7 +320,10 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
                 Error,
                 "phoneContact",
                 "",
-                "is missing: give the number on the contact card, with country code".into(),
+                missing(
+                    Field::PhoneContact,
+                    "give the number on the contact card, with country code",
+                ),
             ));
             None
         }
@@ -322,18 +344,30 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
         Field::LastName,
         Field::Company,
     ]
-    .map(cell);
-    if [first_name, middle_name, last_name, company]
+    .map(|field| name(field, cell(field), &mut findings));
+    if [&first_name, &middle_name, &last_name, &company]
         .iter()
         .all(|s| s.is_empty())
     {
+        let formulas = [
+            Field::FirstName,
+            Field::MiddleName,
+            Field::LastName,
+            Field::Company,
+        ]
+        .iter()
+        .any(|f| row.unsaved_formula(columns.get(*f)));
         findings.push(Finding::new(
             Error,
             NAME_FIELDS,
             "",
-            "all empty: a contact card needs at least one of firstName, middleName, lastName \
-             or company"
-                .into(),
+            if formulas {
+                format!("all empty: {UNSAVED_FORMULA}")
+            } else {
+                "all empty: a contact card needs at least one of firstName, middleName, \
+                 lastName or company"
+                    .into()
+            },
         ));
     }
     let quoted_message_id = cell(Field::QuotedMessageId);
@@ -419,6 +453,47 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
         plausibility_warnings(r, chat_text, &mut findings);
     }
     Checked { request, findings }
+}
+
+/// A name cell as it goes on the card: line breaks and tabs (Alt+Enter in Excel) become a
+/// space and other control characters are dropped, with a warning; a name longer than
+/// [`MAX_NAME_CHARS`] is an error.
+fn name<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> Cow<'a, str> {
+    let mut name = Cow::Borrowed(text);
+    if text.chars().any(char::is_control) {
+        let cleaned: String = text
+            .chars()
+            .filter_map(|c| match c {
+                '\n' | '\r' | '\t' => Some(' '),
+                c if c.is_control() => None,
+                c => Some(c),
+            })
+            .collect();
+        findings.push(Finding::new(
+            Severity::Warning,
+            field.name(),
+            text,
+            "holds control characters (line breaks, escape codes); line breaks and tabs are \
+             sent as spaces, the others are left out"
+                .into(),
+        ));
+        name = Cow::Owned(cleaned.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    let length = name.chars().count();
+    if length > MAX_NAME_CHARS {
+        let shown: String = text.chars().take(60).collect();
+        findings.push(Finding::new(
+            Severity::Error,
+            field.name(),
+            &format!("{shown}…"),
+            format!(
+                "is {length} characters long, more than any name ({MAX_NAME_CHARS}); it may \
+                 hold other rows, swallowed by a quote left open above it. Check this row in \
+                 the file"
+            ),
+        ));
+    }
+    name
 }
 
 fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<Finding>) {
@@ -507,10 +582,10 @@ mod tests {
         let r = Request {
             chat_id: ChatId::Personal(11001234567),
             phone_contact: phone::parse("79001234568").unwrap(),
-            first_name: "Artem",
-            middle_name: "",
-            last_name: "Evpatoriysky",
-            company: "",
+            first_name: "Artem".into(),
+            middle_name: "".into(),
+            last_name: "Evpatoriysky".into(),
+            company: "".into(),
             quoted_message_id: "",
         };
         assert_eq!(
@@ -524,14 +599,14 @@ mod tests {
         let a = Request {
             chat_id: ChatId::Personal(11001234567),
             phone_contact: phone::parse("79001234568").unwrap(),
-            first_name: "Ann",
-            middle_name: "",
-            last_name: "",
-            company: "",
+            first_name: "Ann".into(),
+            middle_name: "".into(),
+            last_name: "".into(),
+            company: "".into(),
             quoted_message_id: "",
         };
         let b = Request {
-            first_name: "Anna",
+            first_name: "Anna".into(),
             ..a.clone()
         };
         let c = Request {

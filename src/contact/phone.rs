@@ -110,6 +110,8 @@ pub enum PhoneError {
     Letters,
     Character(char),
     MisplacedPlus,
+    /// `79010000010.5`: a number cell with a fraction.
+    NotWhole,
     NationalNumber,
     TooShort(usize),
     TooLong(usize),
@@ -132,8 +134,14 @@ impl fmt::Display for PhoneError {
             ),
             PhoneError::Character(c) => write!(
                 f,
-                "contains '{c}'; write the number with digits, +, spaces, dots, dashes or \
-                 parentheses only"
+                "contains '{}'; write the number with digits, +, spaces, dots, dashes or \
+                 parentheses only",
+                c.escape_debug()
+            ),
+            PhoneError::NotWhole => write!(
+                f,
+                "is not a whole number (it has a fraction, as a number cell can); a phone \
+                 number has no decimal part: check the cell in the original workbook"
             ),
             PhoneError::MisplacedPlus => write!(f, "has a '+' that is not at the start"),
             PhoneError::NationalNumber => write!(
@@ -164,6 +172,9 @@ pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
     }
     if is_scientific(text) {
         return Err(PhoneError::ScientificNotation);
+    }
+    if is_fractional(text) {
+        return Err(PhoneError::NotWhole);
     }
     let text = strip_numeric_fraction(text);
     let mut value: u64 = 0;
@@ -229,6 +240,22 @@ fn is_scientific(text: &str) -> bool {
     all_digits(whole) && all_digits(fraction) && all_digits(exponent)
 }
 
+/// `79010000010.5`: digits, one decimal separator and a fraction that is not all zeros —
+/// a number with a decimal part, not a phone written with a dot.
+fn is_fractional(text: &str) -> bool {
+    let Some(cut) = text.rfind(['.', ',']) else {
+        return false;
+    };
+    let (whole, fraction) = (&text[..cut], &text[cut + 1..]);
+    let whole = whole.strip_prefix('+').unwrap_or(whole);
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    whole.len() >= 7
+        && digits(whole)
+        && (1..=6).contains(&fraction.len())
+        && digits(fraction)
+        && fraction.bytes().any(|b| b != b'0')
+}
+
 /// `79001234568.0` (a number column exported as text) is the integer, not 12 digits.
 fn strip_numeric_fraction(text: &str) -> &str {
     let Some(cut) = text.rfind(['.', ',']) else {
@@ -274,6 +301,8 @@ mod tests {
         assert_eq!(parse("79001234568#"), Err(PhoneError::Character('#')));
         assert_eq!(parse("7900+1234568"), Err(PhoneError::MisplacedPlus));
         assert_eq!(parse("030 1234 5678"), Err(PhoneError::NationalNumber));
+        assert_eq!(parse("79010000010.5"), Err(PhoneError::NotWhole));
+        assert_eq!(parse("79010000010,25"), Err(PhoneError::NotWhole));
         assert_eq!(parse("9001234568"), Err(PhoneError::TooShort(10)));
         assert_eq!(parse("7900123456812345"), Err(PhoneError::TooLong(16)));
     }
@@ -311,8 +340,9 @@ mod tests {
                 text.push(d);
                 text.push_str(seps[i]);
             }
-            // "7900123456.00" reads as a numeric export of 7900123456, on purpose.
-            prop_assume!(strip_numeric_fraction(&text) == text);
+            // "7900123456.00" reads as a numeric export of 7900123456, and "790012345.67" as
+            // a number with a fraction, on purpose.
+            prop_assume!(strip_numeric_fraction(&text) == text && !is_fractional(&text));
             prop_assert_eq!(parse(&text).map(|p| p.get().to_string()), Ok(digits));
         }
 

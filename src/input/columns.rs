@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use csv::StringRecord;
 
+use crate::term::shown;
+
 /// A `sendContact` request field that an input column can feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
@@ -172,15 +174,16 @@ impl ColumnMap {
                         .position(|h| *h == loose(&mapping.header))
                 })
                 .ok_or_else(|| {
+                    let header = shown(&mapping.header);
                     format!(
-                        "--map {}={}: there is no column '{}'",
-                        mapping.field, mapping.header, mapping.header
+                        "--map {}={header}: there is no column '{header}'",
+                        mapping.field
                     )
                 })?;
             map.indexes[mapping.field.index()] = Some(index);
             taken[index] = true;
             notes[mapping.field.index()] =
-                format!("{} ← '{}' (--map)", mapping.field, &headers[index]);
+                format!("{} ← '{}' (--map)", mapping.field, shown(&headers[index]));
         }
 
         for pass in [Pass::Name, Pass::Alias] {
@@ -196,7 +199,7 @@ impl ColumnMap {
                 };
                 map.indexes[field.index()] = Some(first);
                 taken[first] = true;
-                let mut note = format!("{field} ← '{}'", &headers[first]);
+                let mut note = format!("{field} ← '{}'", shown(&headers[first]));
                 if matches.len() > 1 {
                     let others: Vec<&str> = matches[1..].iter().map(|&i| &headers[i]).collect();
                     note.push_str(&format!(

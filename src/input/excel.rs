@@ -9,10 +9,10 @@ use std::path::Path;
 use std::fs::File;
 use std::io::BufReader;
 
-use calamine::{Data, Range, Reader, Xlsx};
+use calamine::{Data, DataRef, Range, Reader, Xlsx};
 use csv::StringRecord;
 
-use super::{InputError, Row, RowNumber, RowSource};
+use super::{InputError, Row, RowNumber, RowSource, zipscan};
 
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
@@ -88,6 +88,9 @@ pub(super) fn open(
             },
         }
     };
+    if matches!(kind, Kind::Xlsx | Kind::Ods | Kind::UnknownZip) {
+        zipscan::check(path)?;
+    }
     let workbook = match kind {
         Kind::Xlsx => calamine::open_workbook(path)
             .map(calamine::Sheets::Xlsx)
@@ -150,33 +153,77 @@ pub(super) fn open(
     ))
 }
 
-type Chunk = Vec<(u64, StringRecord)>;
+/// A sheet row as the reader thread hands it over: its number, cells, and which cells (by
+/// column, the first 64) hold a formula whose value was never saved.
+struct SheetRow {
+    number: u64,
+    cells: StringRecord,
+    unsaved_formulas: u64,
+}
+
+type Chunk = Vec<SheetRow>;
+
+/// What the reader thread sends: rows, then `Done` — or the error that stopped it. A channel
+/// that closes without either means the thread died.
+enum Streamed {
+    Rows(Chunk),
+    Done,
+    Failed(InputError),
+}
 
 /// Rows of an XLSX sheet, read on a thread of their own with calamine's cell reader.
 struct StreamedRows {
-    chunks: std::sync::mpsc::Receiver<Result<Chunk, InputError>>,
-    pending: std::vec::IntoIter<(u64, StringRecord)>,
+    chunks: std::sync::mpsc::Receiver<Streamed>,
+    pending: std::vec::IntoIter<SheetRow>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    path: std::path::PathBuf,
+    done: bool,
 }
+
+const DAMAGED_HINT: &str =
+    "It may be damaged: open it in Excel and save it again, or export the sheet as CSV.";
 
 impl StreamedRows {
     fn start(mut workbook: Xlsx<BufReader<File>>, sheet: String, path: &Path) -> StreamedRows {
         let (sender, chunks) = std::sync::mpsc::sync_channel(4);
         let path = path.to_path_buf();
-        std::thread::spawn(move || {
-            let streamed = stream_cells(&mut workbook, &sheet, &sender);
-            if let Err(detail) = streamed {
-                let _ = sender.send(Err(InputError::Workbook {
-                    path,
+        let failed_path = path.clone();
+        let thread = std::thread::spawn(move || {
+            let end = match stream_cells(&mut workbook, &sheet, &sender) {
+                Ok(()) => Streamed::Done,
+                Err(detail) => Streamed::Failed(InputError::Workbook {
+                    path: failed_path,
                     kind: "XLSX",
                     detail,
-                    hint: "It may be damaged: open it in Excel and save it again, or export the \
-                           sheet as CSV.",
-                }));
-            }
+                    hint: DAMAGED_HINT,
+                }),
+            };
+            let _ = sender.send(end);
         });
         StreamedRows {
             chunks,
             pending: Vec::new().into_iter(),
+            thread: Some(thread),
+            path,
+            done: false,
+        }
+    }
+
+    /// The channel closed without a last word: the thread panicked (or stopped early).
+    fn died(&mut self) -> InputError {
+        let why = match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Err(panic)) => panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into()),
+            _ => "it stopped before the end of the sheet".into(),
+        };
+        InputError::Workbook {
+            path: self.path.clone(),
+            kind: "XLSX",
+            detail: format!("the sheet reader failed: {why}"),
+            hint: DAMAGED_HINT,
         }
     }
 }
@@ -185,43 +232,53 @@ impl StreamedRows {
 fn stream_cells(
     workbook: &mut Xlsx<BufReader<File>>,
     sheet: &str,
-    sender: &std::sync::mpsc::SyncSender<Result<Chunk, InputError>>,
+    sender: &std::sync::mpsc::SyncSender<Streamed>,
 ) -> Result<(), String> {
     const CHUNK_ROWS: usize = 1024;
     let mut cells = workbook
         .worksheet_cells_reader(sheet)
         .map_err(|e| e.to_string())?;
     let mut chunk: Chunk = Vec::with_capacity(CHUNK_ROWS);
-    let mut current: Option<(u32, Vec<String>)> = None;
-    let flush = |row: Option<(u32, Vec<String>)>, chunk: &mut Chunk| {
-        if let Some((number, texts)) = row {
-            let mut record: StringRecord = texts.iter().collect();
-            trim_trailing_empty(&mut record);
-            chunk.push((u64::from(number) + 1, record));
+    let mut current: Option<(u32, Vec<String>, u64)> = None;
+    let flush = |row: Option<(u32, Vec<String>, u64)>, chunk: &mut Chunk| {
+        if let Some((number, texts, unsaved_formulas)) = row {
+            let mut cells: StringRecord = texts.iter().collect();
+            trim_trailing_empty(&mut cells);
+            chunk.push(SheetRow {
+                number: u64::from(number) + 1,
+                cells,
+                unsaved_formulas,
+            });
         }
     };
-    while let Some(cell) = cells.next_cell().map_err(|e| e.to_string())? {
-        let (row, column) = cell.get_position();
-        if current.as_ref().is_none_or(|(r, _)| *r != row) {
+    while let Some(cell) = cells
+        .next_cell_with_formula_metadata()
+        .map_err(|e| e.to_string())?
+    {
+        let (row, column) = cell.pos;
+        if current.as_ref().is_none_or(|(r, _, _)| *r != row) {
             flush(current.take(), &mut chunk);
             if chunk.len() >= CHUNK_ROWS {
                 let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
-                if sender.send(Ok(full)).is_err() {
+                if sender.send(Streamed::Rows(full)).is_err() {
                     return Ok(()); // the reader stopped listening
                 }
             }
-            current = Some((row, Vec::new()));
+            current = Some((row, Vec::new(), 0));
         }
-        let (_, texts) = current.as_mut().expect("set above");
+        let (_, texts, unsaved) = current.as_mut().expect("set above");
         let column = column as usize;
         if texts.len() <= column {
             texts.resize(column + 1, String::new());
         }
-        cell_text(&Data::from(cell.get_value().clone()), &mut texts[column]);
+        if cell.value == DataRef::Empty && cell.formula.is_some() && column < 64 {
+            *unsaved |= 1 << column;
+        }
+        cell_text_ref(&cell.value, &mut texts[column]);
     }
     flush(current.take(), &mut chunk);
     if !chunk.is_empty() {
-        let _ = sender.send(Ok(chunk));
+        let _ = sender.send(Streamed::Rows(chunk));
     }
     Ok(())
 }
@@ -229,15 +286,23 @@ fn stream_cells(
 impl RowSource for StreamedRows {
     fn next_record(&mut self, row: &mut Row) -> Result<bool, InputError> {
         loop {
-            if let Some((number, cells)) = self.pending.next() {
-                row.number = RowNumber(number);
-                row.cells = cells;
+            if let Some(next) = self.pending.next() {
+                row.number = RowNumber(next.number);
+                row.cells = next.cells;
+                row.unsaved_formulas = next.unsaved_formulas;
                 return Ok(true);
             }
+            if self.done {
+                return Ok(false);
+            }
             match self.chunks.recv() {
-                Ok(Ok(chunk)) => self.pending = chunk.into_iter(),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(false),
+                Ok(Streamed::Rows(chunk)) => self.pending = chunk.into_iter(),
+                Ok(Streamed::Done) => {
+                    self.done = true;
+                    return Ok(false);
+                }
+                Ok(Streamed::Failed(e)) => return Err(e),
+                Err(_) => return Err(self.died()),
             }
         }
     }
@@ -249,6 +314,7 @@ impl RowSource for SheetRows {
             return Ok(false);
         }
         row.number = RowNumber(self.first_row + self.next as u64 + 1);
+        row.unsaved_formulas = 0;
         self.next += 1;
         let mut record = std::mem::take(&mut row.cells);
         record.clear();
@@ -270,6 +336,20 @@ impl RowSource for SheetRows {
 fn trim_trailing_empty(record: &mut StringRecord) {
     while record.len() > 1 && record.get(record.len() - 1) == Some("") {
         record.truncate(record.len() - 1);
+    }
+}
+
+/// [`cell_text`] for a cell as the streaming reader gives it, without copying its text.
+fn cell_text_ref(cell: &DataRef, out: &mut String) {
+    match cell {
+        DataRef::SharedString(s) => out.push_str(s),
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => out.push_str(s),
+        DataRef::Empty => {}
+        DataRef::Int(i) => cell_text(&Data::Int(*i), out),
+        DataRef::Float(f) => cell_text(&Data::Float(*f), out),
+        DataRef::Bool(b) => cell_text(&Data::Bool(*b), out),
+        DataRef::DateTime(dt) => cell_text(&Data::DateTime(*dt), out),
+        DataRef::Error(e) => cell_text(&Data::Error(e.clone()), out),
     }
 }
 
@@ -324,6 +404,30 @@ mod tests {
         assert_eq!(text(Data::Int(79001234568)), "79001234568");
         assert_eq!(text(Data::Bool(true)), "TRUE");
         assert_eq!(text(Data::Empty), "");
+    }
+
+    #[test]
+    fn a_reader_thread_that_dies_is_an_error_not_the_end_of_the_sheet() {
+        let (sender, chunks) = std::sync::mpsc::sync_channel(4);
+        let thread = std::thread::spawn(move || {
+            let _ = sender.send(Streamed::Rows(vec![SheetRow {
+                number: 2,
+                cells: ["79001234567"].iter().collect(),
+                unsaved_formulas: 0,
+            }]));
+            panic!("calamine could not go on");
+        });
+        let mut rows = StreamedRows {
+            chunks,
+            pending: Vec::new().into_iter(),
+            thread: Some(thread),
+            path: "book.xlsx".into(),
+            done: false,
+        };
+        let mut row = Row::default();
+        assert!(rows.next_record(&mut row).unwrap());
+        let err = rows.next_record(&mut row).unwrap_err().to_string();
+        assert!(err.contains("calamine could not go on"), "{err}");
     }
 
     #[test]

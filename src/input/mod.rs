@@ -8,12 +8,14 @@
 mod columns;
 mod excel;
 mod text;
+mod zipscan;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use csv::StringRecord;
 
+use crate::term::{shown, shown_path};
 pub use columns::{ColumnMap, Field, FieldMapping};
 
 /// A row number as a spreadsheet shows it: the header is row 1 (for CSV, the record's number
@@ -45,12 +47,20 @@ impl fmt::Display for RowNumber {
 pub struct Row {
     pub number: RowNumber,
     pub cells: StringRecord,
+    /// Cells (by column, the first 64) that hold a formula whose value the workbook never
+    /// saved: they read as empty, but are not.
+    pub unsaved_formulas: u64,
 }
 
 impl Row {
     /// The cell at `index`, or "" when the row is shorter than the header.
     pub fn cell(&self, index: Option<usize>) -> &str {
         index.and_then(|i| self.cells.get(i)).unwrap_or("")
+    }
+
+    /// Whether the cell at `index` is a formula with no saved value.
+    pub fn unsaved_formula(&self, index: Option<usize>) -> bool {
+        index.is_some_and(|i| i < 64 && self.unsaved_formulas & (1 << i) != 0)
     }
 
     fn is_blank(&self) -> bool {
@@ -105,33 +115,49 @@ impl fmt::Display for Format {
 /// A problem with the input file as a whole: each is a usage/input error (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {error}", shown_path(path))]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path} is empty: there is no header row")]
+    #[error("{} is empty: there is no header row", shown_path(path))]
     Empty { path: PathBuf },
-    #[error("{path}, row {row}: {message}")]
+    #[error(
+        "{} is not a text file (it holds binary data); give a CSV or TSV export, or an Excel \
+         workbook (.xlsx, .xls, .ods)",
+        shown_path(path)
+    )]
+    NotText { path: PathBuf },
+    #[error("{}, row {row}: {message}", shown_path(path))]
     Text {
         path: PathBuf,
         row: RowNumber,
         message: String,
     },
-    #[error("{path} is not a readable {kind} workbook ({detail}). {hint}")]
+    #[error(
+        "{} is not a readable {kind} workbook ({detail}). {hint}",
+        shown_path(path)
+    )]
     Workbook {
         path: PathBuf,
         kind: &'static str,
         detail: String,
         hint: &'static str,
     },
-    #[error("{path} has no sheet named '{sheet}'; its sheets are: {available}")]
+    #[error(
+        "{} has no sheet named '{}'; its sheets are: {available}",
+        shown_path(path),
+        shown(sheet)
+    )]
     NoSheet {
         path: PathBuf,
         sheet: String,
         available: String,
     },
-    #[error("{path}: {message}. Its headers (row {header_row}) are: {headers}")]
+    #[error(
+        "{}: {message}. Its headers (row {header_row}) are: {headers}",
+        shown_path(path)
+    )]
     Columns {
         path: PathBuf,
         header_row: RowNumber,
@@ -237,7 +263,7 @@ impl Table {
 
 /// Names in quotes, comma-separated, for messages that list what exists.
 pub fn quote_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    let list: Vec<String> = names.map(|n| format!("'{n}'")).collect();
+    let list: Vec<String> = names.map(|n| format!("'{}'", shown(n))).collect();
     if list.is_empty() {
         "(none)".to_string()
     } else {
@@ -247,9 +273,9 @@ pub fn quote_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
 
 fn open_source(options: &InputOptions) -> Result<(Format, Box<dyn RowSource>), InputError> {
     let path = &options.path;
-    let open_err = |source| InputError::Open {
+    let open_err = |error| InputError::Open {
         path: path.clone(),
-        source,
+        error,
     };
     let mut file = std::fs::File::open(path).map_err(open_err)?;
     let mut magic = [0u8; 8];

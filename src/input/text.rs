@@ -5,10 +5,18 @@
 //! `chardetng`'s guess (Windows-1251 for a Russian Excel/1C export, Windows-1252 for a Western
 //! one). The delimiter is the one of `, ; TAB |` that splits the first lines most consistently;
 //! Excel's `sep=;` first line is honoured and skipped.
+//!
+//! A quote that opens and never closes (or closes rows later) makes every line after it part
+//! of one cell: those rows would vanish, and their data go out inside someone else's card. So
+//! a cell whose lines look like rows of the file (as many delimiters as a row has) stops the
+//! read with an error naming the row, and no record may grow past [`MAX_RECORD_BYTES`]: the
+//! parser is never fed more, so memory stays bounded whatever the file holds.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use csv::StringRecord;
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
@@ -20,12 +28,57 @@ use super::{InputError, Row, RowNumber, RowSource};
 const SAMPLE_BYTES: usize = 64 * 1024;
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
+/// The longest a record may be. A contact row is a few hundred bytes and GREEN-API takes no
+/// request over 100 KB; a longer record is a quote left open, or a file built to exhaust
+/// memory.
+pub(super) const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// How much the CSV parser reads ahead of the record it is in.
+const READ_AHEAD: usize = 256 * 1024;
+
 pub(super) struct TextRows {
     path: PathBuf,
-    reader: csv::Reader<DecodeReaderBytes<BufReader<File>, Vec<u8>>>,
+    reader: csv::Reader<RecordGuard<DecodeReaderBytes<BufReader<File>, Vec<u8>>>>,
+    delimiter: u8,
+    /// Where the record being read starts, in decoded bytes, shared with the guard.
+    record_start: Arc<AtomicU64>,
     /// The number the next record gets; the first record (the header, normally) is row 1.
     next_number: u64,
     skip_sep_line: bool,
+    /// The first non-blank record (the header): its names, for messages.
+    header: Option<Vec<String>>,
+}
+
+/// Feeds the CSV parser, but never more than [`MAX_RECORD_BYTES`] past the start of the
+/// record it is reading.
+struct RecordGuard<R> {
+    inner: R,
+    delivered: u64,
+    record_start: Arc<AtomicU64>,
+}
+
+/// The error [`RecordGuard`] stops the parser with.
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("record too long")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+impl<R: Read> Read for RecordGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let start = self.record_start.load(Ordering::Relaxed);
+        if self.delivered.saturating_sub(start) > MAX_RECORD_BYTES + READ_AHEAD as u64 {
+            return Err(std::io::Error::other(RecordTooLong));
+        }
+        let read = self.inner.read(buf)?;
+        self.delivered += read as u64;
+        Ok(read)
+    }
 }
 
 /// Opens a text file: returns the encoding's name, the delimiter and the record stream.
@@ -34,9 +87,9 @@ pub(super) fn open(
     mut file: File,
     forced: Option<&'static Encoding>,
 ) -> Result<(&'static str, u8, TextRows), InputError> {
-    let open_err = |source| InputError::Open {
+    let open_err = |error| InputError::Open {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut sample = Vec::with_capacity(SAMPLE_BYTES);
     (&mut file)
@@ -46,6 +99,11 @@ pub(super) fn open(
     let complete = sample.len() < SAMPLE_BYTES;
     let encoding = forced.unwrap_or_else(|| detect_encoding(&sample, complete));
     let text = decode_sample(&sample, encoding);
+    if is_binary(&text) {
+        return Err(InputError::NotText {
+            path: path.to_path_buf(),
+        });
+    }
     let (delimiter, skip_sep_line) = match sep_directive(&text) {
         Some(d) => (d, true),
         None => (sniff_delimiter(&text), false),
@@ -59,12 +117,18 @@ pub(super) fn open(
         .strip_bom(true)
         .utf8_passthru(true)
         .build(BufReader::with_capacity(256 * 1024, file));
+    let record_start = Arc::new(AtomicU64::new(0));
+    let guarded = RecordGuard {
+        inner: decoded,
+        delivered: 0,
+        record_start: record_start.clone(),
+    };
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
-        .buffer_capacity(256 * 1024)
-        .from_reader(decoded);
+        .buffer_capacity(READ_AHEAD)
+        .from_reader(guarded);
     let name = if encoding == UTF_8 && sample.starts_with(b"\xEF\xBB\xBF") {
         "UTF-8 with BOM"
     } else {
@@ -76,8 +140,11 @@ pub(super) fn open(
         TextRows {
             path: path.to_path_buf(),
             reader,
+            delimiter,
+            record_start,
             next_number: 1,
             skip_sep_line,
+            header: None,
         },
     ))
 }
@@ -85,9 +152,21 @@ pub(super) fn open(
 impl RowSource for TextRows {
     fn next_record(&mut self, row: &mut Row) -> Result<bool, InputError> {
         let mut buffer = std::mem::take(&mut row.cells).into_byte_record();
-        loop {
+        let line = loop {
+            let position = self.reader.position();
+            let line = position.line();
+            self.record_start.store(position.byte(), Ordering::Relaxed);
             let more = self.reader.read_byte_record(&mut buffer).map_err(|err| {
                 let message = match err.kind() {
+                    csv::ErrorKind::Io(io)
+                        if io.get_ref().is_some_and(|e| e.is::<RecordTooLong>()) =>
+                    {
+                        format!(
+                            "the record starting on line {line} runs on for more than 1 MB: a \
+                             quote opened there is probably never closed, so the rows after it \
+                             would become one cell. Close or remove that quote, then run again"
+                        )
+                    }
                     csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
                         format!(
                             "the text cannot be decoded ({io}); name the encoding with \
@@ -110,15 +189,81 @@ impl RowSource for TextRows {
                 self.skip_sep_line = false;
                 continue;
             }
-            break;
+            break line;
+        };
+        if self.header.is_none() && buffer.iter().any(|f| !f.trim_ascii().is_empty()) {
+            self.header = Some(
+                buffer
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect(),
+            );
+        } else if memchr::memchr(b'\n', buffer.as_slice()).is_some() {
+            self.refuse_swallowed_rows(&buffer, line)?;
         }
         row.number = RowNumber(self.next_number);
+        row.unsaved_formulas = 0;
         self.next_number += 1;
         // Undecodable UTF-8 bytes become U+FFFD; validation warns about the cells concerned.
         row.cells = StringRecord::from_byte_record(buffer)
             .unwrap_or_else(|err| StringRecord::from_byte_record_lossy(err.into_byte_record()));
         Ok(true)
     }
+}
+
+impl TextRows {
+    /// A cell whose lines look like rows of this file (as many delimiters as a row holds)
+    /// is a quote that swallowed them: an error naming the row, the column and the line.
+    fn refuse_swallowed_rows(&self, record: &csv::ByteRecord, line: u64) -> Result<(), InputError> {
+        let header = self.header.as_deref().unwrap_or_default();
+        let row_delimiters = header.len().saturating_sub(1).max(2);
+        for (column, cell) in record.iter().enumerate() {
+            let swallowed = cell
+                .split(|b| *b == b'\n')
+                .skip(1)
+                .filter(|part| memchr::memchr_iter(self.delimiter, part).count() >= row_delimiters)
+                .count();
+            if swallowed == 0 {
+                continue;
+            }
+            let name = header.get(column).map_or_else(
+                || format!("{}", column + 1),
+                |h| crate::term::shown(h.trim()).into_owned(),
+            );
+            let closed = if self.reader.is_done() {
+                "is never closed"
+            } else {
+                "closes only further down"
+            };
+            return Err(InputError::Text {
+                path: self.path.clone(),
+                row: RowNumber(self.next_number),
+                message: format!(
+                    "column '{name}' holds {swallowed} more line(s) that look like rows of the \
+                     file: a quote opened in that cell (line {line} of the file) {closed}, so \
+                     the rows after it were read as part of one cell. Close or remove the stray \
+                     quote, then run again"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Text no spreadsheet exports: NUL characters, or control characters in more than 1% of it.
+fn is_binary(text: &str) -> bool {
+    let mut chars = 0usize;
+    let mut controls = 0usize;
+    for c in text.chars() {
+        chars += 1;
+        if c == '\0' {
+            return true;
+        }
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\x0c') {
+            controls += 1;
+        }
+    }
+    controls >= 8 && controls * 100 > chars
 }
 
 fn detect_encoding(sample: &[u8], complete: bool) -> &'static Encoding {

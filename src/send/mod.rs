@@ -436,3 +436,31 @@ pub fn shared_calls_file(state_dir: &Path, credentials: &Credentials) -> PathBuf
         credentials.id_instance()
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_error_in_the_feed_is_an_error_not_an_early_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        let mut csv = String::from("chatId,phoneContact,firstName\n");
+        csv.push_str("79001234567,79011234567,Ann\n79001234568,79011234568,Bob\n");
+        // A record over the size bound, met only after the first rows.
+        csv.push_str(&format!(
+            "79001234569,79011234569,\"{}\"\n",
+            "x".repeat(2 << 20)
+        ));
+        std::fs::write(&path, csv).unwrap();
+        let input = InputOptions {
+            path,
+            sheet: None,
+            mappings: Vec::new(),
+            encoding: None,
+        };
+        let (jobs, _queued) = mpsc::channel(16);
+        let fed = feed(&input, &History::default(), false, jobs);
+        assert!(matches!(fed, Err(FeedError::Input(_))), "{fed:?}");
+    }
+}

@@ -6,6 +6,7 @@
 mod util;
 
 mod hardening;
+mod hostile_input;
 
 mod input;
 mod pacing;

@@ -282,7 +282,7 @@ fn write_raw_xlsx_parts(path: &Path, sheet_rows: impl FnOnce(&mut dyn std::io::W
     let mut zip = zip::ZipWriter::new(file);
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1));
+        .compression_level(Some(6));
     let parts = [
         (
             "[Content_Types].xml",

@@ -91,7 +91,7 @@ fn sample_clean_file_validates_with_exit_0() {
 #[test]
 fn every_error_class() {
     let dir = Workdir::new();
-    let long_name = "x".repeat(110 * 1024);
+    let long_name = "x".repeat(301);
     let rows = [
         // 2: chatId missing
         ",79031234568,Ann".to_string(),
@@ -109,7 +109,7 @@ fn every_error_class() {
         "79161234567,\"7,90312E+10\",Ann".to_string(),
         // 9: no name at all
         "79161234567,79031234568,".to_string(),
-        // 10: body over 100 KB
+        // 10: a name no name is as long as
         format!("79161234567,79031234568,{long_name}"),
         // 11: fine
         "79161234567,79031234568,Ann".to_string(),
@@ -136,7 +136,7 @@ fn every_error_class() {
             "firstName/middleName/lastName/company",
             "all empty",
         ),
-        ("10", "error", "row", "over GREEN-API's 100 KB limit"),
+        ("10", "error", "firstName", "characters long"),
         ("12", "warning", "row", "duplicate of row 11"),
     ];
     let got = findings(&lines);
@@ -196,4 +196,24 @@ fn report_file_lists_every_finding_and_summary_points_to_it() {
     let report = dir.read("problems.csv");
     assert_eq!(report.lines().count(), 16);
     assert!(report.starts_with("row,severity,field,value,problem\n"));
+}
+
+#[test]
+fn a_body_over_100_kb_is_an_error() {
+    let dir = Workdir::new();
+    let quoted = "A".repeat(110 * 1024);
+    dir.write(
+        "big.csv",
+        format!(
+            "chatId,phoneContact,firstName,quotedMessageId\n79161234567,79031234568,Ann,{quoted}\n"
+        ),
+    );
+    let (code, lines) = report_of(&dir, "big.csv");
+    assert_eq!(code, 3);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("2,error,row,") && l.contains("100 KB")),
+        "{lines:?}"
+    );
 }

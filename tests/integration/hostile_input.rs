@@ -1,0 +1,232 @@
+//! Hostile input files — unclosed quotes, zip bombs, escape sequences, binary data — each
+//! once lost rows, leaked data into a card or drove the terminal, and is pinned here.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use crate::util::{Cell, Faults, Workdir, contacts_csv, sandbox, send_args};
+
+/// The file from the report: row 12 of 51 opens a quote that never closes.
+fn unclosed_quote_csv() -> String {
+    let mut csv = String::from("chatId,phoneContact,firstName\n");
+    for i in 0..50 {
+        let quote = if i == 10 { "\"" } else { "" };
+        csv.push_str(&format!("7900{i:07}@c.us,7901{i:07},{quote}N{i}\n"));
+    }
+    csv
+}
+
+#[test]
+fn an_unclosed_quote_is_an_input_error_naming_its_row_and_nothing_is_sent() {
+    let dir = Workdir::new();
+    dir.write("u.csv", unclosed_quote_csv());
+    let run = dir.run(&["validate", "u.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("row 12"), "{run:?}");
+    assert!(run.stderr.contains("quote"), "{run:?}");
+
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("u.csv", "out.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(sandbox.received().is_empty(), "nothing may leave");
+    assert!(!dir.path("out.csv").exists());
+    assert!(!dir.path("out.csv.ledger").exists());
+}
+
+#[test]
+fn a_quote_closed_far_below_swallows_rows_and_is_caught_too() {
+    let dir = Workdir::new();
+    // The stray quote is closed by another one 5 rows later: 5 rows inside one cell.
+    let mut csv = String::from("chatId,phoneContact,firstName,note\n");
+    for i in 0..20 {
+        let note = match i {
+            4 => "\"open",
+            9 => "close\"",
+            _ => "",
+        };
+        csv.push_str(&format!("7900{i:07},7901{i:07},N{i},{note}\n"));
+    }
+    dir.write("q.csv", csv);
+    let run = dir.run(&["validate", "q.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("row 6"), "{run:?}");
+    assert!(run.stderr.contains("'note'"), "{run:?}");
+}
+
+#[test]
+fn an_absurdly_long_name_is_an_error_on_its_row() {
+    let dir = Workdir::new();
+    let long = "x".repeat(400);
+    dir.write(
+        "long.csv",
+        format!("chatId,phoneContact,firstName\n79001234567,79011234567,{long}\n79001234568,79011234568,Ann\n"),
+    );
+    let run = dir.run(&["validate", "long.csv", "--report", "r.csv"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let report = dir.read("r.csv");
+    assert!(report.contains("2,error,firstName"), "{report}");
+    assert!(report.contains("400 characters"), "{report}");
+}
+
+#[test]
+fn a_record_over_a_megabyte_is_refused_in_bounded_memory() {
+    let dir = Workdir::new();
+    let mut csv = String::from("chatId,phoneContact,firstName\n79001234567,79011234567,\"");
+    csv.push_str(&"A".repeat(3 << 20));
+    csv.push_str("\"\n");
+    dir.write("big.csv", csv);
+    let run = dir.run(&["validate", "big.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("row 2"), "{run:?}");
+    assert!(run.stderr.contains("1 MB"), "{run:?}");
+}
+
+#[test]
+fn an_xlsx_zip_bomb_cell_is_refused_in_bounded_memory() {
+    let dir = Workdir::new();
+    let path = dir.path("bomb.xlsx");
+    crate::util::write_xlsx_bomb(&path, 256 << 20);
+    assert!(
+        std::fs::metadata(&path).unwrap().len() < 1 << 20,
+        "a small file"
+    );
+    let mut child = dir
+        .command(&["validate", "bomb.xlsx"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let peak = crate::util::peak_memory_until_exit(&mut child);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("row 2"), "{stderr}");
+    assert!(stderr.contains("column B"), "{stderr}");
+    assert!(stderr.contains("1 MB"), "{stderr}");
+    assert!(peak < 100 << 20, "peak {} MB", peak >> 20);
+}
+
+#[test]
+fn a_fractional_phone_cell_is_not_a_whole_number() {
+    let dir = Workdir::new();
+    dir.write_xlsx(
+        "f.xlsx",
+        &[(
+            "S",
+            vec![
+                vec![
+                    Cell::Text("chatId"),
+                    Cell::Text("phoneContact"),
+                    Cell::Text("name"),
+                ],
+                vec![
+                    Cell::Number(79001234567.0),
+                    Cell::Number(79010000010.5),
+                    Cell::Text("Ann"),
+                ],
+            ],
+        )],
+    );
+    let run = dir.run(&["validate", "f.xlsx", "--report", "r.csv"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        dir.read("r.csv").contains("not a whole number"),
+        "{}",
+        dir.read("r.csv")
+    );
+}
+
+#[test]
+fn escape_sequences_in_input_never_reach_the_terminal() {
+    let dir = Workdir::new();
+    dir.write(
+        "esc.csv",
+        "chatId,phoneContact,\x1b]0;PWNED\x07,firstName\n\
+         79001234567,79011234567\x1b[2J,x,Ann\n\
+         79001234568,79011234568,x,Bo\x1b[31mb\n",
+    );
+    let run = dir.run(&["validate", "esc.csv", "--report", "r.csv"]);
+    assert!(!run.stderr.contains('\x1b'), "{run:?}");
+    assert!(!run.stderr.contains('\x07'), "{run:?}");
+    assert!(run.stderr.contains("\\x1b"), "shown escaped: {run:?}");
+    // The name's control characters are stripped, with a warning.
+    let report = dir.read("r.csv");
+    assert!(report.contains("3,warning,firstName"), "{report}");
+
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("esc.csv", "out.csv", &["--skip-invalid"]),
+    );
+    assert!(!run.stderr.contains('\x1b'), "{run:?}");
+    assert_eq!(run.code, 0, "{run:?}");
+    let bodies: Vec<String> = sandbox.received().into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(
+        bodies[0].contains("\"firstName\":\"Bo[31mb\""),
+        "{bodies:?}"
+    );
+}
+
+#[test]
+fn a_binary_file_named_csv_is_not_a_text_file() {
+    let dir = Workdir::new();
+    let bytes: Vec<u8> = (0..2000u32).map(|i| (i * 7919 % 256) as u8).collect();
+    dir.write("bin.csv", bytes);
+    let run = dir.run(&["validate", "bin.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("not a text file"), "{run:?}");
+    assert!(run.stderr.len() < 400, "{run:?}");
+}
+
+#[test]
+fn small_messages_say_the_right_thing_once() {
+    let dir = Workdir::new();
+    std::fs::create_dir(dir.path("folder.csv")).unwrap();
+    let run = dir.run(&["validate", "folder.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.stderr.matches("os error").count(), 1, "{run:?}");
+
+    dir.write("in.csv", contacts_csv(1));
+    let run = dir.run(&[
+        "send",
+        "in.csv",
+        "--results",
+        "nowhere/out.csv",
+        "--sandbox",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("folder"), "{run:?}");
+    assert!(!run.stderr.contains("ledger"), "{run:?}");
+
+    let run = dir.run(&["validate", "in.csv", "--sheet", "Contacts"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("--sheet"),
+        "warns that it is ignored: {run:?}"
+    );
+}
+
+#[test]
+fn a_formula_without_a_saved_value_says_so() {
+    let dir = Workdir::new();
+    let path = dir.path("f.xlsx");
+    crate::util::write_raw_xlsx(
+        &path,
+        r#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c><c r="B1" t="inlineStr"><is><t>phoneContact</t></is></c><c r="C1" t="inlineStr"><is><t>firstName</t></is></c></row><row r="2"><c r="A2"><f>B2+1</f></c><c r="B2"><v>79011234567</v></c><c r="C2" t="inlineStr"><is><t>Ann</t></is></c></row>"#,
+    );
+    let run = dir.run(&["validate", "f.xlsx", "--report", "r.csv"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let report = dir.read("r.csv");
+    assert!(report.contains("formula"), "{report}");
+    assert!(report.contains("save"), "{report}");
+}
