@@ -28,6 +28,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Validate, then send one contact card per sendable row and write the results file.
     Send(Box<SendArgs>),
+    /// What became of every sent card: queued, sent, delivered, read … (and unknown rows
+    /// looked up); fills the results file's delivery columns.
+    Status(StatusArgs),
     /// Run the built-in GREEN-API emulator on loopback, for trying things without an account.
     Sandbox(SandboxArgs),
 }
@@ -73,22 +76,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "PATH")]
     pub results: PathBuf,
 
-    /// GREEN-API base URL, as the console shows it (e.g. https://7103.api.greenapi.com).
-    #[arg(long, env = "GREEN_API_URL", value_name = "URL")]
-    pub api_url: Option<String>,
-
-    /// The instance id (idInstance).
-    #[arg(long, env = "GREEN_API_ID_INSTANCE", value_name = "ID")]
-    pub id_instance: Option<String>,
-
-    /// The instance token (apiTokenInstance). Never printed or written anywhere.
-    #[arg(
-        long,
-        env = "GREEN_API_TOKEN_INSTANCE",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub api_token_instance: Option<String>,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 
     /// Requests per second or minute, e.g. 10/s or 600/min. GREEN-API allows at most 50/s.
     #[arg(long, default_value = "10/s", value_name = "N/s|N/min")]
@@ -114,7 +103,13 @@ pub struct SendArgs {
     #[arg(long, requires = "resume")]
     pub retry_unknown: bool,
 
-    /// Validate and show what would be sent; send nothing, write nothing.
+    /// Attempt at most N rows in this run; the rest stay pending for the next --resume
+    /// (a cron job's daily share of a batch too big for the queue's 24 hours).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+
+    /// Validate and show what would be sent (and, given credentials or --sandbox, the queue
+    /// plan); send nothing, write nothing.
     #[arg(long)]
     pub dry_run: bool,
 
@@ -122,6 +117,41 @@ pub struct SendArgs {
     /// credentials from flags or the environment are then ignored.
     #[arg(long)]
     pub sandbox: bool,
+}
+
+/// Where and as whom to call GREEN-API (shared by `send` and `status`).
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// GREEN-API base URL, as the console shows it (e.g. https://7103.api.greenapi.com).
+    #[arg(long, env = "GREEN_API_URL", value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// The instance id (idInstance).
+    #[arg(long, env = "GREEN_API_ID_INSTANCE", value_name = "ID")]
+    pub id_instance: Option<String>,
+
+    /// The instance token (apiTokenInstance). Never printed or written anywhere.
+    #[arg(
+        long,
+        env = "GREEN_API_TOKEN_INSTANCE",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub api_token_instance: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The results file of a `greenbulk send` (its ledger beside it).
+    pub results: PathBuf,
+
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    /// Look again every SECS seconds until every card's state is final (read, failed,
+    /// noAccount, notInGroup, expired) or 24 hours have passed.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(5..=86_400))]
+    pub watch: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -142,9 +172,31 @@ pub struct SandboxArgs {
     pub faults: FaultArgs,
 }
 
-/// Bad days the emulator can have, for demos and tests.
+/// How the emulated instance behaves, bad days included, for demos and tests.
 #[derive(Debug, Args, Default, Clone)]
 pub struct FaultArgs {
+    /// Milliseconds between two messages leaving the instance's queue
+    /// (delaySendMessagesMilliseconds; getSettings reports it).
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub delay_ms: u64,
+
+    /// Seconds a message may wait in the queue before it is dropped without a trace.
+    #[arg(long, default_value_t = 86_400, value_name = "SECS")]
+    pub queue_ttl_s: u64,
+
+    /// Milliseconds before a message that left the queue shows in lastOutgoingMessages.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub journal_lag_ms: u64,
+
+    /// Share of numbers with no WhatsApp account (a seeded choice): their messages end
+    /// noAccount and checkWhatsapp says false.
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub no_account: f64,
+
+    /// Up to this many milliseconds of network delay on the way in, at random.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub network_jitter_ms: u64,
+
     /// Milliseconds before each sendContact answer (the message is queued on arrival).
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub latency_ms: u64,

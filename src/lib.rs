@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 mod cmd;
 pub mod contact;
+pub mod delivery;
 mod exit;
 pub mod input;
 mod record;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
     match cli.command {
         Command::Validate(args) => cmd::validate::run(&args),
         Command::Send(args) => cmd::send::run(&args),
+        Command::Status(args) => cmd::status::run(&args),
         Command::Sandbox(args) => cmd::sandbox::run(&args),
     }
 }

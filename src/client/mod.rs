@@ -124,6 +124,73 @@ pub enum CallError {
     /// Something answered, but not with what the method returns.
     #[error("GREEN-API answered {url} with {answer}")]
     Unexpected { url: String, answer: String },
+    /// A 4xx answer other than 401/403/429/466: the call itself was refused (a message that
+    /// is not there, say).
+    #[error("GREEN-API refused the call to {url}: {status} {answer}")]
+    Rejected {
+        url: String,
+        status: u16,
+        answer: String,
+    },
+}
+
+/// A message in the instance's queue, as `showMessagesQueue` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub id_message: String,
+    pub chat_id: String,
+    pub phone_contact: Option<u64>,
+}
+
+/// A message that left the queue, as `lastOutgoingMessages` and `getMessage` give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub id_message: String,
+    pub chat_id: String,
+    /// When it left the queue (Unix seconds).
+    pub timestamp: u64,
+    /// A contact card (`typeMessage` `contactMessage`) sent through the API.
+    pub card_by_api: bool,
+    /// The phone digits on the card's vCard.
+    pub phone_contact: Option<u64>,
+    pub status: String,
+}
+
+impl SentMessage {
+    fn from_json(value: &Value) -> Option<SentMessage> {
+        let text = |key: &str| value.get(key).and_then(Value::as_str);
+        Some(SentMessage {
+            id_message: text("idMessage")?.to_string(),
+            chat_id: text("chatId").unwrap_or_default().to_string(),
+            timestamp: value.get("timestamp").and_then(Value::as_u64).unwrap_or(0),
+            card_by_api: text("typeMessage") == Some("contactMessage")
+                && value.get("sendByApi").and_then(Value::as_bool) == Some(true),
+            phone_contact: value
+                .get("contact")
+                .and_then(|c| c.get("vcard"))
+                .and_then(Value::as_str)
+                .and_then(vcard_phone),
+            status: text("statusMessage").unwrap_or_default().to_string(),
+        })
+    }
+}
+
+/// The digits of a vCard's first `TEL` line (`TEL;type=CELL;waid=79…:+7 900 …`).
+fn vcard_phone(vcard: &str) -> Option<u64> {
+    let line = vcard
+        .lines()
+        .find(|line| line.trim_start().to_ascii_uppercase().starts_with("TEL"))?;
+    let number = line.rsplit(':').next()?;
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// How long the instance's queue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLength {
+    pub count: u64,
+    /// Counted from the queue view, which lists the first 500 only: there may be more.
+    pub at_least: bool,
 }
 
 /// How many times a call is tried, and the first pause between tries (doubling, up to 15 s):
@@ -272,6 +339,13 @@ impl Client {
                         answer: reason,
                     };
                 }
+                (400..=499, _) => {
+                    return Err(CallError::Rejected {
+                        url: shown,
+                        status,
+                        answer: server_message(&text),
+                    });
+                }
                 (_, Answer::Rejected { error: reason } | Answer::Unknown { reason })
                 | (_, Answer::Sent { id_message: reason }) => {
                     return Err(CallError::Unexpected {
@@ -284,12 +358,116 @@ impl Client {
         Err(last)
     }
 
+    /// A call whose 200 is JSON.
+    async fn call_json(
+        &self,
+        method: &str,
+        body: Option<&Value>,
+        query: &str,
+    ) -> Result<Value, CallError> {
+        let text = self.call(method, body, query).await?;
+        serde_json::from_str(&text).map_err(|_| CallError::Unexpected {
+            url: self.masked_url(method),
+            answer: format!("a body that is not JSON: {}", shorten(&text)),
+        })
+    }
+
+    fn unexpected(&self, method: &str, value: &Value) -> CallError {
+        CallError::Unexpected {
+            url: self.masked_url(method),
+            answer: format!("an unexpected body: {}", shorten(&value.to_string())),
+        }
+    }
+
+    /// `getSettings`: the delay between two messages leaving the queue.
+    pub async fn delay(&self) -> Result<Duration, CallError> {
+        let value = self.call_json("getSettings", None, "").await?;
+        value
+            .get("delaySendMessagesMilliseconds")
+            .and_then(Value::as_u64)
+            .map(Duration::from_millis)
+            .ok_or_else(|| self.unexpected("getSettings", &value))
+    }
+
+    /// `getMessagesCount` (its documented answer spells the key with a Cyrillic `с`, so both
+    /// spellings are read); if that fails, the length of the queue view, at least.
+    pub async fn queue_length(&self) -> Result<QueueLength, CallError> {
+        let counted = self.call_json("getMessagesCount", None, "").await;
+        if let Ok(value) = &counted
+            && let Some(count) = ["count", "\u{441}ount"]
+                .iter()
+                .find_map(|key| value.get(*key).and_then(Value::as_u64))
+        {
+            return Ok(QueueLength {
+                count,
+                at_least: false,
+            });
+        }
+        if let Err(refused @ CallError::Refused { .. }) = counted {
+            return Err(refused);
+        }
+        let listed = self.queue().await?.len() as u64;
+        Ok(QueueLength {
+            count: listed,
+            at_least: listed >= 500,
+        })
+    }
+
+    /// `showMessagesQueue`: the first 500 queued messages.
+    pub async fn queue(&self) -> Result<Vec<QueuedMessage>, CallError> {
+        let value = self.call_json("showMessagesQueue", None, "").await?;
+        let list = value
+            .as_array()
+            .ok_or_else(|| self.unexpected("showMessagesQueue", &value))?;
+        Ok(list
+            .iter()
+            .filter_map(|entry| {
+                let body = entry.get("body")?;
+                Some(QueuedMessage {
+                    id_message: entry.get("messageID")?.as_str()?.to_string(),
+                    chat_id: body.get("chatId")?.as_str()?.to_string(),
+                    phone_contact: body
+                        .get("contact")
+                        .and_then(|c| c.get("phoneContact"))
+                        .and_then(Value::as_u64),
+                })
+            })
+            .collect())
+    }
+
+    /// `lastOutgoingMessages?minutes=N`: what left the queue in the last N minutes, newest
+    /// first, at most 10,000.
+    pub async fn journal(&self, minutes: u64) -> Result<Vec<SentMessage>, CallError> {
+        let query = format!("?minutes={}", minutes.max(1));
+        let value = self.call_json("lastOutgoingMessages", None, &query).await?;
+        let list = value
+            .as_array()
+            .ok_or_else(|| self.unexpected("lastOutgoingMessages", &value))?;
+        Ok(list.iter().filter_map(SentMessage::from_json).collect())
+    }
+
+    /// `getMessage`: one message that left the queue; none when GREEN-API does not have it.
+    pub async fn message(
+        &self,
+        chat_id: &str,
+        id_message: &str,
+    ) -> Result<Option<SentMessage>, CallError> {
+        let body = serde_json::json!({ "chatId": chat_id, "idMessage": id_message });
+        match self.call_json("getMessage", Some(&body), "").await {
+            Ok(value) => Ok(SentMessage::from_json(&value)),
+            Err(CallError::Rejected {
+                status: 400 | 404, ..
+            }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// `getStateInstance`: the instance state.
     pub async fn state(&self) -> Result<String, CallError> {
         let text = self.call("getStateInstance", None, "").await?;
         serde_json::from_str::<Value>(&text)
             .ok()
-            .and_then(|v| v.get("stateInstance")?.as_str().map(str::to_string))
+            .and_then(|v| v.get("stateInstance")?.as_str().map(shorten))
             .ok_or_else(|| CallError::Unexpected {
                 url: self.masked_url("getStateInstance"),
                 answer: format!("an unexpected body: {}", shorten(&text)),
@@ -408,7 +586,7 @@ fn describe(err: &reqwest::Error) -> String {
 fn server_message(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
-        .and_then(|v| v.get("message")?.as_str().map(str::to_string))
+        .and_then(|v| v.get("message")?.as_str().map(shorten))
         .unwrap_or_else(|| shorten(body))
 }
 
@@ -424,8 +602,10 @@ fn status_text(status: u16, message: &str) -> String {
     }
 }
 
+/// A server's text made fit to show: one line, at most 200 characters, control characters
+/// escaped (a server can send escape sequences too).
 fn shorten(body: &str) -> String {
-    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = shown(&body.split_whitespace().collect::<Vec<_>>().join(" ")).into_owned();
     if flat.chars().count() > 200 {
         format!("{}…", flat.chars().take(200).collect::<String>())
     } else {
@@ -437,7 +617,7 @@ fn quota_reason(body: &str) -> String {
     let value = serde_json::from_str::<Value>(body).unwrap_or(Value::Null);
     let part = |key: &str| {
         let status = value.get(key)?;
-        let description = status.get("description")?.as_str()?;
+        let description = shorten(status.get("description")?.as_str()?);
         let used = status.get("used").map(Value::to_string).unwrap_or_default();
         let total = status
             .get("total")
@@ -501,6 +681,14 @@ mod tests {
         }
         assert!(matches!(classify(499, ""), Answer::Unknown { .. }));
         assert!(matches!(classify(200, "{}"), Answer::Unknown { .. }));
+    }
+
+    #[test]
+    fn a_vcard_gives_its_phone_digits() {
+        let vcard = "BEGIN:VCARD\nVERSION:3.0\nN:Ivanov;Ivan;;;\nFN:Ivan Ivanov\n\
+                     TEL;type=CELL;type=VOICE;waid=79001234568:+7 900 123-45-68\nEND:VCARD";
+        assert_eq!(vcard_phone(vcard), Some(79001234568));
+        assert_eq!(vcard_phone("BEGIN:VCARD\nEND:VCARD"), None);
     }
 
     #[test]

@@ -2,4 +2,5 @@
 
 pub(crate) mod sandbox;
 pub(crate) mod send;
+pub(crate) mod status;
 pub(crate) mod validate;

@@ -19,6 +19,7 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         ("--fail-429", f.fail_429),
         ("--fail-5xx", f.fail_5xx),
         ("--drop-after-accept", f.drop_after_accept),
+        ("--no-account", f.no_account),
     ] {
         if !(0.0..=1.0).contains(&share) {
             anyhow::bail!("{name} {share}: a share is between 0.0 and 1.0");
@@ -28,6 +29,11 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         id_instance: args.id_instance.clone(),
         token: args.api_token_instance.clone(),
         faults: Faults {
+            delay: Duration::from_millis(f.delay_ms),
+            queue_ttl: Duration::from_secs(f.queue_ttl_s),
+            journal_lag: Duration::from_millis(f.journal_lag_ms),
+            no_account: f.no_account,
+            network_jitter: Duration::from_millis(f.network_jitter_ms),
             latency: Duration::from_millis(f.latency_ms),
             jitter: Duration::from_millis(f.jitter_ms),
             fail_429: f.fail_429,

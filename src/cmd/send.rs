@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::SendArgs;
+use crate::cli::{CredentialArgs, SendArgs};
 use crate::client::{CallError, Credentials};
 use crate::contact::Finding;
+use crate::delivery::lookup::Resolved;
 use crate::input::{RowNumber, Table};
 use crate::record::StatusCounts;
 use crate::report;
@@ -61,7 +62,9 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
     let target = if args.sandbox {
         Target::Sandbox
     } else {
-        match credentials(args).map_err(|e| Failure::usage(anyhow::Error::msg(e)))? {
+        match credentials(&args.credentials, args.dry_run)
+            .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?
+        {
             Some(credentials) => Target::Api {
                 shared_calls: state_dir()
                     .map(|dir| crate::send::shared_calls_file(&dir, &credentials)),
@@ -86,11 +89,26 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
         retry_unknown: args.retry_unknown,
         skip_invalid: args.skip_invalid,
         dry_run: args.dry_run,
+        limit: args.limit,
+        queue_ttl: queue_ttl(),
     })
 }
 
-/// The credentials from flags or the environment; none (for a dry run) when none are given.
-fn credentials(args: &SendArgs) -> Result<Option<Credentials>, String> {
+/// How long GREEN-API keeps a queued message: 24 hours. `GREENBULK_QUEUE_TTL_SECONDS`
+/// shortens it, for tests against an emulator started with a shorter `--queue-ttl-s`.
+pub(crate) fn queue_ttl() -> Duration {
+    std::env::var("GREENBULK_QUEUE_TTL_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(crate::delivery::QUEUE_TTL, Duration::from_secs)
+}
+
+/// The credentials from flags or the environment; none when none are given and they are
+/// `optional` (a dry run).
+pub(crate) fn credentials(
+    args: &CredentialArgs,
+    optional: bool,
+) -> Result<Option<Credentials>, String> {
     fn given(value: &Option<String>) -> Option<&str> {
         value.as_deref().map(str::trim).filter(|v| !v.is_empty())
     }
@@ -112,7 +130,7 @@ fn credentials(args: &SendArgs) -> Result<Option<Credentials>, String> {
     .collect();
     match (url, id, token) {
         (Some(url), Some(id), Some(token)) => Credentials::new(url, id, token).map(Some),
-        _ if args.dry_run => Ok(None),
+        _ if optional => Ok(None),
         _ => Err(format!(
             "no GREEN-API credentials: give {} (from the GREEN-API console), or try the \
              built-in emulator with --sandbox",
@@ -123,7 +141,7 @@ fn credentials(args: &SendArgs) -> Result<Option<Credentials>, String> {
 
 /// Where runs keep what they share between them: `$XDG_STATE_HOME/greenbulk`, else
 /// `~/.local/state/greenbulk`, else the system's temporary folder.
-fn state_dir() -> Option<PathBuf> {
+pub(crate) fn state_dir() -> Option<PathBuf> {
     let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
     let base = nonempty("XDG_STATE_HOME")
         .map(PathBuf::from)
@@ -194,8 +212,25 @@ impl Observer for Printer {
                 "greenbulk: warning: the instance is '{state}': {}",
                 state_meaning(&state)
             ),
+            Note::Starting => say!(
+                "greenbulk: the instance is starting; asking again in a few seconds (up to a \
+                 minute)"
+            ),
+            Note::Plan(line) => say!("greenbulk: {line}"),
+            Note::NoPlan(why) => say!(
+                "greenbulk: warning: cannot read the queue's delay and length ({why}); \
+                 sending without checking that every card can leave the queue within 24 hours"
+            ),
+            Note::LookedUp(resolved) => print_looked_up(&resolved),
+            Note::LookupFailed(why) => say!(
+                "greenbulk: warning: could not look up the unknown rows ({why}); they stay \
+                 unknown and none is sent again"
+            ),
             Note::NothingToSend => {
                 say!("greenbulk: nothing left to send: every sendable row was sent before")
+            }
+            Note::OnlyUnknownLeft => {
+                say!("greenbulk: nothing to send now: the rows left are unknown (see below)")
             }
         }
     }
@@ -206,6 +241,41 @@ impl Observer for Printer {
 
     fn sent(&mut self) {
         self.stop_progress();
+    }
+}
+
+/// What looking up the unknown rows found (`send --resume` and `status` say the same).
+pub(crate) fn print_looked_up(resolved: &Resolved) {
+    let Resolved {
+        found,
+        twice,
+        not_found,
+        too_recent,
+        not_looked_up,
+        ..
+    } = resolved;
+    say!(
+        "greenbulk: looked up the rows whose answer was lost: {found} found in GREEN-API's \
+         queue or journal (now sent), {not_found} not found"
+    );
+    if !twice.is_empty() {
+        let rows: Vec<String> = twice.iter().map(ToString::to_string).collect();
+        say!(
+            "  warning: rows {} went out twice (two messages match each)",
+            rows.join(", ")
+        );
+    }
+    if *too_recent > 0 {
+        say!(
+            "  {too_recent} of those not found were attempted less than 5 minutes ago: the \
+             journal may not show them yet, so they are not sent again in this run"
+        );
+    }
+    if *not_looked_up > 0 {
+        say!(
+            "  {not_looked_up} unknown rows were recorded by an earlier greenbulk without the \
+             chat and phone to look for; they stay unknown"
+        );
     }
 }
 
@@ -234,6 +304,11 @@ fn failure(err: SendError, results: &Path) -> Failure {
         SendError::Preflight(call) => Failure::new(
             Exit::Incomplete,
             anyhow::anyhow!("{call}. Check --api-url and the network; nothing was sent"),
+        ),
+        instance @ SendError::Instance { .. } => Failure::new(Exit::Stopped, instance),
+        SendError::Interrupted => Failure::new(
+            Exit::Incomplete,
+            anyhow::anyhow!("interrupted before anything was sent"),
         ),
         SendError::Record(record) if record.is_out_of_space() => Failure::usage(anyhow::anyhow!(
             "{record}, then run the same command again; nothing was sent and nothing was left \
@@ -273,11 +348,33 @@ fn finish(run: &Finished) -> Exit {
     match &run.counts {
         Ok(counts) => {
             say!("greenbulk: {counts}");
-            say!("  results: {results}");
-            print_next_steps(counts, &run.stop);
+            if run.held_back > 0 {
+                say!(
+                    "  {} held back by --limit: run the same command with --resume to send \
+                     the next share",
+                    run.held_back
+                );
+            }
+            if run.results_kept {
+                say!("  results: {results}");
+            } else {
+                say!("  no results file: nothing was sent");
+            }
+            if let Some(last) = run.last_leaves
+                && counts.sent > 0
+            {
+                let when = crate::delivery::plan::local_time(jiff::Timestamp::now(), last);
+                say!(
+                    "  sent means accepted into the instance's queue; the last card should \
+                     leave it about {when}. `greenbulk status {results}` tells what became \
+                     of each card"
+                );
+            }
+            print_next_steps(counts, run.held_back, &run.stop);
             match stopped {
                 Some(exit) => exit,
-                None if counts.unfinished() > 0 => Exit::Incomplete,
+                // Rows held back by --limit are planned, not a failure.
+                None if counts.unfinished() > run.held_back => Exit::Incomplete,
                 None => Exit::Success,
             }
         }
@@ -293,8 +390,8 @@ fn finish(run: &Finished) -> Exit {
     }
 }
 
-fn print_next_steps(counts: &StatusCounts, stop: &Stop) {
-    if counts.failed + counts.pending > 0 {
+fn print_next_steps(counts: &StatusCounts, held_back: u64, stop: &Stop) {
+    if counts.failed + counts.pending > held_back {
         let when = match stop {
             Stop::Fatal(_) | Stop::Fault(_) => "once the problem above is fixed, ",
             _ => "",
@@ -302,15 +399,15 @@ fn print_next_steps(counts: &StatusCounts, stop: &Stop) {
         say!(
             "  {when}run the same command with --resume to send the {} failed and pending rows \
              (nothing already sent goes out again)",
-            counts.failed + counts.pending
+            counts.failed + counts.pending - held_back
         );
     }
     if counts.unknown > 0 {
         say!(
             "  {} rows are unknown: GREEN-API may or may not have queued them (the answer was \
-             lost, cut off, or did not say). Check them in GREEN-API's lastOutgoingMessages \
-             (console journal); to send them anyway, use --resume --retry-unknown (they may \
-             then arrive twice)",
+             lost, cut off, or did not say). `greenbulk status` (or the next --resume) looks \
+             them up in GREEN-API's queue and journal; those not found 5 minutes on can be \
+             sent again with --resume --retry-unknown",
             counts.unknown
         );
     }
@@ -326,6 +423,12 @@ fn print_dry_run(dry: &DryRun) {
     );
     for (row, body) in &dry.bodies {
         say!("  row {row}: {}", crate::term::shown(body));
+    }
+    if dry.unknown > 0 {
+        say!(
+            "  {} rows are unknown from an earlier run: a real run looks them up first",
+            dry.unknown
+        );
     }
 }
 

@@ -460,6 +460,19 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
 /// [`MAX_NAME_CHARS`] is an error.
 fn name<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> Cow<'a, str> {
     let mut name = Cow::Borrowed(text);
+    if let Some(rest) = text.split(['\n', '\r']).nth(1)
+        && rest.matches([',', ';', '\t', '|']).count() >= 2
+    {
+        findings.push(Finding::new(
+            Severity::Error,
+            field.name(),
+            &text.chars().take(60).collect::<String>(),
+            "holds a line break followed by what looks like another row of the file: a quote \
+             opened in this cell and closed only on a later line? Close or remove the stray \
+             quote; if the text is really part of the name, put it on one line"
+                .into(),
+        ));
+    }
     if text.chars().any(char::is_control) {
         let cleaned: String = text
             .chars()

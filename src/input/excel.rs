@@ -15,6 +15,8 @@ use csv::StringRecord;
 use super::{InputError, Row, RowNumber, RowSource, zipscan};
 
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+/// Excel's last column is XFD, the 16,384th.
+const MAX_COLUMNS: usize = 16_384;
 const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +270,13 @@ fn stream_cells(
         }
         let (_, texts, unsaved) = current.as_mut().expect("set above");
         let column = column as usize;
+        if column >= MAX_COLUMNS {
+            return Err(format!(
+                "row {} has a cell past Excel's last column (XFD): the file is damaged or built \
+                 to exhaust memory",
+                row + 1
+            ));
+        }
         if texts.len() <= column {
             texts.resize(column + 1, String::new());
         }

@@ -107,7 +107,9 @@ impl fmt::Display for Format {
                 };
                 write!(f, "CSV, {encoding}, {name}-separated")
             }
-            Format::Workbook { kind, sheet } => write!(f, "{kind} workbook, sheet '{sheet}'"),
+            Format::Workbook { kind, sheet } => {
+                write!(f, "{kind} workbook, sheet '{}'", shown(sheet))
+            }
         }
     }
 }

@@ -47,6 +47,9 @@ pub(super) struct TextRows {
     skip_sep_line: bool,
     /// The first non-blank record (the header): its names, for messages.
     header: Option<Vec<String>>,
+    /// How many cells the last record on a single line had: what a row of this file looks
+    /// like (rows may be shorter than the header).
+    row_cells: usize,
 }
 
 /// Feeds the CSV parser, but never more than [`MAX_RECORD_BYTES`] past the start of the
@@ -145,6 +148,7 @@ pub(super) fn open(
             next_number: 1,
             skip_sep_line,
             header: None,
+            row_cells: 0,
         },
     ))
 }
@@ -191,6 +195,11 @@ impl RowSource for TextRows {
             }
             break line;
         };
+        if memchr::memchr2(b'\n', b'\r', buffer.as_slice()).is_some() {
+            self.refuse_swallowed_rows(&buffer, line)?;
+        } else {
+            self.row_cells = buffer.len();
+        }
         if self.header.is_none() && buffer.iter().any(|f| !f.trim_ascii().is_empty()) {
             self.header = Some(
                 buffer
@@ -198,8 +207,6 @@ impl RowSource for TextRows {
                     .map(|f| String::from_utf8_lossy(f).into_owned())
                     .collect(),
             );
-        } else if memchr::memchr(b'\n', buffer.as_slice()).is_some() {
-            self.refuse_swallowed_rows(&buffer, line)?;
         }
         row.number = RowNumber(self.next_number);
         row.unsaved_formulas = 0;
@@ -212,25 +219,30 @@ impl RowSource for TextRows {
 }
 
 impl TextRows {
-    /// A cell whose lines look like rows of this file (as many delimiters as a row holds)
-    /// is a quote that swallowed them: an error naming the row, the column and the line.
+    /// A cell whose lines look like rows of this file (as many delimiters as a row of it
+    /// holds, and at least two) is a quote that swallowed them: an error naming the row, the
+    /// column and the line. Two such lines are needed, or one when the quote ran to the end
+    /// of the file: a cell may hold a line such as an address with commas on purpose, but
+    /// not two of them that look like rows. (A single row swallowed into a name is caught
+    /// by the name's own check.)
     fn refuse_swallowed_rows(&self, record: &csv::ByteRecord, line: u64) -> Result<(), InputError> {
         let header = self.header.as_deref().unwrap_or_default();
-        let row_delimiters = header.len().saturating_sub(1).max(2);
+        let row_delimiters = self.row_cells.saturating_sub(1).max(2);
+        let to_the_end = self.reader.is_done();
         for (column, cell) in record.iter().enumerate() {
             let swallowed = cell
-                .split(|b| *b == b'\n')
+                .split(|b| matches!(b, b'\n' | b'\r'))
                 .skip(1)
                 .filter(|part| memchr::memchr_iter(self.delimiter, part).count() >= row_delimiters)
                 .count();
-            if swallowed == 0 {
+            if swallowed == 0 || (swallowed == 1 && !to_the_end) {
                 continue;
             }
             let name = header.get(column).map_or_else(
                 || format!("{}", column + 1),
                 |h| crate::term::shown(h.trim()).into_owned(),
             );
-            let closed = if self.reader.is_done() {
+            let closed = if to_the_end {
                 "is never closed"
             } else {
                 "closes only further down"

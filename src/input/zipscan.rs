@@ -3,10 +3,13 @@
 //!
 //! calamine holds a cell's whole text in memory (and its shared strings all at once), so a
 //! 1 MB file whose one cell inflates to a gigabyte — a zip bomb — would take gigabytes. Every
-//! XML part is streamed through once here, in small buffers, measuring the longest stretch
-//! between two markup characters; a stretch over [`MAX_CELL_BYTES`] is refused, naming the
-//! row and column where it can be found. Workbooks of many ordinary rows pass untouched: it is
-//! the size of one text that is bounded, not the size of the sheet.
+//! part that is not binary (whatever its name: a sheet can be called anything) is streamed
+//! through once here, in small buffers, measuring the longest stretch between two `<` (XML
+//! allows no raw `<` inside a text or an attribute, so this bounds every text and every tag);
+//! a stretch over [`MAX_CELL_BYTES`] is refused, naming the row and column where it can be
+//! found. The shared strings, which calamine keeps all at once, are bounded in size and number
+//! too. Workbooks of many ordinary rows pass untouched: it is the size of one text that is
+//! bounded, not the size of a sheet.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -16,6 +19,13 @@ use super::{InputError, RowNumber};
 
 /// No cell may hold more text than this; a contact card's request is at most 100 KB.
 pub(super) const MAX_CELL_BYTES: u64 = 1 << 20;
+
+/// The most shared text calamine is let to hold: far more than any contact list has (a
+/// million rows of unique names is about 50 MB), far less than a bomb would make.
+const MAX_SHARED_STRINGS_BYTES: u64 = 256 << 20;
+/// The most markup in the shared strings: every string takes at least four tags, so about
+/// four million strings.
+const MAX_SHARED_STRINGS_TAGS: u64 = 16 << 20;
 
 /// Refuses a workbook one of whose XML parts holds a text (or a tag) over
 /// [`MAX_CELL_BYTES`]. A file that is not a readable zip passes: calamine then says what is
@@ -30,15 +40,38 @@ pub(super) fn check(path: &Path) -> Result<(), InputError> {
             continue;
         };
         let name = part_name(&entry);
-        if !name.to_ascii_lowercase().ends_with(".xml") {
-            continue;
+        let scanned = scan(entry).unwrap_or_default();
+        if let Some(at) = scanned.long_text {
+            return Err(oversized(path, &mut zip, &name, index, at));
         }
-        let Some(at) = longest_text_over_limit(entry).unwrap_or(None) else {
-            continue;
-        };
-        return Err(oversized(path, &mut zip, &name, index, at));
+        let shared = name.to_ascii_lowercase().ends_with("sharedstrings.xml");
+        if shared
+            && (scanned.bytes > MAX_SHARED_STRINGS_BYTES || scanned.tags > MAX_SHARED_STRINGS_TAGS)
+        {
+            return Err(InputError::Workbook {
+                path: path.to_path_buf(),
+                kind: "Excel",
+                detail: format!(
+                    "its shared text ({name}) inflates to {} MB in {} tags, more than any \
+                     contact list: it is damaged or built to exhaust memory",
+                    scanned.bytes >> 20,
+                    scanned.tags
+                ),
+                hint: "Open it in Excel and save it again, or export the sheet as CSV.",
+            });
+        }
     }
     Ok(())
+}
+
+/// What streaming a part through found.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Scanned {
+    /// Where the first stretch of more than [`MAX_CELL_BYTES`] without a `<` starts.
+    long_text: Option<u64>,
+    /// The part's size, and how many `<` it holds (up to where the scan stopped).
+    bytes: u64,
+    tags: u64,
 }
 
 fn part_name(part: &zip::read::ZipFile<'_, BufReader<File>>) -> String {
@@ -47,31 +80,37 @@ fn part_name(part: &zip::read::ZipFile<'_, BufReader<File>>) -> String {
         .unwrap_or_default()
 }
 
-/// Where the first stretch of more than [`MAX_CELL_BYTES`] without `<` or `>` starts.
-fn longest_text_over_limit(part: impl Read) -> std::io::Result<Option<u64>> {
+/// Streams a part through, stopping at the first stretch over [`MAX_CELL_BYTES`] without a
+/// `<`. A binary part (a NUL in its first 4 KB: an image, a `.bin`) is not markup and passes.
+fn scan(part: impl Read) -> std::io::Result<Scanned> {
     let mut reader = BufReader::with_capacity(64 * 1024, part);
-    let mut offset = 0u64;
+    let mut scanned = Scanned::default();
     let mut run_start = 0u64;
+    let mut first = true;
     loop {
         let buffer = reader.fill_buf()?;
         if buffer.is_empty() {
-            return Ok(None);
+            return Ok(scanned);
         }
+        if first && memchr::memchr(0, &buffer[..buffer.len().min(4096)]).is_some() {
+            return Ok(Scanned::default());
+        }
+        first = false;
         let length = buffer.len();
-        let mut last = None;
-        for position in memchr::memchr2_iter(b'<', b'>', buffer) {
+        let offset = scanned.bytes;
+        for position in memchr::memchr_iter(b'<', buffer) {
             let at = offset + position as u64;
             if at - run_start > MAX_CELL_BYTES {
-                return Ok(Some(run_start));
+                scanned.long_text = Some(run_start);
+                return Ok(scanned);
             }
-            last = Some(at + 1);
+            run_start = at + 1;
+            scanned.tags += 1;
         }
-        if let Some(next) = last {
-            run_start = next;
-        }
-        offset += length as u64;
-        if offset - run_start > MAX_CELL_BYTES {
-            return Ok(Some(run_start));
+        scanned.bytes += length as u64;
+        if scanned.bytes - run_start > MAX_CELL_BYTES {
+            scanned.long_text = Some(run_start);
+            return Ok(scanned);
         }
         reader.consume(length);
     }
@@ -122,17 +161,22 @@ fn oversized(
 }
 
 /// Reads an XML part tag by tag: for each tag, its text (name and attributes) and the text
-/// before it. The part must hold no text over [`MAX_CELL_BYTES`] (see [`check`]), or be cut
-/// short before one.
+/// before it. Stops at a text or tag over [`MAX_CELL_BYTES`], so memory stays bounded on a
+/// part not scanned yet.
 fn for_each_tag(part: impl Read, mut visit: impl FnMut(&[u8], &[u8]) -> bool) {
     let mut reader = BufReader::new(part);
     let (mut text, mut tag) = (Vec::new(), Vec::new());
+    let mut read_until = |delimiter: u8, out: &mut Vec<u8>| {
+        let read = (&mut reader)
+            .take(MAX_CELL_BYTES)
+            .read_until(delimiter, out)
+            .unwrap_or(0);
+        read > 0 && out.last() == Some(&delimiter)
+    };
     loop {
         text.clear();
         tag.clear();
-        if reader.read_until(b'<', &mut text).unwrap_or(0) == 0
-            || reader.read_until(b'>', &mut tag).unwrap_or(0) == 0
-        {
+        if !read_until(b'<', &mut text) || !read_until(b'>', &mut tag) {
             return;
         }
         let text = text.strip_suffix(b"<").unwrap_or(&text);
@@ -240,15 +284,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_stretches_between_markup_are_found_where_they_start() {
+    fn long_stretches_without_markup_are_found_where_they_start() {
         let short = b"<a>text</a><b x=\"1\"/>".repeat(1000);
-        assert_eq!(longest_text_over_limit(&short[..]).unwrap(), None);
+        assert_eq!(scan(&short[..]).unwrap().long_text, None);
+        assert_eq!(scan(&short[..]).unwrap().tags, 3000);
         let mut long = b"<row><c r=\"B2\"><is><t>".to_vec();
         let start = long.len() as u64;
-        long.extend(std::iter::repeat_n(b'A', (MAX_CELL_BYTES + 10) as usize));
+        // A `>` is allowed in text: it must not reset the count.
+        for _ in 0..4 {
+            long.extend(std::iter::repeat_n(b'A', (MAX_CELL_BYTES / 3) as usize));
+            long.push(b'>');
+        }
         long.extend_from_slice(b"</t></is></c></row>");
-        assert_eq!(longest_text_over_limit(&long[..]).unwrap(), Some(start));
+        // The stretch starts just after the last `<`, the one of `<t>`.
+        assert_eq!(scan(&long[..]).unwrap().long_text, Some(start - 2));
         assert_eq!(cell_containing(&long[..start as usize]), Some("B2".into()));
+        // A binary part is not markup.
+        let mut binary = vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13];
+        binary.extend(std::iter::repeat_n(b'A', (2 * MAX_CELL_BYTES) as usize));
+        assert_eq!(scan(&binary[..]).unwrap(), Scanned::default());
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! Every line is typed when read back: a line that does not parse — a key that is not a key,
 //! an event that does not exist — is damage, never skipped, since skipping a `sent` line
 //! would resend its row. Only the last line may be torn (a crash or a full disk in the middle
-//! of a write); [`load`] finds it so the owner can cut it off before appending.
+//! of a write): torn means cut short, so it has no line break; [`load`] finds it so the owner
+//! can cut it off before appending. A whole last line (with its line break) that does not
+//! parse was not torn: it is damage like any other.
 //!
 //! Why a JSON-lines journal rather than SQLite: an fsync'd append per dispatch is all the
 //! durability needed, a torn last line is easy to recognise and cut, and a person can read
@@ -30,17 +32,23 @@ use serde::{Deserialize, Serialize};
 use crate::contact::ContentKey;
 use crate::input::RowNumber;
 use crate::lock;
+use crate::record::Delivery;
 
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(tag = "event", rename_all = "lowercase")]
 pub(crate) enum Event {
-    /// A request is about to leave; `at` is when it was recorded (Unix milliseconds).
+    /// A request is about to leave; `at` is when it was recorded (Unix milliseconds). The
+    /// chat and phone let a lost answer be looked up in GREEN-API's queue and journal.
     Attempt {
         key: ContentKey,
         row: RowNumber,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chat: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phone: Option<u64>,
     },
     /// 200 with this idMessage; `sent_at` is when the request left (Unix milliseconds).
     Sent {
@@ -68,16 +76,46 @@ pub(crate) enum Event {
         row: RowNumber,
         reason: String,
     },
+    /// An `unknown` row found in GREEN-API's queue or journal: it was accepted, `copies`
+    /// times (more than once: it went out twice). `at`: when it was found (Unix ms).
+    Recovered {
+        key: ContentKey,
+        row: RowNumber,
+        id_message: String,
+        copies: u32,
+        at: u64,
+    },
+    /// What became of a sent message (`greenbulk status`), first seen at `at` (Unix ms).
+    Delivery {
+        key: ContentKey,
+        row: RowNumber,
+        state: Delivery,
+        at: u64,
+    },
 }
 
 impl Event {
+    fn row(&self) -> RowNumber {
+        match self {
+            Event::Attempt { row, .. }
+            | Event::Sent { row, .. }
+            | Event::Failed { row, .. }
+            | Event::Unknown { row, .. }
+            | Event::NotSent { row, .. }
+            | Event::Recovered { row, .. }
+            | Event::Delivery { row, .. } => *row,
+        }
+    }
+
     fn key(&self) -> ContentKey {
         match self {
             Event::Attempt { key, .. }
             | Event::Sent { key, .. }
             | Event::Failed { key, .. }
             | Event::Unknown { key, .. }
-            | Event::NotSent { key, .. } => *key,
+            | Event::NotSent { key, .. }
+            | Event::Recovered { key, .. }
+            | Event::Delivery { key, .. } => *key,
         }
     }
 }
@@ -99,11 +137,30 @@ pub(crate) enum Fate {
     Unknown(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct KeyState {
     pub(crate) fate: Fate,
+    /// The row the latest event was about.
+    pub(crate) row: RowNumber,
     pub(crate) attempts: u32,
     in_flight: bool,
+    /// The chat and phone of the last attempt, when the ledger recorded them.
+    pub(crate) chat: Option<String>,
+    pub(crate) phone: Option<u64>,
+    /// When the last attempt was made, and when the request that was accepted left
+    /// (Unix ms).
+    pub(crate) attempt_at: Option<u64>,
+    pub(crate) sent_at: Option<u64>,
+    /// How many times it was found accepted, when a lost answer was looked up (2: twice).
+    pub(crate) copies: u32,
+    /// The latest delivery state seen, and since when.
+    pub(crate) delivery: Option<(Delivery, u64)>,
+}
+
+impl Default for Fate {
+    fn default() -> Fate {
+        Fate::Pending(None)
+    }
 }
 
 /// Every key's fate, replayed from the journal.
@@ -117,23 +174,56 @@ impl History {
         self.keys.get(&key)
     }
 
+    /// Every key and its state, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ContentKey, &KeyState)> {
+        self.keys.iter().map(|(key, state)| (*key, state))
+    }
+
     fn apply(&mut self, event: &Event) {
-        let state = self.keys.entry(event.key()).or_insert(KeyState {
-            fate: Fate::Pending(None),
-            attempts: 0,
-            in_flight: false,
-        });
+        let state = self.keys.entry(event.key()).or_default();
+        state.row = event.row();
+        if let Event::Delivery {
+            state: delivery,
+            at,
+            ..
+        } = event
+        {
+            state.delivery = Some((*delivery, *at));
+            return;
+        }
         // A sent message stays sent, whatever a later confused event says.
         if matches!(state.fate, Fate::Sent(_)) {
             return;
         }
         let fate = match event {
-            Event::Attempt { .. } => {
+            Event::Attempt {
+                at, chat, phone, ..
+            } => {
                 state.attempts += 1;
                 state.in_flight = true;
+                state.attempt_at = *at;
+                if chat.is_some() {
+                    state.chat.clone_from(chat);
+                    state.phone = *phone;
+                }
                 return;
             }
-            Event::Sent { id_message, .. } => Fate::Sent(id_message.clone()),
+            Event::Sent {
+                id_message,
+                sent_at,
+                ..
+            } => {
+                state.sent_at = *sent_at;
+                Fate::Sent(id_message.clone())
+            }
+            Event::Recovered {
+                id_message, copies, ..
+            } => {
+                state.sent_at = state.attempt_at;
+                state.copies = *copies;
+                Fate::Sent(id_message.clone())
+            }
+            Event::Delivery { .. } => unreachable!("handled above"),
             Event::Failed { error, .. } => Fate::Failed(error.clone()),
             Event::Unknown { reason, .. } => Fate::Unknown(reason.clone()),
             Event::NotSent { reason, .. } => Fate::Pending(Some(reason.clone())),
@@ -225,6 +315,13 @@ pub(crate) fn load(file: &File) -> Result<Loaded, LoadError> {
                     Tail::Unterminated
                 };
             }
+            // Whole but unreadable: damage, wherever it is.
+            Err(e) if terminated => {
+                return Err(LoadError::Damaged(Damage {
+                    line: number,
+                    detail: e.to_string(),
+                }));
+            }
             Err(e) => bad = Some((number, start, e.to_string())),
         }
     }
@@ -247,12 +344,18 @@ pub(crate) struct Ledger {
     /// Whether a request has left since the ledger was opened: a run in which none did may
     /// remove files it created.
     departed: AtomicBool,
+    /// The length of what was written whole, and whether a write failed: after a failed
+    /// write the file is cut back to that length and nothing more is appended, so a torn
+    /// line can only ever be the last one.
+    written: Mutex<(u64, bool)>,
 }
 
 impl Ledger {
     /// Wraps an open, locked journal positioned for appending.
     pub(crate) fn new(file: File, path: &std::path::Path) -> std::io::Result<Ledger> {
+        let length = file.metadata()?.len();
         Ok(Ledger {
+            written: Mutex::new((length, false)),
             path: path.to_path_buf(),
             sync: file.try_clone()?,
             file: Mutex::new(file),
@@ -279,7 +382,25 @@ impl Ledger {
             serde_json::to_writer(&mut *buffer, event).expect("events always serialise");
             buffer.push(b'\n');
         }
-        lock(&self.file).write_all(&buffer)
+        let mut file = lock(&self.file);
+        let mut written = lock(&self.written);
+        if written.1 {
+            return Err(std::io::Error::other(
+                "an earlier write to the ledger failed; nothing more is written",
+            ));
+        }
+        match file.write_all(&buffer) {
+            Ok(()) => {
+                written.0 += buffer.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                written.1 = true;
+                // Best effort: a line cut short must not stay for later lines to follow.
+                let _ = file.set_len(written.0);
+                Err(e)
+            }
+        }
     }
 
     /// Waits until everything appended so far is on disk. Appends may go on meanwhile.
@@ -335,6 +456,8 @@ mod tests {
                 key: key(1),
                 row,
                 at: Some(1),
+                chat: Some("79001234567@c.us".into()),
+                phone: Some(79011234567),
             },
             Event::Sent {
                 key: key(1),
@@ -346,6 +469,8 @@ mod tests {
                 key: key(2),
                 row,
                 at: None,
+                chat: None,
+                phone: None,
             },
             Event::NotSent {
                 key: key(2),
@@ -356,6 +481,8 @@ mod tests {
                 key: key(2),
                 row,
                 at: None,
+                chat: None,
+                phone: None,
             },
             Event::Failed {
                 key: key(2),
@@ -366,6 +493,8 @@ mod tests {
                 key: key(3),
                 row,
                 at: None,
+                chat: None,
+                phone: None,
             },
         ];
         let text: String = events.iter().map(line).collect();
@@ -385,6 +514,8 @@ mod tests {
             key: key(7),
             row: RowNumber(3),
             at: None,
+            chat: None,
+            phone: None,
         });
         let torn = format!("{attempt}{{\"event\":\"sen");
         let loaded = load(&journal(&torn)).unwrap();
@@ -405,6 +536,10 @@ mod tests {
             load(&journal(&unterminated)).unwrap().tail,
             Tail::Unterminated
         );
+
+        // A whole last line that does not read is not torn: it may be a sent event.
+        let whole = format!("{attempt}{{\"event\":\"sent\",\"key\":7}}\n");
+        assert!(matches!(load(&journal(&whole)), Err(LoadError::Damaged(_))));
 
         let damaged = format!("{{\"event\":\"sen\n{attempt}");
         let Err(LoadError::Damaged(damage)) = load(&journal(&damaged)) else {

@@ -7,6 +7,7 @@
 //! atomically, and removes the pair again if the run that created it never sent a request —
 //! so a run that failed early leaves nothing that would refuse the next one.
 
+mod delivery;
 pub(crate) mod ledger;
 pub(crate) mod results;
 
@@ -15,12 +16,15 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::contact::ContentKey;
 use crate::input::{InputError, InputOptions, Table};
 use crate::term::shown_path;
 use crate::validation;
+pub use delivery::{Delivery, iso_utc};
 pub(crate) use ledger::{Event, Fate, History, Ledger};
 use results::{ResultsWriter, WriteError};
 pub use results::{Status, StatusCounts};
+use std::collections::HashSet;
 
 /// Why the results file and its ledger cannot be used, or could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +43,11 @@ pub enum RecordError {
     LedgerMissing { ledger: String, results: String },
     #[error("another greenbulk run is using {path} right now; wait for it to finish")]
     Busy { path: String },
+    #[error(
+        "{missing} does not exist: there is no send run to look at here. `greenbulk status` \
+         takes the results file of a `greenbulk send`, with its ledger beside it"
+    )]
+    NoRun { missing: String },
     #[error(
         "{path}, line {line}: the ledger is damaged ({detail}), so greenbulk cannot tell what \
          was sent and sends nothing. Restore the ledger from a backup, or repair that one line \
@@ -174,6 +183,18 @@ impl Record {
         })
     }
 
+    /// Opens the pair of an earlier run, which must exist (for `greenbulk status`).
+    pub(crate) fn open_existing(results: &Path) -> Result<Record, RecordError> {
+        for path in [results.to_path_buf(), ledger_path(results)] {
+            if !path.exists() {
+                return Err(RecordError::NoRun {
+                    missing: shown_path(&path),
+                });
+            }
+        }
+        Record::open(results, true)
+    }
+
     /// An earlier run's history without opening it for writing (for `--dry-run`): a torn
     /// last line is ignored, damage is still refused.
     pub(crate) fn peek(results: &Path) -> Result<History, RecordError> {
@@ -205,6 +226,10 @@ impl Record {
         &self.ledger_path
     }
 
+    pub(crate) fn results_path(&self) -> &Path {
+        &self.results
+    }
+
     /// The line number of a torn last line that was cut off on opening, if there was one.
     pub(crate) fn repaired(&self) -> Option<u64> {
         self.repaired
@@ -218,19 +243,32 @@ impl Record {
         Ok(ResultsWriter::create(&self.results, headers)?)
     }
 
+    /// Appends events and waits until they are on disk, then reads the ledger again so the
+    /// history holds them.
+    pub(crate) fn append(&mut self, events: &[Event]) -> Result<(), RecordError> {
+        let written = |e| RecordError::write(&self.ledger_path, e);
+        self.ledger.append(events).map_err(written)?;
+        self.ledger.sync().map_err(written)?;
+        self.reload()
+    }
+
+    /// Reads the ledger again: the history then holds everything appended so far.
+    pub(crate) fn reload(&mut self) -> Result<(), RecordError> {
+        self.ledger
+            .sync()
+            .map_err(|e| RecordError::write(&self.ledger_path, e))?;
+        let file = File::open(&self.ledger_path).map_err(|error| RecordError::Read {
+            path: shown_path(&self.ledger_path),
+            error,
+        })?;
+        self.history = Arc::new(read(&file, &self.ledger_path)?.history);
+        Ok(())
+    }
+
     /// Reads the ledger again (it now holds this run's outcomes too) and rewrites the
     /// results file from the input, atomically.
     pub(crate) fn rewrite(&mut self, input: &InputOptions) -> Result<StatusCounts, RewriteError> {
-        self.ledger
-            .sync()
-            .map_err(|e| RewriteError::Record(RecordError::write(&self.ledger_path, e)))?;
-        let file = File::open(&self.ledger_path).map_err(|error| {
-            RewriteError::Record(RecordError::Read {
-                path: shown_path(&self.ledger_path),
-                error,
-            })
-        })?;
-        self.history = Arc::new(read(&file, &self.ledger_path)?.history);
+        self.reload()?;
         let mut table = Table::open(input)?;
         let mut writer = self.results_writer(&table.headers)?;
         let history = &self.history;
@@ -239,6 +277,62 @@ impl Record {
                 .row(row, checked, verdict, history)
                 .map_err(|e| RewriteError::Record(e.into()))
         })?;
+        Ok(writer.commit()?)
+    }
+}
+
+impl Record {
+    /// Rewrites the results file from itself, each line (all its fields) passed through
+    /// `update`; atomically, like every rewrite. Returns the counts of its statuses.
+    pub(crate) fn update_results(
+        &self,
+        mut update: impl FnMut(&mut Vec<String>),
+    ) -> Result<StatusCounts, RecordError> {
+        let unreadable = |error: csv::Error| RecordError::Read {
+            path: shown_path(&self.results),
+            error: std::io::Error::other(error.to_string()),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .from_path(&self.results)
+            .map_err(unreadable)?;
+        let mut records = reader.records();
+        let mut header: Vec<String> = match records.next() {
+            Some(header) => header
+                .map_err(unreadable)?
+                .iter()
+                .map(str::to_string)
+                .collect(),
+            None => Vec::new(),
+        };
+        // A file written before the delivery columns existed gets them, empty.
+        let (delivery, fixed) = (7, results::COLUMNS.len());
+        let without_delivery = header.get(delivery).map(String::as_str) != Some("delivery");
+        if without_delivery {
+            header.splice(
+                delivery..delivery.min(header.len()),
+                ["delivery".into(), "deliveryAt".into()],
+            );
+        }
+        let mut writer = ResultsWriter::with_header(&self.results, header)?;
+        let mut fields = Vec::new();
+        for record in records {
+            let record = record.map_err(unreadable)?;
+            fields.clear();
+            fields.extend(record.iter().map(str::to_string));
+            if fields.len() < delivery {
+                fields.resize(delivery, String::new());
+            }
+            if without_delivery {
+                fields.splice(delivery..delivery, [String::new(), String::new()]);
+            }
+            if fields.len() < fixed {
+                fields.resize(fixed, String::new());
+            }
+            update(&mut fields);
+            writer.line(&fields)?;
+        }
         Ok(writer.commit()?)
     }
 }
@@ -267,13 +361,17 @@ impl From<WriteError> for RewriteError {
     }
 }
 
-/// Whether a row with this fate (none: never attempted) goes out in this run — the resume
-/// policy: never attempted, pending and failed rows do; unknown ones only with
-/// `--retry-unknown`; sent ones never.
-pub(crate) fn wanted(fate: Option<&Fate>, retry_unknown: bool) -> bool {
-    match fate {
+/// Whether a row goes out in this run — the resume policy: never attempted, pending and
+/// failed rows do; sent ones never; unknown ones only when they are in `resend` (with
+/// `--retry-unknown`: looked up, not found, and old enough).
+pub(crate) fn wanted(
+    key: ContentKey,
+    history: &History,
+    resend: Option<&HashSet<ContentKey>>,
+) -> bool {
+    match history.get(key).map(|state| &state.fate) {
         None | Some(Fate::Pending(_)) | Some(Fate::Failed(_)) => true,
-        Some(Fate::Unknown(_)) => retry_unknown,
+        Some(Fate::Unknown(_)) => resend.is_some_and(|keys| keys.contains(&key)),
         Some(Fate::Sent(_)) => false,
     }
 }
@@ -337,7 +435,6 @@ fn load_and_repair(file: &File, path: &Path) -> Result<(History, Option<u64>), R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contact::ContentKey;
 
     #[test]
     fn a_second_writer_is_refused() {
@@ -357,7 +454,13 @@ mod tests {
         {
             let record = Record::open(&results, false).unwrap();
             record.ledger().depart();
-            let attempt = Event::Attempt { key, row, at: None };
+            let attempt = Event::Attempt {
+                key,
+                row,
+                at: None,
+                chat: None,
+                phone: None,
+            };
             record.ledger().record(&attempt).unwrap();
         }
         let path = ledger_path(&results);

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use crate::contact::{Checked, Severity};
 use crate::input::Row;
 use crate::record::ledger::{Fate, History};
+use crate::record::{Delivery, iso_utc};
 use crate::validation::Verdict;
 
 /// The fixed first columns, in order (README, "Results").
-pub const COLUMNS: [&str; 7] = [
+pub const COLUMNS: [&str; 9] = [
     "row",
     "status",
     "idMessage",
@@ -21,7 +22,19 @@ pub const COLUMNS: [&str; 7] = [
     "attempts",
     "chatId",
     "phoneContact",
+    "delivery",
+    "deliveryAt",
 ];
+
+/// An input column's name in the results file: ` (input)` appended when it is one of the
+/// fixed columns' names, so no results file has two columns of one name.
+pub fn input_column(name: &str) -> std::borrow::Cow<'_, str> {
+    if COLUMNS.contains(&name) {
+        format!("{name} (input)").into()
+    } else {
+        name.into()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
@@ -31,6 +44,21 @@ pub enum Status {
     Duplicate,
     Unknown,
     Pending,
+}
+
+impl Status {
+    pub(crate) const ALL: [Status; 6] = [
+        Status::Sent,
+        Status::Failed,
+        Status::Invalid,
+        Status::Duplicate,
+        Status::Unknown,
+        Status::Pending,
+    ];
+
+    pub(crate) fn parse(text: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.to_string() == text)
+    }
 }
 
 impl fmt::Display for Status {
@@ -85,12 +113,13 @@ impl fmt::Display for StatusCounts {
     }
 }
 
-/// The status, idMessage, error and attempts of one row.
+/// The status, idMessage, error, attempts and delivery of one row.
 struct Line {
     status: Status,
     id_message: String,
     error: String,
     attempts: u32,
+    delivery: Option<(Delivery, u64)>,
 }
 
 /// Decides a row's line from its check, its verdict and the ledger.
@@ -100,6 +129,7 @@ fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
         id_message: id_message.to_string(),
         error,
         attempts,
+        delivery: None,
     };
     match verdict {
         Verdict::Invalid => {
@@ -126,7 +156,20 @@ fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
         Verdict::Sendable(key) => match history.get(key) {
             None => line(Status::Pending, "", String::new(), 0),
             Some(state) => match &state.fate {
-                Fate::Sent(id) => line(Status::Sent, id, String::new(), state.attempts),
+                Fate::Sent(id) => {
+                    let note = if state.copies > 1 {
+                        format!(
+                            "found {} times in GREEN-API's queue and journal: it went out {} times",
+                            state.copies, state.copies
+                        )
+                    } else {
+                        String::new()
+                    };
+                    Line {
+                        delivery: state.delivery,
+                        ..line(Status::Sent, id, note, state.attempts)
+                    }
+                }
                 Fate::Failed(e) => line(Status::Failed, "", e.clone(), state.attempts),
                 Fate::Unknown(r) => line(Status::Unknown, "", r.clone(), state.attempts),
                 Fate::Pending(r) => line(
@@ -161,6 +204,18 @@ pub(crate) struct WriteError {
 impl ResultsWriter {
     /// Starts a results file with the fixed columns and then the input's own headers.
     pub(crate) fn create(path: &Path, headers: &csv::StringRecord) -> Result<Self, WriteError> {
+        let header = COLUMNS
+            .iter()
+            .map(|c| c.to_string())
+            .chain(headers.iter().map(|h| input_column(h).into_owned()));
+        ResultsWriter::with_header(path, header)
+    }
+
+    /// Starts a results file with this header row.
+    pub(crate) fn with_header(
+        path: &Path,
+        header: impl IntoIterator<Item = String>,
+    ) -> Result<Self, WriteError> {
         let temporary = temporary_path(path);
         let failed = |error| WriteError {
             path: temporary.clone(),
@@ -176,12 +231,22 @@ impl ResultsWriter {
             counts: StatusCounts::default(),
             fields: Vec::with_capacity(COLUMNS.len()),
         };
-        let header = COLUMNS.iter().copied().chain(headers.iter());
         writer
             .csv
             .write_record(header)
             .map_err(|e| failed(csv_io(e)))?;
         Ok(writer)
+    }
+
+    /// Adds a line as it stands (its status in the second column), for a results file
+    /// rewritten from itself.
+    pub(crate) fn line(&mut self, fields: &[String]) -> Result<(), WriteError> {
+        if let Some(status) = fields.get(1).and_then(|s| Status::parse(s)) {
+            self.counts.add(status);
+        }
+        self.csv
+            .write_record(fields)
+            .map_err(|e| self.failed(csv_io(e)))
     }
 
     /// Adds one input row's line.
@@ -205,6 +270,13 @@ impl ResultsWriter {
             Some(request) => {
                 fields.push(request.chat_id.to_string());
                 fields.push(request.phone_contact.to_string());
+            }
+            None => fields.extend([String::new(), String::new()]),
+        }
+        match line.delivery {
+            Some((state, at)) => {
+                fields.push(state.to_string());
+                fields.push(iso_utc(at));
             }
             None => fields.extend([String::new(), String::new()]),
         }

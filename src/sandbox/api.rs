@@ -4,6 +4,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use xxhash_rust::xxh3::xxh3_64_with_seed;
+
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{Method, StatusCode};
@@ -13,6 +15,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::instance::{self, Fate, Instance, Pace};
 use super::{Config, Faults, Hangup, InstanceState};
 use crate::contact::MAX_BODY_BYTES;
 use crate::contact::phone::MAX_SAFE_INTEGER;
@@ -37,9 +40,10 @@ pub struct OutgoingMessage {
     pub chat_id: String,
     pub phone_contact: u64,
     pub quoted_message_id: Option<String>,
+    /// The contact as the request gave it (`phoneContact`, `firstName` …).
+    pub card: Value,
+    /// The contact as WhatsApp shows it.
     pub contact: Contact,
-    /// Unix seconds, as GREEN-API's journals give it.
-    pub timestamp: u64,
     pub accepted_at: Duration,
     /// Accepted, then the connection was dropped before the answer (the ambiguous case).
     pub dropped: bool,
@@ -55,6 +59,8 @@ pub struct Contact {
 pub(super) struct Shared {
     config: Config,
     started: Instant,
+    /// `started` as a wall-clock time, for the Unix timestamps GREEN-API gives.
+    started_unix: SystemTime,
     state: Mutex<EmulatorState>,
 }
 
@@ -64,6 +70,8 @@ pub(super) struct EmulatorState {
     pub(super) received: Vec<Received>,
     pub(super) outgoing: Vec<OutgoingMessage>,
     arrivals: VecDeque<Instant>,
+    /// The outgoing queue and what left it; its messages are `outgoing`'s, in order.
+    pub(super) instance: Instance,
     /// The last call of each rate-limited method, and the calls that came too soon.
     last_calls: HashMap<String, Instant>,
     pub(super) over_limit: Vec<String>,
@@ -73,8 +81,11 @@ pub(super) struct EmulatorState {
 
 impl EmulatorState {
     pub(super) fn set_faults(&mut self, faults: Faults) {
-        self.starting_until = Instant::now() + faults.starting_for;
+        let now = Instant::now();
+        self.catch_up(now);
+        self.starting_until = now + faults.starting_for;
         self.faults = faults;
+        self.catch_up(now);
     }
 
     fn state(&self) -> InstanceState {
@@ -85,12 +96,58 @@ impl EmulatorState {
             state => state,
         }
     }
+
+    /// Brings the queue up to `now`: what would have left (or expired) by then has.
+    pub(super) fn catch_up(&mut self, now: Instant) {
+        let since = match self.faults.state {
+            InstanceState::Authorized => Some(now),
+            InstanceState::Starting => Some(self.starting_until).filter(|t| *t <= now),
+            _ => None,
+        };
+        match since {
+            Some(since) => self.instance.set_sending(true, since),
+            None => self.instance.set_sending(false, now),
+        }
+        let pace = Pace {
+            delay: self.faults.delay,
+            ttl: self.faults.queue_ttl,
+        };
+        self.instance.advance(now, pace);
+    }
+
+    /// Whether a chat has WhatsApp: a number possible in its numbering plan, and not in the
+    /// seeded share of numbers that have no account (`Faults::no_account`).
+    pub(super) fn has_whatsapp(&self, chat: &str) -> bool {
+        let digits = chat.split('@').next().unwrap_or_default();
+        if chat.ends_with("@g.us") {
+            return true;
+        }
+        let possible = crate::contact::phone::parse(digits)
+            .is_ok_and(|p| p.plausibility() == crate::contact::Plausibility::Possible);
+        possible && share(self.faults.seed, digits, 1) >= self.faults.no_account
+    }
+
+    /// A message's status now: `queued`, `expired`, or what GREEN-API reports once it left.
+    pub(super) fn status_of(&self, index: usize, now: Instant) -> &'static str {
+        let message = &self.instance.messages[index];
+        match message.fate {
+            Fate::Queued => "queued",
+            Fate::Expired => "expired",
+            Fate::Left(_) => instance::status(message, now).unwrap_or("sent"),
+        }
+    }
+}
+
+/// Where `text` falls in [0, 1) for a seeded rule (`salt` keeps different rules apart).
+fn share(seed: u64, text: &str, salt: u64) -> f64 {
+    (xxh3_64_with_seed(text.as_bytes(), seed ^ salt) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 impl Shared {
     pub(super) fn new(config: Config, started: Instant) -> Shared {
         let faults = config.faults.clone();
         Shared {
+            started_unix: SystemTime::now(),
             state: Mutex::new(EmulatorState {
                 rng: fastrand::Rng::with_seed(faults.seed),
                 starting_until: started + faults.starting_for,
@@ -98,6 +155,7 @@ impl Shared {
                 received: Vec::new(),
                 outgoing: Vec::new(),
                 arrivals: VecDeque::new(),
+                instance: Instance::default(),
                 last_calls: HashMap::new(),
                 over_limit: Vec::new(),
                 chats: HashSet::new(),
@@ -109,6 +167,21 @@ impl Shared {
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, EmulatorState> {
         super::lock(&self.state)
+    }
+
+    /// The state, with the queue brought up to now.
+    pub(super) fn now(&self) -> (std::sync::MutexGuard<'_, EmulatorState>, Instant) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        state.catch_up(now);
+        (state, now)
+    }
+
+    /// An instant as the Unix seconds GREEN-API's records carry.
+    fn unix(&self, at: Instant) -> u64 {
+        (self.started_unix + at.duration_since(self.started))
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
     }
 }
 
@@ -176,18 +249,23 @@ async fn handle(
         }
         "getSettings" if expect(Method::GET) => Json(json!({
             "wid": format!("{}@c.us", shared.config.id_instance),
-            "delaySendMessagesMilliseconds": 500,
+            "delaySendMessagesMilliseconds": shared.lock().faults.delay.as_millis() as u64,
+            "markIncomingMessagesReaded": "no",
             "outgoingWebhook": "yes",
             "incomingWebhook": "yes",
         }))
         .into_response(),
+        "getMessagesCount" if expect(Method::GET) => {
+            Json(json!({ "count": shared.now().0.instance.queue_len() })).into_response()
+        }
         "showMessagesQueue" if expect(Method::GET) => show_queue(&shared),
         "lastOutgoingMessages" if expect(Method::GET) => last_outgoing(&shared, query.as_deref()),
         "getMessage" if expect(Method::POST) => get_message(&shared, &body),
-        "checkWhatsapp" if expect(Method::POST) => check_whatsapp(&body),
+        "checkWhatsapp" if expect(Method::POST) => check_whatsapp(&shared, &body),
         "sendContact"
         | "getStateInstance"
         | "getSettings"
+        | "getMessagesCount"
         | "showMessagesQueue"
         | "lastOutgoingMessages"
         | "getMessage"
@@ -294,30 +372,30 @@ fn decide(
     {
         return (466, quota_answer(state.chats.len() as u32, quota), false);
     }
+    if state.faults.empty_200 > 0.0 && state.rng.f64() < state.faults.empty_200 {
+        return (200, Json(json!({})).into_response(), false);
+    }
     state.chats.insert(card.chat_id.clone());
+    state.catch_up(arrived);
+    let no_account = !state.has_whatsapp(&card.chat_id);
+    let reads = share(state.faults.seed, &card.chat_id, 2) < 0.5;
+    state.instance.accept(arrived, no_account, reads);
     let id_message = (0..20)
         .map(|_| char::from_digit(state.rng.u32(0..16), 16).expect("hex digit"))
         .collect::<String>()
         .to_uppercase();
     let dropped = state.rng.f64() < state.faults.drop_after_accept;
-    let empty = state.faults.empty_200 > 0.0 && state.rng.f64() < state.faults.empty_200;
     state.outgoing.push(OutgoingMessage {
         id_message: id_message.clone(),
         chat_id: card.chat_id,
         phone_contact: card.phone_contact,
         quoted_message_id: card.quoted_message_id,
+        card: card.fields,
         contact: card.contact,
-        timestamp: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
         accepted_at: arrived.duration_since(shared.started),
         dropped,
     });
-    let response = if empty {
-        Json(json!({})).into_response()
-    } else {
-        Json(json!({ "idMessage": id_message })).into_response()
-    };
+    let response = Json(json!({ "idMessage": id_message })).into_response();
     (200, response, dropped)
 }
 
@@ -325,6 +403,7 @@ struct Card {
     chat_id: String,
     phone_contact: u64,
     quoted_message_id: Option<String>,
+    fields: Value,
     contact: Contact,
 }
 
@@ -432,6 +511,7 @@ fn parse_card(body: &[u8]) -> Result<Card, String> {
             .get("quotedMessageId")
             .and_then(Value::as_str)
             .map(str::to_string),
+        fields: Value::Object(contact.clone()),
         contact: vcard(phone_contact, &first, &middle, &last, &company),
     })
 }
@@ -499,23 +579,12 @@ fn quota_answer(used: u32, total: u32) -> Response {
         .into_response()
 }
 
-/// pending → sent → delivered as a message ages; stuck at pending while not authorized.
-fn status_of(message: &OutgoingMessage, now: Duration, state: InstanceState) -> &'static str {
-    if state != InstanceState::Authorized {
-        return "pending";
-    }
-    match now.saturating_sub(message.accepted_at).as_millis() {
-        0..1000 => "pending",
-        1000..3000 => "sent",
-        _ => "delivered",
-    }
-}
-
-fn record(message: &OutgoingMessage, status: &str) -> Value {
+/// A journal record of a message that left the queue.
+fn record(shared: &Shared, message: &OutgoingMessage, left: Instant, status: &str) -> Value {
     json!({
         "type": "outgoing",
         "idMessage": message.id_message,
-        "timestamp": message.timestamp,
+        "timestamp": shared.unix(left),
         "typeMessage": "contactMessage",
         "chatId": message.chat_id,
         "contact": message.contact,
@@ -524,26 +593,27 @@ fn record(message: &OutgoingMessage, status: &str) -> Value {
     })
 }
 
+/// The first 500 queued messages, as `showMessagesQueue` lists them.
 fn show_queue(shared: &Shared) -> Response {
-    let state = shared.lock();
-    let now = shared.started.elapsed();
+    let (state, _) = shared.now();
     let queue: Vec<Value> = state
-        .outgoing
-        .iter()
-        .filter(|m| status_of(m, now, state.state()) == "pending")
+        .instance
+        .queued()
         .take(500)
-        .map(|m| {
-            json!({
-                "messageID": m.id_message,
-                "messagesIDs": [m.id_message],
-                "type": "contactMessage",
-                "body": { "chatId": m.chat_id, "contact": m.contact },
-            })
+        .map(|index| {
+            let m = &state.outgoing[index];
+            let mut body = json!({ "chatId": m.chat_id, "contact": m.card });
+            if let Some(quoted) = &m.quoted_message_id {
+                body["quotedMessageId"] = json!(quoted);
+            }
+            json!({ "messageID": m.id_message, "type": "sendContact", "body": body })
         })
         .collect();
     Json(queue).into_response()
 }
 
+/// The messages that left the queue in the last `minutes` (default 1440), newest first, at
+/// most 10,000; each shows up `journal_lag` after it left.
 fn last_outgoing(shared: &Shared, query: Option<&str>) -> Response {
     let minutes: u64 = query
         .into_iter()
@@ -551,18 +621,34 @@ fn last_outgoing(shared: &Shared, query: Option<&str>) -> Response {
         .find_map(|pair| pair.strip_prefix("minutes="))
         .and_then(|m| m.parse().ok())
         .unwrap_or(1440);
-    let state = shared.lock();
-    let now = shared.started.elapsed();
-    let records: Vec<Value> = state
-        .outgoing
+    let (state, now) = shared.now();
+    let lag = state.faults.journal_lag;
+    let window = Duration::from_secs(minutes.saturating_mul(60));
+    let mut left: Vec<(Instant, usize)> = state
+        .instance
+        .messages
         .iter()
-        .rev()
-        .filter(|m| now.saturating_sub(m.accepted_at) <= Duration::from_secs(minutes * 60))
-        .map(|m| record(m, status_of(m, now, state.state())))
+        .enumerate()
+        .filter_map(|(index, m)| match m.fate {
+            Fate::Left(at) if at + lag <= now && now.duration_since(at) <= window => {
+                Some((at, index))
+            }
+            _ => None,
+        })
+        .collect();
+    left.sort_by(|a, b| b.cmp(a));
+    let records: Vec<Value> = left
+        .into_iter()
+        .take(10_000)
+        .map(|(at, index)| {
+            let status = state.status_of(index, now);
+            record(shared, &state.outgoing[index], at, status)
+        })
         .collect();
     Json(records).into_response()
 }
 
+/// One message that left the queue, by chat and id.
 fn get_message(shared: &Shared, body: &[u8]) -> Response {
     let Ok(query) = serde_json::from_slice::<Value>(body) else {
         return answer(400, "Validation failed");
@@ -575,26 +661,27 @@ fn get_message(shared: &Shared, body: &[u8]) -> Response {
             "Validation failed. Details: 'chatId' and 'idMessage' are required",
         );
     };
-    let state = shared.lock();
-    let now = shared.started.elapsed();
-    match state
+    let (state, now) = shared.now();
+    let found = state
         .outgoing
         .iter()
-        .find(|m| m.id_message == id && m.chat_id == chat)
-    {
-        Some(m) => Json(record(m, status_of(m, now, state.state()))).into_response(),
-        None => answer(400, "message not found"),
+        .position(|m| m.id_message == id && m.chat_id == chat);
+    match found.map(|index| (index, state.instance.messages[index].fate)) {
+        Some((index, Fate::Left(at))) => {
+            let status = state.status_of(index, now);
+            Json(record(shared, &state.outgoing[index], at, status)).into_response()
+        }
+        _ => answer(404, "message not found"),
     }
 }
 
-fn check_whatsapp(body: &[u8]) -> Response {
+fn check_whatsapp(shared: &Shared, body: &[u8]) -> Response {
     let number = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("phoneNumber").and_then(Value::as_u64));
     match number {
         Some(n) => {
-            let exists = crate::contact::phone::parse(&n.to_string())
-                .is_ok_and(|p| p.plausibility() == crate::contact::Plausibility::Possible);
+            let exists = shared.lock().has_whatsapp(&format!("{n}@c.us"));
             Json(json!({ "existsWhatsapp": exists })).into_response()
         }
         None => answer(

@@ -4,6 +4,7 @@
 //! --sandbox` in-process, and the tests use it to see exactly what a run sent.
 
 mod api;
+mod instance;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -89,10 +90,20 @@ pub struct Faults {
     pub state: InstanceState,
     /// How long `Starting` lasts.
     pub starting_for: Duration,
+    /// The instance sends one queued message per this long (`delaySendMessagesMilliseconds`).
+    pub delay: Duration,
+    /// A message still queued this long after it was accepted is dropped without a trace.
+    pub queue_ttl: Duration,
+    /// A message shows up in `lastOutgoingMessages` this long after it left the queue.
+    pub journal_lag: Duration,
+    /// Share of (possible) numbers that have no WhatsApp account, chosen by a seeded hash of
+    /// the number: messages to them end `noAccount`, and `checkWhatsapp` says false.
+    pub no_account: f64,
     /// The next this many calls of methods other than sendContact are answered 429, as
     /// GREEN-API does when another program just called them.
     pub busy_calls: u32,
-    /// Share of accepted sendContact requests answered 200 with a body that has no idMessage.
+    /// Share of sendContact requests answered 200 with a body that has no idMessage, and
+    /// never queued (a proxy answering garbage): they can be found nowhere.
     pub empty_200: f64,
     pub seed: u64,
 }
@@ -109,6 +120,10 @@ impl Default for Faults {
             quota: None,
             state: InstanceState::Authorized,
             starting_for: Duration::from_secs(2),
+            delay: Duration::from_millis(500),
+            queue_ttl: Duration::from_secs(86_400),
+            journal_lag: Duration::ZERO,
+            no_account: 0.0,
             busy_calls: 0,
             empty_200: 0.0,
             seed: 1,
@@ -181,6 +196,27 @@ impl Sandbox {
     /// GREEN-API would have answered them 429.
     pub fn over_limit_calls(&self) -> Vec<String> {
         self.shared.lock().over_limit.clone()
+    }
+
+    /// A message's status now: `queued`, `expired`, or what GREEN-API would report (`sent`,
+    /// `delivered`, `read`, `noAccount`); none for an id the emulator never gave.
+    pub fn status_of(&self, id_message: &str) -> Option<String> {
+        let (state, now) = self.shared.now();
+        let index = state
+            .outgoing
+            .iter()
+            .position(|m| m.id_message == id_message)?;
+        Some(state.status_of(index, now).to_string())
+    }
+
+    /// Whether `checkWhatsapp` says this chat (`digits@c.us`) has WhatsApp.
+    pub fn has_whatsapp(&self, chat: &str) -> bool {
+        self.shared.lock().has_whatsapp(chat)
+    }
+
+    /// How many messages are still in the instance's queue.
+    pub fn queue_len(&self) -> usize {
+        self.shared.now().0.instance.queue_len()
     }
 
     /// Changes the faults from now on (the random sequence goes on from where it was).

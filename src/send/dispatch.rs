@@ -95,23 +95,28 @@ impl Halt {
     }
 }
 
+/// Which row an attempt is for: what its ledger line records.
+#[derive(Debug, Clone)]
+pub(crate) struct Attempt {
+    pub(crate) key: ContentKey,
+    pub(crate) row: RowNumber,
+    /// The chat and phone, so that a lost answer can be looked up later.
+    pub(crate) chat_id: String,
+    pub(crate) phone_contact: u64,
+}
+
 /// A row asking to go. The dispatcher answers `true` once the row's attempt is on disk and
 /// its request may leave, or drops `go` (a "no") when the run stopped first.
 pub(crate) struct Turn {
-    pub(crate) key: ContentKey,
-    pub(crate) row: RowNumber,
+    pub(crate) attempt: Attempt,
     pub(crate) go: oneshot::Sender<bool>,
 }
 
 impl Turn {
     /// Asks for a turn; true when the request may leave, false if the run stopped first.
-    pub(crate) async fn take(
-        turns: &mpsc::UnboundedSender<Turn>,
-        key: ContentKey,
-        row: RowNumber,
-    ) -> bool {
+    pub(crate) async fn take(turns: &mpsc::UnboundedSender<Turn>, attempt: Attempt) -> bool {
         let (go, answer) = oneshot::channel();
-        turns.send(Turn { key, row, go }).is_ok() && answer.await.unwrap_or(false)
+        turns.send(Turn { attempt, go }).is_ok() && answer.await.unwrap_or(false)
     }
 }
 
@@ -257,7 +262,13 @@ mod tests {
             let (turns, sent, halt) = (turns.clone(), sent.clone(), halt.clone());
             tokio::spawn(async move {
                 let mut rng = fastrand::Rng::with_seed(sender as u64);
-                while Turn::take(&turns, ContentKey(0), RowNumber(2)).await {
+                let attempt = Attempt {
+                    key: ContentKey(0),
+                    row: RowNumber(2),
+                    chat_id: "79001234567@c.us".into(),
+                    phone_contact: 79011234567,
+                };
+                while Turn::take(&turns, attempt.clone()).await {
                     sent.lock().unwrap().push(TokioClock.now() - start);
                     if !halt.pause(&TokioClock, latency(&mut rng)).await {
                         break;

@@ -13,18 +13,15 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::client::{Answer, Client};
-use crate::contact::ContentKey;
-use crate::input::RowNumber;
 use crate::record::{Event, Ledger, RecordError, ledger::unix_millis};
-use crate::send::dispatch::{self, Halt, Journal, Stop, TokioClock, Turn};
+use crate::send::dispatch::{self, Attempt, Halt, Journal, Stop, TokioClock, Turn};
 use crate::send::pacer::{Pacer, Rate};
 use crate::send::progress::Counters;
 
 /// One request to make: a sendable row's body, serialised once.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub(crate) row: RowNumber,
-    pub(crate) key: ContentKey,
+    pub(crate) attempt: Attempt,
     pub(crate) body: Vec<u8>,
 }
 
@@ -81,9 +78,11 @@ impl Journal for Arc<Shared> {
         let events: Vec<Event> = turns
             .iter()
             .map(|turn| Event::Attempt {
-                key: turn.key,
-                row: turn.row,
+                key: turn.attempt.key,
+                row: turn.attempt.row,
                 at,
+                chat: Some(turn.attempt.chat_id.clone()),
+                phone: Some(turn.attempt.phone_contact),
             })
             .collect();
         let shared = self.clone();
@@ -106,8 +105,8 @@ impl Journal for Arc<Shared> {
     fn not_sent(&self, turns: &[Turn]) {
         for turn in turns {
             self.record(Event::NotSent {
-                key: turn.key,
-                row: turn.row,
+                key: turn.attempt.key,
+                row: turn.attempt.row,
                 reason: "the run stopped before this request was sent".into(),
             });
         }
@@ -184,10 +183,10 @@ pub(crate) async fn run(
 
 /// One row from its first attempt to its outcome.
 async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, job: Job) {
-    let (key, row) = (job.key, job.row);
+    let (key, row) = (job.attempt.key, job.attempt.row);
     let counters = &shared.counters;
     for attempt in 1..=shared.settings.max_attempts {
-        if !Turn::take(turns, key, row).await {
+        if !Turn::take(turns, job.attempt.clone()).await {
             return;
         }
         let sent_at = Some(unix_millis());

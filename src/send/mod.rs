@@ -2,8 +2,10 @@
 //!
 //! The steps, in order: open the results file and its ledger ([`Record`]: checks, lock,
 //! repair, replay) → validate every row, writing the first results file as it goes → preflight
-//! (the instance must exist and be able to send) → feed the rows this run sends, in input
-//! order → dispatch them (pacing, retries, the ledger) → rewrite the results from the ledger.
+//! (the instance must exist and be able to send) → look up rows whose answer an earlier run
+//! lost → plan (can the queue send them all within 24 hours?) → feed the rows this run
+//! sends, in input order, up to `--limit` → dispatch them (pacing, retries, the ledger) →
+//! rewrite the results from the ledger.
 //! Until the first request leaves, any failure leaves no file behind; once one has left, any
 //! failure still rewrites the results before the run ends.
 //!
@@ -15,6 +17,7 @@ mod engine;
 pub mod pacer;
 pub mod progress;
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -24,9 +27,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::client::{CallError, Client, Credentials};
-use crate::contact::Finding;
+use crate::contact::{ContentKey, Finding};
+pub use crate::delivery::lookup::RETRY_UNKNOWN_AFTER;
+use crate::delivery::lookup::{self, ResolveError, Resolved};
+use crate::delivery::plan::QueuePlan;
 use crate::input::{InputError, InputOptions, RowNumber, Table};
-use crate::record::{History, Record, RecordError, StatusCounts, wanted};
+use crate::record::{Fate, History, Record, RecordError, StatusCounts, wanted};
 use crate::report::Findings;
 use crate::sandbox::{self, Sandbox};
 use crate::validation::{self, Tally, Verdict};
@@ -69,6 +75,11 @@ pub struct SendOptions {
     pub retry_unknown: bool,
     pub skip_invalid: bool,
     pub dry_run: bool,
+    /// Attempt at most this many rows in this run.
+    pub limit: Option<u64>,
+    /// How long GREEN-API keeps a queued message (24 hours; shorter only against an emulator
+    /// told to drop messages sooner).
+    pub queue_ttl: Duration,
 }
 
 /// What happens during a run that a person may want to know.
@@ -83,8 +94,20 @@ pub enum Note {
     Sandbox { url: String },
     /// The instance is not `authorized`; sending goes on.
     InstanceState { state: String },
+    /// The instance is `starting`: greenbulk waits and asks again.
+    Starting,
+    /// The plan: when the queue will have sent this run's cards (the line to print).
+    Plan(String),
+    /// The queue's delay or length could not be read: no 24-hour check.
+    NoPlan(String),
+    /// Rows an earlier run lost the answer of were looked up.
+    LookedUp(Resolved),
+    /// The lookup failed: unknown rows stay unknown and none is resent.
+    LookupFailed(String),
     /// Every sendable row was sent by earlier runs.
     NothingToSend,
+    /// Nothing to send but rows still unknown (not found, or too recent to tell).
+    OnlyUnknownLeft,
 }
 
 /// Whoever runs a session hears from it through this.
@@ -114,6 +137,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct DryRun {
     pub to_send: u64,
+    /// Rows whose earlier answer was lost: looked up (and maybe resent) by a real run.
+    pub unknown: u64,
     /// The URL the requests would go to, token masked.
     pub target: String,
     pub rate: Rate,
@@ -125,10 +150,16 @@ pub struct DryRun {
 pub struct Finished {
     pub stop: Stop,
     pub to_send: u64,
+    /// Rows left pending because of `--limit`.
+    pub held_back: u64,
+    /// When the queue should have sent the last card, from the plan.
+    pub last_leaves: Option<jiff::Timestamp>,
     pub rate: Rate,
     pub achieved_rate: Option<f64>,
     pub counters: Arc<Counters>,
     pub results: PathBuf,
+    /// Whether the results file stays: one this run created goes again if nothing was sent.
+    pub results_kept: bool,
     /// The counts of the rewritten results file, or why it could not be rewritten (it then
     /// shows an earlier state, and the ledger holds the truth).
     pub counts: Result<StatusCounts, String>,
@@ -146,8 +177,31 @@ pub enum SendError {
     /// Before the first request: GREEN-API refused the credentials, or could not be asked.
     #[error(transparent)]
     Preflight(CallError),
+    /// The instance cannot send (yellowCard, blocked, suspended).
+    #[error("the instance is '{state}': {meaning}. Nothing was sent")]
+    Instance {
+        state: String,
+        meaning: &'static str,
+    },
+    /// The queue cannot send this run's cards within the 24 hours it keeps them.
+    #[error("{0}")]
+    QueueFull(String),
+    /// Ctrl-C (or SIGTERM) before the first request.
+    #[error("interrupted before anything was sent")]
+    Interrupted,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+/// Runs `work` unless the run is interrupted first.
+async fn until_interrupted<T>(
+    work: impl Future<Output = Result<T, SendError>>,
+    interrupted: impl Future + Unpin,
+) -> Result<T, SendError> {
+    tokio::select! {
+        done = work => done,
+        _ = interrupted => Err(SendError::Interrupted),
+    }
 }
 
 /// One send run.
@@ -163,6 +217,17 @@ impl<'o> Session<'o> {
 
     /// Runs the session to its end: see the module's documentation for the steps.
     pub fn run(mut self, interrupt: Interrupt) -> Result<Outcome, SendError> {
+        // One thread is plenty for 50 requests a second and wakes the CPU least; validation
+        // and the ledger's fsync have threads of their own.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)?;
+        // Signals are caught from the start: a Ctrl-C while validating or asking the
+        // instance ends the run before anything is sent, and leaves nothing behind.
+        let interrupted = runtime.spawn(interrupt());
+        // Let it register its signal handlers now.
+        runtime.block_on(tokio::task::yield_now());
         let options = &self.options;
         let mut record = if options.dry_run {
             None
@@ -187,31 +252,34 @@ impl<'o> Session<'o> {
 
         let checked = self.check(record.as_ref(), &history)?;
         let options = &self.options;
-        if checked.tally.invalid > 0 && !options.skip_invalid {
+        let tally = &checked.tally;
+        if tally.invalid > 0 && (!options.skip_invalid || tally.sendable == 0) {
             return Ok(Outcome::Invalid {
                 tally: checked.tally,
             });
         }
         let Some(record) = record.as_mut() else {
+            let target = self.dry_run_target()?;
+            if !matches!(self.options.target, Target::Unset) {
+                runtime.block_on(until_interrupted(
+                    self.dry_run_plan(checked.to_send),
+                    interrupted,
+                ))?;
+            }
             return Ok(Outcome::DryRun(DryRun {
                 to_send: checked.to_send,
-                target: self.dry_run_target()?,
-                rate: options.settings.rate,
+                unknown: checked.unknown.len() as u64,
+                target,
+                rate: self.options.settings.rate,
                 bodies: checked.bodies,
             }));
         };
-
-        // One thread is plenty for 50 requests a second and wakes the CPU least; validation
-        // and the ledger's fsync have threads of their own.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let mut finished =
-            runtime.block_on(self.send(record, history, checked.to_send, interrupt))?;
+        let mut finished = runtime.block_on(self.send(record, checked, interrupted))?;
         finished.counts = record
             .rewrite(&self.options.input)
             .map_err(|e| e.to_string());
+        // A run that created the results file and sent nothing removes it again.
+        finished.results_kept = !record.is_new() || record.ledger().departed();
         Ok(Outcome::Finished(finished))
     }
 
@@ -228,7 +296,11 @@ impl<'o> Session<'o> {
         let mut checked = Checked::default();
         checked.tally = validation::walk(&mut table, |row, check, verdict| {
             if let Verdict::Sendable(key) = verdict
-                && wanted(history.get(key).map(|s| &s.fate), options.retry_unknown)
+                && matches!(history.get(key).map(|s| &s.fate), Some(Fate::Unknown(_)))
+            {
+                checked.unknown.push(key);
+            } else if let Verdict::Sendable(key) = verdict
+                && wanted(key, history, None)
             {
                 checked.to_send += 1;
                 if options.dry_run && checked.bodies.len() < DRY_RUN_SHOWN {
@@ -261,31 +333,60 @@ impl<'o> Session<'o> {
         Ok(checked)
     }
 
-    /// Preflight, then feed and dispatch every row this run sends.
+    /// Preflight, lookup and plan, then feed and dispatch every row this run sends.
     async fn send(
         &mut self,
-        record: &Record,
-        history: Arc<History>,
-        to_send: u64,
-        interrupt: Interrupt,
+        record: &mut Record,
+        checked: Checked,
+        mut interrupted: tokio::task::JoinHandle<()>,
     ) -> Result<Finished, SendError> {
-        let (client, _sandbox) = self.client().await?;
-        if let Some(state) = preflight(&client).await? {
-            self.observer.note(Note::InstanceState { state });
-        }
+        let (client, _sandbox) = until_interrupted(self.client(), &mut interrupted).await?;
+        let before = async {
+            self.preflight(&client).await?;
+            let resend = self.look_up(&client, record).await?;
+            let resent = checked
+                .unknown
+                .iter()
+                .filter(|key| resend.contains(key))
+                .count() as u64;
+            let wanted_rows = checked.to_send + resent;
+            let to_send = self
+                .options
+                .limit
+                .map_or(wanted_rows, |l| l.min(wanted_rows));
+            let last_leaves = self.plan(&client, to_send).await?;
+            Ok::<_, SendError>((resend, wanted_rows, to_send, last_leaves))
+        };
+        let (resend, wanted_rows, to_send, last_leaves) =
+            until_interrupted(before, &mut interrupted).await?;
+
         let counters = Arc::new(Counters::default());
-        let finished = |stop, achieved_rate, options: &SendOptions| Finished {
-            stop,
+        let options = &self.options;
+        let mut finished = Finished {
+            stop: Stop::Finished,
             to_send,
+            held_back: wanted_rows - to_send,
+            last_leaves,
             rate: options.settings.rate,
-            achieved_rate,
+            achieved_rate: None,
             counters: counters.clone(),
             results: options.results.clone(),
+            results_kept: true,
             counts: Err("not written yet".into()),
         };
         if to_send == 0 {
-            self.observer.note(Note::NothingToSend);
-            return Ok(finished(Stop::Finished, None, &self.options));
+            let unknown_left = checked.unknown.iter().any(|key| {
+                matches!(
+                    record.history().get(*key).map(|s| &s.fate),
+                    Some(Fate::Unknown(_))
+                )
+            });
+            self.observer.note(if unknown_left {
+                Note::OnlyUnknownLeft
+            } else {
+                Note::NothingToSend
+            });
+            return Ok(finished);
         }
 
         self.observer.sending(to_send, counters.clone());
@@ -294,8 +395,8 @@ impl<'o> Session<'o> {
         let halt = Halt::new();
         let feeder = {
             let input = options.input.clone();
-            let retry_unknown = options.retry_unknown;
-            tokio::task::spawn_blocking(move || feed(&input, &history, retry_unknown, jobs))
+            let history = record.history().clone();
+            tokio::task::spawn_blocking(move || feed(&input, &history, &resend, to_send, jobs))
         };
         let sending = engine::run(
             client,
@@ -304,18 +405,118 @@ impl<'o> Session<'o> {
             options.settings.clone(),
             counters.clone(),
             halt.clone(),
-            interrupt(),
+            async move {
+                let _ = interrupted.await;
+            },
         )
         .await;
         self.observer.sent();
         let fed = feeder
             .await
             .unwrap_or_else(|e| Err(FeedError::Stopped(e.to_string())));
-        let stop = match (sending.stop, fed) {
+        finished.stop = match (sending.stop, fed) {
             (Stop::Finished, Err(e)) => Stop::Fault(e.to_string()),
             (stop, _) => stop,
         };
-        Ok(finished(stop, sending.achieved_rate, &self.options))
+        finished.achieved_rate = sending.achieved_rate;
+        Ok(finished)
+    }
+
+    /// The instance must be able to send: refused credentials and the states that cannot
+    /// send stop the run; `starting` is waited for (about a minute); the others warn.
+    async fn preflight(&mut self, client: &Client) -> Result<(), SendError> {
+        let mut state = client.state().await.map_err(SendError::Preflight)?;
+        let patience = tokio::time::Instant::now() + STARTING_PATIENCE;
+        while state == "starting" && tokio::time::Instant::now() < patience {
+            self.observer.note(Note::Starting);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            state = client.state().await.map_err(SendError::Preflight)?;
+        }
+        match state.as_str() {
+            "authorized" => Ok(()),
+            "yellowCard" | "blocked" | "suspended" => Err(SendError::Instance {
+                meaning: cannot_send(&state),
+                state,
+            }),
+            _ => {
+                self.observer.note(Note::InstanceState { state });
+                Ok(())
+            }
+        }
+    }
+
+    /// Looks up the rows whose answer an earlier run lost (see [`lookup::resolve`]) and
+    /// returns the unknown rows this run sends again: with `--retry-unknown`, those looked
+    /// up, not found, and attempted at least [`RETRY_UNKNOWN_AFTER`] ago; else none.
+    async fn look_up(
+        &mut self,
+        client: &Client,
+        record: &mut Record,
+    ) -> Result<HashSet<ContentKey>, SendError> {
+        match lookup::resolve(client, record).await {
+            Ok(resolved) => {
+                if resolved != lookup::Resolved::default() {
+                    self.observer.note(Note::LookedUp(resolved.clone()));
+                }
+                Ok(if self.options.retry_unknown {
+                    resolved.resendable
+                } else {
+                    HashSet::new()
+                })
+            }
+            Err(ResolveError::Call(refused @ CallError::Refused { .. })) => {
+                Err(SendError::Preflight(refused))
+            }
+            Err(ResolveError::Call(other)) => {
+                self.observer.note(Note::LookupFailed(other.to_string()));
+                Ok(HashSet::new())
+            }
+            Err(ResolveError::Record(record)) => Err(SendError::Record(record)),
+        }
+    }
+
+    /// The plan: the queue's delay and length, the line saying when the last card leaves,
+    /// and the refusal when the cards cannot leave within the queue's 24 hours.
+    async fn plan(
+        &mut self,
+        client: &Client,
+        cards: u64,
+    ) -> Result<Option<jiff::Timestamp>, SendError> {
+        if cards == 0 {
+            return Ok(None);
+        }
+        let read =
+            async { Ok::<_, CallError>((client.delay().await?, client.queue_length().await?)) };
+        let (delay, length) = match read.await {
+            Ok(read) => read,
+            Err(refused @ CallError::Refused { .. }) => return Err(SendError::Preflight(refused)),
+            Err(other) => {
+                self.observer.note(Note::NoPlan(other.to_string()));
+                return Ok(None);
+            }
+        };
+        let plan = QueuePlan {
+            cards,
+            queued: length.count,
+            at_least: length.at_least,
+            delay,
+            rate: self.options.settings.rate,
+            ttl: self.options.queue_ttl,
+        };
+        let now = jiff::Timestamp::now();
+        self.observer.note(Note::Plan(plan.line(now)));
+        if !plan.fits() {
+            return Err(SendError::QueueFull(plan.refusal()));
+        }
+        let leaves = jiff::SignedDuration::try_from(plan.last_leaves_in()).ok();
+        Ok(leaves.and_then(|d| now.checked_add(d).ok()))
+    }
+
+    /// A dry run with somewhere to send: the instance's state and the plan, read only.
+    async fn dry_run_plan(&mut self, cards: u64) -> Result<(), SendError> {
+        let (client, _sandbox) = self.client().await?;
+        self.preflight(&client).await?;
+        self.plan(&client, cards).await.map(drop)
     }
 
     /// The client for the target, and the emulator it talks to when that is the target.
@@ -368,15 +569,27 @@ impl<'o> Session<'o> {
 #[derive(Debug, Default)]
 struct Checked {
     tally: Tally,
+    /// Rows this run sends for sure (never sent, pending, failed).
     to_send: u64,
+    /// Sendable rows whose earlier answer was lost.
+    unknown: Vec<ContentKey>,
     bodies: Vec<(RowNumber, String)>,
 }
 
-/// `getStateInstance` before sending: refused credentials stop the run; a state other than
-/// `authorized` is returned for a warning.
-async fn preflight(client: &Client) -> Result<Option<String>, SendError> {
-    let state = client.state().await.map_err(SendError::Preflight)?;
-    Ok((state != "authorized").then_some(state))
+/// How long a `starting` instance is waited for before sending begins anyway.
+const STARTING_PATIENCE: Duration = Duration::from_secs(60);
+
+/// What a state that cannot send means.
+fn cannot_send(state: &str) -> &'static str {
+    match state {
+        "yellowCard" => {
+            "WhatsApp suspects spam. GREEN-API still answers 200 but sends nothing: the \
+             messages would wait in the queue and be dropped after 24 hours. Send nothing for \
+             a while, then slowly (a longer delay in the console, a lower --rate)"
+        }
+        "blocked" => "WhatsApp blocked the number: nothing it sends is delivered",
+        _ => "the instance is suspended (check the plan and payment in the GREEN-API console)",
+    }
 }
 
 /// Why the feed stopped before the end of the input.
@@ -388,18 +601,21 @@ enum FeedError {
     Stopped(String),
 }
 
-/// Walks the input again and queues the rows this run sends, in input order. A closed queue
-/// (the sender stopped: Ctrl-C, a fatal answer) ends it quietly; a read error does not.
+/// Walks the input again and queues the rows this run sends, in input order, at most
+/// `limit`. A closed queue (the sender stopped: Ctrl-C, a fatal answer) ends it quietly; a
+/// read error does not.
 fn feed(
     input: &InputOptions,
     history: &History,
-    retry_unknown: bool,
+    resend: &HashSet<ContentKey>,
+    limit: u64,
     jobs: mpsc::Sender<Job>,
 ) -> Result<(), FeedError> {
     enum Ended {
         Closed,
         Input(InputError),
     }
+    let mut fed = 0u64;
     impl From<InputError> for Ended {
         fn from(e: InputError) -> Ended {
             Ended::Input(e)
@@ -410,10 +626,15 @@ fn feed(
         let (Verdict::Sendable(key), Some(request)) = (verdict, &checked.request) else {
             return Ok(());
         };
-        if wanted(history.get(key).map(|s| &s.fate), retry_unknown) {
+        if fed < limit && wanted(key, history, Some(resend)) {
+            fed += 1;
             let job = Job {
-                row: row.number,
-                key,
+                attempt: dispatch::Attempt {
+                    key,
+                    row: row.number,
+                    chat_id: request.chat_id.to_string(),
+                    phone_contact: request.phone_contact.get(),
+                },
                 body: request.body(),
             };
             jobs.blocking_send(job).map_err(|_| Ended::Closed)?;
@@ -460,7 +681,7 @@ mod tests {
             encoding: None,
         };
         let (jobs, _queued) = mpsc::channel(16);
-        let fed = feed(&input, &History::default(), false, jobs);
+        let fed = feed(&input, &History::default(), &HashSet::new(), u64::MAX, jobs);
         assert!(matches!(fed, Err(FeedError::Input(_))), "{fed:?}");
     }
 }

@@ -362,3 +362,52 @@ fn a_200_without_an_id_message_is_not_called_a_lost_answer() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn sigterm_before_the_first_request_leaves_nothing_behind() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    // A server that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let child = dir
+        .command(&[
+            "send",
+            "in.csv",
+            "--results",
+            "out.csv",
+            "--api-url",
+            &url,
+            "--id-instance",
+            "1101000001",
+            "--api-token-instance",
+            "0123abcd",
+            "--timeout",
+            "30",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    crate::util::wait_until(
+        Duration::from_secs(20),
+        "the run to ask the instance",
+        || {
+            silent.set_nonblocking(true).unwrap();
+            silent.accept().is_ok()
+        },
+    );
+    assert!(dir.path("out.csv.ledger").exists());
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = crate::util::Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("interrupted before anything was sent"),
+        "{run:?}"
+    );
+    assert!(!dir.path("out.csv").exists());
+    assert!(!dir.path("out.csv.ledger").exists());
+}

@@ -230,3 +230,141 @@ fn a_formula_without_a_saved_value_says_so() {
     assert!(report.contains("formula"), "{report}");
     assert!(report.contains("save"), "{report}");
 }
+
+#[test]
+fn rows_swallowed_in_a_mac_file_or_into_short_rows_are_caught_and_an_address_is_not() {
+    let dir = Workdir::new();
+    // Classic Mac line ends (CR only).
+    let mut cr = String::from("chatId,phoneContact,firstName\r");
+    for i in 0..6 {
+        let quote = if i == 1 { "\"" } else { "" };
+        cr.push_str(&format!("7900{i:07},7901{i:07},{quote}N{i}\r"));
+    }
+    dir.write("cr.csv", cr);
+    let run = dir.run(&["validate", "cr.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("row 3"), "{run:?}");
+
+    // Rows shorter than an eight-column header.
+    let mut short = String::from("chatId,phoneContact,firstName,a,b,c,d,e\n");
+    for i in 0..6 {
+        let quote = if i == 1 { "\"" } else { "" };
+        short.push_str(&format!("7900{i:07},7901{i:07},{quote}N{i}\n"));
+    }
+    dir.write("short.csv", short);
+    let run = dir.run(&["validate", "short.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+
+    // One address on a second line of a cell is what a cell may hold.
+    dir.write(
+        "address.csv",
+        "chatId,phoneContact,firstName,address\n\
+         79001234567,79011234567,Ann,\"Tverskaya 1\nflat 5, block 2, Moscow\"\n\
+         79001234568,79011234568,Bob,\n",
+    );
+    let run = dir.run(&["validate", "address.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
+#[test]
+fn a_bomb_cannot_hide_behind_a_greater_than_sign_or_another_part_name() {
+    let dir = Workdir::new();
+    // A `>` is legal inside a text; it must not restart the count.
+    let path = dir.path("gt.xlsx");
+    crate::util::write_raw_xlsx_parts(&path, crate::util::RawBook::default(), |sheet| {
+        sheet
+            .write_all(br#"<row r="1"><c r="A1" t="inlineStr"><is><t>"#)
+            .unwrap();
+        for _ in 0..8 {
+            sheet.write_all(&vec![b'A'; 512 * 1024]).unwrap();
+            sheet.write_all(b"&gt;>").unwrap();
+        }
+        sheet.write_all(b"</t></is></c></row>").unwrap();
+    });
+    let run = dir.run(&["validate", "gt.xlsx"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("1 MB"), "{run:?}");
+
+    // A sheet stored under a name that does not end in .xml.
+    let path = dir.path("bin.xlsx");
+    let book = crate::util::RawBook {
+        sheet_part: "worksheets/sheet1.bin",
+        ..Default::default()
+    };
+    crate::util::write_xlsx_bomb_in(&path, 8 << 20, book);
+    let run = dir.run(&["validate", "bin.xlsx"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("1 MB"), "{run:?}");
+}
+
+#[test]
+fn a_shared_strings_bomb_and_a_cell_past_the_last_column_are_refused() {
+    let dir = Workdir::new();
+    // Millions of tiny shared strings: small on disk, gigabytes in memory.
+    let path = dir.path("sst.xlsx");
+    let strings = |out: &mut dyn std::io::Write| {
+        out.write_all(b"<sst>").unwrap();
+        let chunk = b"<si><t>a</t></si>".repeat(64 * 1024);
+        for _ in 0..70 {
+            out.write_all(&chunk).unwrap();
+        }
+        out.write_all(b"</sst>").unwrap();
+    };
+    let book = crate::util::RawBook {
+        shared_strings: Some(&strings),
+        ..Default::default()
+    };
+    crate::util::write_raw_xlsx_parts(&path, book, |sheet| {
+        sheet
+            .write_all(br#"<row r="1"><c r="A1" t="s"><v>0</v></c></row>"#)
+            .unwrap();
+    });
+    let run = dir.run(&["validate", "sst.xlsx"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("shared text"), "{run:?}");
+
+    // A cell at column AAAAAA: calamine would make every row that wide.
+    let path = dir.path("far.xlsx");
+    crate::util::write_raw_xlsx(
+        &path,
+        r#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c><c r="AAAAAA1" t="inlineStr"><is><t>x</t></is></c></row>"#,
+    );
+    let run = dir.run(&["validate", "far.xlsx"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("last column"), "{run:?}");
+}
+
+#[test]
+fn a_sheet_name_cannot_drive_the_terminal() {
+    let dir = Workdir::new();
+    let path = dir.path("s.xlsx");
+    let book = crate::util::RawBook {
+        sheet_name: "Con&#x1b;]0;PWNED&#x7;tacts",
+        ..Default::default()
+    };
+    crate::util::write_raw_xlsx_parts(&path, book, |sheet| {
+        sheet
+            .write_all(br#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c></row>"#)
+            .unwrap();
+    });
+    let run = dir.run(&["validate", "s.xlsx"]);
+    assert!(!run.stderr.contains('\x1b'), "{run:?}");
+    assert!(!run.stderr.contains('\x07'), "{run:?}");
+}
+
+#[test]
+fn a_file_with_only_invalid_rows_sends_nothing_and_says_so_even_when_skipping() {
+    let dir = Workdir::new();
+    dir.write(
+        "bad.csv",
+        "chatId,phoneContact,firstName\n79001234567,123,Ann\n",
+    );
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("bad.csv", "out.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(!run.stderr.contains("sent before"), "{run:?}");
+    assert!(!dir.path("out.csv").exists());
+}

@@ -5,6 +5,7 @@
 
 mod util;
 
+mod delivery;
 mod hardening;
 mod hostile_input;
 

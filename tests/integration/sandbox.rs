@@ -175,31 +175,39 @@ async fn more_than_50_sends_in_a_second_get_429() {
 }
 
 #[tokio::test]
-async fn outgoing_records_and_status_progression() {
-    let sandbox = start(Faults::default()).await;
+async fn the_queue_sends_one_per_delay_and_the_journal_shows_what_left() {
+    let sandbox = start(Faults {
+        delay: Duration::from_millis(400),
+        ..Faults::default()
+    })
+    .await;
     let api = Api::new(&sandbox);
-    let (_, sent) = api
-        .post(
-            "sendContact",
-            &card("11001234567@c.us", json!(79001234568u64)),
-        )
-        .await;
-    let id = sent["idMessage"].as_str().unwrap().to_string();
-
-    let response = reqwest::get(format!(
-        "{}/waInstance{}/lastOutgoingMessages/{}?minutes=5",
-        sandbox.url(),
-        sandbox.config().id_instance,
-        sandbox.config().token
-    ))
-    .await
-    .unwrap();
-    let records: Value = response.json().await.unwrap();
-    let record = &records[0];
-    assert_eq!(record["idMessage"], json!(id));
+    let mut ids = Vec::new();
+    for phone in [79001234568u64, 79001234569, 79001234570] {
+        let (_, sent) = api
+            .post("sendContact", &card("11001234567@c.us", json!(phone)))
+            .await;
+        ids.push(sent["idMessage"].as_str().unwrap().to_string());
+    }
+    // The first left at once; the other two wait their turn.
+    let (_, count) = api.get("getMessagesCount").await;
+    assert_eq!(count, json!({"count": 2}));
+    let (_, queue) = api.get("showMessagesQueue").await;
+    assert_eq!(queue.as_array().map(Vec::len), Some(2), "{queue}");
+    assert_eq!(queue[0]["messageID"], json!(ids[1]));
+    assert_eq!(queue[0]["type"], json!("sendContact"));
+    assert_eq!(queue[0]["body"]["chatId"], json!("11001234567@c.us"));
+    assert_eq!(
+        queue[0]["body"]["contact"]["phoneContact"],
+        json!(79001234569u64)
+    );
+    let (_, journal) = api.get("lastOutgoingMessages").await;
+    let record = &journal[0];
+    assert_eq!(journal.as_array().map(Vec::len), Some(1), "{journal}");
+    assert_eq!(record["idMessage"], json!(ids[0]));
     assert_eq!(record["typeMessage"], json!("contactMessage"));
-    assert_eq!(record["chatId"], json!("11001234567@c.us"));
-    assert_eq!(record["statusMessage"], json!("pending"));
+    assert_eq!(record["sendByApi"], json!(true));
+    assert_eq!(record["statusMessage"], json!("sent"));
     assert_eq!(
         record["contact"]["displayName"],
         json!("Artem Evpatoriysky")
@@ -208,24 +216,120 @@ async fn outgoing_records_and_status_progression() {
     assert!(vcard.starts_with("BEGIN:VCARD\nVERSION:3.0\n"), "{vcard}");
     assert!(vcard.contains("ORG:Bicycle;"), "{vcard}");
     assert!(vcard.contains("TEL;type=CELL;type=VOICE;waid=79001234568:+79001234568"));
+    // getMessage knows what left the queue, not what is still in it.
+    let get = |id: &str| json!({"chatId": "11001234567@c.us", "idMessage": id});
+    let (status, message) = api.post("getMessage", &get(&ids[0])).await;
+    assert_eq!((status, &message["idMessage"]), (200, &json!(ids[0])));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (status, _) = api.post("getMessage", &get(&ids[2])).await;
+    assert_eq!(status, 404);
 
-    let (status, message) = api
+    crate::util::wait_until(Duration::from_secs(5), "the queue to drain", || {
+        sandbox.queue_len() == 0
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let (_, journal) = api.get("lastOutgoingMessages").await;
+    assert_eq!(journal.as_array().map(Vec::len), Some(3), "{journal}");
+    // Newest first; the oldest has been delivered by now.
+    assert_eq!(journal[2]["idMessage"], json!(ids[0]));
+    assert_ne!(journal[2]["statusMessage"], json!("sent"));
+    let (_, settings) = api.get("getSettings").await;
+    assert_eq!(settings["delaySendMessagesMilliseconds"], json!(400));
+    assert_eq!(sandbox.over_limit_calls(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_message_queued_past_its_time_is_dropped_without_a_trace() {
+    let sandbox = start(Faults {
+        state: InstanceState::NotAuthorized,
+        queue_ttl: Duration::from_millis(500),
+        ..Faults::default()
+    })
+    .await;
+    let api = Api::new(&sandbox);
+    let (_, sent) = api
+        .post(
+            "sendContact",
+            &card("11001234567@c.us", json!(79001234568u64)),
+        )
+        .await;
+    let id = sent["idMessage"].as_str().unwrap().to_string();
+    assert_eq!(sandbox.status_of(&id).as_deref(), Some("queued"));
+    crate::util::wait_until(Duration::from_secs(5), "the message to expire", || {
+        sandbox.status_of(&id).as_deref() == Some("expired")
+    });
+    let (_, count) = api.get("getMessagesCount").await;
+    assert_eq!(count, json!({"count": 0}));
+    let (_, journal) = api.get("lastOutgoingMessages").await;
+    assert_eq!(journal, json!([]));
+    let (status, _) = api
         .post(
             "getMessage",
             &json!({"chatId": "11001234567@c.us", "idMessage": id}),
         )
         .await;
-    assert_eq!(status, 200);
-    assert_eq!(message["idMessage"], json!(id));
+    assert_eq!(status, 404);
+}
 
-    let (_, queue) = api.get("showMessagesQueue").await;
-    assert_eq!(queue.as_array().map(Vec::len), Some(1));
+#[tokio::test]
+async fn the_journal_lags_and_chats_without_whatsapp_end_no_account() {
+    let sandbox = start(Faults {
+        journal_lag: Duration::from_millis(1500),
+        no_account: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    let api = Api::new(&sandbox);
     let (_, exists) = api
         .post("checkWhatsapp", &json!({"phoneNumber": 79161234567u64}))
         .await;
-    assert_eq!(exists, json!({"existsWhatsapp": true}));
-    let (_, settings) = api.get("getSettings").await;
-    assert!(settings["delaySendMessagesMilliseconds"].as_u64() >= Some(500));
+    assert_eq!(exists, json!({"existsWhatsapp": false}));
+    assert!(!sandbox.has_whatsapp("79161234567@c.us"));
+    let (_, sent) = api
+        .post(
+            "sendContact",
+            &card("79161234567@c.us", json!(79001234568u64)),
+        )
+        .await;
+    let id = sent["idMessage"].as_str().unwrap().to_string();
+    let (_, journal) = api.get("lastOutgoingMessages").await;
+    assert_eq!(journal, json!([]), "not in the journal yet");
+    let (status, message) = api
+        .post(
+            "getMessage",
+            &json!({"chatId": "79161234567@c.us", "idMessage": id}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(message["statusMessage"], json!("noAccount"));
+    crate::util::wait_until(Duration::from_secs(5), "the journal to show it", || {
+        std::thread::sleep(Duration::from_millis(200));
+        sandbox.status_of(&id).as_deref() == Some("noAccount")
+    });
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let (_, journal) = api.get("lastOutgoingMessages").await;
+    assert_eq!(journal[0]["idMessage"], json!(id));
+}
+
+#[tokio::test]
+async fn a_yellow_card_instance_accepts_and_sends_nothing() {
+    let sandbox = start(Faults {
+        state: InstanceState::YellowCard,
+        ..Faults::default()
+    })
+    .await;
+    let api = Api::new(&sandbox);
+    let (status, sent) = api
+        .post(
+            "sendContact",
+            &card("11001234567@c.us", json!(79001234568u64)),
+        )
+        .await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let id = sent["idMessage"].as_str().unwrap();
+    assert_eq!(sandbox.status_of(id).as_deref(), Some("queued"));
+    assert_eq!(sandbox.queue_len(), 1);
 }
 
 #[tokio::test]

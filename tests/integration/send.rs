@@ -70,9 +70,11 @@ fn results_columns_follow_the_spec_then_the_input() {
             "attempts",
             "chatId",
             "phoneContact",
+            "delivery",
+            "deliveryAt",
             "Note",
-            "chatId",
-            "phoneContact",
+            "chatId (input)",
+            "phoneContact (input)",
             "firstName"
         ]
     );
@@ -80,7 +82,7 @@ fn results_columns_follow_the_spec_then_the_input() {
     let line = text.lines().nth(1).unwrap();
     assert!(
         line.ends_with(
-            ",1,79161000000@c.us,79032000000,vip,+7 916 100-00-00,+7 (903) 200-00-00,Ann"
+            ",1,79161000000@c.us,79032000000,,,vip,+7 916 100-00-00,+7 (903) 200-00-00,Ann"
         ),
         "{line}"
     );
@@ -198,7 +200,7 @@ fn retryable_faults_end_sent_exactly_once_or_failed_never_twice() {
 }
 
 #[test]
-fn dropped_connections_become_unknown_and_are_not_resent() {
+fn dropped_connections_become_unknown_then_resume_finds_them_sent_and_never_resends() {
     let dir = Workdir::new();
     dir.write("in.csv", contacts_csv(30));
     let sandbox = sandbox(Faults {
@@ -212,20 +214,37 @@ fn dropped_connections_become_unknown_and_are_not_resent() {
     let rows = read_records(&dir.path("out.csv"));
     let outgoing = sandbox.outgoing();
     assert_eq!(outgoing.len(), 30, "each row went out exactly once");
-    crate::util::assert_no_double_delivery(&sandbox);
-    let dropped = outgoing.iter().filter(|m| m.dropped).count();
+    let dropped: HashSet<&str> = outgoing
+        .iter()
+        .filter(|m| m.dropped)
+        .map(|m| m.id_message.as_str())
+        .collect();
     let unknown = rows.iter().filter(|r| r["status"] == "unknown").count();
-    assert!(dropped > 0);
-    assert_eq!(unknown, dropped);
+    assert!(!dropped.is_empty());
+    assert_eq!(unknown, dropped.len());
 
-    // --resume leaves unknown rows alone; --retry-unknown sends them again.
-    let run = dir.send(&sandbox, &args("in.csv", &["--resume"]));
-    assert_eq!(run.code, 1, "{run:?}");
-    assert_eq!(sandbox.outgoing().len(), 30);
+    // --resume looks them up first: found in the queue or the journal, they are sent, with
+    // the emulator's own idMessage; --retry-unknown has nothing left to resend.
     sandbox.set_faults(Faults::default());
     let run = dir.send(&sandbox, &args("in.csv", &["--resume", "--retry-unknown"]));
     assert_eq!(run.code, 0, "{run:?}");
-    assert_eq!(sandbox.outgoing().len(), 30 + dropped);
+    assert!(
+        run.stderr.contains(&format!(
+            "{} found in GREEN-API's queue or journal",
+            dropped.len()
+        )),
+        "{run:?}"
+    );
+    assert_eq!(sandbox.outgoing().len(), 30, "nothing was sent twice");
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
+    let recovered: HashSet<&str> = rows
+        .iter()
+        .filter(|r| dropped.contains(r["idMessage"].as_str()))
+        .map(|r| r["idMessage"].as_str())
+        .collect();
+    assert_eq!(recovered, dropped);
+    crate::util::assert_no_double_delivery(&sandbox);
 }
 
 #[test]

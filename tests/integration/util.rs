@@ -113,7 +113,23 @@ impl Workdir {
     pub fn send_command(&self, sandbox: &SandboxThread, args: &[&str]) -> Command {
         let mut all = vec!["send"];
         all.extend_from_slice(args);
-        let mut command = self.command(&all);
+        self.api_command(sandbox, &all)
+    }
+
+    /// `greenbulk status` against an emulator.
+    pub fn status(&self, sandbox: &SandboxThread, args: &[&str]) -> Run {
+        let mut all = vec!["status"];
+        all.extend_from_slice(args);
+        Run::from_output(
+            self.api_command(sandbox, &all)
+                .output()
+                .expect("the binary runs"),
+        )
+    }
+
+    /// The binary with an emulator's credentials in the environment.
+    pub fn api_command(&self, sandbox: &SandboxThread, args: &[&str]) -> Command {
+        let mut command = self.command(args);
         command
             .env("GREEN_API_URL", sandbox.url())
             .env("GREEN_API_ID_INSTANCE", &sandbox.config().id_instance)
@@ -255,14 +271,40 @@ pub fn assert_no_double_delivery(sandbox: &SandboxThread) {
 /// A minimal XLSX whose one sheet holds `rows_xml` (the `<row>` elements), written by hand so
 /// a test can put in what no spreadsheet program writes (a formula with no saved value).
 pub fn write_raw_xlsx(path: &Path, rows_xml: &str) {
-    write_raw_xlsx_parts(path, |sheet| {
+    write_raw_xlsx_parts(path, RawBook::default(), |sheet| {
         sheet.write_all(rows_xml.as_bytes()).unwrap();
     });
 }
 
 /// A zip bomb: a small XLSX whose cell B2 is an inline string of `bytes` bytes.
 pub fn write_xlsx_bomb(path: &Path, bytes: usize) {
-    write_raw_xlsx_parts(path, |sheet| {
+    write_xlsx_bomb_in(path, bytes, RawBook::default());
+}
+
+/// Writes the body of one part of a hand-written workbook.
+pub type PartWriter<'a> = &'a dyn Fn(&mut dyn std::io::Write);
+
+/// How a hand-written workbook is laid out: its sheet's name and part, and any shared
+/// strings part (written first).
+pub struct RawBook<'a> {
+    pub sheet_name: &'a str,
+    pub sheet_part: &'a str,
+    pub shared_strings: Option<PartWriter<'a>>,
+}
+
+impl Default for RawBook<'_> {
+    fn default() -> Self {
+        RawBook {
+            sheet_name: "Sheet1",
+            sheet_part: "worksheets/sheet1.xml",
+            shared_strings: None,
+        }
+    }
+}
+
+/// [`write_xlsx_bomb`] in a workbook laid out as `book` says.
+pub fn write_xlsx_bomb_in(path: &Path, bytes: usize, book: RawBook) {
+    write_raw_xlsx_parts(path, book, |sheet| {
         sheet
             .write_all(
                 br#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c><c r="B1" t="inlineStr"><is><t>firstName</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>79001234567</t></is></c><c r="B2" t="inlineStr"><is><t>"#,
@@ -276,13 +318,29 @@ pub fn write_xlsx_bomb(path: &Path, bytes: usize) {
     });
 }
 
-fn write_raw_xlsx_parts(path: &Path, sheet_rows: impl FnOnce(&mut dyn std::io::Write)) {
+pub fn write_raw_xlsx_parts(
+    path: &Path,
+    book: RawBook,
+    sheet_rows: impl FnOnce(&mut dyn std::io::Write),
+) {
     use std::io::Write;
     let file = std::fs::File::create(path).unwrap();
     let mut zip = zip::ZipWriter::new(file);
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(6));
+    if let Some(shared) = book.shared_strings {
+        zip.start_file("xl/sharedStrings.xml", options).unwrap();
+        shared(&mut zip);
+    }
+    let workbook = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="{}" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        book.sheet_name
+    );
+    let rels = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="{}"/></Relationships>"#,
+        book.sheet_part
+    );
     let parts = [
         (
             "[Content_Types].xml",
@@ -292,20 +350,15 @@ fn write_raw_xlsx_parts(path: &Path, sheet_rows: impl FnOnce(&mut dyn std::io::W
             "_rels/.rels",
             r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
         ),
-        (
-            "xl/workbook.xml",
-            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
-        ),
-        (
-            "xl/_rels/workbook.xml.rels",
-            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
-        ),
+        ("xl/workbook.xml", workbook.as_str()),
+        ("xl/_rels/workbook.xml.rels", rels.as_str()),
     ];
     for (name, text) in parts {
         zip.start_file(name, options).unwrap();
         zip.write_all(text.as_bytes()).unwrap();
     }
-    zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+    zip.start_file(format!("xl/{}", book.sheet_part), options)
+        .unwrap();
     zip.write_all(
         br#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#,
     )

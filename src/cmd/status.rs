@@ -1,0 +1,115 @@
+//! `greenbulk status RESULTS`: resolve the flags, run the rounds, print each, and map the
+//! outcome to an exit code.
+
+use std::time::Duration;
+
+use crate::cli::StatusArgs;
+use crate::client::CallError;
+use crate::delivery::plan::{grouped, local_time};
+use crate::delivery::status::{self, Round, StatusError, StatusOptions};
+use crate::delivery::{Delivery, human};
+use crate::term::{say, shown_path};
+use crate::{Exit, Failure};
+
+pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
+    let credentials = super::send::credentials(&args.credentials, false)
+        .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?
+        .expect("required credentials are given or refused");
+    let options = StatusOptions {
+        results: args.results.clone(),
+        shared_calls: super::send::state_dir()
+            .map(|dir| crate::send::shared_calls_file(&dir, &credentials)),
+        credentials,
+        timeout: Duration::from_secs(30),
+        watch: args.watch.map(Duration::from_secs),
+        queue_ttl: super::send::queue_ttl(),
+    };
+    let watching = options.watch.is_some();
+    let last = status::run(&options, &mut |round| {
+        if let Some(resolved) = &round.resolved {
+            super::send::print_looked_up(resolved);
+        }
+        if watching {
+            say!("greenbulk: {}", one_line(round));
+        }
+    })
+    .map_err(failure)?;
+    print_table(&last);
+    say!("  results: {}", shown_path(&options.results));
+    Ok(if last.all_delivered {
+        Exit::Success
+    } else {
+        Exit::Incomplete
+    })
+}
+
+fn failure(err: StatusError) -> Failure {
+    match err {
+        StatusError::Refused(CallError::Refused { reason, .. }) => Failure::new(
+            Exit::Stopped,
+            anyhow::anyhow!("GREEN-API refused the credentials: {reason}"),
+        ),
+        StatusError::Call(call) => Failure::new(
+            Exit::Incomplete,
+            anyhow::anyhow!("{call}; nothing was changed. Try again in a while"),
+        ),
+        other => Failure::usage(other),
+    }
+}
+
+/// `1,234 sent cards: 1,000 delivered, 200 read, 34 queued (3 calls)`.
+fn one_line(round: &Round) -> String {
+    let states: Vec<String> = round
+        .states
+        .iter()
+        .map(|(state, n)| format!("{} {state}", grouped(*n)))
+        .collect();
+    let mut line = format!("{} sent cards: {}", grouped(round.sent), states.join(", "));
+    if round.unknown > 0 {
+        line.push_str(&format!("; {} unknown", grouped(round.unknown)));
+    }
+    line.push_str(&format!(" ({} calls)", round.calls.total()));
+    line
+}
+
+fn print_table(round: &Round) {
+    say!(
+        "greenbulk: {} cards accepted by GREEN-API, by what became of them:",
+        grouped(round.sent)
+    );
+    for state in Delivery::ALL
+        .iter()
+        .map(|d| d.name())
+        .chain(["not looked up"])
+    {
+        let Some(count) = round.states.get(state) else {
+            continue;
+        };
+        let mut line = format!("  {state:<13} {:>9}", grouped(*count));
+        if state == "queued"
+            && let Some((length, left)) = round.queue
+        {
+            let when = local_time(
+                jiff::Timestamp::now(),
+                jiff::Timestamp::now()
+                    .checked_add(jiff::SignedDuration::try_from(left).unwrap_or_default())
+                    .unwrap_or(jiff::Timestamp::now()),
+            );
+            line.push_str(&format!(
+                "   the instance's queue holds {}; the last should leave about {when} (in {})",
+                grouped(length),
+                human(left)
+            ));
+        }
+        say!("{line}");
+    }
+    if round.unknown > 0 {
+        say!(
+            "  {} rows are still unknown: not found in GREEN-API's queue or journal yet \
+             (`send --resume --retry-unknown` sends those not found 5 minutes after their \
+             attempt)",
+            grouped(round.unknown)
+        );
+    }
+    say!("  {}", round.counts);
+}

@@ -1,0 +1,126 @@
+//! What became of every sent card, for `greenbulk status`.
+//!
+//! One round asks as little as it can: one `lastOutgoingMessages` covering the oldest card
+//! still open (up to the API's 10,000 messages); one `showMessagesQueue` for those the journal
+//! does not show. The queue is FIFO, so a card accepted after the oldest card of ours still in
+//! the queue is queued too, without asking. Only the rest are asked one by one (`getMessage`,
+//! 10 a second). A card in none of them was dropped from the queue if it was accepted longer
+//! ago than the queue keeps a message (`expired`), and is still queued otherwise. Cards whose
+//! state is final (read, failed, noAccount, notInGroup, expired) are not asked about again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::Delivery;
+use crate::client::{CallError, Client};
+
+/// A sent card to look after.
+#[derive(Debug, Clone)]
+pub(crate) struct Tracked {
+    pub(crate) chat_id: String,
+    pub(crate) id_message: String,
+    /// When it was accepted (Unix ms), if the ledger knows.
+    pub(crate) accepted_at: Option<u64>,
+    /// Its state so far.
+    pub(crate) delivery: Option<Delivery>,
+}
+
+/// The calls one round made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Calls {
+    pub journal: u32,
+    pub queue: u32,
+    pub messages: u32,
+}
+
+impl Calls {
+    pub fn total(&self) -> u32 {
+        self.journal + self.queue + self.messages
+    }
+}
+
+/// One round: the state of each tracked card now (none for those already final).
+pub(crate) async fn observe(
+    client: &Client,
+    tracked: &[Tracked],
+    ttl: Duration,
+    now_ms: u64,
+) -> Result<(Vec<Option<Delivery>>, Calls), CallError> {
+    let mut states: Vec<Option<Delivery>> = vec![None; tracked.len()];
+    let mut calls = Calls::default();
+    let open: Vec<usize> = (0..tracked.len())
+        .filter(|&i| !tracked[i].delivery.is_some_and(Delivery::is_final))
+        .collect();
+    if open.is_empty() {
+        return Ok((states, calls));
+    }
+
+    let oldest = open
+        .iter()
+        .filter_map(|&i| tracked[i].accepted_at)
+        .min()
+        .unwrap_or(now_ms);
+    let minutes = now_ms.saturating_sub(oldest) / 60_000 + 5;
+    let journal = client.journal(minutes).await?;
+    calls.journal += 1;
+    let in_journal: HashMap<&str, &str> = journal
+        .iter()
+        .map(|m| (m.id_message.as_str(), m.status.as_str()))
+        .collect();
+    let mut rest = Vec::new();
+    for &i in &open {
+        match in_journal
+            .get(tracked[i].id_message.as_str())
+            .and_then(|status| Delivery::from_status(status))
+        {
+            Some(state) => states[i] = Some(state),
+            None => rest.push(i),
+        }
+    }
+    if rest.is_empty() {
+        return Ok((states, calls));
+    }
+
+    let queue = client.queue().await?;
+    calls.queue += 1;
+    let queued: HashMap<&str, usize> = queue
+        .iter()
+        .enumerate()
+        .map(|(position, m)| (m.id_message.as_str(), position))
+        .collect();
+    // The oldest of ours in the queue: every card of ours accepted after it is behind it.
+    let head = rest
+        .iter()
+        .filter(|&&i| queued.contains_key(tracked[i].id_message.as_str()))
+        .filter_map(|&i| tracked[i].accepted_at)
+        .min();
+    let mut ask = Vec::new();
+    for i in rest {
+        let card = &tracked[i];
+        let behind_head = head.zip(card.accepted_at).is_some_and(|(h, a)| a >= h);
+        if queued.contains_key(card.id_message.as_str()) || behind_head {
+            states[i] = Some(Delivery::Queued);
+        } else {
+            ask.push(i);
+        }
+    }
+
+    for i in ask {
+        let card = &tracked[i];
+        let answer = client.message(&card.chat_id, &card.id_message).await?;
+        calls.messages += 1;
+        let state = match answer.and_then(|m| Delivery::from_status(&m.status)) {
+            Some(state) => state,
+            None => {
+                let accepted = card.accepted_at.unwrap_or(now_ms);
+                if now_ms.saturating_sub(accepted) > ttl.as_millis() as u64 {
+                    Delivery::Expired
+                } else {
+                    Delivery::Queued
+                }
+            }
+        };
+        states[i] = Some(state);
+    }
+    Ok((states, calls))
+}

@@ -1,0 +1,390 @@
+//! After the 200: the queue plan and its 24 hours, `--limit`, instance states, lost answers
+//! looked up, and `greenbulk status` — all against the emulator's queue and journal.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use greenbulk::sandbox::InstanceState;
+
+use crate::util::{
+    Faults, Workdir, assert_no_double_delivery, contacts_csv, read_records, sandbox, send_args,
+    wait_until,
+};
+
+#[test]
+fn the_plan_is_printed_and_a_batch_too_big_for_the_queue_is_refused_with_what_fits() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(200));
+    // One message every 10 minutes: 144 a day.
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_secs(600),
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "200 cards; the instance's queue holds 0 and sends one every 600.0 s: the last \
+             card leaves about"
+        ),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("within 24 h:"), "{run:?}");
+    assert!(run.stderr.contains("--limit 144"), "{run:?}");
+    assert!(sandbox.received().is_empty(), "nothing may leave");
+    assert!(!dir.path("out.csv").exists() && !dir.path("out.csv.ledger").exists());
+
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "out.csv", &["--limit", "143"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("57 held back by --limit"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 143);
+
+    // The next day's share, while the queue still holds 142: only 2 more fit.
+    let args = send_args("in.csv", "out.csv", &["--limit", "143", "--resume"]);
+    let run = dir.send(&sandbox, &args);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("holds 142"), "{run:?}");
+    assert!(run.stderr.contains("--limit 2"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 143);
+    assert!(dir.path("out.csv").exists(), "an earlier run's files stay");
+}
+
+#[test]
+fn a_dry_run_with_the_sandbox_prints_the_plan() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(4));
+    let run = dir.run(&[
+        "send",
+        "in.csv",
+        "--results",
+        "out.csv",
+        "--sandbox",
+        "--dry-run",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("4 cards; the instance's queue holds 0 and sends one every 0.5 s"),
+        "{run:?}"
+    );
+    assert!(!dir.path("out.csv").exists());
+}
+
+#[test]
+fn limit_then_resume_until_done_sends_every_row_once() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(25));
+    let sandbox = sandbox(Faults::default());
+    let args = send_args("in.csv", "out.csv", &["--limit", "10", "--resume"]);
+    for (round, held_back) in [(1, Some(15)), (2, Some(5)), (3, None)] {
+        let run = dir.send(&sandbox, &args);
+        assert_eq!(run.code, 0, "round {round}: {run:?}");
+        match held_back {
+            Some(n) => assert!(
+                run.stderr.contains(&format!("{n} held back by --limit")),
+                "round {round}: {run:?}"
+            ),
+            None => assert!(!run.stderr.contains("held back"), "{run:?}"),
+        }
+    }
+    assert_eq!(sandbox.outgoing().len(), 25);
+    let run = dir.send(&sandbox, &args);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("nothing left to send"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 25);
+    assert_no_double_delivery(&sandbox);
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
+}
+
+#[test]
+fn an_instance_that_cannot_send_stops_the_run_before_the_first_request() {
+    for (state, says) in [
+        (InstanceState::YellowCard, "answers 200 but sends nothing"),
+        (InstanceState::Blocked, "blocked"),
+    ] {
+        let dir = Workdir::new();
+        dir.write("in.csv", contacts_csv(3));
+        let sandbox = sandbox(Faults {
+            state,
+            ..Faults::default()
+        });
+        let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+        assert_eq!(run.code, 4, "{run:?}");
+        assert!(run.stderr.contains(says), "{run:?}");
+        assert!(sandbox.received().is_empty());
+        assert!(!dir.path("out.csv").exists());
+    }
+}
+
+#[test]
+fn a_starting_instance_is_waited_for() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let sandbox = sandbox(Faults {
+        state: InstanceState::Starting,
+        starting_for: Duration::from_secs(3),
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("the instance is starting"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 2);
+    assert!(
+        sandbox.received().iter().all(|r| r.status == 200),
+        "no send while starting"
+    );
+}
+
+/// Moves every `attempt` line of the rows given back in time by `minutes`.
+fn age_attempts(dir: &Workdir, ledger: &str, rows: &[u64], minutes: u64) {
+    let text = dir.read(ledger);
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let mut event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let row = event["row"].as_u64().unwrap();
+        if event["event"] == "attempt" && rows.contains(&row) {
+            let at = event["at"].as_u64().unwrap();
+            event["at"] = serde_json::json!(at - minutes * 60_000);
+        }
+        lines.push(event.to_string());
+    }
+    dir.write(ledger, lines.join("\n") + "\n");
+}
+
+#[test]
+fn unknown_rows_not_found_are_resent_only_when_old_enough_and_asked() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    // A server that answers 200 with no idMessage and queues nothing: every row unknown,
+    // and nowhere to be found.
+    let sandbox = sandbox(Faults {
+        empty_200: 1.0,
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    sandbox.set_faults(Faults::default());
+    age_attempts(&dir, "out.csv.ledger", &[2], 10);
+
+    // Without --retry-unknown nothing is resent.
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &["--resume"]));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("0 found"), "{run:?}");
+    assert!(run.stderr.contains("3 not found"), "{run:?}");
+    assert!(sandbox.outgoing().is_empty());
+
+    // With it, only the row attempted 10 minutes ago goes again.
+    let args = send_args("in.csv", "out.csv", &["--resume", "--retry-unknown"]);
+    let run = dir.send(&sandbox, &args);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("2 of those not found were attempted less than 5 minutes ago"),
+        "{run:?}"
+    );
+    let rows = read_records(&dir.path("out.csv"));
+    let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str()).collect();
+    assert_eq!(statuses, ["sent", "unknown", "unknown"]);
+    assert_eq!(sandbox.outgoing().len(), 1);
+}
+
+/// Chats with and without WhatsApp on this emulator, in order.
+fn chats(sandbox: &crate::util::SandboxThread, with: usize, without: usize) -> Vec<String> {
+    let (mut yes, mut no) = (Vec::new(), Vec::new());
+    for n in 0.. {
+        let chat = format!("7916{:07}@c.us", 1_000_000 + n);
+        if sandbox.has_whatsapp(&chat) {
+            if yes.len() < with {
+                yes.push(chat);
+            }
+        } else if no.len() < without {
+            no.push(chat);
+        }
+        if yes.len() == with && no.len() == without {
+            break;
+        }
+    }
+    yes.extend(no);
+    yes
+}
+
+fn csv_for(chats: &[String]) -> String {
+    let mut csv = String::from("chatId,phoneContact,firstName\n");
+    for (i, chat) in chats.iter().enumerate() {
+        csv.push_str(&format!("{chat},7903{:07},Name{i}\n", 2_000_000 + i));
+    }
+    csv
+}
+
+#[test]
+fn status_fills_delivery_for_delivered_read_no_account_and_expired_rows() {
+    let dir = Workdir::new();
+    // One message leaves a second; a message waits at most 2.5 s: three leave, two expire.
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_secs(1),
+        queue_ttl: Duration::from_millis(2500),
+        no_account: 0.35,
+        seed: 7,
+        ..Faults::default()
+    });
+    let mut rows = chats(&sandbox, 4, 1);
+    // Rows 2–4 leave the queue (the second has no WhatsApp); rows 5–6 expire.
+    rows.swap(1, 4);
+    dir.write("in.csv", csv_for(&rows));
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "out.csv", &["--concurrency", "1"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let ids: Vec<String> = sandbox
+        .outgoing()
+        .iter()
+        .map(|m| m.id_message.clone())
+        .collect();
+    wait_until(
+        Duration::from_secs(10),
+        "three to leave, two to expire",
+        || {
+            sandbox.status_of(&ids[4]).as_deref() == Some("expired")
+                && sandbox.status_of(&ids[2]).as_deref() != Some("sent")
+        },
+    );
+
+    let run = crate::util::Run::from_output(
+        dir.api_command(&sandbox, &["status", "out.csv"])
+            .env("GREENBULK_QUEUE_TTL_SECONDS", "2")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "not every card was delivered: {run:?}");
+    let results = read_records(&dir.path("out.csv"));
+    let mut seen = HashMap::new();
+    for row in &results {
+        let truth = sandbox.status_of(&row["idMessage"]).unwrap();
+        assert_eq!(row["delivery"], truth, "{row:?}");
+        assert!(row["deliveryAt"].ends_with('Z'), "{row:?}");
+        *seen.entry(truth).or_insert(0) += 1;
+    }
+    assert_eq!(seen.get("noAccount"), Some(&1), "{seen:?}");
+    assert_eq!(seen.get("expired"), Some(&2), "{seen:?}");
+    let left = ["delivered", "read"]
+        .iter()
+        .filter_map(|s| seen.get(*s))
+        .sum::<i32>();
+    assert_eq!(left, 2, "{seen:?}");
+    assert!(run.stderr.contains("expired"), "{run:?}");
+    assert_eq!(sandbox.over_limit_calls(), Vec::<String>::new());
+    // The ledger keeps each state, for the next look.
+    let ledger = dir.read("out.csv.ledger");
+    assert_eq!(ledger.matches("\"event\":\"delivery\"").count(), 5);
+}
+
+#[test]
+fn status_says_what_is_still_queued_and_when_it_should_leave() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_secs(30),
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(3));
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "out.csv", &["--concurrency", "1"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    let delivery: Vec<&str> = rows.iter().map(|r| r["delivery"].as_str()).collect();
+    assert!(
+        ["sent", "delivered", "read"].contains(&delivery[0]),
+        "{delivery:?}"
+    );
+    assert_eq!(delivery[1..], ["queued", "queued"]);
+    assert!(
+        run.stderr.contains("the instance's queue holds 2"),
+        "{run:?}"
+    );
+    assert_eq!(sandbox.over_limit_calls(), Vec::<String>::new());
+}
+
+#[test]
+fn status_watch_ends_when_every_card_is_final() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_secs(2),
+        no_account: 1.0,
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(3));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = dir.status(&sandbox, &["out.csv", "--watch", "5"]);
+    // noAccount is final, but not delivered.
+    assert_eq!(run.code, 1, "{run:?}");
+    let rounds: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("sent cards:"))
+        .collect();
+    assert_eq!(rounds.len(), 2, "{run:?}");
+    assert!(rounds[1].contains("3 noAccount"), "{rounds:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(
+        rows.iter().all(|r| r["delivery"] == "noAccount"),
+        "{rows:?}"
+    );
+    assert_eq!(sandbox.over_limit_calls(), Vec::<String>::new());
+}
+
+#[test]
+fn status_finds_lost_answers_and_exits_0_when_everything_is_delivered() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults {
+        drop_after_accept: 0.5,
+        delay: Duration::from_millis(100),
+        seed: 3,
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(6));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    let ids: Vec<String> = sandbox
+        .outgoing()
+        .iter()
+        .map(|m| m.id_message.clone())
+        .collect();
+    wait_until(
+        Duration::from_secs(10),
+        "every card to be delivered",
+        || {
+            ids.iter()
+                .all(|id| matches!(sandbox.status_of(id).as_deref(), Some("delivered" | "read")))
+        },
+    );
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("found in GREEN-API's queue or journal"),
+        "{run:?}"
+    );
+    let rows = read_records(&dir.path("out.csv"));
+    for row in &rows {
+        assert_eq!(row["status"], "sent", "{row:?}");
+        assert!(ids.contains(&row["idMessage"]), "{row:?}");
+    }
+    assert_eq!(sandbox.outgoing().len(), 6);
+}
+
+#[test]
+fn status_needs_a_send_run_to_look_at() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    let run = dir.status(&sandbox, &["nothing.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("no send run to look at"), "{run:?}");
+}
