@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::input::FieldMapping;
+use crate::input::{FieldMapping, FieldSetting};
 use crate::send::Rate;
 
 /// Send a WhatsApp contact card (GREEN-API sendContact) to every row of a CSV or Excel file:
@@ -49,6 +49,11 @@ pub struct InputArgs {
     /// Fields: chatId, phoneContact, firstName, middleName, lastName, company, quotedMessageId.
     #[arg(long = "map", value_name = "FIELD=HEADER")]
     pub mappings: Vec<FieldMapping>,
+
+    /// Give a field one value on every row, e.g. --set phoneContact=74951234567 --set
+    /// company="Romashka support" sends that one card to every chat in the file.
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub settings: Vec<FieldSetting>,
 
     /// The text encoding of a CSV file (e.g. windows-1251, windows-1252, utf-16le), when
     /// detection gets it wrong.

@@ -47,13 +47,19 @@ pub fn report_failure(failure: &Failure) -> Exit {
     failure.exit
 }
 
-fn input_options(args: &InputArgs) -> input::InputOptions {
-    input::InputOptions {
+/// The input flags, resolved: each `--set` value checked once, like a cell would be (a bad
+/// one is a usage error naming the flag).
+fn input_options(args: &InputArgs) -> Result<input::InputOptions, Failure> {
+    for setting in &args.settings {
+        contact::check_setting(setting).map_err(|e| Failure::usage(anyhow::Error::msg(e)))?;
+    }
+    Ok(input::InputOptions {
         path: args.input.clone(),
         sheet: args.sheet.clone(),
         mappings: args.mappings.clone(),
+        settings: args.settings.clone(),
         encoding: args.encoding,
-    }
+    })
 }
 
 /// Locks a mutex, going on if another thread panicked while holding it: every value kept

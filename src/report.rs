@@ -102,6 +102,12 @@ pub(crate) fn print_source(table: &Table) {
         table.header_row
     );
     say!("  columns: {}", table.columns.notes.join(", "));
+    if let Some((names, phone)) = table.columns.constant_card() {
+        let phone = crate::contact::phone::parse(phone)
+            .map(crate::contact::phone::pretty)
+            .unwrap_or_else(|_| phone.to_string());
+        say!("  every row gets the card {}, {phone}", shown(&names));
+    }
     for warning in &table.warnings {
         say!("  warning: {warning}");
     }

@@ -52,7 +52,7 @@ pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
 
 /// The flags, checked and resolved once.
 fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
-    let input = crate::input_options(&args.input);
+    let input = crate::input_options(&args.input)?;
     if same_file(&input.path, &args.results) {
         return Err(Failure::usage(anyhow::anyhow!(
             "--results {} is the input file itself; choose another path",

@@ -7,7 +7,7 @@ use crate::term::say;
 use crate::{Exit, Failure, validation};
 
 pub fn run(args: &ValidateArgs) -> Result<Exit, Failure> {
-    let mut table = Table::open(&crate::input_options(&args.input))?;
+    let mut table = Table::open(&crate::input_options(&args.input)?)?;
     report::print_source(&table);
     let mut findings = Findings::new(args.report.as_deref()).map_err(Failure::usage)?;
     let tally = validation::walk(&mut table, |row, checked, _| {

@@ -11,7 +11,7 @@ use std::fmt;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use xxhash_rust::xxh3::Xxh3Default;
 
-use crate::input::{ColumnMap, Field, Row};
+use crate::input::{ColumnMap, Field, FieldSetting, Row};
 pub use phone::{PhoneError, PhoneNumber, Plausibility};
 
 /// GREEN-API answers 500 `request entity too large` above this JSON body size.
@@ -278,10 +278,10 @@ const UNSAVED_FORMULA: &str = "is a formula whose value was never saved (the wor
 pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
 
 /// Checks one row and builds its request. Pure: same row, same answer.
-pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checked<'a> {
+pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Checked<'a> {
     use Severity::{Error, Warning};
     let mut findings = Vec::new();
-    let cell = |field: Field| row.cell(columns.get(field)).trim();
+    let cell = |field: Field| columns.text(field, row).trim();
     let missing = |field: Field, what: &str| {
         if row.unsaved_formula(columns.get(field)) {
             UNSAVED_FORMULA.to_string()
@@ -290,7 +290,7 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
         }
     };
 
-    let chat_text = cell(Field::ChatId);
+    let chat_text = first_value(Field::ChatId, cell(Field::ChatId), &mut findings);
     let chat_id = if chat_text.is_empty() {
         findings.push(Finding::new(
             Error,
@@ -312,7 +312,11 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
         }
     };
 
-    let phone_text = cell(Field::PhoneContact);
+    let phone_text = first_value(
+        Field::PhoneContact,
+        cell(Field::PhoneContact),
+        &mut findings,
+    );
     let phone_contact = match phone::parse(phone_text) {
         Ok(p) => Some(p),
         Err(PhoneError::Empty) => {
@@ -453,6 +457,62 @@ pub fn check<'a>(row: &'a Row, columns: &ColumnMap, header_len: usize) -> Checke
         plausibility_warnings(r, chat_text, &mut findings);
     }
     Checked { request, findings }
+}
+
+/// Google Contacts joins several values of one field with ` ::: ` (`+7 900 … ::: +7 901 …`):
+/// the first is used, with a warning.
+fn first_value<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> &'a str {
+    if !text.contains(":::") {
+        return text;
+    }
+    let first = text
+        .split(":::")
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+        .unwrap_or("");
+    findings.push(Finding::new(
+        Severity::Warning,
+        field.name(),
+        text,
+        format!(
+            "holds several values joined by ':::' (as Google Contacts exports them); the first, \
+             '{first}', is used"
+        ),
+    ));
+    first
+}
+
+/// Checks a `--set` value once, as a cell of its field would be checked; the error names the
+/// flag.
+pub fn check_setting(setting: &FieldSetting) -> Result<(), String> {
+    let (field, value) = (setting.field, setting.value.as_str());
+    let flag = format!("--set {field}='{}'", crate::term::shown(value));
+    if value.is_empty() {
+        return Err(format!("{flag}: give a value, or leave the flag out"));
+    }
+    let problem = match field {
+        Field::ChatId => ChatId::parse(value).err(),
+        Field::PhoneContact => phone::parse(value).err().map(|e| e.to_string()),
+        Field::QuotedMessageId => None,
+        _ => {
+            let mut findings = Vec::new();
+            name(field, value, &mut findings);
+            findings
+                .iter()
+                .find(|f| f.severity == Severity::Error)
+                .map(|f| f.problem.clone())
+                .or_else(|| {
+                    value
+                        .chars()
+                        .any(char::is_control)
+                        .then(|| "holds control characters".to_string())
+                })
+        }
+    };
+    match problem {
+        Some(problem) => Err(format!("{flag} {problem}")),
+        None => Ok(()),
+    }
 }
 
 /// A name cell as it goes on the card: line breaks and tabs (Alt+Enter in Excel) become a

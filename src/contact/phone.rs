@@ -164,6 +164,19 @@ impl fmt::Display for PhoneError {
     }
 }
 
+/// A number as people write it in its country (`+7 495 123-45-67`), from libphonenumber's
+/// formats; `+digits` when its country's plan does not know it.
+pub fn pretty(number: PhoneNumber) -> String {
+    phonenumber::parse(None, format!("+{}", number.0))
+        .map(|parsed| {
+            parsed
+                .format()
+                .mode(phonenumber::Mode::International)
+                .to_string()
+        })
+        .unwrap_or_else(|_| format!("+{}", number.0))
+}
+
 /// Parses a phone number written any usual way.
 pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
     let text = text.trim_matches(is_space);
@@ -305,6 +318,12 @@ mod tests {
         assert_eq!(parse("79010000010,25"), Err(PhoneError::NotWhole));
         assert_eq!(parse("9001234568"), Err(PhoneError::TooShort(10)));
         assert_eq!(parse("7900123456812345"), Err(PhoneError::TooLong(16)));
+    }
+
+    #[test]
+    fn numbers_are_shown_the_way_their_country_writes_them() {
+        assert_eq!(pretty(parse("74951234567").unwrap()), "+7 495 123-45-67");
+        assert_eq!(pretty(parse("4930123456789").unwrap()), "+49 30 123456789");
     }
 
     #[test]

@@ -1,18 +1,32 @@
-//! Which input column feeds which `sendContact` field.
+//! Which input column (or `--set` value) feeds which `sendContact` field.
 //!
-//! Headers are matched loosely (case, spaces, `_` and `-` ignored): first a header that *is*
-//! the field's name, then a common alias (English and Russian CRM exports). `--map` wins over
-//! both. Missing essential columns are reported with the headers that do exist.
+//! Headers are matched loosely (case, spaces, `_`, `-` and `.` ignored), in passes: `--map`
+//! first, then a header that *is* the field's name, then the field's own aliases (English and
+//! Russian CRM exports: Google Contacts, Outlook, HubSpot, Salesforce, Bitrix24, amoCRM — the
+//! README has the table), then a full-name column (`Name`, `ФИО`) when no name part matched.
+//!
+//! Phone columns are the hard part. `chatId` is the chat that receives the card and
+//! `phoneContact` the number on it, and an export's `Mobile Phone` can be either: "send our
+//! card to every customer" makes it the chat, "send these contacts to my colleague" makes it
+//! the card. So a generic phone column fills only a phone field that is still missing when
+//! the other comes from its own column or from `--set`; when both are missing, which is
+//! which is the user's to say, and the error shows the commands that would say it, built
+//! from the file's own headers.
+//!
+//! `--set FIELD=VALUE` gives a field one value on every row (one card to many chats, or many
+//! cards to one chat); a column that would have matched that field is ignored, and noted.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
 
 use csv::StringRecord;
 
+use super::Row;
 use crate::term::shown;
 
 /// A `sendContact` request field that an input column can feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Field {
     ChatId,
     PhoneContact,
@@ -22,6 +36,14 @@ pub enum Field {
     Company,
     QuotedMessageId,
 }
+
+/// The fields that make a card's name: at least one must be filled in.
+pub const NAME_FIELDS: [Field; 4] = [
+    Field::FirstName,
+    Field::MiddleName,
+    Field::LastName,
+    Field::Company,
+];
 
 impl Field {
     pub const ALL: [Field; 7] = [
@@ -63,32 +85,36 @@ impl Field {
                 "получатель",
                 "телефонполучателя",
             ],
+            // Only headers that say "the number on the card"; plain phone columns are
+            // matched by [`phone_rank`].
             Field::PhoneContact => &[
-                "phone",
-                "phonenumber",
                 "contactphone",
-                "mobile",
-                "mobilephone",
-                "cell",
-                "tel",
-                "telephone",
-                "телефон",
-                "мобильный",
-                "мобильныйтелефон",
-                "номертелефона",
+                "cardphone",
+                "phoneoncard",
                 "телефонконтакта",
+                "номерконтакта",
             ],
-            Field::FirstName => &["first", "name", "givenname", "forename", "имя"],
-            Field::MiddleName => &["middle", "patronymic", "secondname", "отчество"],
+            Field::FirstName => &["first", "givenname", "forename", "firstname", "имя"],
+            Field::MiddleName => &[
+                "middle",
+                "patronymic",
+                "secondname",
+                "additionalname",
+                "отчество",
+            ],
             Field::LastName => &["last", "surname", "familyname", "фамилия"],
             Field::Company => &[
                 "organisation",
                 "organization",
+                "organizationname",
+                "organization1name",
                 "org",
                 "companyname",
+                "accountname",
                 "employer",
                 "компания",
                 "организация",
+                "названиекомпании",
                 "фирма",
             ],
             Field::QuotedMessageId => &["quoted", "quotedid", "quotedmessage", "replyto"],
@@ -98,6 +124,72 @@ impl Field {
     fn index(self) -> usize {
         self as usize
     }
+}
+
+/// Headers of a whole name in one column (Google's old `Name`, amoCRM's `Полное имя`): used
+/// as `firstName` when no part of the name has a column of its own.
+const FULL_NAME: &[&str] = &[
+    "name",
+    "fullname",
+    "contactname",
+    "displayname",
+    "фио",
+    "полноеимя",
+    "наименование",
+    "контакт",
+];
+
+/// How likely a header is a phone a WhatsApp chat can be reached at (lower is likelier),
+/// or none for a header that is not a phone: mobile first, then a general or primary phone,
+/// then work, then home and the rest. Labels of phone columns (`Phone 1 - Type`), faxes and
+/// pagers are not phones.
+fn phone_rank(loose_header: &str) -> Option<u8> {
+    let has = |parts: &[&str]| parts.iter().any(|p| loose_header.contains(p));
+    if !has(&[
+        "phone",
+        "tel",
+        "mobile",
+        "cell",
+        "телефон",
+        "мобильн",
+        "сотов",
+    ]) || has(&[
+        "fax",
+        "факс",
+        "pager",
+        "пейджер",
+        "type",
+        "label",
+        "тип",
+        "yomi",
+        "telex",
+        "tty",
+        "assistant",
+        "ext",
+        "доб",
+        "phonetic",
+    ]) {
+        return None;
+    }
+    Some(if has(&["mobile", "cell", "мобильн", "сотов"]) {
+        0
+    } else if has(&["business", "work", "рабоч", "company"]) {
+        3
+    } else if has(&["primary", "main", "основн"]) {
+        1
+    } else if has(&[
+        "home",
+        "other",
+        "car",
+        "radio",
+        "callback",
+        "домашн",
+        "друг",
+    ]) {
+        4
+    } else {
+        2
+    })
 }
 
 impl fmt::Display for Field {
@@ -142,29 +234,104 @@ impl FromStr for FieldMapping {
     }
 }
 
-/// The column index of each field, and how each was found (for the summary).
+/// `--set FIELD=VALUE`: the field takes VALUE on every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSetting {
+    pub field: Field,
+    pub value: String,
+}
+
+impl FromStr for FieldSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<FieldSetting, String> {
+        let (field, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("'{s}' is not FIELD=VALUE (e.g. phoneContact=74951234567)"))?;
+        Ok(FieldSetting {
+            field: field.parse()?,
+            value: value.trim().to_string(),
+        })
+    }
+}
+
+/// Where each field's text comes from, and how each was found (for the summary).
 #[derive(Debug, Clone, Default)]
 pub struct ColumnMap {
     indexes: [Option<usize>; 7],
-    /// One line per mapped field: `chatId ← 'Recipient'`, with any ambiguity spelled out.
+    /// For a phone field taken from the export's phone columns: the other phone columns,
+    /// likeliest first, used on a row whose first one is empty.
+    fallbacks: [Vec<usize>; 2],
+    constants: [Option<String>; 7],
+    /// One line per field: `chatId ← 'Recipient'`, with any ambiguity spelled out.
     pub notes: Vec<String>,
 }
 
 impl ColumnMap {
-    /// The column feeding `field`, if any.
+    /// The column feeding `field`, if a column does.
     pub fn get(&self, field: Field) -> Option<usize> {
         self.indexes[field.index()]
     }
 
-    /// Maps headers to fields: `--map` first, then exact names, then aliases.
-    /// The error message says what is missing; the caller adds the headers that exist.
-    pub fn resolve(headers: &StringRecord, mappings: &[FieldMapping]) -> Result<ColumnMap, String> {
+    /// The `--set` value of `field`, if it has one.
+    pub fn constant(&self, field: Field) -> Option<&str> {
+        self.constants[field.index()].as_deref()
+    }
+
+    /// A field's text on a row: its `--set` value, or its column's cell ("" without either);
+    /// for a phone field drawn from several phone columns, the first that is filled in.
+    pub fn text<'a>(&'a self, field: Field, row: &'a Row) -> &'a str {
+        if let Some(value) = self.constant(field) {
+            return value;
+        }
+        let cell = row.cell(self.get(field));
+        match self.fallbacks.get(field.index()) {
+            Some(others) if cell.trim().is_empty() => others
+                .iter()
+                .map(|&i| row.cell(Some(i)))
+                .find(|c| !c.trim().is_empty())
+                .unwrap_or(cell),
+            _ => cell,
+        }
+    }
+
+    /// The card every row gets, when `--set` fixes it: the phone and every name field come
+    /// from `--set`. (`firstName`, `company` … joined, then the phone.)
+    pub fn constant_card(&self) -> Option<(String, &str)> {
+        let phone = self.constant(Field::PhoneContact)?;
+        if NAME_FIELDS.iter().any(|f| self.get(*f).is_some()) {
+            return None;
+        }
+        let names: Vec<&str> = NAME_FIELDS
+            .iter()
+            .filter_map(|f| self.constant(*f))
+            .collect();
+        Some((names.join(" "), phone))
+    }
+
+    /// Maps headers to fields: `--map`, `--set`, exact names, aliases, a full-name column,
+    /// then phone columns for a phone field still missing. The error message says what is
+    /// missing (the caller adds the headers that exist); `path` goes into the commands it
+    /// suggests.
+    pub fn resolve(
+        headers: &StringRecord,
+        mappings: &[FieldMapping],
+        settings: &[FieldSetting],
+        path: &Path,
+    ) -> Result<ColumnMap, String> {
         let loose_headers: Vec<String> = headers.iter().map(loose).collect();
         let mut map = ColumnMap::default();
         let mut taken = vec![false; headers.len()];
         let mut notes: [String; 7] = Default::default();
+        let shown_header = |i: usize| shown(&headers[i]).into_owned();
 
         for mapping in mappings {
+            if settings.iter().any(|s| s.field == mapping.field) {
+                return Err(format!(
+                    "--map {field}=… and --set {field}=… both give {field}; keep one",
+                    field = mapping.field
+                ));
+            }
             let index = headers
                 .iter()
                 .position(|h| h == mapping.header)
@@ -183,12 +350,38 @@ impl ColumnMap {
             map.indexes[mapping.field.index()] = Some(index);
             taken[index] = true;
             notes[mapping.field.index()] =
-                format!("{} ← '{}' (--map)", mapping.field, shown(&headers[index]));
+                format!("{} ← '{}' (--map)", mapping.field, shown_header(index));
         }
+        for setting in settings {
+            map.constants[setting.field.index()] = Some(setting.value.clone());
+            let mut note = format!("{} = '{}' (--set)", setting.field, shown(&setting.value));
+            let would_match = [Pass::Name, Pass::Alias].into_iter().find_map(|pass| {
+                (0..headers.len())
+                    .find(|&i| !taken[i] && pass.matches(setting.field, &loose_headers[i]))
+            });
+            if let Some(ignored) = would_match {
+                taken[ignored] = true;
+                note.push_str(&format!(", column '{}' ignored", shown_header(ignored)));
+            }
+            notes[setting.field.index()] = note;
+        }
+        let given = |map: &ColumnMap, field: Field| {
+            map.get(field).is_some() || map.constant(field).is_some()
+        };
+        // With the card's phone from --set the card is the same on every row: the file's
+        // names are those of the people it goes to, not of the card.
+        let constant_card = map.constant(Field::PhoneContact).is_some();
+        let mut unused_names: Vec<usize> = Vec::new();
 
-        for pass in [Pass::Name, Pass::Alias] {
+        for pass in [Pass::Name, Pass::Alias, Pass::FullName] {
             for field in Field::ALL {
-                if map.get(field).is_some() {
+                if given(&map, field) {
+                    continue;
+                }
+                let person = [Field::FirstName, Field::MiddleName, Field::LastName];
+                if pass == Pass::FullName
+                    && (field != Field::FirstName || person.iter().any(|f| given(&map, *f)))
+                {
                     continue;
                 }
                 let matches: Vec<usize> = (0..headers.len())
@@ -197,56 +390,157 @@ impl ColumnMap {
                 let Some(&first) = matches.first() else {
                     continue;
                 };
+                if constant_card && NAME_FIELDS.contains(&field) {
+                    for i in matches {
+                        if !unused_names.contains(&i) {
+                            unused_names.push(i);
+                        }
+                    }
+                    continue;
+                }
                 map.indexes[field.index()] = Some(first);
                 taken[first] = true;
-                let mut note = format!("{field} ← '{}'", shown(&headers[first]));
-                if matches.len() > 1 {
-                    let others: Vec<&str> = matches[1..].iter().map(|&i| &headers[i]).collect();
+                notes[field.index()] = format!(
+                    "{field} ← '{}'{}",
+                    shown_header(first),
+                    also_matched(field, &matches[1..], headers)
+                );
+            }
+        }
+
+        // Phone columns, likeliest first, fill the one phone field still missing.
+        let mut phones: Vec<(u8, usize)> = (0..headers.len())
+            .filter(|&i| !taken[i])
+            .filter_map(|i| phone_rank(&loose_headers[i]).map(|rank| (rank, i)))
+            .collect();
+        phones.sort();
+        let phones: Vec<usize> = phones.into_iter().map(|(_, i)| i).collect();
+        let missing: Vec<Field> = [Field::ChatId, Field::PhoneContact]
+            .into_iter()
+            .filter(|f| !given(&map, *f))
+            .collect();
+        match (missing.as_slice(), phones.first()) {
+            ([field], Some(&best)) => {
+                map.indexes[field.index()] = Some(best);
+                map.fallbacks[field.index()] = phones[1..].to_vec();
+                let mut note = format!("{field} ← '{}'", shown_header(best));
+                if phones.len() > 1 {
+                    let others: Vec<&str> = phones[1..].iter().map(|&i| &headers[i]).collect();
                     note.push_str(&format!(
-                        " (also matched {}; use --map {field}=HEADER to choose)",
+                        " (where it is empty: {}; --map {field}=HEADER to choose one)",
                         super::quote_list(others.into_iter())
                     ));
                 }
                 notes[field.index()] = note;
             }
+            ([_, _], Some(_)) => return Err(ambiguous(headers, &phones, &map, path)),
+            _ => {}
         }
 
         map.notes = notes.into_iter().filter(|n| !n.is_empty()).collect();
-        if map.get(Field::ChatId).is_none() {
+        if !unused_names.is_empty() {
+            let names: Vec<&str> = unused_names.iter().map(|&i| &headers[i]).collect();
+            map.notes.push(format!(
+                "{} not on the card (with --set phoneContact, the card's name comes from \
+                 --set too)",
+                super::quote_list(names.into_iter())
+            ));
+        }
+        if !given(&map, Field::ChatId) {
             return Err(
                 "no chatId column (the chat to send to). Name a column chatId, or add \
-                        --map chatId=HEADER"
+                 --map chatId=HEADER, or send every card to one chat with --set chatId=NUMBER"
                     .into(),
             );
         }
-        if map.get(Field::PhoneContact).is_none() {
+        if !given(&map, Field::PhoneContact) {
             return Err(
                 "no phoneContact column (the number on the contact card). Name a column \
-                        phoneContact, or add --map phoneContact=HEADER"
+                 phoneContact, or add --map phoneContact=HEADER, or send one card to every \
+                 chat with --set phoneContact=NUMBER"
                     .into(),
             );
         }
-        let names = [
-            Field::FirstName,
-            Field::MiddleName,
-            Field::LastName,
-            Field::Company,
-        ];
-        if names.iter().all(|f| map.get(*f).is_none()) {
-            return Err(
+        if !NAME_FIELDS.iter().any(|f| given(&map, *f)) {
+            return Err(if constant_card {
+                "no name for the card: with --set phoneContact, give the card's name too, \
+                 e.g. --set company=NAME or --set firstName=NAME"
+                    .into()
+            } else {
                 "no name column: a contact card needs firstName, middleName, lastName or \
-                        company. Add one, or --map firstName=HEADER"
-                    .into(),
-            );
+                 company. Add one, or --map firstName=HEADER, or --set company=NAME"
+                    .into()
+            });
         }
         Ok(map)
     }
 }
 
-#[derive(Clone, Copy)]
+/// ` (also matched 'A', 'B'; use --map FIELD=HEADER to choose)`, or nothing.
+fn also_matched(field: Field, others: &[usize], headers: &StringRecord) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = others.iter().map(|&i| &headers[i]).collect();
+    format!(
+        " (also matched {}; use --map {field}=HEADER to choose)",
+        super::quote_list(names.into_iter())
+    )
+}
+
+/// The error when phone columns exist but nothing says which is the chat and which the
+/// card: the commands that would, for this file.
+fn ambiguous(headers: &StringRecord, phones: &[usize], map: &ColumnMap, path: &Path) -> String {
+    let file = shell_quote(&path.to_string_lossy());
+    let column = |i: usize| shell_quote(&headers[i]);
+    let best = column(phones[0]);
+    let has_name = NAME_FIELDS.iter().any(|f| map.get(*f).is_some());
+    let card_name = if has_name {
+        ""
+    } else {
+        " --set company='Your company'"
+    };
+    let mut text = format!(
+        "it is not clear which phone column is the chat to send to (chatId) and which is the \
+         number on the card (phoneContact); phone columns: {}. Say which, for example (put in \
+         your own numbers):\n  one card, your company's, to every contact in the file:\n    \
+         greenbulk send {file} --map chatId={best} --set phoneContact=74951234567 --set \
+         company='Your company' --results card-to-all.csv\n  every contact in the file, as a \
+         card, to one chat (a colleague):\n    greenbulk send {file} --set chatId=79001234567 \
+         --map phoneContact={best}{card_name} --results cards-to-one-chat.csv",
+        super::quote_list(phones.iter().map(|&i| &headers[i]))
+    );
+    if let [chat, card, ..] = phones {
+        text.push_str(&format!(
+            "\n  each row: the card of '{}' to the chat of '{}':\n    greenbulk send {file} \
+             --map chatId={} --map phoneContact={} --results each-row.csv",
+            shown(&headers[*card]),
+            shown(&headers[*chat]),
+            column(*chat),
+            column(*card),
+        ));
+    }
+    text
+}
+
+/// A word the shell reads back as it is: bare when safe, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let safe = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ',' | ':' | '@'));
+    if safe {
+        shown(text).into_owned()
+    } else {
+        format!("'{}'", shown(&text.replace('\'', r"'\''")))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
     Name,
     Alias,
+    FullName,
 }
 
 impl Pass {
@@ -254,15 +548,16 @@ impl Pass {
         match self {
             Pass::Name => loose(field.name()) == loose_header,
             Pass::Alias => field.aliases().contains(&loose_header),
+            Pass::FullName => FULL_NAME.contains(&loose_header),
         }
     }
 }
 
-/// A header reduced for matching: lower case, without spaces, `_`, `-` and `.`.
+/// A header reduced for matching: lower case, without spaces, `_`, `-`, `.` and quotes.
 fn loose(header: &str) -> String {
     header
         .chars()
-        .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-' | '.'))
+        .filter(|c| !c.is_whitespace() && !matches!(c, '_' | '-' | '.' | '\'' | '"'))
         .flat_map(char::to_lowercase)
         .collect()
 }
@@ -275,10 +570,13 @@ mod tests {
         headers.iter().collect()
     }
 
+    fn resolve(headers: &[&str]) -> Result<ColumnMap, String> {
+        ColumnMap::resolve(&record(headers), &[], &[], Path::new("in.csv"))
+    }
+
     #[test]
     fn names_match_loosely_and_aliases_follow() {
-        let headers = record(&["Chat ID", "Телефон", "Имя", "surname", "ORGANISATION"]);
-        let map = ColumnMap::resolve(&headers, &[]).unwrap();
+        let map = resolve(&["Chat ID", "Телефон", "Имя", "surname", "ORGANISATION"]).unwrap();
         assert_eq!(map.get(Field::ChatId), Some(0));
         assert_eq!(map.get(Field::PhoneContact), Some(1));
         assert_eq!(map.get(Field::FirstName), Some(2));
@@ -290,21 +588,136 @@ mod tests {
     #[test]
     fn exact_name_beats_alias_and_map_beats_both() {
         let headers = record(&["chat_id", "Phone", "phone_contact", "Name"]);
-        let map = ColumnMap::resolve(&headers, &[]).unwrap();
+        let map = ColumnMap::resolve(&headers, &[], &[], Path::new("x")).unwrap();
         assert_eq!(map.get(Field::PhoneContact), Some(2));
         let mapping: FieldMapping = "phoneContact=Phone".parse().unwrap();
-        let map = ColumnMap::resolve(&headers, &[mapping]).unwrap();
+        let map = ColumnMap::resolve(&headers, &[mapping], &[], Path::new("x")).unwrap();
         assert_eq!(map.get(Field::PhoneContact), Some(1));
     }
 
     #[test]
     fn missing_columns_are_named() {
-        let err = ColumnMap::resolve(&record(&["phone", "name"]), &[]).unwrap_err();
+        let err = resolve(&["name"]).unwrap_err();
         assert!(err.contains("no chatId column"), "{err}");
         let mapping: FieldMapping = "chatId=Nope".parse().unwrap();
-        let err = ColumnMap::resolve(&record(&["chatId", "phone", "name"]), &[mapping]);
+        let err = ColumnMap::resolve(
+            &record(&["chatId", "phone", "name"]),
+            &[mapping],
+            &[],
+            Path::new("x"),
+        );
         assert!(err.unwrap_err().contains("there is no column 'Nope'"));
         assert!("nofield=x".parse::<FieldMapping>().is_err());
         assert!("chatId".parse::<FieldMapping>().is_err());
+    }
+
+    #[test]
+    fn set_gives_a_field_and_ignores_the_column_it_would_have_taken() {
+        let setting: FieldSetting = "company=Romashka support".parse().unwrap();
+        let map = ColumnMap::resolve(
+            &record(&["chatId", "phoneContact", "Company"]),
+            &[],
+            &[setting],
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(map.get(Field::Company), None);
+        assert_eq!(map.constant(Field::Company), Some("Romashka support"));
+        assert!(
+            map.notes
+                .iter()
+                .any(|n| n.contains("column 'Company' ignored")),
+            "{:?}",
+            map.notes
+        );
+        let both = ColumnMap::resolve(
+            &record(&["chatId", "phoneContact", "Company"]),
+            &["company=Company".parse().unwrap()],
+            &["company=X".parse().unwrap()],
+            Path::new("x"),
+        );
+        assert!(both.unwrap_err().contains("keep one"));
+    }
+
+    #[test]
+    fn a_phone_column_fills_the_phone_field_that_is_missing() {
+        // One card to every row: the export's mobile is the chat.
+        let headers = record(&[
+            "Given Name",
+            "Family Name",
+            "Phone 1 - Type",
+            "Phone 1 - Value",
+        ]);
+        let card: Vec<FieldSetting> = vec![
+            "phoneContact=74951234567".parse().unwrap(),
+            "company=Romashka".parse().unwrap(),
+        ];
+        let map = ColumnMap::resolve(&headers, &[], &card, Path::new("x")).unwrap();
+        assert_eq!(map.get(Field::ChatId), Some(3));
+        // Many cards to one chat: the export's mobile is the card.
+        let chat = vec!["chatId=79001234567".parse().unwrap()];
+        let map = ColumnMap::resolve(&headers, &[], &chat, Path::new("x")).unwrap();
+        assert_eq!(map.get(Field::PhoneContact), Some(3));
+        assert_eq!(map.get(Field::FirstName), Some(0));
+        // A mapped chat leaves the best remaining phone for the card, and the others for
+        // rows where it is empty.
+        let headers = record(&["First Name", "Home Phone", "Business Phone", "Mobile Phone"]);
+        let mapping = vec!["chatId=Mobile Phone".parse().unwrap()];
+        let map = ColumnMap::resolve(&headers, &mapping, &[], Path::new("x")).unwrap();
+        assert_eq!(map.get(Field::PhoneContact), Some(2));
+        let row = Row {
+            cells: ["Ann", "+7 495 111", "", "+7 916 222"].iter().collect(),
+            ..Row::default()
+        };
+        assert_eq!(map.text(Field::PhoneContact, &row), "+7 495 111");
+    }
+
+    #[test]
+    fn without_a_say_the_error_suggests_commands_for_this_file() {
+        let err = ColumnMap::resolve(
+            &record(&["Name", "Business Phone", "Mobile Phone"]),
+            &[],
+            &[],
+            Path::new("my contacts.csv"),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(
+                "greenbulk send 'my contacts.csv' --map chatId='Mobile Phone' --set phoneContact="
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("--set chatId=79001234567 --map phoneContact='Mobile Phone'"),
+            "{err}"
+        );
+        assert!(
+            err.contains("--map chatId='Mobile Phone' --map phoneContact='Business Phone'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_full_name_column_is_used_only_without_name_parts() {
+        let map = resolve(&["chatId", "phoneContact", "Name", "Given Name"]).unwrap();
+        assert_eq!(map.get(Field::FirstName), Some(3));
+        let map = resolve(&["chatId", "phoneContact", "ФИО"]).unwrap();
+        assert_eq!(map.get(Field::FirstName), Some(2));
+    }
+
+    #[test]
+    fn labels_faxes_and_pagers_are_not_phones() {
+        for header in [
+            "Phone 1 - Type",
+            "Phone 1 - Label",
+            "Business Fax",
+            "Pager",
+            "Факс",
+        ] {
+            assert_eq!(phone_rank(&loose(header)), None, "{header}");
+        }
+        assert!(phone_rank("mobilephone") < phone_rank("phone1value"));
+        assert!(phone_rank("phone1value") < phone_rank("businessphone"));
+        assert!(phone_rank("мобильныйтелефон") < phone_rank("рабочийтелефон"));
     }
 }

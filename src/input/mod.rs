@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use csv::StringRecord;
 
 use crate::term::{shown, shown_path};
-pub use columns::{ColumnMap, Field, FieldMapping};
+pub use columns::{ColumnMap, Field, FieldMapping, FieldSetting, NAME_FIELDS};
 
 /// A row number as a spreadsheet shows it: the header is row 1 (for CSV, the record's number
 /// counting the header as 1; for a workbook, the sheet's own row number).
@@ -74,6 +74,8 @@ pub struct InputOptions {
     pub path: PathBuf,
     pub sheet: Option<String>,
     pub mappings: Vec<FieldMapping>,
+    /// `--set FIELD=VALUE`, each value already checked.
+    pub settings: Vec<FieldSetting>,
     /// An encoding label (`windows-1251`, `utf-16le` …) that overrides detection.
     pub encoding: Option<&'static encoding_rs::Encoding>,
 }
@@ -157,8 +159,13 @@ pub enum InputError {
         available: String,
     },
     #[error(
-        "{}: {message}. Its headers (row {header_row}) are: {headers}",
-        shown_path(path)
+        "{}: {message}{}",
+        shown_path(path),
+        if message.contains('\n') {
+            format!("\n  its headers (row {header_row}): {headers}")
+        } else {
+            format!(". Its headers (row {header_row}) are: {headers}")
+        }
     )]
     Columns {
         path: PathBuf,
@@ -208,14 +215,13 @@ impl Table {
         };
         header.number.0 -= renumber;
         let headers: StringRecord = header.cells.iter().map(str::trim).collect();
-        let columns = ColumnMap::resolve(&headers, &options.mappings).map_err(|message| {
-            InputError::Columns {
+        let columns = ColumnMap::resolve(&headers, &options.mappings, &options.settings, &path)
+            .map_err(|message| InputError::Columns {
                 path: path.clone(),
                 header_row: header.number,
                 message,
                 headers: quote_list(headers.iter()),
-            }
-        })?;
+            })?;
         let mut warnings = Vec::new();
         if let (Format::Text { .. }, Some(sheet)) = (&format, &options.sheet) {
             warnings.push(format!(

@@ -21,7 +21,7 @@
 //! durability needed, a torn last line is easy to recognise and cut, and a person can read
 //! the file with `less` when something went wrong.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::sync::Mutex;
@@ -92,30 +92,26 @@ pub(crate) enum Event {
         state: Delivery,
         at: u64,
     },
+    /// The `--set` values (field → value) of the run that started this ledger: the card it
+    /// sends, when the input does not give it. A resumed run must give the same.
+    Settings {
+        sets: BTreeMap<String, String>,
+        at: u64,
+    },
 }
 
 impl Event {
-    fn row(&self) -> RowNumber {
+    /// The row an event is about, and its content key (none for a run's settings).
+    fn row(&self) -> Option<(ContentKey, RowNumber)> {
         match self {
-            Event::Attempt { row, .. }
-            | Event::Sent { row, .. }
-            | Event::Failed { row, .. }
-            | Event::Unknown { row, .. }
-            | Event::NotSent { row, .. }
-            | Event::Recovered { row, .. }
-            | Event::Delivery { row, .. } => *row,
-        }
-    }
-
-    fn key(&self) -> ContentKey {
-        match self {
-            Event::Attempt { key, .. }
-            | Event::Sent { key, .. }
-            | Event::Failed { key, .. }
-            | Event::Unknown { key, .. }
-            | Event::NotSent { key, .. }
-            | Event::Recovered { key, .. }
-            | Event::Delivery { key, .. } => *key,
+            Event::Attempt { key, row, .. }
+            | Event::Sent { key, row, .. }
+            | Event::Failed { key, row, .. }
+            | Event::Unknown { key, row, .. }
+            | Event::NotSent { key, row, .. }
+            | Event::Recovered { key, row, .. }
+            | Event::Delivery { key, row, .. } => Some((*key, *row)),
+            Event::Settings { .. } => None,
         }
     }
 }
@@ -167,6 +163,8 @@ impl Default for Fate {
 #[derive(Debug, Default)]
 pub(crate) struct History {
     keys: HashMap<ContentKey, KeyState>,
+    /// The `--set` values recorded when the ledger was started, if any were.
+    pub(crate) settings: Option<BTreeMap<String, String>>,
 }
 
 impl History {
@@ -179,9 +177,20 @@ impl History {
         self.keys.iter().map(|(key, state)| (*key, state))
     }
 
+    /// Whether an earlier run wrote anything here.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.settings.is_none()
+    }
+
     fn apply(&mut self, event: &Event) {
-        let state = self.keys.entry(event.key()).or_default();
-        state.row = event.row();
+        let Some((key, row)) = event.row() else {
+            if let Event::Settings { sets, .. } = event {
+                self.settings = Some(sets.clone());
+            }
+            return;
+        };
+        let state = self.keys.entry(key).or_default();
+        state.row = row;
         if let Event::Delivery {
             state: delivery,
             at,
@@ -223,7 +232,7 @@ impl History {
                 state.copies = *copies;
                 Fate::Sent(id_message.clone())
             }
-            Event::Delivery { .. } => unreachable!("handled above"),
+            Event::Delivery { .. } | Event::Settings { .. } => unreachable!("handled above"),
             Event::Failed { error, .. } => Fate::Failed(error.clone()),
             Event::Unknown { reason, .. } => Fate::Unknown(reason.clone()),
             Event::NotSent { reason, .. } => Fate::Pending(Some(reason.clone())),

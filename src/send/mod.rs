@@ -17,7 +17,7 @@ mod engine;
 pub mod pacer;
 pub mod progress;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -32,7 +32,8 @@ pub use crate::delivery::lookup::RETRY_UNKNOWN_AFTER;
 use crate::delivery::lookup::{self, ResolveError, Resolved};
 use crate::delivery::plan::QueuePlan;
 use crate::input::{InputError, InputOptions, RowNumber, Table};
-use crate::record::{Fate, History, Record, RecordError, StatusCounts, wanted};
+use crate::record::ledger::unix_millis;
+use crate::record::{Event, Fate, History, Record, RecordError, StatusCounts, wanted};
 use crate::report::Findings;
 use crate::sandbox::{self, Sandbox};
 use crate::validation::{self, Tally, Verdict};
@@ -189,6 +190,18 @@ pub enum SendError {
     /// Ctrl-C (or SIGTERM) before the first request.
     #[error("interrupted before anything was sent")]
     Interrupted,
+    /// `--resume` with other `--set` values than the run it continues: another card.
+    #[error(
+        "{field} is {now} in this run but was {was} when {results} was started: that is \
+         another card, so another run. Give it a new --results file (or the same --set values \
+         to continue the earlier run)"
+    )]
+    SettingsChanged {
+        field: String,
+        was: String,
+        now: String,
+        results: String,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -249,6 +262,7 @@ impl<'o> Session<'o> {
             Some(record) => record.history().clone(),
             None => Arc::new(Record::peek(&options.results)?),
         };
+        self.same_card(&history, record.as_mut())?;
 
         let checked = self.check(record.as_ref(), &history)?;
         let options = &self.options;
@@ -281,6 +295,52 @@ impl<'o> Session<'o> {
         // A run that created the results file and sent nothing removes it again.
         finished.results_kept = !record.is_new() || record.ledger().departed();
         Ok(Outcome::Finished(finished))
+    }
+
+    /// The `--set` values must be those of the run this one continues (none recorded: none
+    /// given); a new ledger records them.
+    fn same_card(
+        &mut self,
+        history: &History,
+        record: Option<&mut Record>,
+    ) -> Result<(), SendError> {
+        let sets: BTreeMap<String, String> = self
+            .options
+            .input
+            .settings
+            .iter()
+            .map(|s| (s.field.name().to_string(), s.value.clone()))
+            .collect();
+        if history.is_empty() {
+            if let Some(record) = record
+                && !sets.is_empty()
+            {
+                record.append(&[Event::Settings {
+                    sets,
+                    at: unix_millis(),
+                }])?;
+            }
+            return Ok(());
+        }
+        let recorded = history.settings.clone().unwrap_or_default();
+        let fields = recorded.keys().chain(sets.keys());
+        let quoted = |v: Option<&String>| {
+            v.map_or("not set".to_string(), |v| {
+                format!("'{}'", crate::term::shown(v))
+            })
+        };
+        for field in fields {
+            let (was, now) = (recorded.get(field), sets.get(field));
+            if was != now {
+                return Err(SendError::SettingsChanged {
+                    field: format!("--set {field}"),
+                    was: quoted(was),
+                    now: quoted(now),
+                    results: crate::term::shown_path(&self.options.results),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Validates every row, counts what this run sends and writes the first results file.
@@ -678,6 +738,7 @@ mod tests {
             path,
             sheet: None,
             mappings: Vec::new(),
+            settings: Vec::new(),
             encoding: None,
         };
         let (jobs, _queued) = mpsc::channel(16);

@@ -26,7 +26,9 @@ fn happy_path_csv_sends_every_row_once_in_order() {
     let outgoing = sandbox.outgoing();
     assert_eq!(outgoing.len(), 30);
     let chats: Vec<&str> = outgoing.iter().map(|m| m.chat_id.as_str()).collect();
-    assert!(chats[..2].contains(&"79161000000@c.us"), "{chats:?}");
+    // Requests leave in input order, a group of up to 5 at a time; within a group they may
+    // arrive in any order.
+    assert!(chats[..5].contains(&"79161000000@c.us"), "{chats:?}");
     let rows = read_records(&dir.path("out.csv"));
     assert_eq!(rows.len(), 30);
     let sent_ids: HashSet<&str> = outgoing.iter().map(|m| m.id_message.as_str()).collect();
