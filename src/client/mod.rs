@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::contact::ContentKey;
 use crate::term::shown;
 
 /// Where and as whom to call GREEN-API, checked: an `apiUrl` that is a base URL and nothing
@@ -140,6 +141,9 @@ pub struct QueuedMessage {
     pub id_message: String,
     pub chat_id: String,
     pub phone_contact: Option<u64>,
+    /// The card's content key, computed from the queued body exactly as greenbulk computes
+    /// a row's: it tells apart cards with the same chat and phone.
+    pub key: Option<ContentKey>,
 }
 
 /// A message that left the queue, as `lastOutgoingMessages` and `getMessage` give it.
@@ -151,6 +155,9 @@ pub struct SentMessage {
     pub timestamp: u64,
     /// A contact card (`typeMessage` `contactMessage`) sent through the API.
     pub card_by_api: bool,
+    /// Sent through the API, whatever its type (a card to a number without WhatsApp can be
+    /// journaled with an empty `typeMessage`).
+    pub by_api: bool,
     /// The phone digits on the card's vCard.
     pub phone_contact: Option<u64>,
     pub status: String,
@@ -165,6 +172,7 @@ impl SentMessage {
             timestamp: value.get("timestamp").and_then(Value::as_u64).unwrap_or(0),
             card_by_api: text("typeMessage") == Some("contactMessage")
                 && value.get("sendByApi").and_then(Value::as_bool) == Some(true),
+            by_api: value.get("sendByApi").and_then(Value::as_bool) == Some(true),
             phone_contact: value
                 .get("contact")
                 .and_then(|c| c.get("vcard"))
@@ -423,13 +431,26 @@ impl Client {
             .iter()
             .filter_map(|entry| {
                 let body = entry.get("body")?;
+                let chat_id = body.get("chatId")?.as_str()?.to_string();
+                let contact = body.get("contact");
+                let phone_contact = contact
+                    .and_then(|c| c.get("phoneContact"))
+                    .and_then(Value::as_u64);
+                let name = |key: &str| {
+                    contact
+                        .and_then(|c| c.get(key))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                };
+                let key = phone_contact.map(|phone| {
+                    let names = ["firstName", "middleName", "lastName", "company"].map(name);
+                    ContentKey::of(&chat_id, phone, names)
+                });
                 Some(QueuedMessage {
                     id_message: entry.get("messageID")?.as_str()?.to_string(),
-                    chat_id: body.get("chatId")?.as_str()?.to_string(),
-                    phone_contact: body
-                        .get("contact")
-                        .and_then(|c| c.get("phoneContact"))
-                        .and_then(Value::as_u64),
+                    chat_id,
+                    phone_contact,
+                    key,
                 })
             })
             .collect())

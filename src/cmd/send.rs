@@ -250,6 +250,7 @@ pub(crate) fn print_looked_up(resolved: &Resolved) {
         found,
         twice,
         not_found,
+        unsure,
         too_recent,
         not_looked_up,
         ..
@@ -265,6 +266,13 @@ pub(crate) fn print_looked_up(resolved: &Resolved) {
             rows.join(", ")
         );
     }
+    if *unsure > 0 {
+        say!(
+            "  {unsure} of those not found cannot be ruled out (the queue or the journal was \
+             cut short, or a message there could be theirs): they stay unknown and are never \
+             sent again by greenbulk; check them in the console"
+        );
+    }
     if *too_recent > 0 {
         say!(
             "  {too_recent} of those not found were attempted less than 5 minutes ago: the \
@@ -274,7 +282,8 @@ pub(crate) fn print_looked_up(resolved: &Resolved) {
     if *not_looked_up > 0 {
         say!(
             "  {not_looked_up} unknown rows were recorded by an earlier greenbulk without the \
-             chat and phone to look for; they stay unknown"
+             chat and phone to look for: --retry-unknown sends them again without a look (they \
+             may then arrive twice)"
         );
     }
 }

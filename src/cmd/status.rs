@@ -47,11 +47,13 @@ fn failure(err: StatusError) -> Failure {
     match err {
         StatusError::Refused(CallError::Refused { reason, .. }) => Failure::new(
             Exit::Stopped,
-            anyhow::anyhow!("GREEN-API refused the credentials: {reason}"),
+            anyhow::anyhow!("GREEN-API stopped status: {reason}"),
         ),
         StatusError::Call(call) => Failure::new(
             Exit::Incomplete,
-            anyhow::anyhow!("{call}; nothing was changed. Try again in a while"),
+            anyhow::anyhow!(
+                "{call}. What was learned before is in the ledger; try again in a while"
+            ),
         ),
         other => Failure::usage(other),
     }
@@ -87,19 +89,26 @@ fn print_table(round: &Round) {
         };
         let mut line = format!("  {state:<13} {:>9}", grouped(*count));
         if state == "queued"
-            && let Some((length, left)) = round.queue
+            && let Some(queue) = &round.queue
         {
-            let when = local_time(
-                jiff::Timestamp::now(),
-                jiff::Timestamp::now()
-                    .checked_add(jiff::SignedDuration::try_from(left).unwrap_or_default())
-                    .unwrap_or(jiff::Timestamp::now()),
-            );
-            line.push_str(&format!(
-                "   the instance's queue holds {}; the last should leave about {when} (in {})",
-                grouped(length),
-                human(left)
-            ));
+            let now = jiff::Timestamp::now();
+            let left = jiff::SignedDuration::try_from(queue.drains_in).unwrap_or_default();
+            let when = local_time(now, now.checked_add(left).unwrap_or(now));
+            if queue.state == "authorized" {
+                line.push_str(&format!(
+                    "   the instance's queue holds {}; the last should leave about {when} (in \
+                     {})",
+                    grouped(queue.length),
+                    human(queue.drains_in)
+                ));
+            } else {
+                line.push_str(&format!(
+                    "   the instance's queue holds {}, and nothing leaves while the instance is \
+                     '{}'; messages still queued 24 hours after they were accepted are dropped",
+                    grouped(queue.length),
+                    queue.state
+                ));
+            }
         }
         say!("{line}");
     }

@@ -141,8 +141,11 @@ impl<'de> serde::Deserialize<'de> for ContentKey {
     }
 }
 
-impl Request<'_> {
-    pub fn key(&self) -> ContentKey {
+impl ContentKey {
+    /// The key of a card with this chat (as sent: `digits@c.us`), phone and names
+    /// (`firstName`, `middleName`, `lastName`, `company`): what [`Request::key`] gives, for a
+    /// card read back from GREEN-API's queue.
+    pub fn of(chat_id: impl fmt::Display, phone_contact: u64, names: [&str; 4]) -> ContentKey {
         /// Feeds formatted text straight into the hasher: the same bytes as `to_string()`,
         /// without an allocation per row.
         struct Feed<'h>(&'h mut Xxh3Default);
@@ -154,22 +157,27 @@ impl Request<'_> {
         }
         use fmt::Write as _;
         let mut hasher = Xxh3Default::new();
-        let _ = write!(
-            Feed(&mut hasher),
-            "{}\x1f{}",
-            self.chat_id,
-            self.phone_contact.get()
-        );
-        for part in [
-            &self.first_name,
-            &self.middle_name,
-            &self.last_name,
-            &self.company,
-        ] {
+        let _ = write!(Feed(&mut hasher), "{chat_id}\x1f{phone_contact}");
+        for part in names {
             hasher.update(b"\x1f");
             hasher.update(part.as_bytes());
         }
         ContentKey(hasher.digest128())
+    }
+}
+
+impl Request<'_> {
+    pub fn key(&self) -> ContentKey {
+        ContentKey::of(
+            &self.chat_id,
+            self.phone_contact.get(),
+            [
+                &self.first_name,
+                &self.middle_name,
+                &self.last_name,
+                &self.company,
+            ],
+        )
     }
 
     /// The JSON body exactly as it is sent.

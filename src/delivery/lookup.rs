@@ -2,11 +2,18 @@
 //! looked up in the instance's queue and journal.
 //!
 //! GREEN-API documents no way to do this; the data allows it (README, "What happens after
-//! sending"): a queued message with the same `chatId` and `contact.phoneContact`, or a journal
-//! entry sent through the API as a contact card to the same chat, whose vCard has the same
-//! phone digits, from the attempt on (less a minute of clock skew). Messages already known
-//! as some row's are never counted again. Not found proves nothing — a journal entry can take
-//! two minutes to appear and the queue view stops at 500 — so such a row stays `unknown`.
+//! sending"). A queued message carries the whole card, so it is matched exactly, by content
+//! key. A journal entry carries only the chat and the vCard: one sent through the API as a
+//! contact card to the same chat, whose vCard has the same phone, from the attempt on (less a
+//! minute of clock skew), is the row's — unless another lost row has the same chat and
+//! phone, when it could be either's. Messages already known as some row's are never counted.
+//!
+//! Not finding a row proves nothing unless the look was complete, so a row is sent again
+//! (with `--retry-unknown`) only when it was *shown* absent: the queue view held every queued
+//! message (it lists 500 at most, and GREEN-API's count must agree — a known bug hides its
+//! head), the journal reached back ten minutes before the attempt (it returns 10,000 at
+//! most), and nothing there could be the row's even with ten minutes of clock skew.
+//! Otherwise the row stays `unknown`, and is never sent again by greenbulk.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -30,12 +37,16 @@ pub struct Resolved {
     pub twice: Vec<RowNumber>,
     /// Not found.
     pub not_found: u64,
+    /// Of those, not found but not shown absent either (the queue or the journal was cut
+    /// short, or a message there could be theirs): never sent again.
+    pub unsure: u64,
     /// Of those, attempted too recently to tell (less than [`RETRY_UNKNOWN_AFTER`] ago).
     pub too_recent: u64,
     /// Recorded by an earlier version, without the chat and phone to look for.
     pub not_looked_up: u64,
-    /// The rows looked up, not found, and attempted long enough ago: the only unknown rows
-    /// `--retry-unknown` may send again.
+    /// The rows shown absent and attempted long enough ago, and those recorded without the
+    /// chat and phone to look for (older versions): the only unknown rows `--retry-unknown`
+    /// may send again.
     pub(crate) resendable: HashSet<ContentKey>,
 }
 
@@ -58,6 +69,10 @@ pub(crate) async fn resolve(
     let mut lost = Vec::new();
     let mut known = HashSet::new();
     let mut resolved = Resolved::default();
+    let now = unix_millis();
+    let old_enough = |at: Option<u64>| {
+        at.is_none_or(|at| now.saturating_sub(at) >= RETRY_UNKNOWN_AFTER.as_millis() as u64)
+    };
     for (key, state) in history.iter() {
         match (&state.fate, &state.chat, state.phone, state.attempt_at) {
             (Fate::Sent(id), ..) => {
@@ -70,14 +85,18 @@ pub(crate) async fn resolve(
                 phone_contact: phone,
                 attempt_at: at,
             }),
-            (Fate::Unknown(_), ..) => resolved.not_looked_up += 1,
+            (Fate::Unknown(_), ..) => {
+                resolved.not_looked_up += 1;
+                if old_enough(state.attempt_at) {
+                    resolved.resendable.insert(key);
+                }
+            }
             _ => {}
         }
     }
     if lost.is_empty() {
         return Ok(resolved);
     }
-    let now = unix_millis();
     let looked = look_up(client, &lost, &known, now).await?;
     let events: Vec<Event> = looked
         .found
@@ -91,12 +110,6 @@ pub(crate) async fn resolve(
         })
         .collect();
     record.append(&events)?;
-    let old_enough = |key: &ContentKey| {
-        history
-            .get(*key)
-            .and_then(|state| state.attempt_at)
-            .is_some_and(|at| now.saturating_sub(at) >= RETRY_UNKNOWN_AFTER.as_millis() as u64)
-    };
     resolved.found = looked.found.len() as u64;
     resolved.twice = looked
         .found
@@ -104,19 +117,30 @@ pub(crate) async fn resolve(
         .filter(|found| found.copies > 1)
         .map(|found| found.row)
         .collect();
-    resolved.not_found = looked.not_found.len() as u64;
-    resolved.resendable = looked
-        .not_found
-        .iter()
-        .copied()
-        .filter(old_enough)
-        .collect();
-    resolved.too_recent = resolved.not_found - resolved.resendable.len() as u64;
+    resolved.not_found = (looked.absent.len() + looked.unsure.len()) as u64;
+    resolved.unsure = looked.unsure.len() as u64;
+    let attempted = |key: &ContentKey| history.get(*key).and_then(|state| state.attempt_at);
+    for key in &looked.absent {
+        if old_enough(attempted(key)) {
+            resolved.resendable.insert(*key);
+        } else {
+            resolved.too_recent += 1;
+        }
+    }
     Ok(resolved)
 }
 
-/// The clock of this machine and GREEN-API's may disagree by this much.
+/// The clock of this machine and GREEN-API's may disagree by this much, when a message is
+/// claimed as a lost row's.
 const CLOCK_SKEW_MS: u64 = 60_000;
+
+/// How far before an attempt nothing may match, for the row to count as absent: a wider
+/// margin than for claiming, so that a clock off by minutes cannot make a row look absent.
+const ABSENT_MARGIN_MS: u64 = 10 * 60_000;
+
+/// The most `showMessagesQueue` and `lastOutgoingMessages` return.
+const QUEUE_VIEW_MAX: usize = 500;
+const JOURNAL_MAX: usize = 10_000;
 
 /// An `unknown` row to look for.
 #[derive(Debug, Clone)]
@@ -138,16 +162,27 @@ pub(crate) struct Found {
     pub(crate) copies: u32,
 }
 
-/// What looking found: rows accepted after all, and the keys of those not found (or that
-/// share a chat and phone with another lost row, so no message can be told to be theirs).
+/// What looking found: rows accepted after all; rows shown absent; rows not found but not
+/// shown absent either.
 #[derive(Debug, Default)]
 pub(crate) struct LookedUp {
     pub(crate) found: Vec<Found>,
-    pub(crate) not_found: HashSet<ContentKey>,
+    pub(crate) absent: HashSet<ContentKey>,
+    pub(crate) unsure: HashSet<ContentKey>,
 }
 
-/// Looks the rows up: one `showMessagesQueue`, one `lastOutgoingMessages` covering the oldest
-/// attempt. `known`: message ids already some row's.
+/// What GREEN-API showed: the queue view and whether it held the whole queue; the journal
+/// and since when (Unix ms) it is whole.
+pub(crate) struct Seen<'a> {
+    pub(crate) queue: &'a [QueuedMessage],
+    pub(crate) queue_whole: bool,
+    pub(crate) journal: &'a [SentMessage],
+    pub(crate) journal_since: u64,
+}
+
+/// Looks the rows up: `showMessagesQueue` and `getMessagesCount`, and one
+/// `lastOutgoingMessages` reaching ten minutes before the oldest attempt. `known`: message
+/// ids already some row's.
 pub(crate) async fn look_up(
     client: &Client,
     lost: &[Lost],
@@ -158,57 +193,105 @@ pub(crate) async fn look_up(
         return Ok(LookedUp::default());
     }
     let queue = client.queue().await?;
+    let count = client.queue_length().await.ok();
+    let queue_whole = queue.len() < QUEUE_VIEW_MAX
+        && count.is_some_and(|c| !c.at_least && c.count <= queue.len() as u64);
     let oldest = lost.iter().map(|l| l.attempt_at).min().unwrap_or(now_ms);
-    let minutes = now_ms.saturating_sub(oldest).saturating_add(CLOCK_SKEW_MS) / 60_000 + 2;
+    let reach = oldest.saturating_sub(ABSENT_MARGIN_MS);
+    let minutes = now_ms.saturating_sub(reach) / 60_000 + 2;
     let journal = client.journal(minutes).await?;
-    Ok(match_lost(lost, &queue, &journal, known))
+    let journal_since = if journal.len() < JOURNAL_MAX {
+        reach
+    } else {
+        // Cut short: whole only since its oldest entry.
+        journal
+            .iter()
+            .map(|m| m.timestamp * 1000)
+            .min()
+            .unwrap_or(u64::MAX)
+    };
+    let seen = Seen {
+        queue: &queue,
+        queue_whole,
+        journal: &journal,
+        journal_since,
+    };
+    Ok(match_lost(lost, &seen, known))
 }
 
 /// The matching itself, pure.
-pub(crate) fn match_lost(
-    lost: &[Lost],
-    queue: &[QueuedMessage],
-    journal: &[SentMessage],
-    known: &HashSet<String>,
-) -> LookedUp {
+pub(crate) fn match_lost(lost: &[Lost], seen: &Seen, known: &HashSet<String>) -> LookedUp {
     let mut sharing: HashMap<(&str, u64), usize> = HashMap::new();
     for row in lost {
         *sharing
             .entry((row.chat_id.as_str(), row.phone_contact))
             .or_default() += 1;
     }
+    let unclaimed = |id: &str| !known.contains(id);
     let mut looked = LookedUp::default();
     for row in lost {
-        if sharing[&(row.chat_id.as_str(), row.phone_contact)] > 1 {
-            looked.not_found.insert(row.key);
-            continue;
-        }
-        let queued = queue
+        let shared = sharing[&(row.chat_id.as_str(), row.phone_contact)] > 1;
+        let same_card = |chat: &str, phone: Option<u64>| {
+            chat == row.chat_id && phone == Some(row.phone_contact)
+        };
+        // The queue holds the whole card: an exact match, however many rows share a chat.
+        let queued: Vec<&str> = seen
+            .queue
             .iter()
-            .filter(|m| m.chat_id == row.chat_id && m.phone_contact == Some(row.phone_contact));
-        let left = journal.iter().filter(|m| {
+            .filter(|m| m.key == Some(row.key) && unclaimed(&m.id_message))
+            .map(|m| m.id_message.as_str())
+            .collect();
+        let near = |m: &SentMessage, margin: u64| {
             m.card_by_api
-                && m.chat_id == row.chat_id
-                && m.phone_contact == Some(row.phone_contact)
-                && m.timestamp * 1000 + CLOCK_SKEW_MS >= row.attempt_at
-        });
-        // The earliest to leave first, then the queued ones in queue order.
-        let mut sent: Vec<&SentMessage> = left.collect();
-        sent.sort_by_key(|m| m.timestamp);
-        let mut ids: Vec<&str> = sent.iter().map(|m| m.id_message.as_str()).collect();
-        ids.extend(queued.map(|m| m.id_message.as_str()));
-        let mut seen = HashSet::new();
-        ids.retain(|id| !known.contains(*id) && seen.insert(*id));
-        match ids.first() {
-            Some(id) => looked.found.push(Found {
+                && same_card(&m.chat_id, m.phone_contact)
+                && unclaimed(&m.id_message)
+                && m.timestamp * 1000 + margin >= row.attempt_at
+        };
+        let mut left: Vec<&SentMessage> = seen
+            .journal
+            .iter()
+            .filter(|m| near(m, CLOCK_SKEW_MS))
+            .collect();
+        left.sort_by_key(|m| m.timestamp);
+        let mut ids: Vec<&str> = if shared {
+            Vec::new()
+        } else {
+            left.iter().map(|m| m.id_message.as_str()).collect()
+        };
+        ids.extend(queued);
+        let mut once = HashSet::new();
+        ids.retain(|id| once.insert(*id));
+        if let Some(id) = ids.first() {
+            looked.found.push(Found {
                 key: row.key,
                 row: row.row,
                 id_message: id.to_string(),
                 copies: ids.len() as u32,
-            }),
-            None => {
-                looked.not_found.insert(row.key);
-            }
+            });
+            continue;
+        }
+        // Anything sent through the API to this chat around the attempt could be this row's
+        // (a card to a number without WhatsApp can be journaled without its type or card).
+        let maybe = |m: &SentMessage| {
+            m.by_api
+                && m.chat_id == row.chat_id
+                && unclaimed(&m.id_message)
+                && m.timestamp * 1000 + ABSENT_MARGIN_MS >= row.attempt_at
+        };
+        let shown_absent = seen.queue_whole
+            && seen.journal_since <= row.attempt_at.saturating_sub(ABSENT_MARGIN_MS)
+            && !seen
+                .journal
+                .iter()
+                .any(|m| near(m, ABSENT_MARGIN_MS) || maybe(m))
+            && !seen
+                .queue
+                .iter()
+                .any(|m| same_card(&m.chat_id, m.phone_contact) && unclaimed(&m.id_message));
+        if shown_absent {
+            looked.absent.insert(row.key);
+        } else {
+            looked.unsure.insert(row.key);
         }
     }
     looked
@@ -218,13 +301,15 @@ pub(crate) fn match_lost(
 mod tests {
     use super::*;
 
-    fn lost(key: u128, chat: &str, phone: u64, at: u64) -> Lost {
+    const AT: u64 = 1_800_000_000_000;
+
+    fn lost(key: u128, chat: &str, phone: u64) -> Lost {
         Lost {
             key: ContentKey(key),
             row: RowNumber(key as u64 + 1),
             chat_id: chat.into(),
             phone_contact: phone,
-            attempt_at: at,
+            attempt_at: AT,
         }
     }
 
@@ -234,64 +319,117 @@ mod tests {
             chat_id: chat.into(),
             timestamp,
             card_by_api: true,
+            by_api: true,
             phone_contact: Some(phone),
             status: "delivered".into(),
         }
     }
 
-    fn queued(id: &str, chat: &str, phone: u64) -> QueuedMessage {
+    fn queued(id: &str, key: u128, chat: &str, phone: u64) -> QueuedMessage {
         QueuedMessage {
             id_message: id.into(),
             chat_id: chat.into(),
             phone_contact: Some(phone),
+            key: Some(ContentKey(key)),
+        }
+    }
+
+    fn whole<'a>(queue: &'a [QueuedMessage], journal: &'a [SentMessage]) -> Seen<'a> {
+        Seen {
+            queue,
+            queue_whole: true,
+            journal,
+            journal_since: 0,
         }
     }
 
     #[test]
-    fn found_in_the_queue_or_the_journal_once_twice_or_not_at_all() {
-        let at = 1_800_000_000_000;
+    fn found_in_the_queue_or_the_journal_once_twice_or_shown_absent() {
         let rows = [
-            lost(1, "1@c.us", 71, at),
-            lost(2, "2@c.us", 72, at),
-            lost(3, "3@c.us", 73, at),
-            lost(4, "4@c.us", 74, at),
+            lost(1, "1@c.us", 71),
+            lost(2, "2@c.us", 72),
+            lost(3, "3@c.us", 73),
+            lost(4, "4@c.us", 74),
         ];
-        let queue = [queued("Q2", "2@c.us", 72)];
+        let queue = [queued("Q2", 2, "2@c.us", 72)];
         let journal = [
-            left("J1", "1@c.us", 71, at / 1000 + 5),
-            left("J3a", "3@c.us", 73, at / 1000 + 5),
-            left("J3b", "3@c.us", 73, at / 1000 + 9),
-            // Before the attempt (less the skew): an earlier card to the same chat.
-            left("OLD4", "4@c.us", 74, at / 1000 - 3600),
+            left("J1", "1@c.us", 71, AT / 1000 + 5),
+            left("J3a", "3@c.us", 73, AT / 1000 + 5),
+            left("J3b", "3@c.us", 73, AT / 1000 + 9),
+            // Hours before the attempt: an earlier card to the same chat.
+            left("OLD4", "4@c.us", 74, AT / 1000 - 3600),
         ];
-        let looked = match_lost(&rows, &queue, &journal, &HashSet::new());
+        let looked = match_lost(&rows, &whole(&queue, &journal), &HashSet::new());
         let found: Vec<(u128, &str, u32)> = looked
             .found
             .iter()
             .map(|f| (f.key.0, f.id_message.as_str(), f.copies))
             .collect();
         assert_eq!(found, [(1, "J1", 1), (2, "Q2", 1), (3, "J3a", 2)]);
-        assert_eq!(looked.not_found, HashSet::from([ContentKey(4)]));
+        assert_eq!(looked.absent, HashSet::from([ContentKey(4)]));
+        assert!(looked.unsure.is_empty());
     }
 
     #[test]
-    fn known_messages_other_senders_and_shared_chats_are_never_claimed() {
-        let at = 1_800_000_000_000;
-        let rows = [
-            lost(1, "1@c.us", 71, at),
-            lost(2, "2@c.us", 72, at),
-            lost(3, "2@c.us", 72, at),
-        ];
-        let mut typed_by_hand = left("H1", "1@c.us", 71, at / 1000);
+    fn rows_sharing_a_chat_are_told_apart_in_the_queue_and_never_guessed_in_the_journal() {
+        let rows = [lost(1, "1@c.us", 71), lost(2, "1@c.us", 71)];
+        // Ann's card is queued; Anna's left, but the journal cannot say whose it is.
+        let queue = [queued("QA", 1, "1@c.us", 71)];
+        let journal = [left("JB", "1@c.us", 71, AT / 1000 + 5)];
+        let looked = match_lost(&rows, &whole(&queue, &journal), &HashSet::new());
+        assert_eq!(looked.found.len(), 1);
+        assert_eq!(looked.found[0].id_message, "QA");
+        assert_eq!(looked.unsure, HashSet::from([ContentKey(2)]));
+        assert!(looked.absent.is_empty(), "never resent");
+    }
+
+    #[test]
+    fn absence_needs_a_whole_look() {
+        let rows = [lost(1, "1@c.us", 71)];
+        // The queue view was cut short (or its head hidden): the row could be in it.
+        let cut = Seen {
+            queue: &[],
+            queue_whole: false,
+            journal: &[],
+            journal_since: 0,
+        };
+        assert_eq!(match_lost(&rows, &cut, &HashSet::new()).unsure.len(), 1);
+        // The journal does not reach back far enough.
+        let short = Seen {
+            queue: &[],
+            queue_whole: true,
+            journal: &[],
+            journal_since: AT - 60_000,
+        };
+        assert_eq!(match_lost(&rows, &short, &HashSet::new()).unsure.len(), 1);
+        // A card to the same chat five minutes before the attempt: a clock off by five
+        // minutes would make it this row's, so it is not shown absent.
+        let near = [left("N", "1@c.us", 71, AT / 1000 - 300)];
+        let looked = match_lost(&rows, &whole(&[], &near), &HashSet::new());
+        assert!(looked.found.is_empty());
+        assert_eq!(looked.unsure.len(), 1);
+    }
+
+    #[test]
+    fn a_message_without_its_card_to_the_same_chat_makes_a_row_unsure() {
+        let rows = [lost(1, "1@c.us", 71)];
+        let mut no_card = left("X", "1@c.us", 0, AT / 1000 + 5);
+        no_card.card_by_api = false;
+        no_card.phone_contact = None;
+        let looked = match_lost(&rows, &whole(&[], &[no_card]), &HashSet::new());
+        assert_eq!(looked.unsure.len(), 1);
+    }
+
+    #[test]
+    fn known_messages_and_other_senders_are_never_claimed() {
+        let rows = [lost(1, "1@c.us", 71)];
+        let mut typed_by_hand = left("H1", "1@c.us", 71, AT / 1000 - 3600);
         typed_by_hand.card_by_api = false;
-        let journal = [
-            typed_by_hand,
-            left("K1", "1@c.us", 71, at / 1000),
-            left("J2", "2@c.us", 72, at / 1000),
-        ];
+        typed_by_hand.by_api = false;
+        let journal = [typed_by_hand, left("K1", "1@c.us", 71, AT / 1000)];
         let known = HashSet::from(["K1".to_string()]);
-        let looked = match_lost(&rows, &[], &journal, &known);
+        let looked = match_lost(&rows, &whole(&[], &journal), &known);
         assert!(looked.found.is_empty(), "{:?}", looked.found);
-        assert_eq!(looked.not_found.len(), 3);
+        assert_eq!(looked.absent.len(), 1);
     }
 }

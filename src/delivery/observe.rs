@@ -5,8 +5,12 @@
 //! does not show. The queue is FIFO, so a card accepted after the oldest card of ours still in
 //! the queue is queued too, without asking. Only the rest are asked one by one (`getMessage`,
 //! 10 a second). A card in none of them was dropped from the queue if it was accepted longer
-//! ago than the queue keeps a message (`expired`), and is still queued otherwise. Cards whose
-//! state is final (read, failed, noAccount, notInGroup, expired) are not asked about again.
+//! ago than the queue keeps a message (`expired`), and is still queued otherwise.
+//!
+//! A state only moves forward (queued → sent → delivered → read): a card once seen to leave
+//! the queue is never called queued or expired again, and is not asked about one by one any
+//! more (it becomes `read` if the journal shows it so). Cards whose state is final (read,
+//! failed, noAccount, notInGroup, expired) are not asked about at all.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -36,6 +40,20 @@ pub struct Calls {
 impl Calls {
     pub fn total(&self) -> u32 {
         self.journal + self.queue + self.messages
+    }
+}
+
+/// The later of two states of a card: a state never moves back (a journal can lag).
+fn forward(before: Option<Delivery>, now: Delivery) -> Delivery {
+    let step = |d: Delivery| match d {
+        Delivery::Queued => 0,
+        Delivery::Sent => 1,
+        Delivery::Delivered => 2,
+        _ => 3,
+    };
+    match before {
+        Some(before) if step(before) > step(now) => before,
+        _ => now,
     }
 }
 
@@ -69,11 +87,14 @@ pub(crate) async fn observe(
         .collect();
     let mut rest = Vec::new();
     for &i in &open {
+        let before = tracked[i].delivery;
         match in_journal
             .get(tracked[i].id_message.as_str())
             .and_then(|status| Delivery::from_status(status))
         {
-            Some(state) => states[i] = Some(state),
+            Some(state) => states[i] = Some(forward(before, state)),
+            // Seen to leave the queue before: nothing more to learn one by one.
+            None if before.is_some_and(|d| d != Delivery::Queued) => states[i] = before,
             None => rest.push(i),
         }
     }
@@ -110,7 +131,7 @@ pub(crate) async fn observe(
         let answer = client.message(&card.chat_id, &card.id_message).await?;
         calls.messages += 1;
         let state = match answer.and_then(|m| Delivery::from_status(&m.status)) {
-            Some(state) => state,
+            Some(state) => forward(card.delivery, state),
             None => {
                 let accepted = card.accepted_at.unwrap_or(now_ms);
                 if now_ms.saturating_sub(accepted) > ttl.as_millis() as u64 {
@@ -123,4 +144,19 @@ pub(crate) async fn observe(
         states[i] = Some(state);
     }
     Ok((states, calls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_never_moves_back() {
+        use Delivery::*;
+        assert_eq!(forward(Some(Delivered), Sent), Delivered);
+        assert_eq!(forward(Some(Delivered), Queued), Delivered);
+        assert_eq!(forward(Some(Sent), Read), Read);
+        assert_eq!(forward(None, Queued), Queued);
+        assert_eq!(forward(Some(Queued), NoAccount), NoAccount);
+    }
 }

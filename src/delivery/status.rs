@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::Delivery;
 use super::lookup::{self, ResolveError, Resolved};
 use super::observe::{self, Calls, Tracked};
-use super::{Delivery, iso_utc};
 use crate::client::{CallError, Client, Credentials};
 use crate::contact::ContentKey;
 use crate::record::ledger::unix_millis;
-use crate::record::{Event, Fate, Record, RecordError, Status, StatusCounts};
+use crate::record::{Event, Fate, Record, RecordError, StatusCounts, results};
 
 /// `status`'s options, resolved.
 pub struct StatusOptions {
@@ -44,14 +44,24 @@ pub struct Round {
     /// Rows still unknown after looking.
     pub unknown: u64,
     pub calls: Calls,
-    /// The instance's queue now: its length and when its last message should leave.
-    pub queue: Option<(u64, Duration)>,
+    /// The instance's queue now, when cards are still in it.
+    pub queue: Option<Queue>,
     /// Every sent card's state is final: nothing more will change.
     pub all_final: bool,
     /// Every sent card was delivered or read, and no row is unknown.
     pub all_delivered: bool,
     /// The results file's counts after the rewrite.
     pub counts: StatusCounts,
+}
+
+/// The instance's queue as a round saw it.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub length: u64,
+    /// How long it takes to send what it holds, one per delay.
+    pub drains_in: Duration,
+    /// The instance's state: nothing leaves unless it is `authorized`.
+    pub state: String,
 }
 
 /// Why `status` could not do its work.
@@ -94,7 +104,9 @@ pub fn run(
     options: &StatusOptions,
     on_round: &mut dyn FnMut(&Round),
 ) -> Result<Round, StatusError> {
-    let mut record = Record::open_existing(&options.results)?;
+    // The first look needs the files; later ones take them only while they look, so a
+    // `send --resume` (a cron job's next share) can run in between.
+    let mut record = Some(Record::open_existing(&options.results)?);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,13 +118,28 @@ pub fn run(
             options.shared_calls.clone(),
         )?;
         let started = tokio::time::Instant::now();
+        let mut last: Option<Round> = None;
         loop {
-            let round = round(&client, &mut record, options.queue_ttl).await?;
-            on_round(&round);
+            let opened = match record.take() {
+                Some(record) => Ok(record),
+                None => Record::open_existing(&options.results),
+            };
+            match opened {
+                Ok(mut open) => {
+                    let round = round(&client, &mut open, options.queue_ttl).await?;
+                    drop(open);
+                    on_round(&round);
+                    last = Some(round);
+                }
+                // Another run has the files right now: look again next time.
+                Err(RecordError::Busy { .. }) if last.is_some() => {}
+                Err(other) => return Err(other.into()),
+            }
+            let round = last.as_ref().expect("a first round happened");
             let done = round.all_final || started.elapsed() >= WATCH_AT_MOST;
             match options.watch {
                 Some(every) if !done => tokio::time::sleep(every).await,
-                _ => return Ok(round),
+                _ => return Ok(last.take().expect("a first round happened")),
             }
         }
     })
@@ -180,12 +207,18 @@ async fn round(client: &Client, record: &mut Record, ttl: Duration) -> Result<Ro
         all_delivered &= state.is_some_and(Delivery::is_delivered);
     }
     round.all_final = all_final && unknown == 0;
-    round.all_delivered = all_delivered;
+    // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
+    round.all_delivered = all_delivered && !tracked.is_empty();
     if round.states.get("queued").copied().unwrap_or(0) > 0 {
         let length = client.queue_length().await?;
         let delay = client.delay().await?;
-        calls.queue += 2;
-        round.queue = Some((length.count, delay.saturating_mul(length.count as u32)));
+        let state = client.state().await?;
+        calls.queue += 3;
+        round.queue = Some(Queue {
+            length: length.count,
+            drains_in: delay.saturating_mul(length.count as u32),
+            state,
+        });
     }
     round.calls = calls;
     round.counts = rewrite(record)?;
@@ -209,49 +242,31 @@ fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError
     Ok(chats)
 }
 
-/// Rewrites the results file from itself with what the ledger now says: delivery states,
-/// and unknown rows found sent.
+/// Rewrites the results file from itself with what the ledger now says of each row it can
+/// tell: status, idMessage, error, attempts and delivery. A line is the ledger's row when its
+/// row number, chat and phone are the row's last attempt's (or, for ledgers that did not
+/// record the chat, when its idMessage is the row's); other lines (duplicates, invalid
+/// rows, rows renumbered by an edited file) stay as they are — the next `send --resume`
+/// rewrites them from the input.
 fn rewrite(record: &Record) -> Result<StatusCounts, StatusError> {
     let history = record.history().clone();
+    let mut by_row: HashMap<(u64, &str, u64), ContentKey> = HashMap::new();
     let mut by_id: HashMap<&str, ContentKey> = HashMap::new();
-    // Unknown rows are matched by chat and phone, when no other sent card shares them.
-    let mut by_chat: HashMap<(&str, u64), Vec<ContentKey>> = HashMap::new();
     for (key, state) in history.iter() {
-        if let Fate::Sent(id) = &state.fate {
+        if let (Some(chat), Some(phone)) = (&state.chat, state.phone) {
+            by_row.insert((state.row.0, chat.as_str(), phone), key);
+        } else if let Fate::Sent(id) = &state.fate {
             by_id.insert(id.as_str(), key);
-            if let (Some(chat), Some(phone)) = (&state.chat, state.phone) {
-                by_chat.entry((chat.as_str(), phone)).or_default().push(key);
-            }
         }
     }
     let counts = record.update_results(|fields| {
-        let key = if fields[2].is_empty() {
-            let phone = fields[6].parse::<u64>().unwrap_or(0);
-            match by_chat.get(&(fields[5].as_str(), phone)).map(Vec::as_slice) {
-                Some([key]) if fields[1] == Status::Unknown.to_string() => Some(*key),
-                _ => None,
-            }
-        } else {
-            by_id.get(fields[2].as_str()).copied()
-        };
-        let Some(state) = key.and_then(|key| history.get(key)) else {
-            return;
-        };
-        if let Fate::Sent(id) = &state.fate {
-            fields[1] = Status::Sent.to_string();
-            fields[2].clone_from(id);
-            if state.copies > 1 {
-                fields[3] = format!(
-                    "found {} times in GREEN-API's queue and journal: it went out {} times",
-                    state.copies, state.copies
-                );
-            } else if fields[1] == Status::Sent.to_string() && !fields[3].is_empty() {
-                fields[3].clear();
-            }
-        }
-        if let Some((delivery, at)) = state.delivery {
-            fields[7] = delivery.to_string();
-            fields[8] = iso_utc(at);
+        let row = fields[0].parse::<u64>().unwrap_or(0);
+        let phone = fields[6].parse::<u64>().unwrap_or(0);
+        let key = by_row
+            .get(&(row, fields[5].as_str(), phone))
+            .or_else(|| by_id.get(fields[2].as_str()));
+        if let Some(state) = key.and_then(|key| history.get(*key)) {
+            results::sendable_line(Some(state)).fill(fields);
         }
     })?;
     Ok(counts)

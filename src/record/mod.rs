@@ -308,7 +308,8 @@ impl Record {
         };
         // A file written before the delivery columns existed gets them, empty.
         let (delivery, fixed) = (7, results::COLUMNS.len());
-        let without_delivery = header.get(delivery).map(String::as_str) != Some("delivery");
+        let without_delivery = header.get(delivery).map(String::as_str) != Some("delivery")
+            || header.get(delivery + 1).map(String::as_str) != Some("deliveryAt");
         if without_delivery {
             header.splice(
                 delivery..delivery.min(header.len()),

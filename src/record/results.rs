@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::contact::{Checked, Severity};
 use crate::input::Row;
-use crate::record::ledger::{Fate, History};
+use crate::record::ledger::{Fate, History, KeyState};
 use crate::record::{Delivery, iso_utc};
 use crate::validation::Verdict;
 
@@ -114,12 +114,67 @@ impl fmt::Display for StatusCounts {
 }
 
 /// The status, idMessage, error, attempts and delivery of one row.
-struct Line {
-    status: Status,
-    id_message: String,
-    error: String,
-    attempts: u32,
-    delivery: Option<(Delivery, u64)>,
+pub(crate) struct Line {
+    pub(crate) status: Status,
+    pub(crate) id_message: String,
+    pub(crate) error: String,
+    pub(crate) attempts: u32,
+    pub(crate) delivery: Option<(Delivery, u64)>,
+}
+
+impl Line {
+    /// Puts this line into a results line's fixed fields (all but `row`, `chatId` and
+    /// `phoneContact`).
+    pub(crate) fn fill(self, fields: &mut [String]) {
+        fields[1] = self.status.to_string();
+        fields[2] = self.id_message;
+        fields[3] = self.error;
+        fields[4] = self.attempts.to_string();
+        let (delivery, at) = match self.delivery {
+            Some((state, at)) => (state.to_string(), iso_utc(at)),
+            None => (String::new(), String::new()),
+        };
+        fields[7] = delivery;
+        fields[8] = at;
+    }
+}
+
+/// The line of a sendable row, from what the ledger says of its content.
+pub(crate) fn sendable_line(state: Option<&KeyState>) -> Line {
+    let line = |status, id_message: &str, error: String, attempts| Line {
+        status,
+        id_message: id_message.to_string(),
+        error,
+        attempts,
+        delivery: None,
+    };
+    let Some(state) = state else {
+        return line(Status::Pending, "", String::new(), 0);
+    };
+    match &state.fate {
+        Fate::Sent(id) => {
+            let note = if state.copies > 1 {
+                format!(
+                    "found {} times in GREEN-API's queue and journal: it went out {} times",
+                    state.copies, state.copies
+                )
+            } else {
+                String::new()
+            };
+            Line {
+                delivery: state.delivery,
+                ..line(Status::Sent, id, note, state.attempts)
+            }
+        }
+        Fate::Failed(e) => line(Status::Failed, "", e.clone(), state.attempts),
+        Fate::Unknown(r) => line(Status::Unknown, "", r.clone(), state.attempts),
+        Fate::Pending(r) => line(
+            Status::Pending,
+            "",
+            r.clone().unwrap_or_default(),
+            state.attempts,
+        ),
+    }
 }
 
 /// Decides a row's line from its check, its verdict and the ledger.
@@ -153,33 +208,7 @@ fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
             format!("duplicate of row {of}: sent once, through that row"),
             0,
         ),
-        Verdict::Sendable(key) => match history.get(key) {
-            None => line(Status::Pending, "", String::new(), 0),
-            Some(state) => match &state.fate {
-                Fate::Sent(id) => {
-                    let note = if state.copies > 1 {
-                        format!(
-                            "found {} times in GREEN-API's queue and journal: it went out {} times",
-                            state.copies, state.copies
-                        )
-                    } else {
-                        String::new()
-                    };
-                    Line {
-                        delivery: state.delivery,
-                        ..line(Status::Sent, id, note, state.attempts)
-                    }
-                }
-                Fate::Failed(e) => line(Status::Failed, "", e.clone(), state.attempts),
-                Fate::Unknown(r) => line(Status::Unknown, "", r.clone(), state.attempts),
-                Fate::Pending(r) => line(
-                    Status::Pending,
-                    "",
-                    r.clone().unwrap_or_default(),
-                    state.attempts,
-                ),
-            },
-        },
+        Verdict::Sendable(key) => sendable_line(history.get(key)),
     }
 }
 

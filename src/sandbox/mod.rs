@@ -99,6 +99,9 @@ pub struct Faults {
     /// Share of (possible) numbers that have no WhatsApp account, chosen by a seeded hash of
     /// the number: messages to them end `noAccount`, and `checkWhatsapp` says false.
     pub no_account: f64,
+    /// `showMessagesQueue` leaves out the head of the queue, as a known GREEN-API bug does
+    /// (`getMessagesCount` still counts it).
+    pub hide_queue_head: bool,
     /// The next this many calls of methods other than sendContact are answered 429, as
     /// GREEN-API does when another program just called them.
     pub busy_calls: u32,
@@ -124,6 +127,7 @@ impl Default for Faults {
             queue_ttl: Duration::from_secs(86_400),
             journal_lag: Duration::ZERO,
             no_account: 0.0,
+            hide_queue_head: false,
             busy_calls: 0,
             empty_200: 0.0,
             seed: 1,

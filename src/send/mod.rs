@@ -402,7 +402,7 @@ impl<'o> Session<'o> {
     ) -> Result<Finished, SendError> {
         let (client, _sandbox) = until_interrupted(self.client(), &mut interrupted).await?;
         let before = async {
-            self.preflight(&client).await?;
+            let state = self.preflight(&client).await?;
             let resend = self.look_up(&client, record).await?;
             let resent = checked
                 .unknown
@@ -414,7 +414,7 @@ impl<'o> Session<'o> {
                 .options
                 .limit
                 .map_or(wanted_rows, |l| l.min(wanted_rows));
-            let last_leaves = self.plan(&client, to_send).await?;
+            let last_leaves = self.plan(&client, to_send, &state).await?;
             Ok::<_, SendError>((resend, wanted_rows, to_send, last_leaves))
         };
         let (resend, wanted_rows, to_send, last_leaves) =
@@ -484,7 +484,7 @@ impl<'o> Session<'o> {
 
     /// The instance must be able to send: refused credentials and the states that cannot
     /// send stop the run; `starting` is waited for (about a minute); the others warn.
-    async fn preflight(&mut self, client: &Client) -> Result<(), SendError> {
+    async fn preflight(&mut self, client: &Client) -> Result<String, SendError> {
         let mut state = client.state().await.map_err(SendError::Preflight)?;
         let patience = tokio::time::Instant::now() + STARTING_PATIENCE;
         while state == "starting" && tokio::time::Instant::now() < patience {
@@ -493,14 +493,16 @@ impl<'o> Session<'o> {
             state = client.state().await.map_err(SendError::Preflight)?;
         }
         match state.as_str() {
-            "authorized" => Ok(()),
+            "authorized" => Ok(state),
             "yellowCard" | "blocked" | "suspended" => Err(SendError::Instance {
                 meaning: cannot_send(&state),
                 state,
             }),
             _ => {
-                self.observer.note(Note::InstanceState { state });
-                Ok(())
+                self.observer.note(Note::InstanceState {
+                    state: state.clone(),
+                });
+                Ok(state)
             }
         }
     }
@@ -541,6 +543,7 @@ impl<'o> Session<'o> {
         &mut self,
         client: &Client,
         cards: u64,
+        state: &str,
     ) -> Result<Option<jiff::Timestamp>, SendError> {
         if cards == 0 {
             return Ok(None);
@@ -564,9 +567,19 @@ impl<'o> Session<'o> {
             ttl: self.options.queue_ttl,
         };
         let now = jiff::Timestamp::now();
-        self.observer.note(Note::Plan(plan.line(now)));
+        let mut line = plan.line(now);
+        if state != "authorized" {
+            line.push_str(&format!(
+                " — once the instance is authorized: it is '{state}' now, and nothing leaves \
+                 the queue until it is"
+            ));
+        }
+        self.observer.note(Note::Plan(line));
         if !plan.fits() {
             return Err(SendError::QueueFull(plan.refusal()));
+        }
+        if state != "authorized" {
+            return Ok(None);
         }
         let leaves = jiff::SignedDuration::try_from(plan.last_leaves_in()).ok();
         Ok(leaves.and_then(|d| now.checked_add(d).ok()))
@@ -575,8 +588,8 @@ impl<'o> Session<'o> {
     /// A dry run with somewhere to send: the instance's state and the plan, read only.
     async fn dry_run_plan(&mut self, cards: u64) -> Result<(), SendError> {
         let (client, _sandbox) = self.client().await?;
-        self.preflight(&client).await?;
-        self.plan(&client, cards).await.map(drop)
+        let state = self.preflight(&client).await?;
+        self.plan(&client, cards, &state).await.map(drop)
     }
 
     /// The client for the target, and the emulator it talks to when that is the target.
