@@ -19,6 +19,7 @@ mod record;
 mod report;
 pub mod sandbox;
 pub mod send;
+mod sheet;
 mod term;
 pub mod validation;
 

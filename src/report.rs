@@ -1,5 +1,5 @@
 //! What `validate` (and `send`, before sending) tells a person: a short summary on stderr,
-//! and optionally every finding as CSV. A report on stdout that nobody reads any more
+//! and optionally every finding as CSV, or as a workbook for a path ending `.xlsx`. A report on stdout that nobody reads any more
 //! (`--report - | head -1`) stops being written; the run goes on to its own end.
 
 use std::io::Write;
@@ -7,17 +7,30 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::contact::Finding;
+use crate::contact::{Finding, Severity};
 use crate::input::{RowNumber, Table};
+use crate::sheet::{Cell, SheetError, SheetWriter, Tone, workbook_path};
 use crate::term::{say, shown, shown_path};
 use crate::validation::Tally;
 
 /// How many findings the summary shows before pointing at the report.
 const SHOWN: usize = 10;
 
+/// Where the report goes: CSV (a file or stdout), or a workbook for a path ending `.xlsx`.
+enum Report {
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    Xlsx {
+        sheet: Box<SheetWriter>,
+        path: std::path::PathBuf,
+    },
+}
+
+/// The report's columns.
+const REPORT_COLUMNS: [&str; 5] = ["row", "severity", "field", "value", "problem"];
+
 /// Collects findings as the pass goes: writes each to the report, keeps the first few.
 pub(crate) struct Findings {
-    report: Option<csv::Writer<Box<dyn Write>>>,
+    report: Option<Report>,
     first: Vec<(RowNumber, Finding)>,
 }
 
@@ -26,6 +39,15 @@ impl Findings {
     pub(crate) fn new(report: Option<&Path>) -> anyhow::Result<Findings> {
         let report = match report {
             None => None,
+            Some(path)
+                if path.as_os_str() != "-"
+                    && workbook_path(path).map_err(|e| anyhow::anyhow!("--report: {e}"))? =>
+            {
+                Some(Report::Xlsx {
+                    sheet: Box::new(SheetWriter::new("Findings", &REPORT_COLUMNS)?),
+                    path: path.to_path_buf(),
+                })
+            }
             Some(path) => {
                 let out: Box<dyn Write> = if path.as_os_str() == "-" {
                     Box::new(std::io::stdout().lock())
@@ -35,8 +57,8 @@ impl Findings {
                     })?)
                 };
                 let mut writer = csv::Writer::from_writer(out);
-                writer.write_record(["row", "severity", "field", "value", "problem"])?;
-                Some(writer)
+                writer.write_record(REPORT_COLUMNS)?;
+                Some(Report::Csv(Box::new(writer)))
             }
         };
         Ok(Findings {
@@ -47,16 +69,29 @@ impl Findings {
 
     pub(crate) fn add(&mut self, row: RowNumber, findings: &[Finding]) -> anyhow::Result<()> {
         for f in findings {
-            if let Some(w) = &mut self.report {
-                let written = w.write_record([
-                    row.to_string().as_str(),
-                    &f.severity.to_string(),
-                    f.field,
-                    &f.value,
-                    &f.problem,
-                ]);
-                self.check(written.map_err(csv_io))?;
-            }
+            let (row_text, severity) = (row.to_string(), f.severity.to_string());
+            let written = match &mut self.report {
+                None => Ok(()),
+                Some(Report::Csv(w)) => w
+                    .write_record([row_text.as_str(), &severity, f.field, &f.value, &f.problem])
+                    .map_err(csv_io),
+                Some(Report::Xlsx { sheet, .. }) => {
+                    let tone = match f.severity {
+                        Severity::Error => Tone::Bad,
+                        Severity::Warning => Tone::Neutral,
+                    };
+                    sheet
+                        .row(&[
+                            Cell::Number(row.0 as f64),
+                            Cell::Toned(&severity, Some(tone)),
+                            Cell::Text(f.field),
+                            Cell::Text(&f.value),
+                            Cell::Text(&f.problem),
+                        ])
+                        .map_err(SheetError::into_io)
+                }
+            };
+            self.check(written)?;
             if self.first.len() < SHOWN {
                 self.first.push((row, f.clone()));
             }
@@ -66,9 +101,16 @@ impl Findings {
 
     /// Ends the report; returns the first findings, for the summary.
     pub(crate) fn finish(mut self) -> anyhow::Result<Vec<(RowNumber, Finding)>> {
-        if let Some(w) = &mut self.report {
-            let flushed = w.flush();
-            self.check(flushed)?;
+        match self.report.take() {
+            None => {}
+            Some(Report::Csv(mut w)) => {
+                let flushed = w.flush();
+                self.report = Some(Report::Csv(w));
+                self.check(flushed)?;
+            }
+            Some(Report::Xlsx { sheet, path }) => sheet
+                .save(&path)
+                .with_context(|| format!("cannot write the report {}", shown_path(&path)))?,
         }
         Ok(self.first)
     }

@@ -53,6 +53,8 @@ pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
 /// The flags, checked and resolved once.
 fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
     let input = crate::input_options(&args.input)?;
+    crate::sheet::workbook_path(&args.results)
+        .map_err(|e| Failure::usage(anyhow::anyhow!("--results: {e}")))?;
     if same_file(&input.path, &args.results) {
         return Err(Failure::usage(anyhow::anyhow!(
             "--results {} is the input file itself; choose another path",

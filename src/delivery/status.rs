@@ -228,17 +228,14 @@ async fn round(client: &Client, record: &mut Record, ttl: Duration) -> Result<Ro
 /// The chat of each sent row, by idMessage, from the results file.
 fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError> {
     let mut chats = HashMap::new();
-    let path = record.results_path();
-    let Ok(mut reader) = csv::ReaderBuilder::new().flexible(true).from_path(path) else {
-        return Ok(chats);
-    };
-    for line in reader.records().flatten() {
+    record.read_results(|line| {
         if let (Some(id), Some(chat)) = (line.get(2), line.get(5))
             && !id.is_empty()
+            && id != "idMessage"
         {
-            chats.insert(id.to_string(), chat.to_string());
+            chats.insert(id.clone(), chat.clone());
         }
-    }
+    })?;
     Ok(chats)
 }
 

@@ -269,6 +269,23 @@ impl Table {
     }
 }
 
+/// Every row of a workbook's sheet as it stands, header first, without mapping columns (for
+/// a results workbook read back); empty rows are skipped.
+pub(crate) fn sheet_rows(
+    path: &Path,
+    sheet: &str,
+    mut visit: impl FnMut(Vec<String>),
+) -> Result<(), InputError> {
+    let (_, mut rows) = excel::open(path, excel::Kind::Xlsx, Some(sheet))?;
+    let mut row = Row::default();
+    while rows.next_record(&mut row)? {
+        if !row.is_blank() {
+            visit(row.cells.iter().map(str::to_string).collect());
+        }
+    }
+    Ok(())
+}
+
 /// Names in quotes, comma-separated, for messages that list what exists.
 pub fn quote_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let list: Vec<String> = names.map(|n| format!("'{}'", shown(n))).collect();

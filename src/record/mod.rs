@@ -22,6 +22,7 @@ use crate::term::shown_path;
 use crate::validation;
 pub use delivery::{Delivery, iso_utc};
 pub(crate) use ledger::{Event, Fate, History, Ledger};
+pub(crate) use results::About;
 use results::{ResultsWriter, WriteError};
 pub use results::{Status, StatusCounts};
 use std::collections::HashSet;
@@ -110,6 +111,8 @@ pub(crate) struct Record {
     created: bool,
     /// The ledger's torn last line was cut off when it was opened (its line number).
     repaired: Option<u64>,
+    /// What a results workbook's summary says about the run.
+    about: About,
 }
 
 /// The ledger's path for a results file.
@@ -180,6 +183,7 @@ impl Record {
             history: Arc::new(history),
             created: !results_exist && !ledger_exists,
             repaired,
+            about: About::default(),
         })
     }
 
@@ -226,13 +230,14 @@ impl Record {
         &self.ledger_path
     }
 
-    pub(crate) fn results_path(&self) -> &Path {
-        &self.results
-    }
-
     /// The line number of a torn last line that was cut off on opening, if there was one.
     pub(crate) fn repaired(&self) -> Option<u64> {
         self.repaired
+    }
+
+    /// What the results file's summary (a workbook's) says about the run.
+    pub(crate) fn set_about(&mut self, about: About) {
+        self.about = about;
     }
 
     /// Starts a results file from the history as it stands (the caller adds every row).
@@ -240,7 +245,56 @@ impl Record {
         &self,
         headers: &csv::StringRecord,
     ) -> Result<ResultsWriter, RecordError> {
-        Ok(ResultsWriter::create(&self.results, headers)?)
+        Ok(ResultsWriter::create(
+            &self.results,
+            headers,
+            self.about.clone(),
+        )?)
+    }
+
+    /// Every line of the results file as it stands, header first (CSV or workbook).
+    pub(crate) fn read_results(
+        &self,
+        mut visit: impl FnMut(Vec<String>),
+    ) -> Result<(), RecordError> {
+        let unreadable = |error: String| RecordError::Read {
+            path: shown_path(&self.results),
+            error: std::io::Error::other(error),
+        };
+        if crate::sheet::workbook_path(&self.results).unwrap_or(false) {
+            return crate::input::sheet_rows(&self.results, "Results", visit)
+                .map_err(|e| unreadable(e.to_string()));
+        }
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .from_path(&self.results)
+            .map_err(|e| unreadable(e.to_string()))?;
+        for record in reader.records() {
+            let record = record.map_err(|e| unreadable(e.to_string()))?;
+            visit(record.iter().map(str::to_string).collect());
+        }
+        Ok(())
+    }
+
+    /// A results workbook's summary of the run, as it stands (empty for CSV).
+    fn read_about(&self) -> About {
+        let mut pairs = Vec::new();
+        if crate::sheet::workbook_path(&self.results).unwrap_or(false) {
+            let _ = crate::input::sheet_rows(&self.results, "Summary", |row| {
+                if let [key, value, ..] = row.as_slice() {
+                    pairs.push((key.clone(), value.clone()));
+                }
+            });
+        }
+        // The run's own lines: everything before the version and the counts.
+        let end = pairs
+            .iter()
+            .position(|(key, _)| key == "greenbulk version")
+            .unwrap_or(pairs.len());
+        pairs.truncate(end);
+        pairs.retain(|(key, _)| key != "written" && key != "looked at by greenbulk status");
+        About { pairs }
     }
 
     /// Appends events and waits until they are on disk, then reads the ledger again so the
@@ -288,24 +342,12 @@ impl Record {
         &self,
         mut update: impl FnMut(&mut Vec<String>),
     ) -> Result<StatusCounts, RecordError> {
-        let unreadable = |error: csv::Error| RecordError::Read {
-            path: shown_path(&self.results),
-            error: std::io::Error::other(error.to_string()),
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .has_headers(false)
-            .from_path(&self.results)
-            .map_err(unreadable)?;
-        let mut records = reader.records();
-        let mut header: Vec<String> = match records.next() {
-            Some(header) => header
-                .map_err(unreadable)?
-                .iter()
-                .map(str::to_string)
-                .collect(),
-            None => Vec::new(),
-        };
+        let mut lines = Vec::new();
+        // A workbook is read whole before it is rewritten; a CSV file could be streamed,
+        // but one way for both keeps this simple, and status runs on files a queue can send.
+        self.read_results(|line| lines.push(line))?;
+        let mut lines = lines.into_iter();
+        let mut header = lines.next().unwrap_or_default();
         // A file written before the delivery columns existed gets them, empty.
         let (delivery, fixed) = (7, results::COLUMNS.len());
         let without_delivery = header.get(delivery).map(String::as_str) != Some("delivery")
@@ -316,12 +358,13 @@ impl Record {
                 ["delivery".into(), "deliveryAt".into()],
             );
         }
-        let mut writer = ResultsWriter::with_header(&self.results, header)?;
-        let mut fields = Vec::new();
-        for record in records {
-            let record = record.map_err(unreadable)?;
-            fields.clear();
-            fields.extend(record.iter().map(str::to_string));
+        let mut about = self.read_about();
+        about.pairs.push((
+            "looked at by greenbulk status".into(),
+            jiff::Timestamp::now().to_string(),
+        ));
+        let mut writer = ResultsWriter::with_header(&self.results, header, about)?;
+        for mut fields in lines {
             if fields.len() < delivery {
                 fields.resize(delivery, String::new());
             }

@@ -2,6 +2,7 @@
 //! to a temporary file beside it and renamed into place, so it is always whole. A write that
 //! fails (a full disk) leaves the old file as it was and no temporary file behind.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::BufWriter;
@@ -11,6 +12,7 @@ use crate::contact::{Checked, Severity};
 use crate::input::Row;
 use crate::record::ledger::{Fate, History, KeyState};
 use crate::record::{Delivery, iso_utc};
+use crate::sheet::{Cell, SheetError, SheetWriter, Tone};
 use crate::validation::Verdict;
 
 /// The fixed first columns, in order (README, "Results").
@@ -212,14 +214,32 @@ fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
     }
 }
 
+/// Where the lines go: a CSV file, or a workbook (`.xlsx`, see [`crate::sheet`]).
+enum Sink {
+    Csv(Box<csv::Writer<BufWriter<File>>>),
+    Xlsx(Box<SheetWriter>),
+}
+
+/// What a results workbook's `Summary` sheet says besides the counts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct About {
+    /// Label/value pairs: the input file, its sheet, the rate, when the run started …
+    pub(crate) pairs: Vec<(String, String)>,
+}
+
 /// A results file being written: lines go to `PATH.tmp`, which [`ResultsWriter::commit`]
 /// makes durable and renames over `PATH`. Dropped before that, the temporary file is removed
-/// and `PATH` is left as it was.
+/// and `PATH` is left as it was. A path ending in `.xlsx` gets a workbook: a `Results` sheet
+/// with the same columns and a `Summary` sheet.
 pub(crate) struct ResultsWriter {
     path: PathBuf,
     temporary: Option<PathBuf>,
-    csv: csv::Writer<BufWriter<File>>,
+    /// Taken by [`ResultsWriter::commit`].
+    sink: Option<Sink>,
     counts: StatusCounts,
+    /// How many rows are in each delivery state (for a workbook's summary).
+    deliveries: BTreeMap<String, u64>,
+    about: About,
     fields: Vec<String>,
 }
 
@@ -230,52 +250,83 @@ pub(crate) struct WriteError {
     pub(crate) error: std::io::Error,
 }
 
+/// The colour of a status cell: sent green, failed and invalid red, unknown and pending
+/// amber, duplicate grey.
+fn status_tone(status: &str) -> Option<Tone> {
+    match Status::parse(status)? {
+        Status::Sent => Some(Tone::Good),
+        Status::Failed | Status::Invalid => Some(Tone::Bad),
+        Status::Unknown | Status::Pending => Some(Tone::Neutral),
+        Status::Duplicate => Some(Tone::Muted),
+    }
+}
+
+/// The colour of a delivery cell: reached the person green, will not red, on its way amber.
+fn delivery_tone(delivery: &str) -> Option<Tone> {
+    match delivery {
+        "delivered" | "read" => Some(Tone::Good),
+        "failed" | "noAccount" | "notInGroup" | "yellowCard" | "expired" => Some(Tone::Bad),
+        "queued" | "sent" => Some(Tone::Neutral),
+        _ => None,
+    }
+}
+
 impl ResultsWriter {
     /// Starts a results file with the fixed columns and then the input's own headers.
-    pub(crate) fn create(path: &Path, headers: &csv::StringRecord) -> Result<Self, WriteError> {
+    pub(crate) fn create(
+        path: &Path,
+        headers: &csv::StringRecord,
+        about: About,
+    ) -> Result<Self, WriteError> {
         let header = COLUMNS
             .iter()
             .map(|c| c.to_string())
             .chain(headers.iter().map(|h| input_column(h).into_owned()));
-        ResultsWriter::with_header(path, header)
+        ResultsWriter::with_header(path, header, about)
     }
 
     /// Starts a results file with this header row.
     pub(crate) fn with_header(
         path: &Path,
         header: impl IntoIterator<Item = String>,
+        about: About,
     ) -> Result<Self, WriteError> {
         let temporary = temporary_path(path);
         let failed = |error| WriteError {
             path: temporary.clone(),
             error,
         };
-        let file = File::create(&temporary).map_err(failed)?;
-        let mut writer = ResultsWriter {
-            path: path.to_path_buf(),
-            temporary: Some(temporary.clone()),
-            csv: csv::WriterBuilder::new()
+        let header: Vec<String> = header.into_iter().collect();
+        let workbook =
+            crate::sheet::workbook_path(path).map_err(|e| failed(std::io::Error::other(e)))?;
+        let sink = if workbook {
+            let names: Vec<&str> = header.iter().map(String::as_str).collect();
+            let sheet = SheetWriter::new("Results", &names).map_err(|e| failed(e.into_io()))?;
+            Sink::Xlsx(Box::new(sheet))
+        } else {
+            let file = File::create(&temporary).map_err(failed)?;
+            let mut csv = csv::WriterBuilder::new()
                 .flexible(true)
-                .from_writer(BufWriter::with_capacity(256 * 1024, file)),
-            counts: StatusCounts::default(),
-            fields: Vec::with_capacity(COLUMNS.len()),
+                .from_writer(BufWriter::with_capacity(256 * 1024, file));
+            csv.write_record(&header).map_err(|e| failed(csv_io(e)))?;
+            Sink::Csv(Box::new(csv))
         };
-        writer
-            .csv
-            .write_record(header)
-            .map_err(|e| failed(csv_io(e)))?;
-        Ok(writer)
+        Ok(ResultsWriter {
+            path: path.to_path_buf(),
+            temporary: Some(temporary),
+            sink: Some(sink),
+            counts: StatusCounts::default(),
+            deliveries: BTreeMap::new(),
+            about,
+            fields: Vec::with_capacity(COLUMNS.len()),
+        })
     }
 
     /// Adds a line as it stands (its status in the second column), for a results file
     /// rewritten from itself.
     pub(crate) fn line(&mut self, fields: &[String]) -> Result<(), WriteError> {
-        if let Some(status) = fields.get(1).and_then(|s| Status::parse(s)) {
-            self.counts.add(status);
-        }
-        self.csv
-            .write_record(fields)
-            .map_err(|e| self.failed(csv_io(e)))
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        self.write(&fields)
     }
 
     /// Adds one input row's line.
@@ -287,8 +338,7 @@ impl ResultsWriter {
         history: &History,
     ) -> Result<(), WriteError> {
         let line = line_for(checked, verdict, history);
-        self.counts.add(line.status);
-        let fields = &mut self.fields;
+        let mut fields = std::mem::take(&mut self.fields);
         fields.clear();
         fields.push(row.number.to_string());
         fields.push(line.status.to_string());
@@ -309,26 +359,101 @@ impl ResultsWriter {
             }
             None => fields.extend([String::new(), String::new()]),
         }
-        let record = fields.iter().map(String::as_str).chain(row.cells.iter());
-        self.csv
-            .write_record(record)
-            .map_err(|e| self.failed(csv_io(e)))
+        let all: Vec<&str> = fields
+            .iter()
+            .map(String::as_str)
+            .chain(row.cells.iter())
+            .collect();
+        let written = self.write(&all);
+        drop(all);
+        self.fields = fields;
+        written
+    }
+
+    fn write(&mut self, fields: &[&str]) -> Result<(), WriteError> {
+        let status = fields.get(1).copied().unwrap_or_default();
+        if let Some(status) = Status::parse(status) {
+            self.counts.add(status);
+        }
+        let delivery = fields.get(7).copied().unwrap_or_default();
+        if !delivery.is_empty() {
+            *self.deliveries.entry(delivery.to_string()).or_default() += 1;
+        }
+        let written = match self.sink.as_mut().expect("not committed yet") {
+            Sink::Csv(csv) => csv.write_record(fields).map_err(csv_io),
+            Sink::Xlsx(sheet) => {
+                fn number(text: &str) -> Cell<'_> {
+                    match text.parse::<f64>() {
+                        Ok(n) => Cell::Number(n),
+                        Err(_) => Cell::Text(text),
+                    }
+                }
+                let cells: Vec<Cell> = fields
+                    .iter()
+                    .enumerate()
+                    .map(|(column, text)| match column {
+                        0 | 4 => number(text),
+                        1 => Cell::Toned(text, status_tone(text)),
+                        7 => Cell::Toned(text, delivery_tone(text)),
+                        _ => Cell::Text(text),
+                    })
+                    .collect();
+                sheet.row(&cells).map_err(SheetError::into_io)
+            }
+        };
+        written.map_err(|e| self.failed(e))
     }
 
     /// Makes the file durable and puts it in place; returns the counts of its lines.
     pub(crate) fn commit(mut self) -> Result<StatusCounts, WriteError> {
         let temporary = self.temporary.clone().expect("not committed yet");
-        let flushed = self.csv.flush().and_then(|()| {
-            let file = self.csv.get_ref().get_ref();
-            file.sync_all()
-        });
-        flushed.map_err(|e| self.failed(e))?;
+        let written = match self.sink.take().expect("not committed yet") {
+            Sink::Csv(mut csv) => csv.flush().and_then(|()| {
+                let file = csv.get_ref().get_ref();
+                file.sync_all()
+            }),
+            Sink::Xlsx(mut sheet) => {
+                let summary = self.summary();
+                sheet
+                    .key_values("Summary", &summary)
+                    .and_then(|()| sheet.save(&temporary))
+                    .map_err(SheetError::into_io)
+                    .and_then(|()| File::open(&temporary)?.sync_all())
+            }
+        };
+        written.map_err(|e| self.failed(e))?;
         std::fs::rename(&temporary, &self.path).map_err(|error| WriteError {
             path: self.path.clone(),
             error,
         })?;
         self.temporary = None;
         Ok(self.counts)
+    }
+
+    /// A workbook's `Summary` sheet: what the run was, then rows by status and by delivery.
+    fn summary(&self) -> Vec<(String, String)> {
+        let mut pairs = self.about.pairs.clone();
+        pairs.push(("written".into(), jiff::Timestamp::now().to_string()));
+        pairs.push((
+            "greenbulk version".into(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ));
+        pairs.push((String::new(), String::new()));
+        let c = &self.counts;
+        for (status, count) in [
+            (Status::Sent, c.sent),
+            (Status::Failed, c.failed),
+            (Status::Unknown, c.unknown),
+            (Status::Pending, c.pending),
+            (Status::Invalid, c.invalid),
+            (Status::Duplicate, c.duplicate),
+        ] {
+            pairs.push((format!("rows {status}"), count.to_string()));
+        }
+        for (delivery, count) in &self.deliveries {
+            pairs.push((format!("delivery {delivery}"), count.to_string()));
+        }
+        pairs
     }
 
     fn failed(&self, error: std::io::Error) -> WriteError {

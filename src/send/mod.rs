@@ -263,6 +263,9 @@ impl<'o> Session<'o> {
             None => Arc::new(Record::peek(&options.results)?),
         };
         self.same_card(&history, record.as_mut())?;
+        if let Some(record) = record.as_mut() {
+            record.set_about(self.about());
+        }
 
         let checked = self.check(record.as_ref(), &history)?;
         let options = &self.options;
@@ -295,6 +298,24 @@ impl<'o> Session<'o> {
         // A run that created the results file and sent nothing removes it again.
         finished.results_kept = !record.is_new() || record.ledger().departed();
         Ok(Outcome::Finished(finished))
+    }
+
+    /// What a results workbook's summary says about this run.
+    fn about(&self) -> crate::record::About {
+        let options = &self.options;
+        let mut pairs = vec![(
+            "input file".to_string(),
+            options.input.path.to_string_lossy().into_owned(),
+        )];
+        if let Some(sheet) = &options.input.sheet {
+            pairs.push(("sheet".into(), sheet.clone()));
+        }
+        pairs.push(("rate".into(), options.settings.rate.to_string()));
+        for setting in &options.input.settings {
+            pairs.push((format!("--set {}", setting.field), setting.value.clone()));
+        }
+        pairs.push(("started".into(), jiff::Timestamp::now().to_string()));
+        crate::record::About { pairs }
     }
 
     /// The `--set` values must be those of the run this one continues (none recorded: none

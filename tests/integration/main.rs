@@ -17,3 +17,4 @@ mod sandbox;
 mod send;
 
 mod validate;
+mod workbooks;

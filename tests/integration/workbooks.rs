@@ -1,0 +1,208 @@
+//! Excel in, Excel out: results and reports as workbooks, read back with calamine.
+
+use std::io::Read;
+use std::path::Path;
+
+use calamine::{Data, Reader, Xlsx, open_workbook};
+
+use crate::util::{Faults, Workdir, assert_no_double_delivery, contacts_csv, sandbox, send_args};
+
+/// A sheet of a workbook, cell by cell.
+fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
+    let mut workbook: Xlsx<_> = open_workbook(path).expect("a workbook");
+    let range = workbook.worksheet_range(name).expect("the sheet");
+    range.rows().map(<[Data]>::to_vec).collect()
+}
+
+fn text(cell: &Data) -> String {
+    match cell {
+        Data::String(s) => s.clone(),
+        Data::Float(f) => f.to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Empty => String::new(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The Summary sheet as label → value.
+fn summary(path: &Path) -> std::collections::HashMap<String, String> {
+    sheet(path, "Summary")
+        .into_iter()
+        .filter(|row| row.len() >= 2)
+        .map(|row| (text(&row[0]), text(&row[1])))
+        .collect()
+}
+
+/// A part of the workbook's zip, as text.
+fn part(path: &Path, name: &str) -> String {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut text = String::new();
+    zip.by_name(name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}
+
+#[test]
+fn a_results_workbook_has_every_row_typed_coloured_and_summed_up() {
+    let dir = Workdir::new();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/contacts.xlsx");
+    std::fs::copy(sample, dir.path("contacts.xlsx")).unwrap();
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("contacts.xlsx", "results.xlsx", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let path = dir.path("results.xlsx");
+    let rows = sheet(&path, "Results");
+    let header: Vec<String> = rows[0].iter().map(text).collect();
+    assert_eq!(
+        header,
+        [
+            "row",
+            "status",
+            "idMessage",
+            "error",
+            "attempts",
+            "chatId",
+            "phoneContact",
+            "delivery",
+            "deliveryAt",
+            "Recipient",
+            "Phone",
+            "First name",
+            "Last name",
+            "Company"
+        ]
+    );
+    assert_eq!(rows.len(), 6, "one line per input row");
+    let statuses: Vec<String> = rows[1..].iter().map(|r| text(&r[1])).collect();
+    assert_eq!(statuses, ["sent", "sent", "invalid", "invalid", "invalid"]);
+    for row in &rows[1..] {
+        assert!(matches!(row[0], Data::Float(_)), "row numbers are numbers");
+        // Phones are text: Excel never shows them as 7.9E+10.
+        for column in [5, 6] {
+            assert!(
+                matches!(&row[column], Data::String(_) | Data::Empty),
+                "{row:?}"
+            );
+        }
+    }
+    assert_eq!(text(&rows[1][6]), "79031234568");
+    let sent: Vec<String> = sandbox
+        .outgoing()
+        .iter()
+        .map(|m| m.id_message.clone())
+        .collect();
+    assert!(sent.contains(&text(&rows[1][2])));
+
+    let summary = summary(&path);
+    assert_eq!(summary["rows sent"], "2");
+    assert_eq!(summary["rows invalid"], "3");
+    assert_eq!(summary["input file"], "contacts.xlsx");
+    assert_eq!(summary["rate"], "50/s");
+    assert!(summary.contains_key("started") && summary.contains_key("written"));
+    assert_eq!(summary["greenbulk version"], env!("CARGO_PKG_VERSION"));
+
+    let results = part(&path, "xl/worksheets/sheet1.xml");
+    assert!(results.contains("state=\"frozen\""), "a frozen header");
+    assert!(results.contains("<autoFilter"), "an autofilter");
+    assert!(results.contains("<cols>"), "fitted columns");
+    let styles = part(&path, "xl/styles.xml");
+    assert!(
+        styles.contains("FFC6EFCE") && styles.contains("FFFFC7CE"),
+        "green and red"
+    );
+    // The workbook was written whole and put in place: nothing temporary is left.
+    assert!(!dir.path("results.xlsx.tmp").exists());
+}
+
+#[test]
+fn resume_on_a_results_workbook_sends_nothing_twice_and_status_fills_it_in() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(6));
+    let sandbox = sandbox(Faults {
+        quota: Some(3),
+        delay: std::time::Duration::from_millis(50),
+        ..Faults::default()
+    });
+    let args = send_args("in.csv", "out.xlsx", &["--concurrency", "1"]);
+    let run = dir.send(&sandbox, &args);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(dir.path("out.xlsx.ledger").exists());
+    sandbox.set_faults(Faults {
+        delay: std::time::Duration::from_millis(50),
+        ..Faults::default()
+    });
+    let mut resume = args.clone();
+    resume.push("--resume");
+    let run = dir.send(&sandbox, &resume);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = dir.send(&sandbox, &resume);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 6);
+    assert_no_double_delivery(&sandbox);
+    let rows = sheet(&dir.path("out.xlsx"), "Results");
+    assert_eq!(rows.len(), 7);
+    assert!(rows[1..].iter().all(|r| text(&r[1]) == "sent"));
+
+    crate::util::wait_until(std::time::Duration::from_secs(10), "all to leave", || {
+        sandbox.queue_len() == 0
+    });
+    let run = dir.status(&sandbox, &["out.xlsx"]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    let rows = sheet(&dir.path("out.xlsx"), "Results");
+    assert_eq!(rows.len(), 7);
+    for row in &rows[1..] {
+        assert!(!text(&row[7]).is_empty(), "delivery filled in: {row:?}");
+        assert_eq!(text(&row[6]), text(&row[10]).replace('+', ""), "{row:?}");
+    }
+    let summary = summary(&dir.path("out.xlsx"));
+    assert_eq!(summary["input file"], "in.csv", "the run's summary is kept");
+    assert!(
+        summary.keys().any(|k| k.starts_with("delivery ")),
+        "{summary:?}"
+    );
+}
+
+#[test]
+fn a_report_workbook_lists_every_finding() {
+    let dir = Workdir::new();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/contacts.csv");
+    std::fs::copy(sample, dir.path("contacts.csv")).unwrap();
+    let run = dir.run(&["validate", "contacts.csv", "--report", "findings.csv"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let run = dir.run(&["validate", "contacts.csv", "--report", "findings.xlsx"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let csv = crate::util::read_records(&dir.path("findings.csv"));
+    let rows = sheet(&dir.path("findings.xlsx"), "Findings");
+    let header: Vec<String> = rows[0].iter().map(text).collect();
+    assert_eq!(header, ["row", "severity", "field", "value", "problem"]);
+    assert_eq!(rows.len() - 1, csv.len());
+    for (row, line) in rows[1..].iter().zip(&csv) {
+        assert_eq!(text(&row[0]), line["row"]);
+        assert_eq!(text(&row[1]), line["severity"]);
+        assert_eq!(text(&row[4]), line["problem"]);
+    }
+    let part = part(&dir.path("findings.xlsx"), "xl/worksheets/sheet1.xml");
+    assert!(part.contains("state=\"frozen\"") && part.contains("<autoFilter"));
+}
+
+#[test]
+fn workbook_formats_greenbulk_does_not_write_are_refused_with_the_two_choices() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(1));
+    for (flag, path) in [("--results", "out.xls"), ("--report", "r.ods")] {
+        let run = if flag == "--results" {
+            dir.run(&["send", "in.csv", "--results", path, "--sandbox"])
+        } else {
+            dir.run(&["validate", "in.csv", "--report", path])
+        };
+        assert_eq!(run.code, 2, "{run:?}");
+        let stem = path.split('.').next().unwrap();
+        assert!(run.stderr.contains(&format!("{stem}.xlsx")), "{run:?}");
+        assert!(run.stderr.contains(&format!("{stem}.csv")), "{run:?}");
+    }
+}
