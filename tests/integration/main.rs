@@ -12,6 +12,7 @@ mod hostile_input;
 
 mod input;
 mod pacing;
+mod pinned;
 mod resume;
 mod sandbox;
 mod send;
