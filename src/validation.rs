@@ -108,7 +108,7 @@ fn visit_chunk<E>(
     tally: &mut Tally,
     visit: &mut impl FnMut(&Row, &Checked, Verdict) -> Result<(), E>,
 ) -> Result<(), E> {
-    let checked: Vec<(Checked, Option<ContentKey>)> = chunk
+    let mut checked: Vec<(Checked, Option<ContentKey>)> = chunk
         .par_iter()
         .with_min_len(256)
         .map(|row| {
@@ -117,8 +117,9 @@ fn visit_chunk<E>(
             (checked, key)
         })
         .collect();
-    for (row, (mut checked, key)) in chunk.iter().zip(checked) {
-        let verdict = match key {
+    // By reference: moving each check out of the vector costs a copy of it.
+    for (row, (checked, key)) in chunk.iter().zip(checked.iter_mut()) {
+        let verdict = match *key {
             None => Verdict::Invalid,
             Some(key) => match seen.first(key, row.number) {
                 Some(of) => {
@@ -137,7 +138,7 @@ fn visit_chunk<E>(
             },
         };
         tally.count(verdict, &checked.findings);
-        visit(row, &checked, verdict)?;
+        visit(row, checked, verdict)?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! Everything here is a pure function of a row, so it runs in parallel and is trivial to test.
 
 pub mod phone;
+mod plans;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -42,6 +43,12 @@ impl ChatId {
     /// phone number written any usual way. The error is a sentence about the value.
     pub fn parse(text: &str) -> Result<ChatId, String> {
         let text = text.trim();
+        // Every chat id form has an `@`; without one, the text is a phone number.
+        if memchr::memchr(b'@', text.as_bytes()).is_none() {
+            return phone::parse(text)
+                .map(|p| ChatId::Personal(p.get()))
+                .map_err(|e| e.to_string());
+        }
         let lower = text.to_ascii_lowercase();
         if let Some(digits) = lower.strip_suffix("@c.us") {
             return match digits.parse::<u64>() {
@@ -147,7 +154,7 @@ impl ContentKey {
     /// card read back from GREEN-API's queue.
     pub fn of(chat_id: impl fmt::Display, phone_contact: u64, names: [&str; 4]) -> ContentKey {
         /// Feeds formatted text straight into the hasher: the same bytes as `to_string()`,
-        /// without an allocation per row.
+        /// without an allocation.
         struct Feed<'h>(&'h mut Xxh3Default);
         impl fmt::Write for Feed<'_> {
             fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -157,7 +164,15 @@ impl ContentKey {
         }
         use fmt::Write as _;
         let mut hasher = Xxh3Default::new();
-        let _ = write!(Feed(&mut hasher), "{chat_id}\x1f{phone_contact}");
+        let _ = write!(Feed(&mut hasher), "{chat_id}");
+        ContentKey::finish(hasher, phone_contact, names)
+    }
+
+    /// The rest of the key once the chat id is in: `\x1f`, the phone, `\x1f` before each name.
+    fn finish(mut hasher: Xxh3Default, phone_contact: u64, names: [&str; 4]) -> ContentKey {
+        let mut digits = [0; 20];
+        hasher.update(b"\x1f");
+        hasher.update(decimal(phone_contact, &mut digits));
         for part in names {
             hasher.update(b"\x1f");
             hasher.update(part.as_bytes());
@@ -166,10 +181,33 @@ impl ContentKey {
     }
 }
 
+/// `n` in decimal, as `Display` writes it, in `buffer`.
+fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        buffer[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buffer[start..];
+        }
+    }
+}
+
 impl Request<'_> {
+    /// The same key as [`ContentKey::of`] gives for this card, without formatting the chat id.
     pub fn key(&self) -> ContentKey {
-        ContentKey::of(
-            &self.chat_id,
+        let mut hasher = Xxh3Default::new();
+        match &self.chat_id {
+            ChatId::Personal(digits) => {
+                let mut buffer = [0; 20];
+                hasher.update(decimal(*digits, &mut buffer));
+                hasher.update(b"@c.us");
+            }
+            ChatId::Group(id) => hasher.update(id.as_bytes()),
+        }
+        ContentKey::finish(
+            hasher,
             self.phone_contact.get(),
             [
                 &self.first_name,
@@ -400,7 +438,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
 
     for field in Field::ALL {
         let value = cell(field);
-        if value.contains('\u{FFFD}') {
+        if contains(value, "\u{FFFD}".as_bytes()) {
             findings.push(Finding::new(
                 Warning,
                 field.name(),
@@ -470,7 +508,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
 /// Google Contacts joins several values of one field with ` ::: ` (`+7 900 … ::: +7 901 …`):
 /// the first is used, with a warning.
 fn first_value<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> &'a str {
-    if !text.contains(":::") {
+    if !contains(text, b":::") {
         return text;
     }
     let first = text
@@ -528,6 +566,13 @@ pub fn check_setting(setting: &FieldSetting) -> Result<(), String> {
 /// [`MAX_NAME_CHARS`] is an error.
 fn name<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> Cow<'a, str> {
     let mut name = Cow::Borrowed(text);
+    // A line break is a control character: without any, only the length is left to check.
+    if !has_control(text) {
+        if text.len() > MAX_NAME_CHARS {
+            too_long(field, text, &name, findings);
+        }
+        return name;
+    }
     if let Some(rest) = text.split(['\n', '\r']).nth(1)
         && rest.matches([',', ';', '\t', '|']).count() >= 2
     {
@@ -560,6 +605,12 @@ fn name<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> Cow<'a,
         ));
         name = Cow::Owned(cleaned.split_whitespace().collect::<Vec<_>>().join(" "));
     }
+    too_long(field, text, &name, findings);
+    name
+}
+
+/// A name of more than [`MAX_NAME_CHARS`] characters (as it goes on the card) is an error.
+fn too_long(field: Field, text: &str, name: &str, findings: &mut Vec<Finding>) {
     let length = name.chars().count();
     if length > MAX_NAME_CHARS {
         let shown: String = text.chars().take(60).collect();
@@ -574,7 +625,21 @@ fn name<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> Cow<'a,
             ),
         ));
     }
-    name
+}
+
+/// Whether `text` holds a control character (`char::is_control`: U+0000–U+001F and
+/// U+007F–U+009F), by its UTF-8 bytes: C0 and DEL are single bytes, C1 is 0xC2 0x80–0x9F.
+fn has_control(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().any(|&b| b < 0x20 || b == 0x7f)
+        || memchr::memchr_iter(0xC2, bytes)
+            .any(|i| bytes.get(i + 1).is_some_and(|b| (0x80..=0x9F).contains(b)))
+}
+
+/// Whether `text` contains `needle`, without building a searcher for each short cell.
+fn contains(text: &str, needle: &[u8]) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(needle[0], bytes).any(|i| bytes[i..].starts_with(needle))
 }
 
 fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<Finding>) {
@@ -587,7 +652,7 @@ fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<
                 "is the contact's own number: the card is sent to the person it describes".into(),
             ));
         }
-        if let Ok(number) = phone::parse(&digits.to_string())
+        if let Some(number) = PhoneNumber::from_digits(digits)
             && let Some(problem) = implausible(number)
         {
             findings.push(Finding::new(
@@ -704,5 +769,32 @@ mod tests {
         assert_ne!(a.key(), b.key());
         assert_eq!(a.key(), c.key());
         assert_eq!(a.key().to_string().parse::<ContentKey>(), Ok(a.key()));
+        let group = Request {
+            chat_id: ChatId::Group("120363043968066561@g.us".into()),
+            ..a.clone()
+        };
+        for request in [&a, &b, &group] {
+            let names = [
+                &*request.first_name,
+                &request.middle_name,
+                &request.last_name,
+                &request.company,
+            ];
+            let of = ContentKey::of(&request.chat_id, request.phone_contact.get(), names);
+            assert_eq!(request.key(), of, "{request:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn control_characters_are_found_by_their_bytes(text in "\\PC{0,8}[\\x00-\\x{a0}]{0,3}\\PC{0,8}") {
+            proptest::prop_assert_eq!(has_control(&text), text.chars().any(char::is_control));
+        }
+
+        #[test]
+        fn numbers_are_written_as_display_writes_them(n in proptest::num::u64::ANY) {
+            let mut buffer = [0; 20];
+            proptest::prop_assert_eq!(decimal(n, &mut buffer), n.to_string().into_bytes());
+        }
     }
 }

@@ -21,19 +21,26 @@ impl PhoneNumber {
         self.0
     }
 
+    /// The number of a chat id's digits, when they make a phone number [`parse`] would
+    /// accept (11–15 digits, at most 2^53-1).
+    pub fn from_digits(digits: u64) -> Option<PhoneNumber> {
+        let count = digit_count(digits);
+        ((MIN_DIGITS..=MAX_DIGITS).contains(&count) && digits <= MAX_SAFE_INTEGER)
+            .then_some(PhoneNumber(digits))
+    }
+
     /// Whether the number is possible in its country's numbering plan: a known country code
     /// followed by a national number of a length that plan allows (libphonenumber's
-    /// "possible number" test, from the `phonenumber` crate's metadata). Lengths only, so it
-    /// costs a table lookup, not a regex.
+    /// "possible number" test, from the `phonenumber` crate's metadata, built into a table:
+    /// see [`plans`](super::plans)). Lengths only, so it costs a table lookup, not a regex.
     pub fn plausibility(self) -> Plausibility {
-        let digits = self.0.to_string();
-        for code_len in 1..=3 {
-            let Some(code) = digits.get(..code_len).and_then(|c| c.parse::<usize>().ok()) else {
-                break;
-            };
-            if let Some(lengths) = &numbering_plans()[code] {
-                let national = (digits.len() - code_len) as u16;
-                return if lengths.contains(&national) {
+        let digits = digit_count(self.0);
+        for code_len in 1..=3.min(digits) {
+            let code = (self.0 / 10u64.pow((digits - code_len) as u32)) as usize;
+            let lengths = super::plans::LENGTHS[code];
+            if lengths != 0 {
+                let national = (digits - code_len) as u16;
+                return if national < 32 && lengths & (1 << national) != 0 {
                     Plausibility::Possible
                 } else {
                     Plausibility::WrongLength {
@@ -47,6 +54,11 @@ impl PhoneNumber {
     }
 }
 
+/// How many decimal digits `n` has (1 for 0).
+fn digit_count(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
 /// The outcome of [`PhoneNumber::plausibility`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plausibility {
@@ -57,43 +69,6 @@ pub enum Plausibility {
         country_code: u16,
         national_digits: u16,
     },
-}
-
-/// National number lengths allowed after each country calling code (index = code).
-fn numbering_plans() -> &'static [Option<Vec<u16>>] {
-    static PLANS: std::sync::LazyLock<Vec<Option<Vec<u16>>>> = std::sync::LazyLock::new(|| {
-        let database = &*phonenumber::metadata::DATABASE;
-        (0..1000u16)
-            .map(|code| {
-                let regions = database.by_code(&code)?;
-                let mut lengths: Vec<u16> = regions
-                    .iter()
-                    .flat_map(|m| {
-                        let d = m.descriptors();
-                        [
-                            Some(d.general()),
-                            d.fixed_line(),
-                            d.mobile(),
-                            d.toll_free(),
-                            d.premium_rate(),
-                            d.shared_cost(),
-                            d.personal_number(),
-                            d.voip(),
-                            d.pager(),
-                            d.uan(),
-                            d.voicemail(),
-                        ]
-                    })
-                    .flatten()
-                    .flat_map(|descriptor| descriptor.possible_length().iter().copied())
-                    .collect();
-                lengths.sort_unstable();
-                lengths.dedup();
-                Some(lengths)
-            })
-            .collect()
-    });
-    &PLANS
 }
 
 impl fmt::Display for PhoneNumber {
@@ -179,6 +154,76 @@ pub fn pretty(number: PhoneNumber) -> String {
 
 /// Parses a phone number written any usual way.
 pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
+    match parse_plain(text.as_bytes()) {
+        Some(parsed) => parsed,
+        None => parse_any(text),
+    }
+}
+
+/// The common case in one pass over the bytes: ASCII digits, a leading `+`, and the
+/// separators `space - ( ) /` (and ASCII white space), nothing else: no `.` or `,` (a
+/// fraction, a numeric export) and no letters (scientific notation). None for any other
+/// text, which [`parse_any`] reads; for this text both give the same answer.
+fn parse_plain(text: &[u8]) -> Option<Result<PhoneNumber, PhoneError>> {
+    let mut value: u64 = 0;
+    let mut digits = 0usize;
+    let mut leading_zeros = 0usize;
+    // Whether anything but white space came yet: a `+` is allowed only before that.
+    let mut started = false;
+    let mut misplaced_plus = false;
+    for &b in text {
+        match b {
+            b'0'..=b'9' => {
+                if digits == leading_zeros && b == b'0' {
+                    leading_zeros += 1;
+                }
+                digits += 1;
+                value = value.saturating_mul(10).saturating_add(u64::from(b - b'0'));
+                started = true;
+            }
+            b'+' => {
+                // The first such error is the one reported, and nothing else can go wrong
+                // in this text before the digits are counted.
+                misplaced_plus |= started;
+                started = true;
+            }
+            b'-' | b'(' | b')' | b'/' => started = true,
+            b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' => {}
+            _ => return None,
+        }
+    }
+    if !started {
+        return Some(Err(PhoneError::Empty));
+    }
+    if misplaced_plus {
+        return Some(Err(PhoneError::MisplacedPlus));
+    }
+    Some(judge(value, digits, leading_zeros))
+}
+
+/// Digits counted: the `00` prefix, the length and the safe-integer limit decide.
+fn judge(value: u64, digits: usize, leading_zeros: usize) -> Result<PhoneNumber, PhoneError> {
+    // `00` is the international dialling prefix; a single 0 is a national trunk prefix.
+    let significant = match leading_zeros {
+        0 => digits,
+        2 => digits - 2,
+        _ if digits == 0 => 0,
+        _ => return Err(PhoneError::NationalNumber),
+    };
+    if significant < MIN_DIGITS {
+        return Err(PhoneError::TooShort(significant));
+    }
+    if significant > MAX_DIGITS {
+        return Err(PhoneError::TooLong(significant));
+    }
+    if value > MAX_SAFE_INTEGER {
+        return Err(PhoneError::Unsafe);
+    }
+    Ok(PhoneNumber(value))
+}
+
+/// Any text: Unicode spaces and dashes, fractions, scientific notation, stray characters.
+fn parse_any(text: &str) -> Result<PhoneNumber, PhoneError> {
     let text = text.trim_matches(is_space);
     if text.is_empty() {
         return Err(PhoneError::Empty);
@@ -212,23 +257,7 @@ pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
             c => return Err(PhoneError::Character(c)),
         }
     }
-    // `00` is the international dialling prefix; a single 0 is a national trunk prefix.
-    let significant = match leading_zeros {
-        0 => digits,
-        2 => digits - 2,
-        _ if digits == 0 => 0,
-        _ => return Err(PhoneError::NationalNumber),
-    };
-    if significant < MIN_DIGITS {
-        return Err(PhoneError::TooShort(significant));
-    }
-    if significant > MAX_DIGITS {
-        return Err(PhoneError::TooLong(significant));
-    }
-    if value > MAX_SAFE_INTEGER {
-        return Err(PhoneError::Unsafe);
-    }
-    Ok(PhoneNumber(value))
+    judge(value, digits, leading_zeros)
 }
 
 fn is_space(c: char) -> bool {
@@ -345,6 +374,84 @@ mod tests {
         );
     }
 
+    /// The national lengths each country calling code allows, from the `phonenumber`
+    /// crate's metadata (every number type of every region sharing the code), as the source
+    /// of `plans.rs`.
+    fn plans_from_metadata() -> String {
+        let database = &*phonenumber::metadata::DATABASE;
+        let mut source = String::from(
+            "//! National number lengths by country calling code: libphonenumber's \"possible\n\
+             //! length\" data, as the `phonenumber` crate ships it, built into a table so that no\n\
+             //! run pays for loading the metadata. Generated; a unit test checks it against the\n\
+             //! crate (`GREENBULK_PIN=1 cargo test --lib numbering_plan` writes it anew).\n\n\
+             /// For each code 0–999: bit `n` is set when a national number of `n` digits is\n\
+             /// possible; 0 for a code no country uses.\n\
+             pub(super) static LENGTHS: [u32; 1000] = {\n    \
+             let mut table = [0; 1000];\n    let mut i = 0;\n    while i < BY_CODE.len() {\n        \
+             table[BY_CODE[i].0 as usize] = BY_CODE[i].1;\n        i += 1;\n    }\n    table\n};\n\n\
+             /// (country calling code, lengths as bits).\n\
+             const BY_CODE: &[(u16, u32)] = &[\n",
+        );
+        for code in 0..1000u16 {
+            let Some(regions) = database.by_code(&code) else {
+                continue;
+            };
+            let mask = regions
+                .iter()
+                .flat_map(|m| {
+                    let d = m.descriptors();
+                    [
+                        Some(d.general()),
+                        d.fixed_line(),
+                        d.mobile(),
+                        d.toll_free(),
+                        d.premium_rate(),
+                        d.shared_cost(),
+                        d.personal_number(),
+                        d.voip(),
+                        d.pager(),
+                        d.uan(),
+                        d.voicemail(),
+                    ]
+                })
+                .flatten()
+                .flat_map(|descriptor| descriptor.possible_length().iter().copied())
+                .fold(0u32, |mask, length| mask | 1 << length);
+            source.push_str(&format!("    ({code}, {mask:#010x}),\n"));
+        }
+        source.push_str("];\n");
+        source
+    }
+
+    #[test]
+    fn the_numbering_plan_table_is_the_metadata() {
+        let expected = plans_from_metadata();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/contact/plans.rs");
+        if std::env::var_os("GREENBULK_PIN").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap();
+        assert!(
+            committed == expected,
+            "src/contact/plans.rs is not what the phonenumber crate's metadata gives; \
+             regenerate it with GREENBULK_PIN=1 cargo test --lib numbering_plan"
+        );
+    }
+
+    #[test]
+    fn digit_counts_and_chat_digits() {
+        assert_eq!(digit_count(0), 1);
+        assert_eq!(digit_count(9), 1);
+        assert_eq!(digit_count(10), 2);
+        assert_eq!(digit_count(MAX_SAFE_INTEGER), 16);
+        assert_eq!(
+            PhoneNumber::from_digits(79001234567),
+            parse("79001234567").ok()
+        );
+        assert_eq!(PhoneNumber::from_digits(9001234567), None);
+        assert_eq!(PhoneNumber::from_digits(1234567890123456), None);
+    }
+
     proptest! {
         #[test]
         fn formatting_never_changes_the_digits(
@@ -368,6 +475,13 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
             let _ = parse(&text);
+        }
+
+        #[test]
+        fn the_one_pass_reading_agrees_with_the_general_one(
+            text in "[ +0-9()/\\t-]{0,24}",
+        ) {
+            prop_assert_eq!(parse_plain(text.as_bytes()), Some(parse_any(&text)));
         }
     }
 }
