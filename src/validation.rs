@@ -2,9 +2,6 @@
 //! duplicates found in input order. `validate`, `send` and the results writer all walk the
 //! input through this one pass, so they always agree on what a row is.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use rayon::prelude::*;
 
 use crate::contact::{self, Checked, ContentKey, Finding, Severity};
@@ -117,25 +114,24 @@ fn visit_chunk<E>(
             (checked, key)
         })
         .collect();
+    let earlier = seen.firsts(chunk, checked.iter().map(|(_, key)| *key));
     // By reference: moving each check out of the vector costs a copy of it.
-    for (row, (checked, key)) in chunk.iter().zip(checked.iter_mut()) {
-        let verdict = match *key {
-            None => Verdict::Invalid,
-            Some(key) => match seen.first(key, row.number) {
-                Some(of) => {
-                    checked.findings.push(Finding {
-                        severity: Severity::Warning,
-                        field: "row",
-                        value: String::new(),
-                        problem: format!(
-                            "duplicate of row {of} (same chatId and contact): sent once, this \
-                             copy gets status duplicate"
-                        ),
-                    });
-                    Verdict::Duplicate { of, key }
-                }
-                None => Verdict::Sendable(key),
-            },
+    for ((row, (checked, key)), earlier) in chunk.iter().zip(checked.iter_mut()).zip(earlier) {
+        let verdict = match (*key, earlier) {
+            (None, _) => Verdict::Invalid,
+            (Some(key), Some(of)) => {
+                checked.findings.push(Finding {
+                    severity: Severity::Warning,
+                    field: "row",
+                    value: String::new(),
+                    problem: format!(
+                        "duplicate of row {of} (same chatId and contact): sent once, this \
+                         copy gets status duplicate"
+                    ),
+                });
+                Verdict::Duplicate { of, key }
+            }
+            (Some(key), None) => Verdict::Sendable(key),
         };
         tally.count(verdict, &checked.findings);
         visit(row, checked, verdict)?;
@@ -143,47 +139,136 @@ fn visit_chunk<E>(
     Ok(())
 }
 
-/// The first row of each content key: the low half of the key indexes, the high half
-/// confirms. 33 bytes a row when full, about 50 with the table's and vector's room to grow; a
-/// million rows fit in well under 100 MB.
-#[derive(Default)]
+/// How many independent parts the duplicate index is split into, by key: each part sees
+/// its own keys in input order, so the parts work in parallel and still find, for every
+/// key, the first row that had it.
+const SHARDS: usize = 16;
+
+/// The first row of each content key, in [`SHARDS`] parts.
 struct Seen {
-    index: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
-    entries: Vec<(u64, RowNumber)>,
+    shards: Vec<SeenShard>,
+}
+
+impl Default for Seen {
+    fn default() -> Seen {
+        Seen {
+            shards: (0..SHARDS).map(|_| SeenShard::default()).collect(),
+        }
+    }
 }
 
 impl Seen {
+    /// For each row of a chunk with a key: the earlier row that had the same key, if any
+    /// (and the row is remembered as the first otherwise). In parallel, by part.
+    fn firsts(
+        &mut self,
+        chunk: &[Row],
+        keys: impl Iterator<Item = Option<ContentKey>>,
+    ) -> Vec<Option<RowNumber>> {
+        let keys: Vec<Option<ContentKey>> = keys.collect();
+        let found: Vec<Vec<(usize, RowNumber)>> = self
+            .shards
+            .par_iter_mut()
+            .enumerate()
+            .map(|(part, shard)| {
+                let mut found = Vec::new();
+                for (i, key) in keys.iter().enumerate() {
+                    if let Some(key) = key
+                        && SeenShard::part(*key) == part
+                        && let Some(of) = shard.first(*key, chunk[i].number)
+                    {
+                        found.push((i, of));
+                    }
+                }
+                found
+            })
+            .collect();
+        let mut earlier = vec![None; keys.len()];
+        for (i, of) in found.into_iter().flatten() {
+            earlier[i] = Some(of);
+        }
+        earlier
+    }
+}
+
+/// One part of the duplicate index: a table of entry numbers (5 bytes a slot, the hash's
+/// top bits in its control byte) and the entries, in the order first seen. About 30 bytes a
+/// row: a million rows fit in about 30 MB.
+#[derive(Default)]
+struct SeenShard {
+    index: hashbrown::HashTable<u32>,
+    entries: Vec<SeenEntry>,
+}
+
+struct SeenEntry {
+    key: [u64; 2],
+    row: RowNumber,
+}
+
+impl SeenShard {
+    /// Which part a key belongs to: bits the table's own hash (the low half) does not use.
+    fn part(key: ContentKey) -> usize {
+        ((key.0 >> 64) as usize) % SHARDS
+    }
+
     /// The row that first had `key`, or None (and `row` is remembered as the first).
     fn first(&mut self, key: ContentKey, row: RowNumber) -> Option<RowNumber> {
-        let (low, high) = (key.0 as u64, (key.0 >> 64) as u64);
-        match self.index.get(&low) {
-            Some(&i) if self.entries[i as usize].0 == high => Some(self.entries[i as usize].1),
-            // Same low half, different key: astronomically rare; the row is simply not
-            // remembered, so only a later copy of it could go unnoticed.
-            Some(_) => None,
-            None => {
-                self.index.insert(low, self.entries.len() as u32);
-                self.entries.push((high, row));
+        let key = [key.0 as u64, (key.0 >> 64) as u64];
+        let entries = &self.entries;
+        let entry = self.index.entry(
+            key[0],
+            |&i| entries[i as usize].key == key,
+            |&i| entries[i as usize].key[0],
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(found) => {
+                Some(entries[*found.get() as usize].row)
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                // Past four billion keys in one part a key is no longer remembered: only a
+                // later copy of it could then go unnoticed.
+                if let Ok(next) = u32::try_from(entries.len()) {
+                    slot.insert(next);
+                    self.entries.push(SeenEntry { key, row });
+                }
                 None
             }
         }
     }
 }
 
-/// The keys are already uniform hashes: use their bits as they are.
-#[derive(Default)]
-struct KeyHasher(u64);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
+    #[test]
+    fn the_first_row_of_each_key_is_found_across_chunks_and_parts() {
+        let mut seen = Seen::default();
+        let rows: Vec<Row> = (2..2 + 3 * SHARDS as u64)
+            .map(|n| Row {
+                number: RowNumber(n),
+                ..Row::default()
+            })
+            .collect();
+        // Keys spread over every part; the second half of the rows repeats the first half's.
+        let key = |i: u64| ContentKey(u128::from(i) << 64 | u128::from(i * 7919));
+        let half = rows.len() / 2;
+        let keys: Vec<Option<ContentKey>> = (0..rows.len() as u64)
+            .map(|i| (i != 1).then(|| key(i % half as u64)))
+            .collect();
+        let (first, second) = rows.split_at(half);
+        let earlier_first = seen.firsts(first, keys[..half].iter().copied());
+        assert!(earlier_first.iter().all(Option::is_none));
+        let earlier_second = seen.firsts(second, keys[half..].iter().copied());
+        for (i, earlier) in earlier_second.iter().enumerate() {
+            // Row 3 (index 1) had no key, so its copy is the first of its key.
+            let want = (i != 1).then(|| first[i].number);
+            assert_eq!(*earlier, want, "row {}", second[i].number);
         }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+        // Within one chunk too: the first copy is the first.
+        let new = ContentKey(u128::MAX);
+        let again = seen.firsts(&rows[..3], [Some(new), Some(key(1)), Some(new)].into_iter());
+        let second_of_one = RowNumber(3 + half as u64);
+        assert_eq!(again, vec![None, Some(second_of_one), Some(RowNumber(2))]);
     }
 }

@@ -327,7 +327,8 @@ pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
 pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Checked<'a> {
     use Severity::{Error, Warning};
     let mut findings = Vec::new();
-    let cell = |field: Field| columns.text(field, row).trim();
+    let texts = Field::ALL.map(|field| trim(columns.text(field, row)));
+    let cell = |field: Field| texts[field as usize];
     let missing = |field: Field, what: &str| {
         if row.unsaved_formula(columns.get(field)) {
             UNSAVED_FORMULA.to_string()
@@ -436,7 +437,10 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         ));
     }
 
-    for field in Field::ALL {
+    // U+FFFD is EF BF BD in UTF-8: a row without an EF byte has none in any cell.
+    let undecoded =
+        memchr::memchr(0xEF, row.cells.as_slice().as_bytes()).is_some() || columns.has_settings();
+    for field in Field::ALL.into_iter().filter(|_| undecoded) {
         let value = cell(field);
         if contains(value, "\u{FFFD}".as_bytes()) {
             findings.push(Finding::new(
@@ -634,6 +638,16 @@ fn has_control(text: &str) -> bool {
     bytes.iter().any(|&b| b < 0x20 || b == 0x7f)
         || memchr::memchr_iter(0xC2, bytes)
             .any(|i| bytes.get(i + 1).is_some_and(|b| (0x80..=0x9F).contains(b)))
+}
+
+/// `str::trim`, with the usual case first: a cell that starts and ends with a visible ASCII
+/// character has nothing to trim.
+fn trim(text: &str) -> &str {
+    match text.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        [only] if only.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
 }
 
 /// Whether `text` contains `needle`, without building a searcher for each short cell.

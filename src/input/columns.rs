@@ -278,6 +278,11 @@ impl ColumnMap {
         self.constants[field.index()].as_deref()
     }
 
+    /// Whether any field has a `--set` value.
+    pub fn has_settings(&self) -> bool {
+        self.constants.iter().any(Option::is_some)
+    }
+
     /// A field's text on a row: its `--set` value, or its column's cell ("" without either);
     /// for a phone field drawn from several phone columns, the first that is filled in.
     pub fn text<'a>(&'a self, field: Field, row: &'a Row) -> &'a str {
@@ -286,7 +291,7 @@ impl ColumnMap {
         }
         let cell = row.cell(self.get(field));
         match self.fallbacks.get(field.index()) {
-            Some(others) if cell.trim().is_empty() => others
+            Some(others) if !others.is_empty() && cell.trim().is_empty() => others
                 .iter()
                 .map(|&i| row.cell(Some(i)))
                 .find(|c| !c.trim().is_empty())
