@@ -9,7 +9,7 @@ use crate::input::{InputError, Row, RowNumber, Table};
 
 /// Rows checked per parallel batch: large enough to keep both cores busy, small enough to
 /// keep memory flat.
-const CHUNK_ROWS: usize = 8 * 1024;
+const CHUNK_ROWS: usize = 4 * 1024;
 
 /// What a row is, once checked against itself and the rows before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,13 +65,17 @@ where
     let mut tally = Tally::default();
     let header_len = table.headers.len();
     let columns = table.columns.clone();
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(1);
+    // Each chunk comes with the number of rows the input is expected to hold, once known.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<Row>, Option<u64>)>(1);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Row>>();
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> Result<(), InputError> {
             let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+            let mut read = 0;
             while table.next_chunk(&mut chunk, CHUNK_ROWS)? {
-                if full_tx.send(chunk).is_err() {
+                read += chunk.len() as u64;
+                let expected = table.expected_rows(read);
+                if full_tx.send((chunk, expected)).is_err() {
                     break;
                 }
                 chunk = empty_rx.try_recv().unwrap_or_default();
@@ -79,7 +83,12 @@ where
             Ok(())
         });
         let mut outcome = Ok(());
-        for chunk in full_rx.iter() {
+        let mut reserved = false;
+        for (chunk, expected) in full_rx.iter() {
+            if let Some(rows) = expected.filter(|_| !reserved) {
+                seen.reserve(rows);
+                reserved = true;
+            }
             outcome = visit_chunk(
                 &chunk, &columns, header_len, &mut seen, &mut tally, &mut visit,
             );
@@ -144,6 +153,10 @@ fn visit_chunk<E>(
 /// key, the first row that had it.
 const SHARDS: usize = 16;
 
+/// The most rows the duplicate index makes room for ahead (about 60 MB); past that it
+/// grows as it goes.
+const RESERVED_ROWS: u64 = 2_000_000;
+
 /// The first row of each content key, in [`SHARDS`] parts.
 struct Seen {
     shards: Vec<SeenShard>,
@@ -158,6 +171,19 @@ impl Default for Seen {
 }
 
 impl Seen {
+    /// Makes room for the keys of `rows` rows (at most [`RESERVED_ROWS`]), so that the
+    /// tables are not rebuilt as they grow.
+    fn reserve(&mut self, rows: u64) {
+        let per_part = rows.min(RESERVED_ROWS) as usize / SHARDS + 1;
+        for shard in &mut self.shards {
+            let entries = &shard.entries;
+            shard
+                .index
+                .reserve(per_part, |&i| entries[i as usize].key[0]);
+            shard.entries.reserve(per_part);
+        }
+    }
+
     /// For each row of a chunk with a key: the earlier row that had the same key, if any
     /// (and the row is remembered as the first otherwise). In parallel, by part.
     fn firsts(
@@ -165,25 +191,27 @@ impl Seen {
         chunk: &[Row],
         keys: impl Iterator<Item = Option<ContentKey>>,
     ) -> Vec<Option<RowNumber>> {
-        let keys: Vec<Option<ContentKey>> = keys.collect();
+        let mut count = 0;
+        for (i, key) in keys.enumerate() {
+            count += 1;
+            if let Some(key) = key {
+                self.shards[SeenShard::part(key)].chunk_keys.push((i, key));
+            }
+        }
         let found: Vec<Vec<(usize, RowNumber)>> = self
             .shards
             .par_iter_mut()
-            .enumerate()
-            .map(|(part, shard)| {
-                let mut found = Vec::new();
-                for (i, key) in keys.iter().enumerate() {
-                    if let Some(key) = key
-                        && SeenShard::part(*key) == part
-                        && let Some(of) = shard.first(*key, chunk[i].number)
-                    {
-                        found.push((i, of));
-                    }
-                }
+            .map(|shard| {
+                let mut keys = std::mem::take(&mut shard.chunk_keys);
+                let found = keys
+                    .drain(..)
+                    .filter_map(|(i, key)| Some((i, shard.first(key, chunk[i].number)?)))
+                    .collect();
+                shard.chunk_keys = keys;
                 found
             })
             .collect();
-        let mut earlier = vec![None; keys.len()];
+        let mut earlier = vec![None; count];
         for (i, of) in found.into_iter().flatten() {
             earlier[i] = Some(of);
         }
@@ -198,6 +226,8 @@ impl Seen {
 struct SeenShard {
     index: hashbrown::HashTable<u32>,
     entries: Vec<SeenEntry>,
+    /// This part's keys of the chunk at hand, with their places in it (kept for the next).
+    chunk_keys: Vec<(usize, ContentKey)>,
 }
 
 struct SeenEntry {

@@ -35,8 +35,11 @@ impl PhoneNumber {
     /// see [`plans`](super::plans)). Lengths only, so it costs a table lookup, not a regex.
     pub fn plausibility(self) -> Plausibility {
         let digits = digit_count(self.0);
-        for code_len in 1..=3.min(digits) {
-            let code = (self.0 / 10u64.pow((digits - code_len) as u32)) as usize;
+        // The first three digits (or all, in a shorter number); codes are their prefixes.
+        let shown = 3.min(digits);
+        let top = (self.0 / 10u64.pow((digits - shown) as u32)) as usize;
+        for code_len in 1..=shown {
+            let code = top / [1, 10, 100][shown - code_len];
             let lengths = super::plans::LENGTHS[code];
             if lengths != 0 {
                 let national = (digits - code_len) as u16;
@@ -475,6 +478,24 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
             let _ = parse(&text);
+        }
+
+        #[test]
+        fn plausibility_reads_the_codes_off_the_leading_digits(n in 1u64..MAX_SAFE_INTEGER) {
+            // The same test on the number's text.
+            let text = n.to_string();
+            let by_text = (1..=3.min(text.len()))
+                .map(|len| (text[..len].parse::<usize>().unwrap(), len))
+                .find(|(code, _)| super::super::plans::LENGTHS[*code] != 0)
+                .map_or(Plausibility::UnknownCountryCode, |(code, len)| {
+                    let national = (text.len() - len) as u16;
+                    if super::super::plans::LENGTHS[code] & (1 << national) != 0 {
+                        Plausibility::Possible
+                    } else {
+                        Plausibility::WrongLength { country_code: code as u16, national_digits: national }
+                    }
+                });
+            prop_assert_eq!(PhoneNumber(n).plausibility(), by_text);
         }
 
         #[test]

@@ -193,6 +193,11 @@ pub struct Table {
 trait RowSource: Send {
     /// Reads the next record into `row`; false at the end.
     fn next_record(&mut self, row: &mut Row) -> Result<bool, InputError>;
+
+    /// (bytes read, bytes in all), where the source can tell.
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 impl Table {
@@ -250,6 +255,13 @@ impl Table {
             }
         }
         Ok(false)
+    }
+
+    /// How many rows the whole input holds, guessed from the `rows_read` so far and how far
+    /// into the file they reach; None where the source cannot tell (a workbook).
+    pub fn expected_rows(&self, rows_read: u64) -> Option<u64> {
+        let (read, total) = self.rows.progress()?;
+        (read > 0).then(|| (rows_read as u128 * u128::from(total) / u128::from(read)) as u64)
     }
 
     /// Fills `chunk` with up to `max` rows, reusing its buffers; false when nothing was read.

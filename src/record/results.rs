@@ -240,7 +240,8 @@ pub(crate) struct ResultsWriter {
     /// How many rows are in each delivery state (for a workbook's summary).
     deliveries: BTreeMap<String, u64>,
     about: About,
-    fields: Vec<String>,
+    /// The fixed fields of the line being written, kept from row to row.
+    fixed: [String; COLUMNS.len()],
 }
 
 /// A failed write of the results file, and the file it concerns.
@@ -318,18 +319,19 @@ impl ResultsWriter {
             counts: StatusCounts::default(),
             deliveries: BTreeMap::new(),
             about,
-            fields: Vec::with_capacity(COLUMNS.len()),
+            fixed: Default::default(),
         })
     }
 
     /// Adds a line as it stands (its status in the second column), for a results file
     /// rewritten from itself.
     pub(crate) fn line(&mut self, fields: &[String]) -> Result<(), WriteError> {
-        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-        self.write(&fields)
+        self.write(fields.iter().map(String::as_str))
     }
 
-    /// Adds one input row's line.
+    /// Adds one input row's line. The fixed fields are formatted into buffers kept from row
+    /// to row, and the input's cells written straight from the row: nothing is allocated
+    /// per row for a row still pending.
     pub(crate) fn row(
         &mut self,
         row: &Row,
@@ -337,50 +339,59 @@ impl ResultsWriter {
         verdict: Verdict,
         history: &History,
     ) -> Result<(), WriteError> {
+        use std::fmt::Write as _;
         let line = line_for(checked, verdict, history);
-        let mut fields = std::mem::take(&mut self.fields);
-        fields.clear();
-        fields.push(row.number.to_string());
-        fields.push(line.status.to_string());
-        fields.push(line.id_message);
-        fields.push(line.error);
-        fields.push(line.attempts.to_string());
-        match &checked.request {
-            Some(request) => {
-                fields.push(request.chat_id.to_string());
-                fields.push(request.phone_contact.to_string());
-            }
-            None => fields.extend([String::new(), String::new()]),
+        let mut fixed = std::mem::take(&mut self.fixed);
+        fixed.iter_mut().for_each(String::clear);
+        let [
+            number,
+            status,
+            id_message,
+            error,
+            attempts,
+            chat_id,
+            phone,
+            delivery,
+            at,
+        ] = &mut fixed;
+        let _ = write!(number, "{}", row.number);
+        let _ = write!(status, "{}", line.status);
+        id_message.push_str(&line.id_message);
+        error.push_str(&line.error);
+        let _ = write!(attempts, "{}", line.attempts);
+        if let Some(request) = &checked.request {
+            let _ = write!(chat_id, "{}", request.chat_id);
+            let _ = write!(phone, "{}", request.phone_contact);
         }
-        match line.delivery {
-            Some((state, at)) => {
-                fields.push(state.to_string());
-                fields.push(iso_utc(at));
-            }
-            None => fields.extend([String::new(), String::new()]),
+        if let Some((state, when)) = line.delivery {
+            let _ = write!(delivery, "{state}");
+            at.push_str(&iso_utc(when));
         }
-        let all: Vec<&str> = fields
-            .iter()
-            .map(String::as_str)
-            .chain(row.cells.iter())
-            .collect();
-        let written = self.write(&all);
-        drop(all);
-        self.fields = fields;
+        let written = self.write(fixed.iter().map(String::as_str).chain(row.cells.iter()));
+        self.fixed = fixed;
         written
     }
 
-    fn write(&mut self, fields: &[&str]) -> Result<(), WriteError> {
-        let status = fields.get(1).copied().unwrap_or_default();
-        if let Some(status) = Status::parse(status) {
-            self.counts.add(status);
-        }
-        let delivery = fields.get(7).copied().unwrap_or_default();
-        if !delivery.is_empty() {
-            *self.deliveries.entry(delivery.to_string()).or_default() += 1;
-        }
+    fn write<'f>(&mut self, fields: impl Iterator<Item = &'f str>) -> Result<(), WriteError> {
+        let (counts, deliveries) = (&mut self.counts, &mut self.deliveries);
+        let mut fields = fields.enumerate().inspect(|&(column, text)| match column {
+            1 => {
+                if let Some(status) = Status::parse(text) {
+                    counts.add(status);
+                }
+            }
+            7 if !text.is_empty() => match deliveries.get_mut(text) {
+                Some(count) => *count += 1,
+                None => {
+                    deliveries.insert(text.to_string(), 1);
+                }
+            },
+            _ => {}
+        });
         let written = match self.sink.as_mut().expect("not committed yet") {
-            Sink::Csv(csv) => csv.write_record(fields).map_err(csv_io),
+            Sink::Csv(csv) => csv
+                .write_record(fields.by_ref().map(|(_, text)| text))
+                .map_err(csv_io),
             Sink::Xlsx(sheet) => {
                 fn number(text: &str) -> Cell<'_> {
                     match text.parse::<f64>() {
@@ -389,8 +400,7 @@ impl ResultsWriter {
                     }
                 }
                 let cells: Vec<Cell> = fields
-                    .iter()
-                    .enumerate()
+                    .by_ref()
                     .map(|(column, text)| match column {
                         0 | 4 => number(text),
                         1 => Cell::Toned(text, status_tone(text)),
