@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """greenbulk's benchmark: greenbulk against what a user would run instead, in one run.
 
-    python3 benches/bench.py            # everything (about 15 minutes on 2 cores)
+    python3 benches/bench.py            # everything (about 55 minutes on 2 cores, 35 of
+                                        # them sending 100,000 cards for the status part)
     python3 benches/bench.py --quick    # smaller inputs, one repetition
+    python3 benches/bench.py --only csv --only small   # parts: csv small xlsx scaling passes send status
 
 Inputs are generated deterministically (seeded) into benches/data/ (not committed). Each
 comparison runs greenbulk and its baseline alternately, REPEAT times, and reports medians, the
@@ -28,6 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benches" / "data"
 BINARY = ROOT / "target" / "release" / "greenbulk"
 BASELINE = ROOT / "benches" / "baseline_validate.py"
+PLAIN = ROOT / "benches" / "baseline_plain.py"
+SANDBOX_ID, SANDBOX_TOKEN = "1101000001", "5a4db0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1"
+# The SHA-256 of validate's report on the generated files, as the build before the speed work
+# wrote it: a faster validate must find exactly the same.
+PINNED_REPORTS = {
+    100_000: "ee6cbaaabca5caa293be9b21ddaf9bad7dc90213e8e6b4b64725b985c60928d1",
+    1_000_000: "c329e044f686c42a9bbf7a54d1c7948a6bf646ff0359adf8b4d135886b13805d",
+}
 
 FIRST = ["Ivan", "Maria", "John", "Anna", "Olga", "Peter", "Camille", "Jonas", "Fatima", "Chen"]
 LAST = ["Petrov", "Smirnova", "Doe", "Schmidt", "Martin", "Weber", "Garcia", "Rossi", "Novak"]
@@ -99,24 +109,56 @@ def measure(command, env=None, stop_after=None):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode, "".join(stderr)
 
 
-def compare(title, ours, theirs, repeat):
-    """Runs both alternately; prints and returns (ratio, our median, their median, our RSS)."""
-    times = {"greenbulk": [], "baseline": []}
-    rss = {"greenbulk": 0.0, "baseline": 0.0}
+def compare(title, ours, baselines, repeat):
+    """Runs greenbulk and each baseline alternately; prints and returns
+    ({baseline: ratio}, our median, our peak RSS)."""
+    names = ["greenbulk", *baselines]
+    commands = {"greenbulk": ours, **baselines}
+    times = {name: [] for name in names}
+    rss = {name: 0.0 for name in names}
     for _ in range(repeat):
-        for name, command in (("greenbulk", ours), ("baseline", theirs)):
-            wall, _, peak, code, err = measure(command)
+        for name in names:
+            wall, _, peak, code, err = measure(commands[name])
             if code not in (0, 3):
                 sys.exit(f"{name} failed ({code}): {err[-500:]}")
             times[name].append(wall)
             rss[name] = max(rss[name], peak)
-    ours_s, theirs_s = statistics.median(times["greenbulk"]), statistics.median(times["baseline"])
-    ratio = theirs_s / ours_s
+    medians = {name: statistics.median(times[name]) for name in names}
+    ours_s = medians["greenbulk"]
     print(f"\n## {title}\n")
-    print(f"- greenbulk is **{ratio:.1f}x** faster (median of {repeat}, run alternately)")
-    print(f"- greenbulk: {ours_s:.2f} s wall, peak RSS {rss['greenbulk']:.0f} MB")
-    print(f"- baseline:  {theirs_s:.2f} s wall, peak RSS {rss['baseline']:.0f} MB")
-    return ratio, ours_s, theirs_s, rss["greenbulk"]
+    print(f"- greenbulk: {ours_s:.2f} s wall (median of {repeat}, run alternately), "
+          f"peak RSS {rss['greenbulk']:.0f} MB")
+    ratios = {}
+    for name in baselines:
+        ratios[name] = medians[name] / ours_s
+        print(f"- {name}: {medians[name]:.2f} s wall, peak RSS {rss[name]:.0f} MB; greenbulk is "
+              f"**{ratios[name]:.1f}x** faster")
+    return ratios, ours_s, rss["greenbulk"]
+
+
+def same_findings(path, rows):
+    """Checks greenbulk's report on a generated file against the pinned one."""
+    import hashlib
+
+    pinned = PINNED_REPORTS.get(rows)
+    if pinned is None:
+        return
+    report = DATA / f"report-{rows}.csv"
+    _, _, _, code, err = measure([str(BINARY), "validate", str(path), "--report", str(report)])
+    digest = hashlib.sha256(report.read_bytes()).hexdigest()
+    if digest != pinned:
+        sys.exit(f"the report on {path.name} changed: sha256 {digest}, pinned {pinned}")
+    print(f"- findings: the report is byte-for-byte the pinned one (sha256 {digest[:12]}…)")
+
+
+def small_file(runs):
+    """Start to exit on a 10-row file: the fixed cost of every run."""
+    path = crm_csv(10)
+    ours = [measure([str(BINARY), "validate", str(path), "--report", os.devnull])[0] for _ in range(runs)]
+    plain = [measure([sys.executable, str(PLAIN), str(path), os.devnull])[0] for _ in range(runs)]
+    print(f"\n## validate, a 10-row file (start to exit, median of {runs})\n")
+    print(f"- greenbulk: **{statistics.median(ours) * 1000:.1f} ms** (slowest {max(ours) * 1000:.1f} ms)")
+    print(f"- plain Python checker: {statistics.median(plain) * 1000:.1f} ms (mostly the interpreter's start)")
 
 
 def scaling(sizes, repeat):
@@ -133,8 +175,14 @@ def scaling(sizes, repeat):
         print(f"| {rows:,} | {wall:.2f} s | {rows / wall:,.0f} | {peak:.0f} MB |")
 
 
-def start_sandbox(latency_ms):
-    process = subprocess.Popen([str(BINARY), "sandbox", "--port", "0", "--latency-ms", str(latency_ms)],
+def sandbox_env(url):
+    return dict(os.environ, GREEN_API_URL=url, GREEN_API_ID_INSTANCE=SANDBOX_ID,
+                GREEN_API_TOKEN_INSTANCE=SANDBOX_TOKEN)
+
+
+def start_sandbox(latency_ms, *extra):
+    process = subprocess.Popen([str(BINARY), "sandbox", "--port", "0", "--latency-ms", str(latency_ms),
+                                *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     first = process.stdout.readline()
     url = re.search(r"http://127\.0\.0\.1:\d+", first).group(0)
@@ -146,7 +194,7 @@ def python_sender(url, rows, rate, workers=16):
     import concurrent.futures
     import json
 
-    endpoint = f"{url}/waInstance1101000001/sendContact/sandboxd2c4e6f8a0b1c3d5e7f9a1b3c5d7e9f0"
+    endpoint = f"{url}/waInstance{SANDBOX_ID}/sendContact/{SANDBOX_TOKEN}"
 
     def post(i):
         body = json.dumps({"chatId": f"7916{1000000 + i:07d}@c.us",
@@ -188,8 +236,7 @@ def ledger_rate(ledger):
 def send_benchmarks(rows, rate, memory_rows, repeat):
     print(f"\n## send: CPU per row and pacing ({rows} rows at {rate}/s, 250 ms latency)\n")
     sandbox, url = start_sandbox(250)
-    env = dict(os.environ, GREEN_API_URL=url, GREEN_API_ID_INSTANCE="1101000001",
-               GREEN_API_TOKEN_INSTANCE="sandboxd2c4e6f8a0b1c3d5e7f9a1b3c5d7e9f0")
+    env = sandbox_env(url)
     small = max(rows // 10, 20)
 
     def ours(count, offset):
@@ -264,11 +311,70 @@ def send_benchmarks(rows, rate, memory_rows, repeat):
         sandbox.wait()
 
 
+def send_passes(path, rows, repeat):
+    """`send --limit 1` on the whole file: every pass over the input (validate and write the
+    results, feed, rewrite the results) with one card sent, to the built-in sandbox; the
+    results as CSV and as a workbook."""
+    print(f"\n## send: its passes over a {rows:,}-row file (--limit 1, built-in sandbox)\n")
+    env = dict(os.environ, XDG_STATE_HOME=str(DATA / "state"))
+    for suffix in ("csv", "xlsx"):
+        walls, cpus, peak = [], [], 0.0
+        for _ in range(repeat):
+            results = DATA / f"passes-results.{suffix}"
+            for leftover in (results, Path(f"{results}.ledger")):
+                leftover.unlink(missing_ok=True)
+            wall, cpu, rss, code, err = measure(
+                [str(BINARY), "send", str(path), "--sandbox", "--skip-invalid", "--limit", "1",
+                 "--results", str(results)], env)
+            if code != 0:
+                sys.exit(f"send --limit 1 failed ({code}): {err[-800:]}")
+            walls.append(wall)
+            cpus.append(cpu)
+            peak = max(peak, rss)
+        print(f"- results as .{suffix}: {statistics.median(walls):.2f} s wall, "
+              f"{statistics.median(cpus):.2f} s CPU (median of {repeat}), peak RSS **{peak:.0f} MB**")
+
+
+def status_benchmark(rows):
+    """What `status` costs for ROWS sent cards: calls, time, memory. Sending them takes
+    ROWS/50 seconds (GREEN-API's rate limit); the sandbox's queue lets a card go every 20 ms,
+    so by the time status runs every card has left it and the journal holds them all."""
+    print(f"\n## status: {rows:,} sent cards\n")
+    sandbox, url = start_sandbox(0, "--delay-ms", "20")
+    env = dict(sandbox_env(url), XDG_STATE_HOME=str(DATA / "state"))
+    try:
+        source = DATA / f"status-{rows}.csv"
+        with open(source, "w") as f:
+            f.write("chatId,phoneContact,firstName\n")
+            for i in range(rows):
+                f.write(f"7916{i:07d},7903{i:07d},Ann\n")
+        results = DATA / "status-results.csv"
+        for leftover in (results, Path(f"{results}.ledger")):
+            leftover.unlink(missing_ok=True)
+        wall, _, _, code, err = measure(
+            [str(BINARY), "send", str(source), "--results", str(results), "--rate", "50/s"], env)
+        if code != 0:
+            sys.exit(f"send failed ({code}): {err[-800:]}")
+        print(f"- sent {rows:,} cards at 50/s in {wall:.0f} s")
+        for round_ in ("first", "second"):
+            wall, cpu, peak, code, err = measure([str(BINARY), "status", str(results)], env)
+            if code not in (0, 1):
+                sys.exit(f"status failed ({code}): {err[-800:]}")
+            calls = re.search(r"\((\d+) calls?\)", err)
+            summary = next((l.strip() for l in err.splitlines() if "sent cards" in l), "")
+            print(f"- status, {round_} round: **{calls.group(1) if calls else '?'} calls**, "
+                  f"{wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS **{peak:.0f} MB** ({summary})")
+    finally:
+        sandbox.send_signal(signal.SIGINT)
+        sandbox.wait()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small inputs, one repetition")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["csv", "xlsx", "scaling", "send"], action="append",
+    parser.add_argument("--only", choices=["csv", "small", "xlsx", "scaling", "passes", "send", "status"],
+                        action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
@@ -283,22 +389,32 @@ def main():
     print(f"- machine: {os.cpu_count()} cores, {platform_line()}")
     print(f"- {time.strftime('%Y-%m-%d %H:%M')}, repeat {repeat}")
 
-    wanted = set(args.only or ["csv", "xlsx", "scaling", "send"])
+    wanted = set(args.only or ["csv", "small", "xlsx", "scaling", "send", "passes", "status"])
     csv_path = crm_csv(csv_rows)
     size_mb = csv_path.stat().st_size / 1e6
     if "csv" in wanted:
-        compare(f"validate, {csv_rows:,}-row CSV ({size_mb:.0f} MB) vs Python csv + regex",
+        compare(f"validate, {csv_rows:,}-row CSV ({size_mb:.0f} MB)",
                 [str(BINARY), "validate", str(csv_path), "--report", os.devnull],
-                [sys.executable, str(BASELINE), str(csv_path), os.devnull], repeat)
+                {"plain Python (csv + regex)": [sys.executable, str(PLAIN), str(csv_path), os.devnull],
+                 "Python building each JSON body": [sys.executable, str(BASELINE), str(csv_path), os.devnull]},
+                repeat)
+        same_findings(csv_path, csv_rows)
+    if "small" in wanted:
+        small_file(5 if args.quick else 21)
     if "xlsx" in wanted:
         xlsx_path = crm_xlsx(DATA / f"crm-{xlsx_rows}.xlsx", xlsx_rows)
-        compare(f"validate, {xlsx_rows:,}-row XLSX vs openpyxl (read-only mode)",
+        compare(f"validate, {xlsx_rows:,}-row XLSX",
                 [str(BINARY), "validate", str(xlsx_path), "--report", os.devnull],
-                [sys.executable, str(BASELINE), str(xlsx_path), os.devnull], repeat)
+                {"openpyxl (read-only mode)": [sys.executable, str(BASELINE), str(xlsx_path), os.devnull]},
+                repeat)
     if "scaling" in wanted:
         scaling(sizes, repeat)
+    if "passes" in wanted:
+        send_passes(csv_path, csv_rows, repeat)
     if "send" in wanted:
         send_benchmarks(100 if args.quick else 1000, 50, csv_rows, repeat)
+    if "status" in wanted:
+        status_benchmark(2_000 if args.quick else 100_000)
 
 
 def platform_line():

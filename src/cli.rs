@@ -222,6 +222,16 @@ pub struct FaultArgs {
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
     pub drop_after_accept: f64,
 
+    /// Share of sendContact requests answered 200 with no idMessage in the body, and never
+    /// queued (a proxy answering garbage).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub empty_200: f64,
+
+    /// Leave the head of the queue out of showMessagesQueue (getMessagesCount still counts
+    /// it), as a known GREEN-API bug does.
+    #[arg(long)]
+    pub hide_queue_head: bool,
+
     /// Answer 466 (quota exceeded) once this many distinct chats were written to.
     #[arg(long, value_name = "CHATS")]
     pub quota: Option<u32>,

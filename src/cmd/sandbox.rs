@@ -20,6 +20,7 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         ("--fail-5xx", f.fail_5xx),
         ("--drop-after-accept", f.drop_after_accept),
         ("--no-account", f.no_account),
+        ("--empty-200", f.empty_200),
     ] {
         if !(0.0..=1.0).contains(&share) {
             anyhow::bail!("{name} {share}: a share is between 0.0 and 1.0");
@@ -40,6 +41,8 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
             fail_5xx: f.fail_5xx,
             drop_after_accept: f.drop_after_accept,
             quota: f.quota,
+            empty_200: f.empty_200,
+            hide_queue_head: f.hide_queue_head,
             state: f.state.parse().map_err(anyhow::Error::msg)?,
             seed: f.seed,
             ..Faults::default()

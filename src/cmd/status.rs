@@ -76,8 +76,9 @@ fn one_line(round: &Round) -> String {
 
 fn print_table(round: &Round) {
     say!(
-        "greenbulk: {} cards accepted by GREEN-API, by what became of them:",
-        grouped(round.sent)
+        "greenbulk: {} cards accepted by GREEN-API, by what became of them ({} calls):",
+        grouped(round.sent),
+        round.calls.total()
     );
     for state in Delivery::ALL
         .iter()

@@ -13,14 +13,18 @@ struct Api {
 
 impl Api {
     fn new(sandbox: &Sandbox) -> Api {
+        Api::at(
+            &sandbox.url(),
+            &sandbox.config().id_instance,
+            &sandbox.config().token,
+        )
+    }
+
+    fn at(url: &str, id_instance: &str, token: &str) -> Api {
         Api {
             client: reqwest::Client::new(),
-            base: format!(
-                "{}/waInstance{}",
-                sandbox.url(),
-                sandbox.config().id_instance
-            ),
-            token: sandbox.config().token.clone(),
+            base: format!("{url}/waInstance{id_instance}"),
+            token: token.to_string(),
         }
     }
 
@@ -449,26 +453,92 @@ async fn dropped_connections_after_accepting() {
     assert!(outgoing[0].dropped);
 }
 
+/// `greenbulk sandbox ARGS` on a free port: the process (killed on drop) and its URL.
+struct Standalone {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Standalone {
+    fn start(args: &[&str]) -> Standalone {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_greenbulk"))
+            .args(["sandbox", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(
+            first.starts_with("greenbulk sandbox listening on http://127.0.0.1:"),
+            "{first}"
+        );
+        let url = first.trim().rsplit(' ').next().unwrap().to_string();
+        Standalone { child, url }
+    }
+
+    fn api(&self) -> Api {
+        Api::at(
+            &self.url,
+            greenbulk::sandbox::DEFAULT_ID_INSTANCE,
+            greenbulk::sandbox::DEFAULT_TOKEN,
+        )
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn standalone_sandbox_prints_its_url_first() {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_greenbulk"))
-        .args(["sandbox", "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        first.starts_with("greenbulk sandbox listening on http://127.0.0.1:"),
-        "{first}"
-    );
-    let url = first.trim().rsplit(' ').next().unwrap();
-    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let sandbox = Standalone::start(&[]);
+    let port: u16 = sandbox.url.rsplit(':').next().unwrap().parse().unwrap();
     assert!(port > 0);
+}
+
+#[tokio::test]
+async fn standalone_sandbox_takes_the_garbage_and_hidden_head_faults() {
+    let garbage = Standalone::start(&["--empty-200", "1"]);
+    let (status, body) = garbage
+        .api()
+        .post(
+            "sendContact",
+            &card("79001234567@c.us", json!(79001234568u64)),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(body.get("idMessage").is_none(), "{body}");
+
+    let hidden = Standalone::start(&["--hide-queue-head", "--delay-ms", "600000"]);
+    let api = hidden.api();
+    // The first leaves at once; two wait, and the view leaves out the one at the head.
+    for phone in [79001234568u64, 79001234569, 79001234570] {
+        let (status, _) = api
+            .post("sendContact", &card("79001234567@c.us", json!(phone)))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (_, count) = api.get("getMessagesCount").await;
+    let (_, queue) = api.get("showMessagesQueue").await;
+    assert_eq!(count["count"], 2, "{count}");
+    assert_eq!(queue.as_array().map(Vec::len), Some(1), "{queue}");
+}
+
+#[test]
+fn standalone_sandbox_refuses_a_share_above_one() {
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_greenbulk"))
+        .args(["sandbox", "--port", "0", "--empty-200", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--empty-200 1.5"), "{stderr}");
 }
