@@ -72,15 +72,23 @@ where
         let reader = scope.spawn(move || -> Result<(), InputError> {
             let mut chunk = Vec::with_capacity(CHUNK_ROWS);
             let mut read = 0;
-            while table.next_chunk(&mut chunk, CHUNK_ROWS)? {
+            loop {
+                let more = table.next_chunk(&mut chunk, CHUNK_ROWS);
+                // Every row before an error in the file is checked, whatever the chunk size.
+                if more.is_err() && !chunk.is_empty() {
+                    let _ = full_tx.send((chunk, None));
+                    return more.map(|_| ());
+                }
+                if !more? {
+                    return Ok(());
+                }
                 read += chunk.len() as u64;
                 let expected = table.expected_rows(read);
                 if full_tx.send((chunk, expected)).is_err() {
-                    break;
+                    return Ok(());
                 }
                 chunk = empty_rx.try_recv().unwrap_or_default();
             }
-            Ok(())
         });
         let mut outcome = Ok(());
         let mut reserved = false;

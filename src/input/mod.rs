@@ -265,19 +265,24 @@ impl Table {
     }
 
     /// Fills `chunk` with up to `max` rows, reusing its buffers; false when nothing was read.
+    /// On an error, `chunk` holds the rows read before it.
     pub fn next_chunk(&mut self, chunk: &mut Vec<Row>, max: usize) -> Result<bool, InputError> {
         let mut filled = 0;
-        while filled < max {
+        let read = loop {
+            if filled == max {
+                break Ok(());
+            }
             if filled == chunk.len() {
                 chunk.push(Row::default());
             }
-            if !self.next_row(&mut chunk[filled])? {
-                break;
+            match self.next_row(&mut chunk[filled]) {
+                Ok(true) => filled += 1,
+                Ok(false) => break Ok(()),
+                Err(e) => break Err(e),
             }
-            filled += 1;
-        }
+        };
         chunk.truncate(filled);
-        Ok(filled > 0)
+        read.map(|()| filled > 0)
     }
 }
 

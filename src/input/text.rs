@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use csv::StringRecord;
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
-use encoding_rs_io::DecodeReaderBytesBuilder;
+use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 
 use super::{InputError, Row, RowNumber, RowSource};
 
@@ -38,9 +38,8 @@ const READ_AHEAD: usize = 256 * 1024;
 
 pub(super) struct TextRows {
     path: PathBuf,
-    reader: csv::Reader<RecordGuard<Box<dyn Read + Send>>>,
-    /// The file's size, when its bytes are read as they are (UTF-8): to tell how far along
-    /// the read is.
+    reader: csv::Reader<RecordGuard<DecodeReaderBytes<BufReader<File>, Vec<u8>>>>,
+    /// The file's size, when it is UTF-8: to tell how far along the read is.
     raw_len: Option<u64>,
     delimiter: u8,
     /// Where the record being read starts, in decoded bytes, shared with the guard.
@@ -116,36 +115,22 @@ pub(super) fn open(
     };
 
     use std::io::{Seek, SeekFrom};
-    // UTF-8 is read as it is, past its BOM: the CSV reader's own buffer is the only one.
-    // (Invalid bytes pass too; they become U+FFFD later, with a warning, as with a decoder
-    // in pass-through mode.) Any other encoding is decoded while streaming.
-    // Any BOM is left out, as the decoder leaves it out.
-    let bom = Encoding::for_bom(&sample).map_or(0, |(_, len)| len as u64);
-    let raw = encoding == UTF_8;
-    let source: Box<dyn Read + Send> = if raw {
-        file.seek(SeekFrom::Start(bom)).map_err(open_err)?;
-        Box::new(file)
-    } else {
-        file.seek(SeekFrom::Start(0)).map_err(open_err)?;
-        Box::new(
-            DecodeReaderBytesBuilder::new()
-                .encoding(Some(encoding))
-                .bom_override(forced.is_none())
-                .strip_bom(true)
-                .utf8_passthru(true)
-                .build(BufReader::with_capacity(256 * 1024, file)),
-        )
-    };
-    let raw_len = if raw {
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| m.len().saturating_sub(bom))
-    } else {
-        None
-    };
+    file.seek(SeekFrom::Start(0)).map_err(open_err)?;
+    // Decoded even when it is UTF-8: bytes that are not valid UTF-8 become U+FFFD before the
+    // CSV parser sees them, so quotes between them can never join them into a character.
+    let decoded = DecodeReaderBytesBuilder::new()
+        .encoding(Some(encoding))
+        .bom_override(forced.is_none())
+        .strip_bom(true)
+        .utf8_passthru(true)
+        .build(BufReader::with_capacity(256 * 1024, file));
+    // For UTF-8 the decoded bytes are the file's (past a BOM): how far along the read is.
+    let raw_len = (encoding == UTF_8)
+        .then(|| std::fs::metadata(path).ok().map(|m| m.len()))
+        .flatten();
     let record_start = Arc::new(AtomicU64::new(0));
     let guarded = RecordGuard {
-        inner: source,
+        inner: decoded,
         delivered: 0,
         record_start: record_start.clone(),
     };

@@ -37,6 +37,37 @@ fn an_unclosed_quote_is_an_input_error_naming_its_row_and_nothing_is_sent() {
 }
 
 #[test]
+fn every_row_before_a_broken_quote_is_checked_and_reported() {
+    let dir = Workdir::new();
+    let mut csv = unclosed_quote_csv();
+    // Row 3 has a warning of its own, in the same chunk as the broken quote.
+    csv = csv.replacen(",N1\n", ",N\u{1b}[31m1\n", 1);
+    dir.write("u.csv", csv);
+    let run = dir.run(&["validate", "u.csv", "--report", "r.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let report = std::fs::read_to_string(dir.path("r.csv")).unwrap();
+    assert!(report.contains("\n3,warning,firstName,"), "{report}");
+}
+
+#[test]
+fn undecodable_bytes_stay_undecodable_even_between_quotes_and_a_second_bom_is_dropped() {
+    let dir = Workdir::new();
+    // E2 82 AC is the euro sign, but here a quote splits it: three undecodable pieces, as
+    // the file has them, never a character the file does not hold.
+    let mut csv = b"\xEF\xBB\xBF\xEF\xBB\xBFchatId,phoneContact,firstName\n".to_vec();
+    csv.extend_from_slice(b"79001234567,79011234567,\"Ann\xE2\"\x82\xAC\n");
+    dir.write("split.csv", csv);
+    let run = dir.run(&["validate", "split.csv", "--report", "-"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("2,warning,firstName,Ann\u{FFFD}\u{FFFD}\u{FFFD},"),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains('€'), "{run:?}");
+}
+
+#[test]
 fn a_quote_closed_far_below_swallows_rows_and_is_caught_too() {
     let dir = Workdir::new();
     // The stray quote is closed by another one 5 rows later: 5 rows inside one cell.
