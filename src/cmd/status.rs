@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cli::StatusArgs;
 use crate::client::CallError;
+use crate::delivery::observe::ASKED_PER_ROUND;
 use crate::delivery::plan::{grouped, local_time};
 use crate::delivery::status::{self, Round, StatusError, StatusOptions};
 use crate::delivery::{Delivery, human};
@@ -23,6 +24,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
         timeout: Duration::from_secs(30),
         watch: args.watch.map(Duration::from_secs),
         queue_ttl: super::send::queue_ttl(),
+        asked_per_round: asked_per_round(),
     };
     let watching = options.watch.is_some();
     let last = status::run(&options, &mut |round| {
@@ -41,6 +43,15 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
     } else {
         Exit::Incomplete
     })
+}
+
+/// [`ASKED_PER_ROUND`]; the tests set a smaller number (`GREENBULK_LOOKUPS_PER_ROUND`) to
+/// see rounds take turns without waiting a minute for each.
+fn asked_per_round() -> usize {
+    std::env::var("GREENBULK_LOOKUPS_PER_ROUND")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(ASKED_PER_ROUND)
 }
 
 fn failure(err: StatusError) -> Failure {
@@ -69,6 +80,12 @@ fn one_line(round: &Round) -> String {
     let mut line = format!("{} sent cards: {}", grouped(round.sent), states.join(", "));
     if round.unknown > 0 {
         line.push_str(&format!("; {} unknown", grouped(round.unknown)));
+    }
+    if round.calls.deferred > 0 {
+        line.push_str(&format!(
+            "; {} still to look up",
+            grouped(u64::from(round.calls.deferred))
+        ));
     }
     line.push_str(&format!(" ({} calls)", round.calls.total()));
     line
@@ -112,6 +129,15 @@ fn print_table(round: &Round) {
             }
         }
         say!("{line}");
+    }
+    if round.calls.deferred > 0 {
+        say!(
+            "  {} cards left the queue before the oldest message GREEN-API's journal still \
+             lists (it keeps the last 10,000) and are looked up one by one, {} a round (getMessage \
+             answers 10 a second): run `greenbulk status` again, or add --watch SECS, to go on",
+            grouped(u64::from(round.calls.deferred)),
+            asked_per_round()
+        );
     }
     if round.unknown > 0 {
         say!(

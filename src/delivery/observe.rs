@@ -4,8 +4,11 @@
 //! still open (up to the API's 10,000 messages); one `showMessagesQueue` for those the journal
 //! does not show. The queue is FIFO, so a card accepted after the oldest card of ours still in
 //! the queue is queued too, without asking. Only the rest are asked one by one (`getMessage`,
-//! 10 a second). A card in none of them was dropped from the queue if it was accepted longer
-//! ago than the queue keeps a message (`expired`), and is still queued otherwise.
+//! 10 a second), at most [`ASKED_PER_ROUND`] a round, oldest first: after a big batch the
+//! journal's 10,000 miss most cards, and 90,000 of them would take two and a half hours; the
+//! rest are looked up by the next rounds. A card in none of them was dropped from the queue
+//! if it was accepted longer ago than the queue keeps a message (`expired`), and is still
+//! queued otherwise.
 //!
 //! A state only moves forward (queued → sent → delivered → read): a card once seen to leave
 //! the queue is never called queued or expired again, and is not asked about one by one any
@@ -17,6 +20,10 @@ use std::time::Duration;
 
 use super::Delivery;
 use crate::client::{CallError, Client};
+
+/// The most cards one round asks about one by one: `getMessage` answers 10 a second, so
+/// about a minute's worth.
+pub(crate) const ASKED_PER_ROUND: usize = 600;
 
 /// A sent card to look after.
 #[derive(Debug, Clone)]
@@ -35,6 +42,8 @@ pub struct Calls {
     pub journal: u32,
     pub queue: u32,
     pub messages: u32,
+    /// Cards that needed a `getMessage` this round did not make (over [`ASKED_PER_ROUND`]).
+    pub deferred: u32,
 }
 
 impl Calls {
@@ -63,6 +72,7 @@ pub(crate) async fn observe(
     tracked: &[Tracked],
     ttl: Duration,
     now_ms: u64,
+    asked_per_round: usize,
 ) -> Result<(Vec<Option<Delivery>>, Calls), CallError> {
     let mut states: Vec<Option<Delivery>> = vec![None; tracked.len()];
     let mut calls = Calls::default();
@@ -126,6 +136,9 @@ pub(crate) async fn observe(
         }
     }
 
+    ask.sort_by_key(|&i| (tracked[i].accepted_at, i));
+    let deferred = ask.split_off(ask.len().min(asked_per_round));
+    calls.deferred = deferred.len() as u32;
     for i in ask {
         let card = &tracked[i];
         let answer = client.message(&card.chat_id, &card.id_message).await?;

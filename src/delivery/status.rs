@@ -30,6 +30,8 @@ pub struct StatusOptions {
     pub watch: Option<Duration>,
     /// How long GREEN-API keeps a queued message.
     pub queue_ttl: Duration,
+    /// The most cards a round asks about one by one (`getMessage`).
+    pub asked_per_round: usize,
 }
 
 /// What one round found.
@@ -126,7 +128,7 @@ pub fn run(
             };
             match opened {
                 Ok(mut open) => {
-                    let round = round(&client, &mut open, options.queue_ttl).await?;
+                    let round = round(&client, &mut open, options).await?;
                     drop(open);
                     on_round(&round);
                     last = Some(round);
@@ -145,7 +147,11 @@ pub fn run(
     })
 }
 
-async fn round(client: &Client, record: &mut Record, ttl: Duration) -> Result<Round, StatusError> {
+async fn round(
+    client: &Client,
+    record: &mut Record,
+    options: &StatusOptions,
+) -> Result<Round, StatusError> {
     let resolved = lookup::resolve(client, record).await?;
     let history = record.history().clone();
     // The chat of each sent card: the ledger's, else the results file's (older ledgers).
@@ -172,7 +178,14 @@ async fn round(client: &Client, record: &mut Record, ttl: Duration) -> Result<Ro
         }
     }
     let now = unix_millis();
-    let (states, mut calls) = observe::observe(client, &tracked, ttl, now).await?;
+    let (states, mut calls) = observe::observe(
+        client,
+        &tracked,
+        options.queue_ttl,
+        now,
+        options.asked_per_round,
+    )
+    .await?;
     let changes: Vec<Event> = states
         .iter()
         .zip(&tracked)

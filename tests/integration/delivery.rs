@@ -313,6 +313,60 @@ fn status_says_what_is_still_queued_and_when_it_should_leave() {
 }
 
 #[test]
+fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
+    let dir = Workdir::new();
+    // Every card leaves at once but shows in the journal only an hour later: each must be
+    // asked about one by one, as after a batch bigger than the journal's 10,000.
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_millis(1),
+        journal_lag: Duration::from_secs(3600),
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(5));
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "out.csv", &["--concurrency", "1"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let status = || {
+        crate::util::Run::from_output(
+            dir.api_command(&sandbox, &["status", "out.csv"])
+                .env("GREENBULK_LOOKUPS_PER_ROUND", "2")
+                .output()
+                .unwrap(),
+        )
+    };
+    let looked_up = || {
+        read_records(&dir.path("out.csv"))
+            .iter()
+            .filter(|r| !r["delivery"].is_empty())
+            .count()
+    };
+    for (round, (done, left)) in [(2, 3), (4, 1), (5, 0)].into_iter().enumerate() {
+        let run = status();
+        assert_eq!(looked_up(), done, "round {round}: {run:?}");
+        if left > 0 {
+            assert_eq!(run.code, 1, "{run:?}");
+            assert!(
+                run.stderr.contains(&format!(
+                    "{left} cards left the queue before the oldest message"
+                )),
+                "{run:?}"
+            );
+        } else {
+            assert!(!run.stderr.contains("left the queue before"), "{run:?}");
+        }
+        // One journal, one queue view, and only this round's share of getMessage calls.
+        let asked = done - [0, 2, 4][round];
+        assert!(
+            run.stderr.contains(&format!("({} calls)", 2 + asked)),
+            "{run:?}"
+        );
+    }
+    assert_eq!(sandbox.over_limit_calls(), Vec::<String>::new());
+}
+
+#[test]
 fn status_watch_ends_when_every_card_is_final() {
     let dir = Workdir::new();
     let sandbox = sandbox(Faults {
