@@ -236,60 +236,152 @@ fn stream_cells(
     sheet: &str,
     sender: &std::sync::mpsc::SyncSender<Streamed>,
 ) -> Result<(), String> {
-    const CHUNK_ROWS: usize = 1024;
     let mut cells = workbook
         .worksheet_cells_reader(sheet)
         .map_err(|e| e.to_string())?;
-    let mut chunk: Chunk = Vec::with_capacity(CHUNK_ROWS);
-    let mut current: Option<(u32, Vec<String>, u64)> = None;
-    let flush = |row: Option<(u32, Vec<String>, u64)>, chunk: &mut Chunk| {
-        if let Some((number, texts, unsaved_formulas)) = row {
-            let mut cells: StringRecord = texts.iter().collect();
-            trim_trailing_empty(&mut cells);
-            chunk.push(SheetRow {
-                number: u64::from(number) + 1,
-                cells,
-                unsaved_formulas,
-            });
-        }
-    };
+    let mut chunk = ChunkBuilder::default();
+    let mut current: Option<RowBuilder> = None;
+    let mut scratch = String::new();
     while let Some(cell) = cells
         .next_cell_with_formula_metadata()
         .map_err(|e| e.to_string())?
     {
         let (row, column) = cell.pos;
-        if current.as_ref().is_none_or(|(r, _, _)| *r != row) {
-            flush(current.take(), &mut chunk);
-            if chunk.len() >= CHUNK_ROWS {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
-                if sender.send(Streamed::Rows(full)).is_err() {
-                    return Ok(()); // the reader stopped listening
-                }
+        let number = u64::from(row) + 1;
+        if current.as_ref().is_none_or(|r| r.number != number) {
+            if let Some(done) = current.take() {
+                chunk.push(done.finish());
             }
-            current = Some((row, Vec::new(), 0));
+            if chunk.is_full() && sender.send(Streamed::Rows(chunk.take())).is_err() {
+                return Ok(()); // the reader stopped listening
+            }
+            current = Some(RowBuilder::new(number, chunk.sizes));
         }
-        let (_, texts, unsaved) = current.as_mut().expect("set above");
+        let current = current.as_mut().expect("set above");
         let column = column as usize;
         if column >= MAX_COLUMNS {
             return Err(format!(
-                "row {} has a cell past Excel's last column (XFD): the file is damaged or built \
-                 to exhaust memory",
-                row + 1
+                "row {number} has a cell past Excel's last column (XFD): the file is damaged or \
+                 built to exhaust memory"
             ));
         }
-        if texts.len() <= column {
-            texts.resize(column + 1, String::new());
-        }
-        if cell.value == DataRef::Empty && cell.formula.is_some() && column < 64 {
-            *unsaved |= 1 << column;
-        }
-        cell_text_ref(&cell.value, &mut texts[column]);
+        let unsaved = cell.value == DataRef::Empty && cell.formula.is_some();
+        let text = match &cell.value {
+            DataRef::SharedString(s) => s,
+            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.as_str(),
+            other => {
+                scratch.clear();
+                cell_text_ref(other, &mut scratch);
+                scratch.as_str()
+            }
+        };
+        current.set(column, text, unsaved);
     }
-    flush(current.take(), &mut chunk);
-    if !chunk.is_empty() {
-        let _ = sender.send(Streamed::Rows(chunk));
+    if let Some(done) = current.take() {
+        chunk.push(done.finish());
+    }
+    if !chunk.rows.is_empty() {
+        let _ = sender.send(Streamed::Rows(chunk.take()));
     }
     Ok(())
+}
+
+/// The rows on their way to the next send. A chunk goes when it has [`ChunkBuilder::ROWS`]
+/// rows or [`ChunkBuilder::BYTES`] of text and fields, whichever comes first, so that a sheet
+/// of very wide rows cannot fill memory while the checks catch up.
+#[derive(Default)]
+struct ChunkBuilder {
+    rows: Chunk,
+    bytes: usize,
+    /// The last row's text length and field count, capped: the next row's room.
+    sizes: (usize, usize),
+}
+
+impl ChunkBuilder {
+    const ROWS: usize = 1024;
+    const BYTES: usize = 8 << 20;
+
+    fn push(&mut self, row: SheetRow) {
+        let text = row.cells.as_byte_record().as_slice().len();
+        self.bytes += text + 8 * row.cells.len();
+        self.sizes = (text.min(4096), row.cells.len().min(256));
+        self.rows.push(row);
+    }
+
+    fn is_full(&self) -> bool {
+        self.rows.len() >= Self::ROWS || self.bytes >= Self::BYTES
+    }
+
+    fn take(&mut self) -> Chunk {
+        self.bytes = 0;
+        std::mem::replace(&mut self.rows, Vec::with_capacity(Self::ROWS))
+    }
+}
+
+/// A sheet row as its cells arrive. Excel writes them left to right, once each, so a cell
+/// is appended to the record; a hand-made or damaged file that repeats or reorders cells
+/// switches the row to one string per column (still linear), and the last value given for
+/// a cell wins, as in calamine's own sheet reader.
+struct RowBuilder {
+    number: u64,
+    cells: StringRecord,
+    scattered: Option<Vec<String>>,
+    unsaved_formulas: u64,
+}
+
+impl RowBuilder {
+    fn new(number: u64, (bytes, fields): (usize, usize)) -> RowBuilder {
+        RowBuilder {
+            number,
+            cells: StringRecord::with_capacity(bytes, fields),
+            scattered: None,
+            unsaved_formulas: 0,
+        }
+    }
+
+    /// Puts a cell's text in its column; `unsaved` when it is a formula whose value was
+    /// never saved.
+    fn set(&mut self, column: usize, text: &str, unsaved: bool) {
+        if column < 64 {
+            let bit = 1 << column;
+            if unsaved {
+                self.unsaved_formulas |= bit;
+            } else {
+                self.unsaved_formulas &= !bit;
+            }
+        }
+        if self.scattered.is_none() && column < self.cells.len() {
+            self.scattered = Some(self.cells.iter().map(str::to_string).collect());
+        }
+        match &mut self.scattered {
+            None => {
+                for _ in self.cells.len()..column {
+                    self.cells.push_field("");
+                }
+                self.cells.push_field(text);
+            }
+            Some(texts) => {
+                if texts.len() <= column {
+                    texts.resize(column + 1, String::new());
+                }
+                texts[column].clear();
+                texts[column].push_str(text);
+            }
+        }
+    }
+
+    fn finish(self) -> SheetRow {
+        let mut cells = match self.scattered {
+            Some(texts) => texts.iter().collect(),
+            None => self.cells,
+        };
+        trim_trailing_empty(&mut cells);
+        SheetRow {
+            number: self.number,
+            cells,
+            unsaved_formulas: self.unsaved_formulas,
+        }
+    }
 }
 
 impl RowSource for StreamedRows {
@@ -404,6 +496,36 @@ mod tests {
         let mut out = String::new();
         cell_text(&cell, &mut out);
         out
+    }
+
+    #[test]
+    fn cells_land_in_their_columns_in_any_order() {
+        let fields =
+            |row: SheetRow| -> Vec<String> { row.cells.iter().map(String::from).collect() };
+
+        let mut row = RowBuilder::new(2, (0, 0));
+        row.set(1, "b", false);
+        row.set(3, "d", true);
+        let row = row.finish();
+        assert_eq!(row.unsaved_formulas, 0b1000);
+        assert_eq!(fields(row), ["", "b", "", "d"]);
+
+        // Right to left across the whole width, then a repeat: linear, and the last value
+        // wins (with its formula mark).
+        let mut row = RowBuilder::new(3, (4096, 256));
+        for column in (0..MAX_COLUMNS).rev() {
+            row.set(column, if column % 2 == 0 { "x" } else { "" }, column == 2);
+        }
+        row.set(2, "y", false);
+        row.set(0, "", false);
+        let row = row.finish();
+        assert_eq!(row.unsaved_formulas, 0);
+        assert_eq!(
+            row.cells.len(),
+            MAX_COLUMNS - 1,
+            "the trailing empty cell dropped"
+        );
+        assert_eq!(fields(row)[..4], ["", "", "y", ""]);
     }
 
     #[test]

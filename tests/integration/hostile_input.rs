@@ -263,6 +263,26 @@ fn a_formula_without_a_saved_value_says_so() {
 }
 
 #[test]
+fn cells_out_of_order_or_repeated_land_in_their_columns() {
+    // Excel writes a row's cells left to right, once each; a hand-made or damaged sheet need not.
+    let dir = Workdir::new();
+    let path = dir.path("o.xlsx");
+    crate::util::write_raw_xlsx(
+        &path,
+        r#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c><c r="B1" t="inlineStr"><is><t>phoneContact</t></is></c><c r="C1" t="inlineStr"><is><t>firstName</t></is></c></row><row r="2"><c r="C2" t="inlineStr"><is><t>Ann</t></is></c><c r="A2"><v>79011234567</v></c><c r="B2"><v>79011234567</v></c></row><row r="3"><c r="A3"><v>79017654321</v></c><c r="B3"><v>1</v></c><c r="C3" t="inlineStr"><is><t>Bob</t></is></c><c r="B3"><v>79017654321</v></c></row>"#,
+    );
+    let run = dir.run(&["send", "o.xlsx", "--sandbox", "--results", "r.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let results = dir.read("r.csv");
+    let row = |tail: &str| results.lines().any(|line| line.ends_with(tail));
+    assert!(row(",79011234567,79011234567,Ann"), "{results}");
+    assert!(
+        row(",79017654321,79017654321,Bob"),
+        "the last value of a repeated cell: {results}"
+    );
+}
+
+#[test]
 fn rows_swallowed_in_a_mac_file_or_into_short_rows_are_caught_and_an_address_is_not() {
     let dir = Workdir::new();
     // Classic Mac line ends (CR only).
