@@ -36,7 +36,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
         }
     })
     .map_err(failure)?;
-    print_table(&last);
+    print_table(&last, options.asked_per_round);
     say!("  results: {}", shown_path(&options.results));
     Ok(if last.all_delivered {
         Exit::Success
@@ -52,6 +52,7 @@ fn asked_per_round() -> usize {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(ASKED_PER_ROUND)
+        .max(1)
 }
 
 fn failure(err: StatusError) -> Failure {
@@ -91,7 +92,7 @@ fn one_line(round: &Round) -> String {
     line
 }
 
-fn print_table(round: &Round) {
+fn print_table(round: &Round, asked_per_round: usize) {
     say!(
         "greenbulk: {} cards accepted by GREEN-API, by what became of them ({} calls):",
         grouped(round.sent),
@@ -136,7 +137,7 @@ fn print_table(round: &Round) {
              lists (it keeps the last 10,000) and are looked up one by one, {} a round (getMessage \
              answers 10 a second): run `greenbulk status` again, or add --watch SECS, to go on",
             grouped(u64::from(round.calls.deferred)),
-            asked_per_round()
+            asked_per_round
         );
     }
     if round.unknown > 0 {

@@ -4,9 +4,11 @@
 //! still open (up to the API's 10,000 messages); one `showMessagesQueue` for those the journal
 //! does not show. The queue is FIFO, so a card accepted after the oldest card of ours still in
 //! the queue is queued too, without asking. Only the rest are asked one by one (`getMessage`,
-//! 10 a second), at most [`ASKED_PER_ROUND`] a round, oldest first: after a big batch the
-//! journal's 10,000 miss most cards, and 90,000 of them would take two and a half hours; the
-//! rest are looked up by the next rounds. A card in none of them was dropped from the queue
+//! 10 a second), at most [`ASKED_PER_ROUND`] a round: after a big batch the journal's 10,000
+//! miss most cards, and 90,000 of them would take two and a half hours; the rest are looked
+//! up by the next rounds. Cards this run has not asked about yet go first (those with no
+//! state at all before those seen queued, then the oldest), so a card that keeps answering
+//! `pending` cannot hold back the others. A card in none of them was dropped from the queue
 //! if it was accepted longer ago than the queue keeps a message (`expired`), and is still
 //! queued otherwise.
 //!
@@ -52,6 +54,14 @@ impl Calls {
     }
 }
 
+/// Which round of this run last asked about a card one by one, so that the next rounds ask
+/// the others first.
+#[derive(Debug, Default)]
+pub(crate) struct Asked {
+    round: u64,
+    rounds: HashMap<String, u64>,
+}
+
 /// The later of two states of a card: a state never moves back (a journal can lag).
 fn forward(before: Option<Delivery>, now: Delivery) -> Delivery {
     let step = |d: Delivery| match d {
@@ -73,6 +83,7 @@ pub(crate) async fn observe(
     ttl: Duration,
     now_ms: u64,
     asked_per_round: usize,
+    asked: &mut Asked,
 ) -> Result<(Vec<Option<Delivery>>, Calls), CallError> {
     let mut states: Vec<Option<Delivery>> = vec![None; tracked.len()];
     let mut calls = Calls::default();
@@ -136,11 +147,21 @@ pub(crate) async fn observe(
         }
     }
 
-    ask.sort_by_key(|&i| (tracked[i].accepted_at, i));
-    let deferred = ask.split_off(ask.len().min(asked_per_round));
+    ask.sort_by_cached_key(|&i| {
+        let card = &tracked[i];
+        (
+            asked.rounds.get(&card.id_message).copied(),
+            card.delivery.is_some(),
+            card.accepted_at,
+            card.id_message.clone(),
+        )
+    });
+    let deferred = ask.split_off(ask.len().min(asked_per_round.max(1)));
     calls.deferred = deferred.len() as u32;
+    asked.round += 1;
     for i in ask {
         let card = &tracked[i];
+        asked.rounds.insert(card.id_message.clone(), asked.round);
         let answer = client.message(&card.chat_id, &card.id_message).await?;
         calls.messages += 1;
         let state = match answer.and_then(|m| Delivery::from_status(&m.status)) {

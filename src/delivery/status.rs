@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::Delivery;
 use super::lookup::{self, ResolveError, Resolved};
-use super::observe::{self, Calls, Tracked};
+use super::observe::{self, Asked, Calls, Tracked};
 use crate::client::{CallError, Client, Credentials};
 use crate::contact::ContentKey;
 use crate::record::ledger::unix_millis;
@@ -121,6 +121,7 @@ pub fn run(
         )?;
         let started = tokio::time::Instant::now();
         let mut last: Option<Round> = None;
+        let mut asked = Asked::default();
         loop {
             let opened = match record.take() {
                 Some(record) => Ok(record),
@@ -128,7 +129,7 @@ pub fn run(
             };
             match opened {
                 Ok(mut open) => {
-                    let round = round(&client, &mut open, options).await?;
+                    let round = round(&client, &mut open, options, &mut asked).await?;
                     drop(open);
                     on_round(&round);
                     last = Some(round);
@@ -151,6 +152,7 @@ async fn round(
     client: &Client,
     record: &mut Record,
     options: &StatusOptions,
+    asked: &mut Asked,
 ) -> Result<Round, StatusError> {
     let resolved = lookup::resolve(client, record).await?;
     let history = record.history().clone();
@@ -184,6 +186,7 @@ async fn round(
         options.queue_ttl,
         now,
         options.asked_per_round,
+        asked,
     )
     .await?;
     let changes: Vec<Event> = states
@@ -211,10 +214,18 @@ async fn round(
     let mut all_final = true;
     let mut all_delivered = unknown == 0;
     for (card, state) in tracked.iter().zip(&states) {
-        let state = state.or(card.delivery);
+        let before = card.delivery;
+        // No answer for an open card: it waits for a later round's lookups. Whatever it was
+        // seen as before (queued, say), it is not that any more, and what it is now is not
+        // known yet.
+        let waiting = state.is_none() && !before.is_some_and(Delivery::is_final);
+        let state = state.or(before);
         *round
             .states
-            .entry(state.map_or("not looked up", Delivery::name))
+            .entry(match state {
+                Some(state) if !waiting => state.name(),
+                _ => "not looked up",
+            })
             .or_default() += 1;
         all_final &= state.is_some_and(Delivery::is_final);
         all_delivered &= state.is_some_and(Delivery::is_delivered);

@@ -379,7 +379,8 @@ fn decide(
     state.catch_up(arrived);
     let no_account = !state.has_whatsapp(&card.chat_id);
     let reads = share(state.faults.seed, &card.chat_id, 2) < 0.5;
-    state.instance.accept(arrived, no_account, reads);
+    let stuck = (state.instance.messages.len() as u64) < u64::from(state.faults.stuck_pending);
+    state.instance.accept(arrived, no_account, reads, stuck);
     let id_message = (0..20)
         .map(|_| char::from_digit(state.rng.u32(0..16), 16).expect("hex digit"))
         .collect::<String>()

@@ -34,6 +34,8 @@ pub(crate) struct Queued {
     pub(crate) no_account: bool,
     /// The chat reads its messages.
     pub(crate) reads: bool,
+    /// WhatsApp never acknowledges it: `pending` for good once it left.
+    pub(crate) stuck: bool,
 }
 
 /// The statuses GREEN-API reports for a message that left the queue.
@@ -42,7 +44,9 @@ pub(crate) fn status(message: &Queued, now: Instant) -> Option<&'static str> {
         return None;
     };
     let since = now.saturating_duration_since(left);
-    Some(if message.no_account {
+    Some(if message.stuck {
+        "pending"
+    } else if message.no_account {
         "noAccount"
     } else if since < Duration::from_secs(1) {
         "sent"
@@ -72,12 +76,19 @@ pub(crate) struct Pace {
 
 impl Instance {
     /// Queues a message accepted at `at`; returns its index.
-    pub(crate) fn accept(&mut self, at: Instant, no_account: bool, reads: bool) -> usize {
+    pub(crate) fn accept(
+        &mut self,
+        at: Instant,
+        no_account: bool,
+        reads: bool,
+        stuck: bool,
+    ) -> usize {
         self.messages.push(Queued {
             accepted: at,
             fate: Fate::Queued,
             no_account,
             reads,
+            stuck,
         });
         let index = self.messages.len() - 1;
         self.queue.push_back(index);
@@ -143,7 +154,7 @@ mod tests {
         let mut instance = Instance::default();
         instance.set_sending(true, start);
         for _ in 0..3 {
-            instance.accept(start, false, false);
+            instance.accept(start, false, false, false);
         }
         instance.advance(start + Duration::from_millis(600), pace(500, 60));
         let fates: Vec<Fate> = instance.messages.iter().map(|m| m.fate).collect();
@@ -159,7 +170,7 @@ mod tests {
         // More time than the delay passed: the next leaves as soon as it is accepted.
         let later = start + Duration::from_secs(10);
         instance.advance(later, pace(500, 60));
-        instance.accept(later, false, false);
+        instance.accept(later, false, false, false);
         instance.advance(later, pace(500, 60));
         assert_eq!(instance.messages[3].fate, Fate::Left(later));
     }
@@ -168,8 +179,8 @@ mod tests {
     fn nothing_leaves_while_not_sending_and_old_messages_expire() {
         let start = Instant::now();
         let mut instance = Instance::default();
-        instance.accept(start, false, false);
-        instance.accept(start + Duration::from_secs(5), false, false);
+        instance.accept(start, false, false, false);
+        instance.accept(start + Duration::from_secs(5), false, false, false);
         instance.advance(start + Duration::from_secs(8), pace(500, 6));
         assert_eq!(instance.messages[0].fate, Fate::Expired);
         assert_eq!(instance.messages[1].fate, Fate::Queued);
@@ -188,7 +199,7 @@ mod tests {
         let mut instance = Instance::default();
         instance.set_sending(true, start);
         for _ in 0..10 {
-            instance.accept(start, false, false);
+            instance.accept(start, false, false, false);
         }
         // One every 2 s, each kept 5 s: the first three leave (0, 2, 4 s), the rest expire.
         instance.advance(start + Duration::from_secs(60), pace(2000, 5));
@@ -209,6 +220,7 @@ mod tests {
             fate: Fate::Left(start),
             no_account,
             reads,
+            stuck: false,
         };
         let at = |s| start + Duration::from_secs(s);
         assert_eq!(status(&message(false, true), at(0)), Some("sent"));
@@ -216,5 +228,10 @@ mod tests {
         assert_eq!(status(&message(false, true), at(3)), Some("read"));
         assert_eq!(status(&message(false, false), at(9)), Some("delivered"));
         assert_eq!(status(&message(true, true), at(9)), Some("noAccount"));
+        let stuck = Queued {
+            stuck: true,
+            ..message(false, true)
+        };
+        assert_eq!(status(&stuck, at(9)), Some("pending"));
     }
 }

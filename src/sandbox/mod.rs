@@ -105,6 +105,9 @@ pub struct Faults {
     /// The next this many calls of methods other than sendContact are answered 429, as
     /// GREEN-API does when another program just called them.
     pub busy_calls: u32,
+    /// The first this many accepted messages stay `pending` after they leave the queue, as
+    /// when WhatsApp never acknowledges them (the phone lost its connection).
+    pub stuck_pending: u32,
     /// Share of sendContact requests answered 200 with a body that has no idMessage, and
     /// never queued (a proxy answering garbage): they can be found nowhere.
     pub empty_200: f64,
@@ -129,6 +132,7 @@ impl Default for Faults {
             no_account: 0.0,
             hide_queue_head: false,
             busy_calls: 0,
+            stuck_pending: 0,
             empty_200: 0.0,
             seed: 1,
         }

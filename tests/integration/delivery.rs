@@ -367,6 +367,60 @@ fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
 }
 
 #[test]
+fn cards_that_stay_pending_do_not_hold_back_the_others_lookups() {
+    let dir = Workdir::new();
+    // The two oldest cards never get past `pending` (WhatsApp never acknowledged them); none
+    // shows in the journal, so every card is asked about one by one, two a round.
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_millis(1),
+        journal_lag: Duration::from_secs(3600),
+        stuck_pending: 2,
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(5));
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "out.csv", &["--concurrency", "1"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let status = || {
+        crate::util::Run::from_output(
+            dir.api_command(&sandbox, &["status", "out.csv"])
+                .env("GREENBULK_LOOKUPS_PER_ROUND", "2")
+                .output()
+                .unwrap(),
+        )
+    };
+    let count = |states: &[&str]| {
+        read_records(&dir.path("out.csv"))
+            .iter()
+            .filter(|r| states.contains(&r["delivery"].as_str()))
+            .count()
+    };
+    // Round 1 asks the two oldest: still pending. Round 2 asks the two never asked before,
+    // not the same two again (three wait); round 3 the last one and one of the pending.
+    for (round, (pending, left_queue, still)) in
+        [(2, 0, 3), (2, 2, 3), (2, 3, 1)].into_iter().enumerate()
+    {
+        let run = status();
+        assert_eq!(run.code, 1, "{run:?}");
+        assert_eq!(count(&["queued"]), pending, "round {round}: {run:?}");
+        assert_eq!(
+            count(&["sent", "delivered", "read"]),
+            left_queue,
+            "round {round}: {run:?}"
+        );
+        assert!(
+            run.stderr.contains(&format!("; {still} still to look up"))
+                || run
+                    .stderr
+                    .contains(&format!("{still} cards left the queue")),
+            "round {round}: {run:?}"
+        );
+    }
+}
+
+#[test]
 fn status_watch_ends_when_every_card_is_final() {
     let dir = Workdir::new();
     let sandbox = sandbox(Faults {
