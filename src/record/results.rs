@@ -125,6 +125,16 @@ pub(crate) struct Line {
 }
 
 impl Line {
+    fn new(status: Status, id_message: &str, error: String, attempts: u32) -> Line {
+        Line {
+            status,
+            id_message: id_message.to_string(),
+            error,
+            attempts,
+            delivery: None,
+        }
+    }
+
     /// Puts this line into a results line's fixed fields (all but `row`, `chatId` and
     /// `phoneContact`).
     pub(crate) fn fill(self, fields: &mut [String]) {
@@ -143,13 +153,7 @@ impl Line {
 
 /// The line of a sendable row, from what the ledger says of its content.
 pub(crate) fn sendable_line(state: Option<&KeyState>) -> Line {
-    let line = |status, id_message: &str, error: String, attempts| Line {
-        status,
-        id_message: id_message.to_string(),
-        error,
-        attempts,
-        delivery: None,
-    };
+    let line = Line::new;
     let Some(state) = state else {
         return line(Status::Pending, "", String::new(), 0);
     };
@@ -181,13 +185,7 @@ pub(crate) fn sendable_line(state: Option<&KeyState>) -> Line {
 
 /// Decides a row's line from its check, its verdict and the ledger.
 fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
-    let line = |status, id_message: &str, error: String, attempts| Line {
-        status,
-        id_message: id_message.to_string(),
-        error,
-        attempts,
-        delivery: None,
-    };
+    let line = Line::new;
     match verdict {
         Verdict::Invalid => {
             let errors: Vec<String> = checked

@@ -7,8 +7,8 @@ use std::time::Duration;
 use greenbulk::sandbox::InstanceState;
 
 use crate::util::{
-    Faults, Workdir, assert_no_double_delivery, contacts_csv, read_records, sandbox, send_args,
-    wait_until,
+    Faults, Run, SandboxThread, Workdir, accepted_ids, assert_no_double_delivery, contacts_csv,
+    read_records, sandbox, send_args, wait_until,
 };
 
 #[test]
@@ -240,11 +240,7 @@ fn status_fills_delivery_for_delivered_read_no_account_and_expired_rows() {
         &send_args("in.csv", "out.csv", &["--concurrency", "1"]),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let ids: Vec<String> = sandbox
-        .outgoing()
-        .iter()
-        .map(|m| m.id_message.clone())
-        .collect();
+    let ids = accepted_ids(&sandbox);
     wait_until(
         Duration::from_secs(10),
         "three to leave, two to expire",
@@ -312,15 +308,20 @@ fn status_says_what_is_still_queued_and_when_it_should_leave() {
     assert_eq!(sandbox.over_limit_calls(), Vec::<String>::new());
 }
 
-#[test]
-fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
+/// Five cards sent one by one to an instance whose journal shows them only an hour after they
+/// leave, so `status` must ask about each one by one; and `status`, two lookups a round.
+fn sent_past_the_journal(
+    faults: Faults,
+) -> (
+    Workdir,
+    SandboxThread,
+    impl Fn(&Workdir, &SandboxThread) -> Run,
+) {
     let dir = Workdir::new();
-    // Every card leaves at once but shows in the journal only an hour later: each must be
-    // asked about one by one, as after a batch bigger than the journal's 10,000.
     let sandbox = sandbox(Faults {
         delay: Duration::from_millis(1),
         journal_lag: Duration::from_secs(3600),
-        ..Faults::default()
+        ..faults
     });
     dir.write("in.csv", contacts_csv(5));
     let run = dir.send(
@@ -328,14 +329,21 @@ fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
         &send_args("in.csv", "out.csv", &["--concurrency", "1"]),
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let status = || {
-        crate::util::Run::from_output(
-            dir.api_command(&sandbox, &["status", "out.csv"])
+    let status = |dir: &Workdir, sandbox: &SandboxThread| {
+        Run::from_output(
+            dir.api_command(sandbox, &["status", "out.csv"])
                 .env("GREENBULK_LOOKUPS_PER_ROUND", "2")
                 .output()
                 .unwrap(),
         )
     };
+    (dir, sandbox, status)
+}
+
+#[test]
+fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
+    // As after a batch bigger than the journal's 10,000.
+    let (dir, sandbox, status) = sent_past_the_journal(Faults::default());
     let looked_up = || {
         read_records(&dir.path("out.csv"))
             .iter()
@@ -343,7 +351,7 @@ fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
             .count()
     };
     for (round, (done, left)) in [(2, 3), (4, 1), (5, 0)].into_iter().enumerate() {
-        let run = status();
+        let run = status(&dir, &sandbox);
         assert_eq!(looked_up(), done, "round {round}: {run:?}");
         if left > 0 {
             assert_eq!(run.code, 1, "{run:?}");
@@ -368,29 +376,11 @@ fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
 
 #[test]
 fn cards_that_stay_pending_do_not_hold_back_the_others_lookups() {
-    let dir = Workdir::new();
-    // The two oldest cards never get past `pending` (WhatsApp never acknowledged them); none
-    // shows in the journal, so every card is asked about one by one, two a round.
-    let sandbox = sandbox(Faults {
-        delay: Duration::from_millis(1),
-        journal_lag: Duration::from_secs(3600),
+    // The two oldest cards never get past `pending` (WhatsApp never acknowledged them).
+    let (dir, sandbox, status) = sent_past_the_journal(Faults {
         stuck_pending: 2,
         ..Faults::default()
     });
-    dir.write("in.csv", contacts_csv(5));
-    let run = dir.send(
-        &sandbox,
-        &send_args("in.csv", "out.csv", &["--concurrency", "1"]),
-    );
-    assert_eq!(run.code, 0, "{run:?}");
-    let status = || {
-        crate::util::Run::from_output(
-            dir.api_command(&sandbox, &["status", "out.csv"])
-                .env("GREENBULK_LOOKUPS_PER_ROUND", "2")
-                .output()
-                .unwrap(),
-        )
-    };
     let count = |states: &[&str]| {
         read_records(&dir.path("out.csv"))
             .iter()
@@ -402,7 +392,7 @@ fn cards_that_stay_pending_do_not_hold_back_the_others_lookups() {
     for (round, (pending, left_queue, still)) in
         [(2, 0, 3), (2, 2, 3), (2, 3, 1)].into_iter().enumerate()
     {
-        let run = status();
+        let run = status(&dir, &sandbox);
         assert_eq!(run.code, 1, "{run:?}");
         assert_eq!(count(&["queued"]), pending, "round {round}: {run:?}");
         assert_eq!(
@@ -461,11 +451,7 @@ fn status_finds_lost_answers_and_exits_0_when_everything_is_delivered() {
     dir.write("in.csv", contacts_csv(6));
     let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
     assert_eq!(run.code, 1, "{run:?}");
-    let ids: Vec<String> = sandbox
-        .outgoing()
-        .iter()
-        .map(|m| m.id_message.clone())
-        .collect();
+    let ids = accepted_ids(&sandbox);
     wait_until(
         Duration::from_secs(10),
         "every card to be delivered",
@@ -580,11 +566,7 @@ fn status_after_a_crash_rewrites_the_rows_the_ledger_knows_and_exits_1_with_noth
     child.wait().unwrap();
     let run = dir.status(&sandbox, &["out.csv"]);
     assert!(run.code == 0 || run.code == 1, "{run:?}");
-    let ids: Vec<String> = sandbox
-        .outgoing()
-        .iter()
-        .map(|m| m.id_message.clone())
-        .collect();
+    let ids = accepted_ids(&sandbox);
     let rows = read_records(&dir.path("out.csv"));
     let sent: Vec<&HashMap<String, String>> =
         rows.iter().filter(|r| r["status"] == "sent").collect();

@@ -229,6 +229,15 @@ pub fn contacts_csv(count: usize) -> String {
 }
 
 /// An emulator with these faults and default credentials.
+/// The idMessage of every card the emulator accepted, in order.
+pub fn accepted_ids(sandbox: &SandboxThread) -> Vec<String> {
+    sandbox
+        .outgoing()
+        .iter()
+        .map(|m| m.id_message.clone())
+        .collect()
+}
+
 pub fn sandbox(faults: Faults) -> SandboxThread {
     SandboxThread::start(Config {
         faults,
