@@ -82,11 +82,8 @@ fn one_line(round: &Round) -> String {
     if round.unknown > 0 {
         line.push_str(&format!("; {} unknown", grouped(round.unknown)));
     }
-    if round.calls.deferred > 0 {
-        line.push_str(&format!(
-            "; {} still to look up",
-            grouped(u64::from(round.calls.deferred))
-        ));
+    if round.to_look_up > 0 {
+        line.push_str(&format!("; {} still to look up", grouped(round.to_look_up)));
     }
     line.push_str(&format!(" ({} calls)", round.calls.total()));
     line
@@ -131,12 +128,12 @@ fn print_table(round: &Round, asked_per_round: usize) {
         }
         say!("{line}");
     }
-    if round.calls.deferred > 0 {
+    if round.to_look_up > 0 {
         say!(
             "  {} cards left the queue before the oldest message GREEN-API's journal still \
              lists (it keeps the last 10,000) and are looked up one by one, {} a round (getMessage \
              answers 10 a second): run `greenbulk status` again, or add --watch SECS, to go on",
-            grouped(u64::from(round.calls.deferred)),
+            grouped(round.to_look_up),
             asked_per_round
         );
     }

@@ -6,9 +6,9 @@
 //! the queue is queued too, without asking. Only the rest are asked one by one (`getMessage`,
 //! 10 a second), at most [`ASKED_PER_ROUND`] a round: after a big batch the journal's 10,000
 //! miss most cards, and 90,000 of them would take two and a half hours; the rest are looked
-//! up by the next rounds. Cards this run has not asked about yet go first (those with no
-//! state at all before those seen queued, then the oldest), so a card that keeps answering
-//! `pending` cannot hold back the others. A card in none of them was dropped from the queue
+//! up by the next rounds. The cards asked about longest ago go first (never asked before
+//! all, then the oldest; the ledger keeps when each was asked), so cards that keep
+//! answering `pending` cannot hold back the others, in one `--watch` or over many runs. A card in none of them was dropped from the queue
 //! if it was accepted longer ago than the queue keeps a message (`expired`), and is still
 //! queued otherwise.
 //!
@@ -36,6 +36,18 @@ pub(crate) struct Tracked {
     pub(crate) accepted_at: Option<u64>,
     /// Its state so far.
     pub(crate) delivery: Option<Delivery>,
+    /// When it was last asked about one by one (Unix ms).
+    pub(crate) looked_up: Option<u64>,
+}
+
+/// What one round found: each tracked card's state now (none for those already final, and
+/// for those whose lookup waits for a later round), the cards asked about one by one, how
+/// many wait for a later round (over [`ASKED_PER_ROUND`]), and the calls made.
+pub(crate) struct Observed {
+    pub(crate) states: Vec<Option<Delivery>>,
+    pub(crate) asked: Vec<usize>,
+    pub(crate) waiting: u64,
+    pub(crate) calls: Calls,
 }
 
 /// The calls one round made.
@@ -44,22 +56,12 @@ pub struct Calls {
     pub journal: u32,
     pub queue: u32,
     pub messages: u32,
-    /// Cards that needed a `getMessage` this round did not make (over [`ASKED_PER_ROUND`]).
-    pub deferred: u32,
 }
 
 impl Calls {
     pub fn total(&self) -> u32 {
         self.journal + self.queue + self.messages
     }
-}
-
-/// Which round of this run last asked about a card one by one, so that the next rounds ask
-/// the others first.
-#[derive(Debug, Default)]
-pub(crate) struct Asked {
-    round: u64,
-    rounds: HashMap<String, u64>,
 }
 
 /// The later of two states of a card: a state never moves back (a journal can lag).
@@ -76,22 +78,27 @@ fn forward(before: Option<Delivery>, now: Delivery) -> Delivery {
     }
 }
 
-/// One round: the state of each tracked card now (none for those already final).
+/// One round over the tracked cards.
 pub(crate) async fn observe(
     client: &Client,
     tracked: &[Tracked],
     ttl: Duration,
     now_ms: u64,
     asked_per_round: usize,
-    asked: &mut Asked,
-) -> Result<(Vec<Option<Delivery>>, Calls), CallError> {
+) -> Result<Observed, CallError> {
     let mut states: Vec<Option<Delivery>> = vec![None; tracked.len()];
     let mut calls = Calls::default();
+    let done = |states, calls| Observed {
+        states,
+        asked: Vec::new(),
+        waiting: 0,
+        calls,
+    };
     let open: Vec<usize> = (0..tracked.len())
         .filter(|&i| !tracked[i].delivery.is_some_and(Delivery::is_final))
         .collect();
     if open.is_empty() {
-        return Ok((states, calls));
+        return Ok(done(states, calls));
     }
 
     let oldest = open
@@ -120,7 +127,7 @@ pub(crate) async fn observe(
         }
     }
     if rest.is_empty() {
-        return Ok((states, calls));
+        return Ok(done(states, calls));
     }
 
     let queue = client.queue().await?;
@@ -147,21 +154,16 @@ pub(crate) async fn observe(
         }
     }
 
-    ask.sort_by_cached_key(|&i| {
-        let card = &tracked[i];
-        (
-            asked.rounds.get(&card.id_message).copied(),
-            card.delivery.is_some(),
-            card.accepted_at,
-            card.id_message.clone(),
-        )
+    ask.sort_by(|&a, &b| {
+        let order = |card: &Tracked| (card.looked_up, card.accepted_at);
+        let (a, b) = (&tracked[a], &tracked[b]);
+        order(a)
+            .cmp(&order(b))
+            .then_with(|| a.id_message.cmp(&b.id_message))
     });
-    let deferred = ask.split_off(ask.len().min(asked_per_round.max(1)));
-    calls.deferred = deferred.len() as u32;
-    asked.round += 1;
-    for i in ask {
+    let waiting = ask.split_off(ask.len().min(asked_per_round.max(1))).len() as u64;
+    for &i in &ask {
         let card = &tracked[i];
-        asked.rounds.insert(card.id_message.clone(), asked.round);
         let answer = client.message(&card.chat_id, &card.id_message).await?;
         calls.messages += 1;
         let state = match answer.and_then(|m| Delivery::from_status(&m.status)) {
@@ -177,7 +179,12 @@ pub(crate) async fn observe(
         };
         states[i] = Some(state);
     }
-    Ok((states, calls))
+    Ok(Observed {
+        states,
+        asked: ask,
+        waiting,
+        calls,
+    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::Delivery;
 use super::lookup::{self, ResolveError, Resolved};
-use super::observe::{self, Asked, Calls, Tracked};
+use super::observe::{self, Calls, Observed, Tracked};
 use crate::client::{CallError, Client, Credentials};
 use crate::contact::ContentKey;
 use crate::record::ledger::unix_millis;
@@ -39,12 +39,14 @@ pub struct StatusOptions {
 pub struct Round {
     /// The rows whose answer was lost, looked up (when there were any).
     pub resolved: Option<Resolved>,
-    /// Sent cards by delivery state (a card not looked up yet counts as none).
+    /// Sent cards by delivery state (`not looked up` for a card whose lookup waits).
     pub states: BTreeMap<&'static str, u64>,
     /// Cards sent (accepted by GREEN-API).
     pub sent: u64,
     /// Rows still unknown after looking.
     pub unknown: u64,
+    /// Cards whose one-by-one lookup waits for a later round.
+    pub to_look_up: u64,
     pub calls: Calls,
     /// The instance's queue now, when cards are still in it.
     pub queue: Option<Queue>,
@@ -121,7 +123,6 @@ pub fn run(
         )?;
         let started = tokio::time::Instant::now();
         let mut last: Option<Round> = None;
-        let mut asked = Asked::default();
         loop {
             let opened = match record.take() {
                 Some(record) => Ok(record),
@@ -129,7 +130,7 @@ pub fn run(
             };
             match opened {
                 Ok(mut open) => {
-                    let round = round(&client, &mut open, options, &mut asked).await?;
+                    let round = round(&client, &mut open, options).await?;
                     drop(open);
                     on_round(&round);
                     last = Some(round);
@@ -152,7 +153,6 @@ async fn round(
     client: &Client,
     record: &mut Record,
     options: &StatusOptions,
-    asked: &mut Asked,
 ) -> Result<Round, StatusError> {
     let resolved = lookup::resolve(client, record).await?;
     let history = record.history().clone();
@@ -173,6 +173,7 @@ async fn round(
                     id_message: id.clone(),
                     accepted_at: state.sent_at,
                     delivery: state.delivery.map(|(delivery, _)| delivery),
+                    looked_up: state.looked_up,
                 });
             }
             Fate::Unknown(_) => unknown += 1,
@@ -180,16 +181,21 @@ async fn round(
         }
     }
     let now = unix_millis();
-    let (states, mut calls) = observe::observe(
+    let Observed {
+        states,
+        asked,
+        waiting,
+        mut calls,
+    } = observe::observe(
         client,
         &tracked,
         options.queue_ttl,
         now,
         options.asked_per_round,
-        asked,
     )
     .await?;
-    let changes: Vec<Event> = states
+    let row = |key: ContentKey| history.get(key).map(|s| s.row).unwrap_or_default();
+    let changes = states
         .iter()
         .zip(&tracked)
         .zip(&keys)
@@ -197,18 +203,23 @@ async fn round(
             let state = (*state)?;
             (card.delivery != Some(state)).then(|| Event::Delivery {
                 key: *key,
-                row: history.get(*key).map(|s| s.row).unwrap_or_default(),
+                row: row(*key),
                 state,
                 at: now,
             })
-        })
-        .collect();
-    record.append(&changes)?;
+        });
+    let looked_up = asked.iter().map(|&i| Event::LookedUp {
+        key: keys[i],
+        row: row(keys[i]),
+        at: now,
+    });
+    record.append(&changes.chain(looked_up).collect::<Vec<_>>())?;
 
     let mut round = Round {
         resolved: (resolved != Resolved::default()).then_some(resolved),
         sent: tracked.len() as u64,
         unknown,
+        to_look_up: waiting,
         ..Round::default()
     };
     let mut all_final = true;

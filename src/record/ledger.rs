@@ -92,6 +92,13 @@ pub(crate) enum Event {
         state: Delivery,
         at: u64,
     },
+    /// A sent message asked about one by one (`getMessage`) at `at` (Unix ms), whatever the
+    /// answer: the next rounds ask about the others first.
+    LookedUp {
+        key: ContentKey,
+        row: RowNumber,
+        at: u64,
+    },
     /// The `--set` values (field → value) of the run that started this ledger: the card it
     /// sends, when the input does not give it. A resumed run must give the same.
     Settings {
@@ -110,7 +117,8 @@ impl Event {
             | Event::Unknown { key, row, .. }
             | Event::NotSent { key, row, .. }
             | Event::Recovered { key, row, .. }
-            | Event::Delivery { key, row, .. } => Some((*key, *row)),
+            | Event::Delivery { key, row, .. }
+            | Event::LookedUp { key, row, .. } => Some((*key, *row)),
             Event::Settings { .. } => None,
         }
     }
@@ -151,6 +159,8 @@ pub(crate) struct KeyState {
     pub(crate) copies: u32,
     /// The latest delivery state seen, and since when.
     pub(crate) delivery: Option<(Delivery, u64)>,
+    /// When it was last asked about one by one (Unix ms).
+    pub(crate) looked_up: Option<u64>,
 }
 
 impl Default for Fate {
@@ -200,6 +210,10 @@ impl History {
             state.delivery = Some((*delivery, *at));
             return;
         }
+        if let Event::LookedUp { at, .. } = event {
+            state.looked_up = Some(*at);
+            return;
+        }
         // A sent message stays sent, whatever a later confused event says.
         if matches!(state.fate, Fate::Sent(_)) {
             return;
@@ -232,7 +246,9 @@ impl History {
                 state.copies = *copies;
                 Fate::Sent(id_message.clone())
             }
-            Event::Delivery { .. } | Event::Settings { .. } => unreachable!("handled above"),
+            Event::Delivery { .. } | Event::LookedUp { .. } | Event::Settings { .. } => {
+                unreachable!("handled above")
+            }
             Event::Failed { error, .. } => Fate::Failed(error.clone()),
             Event::Unknown { reason, .. } => Fate::Unknown(reason.clone()),
             Event::NotSent { reason, .. } => Fate::Pending(Some(reason.clone())),

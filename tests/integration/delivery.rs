@@ -309,7 +309,8 @@ fn status_says_what_is_still_queued_and_when_it_should_leave() {
 }
 
 /// Five cards sent one by one to an instance whose journal shows them only an hour after they
-/// leave, so `status` must ask about each one by one; and `status`, two lookups a round.
+/// leave, so `status` must ask about each one by one. Returns the directory, the emulator,
+/// and a way to run `status` with two lookups a round.
 fn sent_past_the_journal(
     faults: Faults,
 ) -> (
@@ -376,9 +377,11 @@ fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
 
 #[test]
 fn cards_that_stay_pending_do_not_hold_back_the_others_lookups() {
-    // The two oldest cards never get past `pending` (WhatsApp never acknowledged them).
+    // The three oldest cards (rows 2–4) never get past `pending`: WhatsApp never acknowledged
+    // them. Two lookups a round, each `status` a new run: the cards asked about longest ago
+    // (never, first) go first, so the others are reached and the stuck ones take turns.
     let (dir, sandbox, status) = sent_past_the_journal(Faults {
-        stuck_pending: 2,
+        stuck_pending: 3,
         ..Faults::default()
     });
     let count = |states: &[&str]| {
@@ -387,10 +390,11 @@ fn cards_that_stay_pending_do_not_hold_back_the_others_lookups() {
             .filter(|r| states.contains(&r["delivery"].as_str()))
             .count()
     };
-    // Round 1 asks the two oldest: still pending. Round 2 asks the two never asked before,
-    // not the same two again (three wait); round 3 the last one and one of the pending.
-    for (round, (pending, left_queue, still)) in
-        [(2, 0, 3), (2, 2, 3), (2, 3, 1)].into_iter().enumerate()
+    // (queued, left the queue, still to look up) after each round: rows 2 and 3 asked; 4 and
+    // 5; 6 and 2; 3 and 4.
+    for (round, (pending, left_queue, still)) in [(2, 0, 3), (3, 1, 3), (3, 2, 2), (3, 2, 1)]
+        .into_iter()
+        .enumerate()
     {
         let run = status(&dir, &sandbox);
         assert_eq!(run.code, 1, "{run:?}");
@@ -401,13 +405,26 @@ fn cards_that_stay_pending_do_not_hold_back_the_others_lookups() {
             "round {round}: {run:?}"
         );
         assert!(
-            run.stderr.contains(&format!("; {still} still to look up"))
-                || run
-                    .stderr
-                    .contains(&format!("{still} cards left the queue")),
+            run.stderr
+                .contains(&format!("{still} cards left the queue")),
             "round {round}: {run:?}"
         );
     }
+    let ledger = dir.read("out.csv.ledger");
+    let asked = |row: u64| {
+        ledger
+            .lines()
+            .filter(|l| l.contains(r#""event":"lookedup""#))
+            .filter(|l| {
+                l.contains(&format!(r#""row":{row}}}"#)) || l.contains(&format!(r#""row":{row},"#))
+            })
+            .count()
+    };
+    assert_eq!(
+        (2..=6).map(asked).collect::<Vec<_>>(),
+        [2, 2, 2, 1, 1],
+        "{ledger}"
+    );
 }
 
 #[test]

@@ -228,7 +228,6 @@ pub fn contacts_csv(count: usize) -> String {
     csv
 }
 
-/// An emulator with these faults and default credentials.
 /// The idMessage of every card the emulator accepted, in order.
 pub fn accepted_ids(sandbox: &SandboxThread) -> Vec<String> {
     sandbox
@@ -238,6 +237,7 @@ pub fn accepted_ids(sandbox: &SandboxThread) -> Vec<String> {
         .collect()
 }
 
+/// An emulator with these faults and default credentials.
 pub fn sandbox(faults: Faults) -> SandboxThread {
     SandboxThread::start(Config {
         faults,
