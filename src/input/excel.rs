@@ -266,16 +266,7 @@ fn stream_cells(
             ));
         }
         let unsaved = cell.value == DataRef::Empty && cell.formula.is_some();
-        let text = match &cell.value {
-            DataRef::SharedString(s) => s,
-            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.as_str(),
-            other => {
-                scratch.clear();
-                cell_text_ref(other, &mut scratch);
-                scratch.as_str()
-            }
-        };
-        current.set(column, text, unsaved);
+        current.set(column, cell_str(&cell.value, &mut scratch), unsaved);
     }
     if let Some(done) = current.take() {
         chunk.push(done.finish());
@@ -440,18 +431,22 @@ fn trim_trailing_empty(record: &mut StringRecord) {
     }
 }
 
-/// [`cell_text`] for a cell as the streaming reader gives it, without copying its text.
-fn cell_text_ref(cell: &DataRef, out: &mut String) {
-    match cell {
-        DataRef::SharedString(s) => out.push_str(s),
-        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => out.push_str(s),
-        DataRef::Empty => {}
-        DataRef::Int(i) => cell_text(&Data::Int(*i), out),
-        DataRef::Float(f) => cell_text(&Data::Float(*f), out),
-        DataRef::Bool(b) => cell_text(&Data::Bool(*b), out),
-        DataRef::DateTime(dt) => cell_text(&Data::DateTime(*dt), out),
-        DataRef::Error(e) => cell_text(&Data::Error(e.clone()), out),
-    }
+/// [`cell_text`] for a cell as the streaming reader gives it: text as it is, without
+/// copying; anything else written into `scratch`.
+fn cell_str<'a>(cell: &'a DataRef, scratch: &'a mut String) -> &'a str {
+    let other = match cell {
+        DataRef::SharedString(s) => return s,
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => return s,
+        DataRef::Empty => return "",
+        DataRef::Int(i) => Data::Int(*i),
+        DataRef::Float(f) => Data::Float(*f),
+        DataRef::Bool(b) => Data::Bool(*b),
+        DataRef::DateTime(dt) => Data::DateTime(*dt),
+        DataRef::Error(e) => Data::Error(e.clone()),
+    };
+    scratch.clear();
+    cell_text(&other, scratch);
+    scratch
 }
 
 /// Writes a cell as the text a person sees in it (phones as exact digits).

@@ -59,20 +59,25 @@ impl Status {
     ];
 
     pub(crate) fn parse(text: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.to_string() == text)
+        Status::ALL.into_iter().find(|s| s.name() == text)
     }
-}
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+    /// The word in the results file's `status` column (README, "Results").
+    pub(crate) fn name(self) -> &'static str {
+        match self {
             Status::Sent => "sent",
             Status::Failed => "failed",
             Status::Invalid => "invalid",
             Status::Duplicate => "duplicate",
             Status::Unknown => "unknown",
             Status::Pending => "pending",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
