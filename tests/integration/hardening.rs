@@ -2,7 +2,6 @@
 //! here once lost a row, leaked data or broke `--resume`, and is pinned so it cannot again.
 //! (Hostile input files are in `hostile_input.rs`.)
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -206,10 +205,7 @@ fn a_closed_stderr_pipe_is_not_an_error() {
         .spawn()
         .unwrap();
     // `| head -1`: read one line, then close the pipe.
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let first = crate::util::first_line(child.stderr.take().unwrap());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "first line: {first}");
     let statuses = statuses(&dir, "out.csv");
@@ -231,17 +227,8 @@ fn a_closed_stdout_under_report_dash_ends_with_the_runs_own_code() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let first = crate::util::first_line(child.stdout.take().unwrap());
+    let stderr = crate::util::read_all(child.stderr.take().unwrap());
     let status = child.wait().unwrap();
     assert_eq!(first.trim(), "row,severity,field,value,problem");
     assert_eq!(status.code(), Some(3), "{stderr}");

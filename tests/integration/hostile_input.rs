@@ -1,7 +1,6 @@
 //! Hostile input files — unclosed quotes, zip bombs, escape sequences, binary data — each
 //! once lost rows, leaked data into a card or drove the terminal, and is pinned here.
 
-use std::io::Read;
 use std::process::Stdio;
 
 use crate::util::{Cell, Faults, Workdir, contacts_csv, sandbox, send_args};
@@ -131,13 +130,7 @@ fn an_xlsx_zip_bomb_cell_is_refused_in_bounded_memory() {
         .spawn()
         .unwrap();
     let peak = crate::util::peak_memory_until_exit(&mut child);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = crate::util::read_all(child.stderr.take().unwrap());
     let code = child.wait().unwrap().code();
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("row 2"), "{stderr}");

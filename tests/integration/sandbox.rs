@@ -461,7 +461,6 @@ struct Standalone {
 
 impl Standalone {
     fn start(args: &[&str]) -> Standalone {
-        use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_greenbulk"))
             .args(["sandbox", "--port", "0"])
             .args(args)
@@ -469,10 +468,7 @@ impl Standalone {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        let first = crate::util::first_line(child.stdout.take().unwrap());
         assert!(
             first.starts_with("greenbulk sandbox listening on http://127.0.0.1:"),
             "{first}"

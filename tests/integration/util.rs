@@ -228,6 +228,20 @@ pub fn contacts_csv(count: usize) -> String {
     csv
 }
 
+/// The first line a child writes to a pipe (then the pipe may be closed, as `| head -1` does).
+pub fn first_line(stream: impl std::io::Read) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stream), &mut line).unwrap();
+    line
+}
+
+/// Everything a child writes to a pipe, until it closes it.
+pub fn read_all(mut stream: impl std::io::Read) -> String {
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
 /// The idMessage of every card the emulator accepted, in order.
 pub fn accepted_ids(sandbox: &SandboxThread) -> Vec<String> {
     sandbox
