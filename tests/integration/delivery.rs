@@ -425,6 +425,13 @@ fn cards_that_stay_pending_do_not_hold_back_the_others_lookups() {
         [2, 2, 2, 1, 1],
         "{ledger}"
     );
+    // The ledger's lookup lines are no reason to send anything again.
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "out.csv", &["--resume", "--concurrency", "1"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 5, "{run:?}");
 }
 
 #[test]
