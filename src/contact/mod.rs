@@ -263,17 +263,8 @@ impl Request<'_> {
     }
 
     fn long_key(&self) -> ContentKey {
-        let mut hasher = Xxh3Default::new();
-        match &self.chat_id {
-            ChatId::Personal(digits) => {
-                let mut buffer = [0; 20];
-                hasher.update(decimal(*digits, &mut buffer));
-                hasher.update(b"@c.us");
-            }
-            ChatId::Group(id) => hasher.update(id.as_bytes()),
-        }
-        ContentKey::finish(
-            hasher,
+        ContentKey::of(
+            &self.chat_id,
             self.phone_contact.get(),
             [
                 &self.first_name,
