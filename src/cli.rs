@@ -108,6 +108,16 @@ pub struct SendArgs {
     #[arg(long, requires = "resume")]
     pub retry_unknown: bool,
 
+    /// With --resume: send again the cards that went out from this results file with other
+    /// names or company (edited since, or mapped differently); the earlier ones stay sent.
+    #[arg(long, requires = "resume")]
+    pub resend_changed: bool,
+
+    /// Send the cards this machine already sent from this instance in an earlier run (into
+    /// another results file); without it they are `already-sent`.
+    #[arg(long)]
+    pub again: bool,
+
     /// Attempt at most N rows in this run; the rest stay pending for the next --resume
     /// (a cron job's daily share of a batch too big for the queue's 24 hours).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -153,10 +163,28 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub credentials: CredentialArgs,
 
-    /// Look again every SECS seconds until every card's state is final (read, failed,
-    /// noAccount, notInGroup, expired) or 24 hours have passed.
+    /// Ask the built-in sandbox, which keeps what a `send --sandbox` put in its queue
+    /// (credentials from flags or the environment are then ignored).
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Look again every SECS seconds until every card is delivered or read, or its state is
+    /// final (failed, noAccount, notInGroup, expired), or 24 hours have passed. A round
+    /// GREEN-API does not answer is waited out (up to 10 in a row).
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(5..=86_400))]
     pub watch: Option<u64>,
+
+    /// With --watch: what to wait for. `read` waits until every card is read (or final);
+    /// a card may never be read.
+    #[arg(long, value_enum, default_value = "delivered", requires = "watch")]
+    pub until: UntilArg,
+}
+
+/// `status --until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UntilArg {
+    Delivered,
+    Read,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +254,15 @@ pub struct FaultArgs {
     /// queued (a proxy answering garbage).
     #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
     pub empty_200: f64,
+
+    /// Share of chats that read their messages (a seeded choice by chat).
+    #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
+    pub read_share: f64,
+
+    /// Answer the next N calls of methods other than sendContact with a page that is not
+    /// JSON (200), as a proxy under maintenance would.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub garbage_calls: u32,
 
     /// Leave the head of the queue out of showMessagesQueue (getMessagesCount still counts
     /// it), as a known GREEN-API bug does.

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::contact::{Finding, Severity};
 use crate::input::{RowNumber, Table};
+use crate::record::outputs::REPORT_COLUMNS;
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone, workbook_path};
 use crate::term::{say, shown, shown_path};
 use crate::validation::Tally;
@@ -24,9 +25,6 @@ enum Report {
         path: std::path::PathBuf,
     },
 }
-
-/// The report's columns.
-const REPORT_COLUMNS: [&str; 5] = ["row", "severity", "field", "value", "problem"];
 
 /// Collects findings as the pass goes: writes each to the report, keeps the first few.
 pub(crate) struct Findings {

@@ -7,6 +7,7 @@
 //! are written one by one in rust_xlsxwriter's constant-memory mode: a million rows take no
 //! more memory than ten. The caller writes to a temporary path and renames it into place.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use rust_xlsxwriter::{Color, Format, FormatPattern, Workbook, Worksheet, XlsxError};
@@ -192,7 +193,38 @@ impl SheetWriter {
         for (column, width) in widths.iter().enumerate() {
             sheet.set_column_width(column as u16, (*width + 2) as f64)?;
         }
-        self.workbook.save(path)?;
+        let mut file = Latch {
+            file: std::io::BufWriter::new(std::fs::File::create(path).map_err(XlsxError::from)?),
+            error: None,
+        };
+        let saved = self.workbook.save_to_writer(&mut file);
+        let flushed = file.file.flush();
+        match (file.error.take(), saved, flushed) {
+            (Some(error), ..) | (None, Ok(()), Err(error)) => Err(XlsxError::from(error).into()),
+            (None, saved, _) => Ok(saved?),
+        }
+    }
+}
+
+/// Writes to a file, keeping the first error and passing over what comes after it: a full
+/// disk then surfaces once, from greenbulk, and not also as a line the ZIP library prints
+/// on stderr when it drops an archive it could not finish.
+struct Latch {
+    file: std::io::BufWriter<std::fs::File>,
+    error: Option<std::io::Error>,
+}
+
+impl std::io::Write for Latch {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        if self.error.is_none()
+            && let Err(e) = self.file.write_all(buffer)
+        {
+            self.error = Some(e);
+        }
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

@@ -21,6 +21,7 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         ("--drop-after-accept", f.drop_after_accept),
         ("--no-account", f.no_account),
         ("--empty-200", f.empty_200),
+        ("--read-share", f.read_share),
     ] {
         if !(0.0..=1.0).contains(&share) {
             anyhow::bail!("{name} {share}: a share is between 0.0 and 1.0");
@@ -43,6 +44,8 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
             quota: f.quota,
             empty_200: f.empty_200,
             hide_queue_head: f.hide_queue_head,
+            reads: f.read_share,
+            garbage_calls: f.garbage_calls,
             state: f.state.parse().map_err(anyhow::Error::msg)?,
             seed: f.seed,
             ..Faults::default()

@@ -2,15 +2,19 @@
 //! its outcome to an exit code.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::invocation::Invocation;
 use crate::cli::{CredentialArgs, SendArgs};
 use crate::client::{CallError, Credentials};
 use crate::contact::Finding;
+use crate::delivery::human;
 use crate::delivery::lookup::Resolved;
+use crate::delivery::plan::{QueuePlan, grouped, local_time};
 use crate::input::{RowNumber, Table};
+use crate::record::RecordError;
 use crate::record::StatusCounts;
 use crate::report;
 use crate::send::progress::{Display, Progress};
@@ -24,7 +28,12 @@ use crate::{Exit, Failure};
 
 pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
     let options = resolve(args)?;
-    let results = options.results.clone();
+    let next = Next {
+        again: Invocation::current(),
+        results: options.results.to_string_lossy().into_owned(),
+        input: options.input.path.to_string_lossy().into_owned(),
+        sandbox: args.sandbox,
+    };
     let mut printer = Printer {
         display: display(),
         progress: None,
@@ -34,10 +43,12 @@ pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
     match outcome {
         Ok(Outcome::Invalid { tally }) => {
             say!(
-                "greenbulk: nothing was sent: {} rows have errors. Fix them (`greenbulk validate \
-                 --report problems.csv` lists each), or add --skip-invalid to send the other {}",
+                "greenbulk: nothing was sent: {} rows have errors. `{}` lists each; fix them, \
+                 or send the other {} with `{}`",
                 tally.invalid,
-                tally.sendable
+                Invocation::new(["validate", &next.input, "--report", "problems.csv"]),
+                tally.sendable,
+                next.again.clone().with("--skip-invalid")
             );
             Ok(Exit::Invalid)
         }
@@ -45,8 +56,34 @@ pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
             print_dry_run(&dry);
             Ok(Exit::Success)
         }
-        Ok(Outcome::Finished(finished)) => Ok(finish(&finished)),
-        Err(err) => Err(failure(err, &results)),
+        Ok(Outcome::Finished(finished)) => Ok(finish(&finished, &next)),
+        Err(err) => Err(failure(err, &next)),
+    }
+}
+
+/// What the commands suggested at the end are made of: this one, the files, the target.
+struct Next {
+    /// This command line, to repeat with a flag added.
+    again: Invocation,
+    results: String,
+    input: String,
+    sandbox: bool,
+}
+
+impl Next {
+    /// This command with --resume.
+    fn resume(&self) -> Invocation {
+        self.again.clone().with("--resume")
+    }
+
+    /// `greenbulk status RESULTS` against the same instance.
+    fn status(&self) -> Invocation {
+        let status = Invocation::new(["status", &self.results]);
+        if self.sandbox {
+            status.with("--sandbox")
+        } else {
+            status
+        }
     }
 }
 
@@ -55,7 +92,7 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
     let input = crate::input_options(&args.input)?;
     crate::sheet::workbook_path(&args.results)
         .map_err(|e| Failure::usage(anyhow::anyhow!("--results: {e}")))?;
-    if same_file(&input.path, &args.results) {
+    if crate::record::outputs::same_file(&input.path, &args.results) {
         return Err(Failure::usage(anyhow::anyhow!(
             "--results {} is the input file itself; choose another path",
             shown_path(&args.results)
@@ -68,8 +105,7 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
             .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?
         {
             Some(credentials) => Target::Api {
-                shared_calls: state_dir()
-                    .map(|dir| crate::send::shared_calls_file(&dir, &credentials)),
+                shared_calls: Some(crate::send::shared_calls_file(&state_dir(), &credentials)),
                 credentials,
             },
             None if args.dry_run => Target::Unset,
@@ -89,10 +125,13 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
         timeout: Duration::from_secs(args.timeout),
         resume: args.resume,
         retry_unknown: args.retry_unknown,
+        resend_changed: args.resend_changed,
+        again: args.again,
         skip_invalid: args.skip_invalid,
         dry_run: args.dry_run,
         limit: args.limit,
         queue_ttl: queue_ttl(),
+        state_dir: state_dir(),
     })
 }
 
@@ -142,21 +181,18 @@ pub(crate) fn credentials(
 }
 
 /// Where runs keep what they share between them: `$XDG_STATE_HOME/greenbulk`, else
-/// `~/.local/state/greenbulk`, else the system's temporary folder.
-pub(crate) fn state_dir() -> Option<PathBuf> {
+/// `~/.local/state/greenbulk` (`%LOCALAPPDATA%\greenbulk` on Windows), else the system's
+/// temporary folder.
+pub(crate) fn state_dir() -> PathBuf {
     let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    let base = nonempty("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| nonempty("HOME").map(|home| PathBuf::from(home).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    Some(base.join("greenbulk"))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
+    let base = nonempty("XDG_STATE_HOME").map(PathBuf::from).or_else(|| {
+        if cfg!(windows) {
+            nonempty("LOCALAPPDATA").map(PathBuf::from)
+        } else {
+            nonempty("HOME").map(|home| PathBuf::from(home).join(".local/state"))
+        }
+    });
+    base.unwrap_or_else(std::env::temp_dir).join("greenbulk")
 }
 
 fn display() -> Display {
@@ -218,7 +254,7 @@ impl Observer for Printer {
                 "greenbulk: the instance is starting; asking again in a few seconds (up to a \
                  minute)"
             ),
-            Note::Plan(line) => say!("greenbulk: {line}"),
+            Note::Plan { plan, now, state } => say!("greenbulk: {}", plan_line(&plan, now, &state)),
             Note::NoPlan(why) => say!(
                 "greenbulk: warning: cannot read the queue's delay and length ({why}); \
                  sending without checking that every card can leave the queue within 24 hours"
@@ -228,8 +264,79 @@ impl Observer for Printer {
                 "greenbulk: warning: could not look up the unknown rows ({why}); they stay \
                  unknown and none is sent again"
             ),
+            Note::Restored(restored) => {
+                let what = if restored.ledger_was_missing {
+                    "the ledger beside the results file was missing, so a new one was started"
+                        .to_string()
+                } else {
+                    format!(
+                        "the ledger did not know {} rows the results file records as sent or \
+                         unknown (it was emptied or replaced)",
+                        restored.rows
+                    )
+                };
+                say!(
+                    "greenbulk: {what}; {} rows were taken back from the results file and are \
+                     not sent again",
+                    restored.rows
+                )
+            }
+            Note::Changed {
+                first,
+                count,
+                resend,
+            } => {
+                let then = if resend {
+                    "--resend-changed sends the corrected cards now; the earlier ones stay in \
+                     the ledger"
+                } else {
+                    "they are not sent again (add --resend-changed to send the corrected cards)"
+                };
+                say!(
+                    "greenbulk: warning: {} that went out before from this results file with \
+                     other names or company: {then}",
+                    plural(count, "row is a card", "rows are cards")
+                );
+                for changed in &first {
+                    let what = if changed.changes.is_empty() {
+                        "other names or company".to_string()
+                    } else {
+                        changed.changes.join(", ")
+                    };
+                    say!(
+                        "  row {} (to {}): {what}; {} from row {}",
+                        changed.row,
+                        changed.chat,
+                        if changed.sent {
+                            "sent"
+                        } else {
+                            "attempted (unknown)"
+                        },
+                        changed.earlier_row
+                    );
+                }
+                if count > first.len() as u64 {
+                    say!(
+                        "  … and {} more (the results file's error column names each)",
+                        count - first.len() as u64
+                    );
+                }
+            }
+            Note::AlreadySent { count, again } => say!(
+                "greenbulk: {} this machine already sent from this instance in an earlier run \
+                 (into another results file): {}",
+                plural(count, "row is a card", "rows are cards"),
+                if again {
+                    "sent again, as --again asks"
+                } else {
+                    "not sent again, status already-sent (--again sends them anyway)"
+                }
+            ),
             Note::NothingToSend => {
                 say!("greenbulk: nothing left to send: every sendable row was sent before")
+            }
+            Note::NoRows => {
+                say!("greenbulk: nothing to send: the input has a header row and no data rows")
             }
             Note::OnlyUnknownLeft => {
                 say!("greenbulk: nothing to send now: the rows left are unknown (see below)")
@@ -290,6 +397,15 @@ pub(crate) fn print_looked_up(resolved: &Resolved) {
     }
 }
 
+/// `1 row`, `2 rows`: the count with the word that fits it.
+pub(crate) fn plural(count: u64, one: &str, many: &str) -> String {
+    format!(
+        "{} {}",
+        crate::delivery::plan::grouped(count),
+        if count == 1 { one } else { many }
+    )
+}
+
 fn state_meaning(state: &str) -> &'static str {
     match state {
         "notAuthorized" => {
@@ -306,8 +422,14 @@ fn state_meaning(state: &str) -> &'static str {
 
 /// The exit code for an error that ended the run before it sent anything, with the advice
 /// the error alone cannot give.
-fn failure(err: SendError, results: &Path) -> Failure {
+fn failure(err: SendError, next: &Next) -> Failure {
     match err {
+        SendError::Record(RecordError::Exists { path }) => Failure::usage(anyhow::anyhow!(
+            "{path} exists from an earlier run and is never overwritten. To continue that run \
+             (rows already sent are not sent again): `{}`; or choose another --results path",
+            next.resume()
+        )),
+        SendError::QueueFull(plan) => Failure::usage(anyhow::Error::msg(refusal(&plan, next))),
         SendError::Preflight(CallError::Refused { reason, .. }) => Failure::new(
             Exit::Stopped,
             anyhow::anyhow!("GREEN-API refused the credentials: {reason}"),
@@ -322,16 +444,16 @@ fn failure(err: SendError, results: &Path) -> Failure {
             anyhow::anyhow!("interrupted before anything was sent"),
         ),
         SendError::Record(record) if record.is_out_of_space() => Failure::usage(anyhow::anyhow!(
-            "{record}, then run the same command again; nothing was sent and nothing was left \
-             behind for {}",
-            shown_path(results)
+            "{record}, then run `{}` again; nothing was sent and nothing was left behind for {}",
+            next.again,
+            crate::term::shown(&next.results)
         )),
         other => Failure::usage(other),
     }
 }
 
 /// Prints the end of a run and picks its exit code.
-fn finish(run: &Finished) -> Exit {
+fn finish(run: &Finished, next: &Next) -> Exit {
     if let Some(rate) = run.achieved_rate {
         say!(
             "greenbulk: requests left at {rate:.2}/s (limit {}, {:.1}% of it); {}",
@@ -361,9 +483,9 @@ fn finish(run: &Finished) -> Exit {
             say!("greenbulk: {counts}");
             if run.held_back > 0 {
                 say!(
-                    "  {} held back by --limit: run the same command with --resume to send \
-                     the next share",
-                    run.held_back
+                    "  {} held back by --limit: `{}` sends the next share",
+                    run.held_back,
+                    next.resume()
                 );
             }
             if run.results_kept {
@@ -377,11 +499,11 @@ fn finish(run: &Finished) -> Exit {
                 let when = crate::delivery::plan::local_time(jiff::Timestamp::now(), last);
                 say!(
                     "  sent means accepted into the instance's queue; the last card should \
-                     leave it about {when}. `greenbulk status {results}` tells what became \
-                     of each card"
+                     leave it about {when}. `{}` tells what became of each card",
+                    next.status()
                 );
             }
-            print_next_steps(counts, run.held_back, &run.stop);
+            print_next_steps(counts, run.held_back, &run.stop, next);
             match stopped {
                 Some(exit) => exit,
                 // Rows held back by --limit are planned, not a failure.
@@ -393,35 +515,100 @@ fn finish(run: &Finished) -> Exit {
             say!(
                 "greenbulk: error: the results file could not be rewritten: {error}. It still \
                  shows an earlier state; the ledger beside it holds the truth. Free space if \
-                 the disk is full, then run the same command with --resume to rewrite it \
-                 (nothing already sent goes out again)"
+                 the disk is full, then `{}` rewrites it (nothing already sent goes out again)",
+                next.resume()
             );
             stopped.unwrap_or(Exit::Incomplete)
         }
     }
 }
 
-fn print_next_steps(counts: &StatusCounts, held_back: u64, stop: &Stop) {
+fn print_next_steps(counts: &StatusCounts, held_back: u64, stop: &Stop, next: &Next) {
     if counts.failed + counts.pending > held_back {
         let when = match stop {
             Stop::Fatal(_) | Stop::Fault(_) => "once the problem above is fixed, ",
             _ => "",
         };
         say!(
-            "  {when}run the same command with --resume to send the {} failed and pending rows \
-             (nothing already sent goes out again)",
+            "  {when}`{}` sends the {} failed and pending rows (nothing already sent goes out \
+             again)",
+            next.resume(),
             counts.failed + counts.pending - held_back
         );
     }
     if counts.unknown > 0 {
         say!(
-            "  {} rows are unknown: GREEN-API may or may not have queued them (the answer was \
-             lost, cut off, or did not say). `greenbulk status` (or the next --resume) looks \
-             them up in GREEN-API's queue and journal; those not found 5 minutes on can be \
-             sent again with --resume --retry-unknown",
-            counts.unknown
+            "  {} unknown: GREEN-API may or may not have queued them (the answer was lost, cut \
+             off, or did not say). `{}` (or the next --resume) looks them up in GREEN-API's \
+             queue and journal; those not found 5 minutes on can be sent again with `{}`",
+            plural(counts.unknown, "row is", "rows are"),
+            next.status(),
+            next.resume().with("--retry-unknown")
         );
     }
+}
+
+/// The one line printed before sending: when the last card leaves the queue, and what the
+/// 24-hour check is about (each card's wait in the queue, not the run's length).
+fn plan_line(plan: &QueuePlan, now: jiff::Timestamp, state: &str) -> String {
+    let last = plan.last_leaves_in();
+    let then = jiff::SignedDuration::try_from(last)
+        .ok()
+        .and_then(|d| now.checked_add(d).ok())
+        .unwrap_or(now);
+    let mut line = format!(
+        "{}; the instance's queue holds {}{} and sends one every {:.1} s: the last card \
+         leaves about {} (in {}); none waits in the queue more than {} (GREEN-API drops a \
+         card that waited {})",
+        plural(plan.cards, "card", "cards"),
+        if plan.at_least { "at least " } else { "" },
+        grouped(plan.queued),
+        plan.delay.as_secs_f64(),
+        local_time(now, then),
+        human(last),
+        human(plan.longest_wait()),
+        human(plan.ttl),
+    );
+    if state != "authorized" {
+        line.push_str(&format!(
+            " — once the instance is authorized: it is '{state}' now, and nothing leaves the \
+             queue until it is"
+        ));
+    }
+    line
+}
+
+/// Why the cards cannot be sent as they are, and the ways out.
+fn refusal(plan: &QueuePlan, next: &Next) -> String {
+    let fitting = plan.fitting();
+    let mut text = format!(
+        "{} cannot all leave the instance's queue within {}: it holds {}{} and sends one every \
+         {:.1} s, so a card would wait up to {} in the queue, and GREEN-API drops a message \
+         still queued after {} (no status, no notice).",
+        plural(plan.cards, "card", "cards"),
+        human(plan.ttl),
+        if plan.at_least { "at least " } else { "" },
+        grouped(plan.queued),
+        plan.delay.as_secs_f64(),
+        human(plan.longest_wait()),
+        human(plan.ttl),
+    );
+    if fitting == 0 {
+        text.push_str(
+            " The queue is already too long for any more: wait until it drains (greenbulk \
+             status shows it), or shorten the delay in the GREEN-API console",
+        );
+    } else {
+        text.push_str(&format!(
+            " {} fit now: `{}` sends them, and the same command on the next days the rest (a \
+             cron job can); or shorten the delay in the GREEN-API console \
+             (delaySendMessagesMilliseconds; GREEN-API advises longer delays for mass sending, \
+             to keep the number from being blocked)",
+            grouped(fitting),
+            next.resume().with_value("--limit", &fitting.to_string())
+        ));
+    }
+    text
 }
 
 fn print_dry_run(dry: &DryRun) {
@@ -434,6 +621,12 @@ fn print_dry_run(dry: &DryRun) {
     );
     for (row, body) in &dry.bodies {
         say!("  row {row}: {}", crate::term::shown(body));
+    }
+    if dry.held_back > 0 {
+        say!(
+            "  {} more would stay pending, held back by --limit",
+            crate::delivery::plan::grouped(dry.held_back)
+        );
     }
     if dry.unknown > 0 {
         say!(

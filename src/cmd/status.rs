@@ -3,40 +3,84 @@
 
 use std::time::Duration;
 
-use crate::cli::StatusArgs;
+use crate::cli::{StatusArgs, UntilArg};
 use crate::client::CallError;
 use crate::delivery::observe::ASKED_PER_ROUND;
 use crate::delivery::plan::{grouped, local_time};
-use crate::delivery::status::{self, Round, StatusError, StatusOptions};
+use crate::delivery::status::{
+    self, FAILED_ROUNDS_AT_MOST, Round, StatusError, StatusOptions, StatusTarget, Until, Watched,
+};
 use crate::delivery::{Delivery, human};
+use crate::record::RecordError;
 use crate::term::{say, shown_path};
 use crate::{Exit, Failure};
 
+use super::invocation::Invocation;
+
 pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
-    let credentials = super::send::credentials(&args.credentials, false)
-        .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?
-        .expect("required credentials are given or refused");
+    let state_dir = super::send::state_dir();
+    let target = if args.sandbox {
+        StatusTarget::Sandbox {
+            kept: crate::sandbox::kept_file(&state_dir),
+        }
+    } else {
+        let credentials = super::send::credentials(&args.credentials, false)
+            .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?
+            .expect("required credentials are given or refused");
+        StatusTarget::Api {
+            shared_calls: Some(crate::send::shared_calls_file(&state_dir, &credentials)),
+            credentials,
+        }
+    };
     let options = StatusOptions {
         results: args.results.clone(),
-        shared_calls: super::send::state_dir()
-            .map(|dir| crate::send::shared_calls_file(&dir, &credentials)),
-        credentials,
+        target,
         timeout: Duration::from_secs(30),
         watch: args.watch.map(Duration::from_secs),
+        until: match args.until {
+            UntilArg::Delivered => Until::Delivered,
+            UntilArg::Read => Until::Read,
+        },
         queue_ttl: super::send::queue_ttl(),
         asked_per_round: asked_per_round(),
     };
-    let watching = options.watch.is_some();
-    let last = status::run(&options, &mut |round| {
-        if let Some(resolved) = &round.resolved {
-            super::send::print_looked_up(resolved);
+    let watching = options.watch.as_ref().map(Duration::as_secs);
+    let results_arg = options.results.to_string_lossy().into_owned();
+    let last = status::run(&options, &mut |watched| match watched {
+        Watched::Round(round) => {
+            if let Some(resolved) = &round.resolved {
+                super::send::print_looked_up(resolved);
+            }
+            if watching.is_some() {
+                say!("greenbulk: {}", one_line(round));
+            }
         }
-        if watching {
-            say!("greenbulk: {}", one_line(round));
-        }
+        Watched::Failed { error, in_a_row } => say!(
+            "greenbulk: this round got no answer ({error}); looking again in {} s ({in_a_row} \
+             of {FAILED_ROUNDS_AT_MOST} unanswered rounds in a row before giving up)",
+            watching.unwrap_or_default()
+        ),
+        Watched::Busy => say!(
+            "greenbulk: another greenbulk run is using {} right now; looking again in {} s",
+            shown_path(&options.results),
+            watching.unwrap_or_default()
+        ),
     })
-    .map_err(failure)?;
-    print_table(&last, options.asked_per_round);
+    .map_err(|e| failure(e, &options.results))?;
+    let again = match &options.target {
+        StatusTarget::Sandbox { .. } => Invocation::new(["status", &results_arg, "--sandbox"]),
+        StatusTarget::Api { .. } => Invocation::new(["status", &results_arg]),
+    };
+    print_table(&last, options.asked_per_round, &again);
+    if last.missing_lines > 0 {
+        say!(
+            "  warning: the ledger records {} that have no line in the results file (it was \
+             cut short or edited): run the `greenbulk send` that wrote it again with --resume, \
+             which rewrites it from the input and the ledger (nothing already sent goes out \
+             again)",
+            super::send::plural(last.missing_lines, "card", "cards")
+        );
+    }
     say!("  results: {}", shown_path(&options.results));
     Ok(if last.all_delivered {
         Exit::Success
@@ -55,8 +99,16 @@ fn asked_per_round() -> usize {
         .max(1)
 }
 
-fn failure(err: StatusError) -> Failure {
+fn failure(err: StatusError, results: &std::path::Path) -> Failure {
     match err {
+        StatusError::Record(RecordError::Busy { .. }) => Failure::new(
+            Exit::Incomplete,
+            anyhow::anyhow!(
+                "another greenbulk run is using {} right now (a send, or another status): run \
+                 status again when it ends, or add --watch SECS to wait for it",
+                shown_path(results)
+            ),
+        ),
         StatusError::Refused(CallError::Refused { reason, .. }) => Failure::new(
             Exit::Stopped,
             anyhow::anyhow!("GREEN-API stopped status: {reason}"),
@@ -78,22 +130,29 @@ fn one_line(round: &Round) -> String {
         .iter()
         .map(|(state, n)| format!("{} {state}", grouped(*n)))
         .collect();
-    let mut line = format!("{} sent cards: {}", grouped(round.sent), states.join(", "));
+    let mut line = format!(
+        "{}: {}",
+        super::send::plural(round.sent, "sent card", "sent cards"),
+        states.join(", ")
+    );
     if round.unknown > 0 {
         line.push_str(&format!("; {} unknown", grouped(round.unknown)));
     }
     if round.to_look_up > 0 {
         line.push_str(&format!("; {} still to look up", grouped(round.to_look_up)));
     }
-    line.push_str(&format!(" ({} calls)", round.calls.total()));
+    line.push_str(&format!(
+        " ({})",
+        super::send::plural(u64::from(round.calls.total()), "call", "calls")
+    ));
     line
 }
 
-fn print_table(round: &Round, asked_per_round: usize) {
+fn print_table(round: &Round, asked_per_round: usize, again: &Invocation) {
     say!(
-        "greenbulk: {} cards accepted by GREEN-API, by what became of them ({} calls):",
-        grouped(round.sent),
-        round.calls.total()
+        "greenbulk: {} accepted by GREEN-API, by what became of them ({}):",
+        super::send::plural(round.sent, "card", "cards"),
+        super::send::plural(u64::from(round.calls.total()), "call", "calls")
     );
     for state in Delivery::ALL
         .iter()
@@ -132,9 +191,10 @@ fn print_table(round: &Round, asked_per_round: usize) {
         say!(
             "  {} cards left the queue before the oldest message GREEN-API's journal still \
              lists (it keeps the last 10,000) and are looked up one by one, {} a round (getMessage \
-             answers 10 a second): run `greenbulk status` again, or add --watch SECS, to go on",
+             answers 10 a second): run `{again}` again, or `{}` to go on until done",
             grouped(round.to_look_up),
-            asked_per_round
+            asked_per_round,
+            again.clone().with_value("--watch", "600")
         );
     }
     if round.unknown > 0 {

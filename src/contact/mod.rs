@@ -113,38 +113,71 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContentKey(pub u128);
 
-impl fmt::Display for ContentKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
-}
+/// A card's identity, for "never twice": the chat it goes to and the phone on it (XXH3-128 of
+/// `chat\x1fphone`). The names and the company are the card's content ([`ContentKey`]): a
+/// corrected name, or another `--map`, is still the same card to the same person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CardKey(pub u128);
 
-impl std::str::FromStr for ContentKey {
-    type Err = String;
-
-    /// Exactly 32 hexadecimal digits, as [`ContentKey`]'s `Display` writes it.
-    fn from_str(s: &str) -> Result<ContentKey, String> {
-        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "'{s}' is not a content key (32 hexadecimal digits)"
-            ));
+/// Both keys are written as 32 hexadecimal digits (in the ledger and the sent-card history)
+/// and read back the same way; anything else is not a key.
+macro_rules! hex_key {
+    ($key:ident, $what:literal) => {
+        impl fmt::Display for $key {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:032x}", self.0)
+            }
         }
-        u128::from_str_radix(s, 16)
-            .map(ContentKey)
-            .map_err(|e| e.to_string())
+
+        impl std::str::FromStr for $key {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<$key, String> {
+                if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(format!("'{s}' is not a {} (32 hexadecimal digits)", $what));
+                }
+                u128::from_str_radix(s, 16)
+                    .map($key)
+                    .map_err(|e| e.to_string())
+            }
+        }
+
+        impl serde::Serialize for $key {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $key {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<$key, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+hex_key!(ContentKey, "content key");
+hex_key!(CardKey, "card key");
+
+impl CardKey {
+    /// The identity of a card with this phone sent to this chat (as sent: `digits@c.us`).
+    pub fn of(chat_id: impl fmt::Display, phone_contact: u64) -> CardKey {
+        use fmt::Write as _;
+        let mut hasher = Xxh3Default::new();
+        let _ = write!(Feed(&mut hasher), "{chat_id}\x1f{phone_contact}");
+        CardKey(hasher.digest128())
     }
 }
 
-impl serde::Serialize for ContentKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
+/// Feeds formatted text straight into the hasher: the same bytes as `to_string()`, without
+/// an allocation.
+struct Feed<'h>(&'h mut Xxh3Default);
 
-impl<'de> serde::Deserialize<'de> for ContentKey {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ContentKey, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+impl fmt::Write for Feed<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
     }
 }
 
@@ -153,15 +186,6 @@ impl ContentKey {
     /// (`firstName`, `middleName`, `lastName`, `company`): what [`Request::key`] gives, for a
     /// card read back from GREEN-API's queue.
     pub fn of(chat_id: impl fmt::Display, phone_contact: u64, names: [&str; 4]) -> ContentKey {
-        /// Feeds formatted text straight into the hasher: the same bytes as `to_string()`,
-        /// without an allocation.
-        struct Feed<'h>(&'h mut Xxh3Default);
-        impl fmt::Write for Feed<'_> {
-            fn write_str(&mut self, s: &str) -> fmt::Result {
-                self.0.update(s.as_bytes());
-                Ok(())
-            }
-        }
         use fmt::Write as _;
         let mut hasher = Xxh3Default::new();
         let _ = write!(Feed(&mut hasher), "{chat_id}");
@@ -227,6 +251,11 @@ fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &[u8] {
 }
 
 impl Request<'_> {
+    /// The card's identity: its chat and phone (see [`CardKey`]).
+    pub fn card_key(&self) -> CardKey {
+        CardKey::of(&self.chat_id, self.phone_contact.get())
+    }
+
     /// The same key as [`ContentKey::of`] gives for this card, without formatting the chat id.
     pub fn key(&self) -> ContentKey {
         self.short_key().unwrap_or_else(|| self.long_key())
@@ -273,6 +302,16 @@ impl Request<'_> {
                 &self.company,
             ],
         )
+    }
+
+    /// The card's firstName, middleName, lastName and company.
+    pub fn names(&self) -> [&str; 4] {
+        [
+            &self.first_name,
+            &self.middle_name,
+            &self.last_name,
+            &self.company,
+        ]
     }
 
     /// The JSON body exactly as it is sent.
@@ -446,6 +485,20 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         }
     };
 
+    for field in [Field::ChatId, Field::PhoneContact] {
+        if row.dated_number(columns.get(field)) {
+            findings.push(Finding::new(
+                Warning,
+                field.name(),
+                cell(field),
+                "is a number in a column the workbook formats as dates (Excel shows it as \
+                 ##### or a date past the year 9999): greenbulk reads the number it holds. \
+                 Format the column as Text (or Number, 0 decimals) to see it in Excel"
+                    .into(),
+            ));
+        }
+    }
+
     let [first_name, middle_name, last_name, company] = [
         Field::FirstName,
         Field::MiddleName,
@@ -593,9 +646,19 @@ fn first_value<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> 
 /// flag.
 pub fn check_setting(setting: &FieldSetting) -> Result<(), String> {
     let (field, value) = (setting.field, setting.value.as_str());
-    let flag = format!("--set {field}='{}'", crate::term::shown(value));
+    // A long value is shown by its start: the message must stay one readable line.
+    let shown: String = value.chars().take(60).collect();
+    let cut = if shown.len() < value.len() { "…" } else { "" };
+    let flag = format!("--set {field}='{}{cut}'", crate::term::shown(&shown));
     if value.is_empty() {
         return Err(format!("{flag}: give a value, or leave the flag out"));
+    }
+    let length = value.chars().count();
+    if field.is_name() && length > MAX_NAME_CHARS {
+        return Err(format!(
+            "{flag} is {length} characters long; a name on a card is at most {MAX_NAME_CHARS}. \
+             Give a shorter value"
+        ));
     }
     let problem = match field {
         Field::ChatId => ChatId::parse(value).err(),

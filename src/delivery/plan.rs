@@ -7,10 +7,8 @@
 //! max((Q+k)·D − (k−1)/R, 0) in the queue, and must not wait longer than the queue keeps a
 //! message (24 hours).
 
-use std::fmt::Write;
 use std::time::Duration;
 
-use super::human;
 use crate::send::Rate;
 
 /// What the queue will do with this run's cards.
@@ -69,62 +67,6 @@ impl QueuePlan {
         // A hair of tolerance: 599.98 / 599.98 must be 1, not 0.9999….
         let most = (ttl - self.queued as f64 * delay - spacing) / (delay - spacing) + 1e-9;
         (most.floor().max(0.0) as u64).min(self.cards)
-    }
-
-    /// The one line printed before sending.
-    pub fn line(&self, now: jiff::Timestamp) -> String {
-        let last = self.last_leaves_in();
-        let mut line = format!(
-            "{} cards; the instance's queue holds {}{} and sends one every {:.1} s: ",
-            grouped(self.cards),
-            if self.at_least { "at least " } else { "" },
-            grouped(self.queued),
-            self.delay.as_secs_f64()
-        );
-        let then = jiff::SignedDuration::try_from(last)
-            .ok()
-            .and_then(|d| now.checked_add(d).ok())
-            .unwrap_or(now);
-        let _ = write!(
-            line,
-            "the last card leaves about {} (in {})",
-            local_time(now, then),
-            human(last)
-        );
-        line
-    }
-
-    /// Why the cards cannot be sent as they are, and the ways out.
-    pub fn refusal(&self) -> String {
-        let fitting = self.fitting();
-        let mut text = format!(
-            "{} cards cannot all leave the instance's queue within {}: it holds {}{} and sends \
-             one every {:.1} s, so the last card would wait {} and GREEN-API drops a message \
-             still queued after {} (no status, no notice).",
-            grouped(self.cards),
-            human(self.ttl),
-            if self.at_least { "at least " } else { "" },
-            grouped(self.queued),
-            self.delay.as_secs_f64(),
-            human(self.longest_wait()),
-            human(self.ttl),
-        );
-        if fitting == 0 {
-            text.push_str(
-                " The queue is already too long for any more: wait until it drains (greenbulk \
-                 status shows it), or shorten the delay in the GREEN-API console",
-            );
-        } else {
-            let _ = write!(
-                text,
-                " {} fit now: add --limit {fitting}, then run the same command with --resume \
-                 on the next days for the rest (a cron job can); or shorten the delay in the \
-                 GREEN-API console (delaySendMessagesMilliseconds; GREEN-API advises longer \
-                 delays for mass sending, to keep the number from being blocked)",
-                grouped(fitting)
-            );
-        }
-        text
     }
 }
 
@@ -191,7 +133,6 @@ mod tests {
             ..p
         };
         assert!(!one_more.fits());
-        assert!(p.refusal().contains(&format!("--limit {fitting}")));
     }
 
     #[test]
@@ -203,21 +144,10 @@ mod tests {
         let full = plan(10, 200_000, 500, "10/s");
         assert!(!full.fits());
         assert_eq!(full.fitting(), 0);
-        assert!(full.refusal().contains("wait until it drains"));
     }
 
     #[test]
-    fn the_line_reads_like_the_readme() {
-        let now: jiff::Timestamp = "2026-11-26T00:24:00Z".parse().unwrap();
-        let line = plan(7412, 12, 5000, "10/s").line(now);
-        assert!(
-            line.starts_with(
-                "7,412 cards; the instance's queue holds 12 and sends one every 5.0 s: \
-                 the last card leaves about "
-            ),
-            "{line}"
-        );
-        assert!(line.ends_with("(in 10 h 18 min)"), "{line}");
+    fn numbers_are_grouped_in_thousands() {
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(12), "12");
     }

@@ -7,7 +7,7 @@
 //! queue's length and delay to say when the last card should leave. `--watch` repeats rounds
 //! until every card's state is final or 24 hours have passed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,24 +15,72 @@ use super::Delivery;
 use super::lookup::{self, ResolveError, Resolved};
 use super::observe::{self, Calls, Observed, Tracked};
 use crate::client::{CallError, Client, Credentials};
-use crate::contact::ContentKey;
+use crate::contact::{CardKey, ContentKey};
 use crate::record::ledger::unix_millis;
 use crate::record::{Event, Fate, Record, RecordError, StatusCounts, results};
+use crate::sandbox::{self, Sandbox};
+
+/// Where `status` asks.
+#[derive(Debug, Clone)]
+pub enum StatusTarget {
+    /// GREEN-API; `shared_calls`: call times shared with other runs on the instance (see
+    /// `client`).
+    Api {
+        credentials: Credentials,
+        shared_calls: Option<PathBuf>,
+    },
+    /// The built-in sandbox, with the messages `send --sandbox` left in this file.
+    Sandbox { kept: PathBuf },
+}
 
 /// `status`'s options, resolved.
 pub struct StatusOptions {
     pub results: PathBuf,
-    pub credentials: Credentials,
-    /// Shared call times with other runs on the instance (see `client`).
-    pub shared_calls: Option<PathBuf>,
+    pub target: StatusTarget,
     pub timeout: Duration,
-    /// Repeat rounds this far apart until every card is final (or 24 hours have passed).
+    /// Repeat rounds this far apart until every card is settled (or 24 hours have passed).
     pub watch: Option<Duration>,
+    /// What "settled" means for `--watch`: delivered or final, or (`--until read`) read or
+    /// final.
+    pub until: Until,
     /// How long GREEN-API keeps a queued message.
     pub queue_ttl: Duration,
     /// The most cards a round asks about one by one (`getMessage`).
     pub asked_per_round: usize,
 }
+
+/// When `--watch` may stop looking at a card.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Until {
+    /// Delivered (or read), or a state nothing follows: a card may never be read.
+    #[default]
+    Delivered,
+    /// Read, or a state nothing follows.
+    Read,
+}
+
+impl Until {
+    fn settled(self, state: Delivery) -> bool {
+        match self {
+            Until::Delivered => state.is_delivered() || state.is_final(),
+            Until::Read => state.is_final(),
+        }
+    }
+}
+
+/// What a watch hears between rounds.
+#[derive(Debug)]
+pub enum Watched<'a> {
+    /// A round ran.
+    Round(&'a Round),
+    /// GREEN-API did not answer this round; the watch goes on (`in_a_row` failed so far).
+    Failed { error: &'a CallError, in_a_row: u32 },
+    /// Another run holds the files right now; the watch looks again next round.
+    Busy,
+}
+
+/// How many rounds in a row GREEN-API may fail to answer before `--watch` gives up.
+pub const FAILED_ROUNDS_AT_MOST: u32 = 10;
 
 /// What one round found.
 #[derive(Debug, Clone, Default)]
@@ -50,8 +98,11 @@ pub struct Round {
     pub calls: Calls,
     /// The instance's queue now, when cards are still in it.
     pub queue: Option<Queue>,
-    /// Every sent card's state is final: nothing more will change.
-    pub all_final: bool,
+    /// Every sent card is settled (see [`Until`]): the watch may stop.
+    pub all_settled: bool,
+    /// Cards the ledger records as sent or unknown that have no line in the results file (it
+    /// was cut short or edited by hand).
+    pub missing_lines: u64,
     /// Every sent card was delivered or read, and no row is unknown.
     pub all_delivered: bool,
     /// The results file's counts after the rewrite.
@@ -103,47 +154,89 @@ impl From<ResolveError> for StatusError {
 /// How long `--watch` goes on at most: after that, any card still queued has been dropped.
 const WATCH_AT_MOST: Duration = Duration::from_secs(24 * 3600);
 
-/// Runs `status`: one round, or rounds until done with `--watch`; `on_round` hears each.
+/// Runs `status`: one round, or rounds until done with `--watch`; `on_round` hears each,
+/// and each round that could not run. Without `--watch`, any failure ends it; with it, a
+/// round GREEN-API does not answer (or whose files another run holds) is waited out, up to
+/// [`FAILED_ROUNDS_AT_MOST`] unanswered rounds in a row.
 pub fn run(
     options: &StatusOptions,
-    on_round: &mut dyn FnMut(&Round),
+    on_round: &mut dyn FnMut(Watched),
 ) -> Result<Round, StatusError> {
-    // The first look needs the files; later ones take them only while they look, so a
-    // `send --resume` (a cron job's next share) can run in between.
-    let mut record = Some(Record::open_existing(&options.results)?);
+    // The files are taken only while a round looks, so a `send --resume` (a cron job's next
+    // share) can run in between.
+    if options.watch.is_none() {
+        Record::open_existing(&options.results)?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)?;
     runtime.block_on(async {
-        let client = Client::new(
-            &options.credentials,
-            options.timeout,
-            options.shared_calls.clone(),
-        )?;
+        let (client, _sandbox) = match &options.target {
+            StatusTarget::Api {
+                credentials,
+                shared_calls,
+            } => (
+                Client::new(credentials, options.timeout, shared_calls.clone())?,
+                None,
+            ),
+            StatusTarget::Sandbox { kept } => {
+                let started = Sandbox::start_kept(sandbox::built_in(), kept.clone(), true)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot start the built-in sandbox: {e}"))?;
+                let credentials = Credentials::new(
+                    &started.url(),
+                    &started.config().id_instance,
+                    &started.config().token,
+                )
+                .map_err(anyhow::Error::msg)?;
+                let client = Client::new(&credentials, options.timeout, None)?;
+                (client, Some(started))
+            }
+        };
         let started = tokio::time::Instant::now();
         let mut last: Option<Round> = None;
+        let mut failed = 0;
         loop {
-            let opened = match record.take() {
-                Some(record) => Ok(record),
-                None => Record::open_existing(&options.results),
+            let looked = match Record::open_existing(&options.results) {
+                Ok(mut open) => round(&client, &mut open, options).await,
+                Err(error) => Err(error.into()),
             };
-            match opened {
-                Ok(mut open) => {
-                    let round = round(&client, &mut open, options).await?;
-                    drop(open);
-                    on_round(&round);
+            match looked {
+                Ok(round) => {
+                    failed = 0;
+                    on_round(Watched::Round(&round));
                     last = Some(round);
                 }
-                // Another run has the files right now: look again next time.
-                Err(RecordError::Busy { .. }) if last.is_some() => {}
-                Err(other) => return Err(other.into()),
+                Err(StatusError::Record(RecordError::Busy { .. })) if options.watch.is_some() => {
+                    on_round(Watched::Busy)
+                }
+                Err(StatusError::Call(error)) if options.watch.is_some() => {
+                    failed += 1;
+                    on_round(Watched::Failed {
+                        error: &error,
+                        in_a_row: failed,
+                    });
+                    if failed >= FAILED_ROUNDS_AT_MOST {
+                        return Err(StatusError::Call(error));
+                    }
+                }
+                Err(other) => return Err(other),
             }
-            let round = last.as_ref().expect("a first round happened");
-            let done = round.all_final || started.elapsed() >= WATCH_AT_MOST;
-            match options.watch {
-                Some(every) if !done => tokio::time::sleep(every).await,
-                _ => return Ok(last.take().expect("a first round happened")),
+            let settled = last.as_ref().is_some_and(|round| round.all_settled);
+            let done = settled || started.elapsed() >= WATCH_AT_MOST;
+            match (options.watch, last.take()) {
+                (Some(every), round) if !done => {
+                    last = round;
+                    tokio::time::sleep(every).await;
+                }
+                (_, Some(round)) => return Ok(round),
+                // Watching, out of time, and never a round: say why with the last failure.
+                (_, None) => {
+                    return Err(StatusError::Other(anyhow::anyhow!(
+                        "no round could look at the cards in 24 hours"
+                    )));
+                }
             }
         }
     })
@@ -222,7 +315,7 @@ async fn round(
         to_look_up: waiting,
         ..Round::default()
     };
-    let mut all_final = true;
+    let mut all_settled = true;
     let mut all_delivered = unknown == 0;
     for (card, state) in tracked.iter().zip(&states) {
         let before = card.delivery;
@@ -238,10 +331,10 @@ async fn round(
                 _ => "not looked up",
             })
             .or_default() += 1;
-        all_final &= state.is_some_and(Delivery::is_final);
+        all_settled &= state.is_some_and(|state| options.until.settled(state));
         all_delivered &= state.is_some_and(Delivery::is_delivered);
     }
-    round.all_final = all_final && unknown == 0;
+    round.all_settled = all_settled && unknown == 0;
     // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
     round.all_delivered = all_delivered && !tracked.is_empty();
     if round.states.get("queued").copied().unwrap_or(0) > 0 {
@@ -256,7 +349,7 @@ async fn round(
         });
     }
     round.calls = calls;
-    round.counts = rewrite(record)?;
+    (round.counts, round.missing_lines) = rewrite(record)?;
     Ok(round)
 }
 
@@ -280,20 +373,29 @@ fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError
 /// record the chat, when its idMessage is the row's); other lines (duplicates, invalid
 /// rows, rows renumbered by an edited file) stay as they are — the next `send --resume`
 /// rewrites them from the input.
-fn rewrite(record: &Record) -> Result<StatusCounts, StatusError> {
+fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
     let history = record.history().clone();
     let mut by_row: HashMap<(u64, &str, u64), ContentKey> = HashMap::new();
     let mut by_id: HashMap<&str, ContentKey> = HashMap::new();
     for (key, state) in history.iter() {
         if let (Some(chat), Some(phone)) = (&state.chat, state.phone) {
-            by_row.insert((state.row.0, chat.as_str(), phone), key);
+            // The same row sent again corrected (--resend-changed): its latest attempt.
+            let held = by_row
+                .entry((state.row.0, chat.as_str(), phone))
+                .or_insert(key);
+            let attempted = |key: &ContentKey| history.get(*key).and_then(|s| s.attempt_at);
+            if attempted(&key) > attempted(held) {
+                *held = key;
+            }
         } else if let Fate::Sent(id) = &state.fate {
             by_id.insert(id.as_str(), key);
         }
     }
+    let mut lines: HashSet<CardKey> = HashSet::new();
     let counts = record.update_results(|fields| {
         let row = fields[0].parse::<u64>().unwrap_or(0);
         let phone = fields[6].parse::<u64>().unwrap_or(0);
+        lines.insert(CardKey::of(&fields[5], phone));
         let key = by_row
             .get(&(row, fields[5].as_str(), phone))
             .or_else(|| by_id.get(fields[2].as_str()));
@@ -301,5 +403,9 @@ fn rewrite(record: &Record) -> Result<StatusCounts, StatusError> {
             results::sendable_line(Some(state)).fill(fields);
         }
     })?;
-    Ok(counts)
+    let missing = history
+        .cards()
+        .filter(|(card, _)| !lines.contains(card))
+        .count() as u64;
+    Ok((counts, missing))
 }

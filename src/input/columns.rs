@@ -56,6 +56,11 @@ impl Field {
         Field::QuotedMessageId,
     ];
 
+    /// One of the fields that make the card's name ([`NAME_FIELDS`]).
+    pub fn is_name(self) -> bool {
+        NAME_FIELDS.contains(&self)
+    }
+
     /// The name GREEN-API (and the report) uses.
     pub fn name(self) -> &'static str {
         match self {

@@ -69,11 +69,15 @@ pub(super) struct SheetRows {
     next: usize,
 }
 
-pub(super) fn open(
-    path: &Path,
-    kind: Kind,
-    sheet: Option<&str>,
-) -> Result<(String, Box<dyn RowSource>), InputError> {
+/// An opened sheet: its name, its rows, and what is worth a warning (a hidden first sheet
+/// passed over).
+pub(super) struct Opened {
+    pub(super) sheet: String,
+    pub(super) rows: Box<dyn RowSource>,
+    pub(super) warnings: Vec<String>,
+}
+
+pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opened, InputError> {
     let ext_says = Kind::from_extension(&super::extension(path));
     let fail = |detail: String| {
         let encrypted = kind == Kind::Xls && matches!(ext_says, Some(k) if k != Kind::Xls);
@@ -111,6 +115,7 @@ pub(super) fn open(
     .map_err(fail)?;
 
     let names = workbook.sheet_names();
+    let mut warnings = Vec::new();
     let name = match sheet {
         Some(wanted) => names
             .iter()
@@ -126,18 +131,38 @@ pub(super) fn open(
                 sheet: wanted.to_string(),
                 available: super::quote_list(names.iter().map(String::as_str)),
             })?,
-        None => names
-            .first()
-            .cloned()
-            .ok_or_else(|| fail("it has no sheets".into()))?,
+        None => {
+            let sheets = workbook.sheets_metadata();
+            let first = sheets
+                .first()
+                .ok_or_else(|| fail("it has no sheets".into()))?;
+            // A sheet the user cannot see in Excel is not the one they mean.
+            match sheets
+                .iter()
+                .find(|s| s.visible == calamine::SheetVisible::Visible)
+            {
+                Some(visible) if visible.name != first.name => {
+                    warnings.push(format!(
+                        "the first sheet, '{}', is hidden: reading the first visible one, '{}' \
+                         (--sheet '{}' reads the hidden one)",
+                        crate::term::shown(&first.name),
+                        crate::term::shown(&visible.name),
+                        crate::term::shown(&first.name)
+                    ));
+                    visible.name.clone()
+                }
+                _ => first.name.clone(),
+            }
+        }
     };
     let mut workbook = match workbook {
         // XLSX sheets are streamed cell by cell: memory stays flat whatever the sheet's size.
         calamine::Sheets::Xlsx(xlsx) => {
-            return Ok((
-                name.clone(),
-                Box::new(StreamedRows::start(xlsx, name, path)),
-            ));
+            return Ok(Opened {
+                sheet: name.clone(),
+                rows: Box::new(StreamedRows::start(xlsx, name, path)),
+                warnings,
+            });
         }
         other => other,
     };
@@ -145,14 +170,15 @@ pub(super) fn open(
         .worksheet_range(&name)
         .map_err(|e| fail(e.to_string()))?;
     let first_row = range.start().map_or(0, |(row, _)| u64::from(row));
-    Ok((
-        name,
-        Box::new(SheetRows {
+    Ok(Opened {
+        sheet: name,
+        rows: Box::new(SheetRows {
             range,
             first_row,
             next: 0,
         }),
-    ))
+        warnings,
+    })
 }
 
 /// A sheet row as the reader thread hands it over: its number, cells, and which cells (by
@@ -161,6 +187,7 @@ struct SheetRow {
     number: u64,
     cells: StringRecord,
     unsaved_formulas: u64,
+    dated_numbers: u64,
 }
 
 type Chunk = Vec<SheetRow>;
@@ -266,7 +293,8 @@ fn stream_cells(
             ));
         }
         let unsaved = cell.value == DataRef::Empty && cell.formula.is_some();
-        current.set(column, cell_str(&cell.value, &mut scratch), unsaved);
+        let (text, dated) = cell_str(&cell.value, &mut scratch);
+        current.set(column, text, unsaved, dated);
     }
     if let Some(done) = current.take() {
         chunk.push(done.finish());
@@ -318,6 +346,7 @@ struct RowBuilder {
     cells: StringRecord,
     scattered: Option<Vec<String>>,
     unsaved_formulas: u64,
+    dated_numbers: u64,
 }
 
 impl RowBuilder {
@@ -327,19 +356,24 @@ impl RowBuilder {
             cells: StringRecord::with_capacity(bytes, fields),
             scattered: None,
             unsaved_formulas: 0,
+            dated_numbers: 0,
         }
     }
 
     /// Puts a cell's text in its column; `unsaved` when it is a formula whose value was
-    /// never saved.
-    fn set(&mut self, column: usize, text: &str, unsaved: bool) {
+    /// never saved, `dated` when it is a number in a date format too large to be a date.
+    fn set(&mut self, column: usize, text: &str, unsaved: bool, dated: bool) {
         if column < 64 {
             let bit = 1 << column;
-            if unsaved {
-                self.unsaved_formulas |= bit;
-            } else {
-                self.unsaved_formulas &= !bit;
-            }
+            let flag = |mask: &mut u64, on: bool| {
+                if on {
+                    *mask |= bit;
+                } else {
+                    *mask &= !bit;
+                }
+            };
+            flag(&mut self.unsaved_formulas, unsaved);
+            flag(&mut self.dated_numbers, dated);
         }
         if self.scattered.is_none() && column < self.cells.len() {
             self.scattered = Some(self.cells.iter().map(str::to_string).collect());
@@ -371,6 +405,7 @@ impl RowBuilder {
             number: self.number,
             cells,
             unsaved_formulas: self.unsaved_formulas,
+            dated_numbers: self.dated_numbers,
         }
     }
 }
@@ -382,6 +417,7 @@ impl RowSource for StreamedRows {
                 row.number = RowNumber(next.number);
                 row.cells = next.cells;
                 row.unsaved_formulas = next.unsaved_formulas;
+                row.dated_numbers = next.dated_numbers;
                 return Ok(true);
             }
             if self.done {
@@ -407,14 +443,18 @@ impl RowSource for SheetRows {
         }
         row.number = RowNumber(self.first_row + self.next as u64 + 1);
         row.unsaved_formulas = 0;
+        row.dated_numbers = 0;
         self.next += 1;
         let mut record = std::mem::take(&mut row.cells);
         record.clear();
         let mut text = String::new();
         for column in 0..self.range.width() {
             text.clear();
-            if let Some(cell) = self.range.get((self.next - 1, column)) {
-                cell_text(cell, &mut text);
+            if let Some(cell) = self.range.get((self.next - 1, column))
+                && cell_text(cell, &mut text)
+                && column < 64
+            {
+                row.dated_numbers |= 1 << column;
             }
             record.push_field(&text);
         }
@@ -433,11 +473,13 @@ fn trim_trailing_empty(record: &mut StringRecord) {
 
 /// [`cell_text`] for a cell as the streaming reader gives it: text as it is, without
 /// copying; anything else written into `scratch`.
-fn cell_str<'a>(cell: &'a DataRef, scratch: &'a mut String) -> &'a str {
+fn cell_str<'a>(cell: &'a DataRef, scratch: &'a mut String) -> (&'a str, bool) {
     let other = match cell {
-        DataRef::SharedString(s) => return s,
-        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => return s,
-        DataRef::Empty => return "",
+        DataRef::SharedString(s) => return (s, false),
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
+            return (s, false);
+        }
+        DataRef::Empty => return ("", false),
         DataRef::Int(i) => Data::Int(*i),
         DataRef::Float(f) => Data::Float(*f),
         DataRef::Bool(b) => Data::Bool(*b),
@@ -445,13 +487,24 @@ fn cell_str<'a>(cell: &'a DataRef, scratch: &'a mut String) -> &'a str {
         DataRef::Error(e) => Data::Error(e.clone()),
     };
     scratch.clear();
-    cell_text(&other, scratch);
-    scratch
+    let dated = cell_text(&other, scratch);
+    (scratch, dated)
 }
 
-/// Writes a cell as the text a person sees in it (phones as exact digits).
-fn cell_text(cell: &Data, out: &mut String) {
+/// The largest Excel date serial: 9999-12-31.
+const LAST_DATE: f64 = 2_958_465.999_99;
+
+/// Writes a cell as the text a person sees in it (phones as exact digits). True when the
+/// cell is a number in a date format, too large to be a date: its digits are written (a
+/// phone number in a column formatted as dates shows as `#####` in Excel).
+fn cell_text(cell: &Data, out: &mut String) -> bool {
     use std::fmt::Write;
+    if let Data::DateTime(dt) = cell
+        && dt.as_f64().abs() > LAST_DATE
+    {
+        cell_text(&Data::Float(dt.as_f64()), out);
+        return true;
+    }
     match cell {
         Data::Empty => {}
         Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => out.push_str(s),
@@ -481,6 +534,7 @@ fn cell_text(cell: &Data, out: &mut String) {
             let _ = write!(out, "{e}");
         }
     }
+    false
 }
 
 #[cfg(test)]
@@ -499,8 +553,8 @@ mod tests {
             |row: SheetRow| -> Vec<String> { row.cells.iter().map(String::from).collect() };
 
         let mut row = RowBuilder::new(2, (0, 0));
-        row.set(1, "b", false);
-        row.set(3, "d", true);
+        row.set(1, "b", false, false);
+        row.set(3, "d", true, false);
         let row = row.finish();
         assert_eq!(row.unsaved_formulas, 0b1000);
         assert_eq!(fields(row), ["", "b", "", "d"]);
@@ -509,10 +563,15 @@ mod tests {
         // wins (with its formula mark).
         let mut row = RowBuilder::new(3, (4096, 256));
         for column in (0..MAX_COLUMNS).rev() {
-            row.set(column, if column % 2 == 0 { "x" } else { "" }, column == 2);
+            row.set(
+                column,
+                if column % 2 == 0 { "x" } else { "" },
+                column == 2,
+                false,
+            );
         }
-        row.set(2, "y", false);
-        row.set(0, "", false);
+        row.set(2, "y", false, false);
+        row.set(0, "", false, false);
         let row = row.finish();
         assert_eq!(row.unsaved_formulas, 0);
         assert_eq!(
@@ -540,6 +599,7 @@ mod tests {
                 number: 2,
                 cells: ["79001234567"].iter().collect(),
                 unsaved_formulas: 0,
+                dated_numbers: 0,
             }]));
             panic!("calamine could not go on");
         });

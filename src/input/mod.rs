@@ -50,6 +50,9 @@ pub struct Row {
     /// Cells (by column, the first 64) that hold a formula whose value the workbook never
     /// saved: they read as empty, but are not.
     pub unsaved_formulas: u64,
+    /// Cells (by column, the first 64) that hold a number formatted as a date, too large to
+    /// be one (a phone number in a date column): their text is the number.
+    pub dated_numbers: u64,
 }
 
 impl Row {
@@ -61,6 +64,12 @@ impl Row {
     /// Whether the cell at `index` is a formula with no saved value.
     pub fn unsaved_formula(&self, index: Option<usize>) -> bool {
         index.is_some_and(|i| i < 64 && self.unsaved_formulas & (1 << i) != 0)
+    }
+
+    /// Whether the cell at `index` is a number in a date format (see
+    /// [`Row::dated_numbers`]).
+    pub fn dated_number(&self, index: Option<usize>) -> bool {
+        index.is_some_and(|i| i < 64 && self.dated_numbers & (1 << i) != 0)
     }
 
     fn is_blank(&self) -> bool {
@@ -204,7 +213,7 @@ impl Table {
     /// Opens the input, finds the header row and maps the columns.
     pub fn open(options: &InputOptions) -> Result<Table, InputError> {
         let path = options.path.clone();
-        let (format, mut rows) = open_source(options)?;
+        let (format, mut rows, mut warnings) = open_source(options)?;
         let mut header = Row::default();
         loop {
             if !rows.next_record(&mut header)? {
@@ -227,7 +236,6 @@ impl Table {
                 message,
                 headers: quote_list(headers.iter()),
             })?;
-        let mut warnings = Vec::new();
         if let (Format::Text { .. }, Some(sheet)) = (&format, &options.sheet) {
             warnings.push(format!(
                 "--sheet '{}' is ignored: a CSV file has no sheets",
@@ -293,7 +301,7 @@ pub(crate) fn sheet_rows(
     sheet: &str,
     mut visit: impl FnMut(Vec<String>),
 ) -> Result<(), InputError> {
-    let (_, mut rows) = excel::open(path, excel::Kind::Xlsx, Some(sheet))?;
+    let mut rows = excel::open(path, excel::Kind::Xlsx, Some(sheet))?.rows;
     let mut row = Row::default();
     while rows.next_record(&mut row)? {
         if !row.is_blank() {
@@ -301,6 +309,37 @@ pub(crate) fn sheet_rows(
         }
     }
     Ok(())
+}
+
+/// The first non-empty row of a file greenbulk may have written (a results file or a
+/// report: CSV, or a workbook's `sheet`), to tell what it is; none when it has none or is
+/// not readable as one.
+pub(crate) fn first_row(path: &Path, sheet: &str) -> Option<Vec<String>> {
+    let mut magic = [0u8; 8];
+    let mut file = std::fs::File::open(path).ok()?;
+    let read = read_prefix(&mut file, &mut magic).ok()?;
+    let mut row = Row::default();
+    if excel::Kind::detect(&magic[..read], &extension(path)) == Some(excel::Kind::Xlsx) {
+        let mut rows = excel::open(path, excel::Kind::Xlsx, Some(sheet)).ok()?.rows;
+        while rows.next_record(&mut row).ok()? {
+            if !row.is_blank() {
+                return Some(row.cells.iter().map(str::to_string).collect());
+            }
+        }
+        return None;
+    }
+    // Files greenbulk writes are UTF-8 CSV; a line of a megabyte is not one of them.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::Read::take(file, 1 << 20));
+    let mut record = StringRecord::new();
+    while reader.read_record(&mut record).ok()? {
+        if record.iter().any(|c| !c.trim().is_empty()) {
+            return Some(record.iter().map(str::to_string).collect());
+        }
+    }
+    None
 }
 
 /// Names in quotes, comma-separated, for messages that list what exists.
@@ -313,7 +352,10 @@ pub fn quote_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
-fn open_source(options: &InputOptions) -> Result<(Format, Box<dyn RowSource>), InputError> {
+/// The opened source, and what is worth a warning about how it was opened.
+type Source = (Format, Box<dyn RowSource>, Vec<String>);
+
+fn open_source(options: &InputOptions) -> Result<Source, InputError> {
     let path = &options.path;
     let open_err = |error| InputError::Open {
         path: path.clone(),
@@ -326,13 +368,14 @@ fn open_source(options: &InputOptions) -> Result<(Format, Box<dyn RowSource>), I
     let ext = extension(path);
     match excel::Kind::detect(magic, &ext) {
         Some(kind) => {
-            let (sheet, source) = excel::open(path, kind, options.sheet.as_deref())?;
+            let opened = excel::open(path, kind, options.sheet.as_deref())?;
             Ok((
                 Format::Workbook {
                     kind: kind.name(),
-                    sheet,
+                    sheet: opened.sheet,
                 },
-                source,
+                opened.rows,
+                opened.warnings,
             ))
         }
         None if excel::Kind::from_extension(&ext).is_some() => Err(InputError::Workbook {
@@ -353,6 +396,7 @@ fn open_source(options: &InputOptions) -> Result<(Format, Box<dyn RowSource>), I
                     delimiter,
                 },
                 Box::new(source),
+                Vec::new(),
             ))
         }
     }

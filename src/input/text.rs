@@ -223,6 +223,7 @@ impl RowSource for TextRows {
         }
         row.number = RowNumber(self.next_number);
         row.unsaved_formulas = 0;
+        row.dated_numbers = 0;
         self.next_number += 1;
         // Undecodable UTF-8 bytes become U+FFFD; validation warns about the cells concerned.
         row.cells = StringRecord::from_byte_record(buffer)

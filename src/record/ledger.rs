@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::contact::ContentKey;
+use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
 use crate::lock;
 use crate::record::Delivery;
@@ -49,6 +49,10 @@ pub(crate) enum Event {
         chat: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         phone: Option<u64>,
+        /// The card's firstName, middleName, lastName and company, so that a later run can
+        /// say what changed when the same card (chat and phone) comes again with other names.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        names: Option<Box<[String; 4]>>,
     },
     /// 200 with this idMessage; `sent_at` is when the request left (Unix milliseconds).
     Sent {
@@ -99,6 +103,19 @@ pub(crate) enum Event {
         row: RowNumber,
         at: u64,
     },
+    /// A row the results file records as sent (or unknown) that this ledger did not know (it
+    /// was emptied, lost or replaced), taken back from the results file when the run was
+    /// resumed: never sent again. Known by its card (chat and phone), not its content.
+    Restored {
+        card: CardKey,
+        row: RowNumber,
+        chat: String,
+        phone: u64,
+        /// The idMessage the results file gives (none for a row recorded as unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id_message: Option<String>,
+        at: u64,
+    },
     /// The `--set` values (field → value) of the run that started this ledger: the card it
     /// sends, when the input does not give it. A resumed run must give the same.
     Settings {
@@ -119,7 +136,7 @@ impl Event {
             | Event::Recovered { key, row, .. }
             | Event::Delivery { key, row, .. }
             | Event::LookedUp { key, row, .. } => Some((*key, *row)),
-            Event::Settings { .. } => None,
+            Event::Settings { .. } | Event::Restored { .. } => None,
         }
     }
 }
@@ -151,6 +168,8 @@ pub(crate) struct KeyState {
     /// The chat and phone of the last attempt, when the ledger recorded them.
     pub(crate) chat: Option<String>,
     pub(crate) phone: Option<u64>,
+    /// The names on the card of the last attempt, when the ledger recorded them.
+    pub(crate) names: Option<Box<[String; 4]>>,
     /// When the last attempt was made, and when the request that was accepted left
     /// (Unix ms).
     pub(crate) attempt_at: Option<u64>,
@@ -173,13 +192,45 @@ impl Default for Fate {
 #[derive(Debug, Default)]
 pub(crate) struct History {
     keys: HashMap<ContentKey, KeyState>,
+    /// The cards (chat and phone) that went out, or may have: by identity, whatever their
+    /// names were. Built after the replay.
+    cards: HashMap<CardKey, CardState>,
+    /// Rows taken back from the results file (see [`Event::Restored`]).
+    restored: Vec<CardState>,
     /// The `--set` values recorded when the ledger was started, if any were.
     pub(crate) settings: Option<BTreeMap<String, String>>,
+}
+
+/// A card that went out (or may have), known by its chat and phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CardState {
+    /// The content that went: none for a row taken back from the results file.
+    pub(crate) key: Option<ContentKey>,
+    /// Sent (with its idMessage) or unknown.
+    pub(crate) sent: Option<String>,
+    pub(crate) row: RowNumber,
+    pub(crate) chat: String,
+    pub(crate) phone: u64,
+    pub(crate) names: Option<Box<[String; 4]>>,
+    pub(crate) attempts: u32,
+    pub(crate) delivery: Option<(Delivery, u64)>,
+    /// When it was attempted (Unix ms), if known.
+    pub(crate) at: Option<u64>,
 }
 
 impl History {
     pub(crate) fn get(&self, key: ContentKey) -> Option<&KeyState> {
         self.keys.get(&key)
+    }
+
+    /// The card with this chat and phone that went out (or may have), whatever its names.
+    pub(crate) fn card(&self, card: CardKey) -> Option<&CardState> {
+        self.cards.get(&card)
+    }
+
+    /// Every card that went out or may have, by identity, in no particular order.
+    pub(crate) fn cards(&self) -> impl Iterator<Item = (CardKey, &CardState)> {
+        self.cards.iter().map(|(card, state)| (*card, state))
     }
 
     /// Every key and its state, in no particular order.
@@ -189,13 +240,32 @@ impl History {
 
     /// Whether an earlier run wrote anything here.
     pub(crate) fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.settings.is_none()
+        self.keys.is_empty() && self.settings.is_none() && self.restored.is_empty()
     }
 
     fn apply(&mut self, event: &Event) {
         let Some((key, row)) = event.row() else {
-            if let Event::Settings { sets, .. } = event {
-                self.settings = Some(sets.clone());
+            match event {
+                Event::Settings { sets, .. } => self.settings = Some(sets.clone()),
+                Event::Restored {
+                    row,
+                    chat,
+                    phone,
+                    id_message,
+                    at,
+                    ..
+                } => self.restored.push(CardState {
+                    key: None,
+                    sent: id_message.clone(),
+                    row: *row,
+                    chat: chat.clone(),
+                    phone: *phone,
+                    names: None,
+                    attempts: 1,
+                    delivery: None,
+                    at: Some(*at),
+                }),
+                _ => {}
             }
             return;
         };
@@ -220,7 +290,11 @@ impl History {
         }
         let fate = match event {
             Event::Attempt {
-                at, chat, phone, ..
+                at,
+                chat,
+                phone,
+                names,
+                ..
             } => {
                 state.attempts += 1;
                 state.in_flight = true;
@@ -228,6 +302,9 @@ impl History {
                 if chat.is_some() {
                     state.chat.clone_from(chat);
                     state.phone = *phone;
+                }
+                if names.is_some() {
+                    state.names.clone_from(names);
                 }
                 return;
             }
@@ -246,7 +323,10 @@ impl History {
                 state.copies = *copies;
                 Fate::Sent(id_message.clone())
             }
-            Event::Delivery { .. } | Event::LookedUp { .. } | Event::Settings { .. } => {
+            Event::Delivery { .. }
+            | Event::LookedUp { .. }
+            | Event::Settings { .. }
+            | Event::Restored { .. } => {
                 unreachable!("handled above")
             }
             Event::Failed { error, .. } => Fate::Failed(error.clone()),
@@ -267,6 +347,50 @@ impl History {
                         .into(),
                 );
             }
+        }
+    }
+
+    /// After replay: every card that went out (or may have), by its chat and phone. A card
+    /// sent beats one in doubt, and a later attempt an earlier one; a row taken back from
+    /// the results file counts only where the ledger knows nothing of its card.
+    fn index_cards(&mut self) {
+        self.cards.clear();
+        for (key, state) in &self.keys {
+            let (Some(chat), Some(phone)) = (&state.chat, state.phone) else {
+                continue;
+            };
+            let sent = match &state.fate {
+                Fate::Sent(id) => Some(id.clone()),
+                Fate::Unknown(_) => None,
+                Fate::Pending(_) | Fate::Failed(_) => continue,
+            };
+            let card = CardState {
+                key: Some(*key),
+                sent,
+                row: state.row,
+                chat: chat.clone(),
+                phone,
+                names: state.names.clone(),
+                attempts: state.attempts,
+                delivery: state.delivery,
+                at: state.attempt_at,
+            };
+            let rank = |c: &CardState| (c.sent.is_some(), c.at);
+            match self.cards.entry(CardKey::of(chat, phone)) {
+                std::collections::hash_map::Entry::Occupied(mut held) => {
+                    if rank(&card) > rank(held.get()) {
+                        held.insert(card);
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(card);
+                }
+            }
+        }
+        for card in &self.restored {
+            self.cards
+                .entry(CardKey::of(&card.chat, card.phone))
+                .or_insert_with(|| card.clone());
         }
     }
 }
@@ -354,6 +478,7 @@ pub(crate) fn load(file: &File) -> Result<Loaded, LoadError> {
         tail = Tail::Torn { at, line };
     }
     history.settle_in_flight();
+    history.index_cards();
     Ok(Loaded { history, tail })
 }
 
@@ -483,6 +608,7 @@ mod tests {
                 at: Some(1),
                 chat: Some("79001234567@c.us".into()),
                 phone: Some(79011234567),
+                names: None,
             },
             Event::Sent {
                 key: key(1),
@@ -496,6 +622,7 @@ mod tests {
                 at: None,
                 chat: None,
                 phone: None,
+                names: None,
             },
             Event::NotSent {
                 key: key(2),
@@ -508,6 +635,7 @@ mod tests {
                 at: None,
                 chat: None,
                 phone: None,
+                names: None,
             },
             Event::Failed {
                 key: key(2),
@@ -520,6 +648,7 @@ mod tests {
                 at: None,
                 chat: None,
                 phone: None,
+                names: None,
             },
         ];
         let text: String = events.iter().map(line).collect();
@@ -541,6 +670,7 @@ mod tests {
             at: None,
             chat: None,
             phone: None,
+            names: None,
         });
         let torn = format!("{attempt}{{\"event\":\"sen");
         let loaded = load(&journal(&torn)).unwrap();

@@ -9,23 +9,30 @@
 
 mod delivery;
 pub(crate) mod ledger;
+pub(crate) mod outputs;
 pub(crate) mod results;
+pub(crate) mod sent;
+pub(crate) mod standing;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::contact::ContentKey;
+use crate::contact::{CardKey, ContentKey};
 use crate::input::{InputError, InputOptions, Table};
 use crate::term::shown_path;
-use crate::validation;
+use crate::validation::{self, Verdict};
 pub use delivery::{Delivery, iso_utc};
 pub(crate) use ledger::{Event, Fate, History, Ledger};
 pub(crate) use results::About;
+use sent::SentCards;
+use standing::Judge;
+
+pub(crate) use results::ResultsHeader;
 use results::{ResultsWriter, WriteError};
 pub use results::{Status, StatusCounts};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Why the results file and its ledger cannot be used, or could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -37,11 +44,14 @@ pub enum RecordError {
          that run (rows already sent are not sent again), or choose another --results path"
     )]
     Exists { path: String },
+    #[error("--results {path} is a folder; give the path of a file in it, e.g. {path}/results.csv")]
+    IsFolder { path: String },
     #[error(
-        "cannot resume: the ledger {ledger} that records what was sent is missing (it must \
-         stay beside {results}). Without it a resumed run could send twice"
+        "{path} is not a results file of `greenbulk send` (its header is not \
+         row,status,idMessage,…), so there is no run to continue on it and it is left as it \
+         is. Choose another --results path"
     )]
-    LedgerMissing { ledger: String, results: String },
+    NotResults { path: String },
     #[error("another greenbulk run is using {path} right now; wait for it to finish")]
     Busy { path: String },
     #[error(
@@ -111,8 +121,26 @@ pub(crate) struct Record {
     created: bool,
     /// The ledger's torn last line was cut off when it was opened (its line number).
     repaired: Option<u64>,
+    /// Rows the results file records as sent or unknown that the ledger did not know, taken
+    /// back from the results file when the run was resumed.
+    restored: Option<Restored>,
     /// What a results workbook's summary says about the run.
     about: About,
+    /// The run decided every row, though it sent nothing: the files stay.
+    keep: bool,
+}
+
+/// What resuming found missing from the ledger and took back from the results file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// The ledger did not exist at all (else it was emptied or replaced).
+    pub ledger_was_missing: bool,
+    pub rows: u64,
+}
+
+/// Whether a file is a results file of `greenbulk send`, by its header.
+fn is_results_file(path: &Path) -> bool {
+    crate::input::first_row(path, "Results").is_some_and(|row| ResultsHeader::find(&row).is_some())
 }
 
 /// The ledger's path for a results file.
@@ -135,6 +163,11 @@ impl Record {
                 folder: shown_path(folder),
             });
         }
+        if results.is_dir() {
+            return Err(RecordError::IsFolder {
+                path: shown_path(results),
+            });
+        }
         let results_exist = results.exists();
         let ledger_exists = ledger_path.exists();
         if !resume && (results_exist || ledger_exists) {
@@ -143,10 +176,11 @@ impl Record {
                 path: shown_path(which),
             });
         }
-        if resume && results_exist && !ledger_exists {
-            return Err(RecordError::LedgerMissing {
-                ledger: shown_path(&ledger_path),
-                results: shown_path(results),
+        // A results file without its ledger is continued only if it is one: its lines are
+        // then taken back into a new ledger (below), so nothing they record goes out again.
+        if resume && results_exist && !is_results_file(results) {
+            return Err(RecordError::NotResults {
+                path: shown_path(results),
             });
         }
         let file = OpenOptions::new()
@@ -176,15 +210,75 @@ impl Record {
         let ledger =
             Ledger::new(file, &ledger_path).map_err(|e| RecordError::write(&ledger_path, e))?;
         opened.created = false;
-        Ok(Record {
+        let mut record = Record {
             results: results.to_path_buf(),
             ledger_path,
             ledger: Arc::new(ledger),
             history: Arc::new(history),
             created: !results_exist && !ledger_exists,
             repaired,
+            restored: None,
             about: About::default(),
-        })
+            keep: false,
+        };
+        if resume && results_exist {
+            let rows = record.take_back_from_results()?;
+            if rows > 0 || !ledger_exists {
+                record.restored = Some(Restored {
+                    ledger_was_missing: !ledger_exists,
+                    rows,
+                });
+            }
+        }
+        Ok(record)
+    }
+
+    /// Takes back into the ledger every line of the results file that records a card as
+    /// sent or unknown when the ledger knows nothing of that card (chat and phone): an
+    /// emptied, lost or replaced ledger must never mean a resend. Returns how many.
+    fn take_back_from_results(&mut self) -> Result<u64, RecordError> {
+        let mut header: Option<ResultsHeader> = None;
+        let mut missing: Vec<Event> = Vec::new();
+        let mut seen = HashSet::new();
+        let at = ledger::unix_millis();
+        let history = self.history.clone();
+        self.read_results(|line| {
+            let Some(columns) = &header else {
+                header = ResultsHeader::find(&line);
+                return;
+            };
+            let field = |index: usize| line.get(index).map_or("", String::as_str);
+            let status = field(columns.status);
+            if status != "sent" && status != "unknown" {
+                return;
+            }
+            let (chat, Ok(phone)) = (field(columns.chat_id), field(columns.phone_contact).parse())
+            else {
+                return;
+            };
+            let card = CardKey::of(chat, phone);
+            if chat.is_empty() || history.card(card).is_some() || !seen.insert(card) {
+                return;
+            }
+            missing.push(Event::Restored {
+                card,
+                row: crate::input::RowNumber(field(columns.row).parse().unwrap_or(0)),
+                chat: chat.to_string(),
+                phone,
+                id_message: (status == "sent" && !field(columns.id_message).is_empty())
+                    .then(|| field(columns.id_message).to_string()),
+                at,
+            });
+        })?;
+        if !missing.is_empty() {
+            self.append(&missing)?;
+        }
+        Ok(missing.len() as u64)
+    }
+
+    /// What resuming took back from the results file, if the ledger lacked anything.
+    pub(crate) fn restored(&self) -> Option<Restored> {
+        self.restored
     }
 
     /// Opens the pair of an earlier run, which must exist (for `greenbulk status`).
@@ -215,6 +309,17 @@ impl Record {
 
     pub(crate) fn history(&self) -> &Arc<History> {
         &self.history
+    }
+
+    /// Keeps the files even if no request left: the run ran to its end and they say what
+    /// became of each row (already sent by another run, say).
+    pub(crate) fn keep(&mut self) {
+        self.keep = true;
+    }
+
+    /// Whether the files stay when the run ends.
+    pub(crate) fn kept(&self) -> bool {
+        !self.created || self.keep || self.ledger.departed()
     }
 
     /// Whether this run created the pair (neither file existed before it).
@@ -321,17 +426,225 @@ impl Record {
 
     /// Reads the ledger again (it now holds this run's outcomes too) and rewrites the
     /// results file from the input, atomically.
-    pub(crate) fn rewrite(&mut self, input: &InputOptions) -> Result<StatusCounts, RewriteError> {
+    /// Rows whose card went out (or may have) but is no longer in the input keep their
+    /// lines, marked so, after the input's rows: nothing the file recorded disappears.
+    pub(crate) fn rewrite(
+        &mut self,
+        input: &InputOptions,
+        cards: Option<&SentCards>,
+    ) -> Result<StatusCounts, RewriteError> {
         self.reload()?;
         let mut table = Table::open(input)?;
-        let mut writer = self.results_writer(&table.headers)?;
-        let history = &self.history;
+        let history = self.history.clone();
+        let judge = Judge {
+            history: &history,
+            cards,
+        };
+        let mut rewrite = self.start_rewrite(&table.headers, judge)?;
         validation::walk(&mut table, |row, checked, verdict| {
-            writer
-                .row(row, checked, verdict, history)
-                .map_err(|e| RewriteError::Record(e.into()))
+            rewrite
+                .row(row, checked, verdict)
+                .map_err(RewriteError::Record)
         })?;
-        Ok(writer.commit()?)
+        Ok(rewrite.commit()?)
+    }
+
+    /// Starts writing the results file anew from the input's rows (the caller adds each),
+    /// deciding each line with `judge`.
+    pub(crate) fn start_rewrite<'r>(
+        &'r self,
+        headers: &csv::StringRecord,
+        judge: Judge<'r>,
+    ) -> Result<Rewrite<'r>, RecordError> {
+        Ok(Rewrite {
+            record: self,
+            writer: self.results_writer(headers)?,
+            headers: headers.clone(),
+            coverage: Coverage::of(judge.history),
+            judge,
+        })
+    }
+
+    /// Writes the lines of cards no longer in the input: the ledger's fate, and the input
+    /// cells the results file held for them (by column name), when it still does.
+    fn write_removed(
+        &self,
+        writer: &mut ResultsWriter,
+        headers: &csv::StringRecord,
+        removed: &[Removed],
+    ) -> Result<(), RecordError> {
+        let wanted: HashMap<(u64, &str, u64), usize> = removed
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.row.0, r.chat.as_str(), r.phone), i))
+            .collect();
+        let mut cells: Vec<Option<Vec<String>>> = vec![None; removed.len()];
+        let mut old: Option<(ResultsHeader, Vec<String>)> = None;
+        // Unreadable or gone: the lines are kept without their input cells.
+        let _ = self.read_results(|line| {
+            let Some((columns, names)) = &old else {
+                old = ResultsHeader::find(&line).map(|columns| (columns, line));
+                return;
+            };
+            let field = |i: usize| line.get(i).map_or("", String::as_str);
+            let phone = field(columns.phone_contact).parse().unwrap_or(0);
+            let row = field(columns.row).parse().unwrap_or(0);
+            if let Some(&i) = wanted.get(&(row, field(columns.chat_id), phone)) {
+                let by_name: HashMap<&str, &str> = names
+                    .iter()
+                    .zip(&line)
+                    .skip(results::COLUMNS.len())
+                    .map(|(name, cell)| (name.as_str(), cell.as_str()))
+                    .collect();
+                cells[i] = Some(
+                    headers
+                        .iter()
+                        .map(|h| {
+                            let name = results::input_column(h);
+                            by_name.get(&*name).unwrap_or(&"").to_string()
+                        })
+                        .collect(),
+                );
+            }
+        });
+        for (removed, cells) in removed.iter().zip(cells) {
+            let mut fields = vec![String::new(); results::COLUMNS.len()];
+            fields[0] = removed.row.to_string();
+            fields[5] = removed.chat.clone();
+            fields[6] = removed.phone.to_string();
+            let mut line = removed.line.clone();
+            line.error = format!(
+                "no longer in the input: this card went from row {} of an earlier version of \
+                 it{}",
+                removed.row,
+                if line.error.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", line.error)
+                }
+            );
+            line.fill(&mut fields);
+            fields.extend(cells.unwrap_or_else(|| vec![String::new(); headers.len()]));
+            writer.line(&fields)?;
+        }
+        Ok(())
+    }
+}
+
+/// A results file being written from the input's rows, one by one; [`Rewrite::commit`] adds
+/// the lines of cards no longer in the input and puts the file in place.
+pub(crate) struct Rewrite<'r> {
+    record: &'r Record,
+    writer: ResultsWriter,
+    headers: csv::StringRecord,
+    coverage: Coverage,
+    judge: Judge<'r>,
+}
+
+impl Rewrite<'_> {
+    pub(crate) fn row(
+        &mut self,
+        row: &crate::input::Row,
+        checked: &crate::contact::Checked,
+        verdict: Verdict,
+    ) -> Result<(), RecordError> {
+        if let (Some(request), Verdict::Sendable(key) | Verdict::Duplicate { key, .. }) =
+            (&checked.request, verdict)
+        {
+            self.coverage.cover(request.card_key(), key);
+        }
+        Ok(self.writer.row(row, checked, verdict, &self.judge)?)
+    }
+
+    /// Adds the lines of cards no longer in the input (read from the results file as it
+    /// stands), then makes the file durable and puts it in place.
+    pub(crate) fn commit(mut self) -> Result<StatusCounts, RecordError> {
+        let removed = self.coverage.uncovered(self.judge.history);
+        if !removed.is_empty() {
+            self.record
+                .write_removed(&mut self.writer, &self.headers, &removed)?;
+        }
+        Ok(self.writer.commit()?)
+    }
+}
+
+/// A card the ledger says went out (or may have), no longer in the input.
+struct Removed {
+    row: crate::input::RowNumber,
+    chat: String,
+    phone: u64,
+    line: results::Line,
+}
+
+/// Which of the ledger's cards the input still has, by identity: their keys sorted, and a
+/// bit each, so a million sent cards cost 16 MB here, not a hash set's 40.
+struct Coverage {
+    cards: Vec<CardKey>,
+    covered: Vec<bool>,
+    /// Cards recorded without their chat and phone (older ledgers), by content.
+    keys: Vec<ContentKey>,
+    keys_covered: Vec<bool>,
+}
+
+impl Coverage {
+    fn of(history: &History) -> Coverage {
+        let mut cards: Vec<CardKey> = history.cards().map(|(card, _)| card).collect();
+        cards.sort_unstable();
+        let mut keys: Vec<ContentKey> = history
+            .iter()
+            .filter(|(_, state)| {
+                state.chat.is_none() && matches!(state.fate, Fate::Sent(_) | Fate::Unknown(_))
+            })
+            .map(|(key, _)| key)
+            .collect();
+        keys.sort_unstable();
+        Coverage {
+            covered: vec![false; cards.len()],
+            keys_covered: vec![false; keys.len()],
+            cards,
+            keys,
+        }
+    }
+
+    fn cover(&mut self, card: CardKey, key: ContentKey) {
+        if let Ok(i) = self.cards.binary_search(&card) {
+            self.covered[i] = true;
+        }
+        if let Ok(i) = self.keys.binary_search(&key) {
+            self.keys_covered[i] = true;
+        }
+    }
+
+    /// The cards not covered, in the order of their rows.
+    fn uncovered(&self, history: &History) -> Vec<Removed> {
+        let mut removed: Vec<Removed> = self
+            .cards
+            .iter()
+            .zip(&self.covered)
+            .filter(|(_, covered)| !**covered)
+            .filter_map(|(card, _)| history.card(*card))
+            .map(|card| Removed {
+                row: card.row,
+                chat: card.chat.clone(),
+                phone: card.phone,
+                line: results::card_line(card, String::new()),
+            })
+            .chain(
+                self.keys
+                    .iter()
+                    .zip(&self.keys_covered)
+                    .filter(|(_, covered)| !**covered)
+                    .filter_map(|(key, _)| history.get(*key))
+                    .map(|state| Removed {
+                        row: state.row,
+                        chat: String::new(),
+                        phone: 0,
+                        line: results::sendable_line(Some(state)),
+                    }),
+            )
+            .collect();
+        removed.sort_by_key(|r| r.row);
+        removed
     }
 }
 
@@ -383,7 +696,7 @@ impl Record {
 
 impl Drop for Record {
     fn drop(&mut self) {
-        if self.created && !self.ledger.departed() {
+        if self.created && !self.ledger.departed() && !self.keep {
             let _ = std::fs::remove_file(&self.results);
             let _ = std::fs::remove_file(&self.ledger_path);
         }
@@ -402,21 +715,6 @@ pub(crate) enum RewriteError {
 impl From<WriteError> for RewriteError {
     fn from(e: WriteError) -> RewriteError {
         RewriteError::Record(e.into())
-    }
-}
-
-/// Whether a row goes out in this run — the resume policy: never attempted, pending and
-/// failed rows do; sent ones never; unknown ones only when they are in `resend` (with
-/// `--retry-unknown`: looked up, not found, and old enough).
-pub(crate) fn wanted(
-    key: ContentKey,
-    history: &History,
-    resend: Option<&HashSet<ContentKey>>,
-) -> bool {
-    match history.get(key).map(|state| &state.fate) {
-        None | Some(Fate::Pending(_)) | Some(Fate::Failed(_)) => true,
-        Some(Fate::Unknown(_)) => resend.is_some_and(|keys| keys.contains(&key)),
-        Some(Fate::Sent(_)) => false,
     }
 }
 
@@ -504,6 +802,7 @@ mod tests {
                 at: None,
                 chat: None,
                 phone: None,
+                names: None,
             };
             record.ledger().record(&attempt).unwrap();
         }

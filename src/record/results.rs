@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use crate::contact::{Checked, Severity};
 use crate::input::Row;
-use crate::record::ledger::{Fate, History, KeyState};
+use crate::record::ledger::{CardState, Fate, KeyState};
+use crate::record::sent::Earlier;
+use crate::record::standing::{self, Judge, Standing};
 use crate::record::{Delivery, iso_utc};
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone};
 use crate::validation::Verdict;
@@ -27,6 +29,41 @@ pub const COLUMNS: [&str; 9] = [
     "delivery",
     "deliveryAt",
 ];
+
+/// Where the fixed columns are in a results file's header, found by name (a file written by
+/// an earlier greenbulk may lack the later columns, or have them elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ResultsHeader {
+    pub(crate) row: usize,
+    pub(crate) status: usize,
+    pub(crate) id_message: usize,
+    pub(crate) error: usize,
+    pub(crate) chat_id: usize,
+    pub(crate) phone_contact: usize,
+}
+
+impl ResultsHeader {
+    /// The columns of a results file's header, or none if it is not one (its first columns
+    /// must be `row,status,idMessage`).
+    pub(crate) fn find(header: &[String]) -> Option<ResultsHeader> {
+        let at = |name: &str| {
+            header
+                .iter()
+                .position(|h| h.trim_start_matches('\u{feff}') == name)
+        };
+        if header.len() < 3 || at("row")? != 0 || at("status")? != 1 || at("idMessage")? != 2 {
+            return None;
+        }
+        Some(ResultsHeader {
+            row: 0,
+            status: 1,
+            id_message: 2,
+            error: at("error")?,
+            chat_id: at("chatId")?,
+            phone_contact: at("phoneContact")?,
+        })
+    }
+}
 
 /// An input column's name in the results file: ` (input)` appended when it is one of the
 /// fixed columns' names, so no results file has two columns of one name.
@@ -46,16 +83,20 @@ pub enum Status {
     Duplicate,
     Unknown,
     Pending,
+    /// This machine sent the card to the chat from this instance in an earlier run, into
+    /// another results file.
+    AlreadySent,
 }
 
 impl Status {
-    pub(crate) const ALL: [Status; 6] = [
+    pub(crate) const ALL: [Status; 7] = [
         Status::Sent,
         Status::Failed,
         Status::Invalid,
         Status::Duplicate,
         Status::Unknown,
         Status::Pending,
+        Status::AlreadySent,
     ];
 
     pub(crate) fn parse(text: &str) -> Option<Status> {
@@ -71,6 +112,7 @@ impl Status {
             Status::Duplicate => "duplicate",
             Status::Unknown => "unknown",
             Status::Pending => "pending",
+            Status::AlreadySent => "already-sent",
         }
     }
 }
@@ -90,6 +132,7 @@ pub struct StatusCounts {
     pub duplicate: u64,
     pub unknown: u64,
     pub pending: u64,
+    pub already_sent: u64,
 }
 
 impl StatusCounts {
@@ -101,6 +144,7 @@ impl StatusCounts {
             Status::Duplicate => &mut self.duplicate,
             Status::Unknown => &mut self.unknown,
             Status::Pending => &mut self.pending,
+            Status::AlreadySent => &mut self.already_sent,
         } += 1;
     }
 
@@ -116,11 +160,16 @@ impl fmt::Display for StatusCounts {
             f,
             "{} sent, {} failed, {} unknown, {} pending, {} invalid, {} duplicate",
             self.sent, self.failed, self.unknown, self.pending, self.invalid, self.duplicate
-        )
+        )?;
+        if self.already_sent > 0 {
+            write!(f, ", {} already sent", self.already_sent)?;
+        }
+        Ok(())
     }
 }
 
 /// The status, idMessage, error, attempts and delivery of one row.
+#[derive(Clone)]
 pub(crate) struct Line {
     pub(crate) status: Status,
     pub(crate) id_message: String,
@@ -188,8 +237,89 @@ pub(crate) fn sendable_line(state: Option<&KeyState>) -> Line {
     }
 }
 
-/// Decides a row's line from its check, its verdict and the ledger.
-fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
+/// The line of a row whose card went out (or may have) from this results file with other
+/// names, or was taken back from the results file.
+pub(crate) fn card_line(card: &CardState, note: String) -> Line {
+    let (status, id) = match &card.sent {
+        Some(id) => (Status::Sent, id.as_str()),
+        None => (Status::Unknown, ""),
+    };
+    Line {
+        delivery: card.delivery,
+        ..Line::new(status, id, note, card.attempts)
+    }
+}
+
+/// The line of a row whose card this machine sent (or may have) in another run.
+fn already_sent_line(earlier: &Earlier) -> Line {
+    let when = iso_utc(earlier.at);
+    let results = crate::term::shown(&earlier.results);
+    let (id, error) = match &earlier.sent {
+        Some(Some(id)) => (
+            id.as_str(),
+            format!(
+                "sent from this instance on {when} (results file {results}); --again sends it anyway"
+            ),
+        ),
+        Some(None) => (
+            "",
+            format!(
+                "sent from this instance on {when}; its idMessage is in the results file \
+                 {results}; --again sends it anyway"
+            ),
+        ),
+        None => (
+            "",
+            format!(
+                "attempted from this instance on {when} for the results file {results}, with \
+                 no answer yet (unknown there): not sent again; `greenbulk status` on that file \
+                 looks it up"
+            ),
+        ),
+    };
+    Line::new(Status::AlreadySent, id, error, 0)
+}
+
+/// Decides a sendable row's line from where it stands.
+pub(crate) fn standing_line(standing: &Standing, names: [&str; 4]) -> Line {
+    match standing {
+        Standing::New => Line::new(Status::Pending, "", String::new(), 0),
+        Standing::Recorded(state) => sendable_line(Some(state)),
+        Standing::Changed(card) => {
+            let changes = standing::changes(card, names);
+            let what = if changes.is_empty() {
+                "with other names or company".to_string()
+            } else {
+                format!("as {}", changes.join(", "))
+            };
+            let sent = if card.sent.is_some() {
+                "sent"
+            } else {
+                "attempted (unknown)"
+            };
+            card_line(
+                card,
+                format!(
+                    "this card was {sent} before, from row {}, {what}: not sent again \
+                     (--resend-changed sends the corrected card)",
+                    card.row
+                ),
+            )
+        }
+        Standing::Restored(card) => card_line(
+            card,
+            if card.sent.is_some() {
+                String::new()
+            } else {
+                "its answer was lost in an earlier run (taken back from the results file)".into()
+            },
+        ),
+        Standing::AlreadySent(earlier) => already_sent_line(earlier),
+    }
+}
+
+/// Decides a row's line from its check, its verdict and where it stands.
+fn line_for(checked: &Checked, verdict: Verdict, judge: &Judge) -> Line {
     let line = Line::new;
     match verdict {
         Verdict::Invalid => {
@@ -213,7 +343,13 @@ fn line_for(checked: &Checked, verdict: Verdict, history: &History) -> Line {
             format!("duplicate of row {of}: sent once, through that row"),
             0,
         ),
-        Verdict::Sendable(key) => sendable_line(history.get(key)),
+        Verdict::Sendable(key) => {
+            let request = checked
+                .request
+                .as_ref()
+                .expect("a sendable row has a request");
+            standing_line(&judge.standing(key, request.card_key()), request.names())
+        }
     }
 }
 
@@ -261,7 +397,7 @@ fn status_tone(status: &str) -> Option<Tone> {
         Status::Sent => Some(Tone::Good),
         Status::Failed | Status::Invalid => Some(Tone::Bad),
         Status::Unknown | Status::Pending => Some(Tone::Neutral),
-        Status::Duplicate => Some(Tone::Muted),
+        Status::Duplicate | Status::AlreadySent => Some(Tone::Muted),
     }
 }
 
@@ -340,10 +476,10 @@ impl ResultsWriter {
         row: &Row,
         checked: &Checked,
         verdict: Verdict,
-        history: &History,
+        judge: &Judge,
     ) -> Result<(), WriteError> {
         use std::fmt::Write as _;
-        let line = line_for(checked, verdict, history);
+        let line = line_for(checked, verdict, judge);
         let mut fixed = std::mem::take(&mut self.fixed);
         fixed.iter_mut().for_each(String::clear);
         let [
@@ -460,6 +596,7 @@ impl ResultsWriter {
             (Status::Pending, c.pending),
             (Status::Invalid, c.invalid),
             (Status::Duplicate, c.duplicate),
+            (Status::AlreadySent, c.already_sent),
         ] {
             pairs.push((format!("rows {status}"), count.to_string()));
         }

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::instance::{self, Fate, Instance, Pace};
-use super::{Config, Faults, Hangup, InstanceState};
+use super::{Config, Faults, Hangup, InstanceState, Moment};
 use crate::contact::MAX_BODY_BYTES;
 use crate::contact::phone::MAX_SAFE_INTEGER;
 
@@ -58,30 +58,31 @@ pub struct Contact {
 
 pub(super) struct Shared {
     config: Config,
-    started: Instant,
-    /// `started` as a wall-clock time, for the Unix timestamps GREEN-API gives.
-    started_unix: SystemTime,
+    started: Moment,
     state: Mutex<EmulatorState>,
 }
 
 pub(super) struct EmulatorState {
     faults: Faults,
     rng: fastrand::Rng,
+    /// For idMessages: seeded by the system, so ids are unique across runs (a saved
+    /// sandbox must never give one twice), whatever the faults' seed.
+    ids: fastrand::Rng,
     pub(super) received: Vec<Received>,
     pub(super) outgoing: Vec<OutgoingMessage>,
-    arrivals: VecDeque<Instant>,
+    arrivals: VecDeque<Moment>,
     /// The outgoing queue and what left it; its messages are `outgoing`'s, in order.
     pub(super) instance: Instance,
     /// The last call of each rate-limited method, and the calls that came too soon.
-    last_calls: HashMap<String, Instant>,
+    last_calls: HashMap<String, Moment>,
     pub(super) over_limit: Vec<String>,
     chats: HashSet<String>,
-    starting_until: Instant,
+    starting_until: Moment,
 }
 
 impl EmulatorState {
     pub(super) fn set_faults(&mut self, faults: Faults) {
-        let now = Instant::now();
+        let now = super::now();
         self.catch_up(now);
         self.starting_until = now + faults.starting_for;
         self.faults = faults;
@@ -90,7 +91,7 @@ impl EmulatorState {
 
     fn state(&self) -> InstanceState {
         match self.faults.state {
-            InstanceState::Starting if Instant::now() >= self.starting_until => {
+            InstanceState::Starting if super::now() >= self.starting_until => {
                 InstanceState::Authorized
             }
             state => state,
@@ -98,7 +99,7 @@ impl EmulatorState {
     }
 
     /// Brings the queue up to `now`: what would have left (or expired) by then has.
-    pub(super) fn catch_up(&mut self, now: Instant) {
+    pub(super) fn catch_up(&mut self, now: Moment) {
         let since = match self.faults.state {
             InstanceState::Authorized => Some(now),
             InstanceState::Starting => Some(self.starting_until).filter(|t| *t <= now),
@@ -128,7 +129,7 @@ impl EmulatorState {
     }
 
     /// A message's status now: `queued`, `expired`, or what GREEN-API reports once it left.
-    pub(super) fn status_of(&self, index: usize, now: Instant) -> &'static str {
+    pub(super) fn status_of(&self, index: usize, now: Moment) -> &'static str {
         let message = &self.instance.messages[index];
         match message.fate {
             Fate::Queued => "queued",
@@ -144,12 +145,12 @@ fn share(seed: u64, text: &str, salt: u64) -> f64 {
 }
 
 impl Shared {
-    pub(super) fn new(config: Config, started: Instant) -> Shared {
+    pub(super) fn new(config: Config, started: Moment) -> Shared {
         let faults = config.faults.clone();
         Shared {
-            started_unix: SystemTime::now(),
             state: Mutex::new(EmulatorState {
                 rng: fastrand::Rng::with_seed(faults.seed),
+                ids: fastrand::Rng::new(),
                 starting_until: started + faults.starting_for,
                 faults,
                 received: Vec::new(),
@@ -165,23 +166,43 @@ impl Shared {
         }
     }
 
+    /// Puts back the messages an earlier run saved.
+    pub(super) fn restore(&self, saved: Vec<super::saved::Saved>) {
+        let mut state = self.lock();
+        for message in saved {
+            let (outgoing, queued) = message.restore(self.started);
+            state.chats.insert(outgoing.chat_id.clone());
+            state.outgoing.push(outgoing);
+            state.instance.restore(queued);
+        }
+    }
+
+    /// Every message, as it is to be saved.
+    pub(super) fn to_save(&self) -> Vec<super::saved::Saved> {
+        let (state, _) = self.now();
+        state
+            .outgoing
+            .iter()
+            .zip(&state.instance.messages)
+            .map(|(message, queued)| super::saved::Saved::of(message, queued))
+            .collect()
+    }
+
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, EmulatorState> {
         super::lock(&self.state)
     }
 
     /// The state, with the queue brought up to now.
-    pub(super) fn now(&self) -> (std::sync::MutexGuard<'_, EmulatorState>, Instant) {
+    pub(super) fn now(&self) -> (std::sync::MutexGuard<'_, EmulatorState>, Moment) {
         let mut state = self.lock();
-        let now = Instant::now();
+        let now = super::now();
         state.catch_up(now);
         (state, now)
     }
 
     /// An instant as the Unix seconds GREEN-API's records carry.
-    fn unix(&self, at: Instant) -> u64 {
-        (self.started_unix + at.duration_since(self.started))
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+    fn unix(&self, at: Moment) -> u64 {
+        at.as_secs()
     }
 }
 
@@ -220,7 +241,7 @@ async fn handle(
             tokio::time::sleep(network).await;
         }
     }
-    let arrived = Instant::now();
+    let arrived = super::now();
     if instance.strip_prefix("waInstance") != Some(shared.config.id_instance.as_str()) {
         return answer(403, "Forbidden");
     }
@@ -275,20 +296,26 @@ async fn handle(
 }
 
 /// 429 for a call that comes too soon after the last one of its method (and notes it), or
-/// for a call the `busy_calls` fault refuses.
-fn rate_limited(shared: &Shared, method: &str, arrived: Instant) -> Option<Response> {
+/// for a call the `busy_calls` fault refuses; a page that is not JSON for one the
+/// `garbage_calls` fault answers.
+fn rate_limited(shared: &Shared, method: &str, arrived: Moment) -> Option<Response> {
     let mut state = shared.lock();
     if state.faults.busy_calls > 0 {
         state.faults.busy_calls -= 1;
         return Some(answer(429, "Too Many Requests"));
     }
+    if state.faults.garbage_calls > 0 {
+        state.faults.garbage_calls -= 1;
+        let page = "<html><body><h1>Down for maintenance</h1></body></html>";
+        return Some((StatusCode::OK, page).into_response());
+    }
     let interval = crate::client::documented_interval(method)?;
     let too_soon = state
         .last_calls
         .get(method)
-        .is_some_and(|last| arrived.duration_since(*last) < interval);
+        .is_some_and(|last| arrived.saturating_sub(*last) < interval);
     if too_soon {
-        let at = arrived.duration_since(shared.started).as_secs_f64();
+        let at = arrived.saturating_sub(shared.started).as_secs_f64();
         state.over_limit.push(format!("{method} at {at:.3}s"));
         return Some(answer(429, "Too Many Requests"));
     }
@@ -299,7 +326,7 @@ fn rate_limited(shared: &Shared, method: &str, arrived: Instant) -> Option<Respo
 async fn send_contact(
     shared: &Shared,
     hangup: &Hangup,
-    arrived: Instant,
+    arrived: Moment,
     body: &[u8],
     delay: Duration,
 ) -> Response {
@@ -307,7 +334,7 @@ async fn send_contact(
         let mut state = shared.lock();
         let (status, response, hang_up) = decide(shared, &mut state, arrived, body);
         state.received.push(Received {
-            at: arrived.duration_since(shared.started),
+            at: arrived.saturating_sub(shared.started),
             body: String::from_utf8_lossy(body).into_owned(),
             status: if hang_up { 0 } else { status },
         });
@@ -325,7 +352,7 @@ async fn send_contact(
 fn decide(
     shared: &Shared,
     state: &mut EmulatorState,
-    arrived: Instant,
+    arrived: Moment,
     body: &[u8],
 ) -> (u16, Response, bool) {
     let second_ago = arrived.checked_sub(Duration::from_secs(1));
@@ -378,11 +405,11 @@ fn decide(
     state.chats.insert(card.chat_id.clone());
     state.catch_up(arrived);
     let no_account = !state.has_whatsapp(&card.chat_id);
-    let reads = share(state.faults.seed, &card.chat_id, 2) < 0.5;
+    let reads = share(state.faults.seed, &card.chat_id, 2) < state.faults.reads;
     let stuck = (state.instance.messages.len() as u64) < u64::from(state.faults.stuck_pending);
     state.instance.accept(arrived, no_account, reads, stuck);
     let id_message = (0..20)
-        .map(|_| char::from_digit(state.rng.u32(0..16), 16).expect("hex digit"))
+        .map(|_| char::from_digit(state.ids.u32(0..16), 16).expect("hex digit"))
         .collect::<String>()
         .to_uppercase();
     let dropped = state.rng.f64() < state.faults.drop_after_accept;
@@ -393,7 +420,7 @@ fn decide(
         quoted_message_id: card.quoted_message_id,
         card: card.fields,
         contact: card.contact,
-        accepted_at: arrived.duration_since(shared.started),
+        accepted_at: arrived.saturating_sub(shared.started),
         dropped,
     });
     let response = Json(json!({ "idMessage": id_message })).into_response();
@@ -582,7 +609,7 @@ fn quota_answer(used: u32, total: u32) -> Response {
 
 /// A journal record of a message that left the queue. One to a number without WhatsApp has
 /// an empty `typeMessage` and no card, as GREEN-API's journal can show it.
-fn record(shared: &Shared, message: &OutgoingMessage, left: Instant, status: &str) -> Value {
+fn record(shared: &Shared, message: &OutgoingMessage, left: Moment, status: &str) -> Value {
     let mut record = json!({
         "type": "outgoing",
         "idMessage": message.id_message,
@@ -634,13 +661,13 @@ fn last_outgoing(shared: &Shared, query: Option<&str>) -> Response {
     let (state, now) = shared.now();
     let lag = state.faults.journal_lag;
     let window = Duration::from_secs(minutes.saturating_mul(60));
-    let mut left: Vec<(Instant, usize)> = state
+    let mut left: Vec<(Moment, usize)> = state
         .instance
         .messages
         .iter()
         .enumerate()
         .filter_map(|(index, m)| match m.fate {
-            Fate::Left(at) if at + lag <= now && now.duration_since(at) <= window => {
+            Fate::Left(at) if at + lag <= now && now.saturating_sub(at) <= window => {
                 Some((at, index))
             }
             _ => None,

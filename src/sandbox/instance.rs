@@ -14,13 +14,15 @@
 //! ([`Instance::advance`]), so the result is the same as a server ticking on its own.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::Moment;
 
 /// When a message left the queue, or why it never will.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fate {
     Queued,
-    Left(Instant),
+    Left(Moment),
     /// Still queued when its time ran out: gone, with no trace.
     Expired,
 }
@@ -28,7 +30,7 @@ pub(crate) enum Fate {
 /// What the emulator keeps of an accepted message for its queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Queued {
-    pub(crate) accepted: Instant,
+    pub(crate) accepted: Moment,
     pub(crate) fate: Fate,
     /// The chat has no WhatsApp account.
     pub(crate) no_account: bool,
@@ -39,11 +41,11 @@ pub(crate) struct Queued {
 }
 
 /// The statuses GREEN-API reports for a message that left the queue.
-pub(crate) fn status(message: &Queued, now: Instant) -> Option<&'static str> {
+pub(crate) fn status(message: &Queued, now: Moment) -> Option<&'static str> {
     let Fate::Left(left) = message.fate else {
         return None;
     };
-    let since = now.saturating_duration_since(left);
+    let since = now.saturating_sub(left);
     Some(if message.stuck {
         "pending"
     } else if message.no_account {
@@ -62,9 +64,9 @@ pub(crate) fn status(message: &Queued, now: Instant) -> Option<&'static str> {
 pub(crate) struct Instance {
     pub(crate) messages: Vec<Queued>,
     queue: VecDeque<usize>,
-    last_left: Option<Instant>,
+    last_left: Option<Moment>,
     /// Since when the instance can send (it could not before).
-    sending_since: Option<Instant>,
+    sending_since: Option<Moment>,
 }
 
 /// How the queue behaves.
@@ -78,7 +80,7 @@ impl Instance {
     /// Queues a message accepted at `at`; returns its index.
     pub(crate) fn accept(
         &mut self,
-        at: Instant,
+        at: Moment,
         no_account: bool,
         reads: bool,
         stuck: bool,
@@ -95,8 +97,26 @@ impl Instance {
         index
     }
 
+    /// Puts back a message a earlier run of the emulator saved (in acceptance order).
+    pub(crate) fn restore(&mut self, message: Queued) {
+        if let Fate::Left(at) = message.fate {
+            self.last_left = self.last_left.max(Some(at));
+        }
+        // The built-in sandbox is authorized whether a greenbulk runs or not: its queue kept
+        // emptying meanwhile.
+        let since = self
+            .sending_since
+            .map_or(message.accepted, |s| s.min(message.accepted));
+        self.sending_since = Some(since);
+        let queued = message.fate == Fate::Queued;
+        self.messages.push(message);
+        if queued {
+            self.queue.push_back(self.messages.len() - 1);
+        }
+    }
+
     /// Whether the instance can send from now on (`authorized`) or not.
-    pub(crate) fn set_sending(&mut self, sending: bool, now: Instant) {
+    pub(crate) fn set_sending(&mut self, sending: bool, now: Moment) {
         match (sending, self.sending_since) {
             (true, None) => self.sending_since = Some(now),
             (false, Some(_)) => self.sending_since = None,
@@ -105,7 +125,7 @@ impl Instance {
     }
 
     /// Lets every message leave (or expire) that would have by `now`.
-    pub(crate) fn advance(&mut self, now: Instant, pace: Pace) {
+    pub(crate) fn advance(&mut self, now: Moment, pace: Pace) {
         while let Some(&head) = self.queue.front() {
             let message = &mut self.messages[head];
             let expires = message.accepted + pace.ttl;
@@ -150,7 +170,7 @@ mod tests {
 
     #[test]
     fn one_message_leaves_per_delay_in_order() {
-        let start = Instant::now();
+        let start = super::super::now();
         let mut instance = Instance::default();
         instance.set_sending(true, start);
         for _ in 0..3 {
@@ -177,7 +197,7 @@ mod tests {
 
     #[test]
     fn nothing_leaves_while_not_sending_and_old_messages_expire() {
-        let start = Instant::now();
+        let start = super::super::now();
         let mut instance = Instance::default();
         instance.accept(start, false, false, false);
         instance.accept(start + Duration::from_secs(5), false, false, false);
@@ -195,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_long_queue_outlives_its_messages() {
-        let start = Instant::now();
+        let start = super::super::now();
         let mut instance = Instance::default();
         instance.set_sending(true, start);
         for _ in 0..10 {
@@ -214,7 +234,7 @@ mod tests {
 
     #[test]
     fn statuses_move_on_after_leaving() {
-        let start = Instant::now();
+        let start = super::super::now();
         let message = |no_account, reads| Queued {
             accepted: start,
             fate: Fate::Left(start),

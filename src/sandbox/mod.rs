@@ -5,10 +5,12 @@
 
 mod api;
 mod instance;
+mod saved;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -21,6 +23,17 @@ pub use api::{Contact, OutgoingMessage, Received};
 pub const DEFAULT_ID_INSTANCE: &str = "1101000001";
 /// Hexadecimal, like the tokens GREEN-API issues.
 pub const DEFAULT_TOKEN: &str = "5a4db0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1";
+
+/// A moment on the emulator's clock: time since the Unix epoch, so that a queue saved to
+/// disk reads back right in a later process (an `Instant` means nothing outside its own).
+pub(crate) type Moment = Duration;
+
+/// Now, on the emulator's clock.
+pub(crate) fn now() -> Moment {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
 
 /// GREEN-API's `stateInstance` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +118,11 @@ pub struct Faults {
     /// The next this many calls of methods other than sendContact are answered 429, as
     /// GREEN-API does when another program just called them.
     pub busy_calls: u32,
+    /// The next this many calls of methods other than sendContact are answered 200 with a
+    /// body that is not JSON, as a proxy's maintenance page would be.
+    pub garbage_calls: u32,
+    /// Share of chats that read their messages (a seeded choice by chat).
+    pub reads: f64,
     /// The first this many accepted messages stay `pending` after they leave the queue, as
     /// when WhatsApp never acknowledges them (the phone lost its connection).
     pub stuck_pending: u32,
@@ -132,6 +150,8 @@ impl Default for Faults {
             no_account: 0.0,
             hide_queue_head: false,
             busy_calls: 0,
+            garbage_calls: 0,
+            reads: 0.5,
             stuck_pending: 0,
             empty_200: 0.0,
             seed: 1,
@@ -156,11 +176,14 @@ impl Default for Config {
     }
 }
 
-/// A running emulator. Dropping it stops accepting connections.
+/// A running emulator. Dropping it stops accepting connections (and saves its messages,
+/// when it keeps them between runs).
 pub struct Sandbox {
     addr: SocketAddr,
     config: Config,
     shared: Arc<api::Shared>,
+    /// Where its messages are kept between runs, if they are.
+    saved: Option<PathBuf>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -169,7 +192,7 @@ impl Sandbox {
     pub async fn start(config: Config, port: u16) -> std::io::Result<Sandbox> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(api::Shared::new(config.clone(), Instant::now()));
+        let shared = Arc::new(api::Shared::new(config.clone(), now()));
         let app = api::router(shared.clone());
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(accept_loop(listener, app, stopped));
@@ -177,8 +200,32 @@ impl Sandbox {
             addr,
             config,
             shared,
+            saved: None,
             _stop: stop,
         })
+    }
+
+    /// Starts the emulator with the messages an earlier run kept in `file` and, when
+    /// `write_back` (not for a dry run), keeps them there again, with its own, when it is
+    /// dropped: the built-in sandbox of `send --sandbox` and `status --sandbox`.
+    pub async fn start_kept(
+        config: Config,
+        file: PathBuf,
+        write_back: bool,
+    ) -> std::io::Result<Sandbox> {
+        let saved = saved::load(&file)?;
+        let mut sandbox = Sandbox::start(config, 0).await?;
+        sandbox.shared.restore(saved);
+        sandbox.saved = write_back.then_some(file);
+        Ok(sandbox)
+    }
+
+    /// Saves its messages now (when it keeps them between runs).
+    pub fn save(&self) -> std::io::Result<()> {
+        match &self.saved {
+            Some(file) => saved::save(file, self.shared.to_save()),
+            None => Ok(()),
+        }
     }
 
     /// The base URL (`apiUrl`), e.g. `http://127.0.0.1:7123`.
@@ -231,6 +278,31 @@ impl Sandbox {
     pub fn set_faults(&self, faults: Faults) {
         self.shared.lock().set_faults(faults);
     }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Best effort: the run's own results and ledger hold the truth about what it sent.
+        let _ = self.save();
+    }
+}
+
+/// The built-in sandbox of `send --sandbox` and `status --sandbox`: GREEN-API on a good day,
+/// answers taking 20 to 50 ms.
+pub fn built_in() -> Config {
+    Config {
+        faults: Faults {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(30),
+            ..Faults::default()
+        },
+        ..Config::default()
+    }
+}
+
+/// The file in which the built-in sandbox keeps its messages between runs.
+pub fn kept_file(state_dir: &Path) -> PathBuf {
+    state_dir.join(format!("sandbox-{DEFAULT_ID_INSTANCE}.jsonl"))
 }
 
 /// Runs the emulator on its own thread and runtime: for synchronous callers (tests).

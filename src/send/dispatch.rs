@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::contact::ContentKey;
+use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
 use crate::send::pacer::Pacer;
 
@@ -103,27 +103,48 @@ pub(crate) struct Attempt {
     /// The chat and phone, so that a lost answer can be looked up later.
     pub(crate) chat_id: String,
     pub(crate) phone_contact: u64,
+    /// The card's identity, claimed in the sent-card history before the request leaves.
+    pub(crate) card: CardKey,
+    /// The names on the card, so that a later run can say what changed.
+    pub(crate) names: Box<[String; 4]>,
+    /// The card's slot in the sent-card history, once claimed (a retry keeps it).
+    pub(crate) slot: Option<u32>,
+    /// It goes whatever the sent-card history says (`--again`, or a corrected card).
+    pub(crate) again: bool,
 }
 
-/// A row asking to go. The dispatcher answers `true` once the row's attempt is on disk and
-/// its request may leave, or drops `go` (a "no") when the run stopped first.
+/// The dispatcher's answer to a row asking to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Go {
+    /// The attempt is on disk: the request may leave. Its card's slot, when claimed.
+    Send { slot: Option<u32> },
+    /// Another run sent this card, or has it in flight: it does not go.
+    Taken,
+}
+
+/// A row asking to go. The dispatcher answers once the row's attempt is on disk and its
+/// request may leave (or its card was taken by another run), or drops `go` (a "no") when
+/// the run stopped first.
 pub(crate) struct Turn {
     pub(crate) attempt: Attempt,
-    pub(crate) go: oneshot::Sender<bool>,
+    pub(crate) go: oneshot::Sender<Go>,
 }
 
 impl Turn {
-    /// Asks for a turn; true when the request may leave, false if the run stopped first.
-    pub(crate) async fn take(turns: &mpsc::UnboundedSender<Turn>, attempt: Attempt) -> bool {
+    /// Asks for a turn; none if the run stopped first.
+    pub(crate) async fn take(turns: &mpsc::UnboundedSender<Turn>, attempt: Attempt) -> Option<Go> {
         let (go, answer) = oneshot::channel();
-        turns.send(Turn { attempt, go }).is_ok() && answer.await.unwrap_or(false)
+        turns.send(Turn { attempt, go }).ok()?;
+        answer.await.ok()
     }
 }
 
 /// Where the dispatcher records what it lets go.
 pub(crate) trait Journal: Send + Sync {
-    /// Makes these rows' attempts durable; false if that failed (the run is then halted).
-    fn attempts(&self, turns: &[Turn]) -> impl Future<Output = bool> + Send;
+    /// Claims these rows' cards and makes their attempts durable: the turns whose card
+    /// another run has are answered [`Go::Taken`] and leave the batch. False if writing
+    /// failed (the run is then halted).
+    fn attempts<'t>(&'t self, turns: &'t mut Vec<Turn>) -> impl Future<Output = bool> + Send + 't;
     /// These rows' requests are about to leave.
     fn departing(&self, turns: &[Turn]);
     /// These rows' attempts were recorded, but the run stopped before their requests left.
@@ -157,7 +178,7 @@ pub(crate) async fn dispatch<C: Clock>(
             let Ok(turn) = waiting.try_recv() else { break };
             batch.push(turn);
         }
-        if !journal.attempts(&batch).await {
+        if !journal.attempts(&mut batch).await {
             break;
         }
         while !batch.is_empty() {
@@ -169,7 +190,8 @@ pub(crate) async fn dispatch<C: Clock>(
                     pacer.record(admitted);
                     journal.departing(&batch[..admitted]);
                     for turn in batch.drain(..admitted) {
-                        let _ = turn.go.send(true);
+                        let slot = turn.attempt.slot;
+                        let _ = turn.go.send(Go::Send { slot });
                     }
                 }
                 Err(wait) => {
@@ -223,7 +245,7 @@ mod tests {
     struct SlowDisk(Mutex<fastrand::Rng>);
 
     impl Journal for SlowDisk {
-        fn attempts(&self, _: &[Turn]) -> impl Future<Output = bool> + Send {
+        fn attempts<'t>(&'t self, _: &'t mut Vec<Turn>) -> impl Future<Output = bool> + Send + 't {
             let took = Duration::from_micros(self.0.lock().unwrap().u64(0..300));
             async move {
                 tokio::time::sleep(took).await;
@@ -267,8 +289,12 @@ mod tests {
                     row: RowNumber(2),
                     chat_id: "79001234567@c.us".into(),
                     phone_contact: 79011234567,
+                    card: CardKey(0),
+                    names: Box::default(),
+                    slot: None,
+                    again: false,
                 };
-                while Turn::take(&turns, attempt.clone()).await {
+                while Turn::take(&turns, attempt.clone()).await.is_some() {
                     sent.lock().unwrap().push(TokioClock.now() - start);
                     if !halt.pause(&TokioClock, latency(&mut rng)).await {
                         break;

@@ -6,15 +6,17 @@
 //! queue, so requests leave in input order) before every attempt.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::client::{Answer, Client};
+use crate::lock;
+use crate::record::sent::{Claim, SentCards, Settled};
 use crate::record::{Event, Ledger, RecordError, ledger::unix_millis};
-use crate::send::dispatch::{self, Attempt, Halt, Journal, Stop, TokioClock, Turn};
+use crate::send::dispatch::{self, Attempt, Go, Halt, Journal, Stop, TokioClock, Turn};
 use crate::send::pacer::{Pacer, Rate};
 use crate::send::progress::Counters;
 
@@ -36,6 +38,13 @@ pub struct Settings {
     pub backoff: Duration,
 }
 
+/// Where a run records what it sends: the results file's ledger, and the instance's
+/// sent-card history.
+pub(crate) struct Records {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) cards: Arc<Mutex<SentCards>>,
+}
+
 /// How sending went.
 #[derive(Debug, Clone)]
 pub(crate) struct Sending {
@@ -47,6 +56,7 @@ pub(crate) struct Sending {
 struct Shared {
     client: Client,
     ledger: Arc<Ledger>,
+    cards: Arc<Mutex<SentCards>>,
     settings: Settings,
     counters: Arc<Counters>,
     halt: Halt,
@@ -68,25 +78,73 @@ impl Shared {
             }
         }
     }
+
+    /// Writes what became of a claimed card into the sent-card history. A failure there
+    /// stops the run: its second fence against sending twice would no longer hold.
+    fn settle(&self, attempt: &Attempt, settled: Settled) {
+        let Some(slot) = attempt.slot else { return };
+        let written = lock(&self.cards).settle(slot, attempt.card, unix_millis(), settled);
+        if let Err(e) = written {
+            self.halt.halt(Stop::Fault(e.to_string()));
+        }
+    }
 }
 
 impl Journal for Arc<Shared> {
-    /// Writes the attempts and waits for them to reach the disk. The fsync runs on a blocking
-    /// thread: a slow disk must not hold up answers, or requests already let go.
-    fn attempts(&self, turns: &[Turn]) -> impl Future<Output = bool> + Send {
-        let at = Some(unix_millis());
-        let events: Vec<Event> = turns
+    /// Claims the cards in the sent-card history (another run may have sent some), then
+    /// writes the attempts of the rest and waits for them to reach the disk. Both run on a
+    /// blocking thread: a file lock held by another run, or a slow disk, must not hold up
+    /// answers, or requests already let go.
+    fn attempts<'t>(&'t self, turns: &'t mut Vec<Turn>) -> impl Future<Output = bool> + Send + 't {
+        let at = unix_millis();
+        let wanted: Vec<Claim> = turns
             .iter()
-            .map(|turn| Event::Attempt {
-                key: turn.attempt.key,
-                row: turn.attempt.row,
-                at,
-                chat: Some(turn.attempt.chat_id.clone()),
-                phone: Some(turn.attempt.phone_contact),
+            .map(|turn| Claim {
+                card: turn.attempt.card,
+                slot: turn.attempt.slot,
+                again: turn.attempt.again,
             })
             .collect();
         let shared = self.clone();
         async move {
+            let cards = shared.cards.clone();
+            let claimed = tokio::task::spawn_blocking(move || lock(&cards).claim(&wanted, at))
+                .await
+                .unwrap_or_else(|e| panic!("claiming cards panicked: {e}"));
+            let claimed = match claimed {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    shared.halt.halt(Stop::Fault(e.to_string()));
+                    return false;
+                }
+            };
+            let mut kept = Vec::with_capacity(turns.len());
+            for (mut turn, slot) in turns.drain(..).zip(claimed) {
+                match slot {
+                    Some(slot) => {
+                        turn.attempt.slot = Some(slot);
+                        kept.push(turn);
+                    }
+                    None => {
+                        let _ = turn.go.send(Go::Taken);
+                    }
+                }
+            }
+            *turns = kept;
+            let events: Vec<Event> = turns
+                .iter()
+                .map(|turn| Event::Attempt {
+                    key: turn.attempt.key,
+                    row: turn.attempt.row,
+                    at: Some(at),
+                    chat: Some(turn.attempt.chat_id.clone()),
+                    phone: Some(turn.attempt.phone_contact),
+                    names: Some(turn.attempt.names.clone()),
+                })
+                .collect();
+            if events.is_empty() {
+                return true;
+            }
             if !shared.check(shared.ledger.append(&events)) {
                 return false;
             }
@@ -109,6 +167,7 @@ impl Journal for Arc<Shared> {
                 row: turn.attempt.row,
                 reason: "the run stopped before this request was sent".into(),
             });
+            self.settle(&turn.attempt, Settled::Void);
         }
     }
 }
@@ -118,16 +177,18 @@ impl Journal for Arc<Shared> {
 /// too.
 pub(crate) async fn run(
     client: Client,
-    ledger: Arc<Ledger>,
+    records: Records,
     mut jobs: mpsc::Receiver<Job>,
     settings: Settings,
     counters: Arc<Counters>,
     halt: Halt,
     interrupt: impl Future<Output = ()> + Send + 'static,
 ) -> Sending {
+    let Records { ledger, cards } = records;
     let shared = Arc::new(Shared {
         client,
         ledger,
+        cards,
         settings: settings.clone(),
         counters,
         halt: halt.clone(),
@@ -175,6 +236,11 @@ pub(crate) async fn run(
     while tasks.join_next().await.is_some() {}
     let achieved_rate = dispatcher.await.unwrap_or(None);
     watcher.abort();
+    if let Err(e) = lock(&shared.cards).sync() {
+        halt.halt(Stop::Fault(format!(
+            "cannot write the sent-card history: {e}"
+        )));
+    }
     Sending {
         stop: halt.stop().unwrap_or(Stop::Finished),
         achieved_rate,
@@ -182,41 +248,48 @@ pub(crate) async fn run(
 }
 
 /// One row from its first attempt to its outcome.
-async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, job: Job) {
+async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, mut job: Job) {
     let (key, row) = (job.attempt.key, job.attempt.row);
     let counters = &shared.counters;
     for attempt in 1..=shared.settings.max_attempts {
-        if !Turn::take(turns, job.attempt.clone()).await {
-            return;
+        match Turn::take(turns, job.attempt.clone()).await {
+            None => return,
+            Some(Go::Taken) => {
+                counters.already_sent();
+                return;
+            }
+            Some(Go::Send { slot }) => job.attempt.slot = slot,
         }
         let sent_at = Some(unix_millis());
         let answer = shared.client.send_contact(job.body.clone()).await;
-        let event = match answer {
+        let (event, settled) = match answer {
             Answer::Sent { id_message } => {
                 counters.sent();
-                Event::Sent {
+                let settled = Settled::Sent(Some(id_message.clone()));
+                let event = Event::Sent {
                     key,
                     row,
                     id_message,
                     sent_at,
-                }
+                };
+                (event, settled)
             }
             Answer::Rejected { error } => {
                 counters.failed();
-                Event::Failed { key, row, error }
+                (Event::Failed { key, row, error }, Settled::Void)
             }
             Answer::Unknown { reason } => {
                 counters.unknown();
-                Event::Unknown { key, row, reason }
+                (Event::Unknown { key, row, reason }, Settled::Unknown)
             }
             Answer::Fatal { reason } => {
                 shared.halt.halt(Stop::Fatal(reason.clone()));
-                Event::NotSent { key, row, reason }
+                (Event::NotSent { key, row, reason }, Settled::Void)
             }
             Answer::Retry { reason } if attempt == shared.settings.max_attempts => {
                 counters.failed();
                 let error = format!("gave up after {attempt} attempts: {reason}");
-                Event::Failed { key, row, error }
+                (Event::Failed { key, row, error }, Settled::Void)
             }
             Answer::Retry { reason } => {
                 counters.retried();
@@ -227,12 +300,16 @@ async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, job: Job)
                         .pause(&TokioClock, backoff(shared, attempt))
                         .await
                 {
+                    // Its slot stays claimed while it waits to retry; it will not now.
+                    shared.settle(&job.attempt, Settled::Void);
                     return;
                 }
                 continue;
             }
         };
+        // The ledger first: it is the truth the sent-card history is mended from.
         shared.record(event);
+        shared.settle(&job.attempt, settled);
         return;
     }
 }

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -32,8 +32,11 @@ pub use crate::delivery::lookup::RETRY_UNKNOWN_AFTER;
 use crate::delivery::lookup::{self, ResolveError, Resolved};
 use crate::delivery::plan::QueuePlan;
 use crate::input::{InputError, InputOptions, RowNumber, Table};
+use crate::lock;
 use crate::record::ledger::unix_millis;
-use crate::record::{Event, Fate, History, Record, RecordError, StatusCounts, wanted};
+use crate::record::sent::{Reconciled, SentCards, SentCardsError};
+use crate::record::standing::{self, Judge, Policy, Standing};
+use crate::record::{Event, Fate, History, Record, RecordError, Restored, StatusCounts};
 use crate::report::Findings;
 use crate::sandbox::{self, Sandbox};
 use crate::validation::{self, Tally, Verdict};
@@ -74,6 +77,10 @@ pub struct SendOptions {
     pub timeout: Duration,
     pub resume: bool,
     pub retry_unknown: bool,
+    /// `--resend-changed`: send cards that went out from this results file with other names.
+    pub resend_changed: bool,
+    /// `--again`: send cards this machine sent from the instance in another run.
+    pub again: bool,
     pub skip_invalid: bool,
     pub dry_run: bool,
     /// Attempt at most this many rows in this run.
@@ -81,10 +88,12 @@ pub struct SendOptions {
     /// How long GREEN-API keeps a queued message (24 hours; shorter only against an emulator
     /// told to drop messages sooner).
     pub queue_ttl: Duration,
+    /// Where the sent-card history of each instance is kept.
+    pub state_dir: PathBuf,
 }
 
 /// What happens during a run that a person may want to know.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Note {
     /// `--resume` on a results file that does not exist yet.
     NewRun,
@@ -97,19 +106,53 @@ pub enum Note {
     InstanceState { state: String },
     /// The instance is `starting`: greenbulk waits and asks again.
     Starting,
-    /// The plan: when the queue will have sent this run's cards (the line to print).
-    Plan(String),
+    /// The plan: when the queue will have sent this run's cards, as of `now`, and the
+    /// instance's state (nothing leaves the queue unless it is `authorized`).
+    Plan {
+        plan: QueuePlan,
+        now: jiff::Timestamp,
+        state: String,
+    },
     /// The queue's delay or length could not be read: no 24-hour check.
     NoPlan(String),
     /// Rows an earlier run lost the answer of were looked up.
     LookedUp(Resolved),
     /// The lookup failed: unknown rows stay unknown and none is resent.
     LookupFailed(String),
+    /// Rows the results file records as sent or unknown that the ledger did not know (it was
+    /// emptied, lost or replaced) were taken back from the results file.
+    Restored(Restored),
+    /// Rows whose card (chat and phone) went out from this results file with other names or
+    /// company: not sent again. The first few, and how many in all.
+    Changed {
+        first: Vec<ChangedRow>,
+        count: u64,
+        resend: bool,
+    },
+    /// Rows whose card this machine sent from the instance in another run.
+    AlreadySent { count: u64, again: bool },
     /// Every sendable row was sent by earlier runs.
     NothingToSend,
+    /// The input has a header and no data rows.
+    NoRows,
     /// Nothing to send but rows still unknown (not found, or too recent to tell).
     OnlyUnknownLeft,
 }
+
+/// A row whose card went out before with other names (see [`Note::Changed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedRow {
+    pub row: RowNumber,
+    pub chat: String,
+    /// `firstName 'Ann' → 'Anna'`, a field each; empty when the earlier names are not known.
+    pub changes: Vec<String>,
+    /// The row it went from, and whether it is known to have been accepted.
+    pub earlier_row: RowNumber,
+    pub sent: bool,
+}
+
+/// How many changed rows a note lists.
+const CHANGED_SHOWN: usize = 10;
 
 /// Whoever runs a session hears from it through this.
 pub trait Observer {
@@ -138,6 +181,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct DryRun {
     pub to_send: u64,
+    /// Rows a real run would leave pending because of `--limit`.
+    pub held_back: u64,
     /// Rows whose earlier answer was lost: looked up (and maybe resent) by a real run.
     pub unknown: u64,
     /// The URL the requests would go to, token masked.
@@ -173,6 +218,13 @@ pub enum SendError {
     Input(#[from] InputError),
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// The sent-card history cannot be read or written.
+    #[error(
+        "{0}. It is greenbulk's memory of what this machine sent; without it a new results \
+         file could send a card twice. Make its folder writable, or set XDG_STATE_HOME to a \
+         folder that is"
+    )]
+    History(#[from] SentCardsError),
     #[error("cannot start the built-in sandbox: {0}")]
     Sandbox(std::io::Error),
     /// Before the first request: GREEN-API refused the credentials, or could not be asked.
@@ -185,8 +237,8 @@ pub enum SendError {
         meaning: &'static str,
     },
     /// The queue cannot send this run's cards within the 24 hours it keeps them.
-    #[error("{0}")]
-    QueueFull(String),
+    #[error("{} cards cannot all leave the queue within {}", .0.cards, crate::delivery::human(.0.ttl))]
+    QueueFull(QueuePlan),
     /// Ctrl-C (or SIGTERM) before the first request.
     #[error("interrupted before anything was sent")]
     Interrupted,
@@ -266,8 +318,12 @@ impl<'o> Session<'o> {
         if let Some(record) = record.as_mut() {
             record.set_about(self.about());
         }
+        let cards = self.sent_cards(record.as_ref())?;
+        if let Some(restored) = record.as_ref().and_then(Record::restored) {
+            self.observer.note(Note::Restored(restored));
+        }
 
-        let checked = self.check(record.as_ref(), &history)?;
+        let checked = self.check(record.as_ref(), &history, cards.as_ref())?;
         let options = &self.options;
         let tally = &checked.tally;
         if tally.invalid > 0 && (!options.skip_invalid || tally.sendable == 0) {
@@ -277,27 +333,88 @@ impl<'o> Session<'o> {
         }
         let Some(record) = record.as_mut() else {
             let target = self.dry_run_target()?;
+            // What a real run would send: at most --limit rows.
+            let to_send = self
+                .options
+                .limit
+                .map_or(checked.to_send, |limit| limit.min(checked.to_send));
             if !matches!(self.options.target, Target::Unset) {
-                runtime.block_on(until_interrupted(
-                    self.dry_run_plan(checked.to_send),
-                    interrupted,
-                ))?;
+                runtime.block_on(until_interrupted(self.dry_run_plan(to_send), interrupted))?;
             }
             return Ok(Outcome::DryRun(DryRun {
-                to_send: checked.to_send,
+                to_send,
+                held_back: checked.to_send - to_send,
                 unknown: checked.unknown.len() as u64,
                 target,
                 rate: self.options.settings.rate,
                 bodies: checked.bodies,
             }));
         };
-        let mut finished = runtime.block_on(self.send(record, checked, interrupted))?;
+        let cards = Arc::new(Mutex::new(
+            cards.expect("a real run has its sent-card history"),
+        ));
+        let mut finished =
+            runtime.block_on(self.send(record, checked, cards.clone(), interrupted))?;
         finished.counts = record
-            .rewrite(&self.options.input)
+            .rewrite(&self.options.input, Some(&lock(&cards)))
             .map_err(|e| e.to_string());
-        // A run that created the results file and sent nothing removes it again.
-        finished.results_kept = !record.is_new() || record.ledger().departed();
+        // A run that created the results file and sent nothing removes it again, unless its
+        // lines say something: rows this machine sent in another run.
+        if finished.counts.as_ref().is_ok_and(|c| c.already_sent > 0) {
+            record.keep();
+        }
+        finished.results_kept = record.kept();
         Ok(Outcome::Finished(finished))
+    }
+
+    /// The instance's sent-card history: opened for this run's results file and brought in
+    /// line with its ledger (a run killed before it wrote its outcome there); only read by
+    /// a dry run; none for a dry run with nowhere to send.
+    fn sent_cards(&self, record: Option<&Record>) -> Result<Option<SentCards>, SendError> {
+        let options = &self.options;
+        let instance = match &options.target {
+            Target::Api { credentials, .. } => credentials.id_instance().to_string(),
+            Target::Sandbox => sandbox::DEFAULT_ID_INSTANCE.to_string(),
+            Target::Unset => return Ok(None),
+        };
+        let Some(record) = record else {
+            return Ok(Some(SentCards::peek(&options.state_dir, &instance)?));
+        };
+        let mut cards = SentCards::open(&options.state_dir, &instance)?;
+        cards.register(&options.results)?;
+        let history = record.history();
+        let ledger_cards = history.iter().filter_map(|(_, state)| {
+            let card = crate::contact::CardKey::of(state.chat.as_ref()?, state.phone?);
+            Some((
+                card,
+                match &state.fate {
+                    Fate::Sent(id) => Reconciled::Sent(id.clone()),
+                    Fate::Unknown(_) => Reconciled::Unknown,
+                    Fate::Pending(_) | Fate::Failed(_) => Reconciled::NotSent,
+                },
+            ))
+        });
+        let restored = history
+            .cards()
+            .filter(|(_, card)| card.key.is_none())
+            .map(|(key, card)| {
+                let fate = match &card.sent {
+                    Some(id) => Reconciled::Sent(id.clone()),
+                    None => Reconciled::Unknown,
+                };
+                (key, fate)
+            });
+        cards.reconcile(ledger_cards.chain(restored), unix_millis())?;
+        Ok(Some(cards))
+    }
+
+    /// The policy for sending again what was (or may have been) sent before.
+    fn policy<'p>(&self, resend: Option<&'p HashSet<ContentKey>>) -> Policy<'p> {
+        Policy {
+            resend,
+            resend_changed: self.options.resend_changed,
+            again: self.options.again,
+        }
     }
 
     /// What a results workbook's summary says about this run.
@@ -365,23 +482,49 @@ impl<'o> Session<'o> {
     }
 
     /// Validates every row, counts what this run sends and writes the first results file.
-    fn check(&mut self, record: Option<&Record>, history: &History) -> Result<Checked, SendError> {
+    fn check(
+        &mut self,
+        record: Option<&Record>,
+        history: &History,
+        cards: Option<&SentCards>,
+    ) -> Result<Checked, SendError> {
         let options = &self.options;
         let mut table = Table::open(&options.input)?;
         self.observer.source(&table);
+        let judge = Judge { history, cards };
         let mut writer = match record {
-            Some(record) => Some(record.results_writer(&table.headers)?),
+            Some(record) => Some(record.start_rewrite(&table.headers, judge)?),
             None => None,
         };
         let mut findings = Findings::new(None)?;
         let mut checked = Checked::default();
+        let policy = self.policy(None);
         checked.tally = validation::walk(&mut table, |row, check, verdict| {
-            if let Verdict::Sendable(key) = verdict
-                && matches!(history.get(key).map(|s| &s.fate), Some(Fate::Unknown(_)))
-            {
-                checked.unknown.push(key);
-            } else if let Verdict::Sendable(key) = verdict
-                && wanted(key, history, None)
+            let standing = match (verdict, &check.request) {
+                (Verdict::Sendable(key), Some(request)) => {
+                    Some((key, request, judge.standing(key, request.card_key())))
+                }
+                _ => None,
+            };
+            match &standing {
+                Some((key, _, standing)) if standing.is_unknown() => checked.unknown.push(*key),
+                Some((_, request, Standing::Changed(card))) => {
+                    checked.changed += 1;
+                    if checked.changed_first.len() < CHANGED_SHOWN {
+                        checked.changed_first.push(ChangedRow {
+                            row: row.number,
+                            chat: request.chat_id.to_string(),
+                            changes: standing::changes(card, request.names()),
+                            earlier_row: card.row,
+                            sent: card.sent.is_some(),
+                        });
+                    }
+                }
+                Some((_, _, Standing::AlreadySent(_))) => checked.already_sent += 1,
+                _ => {}
+            }
+            if let Some((key, _, standing)) = &standing
+                && standing.goes(*key, policy)
             {
                 checked.to_send += 1;
                 if options.dry_run && checked.bodies.len() < DRY_RUN_SHOWN {
@@ -392,9 +535,7 @@ impl<'o> Session<'o> {
                 }
             }
             if let Some(writer) = &mut writer {
-                writer
-                    .row(row, check, verdict, history)
-                    .map_err(RecordError::from)?;
+                writer.row(row, check, verdict)?;
             }
             findings
                 .add(row.number, &check.findings)
@@ -404,12 +545,25 @@ impl<'o> Session<'o> {
             &checked.tally,
             &findings.finish().map_err(SendError::Other)?,
         );
+        if checked.changed > 0 {
+            self.observer.note(Note::Changed {
+                first: std::mem::take(&mut checked.changed_first),
+                count: checked.changed,
+                resend: options.resend_changed,
+            });
+        }
+        if checked.already_sent > 0 {
+            self.observer.note(Note::AlreadySent {
+                count: checked.already_sent,
+                again: options.again,
+            });
+        }
         let going_ahead = checked.tally.invalid == 0 || options.skip_invalid;
         // The results file exists from the start, so a crash leaves it (and --resume) in place.
         if let Some(writer) = writer
             && going_ahead
         {
-            writer.commit().map_err(RecordError::from)?;
+            writer.commit()?;
         }
         Ok(checked)
     }
@@ -419,6 +573,7 @@ impl<'o> Session<'o> {
         &mut self,
         record: &mut Record,
         checked: Checked,
+        cards: Arc<Mutex<SentCards>>,
         mut interrupted: tokio::task::JoinHandle<()>,
     ) -> Result<Finished, SendError> {
         let (client, _sandbox) = until_interrupted(self.client(), &mut interrupted).await?;
@@ -464,6 +619,8 @@ impl<'o> Session<'o> {
             });
             self.observer.note(if unknown_left {
                 Note::OnlyUnknownLeft
+            } else if checked.tally.rows == 0 {
+                Note::NoRows
             } else {
                 Note::NothingToSend
             });
@@ -477,11 +634,27 @@ impl<'o> Session<'o> {
         let feeder = {
             let input = options.input.clone();
             let history = record.history().clone();
-            tokio::task::spawn_blocking(move || feed(&input, &history, &resend, to_send, jobs))
+            let cards = cards.clone();
+            let policy = Policy {
+                resend: None,
+                resend_changed: options.resend_changed,
+                again: options.again,
+            };
+            tokio::task::spawn_blocking(move || {
+                let policy = Policy {
+                    resend: Some(&resend),
+                    ..policy
+                };
+                feed(&input, &history, &cards, policy, to_send, jobs)
+            })
+        };
+        let records = engine::Records {
+            ledger: record.ledger(),
+            cards,
         };
         let sending = engine::run(
             client,
-            record.ledger(),
+            records,
             receiver,
             options.settings.clone(),
             counters.clone(),
@@ -588,16 +761,13 @@ impl<'o> Session<'o> {
             ttl: self.options.queue_ttl,
         };
         let now = jiff::Timestamp::now();
-        let mut line = plan.line(now);
-        if state != "authorized" {
-            line.push_str(&format!(
-                " — once the instance is authorized: it is '{state}' now, and nothing leaves \
-                 the queue until it is"
-            ));
-        }
-        self.observer.note(Note::Plan(line));
+        self.observer.note(Note::Plan {
+            plan,
+            now,
+            state: state.to_string(),
+        });
         if !plan.fits() {
-            return Err(SendError::QueueFull(plan.refusal()));
+            return Err(SendError::QueueFull(plan));
         }
         if state != "authorized" {
             return Ok(None);
@@ -625,15 +795,9 @@ impl<'o> Session<'o> {
                 None,
             )),
             Target::Sandbox | Target::Unset => {
-                let config = sandbox::Config {
-                    faults: sandbox::Faults {
-                        latency: Duration::from_millis(20),
-                        jitter: Duration::from_millis(30),
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                };
-                let started = Sandbox::start(config, 0)
+                let kept = sandbox::kept_file(&self.options.state_dir);
+                let dry_run = self.options.dry_run;
+                let started = Sandbox::start_kept(sandbox::built_in(), kept, !dry_run)
                     .await
                     .map_err(SendError::Sandbox)?;
                 self.observer.note(Note::Sandbox { url: started.url() });
@@ -667,6 +831,11 @@ struct Checked {
     to_send: u64,
     /// Sendable rows whose earlier answer was lost.
     unknown: Vec<ContentKey>,
+    /// Rows whose card went out before with other names: how many, and the first few.
+    changed: u64,
+    changed_first: Vec<ChangedRow>,
+    /// Rows whose card this machine sent in another run.
+    already_sent: u64,
     bodies: Vec<(RowNumber, String)>,
 }
 
@@ -701,7 +870,8 @@ enum FeedError {
 fn feed(
     input: &InputOptions,
     history: &History,
-    resend: &HashSet<ContentKey>,
+    cards: &Mutex<SentCards>,
+    policy: Policy,
     limit: u64,
     jobs: mpsc::Sender<Job>,
 ) -> Result<(), FeedError> {
@@ -720,7 +890,23 @@ fn feed(
         let (Verdict::Sendable(key), Some(request)) = (verdict, &checked.request) else {
             return Ok(());
         };
-        if fed < limit && wanted(key, history, Some(resend)) {
+        if fed >= limit {
+            return Ok(());
+        }
+        let card = request.card_key();
+        let (goes, changed) = {
+            let cards = lock(cards);
+            let judge = Judge {
+                history,
+                cards: Some(&cards),
+            };
+            let standing = judge.standing(key, card);
+            (
+                standing.goes(key, policy),
+                matches!(standing, Standing::Changed(_)),
+            )
+        };
+        if goes {
             fed += 1;
             let job = Job {
                 attempt: dispatch::Attempt {
@@ -728,6 +914,11 @@ fn feed(
                     row: row.number,
                     chat_id: request.chat_id.to_string(),
                     phone_contact: request.phone_contact.get(),
+                    card,
+                    names: Box::new(request.names().map(str::to_string)),
+                    slot: None,
+                    // A corrected card replaces its earlier self, which the history holds.
+                    again: policy.again || changed,
                 },
                 body: request.body(),
             };
@@ -776,7 +967,11 @@ mod tests {
             encoding: None,
         };
         let (jobs, _queued) = mpsc::channel(16);
-        let fed = feed(&input, &History::default(), &HashSet::new(), u64::MAX, jobs);
+        let mut cards = SentCards::open(dir.path(), "1101000001").unwrap();
+        cards.register(&dir.path().join("r.csv")).unwrap();
+        let cards = Mutex::new(cards);
+        let policy = Policy::default();
+        let fed = feed(&input, &History::default(), &cards, policy, u64::MAX, jobs);
         assert!(matches!(fed, Err(FeedError::Input(_))), "{fed:?}");
     }
 }

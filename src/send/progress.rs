@@ -14,6 +14,8 @@ pub struct Counters {
     failed: AtomicU64,
     unknown: AtomicU64,
     retried: AtomicU64,
+    /// Taken at the last moment by another run on the same instance.
+    already_sent: AtomicU64,
 }
 
 impl Counters {
@@ -28,6 +30,9 @@ impl Counters {
     }
     pub fn retried(&self) {
         self.retried.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn already_sent(&self) {
+        self.already_sent.fetch_add(1, Ordering::Relaxed);
     }
 
     fn snapshot(&self) -> (u64, u64, u64, u64) {
@@ -46,10 +51,10 @@ impl Counters {
         format!("sent {sent} · failed {failed} · unknown {unknown} · retries {retried}")
     }
 
-    /// Rows with an outcome so far (sent, failed or unknown).
+    /// Rows with an outcome so far (sent, failed, unknown, or taken by another run).
     pub fn done(&self) -> u64 {
         let (sent, failed, unknown, _) = self.snapshot();
-        sent + failed + unknown
+        sent + failed + unknown + self.already_sent.load(Ordering::Relaxed)
     }
 }
 

@@ -294,7 +294,7 @@ fn suggestions(stderr: &str) -> Vec<String> {
 
 /// Runs a command line as a user would type it, with the greenbulk binary for `greenbulk`,
 /// in `dir`, with `extra` appended.
-fn run_line(dir: &Path, line: &str, extra: &str) -> crate::util::Run {
+fn run_line(dir: &Path, state: &Path, line: &str, extra: &str) -> crate::util::Run {
     let line = line.replacen("greenbulk", env!("CARGO_BIN_EXE_greenbulk"), 1);
     let output = std::process::Command::new("sh")
         .arg("-c")
@@ -302,6 +302,7 @@ fn run_line(dir: &Path, line: &str, extra: &str) -> crate::util::Run {
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("XDG_STATE_HOME", state)
         .output()
         .unwrap();
     crate::util::Run::from_output(output)
@@ -318,7 +319,7 @@ fn an_ambiguous_export_gets_commands_that_run() {
     assert_eq!(lines.len(), 3, "{run:?}");
     assert!(lines[0].contains("'google contacts.csv'"), "{lines:?}");
     for line in &lines[..2] {
-        let run = run_line(&dir.path(""), line, "--sandbox");
+        let run = run_line(&dir.path(""), &dir.path("state"), line, "--sandbox");
         assert_eq!(run.code, 0, "{line}: {run:?}");
     }
 }
@@ -349,7 +350,7 @@ fn the_readme_recipes_run_as_written() {
             &format!("--results {results}"),
             &format!("--results {}", dir.path(results).display()),
         );
-        let run = run_line(root, &line, "--sandbox");
+        let run = run_line(root, &dir.path("state"), &line, "--sandbox");
         assert!(run.code == 0, "{recipe}: {run:?}");
         assert!(dir.path(results).exists(), "{recipe}");
     }

@@ -11,6 +11,7 @@ mod hardening;
 mod hostile_input;
 
 mod input;
+mod never_twice;
 mod pacing;
 mod pinned;
 mod resume;

@@ -116,8 +116,16 @@ fn resume_on_an_edited_and_resorted_file_sends_only_what_was_not_sent() {
     // 4 before; now the 6 unsent (one with a corrected name) and the new one.
     assert_eq!(sandbox.outgoing().len(), 4 + 6 + 1);
     let rows = read_records(&dir.path("out.csv"));
-    assert_eq!(rows.len(), 10);
+    // The 10 rows of the input, and the sent row taken out of it: its line stays.
+    assert_eq!(rows.len(), 11);
     assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
+    let removed: Vec<_> = rows
+        .iter()
+        .filter(|r| r["error"].contains("no longer in the input"))
+        .collect();
+    assert_eq!(removed.len(), 1, "{rows:?}");
+    assert_eq!(removed[0]["firstName"], "Name1", "its input cells are kept");
+    assert_eq!(removed[0]["row"], "3");
     let first_run: Vec<&str> = rows
         .iter()
         .filter(|r| r["attempts"] == "1")

@@ -361,10 +361,10 @@ fn existing_results_are_never_overwritten() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("never overwritten"), "{run:?}");
     assert_eq!(dir.read("out.csv"), "precious\n");
-    // Resuming needs the ledger that records what was sent.
+    // Nor continued, when it is not a results file.
     let run = dir.send(&sandbox, &args("in.csv", &["--resume"]));
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("ledger"), "{run:?}");
+    assert!(run.stderr.contains("not a results file"), "{run:?}");
     assert_eq!(dir.read("out.csv"), "precious\n");
     // Nor is the input.
     let run = dir.send(&sandbox, &["in.csv", "--results", "in.csv"]);

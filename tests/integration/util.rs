@@ -85,7 +85,8 @@ impl Workdir {
         path
     }
 
-    /// The binary with an empty environment (but PATH), run in the work dir.
+    /// The binary with an empty environment (but PATH, and a state directory of the work
+    /// dir's own, so no test sees another's sent-card history), run in the work dir.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_greenbulk"));
         command
@@ -93,6 +94,7 @@ impl Workdir {
             .current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("XDG_STATE_HOME", self.path("state"))
             .stdin(Stdio::null());
         command
     }

@@ -1,0 +1,802 @@
+//! The sent-card history: per instance, every card greenbulk sent (or may have sent) from
+//! this machine, whatever results file the run wrote — the second fence of "never twice"
+//! (README, "Never twice"). The ledger knows one results file; this knows them all, so a run
+//! with a new results file (a cron job naming each day's by date) sends only the new rows.
+//!
+//! One file per instance in the state directory, `cards-{idInstance}.bin`: a 16-byte header,
+//! then fixed 64-byte slots, one per card attempted: the card's identity ([`CardKey`]: chat
+//! and phone), when, which results file (a number into `cards-{idInstance}.files`, one JSON
+//! string a line), what became of it (in flight, sent with its idMessage, unknown, or not
+//! sent after all) and a checksum. A run *claims* its cards before their requests leave:
+//! under a file lock it reads what other runs appended since it last looked, refuses the
+//! cards already sent or in flight elsewhere, and appends a slot for each of the rest; the
+//! answer then rewrites that slot in place. So two runs on the same instance, even at the
+//! same moment, never both send one card. A million cards take 64 MB on disk and about
+//! 40 MB in memory, and a lookup is one hash probe.
+//!
+//! A slot torn by a crash fails its checksum and is skipped; a slot left "in flight" by a
+//! run that died stays in doubt (never resent) until that run's ledger is opened again and
+//! says what happened (see [`SentCards::reconcile`]).
+
+use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::contact::CardKey;
+
+/// The file's first bytes.
+const MAGIC: &[u8; 16] = b"greenbulk cards\n";
+const SLOT: u64 = 64;
+/// The longest idMessage kept whole; a longer one is kept as "see the results file".
+const ID_BYTES: usize = 32;
+
+/// What became of a claimed card, as its slot says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Its request is about to leave, or in flight (or the run died meanwhile).
+    InFlight,
+    /// Accepted by GREEN-API with this idMessage (none when it was too long to keep).
+    Sent(Option<String>),
+    /// The answer was lost: it may have been sent.
+    Unknown,
+    /// It did not go out after all (refused, or the run stopped first).
+    Void,
+}
+
+impl Settled {
+    fn kind(&self) -> u8 {
+        match self {
+            Settled::InFlight => 1,
+            Settled::Sent(_) => 2,
+            Settled::Unknown => 3,
+            Settled::Void => 4,
+        }
+    }
+}
+
+/// What this machine sent of a card before, from another run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Earlier {
+    /// Sent (with its idMessage, when kept), or in doubt (in flight, or its answer lost).
+    pub(crate) sent: Option<Option<String>>,
+    /// When it was claimed or sent (Unix ms).
+    pub(crate) at: u64,
+    /// The results file of the run that sent it.
+    pub(crate) results: String,
+}
+
+/// One slot as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    card: CardKey,
+    at: u64,
+    file: u32,
+    settled: Settled,
+}
+
+impl Slot {
+    fn encode(&self) -> [u8; SLOT as usize] {
+        let mut bytes = [0u8; SLOT as usize];
+        bytes[0..16].copy_from_slice(&self.card.0.to_le_bytes());
+        bytes[16..24].copy_from_slice(&self.at.to_le_bytes());
+        bytes[24..28].copy_from_slice(&self.file.to_le_bytes());
+        bytes[28] = self.settled.kind();
+        if let Settled::Sent(Some(id)) = &self.settled {
+            let id = id.as_bytes();
+            // A length over the room kept says "too long to keep": never a cut-off id.
+            bytes[29] = id.len().min(255) as u8;
+            if id.len() <= ID_BYTES {
+                bytes[30..30 + id.len()].copy_from_slice(id);
+            }
+        }
+        let check = checksum(&bytes[..62]);
+        bytes[62..64].copy_from_slice(&check.to_le_bytes());
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Slot> {
+        if bytes.len() != SLOT as usize || checksum(&bytes[..62]).to_le_bytes() != bytes[62..64] {
+            return None;
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        let card = u128::from(u64_at(0)) | u128::from(u64_at(8)) << 64;
+        let length = usize::from(bytes[29]);
+        let settled = match bytes[28] {
+            1 => Settled::InFlight,
+            2 if length <= ID_BYTES => Settled::Sent(Some(
+                String::from_utf8_lossy(&bytes[30..30 + length]).into_owned(),
+            )),
+            2 => Settled::Sent(None),
+            3 => Settled::Unknown,
+            4 => Settled::Void,
+            _ => return None,
+        };
+        Some(Slot {
+            card: CardKey(card),
+            at: u64_at(16),
+            file: u32::from_le_bytes(bytes[24..28].try_into().expect("4")),
+            settled,
+        })
+    }
+}
+
+fn checksum(bytes: &[u8]) -> u16 {
+    xxhash_rust::xxh3::xxh3_64(bytes) as u16
+}
+
+/// A card's standing, in memory: the slot that says it was sent, and the one that holds it
+/// in doubt (and for which results file), each +1 (0: none).
+#[derive(Debug, Clone, Copy, Default)]
+struct Standing {
+    sent: u32,
+    doubt: u32,
+    doubt_file: u32,
+}
+
+/// Card keys are already uniformly random: their low half is the hash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(word);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+type Index = hashbrown::HashMap<u128, Standing, BuildHasherDefault<KeyHasher>>;
+
+/// Why the history cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("the sent-card history {path} cannot be used: {error}")]
+pub struct SentCardsError {
+    path: String,
+    error: std::io::Error,
+}
+
+/// One instance's sent-card history, open.
+pub(crate) struct SentCards {
+    path: PathBuf,
+    files_path: PathBuf,
+    /// Open for reading (and writing, unless only peeked at); none before the first card.
+    file: Option<File>,
+    writable: bool,
+    index: Index,
+    /// The results files, by number.
+    files: Vec<String>,
+    /// How far the slots were read (bytes).
+    read_to: u64,
+    /// The number of this run's results file, once registered.
+    this_file: Option<u32>,
+}
+
+impl SentCards {
+    /// The history's file for an instance.
+    pub(crate) fn path(state_dir: &Path, id_instance: &str) -> PathBuf {
+        state_dir.join(format!("cards-{id_instance}.bin"))
+    }
+
+    /// Opens (creating it) and reads the history of `id_instance`.
+    pub(crate) fn open(state_dir: &Path, id_instance: &str) -> Result<SentCards, SentCardsError> {
+        let path = SentCards::path(state_dir, id_instance);
+        let failed = |error| SentCardsError {
+            path: crate::term::shown_path(&path),
+            error,
+        };
+        std::fs::create_dir_all(state_dir).map_err(failed)?;
+        // Not in append mode: a slot is rewritten in place when its answer comes, and Linux
+        // appends every write to a file opened for appending, whatever its offset.
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(failed)?;
+        SentCards::load(path.clone(), Some(file), true).map_err(failed)
+    }
+
+    /// Reads the history of `id_instance` without changing it (none yet: empty).
+    pub(crate) fn peek(state_dir: &Path, id_instance: &str) -> Result<SentCards, SentCardsError> {
+        let path = SentCards::path(state_dir, id_instance);
+        let failed = |error| SentCardsError {
+            path: crate::term::shown_path(&path),
+            error,
+        };
+        match File::open(&path) {
+            Ok(file) => SentCards::load(path.clone(), Some(file), false).map_err(failed),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                SentCards::load(path.clone(), None, false).map_err(failed)
+            }
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    fn load(path: PathBuf, file: Option<File>, writable: bool) -> std::io::Result<SentCards> {
+        let mut files_path = path.clone();
+        files_path.set_extension("files");
+        let mut cards = SentCards {
+            path,
+            files_path,
+            file,
+            writable,
+            index: Index::default(),
+            files: Vec::new(),
+            read_to: 0,
+            this_file: None,
+        };
+        let Some(file) = &cards.file else {
+            return Ok(cards);
+        };
+        if writable {
+            file.lock()?;
+        } else {
+            file.lock_shared()?;
+        }
+        let read = cards.start().and_then(|()| cards.catch_up());
+        cards.file().unlock()?;
+        read?;
+        Ok(cards)
+    }
+
+    /// The open file (there is one whenever a slot can exist).
+    fn file(&self) -> &File {
+        self.file.as_ref().expect("a history with slots has a file")
+    }
+
+    /// Writes the header of a new file, or checks an existing one's.
+    fn start(&mut self) -> std::io::Result<()> {
+        let mut file = self.file();
+        let length = file.metadata()?.len();
+        if length == 0 {
+            if self.writable {
+                write_at(file, MAGIC, 0)?;
+            }
+            self.read_to = if self.writable { MAGIC.len() as u64 } else { 0 };
+            return Ok(());
+        }
+        let mut magic = [0u8; 16];
+        file.seek(SeekFrom::Start(0))?;
+        file.read_exact(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(std::io::Error::other(
+                "it is not a greenbulk sent-card history (its first bytes differ); move it \
+                 away and greenbulk starts a new one",
+            ));
+        }
+        self.read_to = MAGIC.len() as u64;
+        Ok(())
+    }
+
+    /// Reads the slots other runs appended since the last look, and the results files
+    /// they named. Called with the lock held.
+    fn catch_up(&mut self) -> std::io::Result<()> {
+        if self.read_to == 0 {
+            return Ok(());
+        }
+        let mut file = self.file.as_ref().expect("a history with slots has a file");
+        let length = file.metadata()?.len();
+        let whole = self.read_to + (length.saturating_sub(self.read_to) / SLOT) * SLOT;
+        if whole > self.read_to {
+            file.seek(SeekFrom::Start(self.read_to))?;
+            let mut reader = BufReader::with_capacity(1 << 20, file.take(whole - self.read_to));
+            let mut bytes = [0u8; SLOT as usize];
+            let mut number = ((self.read_to - MAGIC.len() as u64) / SLOT) as u32;
+            loop {
+                match reader.read_exact(&mut bytes) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+                if let Some(slot) = Slot::decode(&bytes) {
+                    apply(&mut self.index, number, &slot);
+                }
+                number += 1;
+            }
+            self.read_to = whole;
+        }
+        self.read_files()
+    }
+
+    fn read_files(&mut self) -> std::io::Result<()> {
+        let file = match File::open(&self.files_path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.files.clear();
+        for line in BufReader::new(file).lines() {
+            let line = line?;
+            // A torn last line (a crash while a name was added) names nothing.
+            if let Ok(name) = serde_json::from_str::<String>(&line) {
+                self.files.push(name);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, number: u32, slot: &Slot) {
+        apply(&mut self.index, number, slot);
+    }
+
+    /// How many cards the history holds (sent or in doubt).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Registers this run's results file (its absolute path); returns its number.
+    pub(crate) fn register(&mut self, results: &Path) -> Result<u32, SentCardsError> {
+        let name = std::path::absolute(results)
+            .unwrap_or_else(|_| results.to_path_buf())
+            .to_string_lossy()
+            .into_owned();
+        let shown = crate::term::shown_path(&self.files_path);
+        let failed = |error| SentCardsError { path: shown, error };
+        let number = self.locked(|cards| {
+            cards.read_files()?;
+            if let Some(found) = cards.files.iter().position(|f| *f == name) {
+                return Ok(found as u32);
+            }
+            let mut line = serde_json::to_string(&name).map_err(std::io::Error::other)?;
+            line.push('\n');
+            let mut files = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&cards.files_path)?;
+            files.write_all(line.as_bytes())?;
+            files.sync_data()?;
+            cards.files.push(name.clone());
+            Ok(cards.files.len() as u32 - 1)
+        });
+        let number = number.map_err(failed)?;
+        self.this_file = Some(number);
+        Ok(number)
+    }
+
+    /// What this machine sent of `card` from another run (or, sent, from any run): none
+    /// when it may go. A card in doubt for this run's own results file is the ledger's to
+    /// decide.
+    pub(crate) fn earlier(&self, card: CardKey) -> Option<Earlier> {
+        let standing = self.index.get(&card.0)?;
+        let (number, sent) = if standing.sent != 0 {
+            (standing.sent - 1, true)
+        } else if standing.doubt != 0 && Some(standing.doubt_file) != self.this_file {
+            (standing.doubt - 1, false)
+        } else {
+            return None;
+        };
+        let slot = self.read_slot(number).ok().flatten()?;
+        let results = self
+            .files
+            .get(slot.file as usize)
+            .cloned()
+            .unwrap_or_else(|| "(a results file whose name was not kept)".into());
+        Some(Earlier {
+            sent: match slot.settled {
+                Settled::Sent(id) if sent => Some(id),
+                _ => None,
+            },
+            at: slot.at,
+            results,
+        })
+    }
+
+    fn read_slot(&self, number: u32) -> std::io::Result<Option<Slot>> {
+        let mut bytes = [0u8; SLOT as usize];
+        read_at(self.file(), &mut bytes, slot_offset(number))?;
+        Ok(Slot::decode(&bytes))
+    }
+
+    /// Claims cards for requests about to leave, at `at` (Unix ms): each gets a slot, or
+    /// none when another run sent it or has it in flight — unless it is to go `again`
+    /// (`--again`, or a corrected card). A card that already has a slot of this run's (a
+    /// retry) keeps it.
+    pub(crate) fn claim(
+        &mut self,
+        cards: &[Claim],
+        at: u64,
+    ) -> Result<Vec<Option<u32>>, SentCardsError> {
+        let file = self
+            .this_file
+            .expect("the results file is registered first");
+        let shown = crate::term::shown_path(&self.path);
+        let failed = |error| SentCardsError { path: shown, error };
+        self.locked(|history| {
+            history.catch_up()?;
+            let mut bytes = Vec::with_capacity(cards.len() * SLOT as usize);
+            let mut next = ((history.read_to - MAGIC.len() as u64) / SLOT) as u32;
+            let mut claimed = Vec::with_capacity(cards.len());
+            let mut appended = Vec::new();
+            for &Claim { card, slot, again } in cards {
+                if let Some(own) = slot {
+                    claimed.push(Some(own));
+                    continue;
+                }
+                let taken = history
+                    .index
+                    .get(&card.0)
+                    .is_some_and(|s| s.sent != 0 || (s.doubt != 0 && s.doubt_file != file));
+                if taken && !again {
+                    claimed.push(None);
+                    continue;
+                }
+                let slot = Slot {
+                    card,
+                    at,
+                    file,
+                    settled: Settled::InFlight,
+                };
+                bytes.extend_from_slice(&slot.encode());
+                appended.push((next, slot));
+                claimed.push(Some(next));
+                next += 1;
+            }
+            if !bytes.is_empty() {
+                write_at(history.file(), &bytes, history.read_to)?;
+                history.read_to += bytes.len() as u64;
+                for (number, slot) in appended {
+                    history.apply(number, &slot);
+                }
+            }
+            Ok(claimed)
+        })
+        .map_err(failed)
+    }
+
+    /// Writes what became of a claimed card into its slot.
+    pub(crate) fn settle(
+        &mut self,
+        number: u32,
+        card: CardKey,
+        at: u64,
+        settled: Settled,
+    ) -> Result<(), SentCardsError> {
+        let file = self
+            .this_file
+            .expect("the results file is registered first");
+        let slot = Slot {
+            card,
+            at,
+            file,
+            settled,
+        };
+        let written = write_at(self.file(), &slot.encode(), slot_offset(number));
+        written.map_err(|error| SentCardsError {
+            path: crate::term::shown_path(&self.path),
+            error,
+        })?;
+        self.apply(number, &slot);
+        Ok(())
+    }
+
+    /// Brings the history in line with what a ledger knows of this run's results file:
+    /// cards it records as sent are added (a run killed between its ledger and this file),
+    /// and cards held in doubt for this results file that the ledger says did not go out
+    /// are released. `cards`: (card, sent idMessage or none, may have been sent).
+    pub(crate) fn reconcile(
+        &mut self,
+        cards: impl Iterator<Item = (CardKey, Reconciled)>,
+        at: u64,
+    ) -> Result<u64, SentCardsError> {
+        let file = self
+            .this_file
+            .expect("the results file is registered first");
+        let mut appended = Vec::new();
+        for (card, fate) in cards {
+            let standing = self.index.get(&card.0).copied().unwrap_or_default();
+            let ours_in_doubt = standing.doubt != 0 && standing.doubt_file == file;
+            let settled = match fate {
+                Reconciled::Sent(_) if standing.sent != 0 => continue,
+                Reconciled::Sent(id) => Settled::Sent(Some(id)),
+                Reconciled::Unknown if standing.sent != 0 || ours_in_doubt => continue,
+                Reconciled::Unknown => Settled::Unknown,
+                Reconciled::NotSent if ours_in_doubt => Settled::Void,
+                Reconciled::NotSent => continue,
+            };
+            appended.push(Slot {
+                card,
+                at,
+                file,
+                settled,
+            });
+        }
+        if appended.is_empty() {
+            return Ok(0);
+        }
+        let count = appended.len() as u64;
+        let shown = crate::term::shown_path(&self.path);
+        let failed = |error| SentCardsError { path: shown, error };
+        self.locked(|history| {
+            history.catch_up()?;
+            let first = ((history.read_to - MAGIC.len() as u64) / SLOT) as u32;
+            let bytes: Vec<u8> = appended.iter().flat_map(Slot::encode).collect();
+            write_at(history.file(), &bytes, history.read_to)?;
+            history.file().sync_data()?;
+            history.read_to += bytes.len() as u64;
+            for (number, slot) in (first..).zip(&appended) {
+                history.apply(number, slot);
+            }
+            Ok(())
+        })
+        .map_err(failed)?;
+        Ok(count)
+    }
+
+    /// Makes every slot written so far durable.
+    pub(crate) fn sync(&self) -> std::io::Result<()> {
+        self.file.as_ref().map_or(Ok(()), File::sync_data)
+    }
+
+    /// Runs `work` with the file locked against other runs, a torn last slot cut off first.
+    fn locked<T>(
+        &mut self,
+        work: impl FnOnce(&mut SentCards) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        assert!(
+            self.writable,
+            "only a history opened for writing is written"
+        );
+        self.file().lock()?;
+        let done = (|| {
+            let length = self.file().metadata()?.len();
+            let torn = length.saturating_sub(MAGIC.len() as u64) % SLOT;
+            if torn != 0 {
+                // A write cut short by a crash: nothing in it can be read.
+                self.file().set_len(length - torn)?;
+            }
+            work(self)
+        })();
+        self.file().unlock()?;
+        done
+    }
+}
+
+/// Takes a slot's word for its card.
+fn apply(index: &mut Index, number: u32, slot: &Slot) {
+    let entry = index.entry(slot.card.0).or_default();
+    match slot.settled {
+        Settled::Sent(_) => {
+            entry.sent = number + 1;
+            if entry.doubt_file == slot.file {
+                entry.doubt = 0;
+            }
+        }
+        Settled::InFlight | Settled::Unknown => {
+            entry.doubt = number + 1;
+            entry.doubt_file = slot.file;
+        }
+        Settled::Void => {
+            if entry.doubt != 0 && entry.doubt_file == slot.file {
+                entry.doubt = 0;
+            }
+        }
+    }
+    if entry.sent == 0 && entry.doubt == 0 {
+        index.remove(&slot.card.0);
+    }
+}
+
+/// A card to claim: its slot, when a retry of this run's already has one; whether it goes
+/// whatever the history says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Claim {
+    pub(crate) card: CardKey,
+    pub(crate) slot: Option<u32>,
+    pub(crate) again: bool,
+}
+
+/// What a ledger says of a card, for [`SentCards::reconcile`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reconciled {
+    Sent(String),
+    Unknown,
+    NotSent,
+}
+
+fn slot_offset(number: u32) -> u64 {
+    MAGIC.len() as u64 + u64::from(number) * SLOT
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+}
+
+#[cfg(unix)]
+fn write_at(file: &File, buffer: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buffer, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buffer.is_empty() {
+        match file.seek_read(buffer, offset)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buffer = &mut buffer[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(windows)]
+fn write_at(file: &File, mut buffer: &[u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buffer.is_empty() {
+        let n = file.seek_write(buffer, offset)?;
+        buffer = &buffer[n..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card(n: u128) -> CardKey {
+        CardKey(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+    }
+
+    fn fresh(n: u128) -> Claim {
+        Claim {
+            card: card(n),
+            slot: None,
+            again: false,
+        }
+    }
+
+    fn run(dir: &Path, results: &str) -> SentCards {
+        let mut cards = SentCards::open(dir, "1101000001").unwrap();
+        cards.register(&dir.join(results)).unwrap();
+        cards
+    }
+
+    #[test]
+    fn a_card_claimed_by_one_run_is_refused_to_another_and_settles_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = run(dir.path(), "a.csv");
+        let mut second = run(dir.path(), "b.csv");
+        let claimed = first.claim(&[fresh(1), fresh(2)], 1000);
+        assert_eq!(claimed.unwrap(), [Some(0), Some(1)]);
+        // In flight in the first run: the second may not send it, even now.
+        let claimed = second.claim(&[fresh(1), fresh(3)], 1001);
+        assert_eq!(claimed.unwrap(), [None, Some(2)]);
+        first
+            .settle(
+                0,
+                card(1),
+                1002,
+                Settled::Sent(Some("3EB0C767D097B7C7C030".into())),
+            )
+            .unwrap();
+        first.settle(1, card(2), 1003, Settled::Void).unwrap();
+
+        let later = run(dir.path(), "c.csv");
+        let earlier = later.earlier(card(1)).unwrap();
+        assert_eq!(earlier.sent, Some(Some("3EB0C767D097B7C7C030".into())));
+        assert!(earlier.results.ends_with("a.csv"), "{earlier:?}");
+        assert_eq!(later.earlier(card(2)), None, "refused, so free again");
+        // Card 3 is in flight for b.csv: in doubt for anyone else.
+        let doubt = later.earlier(card(3)).unwrap();
+        assert_eq!(doubt.sent, None);
+        assert_eq!(later.len(), 2);
+        // With --again a card goes whatever the history says.
+        let mut again = run(dir.path(), "d.csv");
+        let anyway = Claim {
+            again: true,
+            ..fresh(1)
+        };
+        assert_eq!(again.claim(&[anyway], 1004).unwrap(), [Some(3)]);
+        // A retry keeps its own slot.
+        let retry = Claim {
+            slot: Some(3),
+            ..fresh(1)
+        };
+        assert_eq!(again.claim(&[retry], 1005).unwrap(), [Some(3)]);
+    }
+
+    #[test]
+    fn a_torn_or_damaged_slot_is_skipped_and_the_next_claim_cuts_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cards = run(dir.path(), "a.csv");
+        cards.claim(&[fresh(1), fresh(2)], 1).unwrap();
+        let path = SentCards::path(dir.path(), "1101000001");
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Damage the first slot, then add half a slot (a crash mid-write).
+        bytes[16 + 3] ^= 0xff;
+        bytes.extend_from_slice(&[7u8; 30]);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut reopened = run(dir.path(), "b.csv");
+        assert_eq!(reopened.len(), 1, "the damaged slot is skipped");
+        assert!(reopened.earlier(card(2)).is_some());
+        let claimed = reopened.claim(&[fresh(4)], 2).unwrap();
+        assert_eq!(claimed, [Some(2)], "appended after the whole slots");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 16 + 3 * 64);
+    }
+
+    #[test]
+    fn a_ledger_settles_what_a_killed_run_left_in_doubt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut killed = run(dir.path(), "a.csv");
+        killed.claim(&[fresh(1), fresh(2), fresh(3)], 1).unwrap();
+        drop(killed);
+        // Its ledger, opened again: card 1 was sent, 2 never left, 3 is unknown.
+        let mut resumed = run(dir.path(), "a.csv");
+        let added = resumed
+            .reconcile(
+                [
+                    (card(1), Reconciled::Sent("ID1".into())),
+                    (card(2), Reconciled::NotSent),
+                    (card(3), Reconciled::Unknown),
+                ]
+                .into_iter(),
+                5,
+            )
+            .unwrap();
+        assert_eq!(added, 2, "card 3 was already in doubt");
+        let other = run(dir.path(), "b.csv");
+        assert_eq!(
+            other.earlier(card(1)).unwrap().sent,
+            Some(Some("ID1".into()))
+        );
+        assert_eq!(other.earlier(card(2)), None);
+        assert_eq!(other.earlier(card(3)).unwrap().sent, None);
+        // Its own run's doubt is the ledger's to decide, not the history's.
+        assert_eq!(resumed.earlier(card(3)), None);
+    }
+
+    #[test]
+    fn an_id_too_long_to_keep_is_never_cut() {
+        let long = "A".repeat(40);
+        let slot = Slot {
+            card: card(9),
+            at: 7,
+            file: 3,
+            settled: Settled::Sent(Some(long)),
+        };
+        assert_eq!(
+            Slot::decode(&slot.encode()).unwrap().settled,
+            Settled::Sent(None)
+        );
+        let short = Slot {
+            settled: Settled::Sent(Some("BAE5F4886F6F2D05".into())),
+            ..slot
+        };
+        assert_eq!(Slot::decode(&short.encode()), Some(short));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_history_is_refused_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = SentCards::path(dir.path(), "1101000001");
+        std::fs::write(&path, "something else entirely\n").unwrap();
+        let err = SentCards::open(dir.path(), "1101000001").err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("not a greenbulk sent-card history"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "something else entirely\n"
+        );
+        // Peeking at a history that does not exist yet finds nothing.
+        let empty = SentCards::peek(dir.path(), "7103000001").unwrap();
+        assert_eq!(empty.len(), 0);
+    }
+}

@@ -1,0 +1,158 @@
+//! The built-in sandbox's memory between runs: the messages it accepted, and what became of
+//! them, kept in the state directory. So `greenbulk status --sandbox` finds the cards a
+//! `send --sandbox` put in the queue, as it would on GREEN-API, and the queue goes on
+//! emptying while no greenbulk runs (its clock is the wall clock).
+//!
+//! One JSON line a message, newest last, at most [`KEPT`] of them. Two runs saving at once
+//! merge their messages under a lock, by idMessage.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::api::{Contact, OutgoingMessage};
+use super::instance::{Fate, Queued};
+
+/// The most messages kept: GREEN-API's journal lists the last 10,000, and a status lookup
+/// older than that many cards is rare; a file of this many lines is a few tens of MB.
+pub(super) const KEPT: usize = 100_000;
+
+/// One saved message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Saved {
+    id: String,
+    chat: String,
+    phone: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quoted: Option<String>,
+    card: serde_json::Value,
+    name: String,
+    vcard: String,
+    /// Unix milliseconds.
+    accepted: u64,
+    /// Unix milliseconds when it left the queue; none while queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    left: Option<u64>,
+    #[serde(default)]
+    expired: bool,
+    #[serde(default)]
+    no_account: bool,
+    #[serde(default)]
+    reads: bool,
+    #[serde(default)]
+    stuck: bool,
+}
+
+fn millis(moment: Duration) -> u64 {
+    moment.as_millis() as u64
+}
+
+impl Saved {
+    pub(super) fn of(message: &OutgoingMessage, queued: &Queued) -> Saved {
+        Saved {
+            id: message.id_message.clone(),
+            chat: message.chat_id.clone(),
+            phone: message.phone_contact,
+            quoted: message.quoted_message_id.clone(),
+            card: message.card.clone(),
+            name: message.contact.display_name.clone(),
+            vcard: message.contact.vcard.clone(),
+            accepted: millis(queued.accepted),
+            left: match queued.fate {
+                Fate::Left(at) => Some(millis(at)),
+                _ => None,
+            },
+            expired: queued.fate == Fate::Expired,
+            no_account: queued.no_account,
+            reads: queued.reads,
+            stuck: queued.stuck,
+        }
+    }
+
+    /// The message and its place in the queue again; `started`: when this emulator started
+    /// (a message accepted before it shows as accepted at its start).
+    pub(super) fn restore(self, started: Duration) -> (OutgoingMessage, Queued) {
+        let accepted = Duration::from_millis(self.accepted);
+        let fate = match (self.left, self.expired) {
+            (Some(left), _) => Fate::Left(Duration::from_millis(left)),
+            (None, true) => Fate::Expired,
+            (None, false) => Fate::Queued,
+        };
+        let message = OutgoingMessage {
+            id_message: self.id,
+            chat_id: self.chat,
+            phone_contact: self.phone,
+            quoted_message_id: self.quoted,
+            card: self.card,
+            contact: Contact {
+                display_name: self.name,
+                vcard: self.vcard,
+            },
+            accepted_at: accepted.saturating_sub(started),
+            dropped: false,
+        };
+        let queued = Queued {
+            accepted,
+            fate,
+            no_account: self.no_account,
+            reads: self.reads,
+            stuck: self.stuck,
+        };
+        (message, queued)
+    }
+}
+
+/// Reads the saved messages, oldest first (none when there is no file yet). Lines that do
+/// not read (a torn last line) are left out.
+pub(super) fn load(path: &Path) -> std::io::Result<Vec<Saved>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut saved = Vec::new();
+    for line in BufReader::new(file).lines() {
+        if let Ok(message) = serde_json::from_str::<Saved>(&line?) {
+            saved.push(message);
+        }
+    }
+    Ok(saved)
+}
+
+/// Saves `messages`, merged with what another run saved meanwhile (ours win), keeping the
+/// newest [`KEPT`]: written beside the file and renamed over it, under a lock.
+pub(super) fn save(path: &Path, messages: Vec<Saved>) -> std::io::Result<()> {
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    lock.lock()?;
+    let mut all: HashMap<String, Saved> =
+        load(path)?.into_iter().map(|m| (m.id.clone(), m)).collect();
+    for message in messages {
+        all.insert(message.id.clone(), message);
+    }
+    let mut all: Vec<Saved> = all.into_values().collect();
+    all.sort_by(|a, b| (a.accepted, &a.id).cmp(&(b.accepted, &b.id)));
+    let drop = all.len().saturating_sub(KEPT);
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let mut out = std::io::BufWriter::new(File::create(&temporary)?);
+    for message in &all[drop..] {
+        serde_json::to_writer(&mut out, message).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+    }
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    lock.unlock()
+}

@@ -1,0 +1,381 @@
+//! Never twice, whatever the user does between runs, and nothing a run recorded is ever
+//! lost: outputs that would destroy a record are refused; edited rows, a new results file, an
+//! emptied ledger never resend; rows taken out of the input keep their lines.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::util::{
+    Faults, Workdir, accepted_ids, assert_no_double_delivery, contacts_csv, read_records, sandbox,
+    send_args,
+};
+
+/// The bytes of a file, to show it was left as it was.
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn no_command_writes_over_what_it_did_not_write() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(4));
+    let book = dir.path("c.xlsx");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/contacts.xlsx"),
+        &book,
+    )
+    .unwrap();
+    let before = bytes(&book);
+    let run = dir.run(&["validate", "c.xlsx", "--report", "c.xlsx"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("c.xlsx is the input file itself"),
+        "{run:?}"
+    );
+    assert_eq!(bytes(&book), before, "the input is untouched");
+
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let (results, ledger) = (bytes(&dir.path("r.csv")), bytes(&dir.path("r.csv.ledger")));
+    for (target, says) in [
+        ("r.csv", "is a results file"),
+        ("r.csv.ledger", "is the ledger of a results file"),
+    ] {
+        let run = dir.run(&["validate", "in.csv", "--report", target]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(
+            run.stderr.contains(target) && run.stderr.contains(says),
+            "{run:?}"
+        );
+    }
+    assert_eq!(bytes(&dir.path("r.csv")), results);
+    assert_eq!(bytes(&dir.path("r.csv.ledger")), ledger);
+    // The run they record can still go on.
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &["--resume"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("nothing left to send"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 4);
+
+    dir.write("notes.csv", "my own notes\n");
+    let run = dir.run(&["validate", "in.csv", "--report", "notes.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("was not written by greenbulk"),
+        "{run:?}"
+    );
+    assert_eq!(dir.read("notes.csv"), "my own notes\n");
+
+    // A report replaces an earlier report, CSV or workbook; an empty file may go too.
+    for report in ["p.csv", "p.xlsx"] {
+        for _ in 0..2 {
+            let run = dir.run(&["validate", "in.csv", "--report", report]);
+            assert_eq!(run.code, 0, "{report}: {run:?}");
+        }
+    }
+    dir.write("empty.csv", "");
+    let run = dir.run(&["validate", "in.csv", "--report", "empty.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        dir.read("empty.csv")
+            .starts_with("row,severity,field,value,problem")
+    );
+}
+
+#[test]
+fn a_results_path_that_is_a_folder_is_called_a_folder() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(1));
+    std::fs::create_dir(dir.path("out")).unwrap();
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "out", &[]));
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("is a folder"), "{run:?}");
+    assert!(!run.stderr.contains("earlier run"), "{run:?}");
+}
+
+/// `contacts_csv(n)` with row `row`'s (1-based data row) cells changed by `edit`.
+fn edited(n: usize, edits: &[(usize, &str, &str)]) -> String {
+    let mut lines: Vec<String> = contacts_csv(n).lines().map(str::to_string).collect();
+    for (row, from, to) in edits {
+        lines[*row] = lines[*row].replace(from, to);
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn edits_between_runs_keep_the_sent_card_and_say_what_changed() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(5));
+    let sandbox = sandbox(Faults {
+        quota: Some(3),
+        ..Faults::default()
+    });
+    let flags = ["--concurrency", "1"];
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &flags));
+    assert_eq!(run.code, 4, "{run:?}");
+    let first: HashMap<String, String> = read_records(&dir.path("r.csv"))
+        .into_iter()
+        .map(|r| (r["row"].clone(), r["idMessage"].clone()))
+        .collect();
+    sandbox.set_faults(Faults::default());
+
+    // A sent row's first name and another's company are corrected; then resumed.
+    dir.write(
+        "in.csv",
+        edited(5, &[(1, "Name0", "Nadia"), (2, "Company 1", "Company One")]),
+    );
+    let mut resume = flags.to_vec();
+    resume.push("--resume");
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &resume));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        sandbox.outgoing().len(),
+        5,
+        "only the two pending rows went"
+    );
+    assert!(
+        run.stderr.contains("2 rows are cards that went out before"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("row 2 (to 79161000000@c.us): firstName 'Name0' → 'Nadia'"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("company 'Company 1' → 'Company One'"),
+        "{run:?}"
+    );
+    let rows = read_records(&dir.path("r.csv"));
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    for row in rows.iter().take(2) {
+        assert_eq!(row["status"], "sent", "{row:?}");
+        assert_eq!(
+            row["idMessage"], first[&row["row"]],
+            "the card that went: {row:?}"
+        );
+        assert!(row["error"].contains("--resend-changed"), "{row:?}");
+    }
+
+    // Asked to, the corrected cards go; the earlier ids stay in the ledger.
+    resume.push("--resend-changed");
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &resume));
+    assert_eq!(run.code, 0, "{run:?}");
+    let accepted = sandbox.outgoing();
+    assert_eq!(accepted.len(), 7, "{run:?}");
+    assert!(
+        accepted[5..]
+            .iter()
+            .any(|m| m.contact.display_name.starts_with("Nadia"))
+    );
+    let rows = read_records(&dir.path("r.csv"));
+    assert_ne!(rows[0]["idMessage"], first["2"]);
+    assert_eq!(rows[0]["attempts"], "1", "a new attempt, of a new card");
+    let ledger = dir.read("r.csv.ledger");
+    assert!(ledger.contains(&first["2"]) && ledger.contains(&rows[0]["idMessage"]));
+    // A third time sends nothing more.
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &resume));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 7);
+}
+
+#[test]
+fn another_mapping_of_the_same_file_resends_nothing() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(6));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = dir.send(
+        &sandbox,
+        &send_args(
+            "in.csv",
+            "r.csv",
+            &["--resume", "--map", "lastName=firstName"],
+        ),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 6, "{run:?}");
+    assert!(
+        run.stderr.contains("6 rows are cards that went out before"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("lastName 'Surname0' → 'Name0'"),
+        "{run:?}"
+    );
+    let rows = read_records(&dir.path("r.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
+}
+
+#[test]
+fn a_new_results_file_sends_only_the_rows_this_machine_never_sent() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    dir.write("export.csv", contacts_csv(5));
+    let run = dir.send(&sandbox, &send_args("export.csv", "sent-monday.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let monday: HashMap<String, String> = read_records(&dir.path("sent-monday.csv"))
+        .into_iter()
+        .map(|r| (r["chatId"].clone(), r["idMessage"].clone()))
+        .collect();
+
+    // Tuesday's full export: the same five customers and two new ones, results by date, as
+    // a workbook this time.
+    dir.write("export.csv", contacts_csv(7));
+    let run = dir.send(&sandbox, &send_args("export.csv", "sent-tuesday.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        sandbox.outgoing().len(),
+        7,
+        "only the new rows went: {run:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("5 rows are cards this machine already sent"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("5 already sent"), "{run:?}");
+    let rows = read_records(&dir.path("sent-tuesday.csv"));
+    let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["already-sent"; 5]
+            .iter()
+            .chain(&["sent"; 2])
+            .copied()
+            .collect::<Vec<_>>()
+    );
+    for row in &rows[..5] {
+        assert_eq!(row["idMessage"], monday[&row["chatId"]], "{row:?}");
+        assert!(row["error"].contains("sent-monday.csv"), "{row:?}");
+        assert!(row["error"].contains("--again"), "{row:?}");
+    }
+    let run = dir.send(&sandbox, &send_args("export.csv", "again.xlsx", &[]));
+    assert_eq!(run.code, 0, "all sent or already sent: {run:?}");
+    assert_eq!(sandbox.outgoing().len(), 7);
+    assert!(
+        dir.path("again.xlsx").exists(),
+        "its lines say what happened"
+    );
+
+    // --again sends them anyway.
+    let run = dir.send(
+        &sandbox,
+        &send_args("export.csv", "resend.csv", &["--again"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 14);
+    let rows = read_records(&dir.path("resend.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
+}
+
+#[test]
+fn two_runs_at_once_with_different_results_files_send_each_card_once() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(60));
+    let sandbox = sandbox(Faults {
+        latency: Duration::from_millis(30),
+        jitter: Duration::from_millis(40),
+        ..Faults::default()
+    });
+    let children: Vec<_> = ["a.csv", "b.csv", "c.csv"]
+        .iter()
+        .map(|results| dir.spawn_send(&sandbox, &send_args("in.csv", results, &[])))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_no_double_delivery(&sandbox);
+    assert_eq!(sandbox.outgoing().len(), 60);
+    let mut sent = HashSet::new();
+    for results in ["a.csv", "b.csv", "c.csv"] {
+        for row in read_records(&dir.path(results)) {
+            match row["status"].as_str() {
+                "sent" => assert!(sent.insert(row["chatId"].clone()), "{row:?}"),
+                "already-sent" => {}
+                other => panic!("{other}: {row:?}"),
+            }
+        }
+    }
+    assert_eq!(sent.len(), 60, "each card sent by exactly one of the runs");
+}
+
+#[test]
+fn an_emptied_or_lost_ledger_never_means_resend() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(300));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    // Without the sent-card history too, so the results file is the only fence left.
+    std::fs::remove_dir_all(dir.path("state")).unwrap();
+    dir.write("r.csv.ledger", "");
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &["--resume"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 300, "nothing resent: {run:?}");
+    assert!(run.stderr.contains("did not know 300 rows"), "{run:?}");
+    let rows = read_records(&dir.path("r.csv"));
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "sent" && !r["idMessage"].is_empty())
+    );
+
+    std::fs::remove_dir_all(dir.path("state")).unwrap();
+    std::fs::remove_file(dir.path("r.csv.ledger")).unwrap();
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &["--resume"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 300, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("ledger beside the results file was missing"),
+        "{run:?}"
+    );
+
+    // The results file and its ledger both gone: the history remembers.
+    std::fs::remove_file(dir.path("r.csv")).unwrap();
+    std::fs::remove_file(dir.path("r.csv.ledger")).unwrap();
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 300, "{run:?}");
+    let rows = read_records(&dir.path("r.csv"));
+    assert!(
+        rows.iter().all(|r| r["status"] == "already-sent"),
+        "{rows:?}"
+    );
+    let ids: HashSet<String> = accepted_ids(&sandbox).into_iter().collect();
+    assert!(rows.iter().all(|r| ids.contains(&r["idMessage"])));
+}
+
+#[test]
+fn a_dry_run_plans_what_the_limit_lets_through() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(100));
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_secs(3600),
+        ..Faults::default()
+    });
+    // 100 cards, one an hour, would wait days; 24 fit in the queue's 24 hours.
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &["--dry-run"]));
+    assert_eq!(run.code, 2, "{run:?}");
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "r.csv", &["--dry-run", "--limit", "24"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("24 cards; the instance's queue holds 0"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("24 requests would go"), "{run:?}");
+    assert!(run.stderr.contains("76 more would stay pending"), "{run:?}");
+    assert!(sandbox.received().is_empty());
+}
