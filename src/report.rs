@@ -30,11 +30,66 @@ enum Report {
 pub(crate) struct Findings {
     report: Option<Report>,
     first: Vec<(RowNumber, Finding)>,
+    /// Where a report file is written until it is whole.
+    placement: Option<Placement>,
+    /// The report as messages name it.
+    shown: String,
+}
+
+/// A report written beside its path and renamed into place once whole, so that a failed
+/// write (a full disk) leaves neither half a report nor an earlier one damaged.
+struct Placement {
+    temporary: std::path::PathBuf,
+    path: std::path::PathBuf,
+    placed: bool,
+}
+
+impl Placement {
+    /// Where to write `path`: beside it, or (a device such as `/dev/stdout`, a pipe) into it.
+    fn of(path: &Path) -> Option<Placement> {
+        let special = std::fs::metadata(path).is_ok_and(|meta| !meta.is_file());
+        (!special).then(|| {
+            let mut temporary = path.as_os_str().to_owned();
+            temporary.push(".tmp");
+            Placement {
+                temporary: temporary.into(),
+                path: path.to_path_buf(),
+                placed: false,
+            }
+        })
+    }
+
+    fn place(&mut self) -> std::io::Result<()> {
+        std::fs::rename(&self.temporary, &self.path)?;
+        self.placed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Placement {
+    fn drop(&mut self) {
+        if !self.placed {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
 }
 
 impl Findings {
     /// `report`: a path, `-` for stdout, or none.
     pub(crate) fn new(report: Option<&Path>) -> anyhow::Result<Findings> {
+        let shown = match report {
+            Some(path) if path.as_os_str() == "-" => "on stdout".to_string(),
+            Some(path) => shown_path(path),
+            None => String::new(),
+        };
+        let placement = report
+            .filter(|path| path.as_os_str() != "-")
+            .and_then(Placement::of);
+        let written = |path: &Path| -> std::path::PathBuf {
+            placement
+                .as_ref()
+                .map_or_else(|| path.to_path_buf(), |p| p.temporary.clone())
+        };
         let report = match report {
             None => None,
             Some(path)
@@ -43,16 +98,18 @@ impl Findings {
             {
                 Some(Report::Xlsx {
                     sheet: Box::new(SheetWriter::new("Findings", &REPORT_COLUMNS)?),
-                    path: path.to_path_buf(),
+                    path: written(path),
                 })
             }
             Some(path) => {
                 let out: Box<dyn Write> = if path.as_os_str() == "-" {
                     Box::new(std::io::stdout().lock())
                 } else {
-                    Box::new(std::fs::File::create(path).with_context(|| {
-                        format!("cannot create the report {}", shown_path(path))
-                    })?)
+                    Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(written(path)).with_context(|| {
+                            format!("cannot create the report {}", shown_path(path))
+                        })?,
+                    ))
                 };
                 let mut writer = csv::Writer::from_writer(out);
                 writer.write_record(REPORT_COLUMNS)?;
@@ -62,6 +119,8 @@ impl Findings {
         Ok(Findings {
             report,
             first: Vec::new(),
+            placement,
+            shown,
         })
     }
 
@@ -99,16 +158,28 @@ impl Findings {
 
     /// Ends the report; returns the first findings, for the summary.
     pub(crate) fn finish(mut self) -> anyhow::Result<Vec<(RowNumber, Finding)>> {
+        let shown = self.shown.clone();
         match self.report.take() {
             None => {}
             Some(Report::Csv(mut w)) => {
                 let flushed = w.flush();
                 self.report = Some(Report::Csv(w));
                 self.check(flushed)?;
+                // Closed, so that what it buffered is written before the rename.
+                let closed = match self.report.take() {
+                    Some(Report::Csv(w)) => w.into_inner().map(drop).map_err(|e| e.into_error()),
+                    _ => Ok(()),
+                };
+                closed.with_context(|| format!("cannot write the report {shown}"))?;
             }
             Some(Report::Xlsx { sheet, path }) => sheet
                 .save(&path)
-                .with_context(|| format!("cannot write the report {}", shown_path(&path)))?,
+                .with_context(|| format!("cannot write the report {shown}"))?,
+        }
+        if let Some(placement) = &mut self.placement {
+            placement
+                .place()
+                .with_context(|| format!("cannot write the report {shown}"))?;
         }
         Ok(self.first)
     }

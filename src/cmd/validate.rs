@@ -15,11 +15,12 @@ pub fn run(args: &ValidateArgs) -> Result<Exit, Failure> {
     let mut table = Table::open(&crate::input_options(&args.input)?)?;
     report::print_source(&table);
     let mut findings = Findings::new(args.report.as_deref()).map_err(Failure::usage)?;
-    let tally = validation::walk(&mut table, |row, checked, _| {
+    let walked = validation::walk(&mut table, |row, checked, _| {
         findings.add(row.number, &checked.findings)
-    })
-    .map_err(Failure::usage)?;
+    });
+    // The rows before a broken one are reported all the same.
     let first = findings.finish().map_err(Failure::usage)?;
+    let tally = walked.map_err(Failure::usage)?;
     report::print_summary(&tally, &first, args.report.as_deref());
     if tally.invalid > 0 {
         let send = Invocation::new([

@@ -675,3 +675,106 @@ fn status_watch_lets_a_send_run_between_rounds() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("nothing left to send"), "{run:?}");
 }
+
+#[test]
+fn status_watch_rides_out_rounds_without_an_answer_and_ends_at_delivered() {
+    let dir = Workdir::new();
+    // Nobody reads: by default the watch ends once every card is delivered.
+    let sandbox = sandbox(Faults {
+        reads: 0.0,
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(2));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    // A proxy in front of GREEN-API answers its maintenance page for a while.
+    sandbox.set_faults(Faults {
+        reads: 0.0,
+        garbage_calls: 2,
+        ..Faults::default()
+    });
+    let run = dir.status(&sandbox, &["out.csv", "--watch", "5"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let unanswered = run.stderr.matches("this round got no answer").count();
+    assert_eq!(unanswered, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("1 of 10 unanswered rounds in a row"),
+        "{run:?}"
+    );
+    let last_round = run
+        .stderr
+        .lines()
+        .rfind(|l| l.contains("sent cards:"))
+        .unwrap();
+    assert!(last_round.contains("2 delivered"), "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(
+        rows.iter().all(|r| r["delivery"] == "delivered"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn status_watch_until_read_waits_for_every_card_to_be_read() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults {
+        reads: 1.0,
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(1));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = dir.status(&sandbox, &["out.csv", "--watch", "5", "--until", "read"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("1 sent card: 1 read"), "{run:?}");
+    assert!(
+        run.stderr.contains("(1 call)") || run.stderr.contains("calls)"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains("1 calls") && !run.stderr.contains("1 cards"),
+        "{run:?}"
+    );
+    let rows = read_records(&dir.path("out.csv"));
+    assert_eq!(rows[0]["delivery"], "read", "{rows:?}");
+}
+
+#[test]
+fn status_on_files_another_run_holds_exits_1_and_says_so() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    dir.write("in.csv", contacts_csv(2));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let held = std::fs::File::open(dir.path("out.csv.ledger")).unwrap();
+    held.lock().unwrap();
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("another greenbulk run is using"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("--watch"), "{run:?}");
+    held.unlock().unwrap();
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_ne!(run.code, 2, "{run:?}");
+}
+
+#[test]
+fn status_on_a_results_file_cut_short_says_the_ledger_knows_more() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    dir.write("in.csv", contacts_csv(5));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let results = dir.read("out.csv");
+    let cut: Vec<&str> = results.lines().take(3).collect();
+    dir.write("out.csv", cut.join("\n") + "\n");
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert!(
+        run.stderr
+            .contains("the ledger records 3 cards that have no line"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("--resume"), "{run:?}");
+}

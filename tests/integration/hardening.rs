@@ -398,3 +398,23 @@ fn sigterm_before_the_first_request_leaves_nothing_behind() {
     assert!(!dir.path("out.csv").exists());
     assert!(!dir.path("out.csv.ledger").exists());
 }
+
+#[test]
+fn a_full_disk_under_a_workbook_is_one_clear_error_and_no_library_noise() {
+    let dir = Workdir::new();
+    // Every row has an error: the report is large, the disk small.
+    let mut csv = String::from("chatId,phoneContact,firstName\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("7900{i:07},12,Name{i}\n"));
+    }
+    dir.write("in.csv", csv);
+    let disk = SmallDisk::mount(&dir, 64);
+    let report = disk.file("problems.xlsx");
+    let run = dir.run(&["validate", "in.csv", "--report", &report]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("No space left on device"), "{run:?}");
+    assert!(!run.stderr.contains("ZipWriter"), "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 3, "one error line: {run:?}");
+    let left: Vec<_> = std::fs::read_dir(&disk.path).unwrap().collect();
+    assert!(left.is_empty(), "no half-written report: {left:?}");
+}

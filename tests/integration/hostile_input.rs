@@ -412,3 +412,85 @@ fn a_file_with_only_invalid_rows_sends_nothing_and_says_so_even_when_skipping() 
     assert!(!run.stderr.contains("sent before"), "{run:?}");
     assert!(!dir.path("out.csv").exists());
 }
+
+#[test]
+fn a_hidden_first_sheet_is_passed_over_and_the_summary_says_so() {
+    let dir = Workdir::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let hidden = book.add_worksheet();
+    hidden.set_name("Lookup").unwrap();
+    hidden.write_string(0, 0, "internal codes").unwrap();
+    hidden.set_hidden(true);
+    let contacts = book.add_worksheet();
+    contacts.set_name("Contacts").unwrap();
+    for (column, header) in ["chatId", "phoneContact", "firstName"].iter().enumerate() {
+        contacts.write_string(0, column as u16, *header).unwrap();
+    }
+    contacts.write_string(1, 0, "79001234567").unwrap();
+    contacts.write_string(1, 1, "79011234567").unwrap();
+    contacts.write_string(1, 2, "Ann").unwrap();
+    contacts.set_active(true);
+    book.save(dir.path("book.xlsx")).unwrap();
+    let run = dir.run(&["validate", "book.xlsx"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("sheet 'Contacts'"), "{run:?}");
+    assert!(
+        run.stderr.contains("the first sheet, 'Lookup', is hidden"),
+        "{run:?}"
+    );
+    // Asked for by name, the hidden sheet is read.
+    let run = dir.run(&["validate", "book.xlsx", "--sheet", "Lookup"]);
+    assert_eq!(run.code, 2, "no chatId column there: {run:?}");
+}
+
+#[test]
+fn a_phone_in_a_column_formatted_as_dates_is_read_as_its_number() {
+    let dir = Workdir::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    for (column, header) in ["chatId", "phoneContact", "firstName"].iter().enumerate() {
+        sheet.write_string(0, column as u16, *header).unwrap();
+    }
+    sheet.write_string(1, 0, "79001234567").unwrap();
+    sheet
+        .write_number_with_format(1, 1, 79011234567.0, &date)
+        .unwrap();
+    sheet.write_string(1, 2, "Ann").unwrap();
+    book.save(dir.path("dated.xlsx")).unwrap();
+    let run = dir.run(&["send", "dated.xlsx", "--sandbox", "--results", "r.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("9999-12-31"), "{run:?}");
+    assert!(run.stderr.contains("formats as dates"), "{run:?}");
+    assert!(run.stderr.contains("Format the column as Text"), "{run:?}");
+    let results = dir.read("r.csv");
+    assert!(
+        results.contains(",79001234567@c.us,79011234567,"),
+        "{results}"
+    );
+}
+
+#[test]
+fn a_header_and_no_rows_says_there_are_no_rows() {
+    let dir = Workdir::new();
+    dir.write("empty.csv", "chatId,phoneContact,firstName\n");
+    let run = dir.run(&["send", "empty.csv", "--sandbox", "--results", "r.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("no data rows"), "{run:?}");
+    assert!(!run.stderr.contains("sent before"), "{run:?}");
+}
+
+#[test]
+fn a_set_value_too_long_for_a_name_is_refused_in_one_short_line() {
+    let dir = Workdir::new();
+    dir.write("in.csv", "chatId,phoneContact\n79001234567,79011234567\n");
+    let long = format!("company={}", "x".repeat(5000));
+    let run = dir.run(&["validate", "in.csv", "--set", &long]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("is 5000 characters long"), "{run:?}");
+    assert!(!run.stderr.contains("quote"), "{run:?}");
+    assert!(
+        run.stderr.len() < 400,
+        "the value is not echoed whole: {run:?}"
+    );
+}

@@ -379,3 +379,153 @@ fn a_dry_run_plans_what_the_limit_lets_through() {
     assert!(run.stderr.contains("76 more would stay pending"), "{run:?}");
     assert!(sandbox.received().is_empty());
 }
+
+#[test]
+fn the_sandbox_cycle_is_complete_and_every_suggested_command_runs_as_printed() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let run = dir.run(&["send", "in.csv", "--results", "r.csv", "--sandbox"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let first: HashSet<String> = read_records(&dir.path("r.csv"))
+        .into_iter()
+        .map(|r| r["idMessage"].clone())
+        .collect();
+    let suggested = suggested_commands(&run.stderr);
+    assert_eq!(suggested, ["greenbulk status r.csv --sandbox"], "{run:?}");
+    let status = run_as_printed(&dir, &suggested[0]);
+    assert!(status.code == 0 || status.code == 1, "{status:?}");
+    assert!(
+        status.stderr.contains("3 cards accepted by GREEN-API"),
+        "{status:?}"
+    );
+    let rows = read_records(&dir.path("r.csv"));
+    assert!(rows.iter().all(|r| !r["delivery"].is_empty()), "{rows:?}");
+
+    // A second sandbox run gives ids of its own: never one of the first run's.
+    dir.write("more.csv", contacts_csv(6));
+    let run = dir.run(&["send", "more.csv", "--results", "r2.csv", "--sandbox"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = read_records(&dir.path("r2.csv"));
+    let new: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["status"] == "sent")
+        .map(|r| r["idMessage"].as_str())
+        .collect();
+    assert_eq!(new.len(), 3, "{rows:?}");
+    assert!(new.iter().all(|id| !first.contains(*id)), "{new:?}");
+}
+
+#[test]
+fn what_a_run_suggests_next_runs_as_printed() {
+    let dir = Workdir::new();
+    let mut input = contacts_csv(4);
+    input.push_str("not a phone,79031234567,Broken,Row,\n");
+    dir.write("my contacts.csv", &input);
+    let sandbox = sandbox(Faults::default());
+    let send = [
+        "send",
+        "my contacts.csv",
+        "--results",
+        "r.csv",
+        "--rate",
+        "50/s",
+    ];
+    // Errors in the file: validate lists them, --skip-invalid sends the rest.
+    let run = dir.run_with(&sandbox, &send);
+    assert_eq!(run.code, 3, "{run:?}");
+    let commands = suggested_commands(&run.stderr);
+    assert_eq!(commands.len(), 2, "{run:?}");
+    assert!(commands[0].starts_with("greenbulk validate 'my contacts.csv'"));
+    let codes: Vec<i32> = commands
+        .iter()
+        .map(|command| run_as_printed_with(&dir, &sandbox, command).code)
+        .collect();
+    assert_eq!(codes, [3, 0], "{commands:?}");
+    assert_eq!(sandbox.outgoing().len(), 4);
+
+    // Held back by --limit: the command that sends the next share.
+    dir.write("more.csv", contacts_csv(10));
+    let limited = ["send", "more.csv", "--results", "r2.csv", "--limit", "2"];
+    let run = dir.run_with(&sandbox, &limited);
+    assert_eq!(run.code, 0, "{run:?}");
+    let commands = suggested_commands(&run.stderr);
+    let resume = commands.iter().find(|c| c.ends_with("--resume")).unwrap();
+    let again = run_as_printed_with(&dir, &sandbox, resume);
+    assert_eq!(again.code, 0, "{resume}: {again:?}");
+    // 4 earlier, 6 new in more.csv: 2, then the next share of 2.
+    assert_eq!(
+        sandbox.outgoing().len(),
+        8,
+        "the next share went, once each"
+    );
+    for command in commands {
+        let again = run_as_printed_with(&dir, &sandbox, &command);
+        assert!(again.code == 0 || again.code == 1, "{command}: {again:?}");
+    }
+
+    // An existing results file: the message gives the command that continues it.
+    let run = dir.run_with(&sandbox, &limited);
+    assert_eq!(run.code, 2, "{run:?}");
+    let commands = suggested_commands(&run.stderr);
+    assert_eq!(commands.len(), 1, "{run:?}");
+    let again = run_as_printed_with(&dir, &sandbox, &commands[0]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(sandbox.outgoing().len(), 10, "the last share: {again:?}");
+}
+
+/// Every `greenbulk …` command quoted in backticks in what a run printed.
+fn suggested_commands(stderr: &str) -> Vec<String> {
+    stderr
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|quoted| quoted.starts_with("greenbulk "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs a command line as a shell would, in the work dir, the binary for `greenbulk`.
+fn run_as_printed(dir: &Workdir, command: &str) -> crate::util::Run {
+    run_in_shell(dir, command, &[])
+}
+
+/// [`run_as_printed`] with an emulator's credentials in the environment, as a user would
+/// have them.
+fn run_as_printed_with(
+    dir: &Workdir,
+    sandbox: &crate::util::SandboxThread,
+    command: &str,
+) -> crate::util::Run {
+    let url = sandbox.url();
+    let config = sandbox.config();
+    run_in_shell(
+        dir,
+        command,
+        &[
+            ("GREEN_API_URL", url.as_str()),
+            ("GREEN_API_ID_INSTANCE", config.id_instance.as_str()),
+            ("GREEN_API_TOKEN_INSTANCE", config.token.as_str()),
+        ],
+    )
+}
+
+fn run_in_shell(dir: &Workdir, command: &str, env: &[(&str, &str)]) -> crate::util::Run {
+    let binary = Path::new(env!("CARGO_BIN_EXE_greenbulk"));
+    let path = format!(
+        "{}:{}",
+        binary.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir.path(""))
+        .env_clear()
+        .env("PATH", path)
+        .env("XDG_STATE_HOME", dir.path("state"));
+    for (name, value) in env {
+        shell.env(name, value);
+    }
+    crate::util::Run::from_output(shell.output().unwrap())
+}

@@ -118,6 +118,15 @@ impl Workdir {
         self.api_command(sandbox, &all)
     }
 
+    /// Any command against an emulator, its credentials in the environment.
+    pub fn run_with(&self, sandbox: &SandboxThread, args: &[&str]) -> Run {
+        Run::from_output(
+            self.api_command(sandbox, args)
+                .output()
+                .expect("the binary runs"),
+        )
+    }
+
     /// `greenbulk status` against an emulator.
     pub fn status(&self, sandbox: &SandboxThread, args: &[&str]) -> Run {
         let mut all = vec!["status"];
