@@ -507,7 +507,7 @@ pub fn mask(token: &str) -> String {
     format!("{shown}****")
 }
 
-/// The one table: HTTP status and body → what it means (README, "Sending").
+/// The one table: HTTP status and body → what it means (docs/sending.md).
 pub fn classify(status: u16, body: &str) -> Answer {
     if status == 200 {
         #[derive(serde::Deserialize)]

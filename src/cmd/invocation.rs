@@ -1,6 +1,6 @@
 //! The commands greenbulk suggests, written so that they run exactly as printed (README,
-//! "Exit codes and what to do next"): the user's own command line with a flag added, or a
-//! new one, each word quoted as a POSIX shell needs it.
+//! "Exit codes"): the user's own command line with a flag added, or a new one, each word
+//! quoted as a POSIX shell needs it.
 //!
 //! The token never appears: `--api-token-instance` and its value are left out of a
 //! command line repeated back (the token belongs in `GREEN_API_TOKEN_INSTANCE`).

@@ -1,8 +1,8 @@
 //! Finding a lost answer: an `unknown` row (its request left, no usable answer came back)
 //! looked up in the instance's queue and journal.
 //!
-//! GREEN-API documents no way to do this; the data allows it (README, "What happens after
-//! sending"). A queued message carries the whole card, so it is matched exactly, by content
+//! GREEN-API documents no way to do this; the data allows it (docs/delivery.md). A queued
+//! message carries the whole card, so it is matched exactly, by content
 //! key. A journal entry carries only the chat and the vCard: one sent through the API as a
 //! contact card to the same chat, whose vCard has the same phone, from the attempt on (less a
 //! minute of clock skew), is the row's — unless another lost row has the same chat and

@@ -2,8 +2,8 @@
 //!
 //! A 200 from `sendContact` means only "accepted into the instance's outgoing queue". The
 //! instance then sends queued messages one at a time, one every `delaySendMessagesMilliseconds`,
-//! keeps a queued message at most 24 hours and drops it silently after that (README, "What
-//! happens after sending"). This module holds what greenbulk does about it:
+//! keeps a queued message at most 24 hours and drops it silently after that
+//! (docs/delivery.md). This module holds what greenbulk does about it:
 //! - [`plan`]: before sending, when the last card will leave the queue, and whether it can
 //!   leave at all within the 24 hours;
 //! - [`lookup`]: a row whose answer was lost (`unknown`), found in the queue or the journal;

@@ -3,7 +3,7 @@
 //! Headers are matched loosely (case, spaces, `_`, `-` and `.` ignored), in passes: `--map`
 //! first, then a header that *is* the field's name, then the field's own aliases (English and
 //! Russian CRM exports: Google Contacts, Outlook, HubSpot, Salesforce, Bitrix24, amoCRM — the
-//! README has the table), then a full-name column (`Name`, `ФИО`) when no name part matched.
+//! table is in docs/input.md), then a full-name column (`Name`, `ФИО`) when no name part matched.
 //!
 //! Phone columns are the hard part. `chatId` is the chat that receives the card and
 //! `phoneContact` the number on it, and an export's `Mobile Phone` can be either: "send our

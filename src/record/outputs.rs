@@ -1,4 +1,4 @@
-//! What greenbulk may write over: nothing it did not write itself (README, "Never twice").
+//! What greenbulk may write over: nothing it did not write itself (docs/never-twice.md).
 //!
 //! Before a report (or any other file a command writes) replaces a path, the path is looked
 //! at: the input, a results file (its ledger beside it, or its header), a ledger, or an
@@ -27,7 +27,7 @@ pub(crate) enum Held {
     Other,
 }
 
-/// The columns of a report, in order (README, "validate").
+/// The columns of a report, in order (docs/validation.md).
 pub(crate) const REPORT_COLUMNS: [&str; 5] = ["row", "severity", "field", "value", "problem"];
 
 /// Looks at what `path` holds.

@@ -17,7 +17,7 @@ use crate::record::{Delivery, iso_utc};
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone};
 use crate::validation::Verdict;
 
-/// The fixed first columns, in order (README, "Results").
+/// The fixed first columns, in order (docs/results.md).
 pub const COLUMNS: [&str; 9] = [
     "row",
     "status",
@@ -103,7 +103,7 @@ impl Status {
         Status::ALL.into_iter().find(|s| s.name() == text)
     }
 
-    /// The word in the results file's `status` column (README, "Results").
+    /// The word in the results file's `status` column (docs/results.md).
     pub(crate) fn name(self) -> &'static str {
         match self {
             Status::Sent => "sent",

@@ -1,6 +1,6 @@
 //! The sent-card history: per instance, every card greenbulk sent (or may have sent) from
 //! this machine, whatever results file the run wrote — the second fence of "never twice"
-//! (README, "Never twice"). The ledger knows one results file; this knows them all, so a run
+//! (docs/never-twice.md). The ledger knows one results file; this knows them all, so a run
 //! with a new results file (a cron job naming each day's by date) sends only the new rows.
 //!
 //! One file per instance in the state directory, `cards-{idInstance}.bin`: a 16-byte header,

@@ -1,5 +1,5 @@
 //! Where a sendable row stands before a run, and whether the run sends it: the one place
-//! that decides "never twice" (README, "Never twice"). The results file's line and the
+//! that decides "never twice" (docs/never-twice.md). The results file's line and the
 //! feed's choice come from the same [`Standing`], so they cannot disagree.
 //!
 //! In order: the ledger's word for this very content; else the same card (chat and phone)

@@ -1,6 +1,6 @@
 //! What the emulated instance does with an accepted message: its outgoing queue, the journal
-//! of what left it, and each message's status — as GREEN-API documents them (README, "What
-//! happens after sending").
+//! of what left it, and each message's status — as GREEN-API documents them
+//! (docs/delivery.md).
 //!
 //! The queue is FIFO. One message leaves, then the next waits `delay` from the previous one
 //! (at once if more time has passed); nothing leaves while the instance is not `authorized`.

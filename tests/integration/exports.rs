@@ -7,7 +7,7 @@ use greenbulk::input::{ColumnMap, Field, FieldSetting};
 
 use crate::util::{Faults, Workdir, read_records, sandbox, send_args};
 
-/// What the README's table says greenbulk takes from each export: its header row, then the
+/// What the table in docs/input.md says greenbulk takes from each export: its header row, then the
 /// columns of firstName, middleName, lastName, company, and the phone columns in the order
 /// they are tried.
 const EXPORTS: &[(&str, &str, [&str; 4], &[&str])] = &[
@@ -112,9 +112,10 @@ const EXPORTS: &[(&str, &str, [&str; 4], &[&str])] = &[
 ];
 
 #[test]
-fn every_export_maps_as_the_readme_says() {
+fn every_export_maps_as_the_docs_say() {
     let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/input.md"))
+            .unwrap();
     for (name, header_row, names, phones) in EXPORTS {
         let delimiter = if header_row.contains(';') { ';' } else { ',' };
         let headers: csv::StringRecord = header_row.split(delimiter).collect();
@@ -139,11 +140,11 @@ fn every_export_maps_as_the_readme_says() {
             err.contains(&format!("phone columns: {}.", listed.join(", "))),
             "{name}: {err}"
         );
-        // The README's table says the same.
+        // The table in docs/input.md says the same.
         let row = readme
             .lines()
             .find(|l| l.starts_with(&format!("| {name} |")))
-            .unwrap_or_else(|| panic!("{name} is in the README's table"));
+            .unwrap_or_else(|| panic!("{name} is in the table in docs/input.md"));
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         let shown = |header: &str| header.to_string();
         if *name != "a plain Excel list" {
@@ -321,37 +322,5 @@ fn an_ambiguous_export_gets_commands_that_run() {
     for line in &lines[..2] {
         let run = run_line(&dir.path(""), &dir.path("state"), line, "--sandbox");
         assert_eq!(run.code, 0, "{line}: {run:?}");
-    }
-}
-
-#[test]
-fn the_readme_recipes_run_as_written() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let section = readme
-        .split("## Recipes")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .unwrap();
-    let recipes: Vec<&str> = section
-        .lines()
-        .filter(|l| l.starts_with("greenbulk send "))
-        .collect();
-    assert_eq!(recipes.len(), 4, "{section}");
-    let dir = Workdir::new();
-    for recipe in recipes {
-        // Results go to a scratch folder, not into the repository.
-        let results = recipe
-            .split("--results ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap();
-        let line = recipe.replace(
-            &format!("--results {results}"),
-            &format!("--results {}", dir.path(results).display()),
-        );
-        let run = run_line(root, &dir.path("state"), &line, "--sandbox");
-        assert!(run.code == 0, "{recipe}: {run:?}");
-        assert!(dir.path(results).exists(), "{recipe}");
     }
 }

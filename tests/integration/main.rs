@@ -6,6 +6,7 @@
 mod util;
 
 mod delivery;
+mod docs;
 mod exports;
 mod hardening;
 mod hostile_input;
