@@ -4,7 +4,8 @@
     python3 benches/bench.py            # everything (about 55 minutes on 2 cores, 35 of
                                         # them sending 100,000 cards for the status part)
     python3 benches/bench.py --quick    # smaller inputs, one repetition
-    python3 benches/bench.py --only csv --only small   # parts: csv small xlsx scaling passes send status
+    python3 benches/bench.py --only csv --only small   # parts: csv small xlsx scaling passes send
+                                                       # status history
 
 Inputs are generated deterministically (seeded) into benches/data/ (not committed). Each
 comparison runs greenbulk and its baseline alternately, REPEAT times, and reports medians, the
@@ -346,6 +347,80 @@ def send_passes(path, rows, repeat):
               f"{statistics.median(cpus):.2f} s CPU (median of {repeat}), peak RSS **{peak:.0f} MB**")
 
 
+def ensure_xxhash():
+    try:
+        import xxhash  # noqa: F401
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "xxhash"], check=True)
+
+
+def card_history(path, cards, seed=11):
+    """A sent-card history of CARDS cards (none of them in the generated CRM files), written
+    as greenbulk writes it: a 16-byte header, then a 64-byte slot a card (its key, when, the
+    results file, `sent` and its idMessage, a checksum)."""
+    import struct
+    import xxhash
+
+    if path.exists() and path.stat().st_size == 16 + 64 * cards:
+        return path
+    rng = random.Random(seed)
+    with open(path, "wb") as f:
+        f.write(b"greenbulk cards\n")
+        for i in range(cards):
+            chat, phone = f"7999{i:07d}@c.us", 79990000000 + i
+            key = xxhash.xxh3_128_intdigest(f"{chat}\x1f{phone}".encode())
+            ident = f"{rng.getrandbits(80):020X}".encode()
+            slot = struct.pack("<QQQIBB", key & (2**64 - 1), key >> 64, 1_790_000_000_000 + i, 0, 2,
+                               len(ident)) + ident.ljust(32, b"\0")
+            check = xxhash.xxh3_64_intdigest(slot) & 0xFFFF
+            f.write(slot + struct.pack("<H", check))
+    path.with_suffix(".files").write_text('"/srv/crm/sent-earlier.csv"\n')
+    return path
+
+
+def history_benchmark(path, rows, cards, repeat):
+    """`send --limit 1` on the whole file with an empty sent-card history and with one of
+    CARDS cards (none in the file, so every row is still looked up and sent as before), and
+    `validate`, which does not read the history, both ways."""
+    import shutil
+
+    ensure_xxhash()
+    print(f"\n## The sent-card history: {rows:,} rows against {cards:,} cards sent before\n")
+    history = card_history(DATA / f"history-{cards}.bin", cards)
+    print(f"- the history: {history.stat().st_size / 1e6:.0f} MB on disk ({cards:,} cards)")
+    timings = {}
+    for label, with_history in (("empty history", False), (f"{cards:,}-card history", True)):
+        state = DATA / "history-state" / "greenbulk"
+        env = dict(os.environ, XDG_STATE_HOME=str(state.parent))
+        for name in ("send", "validate"):
+            walls, peak = [], 0.0
+            for _ in range(repeat):
+                shutil.rmtree(state.parent, ignore_errors=True)
+                state.mkdir(parents=True)
+                if with_history:
+                    shutil.copy(history, state / f"cards-{SANDBOX_ID}.bin")
+                    shutil.copy(history.with_suffix(".files"), state / f"cards-{SANDBOX_ID}.files")
+                # On disk before the run: the copy's dirty pages are not the run's to write.
+                os.sync()
+                results = DATA / "history-results.csv"
+                for leftover in (results, Path(f"{results}.ledger")):
+                    leftover.unlink(missing_ok=True)
+                command = ([str(BINARY), "send", str(path), "--sandbox", "--skip-invalid",
+                            "--limit", "1", "--results", str(results)] if name == "send" else
+                           [str(BINARY), "validate", str(path), "--report", os.devnull])
+                wall, _, rss, code, err = measure(command, env)
+                if code not in (0, 3):
+                    sys.exit(f"{name} failed ({code}): {err[-800:]}")
+                walls.append(wall)
+                peak = max(peak, rss)
+            timings[(name, with_history)] = statistics.median(walls)
+            print(f"- {name}, {label}: {statistics.median(walls):.2f} s wall (median of {repeat}), "
+                  f"peak RSS {peak:.0f} MB")
+    for name in ("send", "validate"):
+        ratio = timings[(name, True)] / timings[(name, False)]
+        print(f"- {name}: with the history / without: **{ratio:.3f}**")
+
+
 def status_benchmark(rows):
     """What `status` costs for ROWS sent cards: calls, time, memory. Sending them takes
     ROWS/50 seconds (GREEN-API's rate limit); the sandbox's queue lets a card go every 20 ms,
@@ -376,7 +451,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small inputs, one repetition")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["csv", "small", "xlsx", "scaling", "passes", "send", "status"],
+    parser.add_argument("--only", choices=["csv", "small", "xlsx", "scaling", "passes", "send", "status",
+                                           "history"],
                         action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args()
@@ -392,7 +468,8 @@ def main():
     print(f"- machine: {os.cpu_count()} cores, {platform_line()}")
     print(f"- {time.strftime('%Y-%m-%d %H:%M')}, repeat {repeat}")
 
-    wanted = set(args.only or ["csv", "small", "xlsx", "scaling", "send", "passes", "status"])
+    wanted = set(args.only or ["csv", "small", "xlsx", "scaling", "send", "passes", "status",
+                               "history"])
     csv_path = crm_csv(csv_rows)
     size_mb = csv_path.stat().st_size / 1e6
     if "csv" in wanted:
@@ -418,6 +495,8 @@ def main():
         send_benchmarks(100 if args.quick else 1000, 50, csv_rows, repeat)
     if "status" in wanted:
         status_benchmark(2_000 if args.quick else 100_000)
+    if "history" in wanted:
+        history_benchmark(csv_path, csv_rows, 100_000 if args.quick else 1_000_000, repeat)
 
 
 def platform_line():

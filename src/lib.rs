@@ -63,6 +63,17 @@ fn input_options(args: &InputArgs) -> Result<input::InputOptions, Failure> {
     })
 }
 
+/// Reads behind a lock, going on if another thread panicked while holding it (see [`lock`]).
+pub(crate) fn read<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes behind a lock, going on if another thread panicked while holding it (see [`lock`]).
+pub(crate) fn write<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Locks a mutex, going on if another thread panicked while holding it: every value kept
 /// behind one here stays consistent between statements.
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -61,6 +61,24 @@ pub fn walk<E>(
 where
     E: From<InputError>,
 {
+    walk_with(
+        table,
+        |_, _| (),
+        |row, checked, verdict, ()| visit(row, checked, verdict),
+    )
+}
+
+/// [`walk`], with `prepare` run on each row's check in the parallel part, its answer handed
+/// to `visit` with the row: work per row that looks something up (the sent-card history)
+/// then runs on every core, its memory accesses overlapping, not one row after another.
+pub fn walk_with<E, P: Send>(
+    table: &mut Table,
+    prepare: impl Fn(&Row, &Checked) -> P + Sync,
+    mut visit: impl FnMut(&Row, &Checked, Verdict, P) -> Result<(), E>,
+) -> Result<Tally, E>
+where
+    E: From<InputError>,
+{
     let mut seen = Seen::default();
     let mut tally = Tally::default();
     let header_len = table.headers.len();
@@ -98,7 +116,7 @@ where
                 reserved = true;
             }
             outcome = visit_chunk(
-                &chunk, &columns, header_len, &mut seen, &mut tally, &mut visit,
+                &chunk, &columns, header_len, &mut seen, &mut tally, &prepare, &mut visit,
             );
             let _ = empty_tx.send(chunk);
             if outcome.is_err() {
@@ -114,26 +132,30 @@ where
     })
 }
 
-fn visit_chunk<E>(
+fn visit_chunk<E, P: Send>(
     chunk: &[Row],
     columns: &crate::input::ColumnMap,
     header_len: usize,
     seen: &mut Seen,
     tally: &mut Tally,
-    visit: &mut impl FnMut(&Row, &Checked, Verdict) -> Result<(), E>,
+    prepare: &(impl Fn(&Row, &Checked) -> P + Sync),
+    visit: &mut impl FnMut(&Row, &Checked, Verdict, P) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut checked: Vec<(Checked, Option<ContentKey>)> = chunk
+    let mut checked: Vec<(Checked, Option<ContentKey>, Option<P>)> = chunk
         .par_iter()
         .with_min_len(256)
         .map(|row| {
             let checked = contact::check(row, columns, header_len);
             let key = checked.request.as_ref().map(|r| r.key());
-            (checked, key)
+            let prepared = prepare(row, &checked);
+            (checked, key, Some(prepared))
         })
         .collect();
-    let earlier = seen.firsts(chunk, checked.iter().map(|(_, key)| *key));
+    let earlier = seen.firsts(chunk, checked.iter().map(|(_, key, _)| *key));
     // By reference: moving each check out of the vector costs a copy of it.
-    for ((row, (checked, key)), earlier) in chunk.iter().zip(checked.iter_mut()).zip(earlier) {
+    for ((row, (checked, key, prepared)), earlier) in
+        chunk.iter().zip(checked.iter_mut()).zip(earlier)
+    {
         let verdict = match (*key, earlier) {
             (None, _) => Verdict::Invalid,
             (Some(key), Some(of)) => {
@@ -151,7 +173,8 @@ fn visit_chunk<E>(
             (Some(key), None) => Verdict::Sendable(key),
         };
         tally.count(verdict, &checked.findings);
-        visit(row, checked, verdict)?;
+        let prepared = prepared.take().expect("each row is prepared once");
+        visit(row, checked, verdict, prepared)?;
     }
     Ok(())
 }

@@ -251,9 +251,26 @@ fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &[u8] {
 }
 
 impl Request<'_> {
-    /// The card's identity: its chat and phone (see [`CardKey`]).
+    /// The card's identity: its chat and phone (see [`CardKey`]); the same key as
+    /// [`CardKey::of`], assembled on the stack (every row of a send computes it).
     pub fn card_key(&self) -> CardKey {
-        CardKey::of(&self.chat_id, self.phone_contact.get())
+        let mut text = KeyText {
+            bytes: [0; 192],
+            len: 0,
+        };
+        let mut digits = [0; 20];
+        let assembled = match &self.chat_id {
+            ChatId::Personal(n) => text
+                .push(decimal(*n, &mut digits))
+                .and_then(|()| text.push(b"@c.us")),
+            ChatId::Group(id) => text.push(id.as_bytes()),
+        }
+        .and_then(|()| text.push(b"\x1f"))
+        .and_then(|()| text.push(decimal(self.phone_contact.get(), &mut digits)));
+        match assembled {
+            Some(()) => CardKey(xxhash_rust::xxh3::xxh3_128(&text.bytes[..text.len])),
+            None => CardKey::of(&self.chat_id, self.phone_contact.get()),
+        }
     }
 
     /// The same key as [`ContentKey::of`] gives for this card, without formatting the chat id.
@@ -897,7 +914,18 @@ mod tests {
             quoted_message_id: "ABC",
             ..a.clone()
         };
-        // Pinned: ledgers written by earlier versions must keep matching.
+        // Pinned: ledgers and histories written by earlier versions must keep matching.
+        assert_eq!(
+            a.card_key(),
+            CardKey(xxhash_rust::xxh3::xxh3_128(
+                b"11001234567@c.us\x1f79001234568"
+            ))
+        );
+        assert_eq!(
+            a.card_key(),
+            b.card_key(),
+            "names are not the card's identity"
+        );
         assert_eq!(
             a.key(),
             ContentKey(xxhash_rust::xxh3::xxh3_128(
@@ -926,6 +954,8 @@ mod tests {
             ];
             let of = ContentKey::of(&request.chat_id, request.phone_contact.get(), names);
             assert_eq!(request.key(), of, "{request:?}");
+            let card = CardKey::of(&request.chat_id, request.phone_contact.get());
+            assert_eq!(request.card_key(), card, "{request:?}");
         }
     }
 

@@ -27,7 +27,7 @@ pub use delivery::{Delivery, iso_utc};
 pub(crate) use ledger::{Event, Fate, History, Ledger};
 pub(crate) use results::About;
 use sent::SentCards;
-use standing::Judge;
+use standing::{FirstLook, Judge};
 
 pub(crate) use results::ResultsHeader;
 use results::{ResultsWriter, WriteError};
@@ -432,6 +432,7 @@ impl Record {
         &mut self,
         input: &InputOptions,
         cards: Option<&SentCards>,
+        first_look: Option<&FirstLook>,
     ) -> Result<StatusCounts, RewriteError> {
         self.reload()?;
         let mut table = Table::open(input)?;
@@ -439,13 +440,23 @@ impl Record {
         let judge = Judge {
             history: &history,
             cards,
+            first_look,
         };
         let mut rewrite = self.start_rewrite(&table.headers, judge)?;
-        validation::walk(&mut table, |row, checked, verdict| {
-            rewrite
-                .row(row, checked, verdict)
-                .map_err(RewriteError::Record)
-        })?;
+        validation::walk_with(
+            &mut table,
+            |row, checked| judge.prepare(row, checked),
+            |row, checked, verdict, prepared| {
+                let card = prepared.as_ref().map(|p| p.card);
+                let standing = match (verdict, prepared) {
+                    (Verdict::Sendable(key), Some(prepared)) => Some(judge.standing(key, prepared)),
+                    _ => None,
+                };
+                rewrite
+                    .row(row, checked, verdict, card, standing.as_ref())
+                    .map_err(RewriteError::Record)
+            },
+        )?;
         Ok(rewrite.commit()?)
     }
 
@@ -542,18 +553,22 @@ pub(crate) struct Rewrite<'r> {
 }
 
 impl Rewrite<'_> {
+    /// Adds a row's line: its card (for a row with a request), and where it stands (for a
+    /// sendable row, as [`Judge::standing`] says).
     pub(crate) fn row(
         &mut self,
         row: &crate::input::Row,
         checked: &crate::contact::Checked,
         verdict: Verdict,
+        card: Option<CardKey>,
+        standing: Option<&standing::Standing>,
     ) -> Result<(), RecordError> {
-        if let (Some(request), Verdict::Sendable(key) | Verdict::Duplicate { key, .. }) =
-            (&checked.request, verdict)
+        if let (Verdict::Sendable(key) | Verdict::Duplicate { key, .. }, Some(card)) =
+            (verdict, card)
         {
-            self.coverage.cover(request.card_key(), key);
+            self.coverage.cover(card, key);
         }
-        Ok(self.writer.row(row, checked, verdict, &self.judge)?)
+        Ok(self.writer.row(row, checked, verdict, standing)?)
     }
 
     /// Adds the lines of cards no longer in the input (read from the results file as it

@@ -12,7 +12,7 @@ use crate::contact::{Checked, Severity};
 use crate::input::Row;
 use crate::record::ledger::{CardState, Fate, KeyState};
 use crate::record::sent::Earlier;
-use crate::record::standing::{self, Judge, Standing};
+use crate::record::standing::{self, Standing};
 use crate::record::{Delivery, iso_utc};
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone};
 use crate::validation::Verdict;
@@ -318,8 +318,8 @@ pub(crate) fn standing_line(standing: &Standing, names: [&str; 4]) -> Line {
     }
 }
 
-/// Decides a row's line from its check, its verdict and where it stands.
-fn line_for(checked: &Checked, verdict: Verdict, judge: &Judge) -> Line {
+/// Decides a row's line from its check, its verdict and, sendable, where it stands.
+fn line_for(checked: &Checked, verdict: Verdict, standing: Option<&Standing>) -> Line {
     let line = Line::new;
     match verdict {
         Verdict::Invalid => {
@@ -343,12 +343,13 @@ fn line_for(checked: &Checked, verdict: Verdict, judge: &Judge) -> Line {
             format!("duplicate of row {of}: sent once, through that row"),
             0,
         ),
-        Verdict::Sendable(key) => {
+        Verdict::Sendable(_) => {
             let request = checked
                 .request
                 .as_ref()
                 .expect("a sendable row has a request");
-            standing_line(&judge.standing(key, request.card_key()), request.names())
+            let standing = standing.expect("a sendable row has a standing");
+            standing_line(standing, request.names())
         }
     }
 }
@@ -476,10 +477,10 @@ impl ResultsWriter {
         row: &Row,
         checked: &Checked,
         verdict: Verdict,
-        judge: &Judge,
+        standing: Option<&Standing>,
     ) -> Result<(), WriteError> {
         use std::fmt::Write as _;
-        let line = line_for(checked, verdict, judge);
+        let line = line_for(checked, verdict, standing);
         let mut fixed = std::mem::take(&mut self.fixed);
         fixed.iter_mut().for_each(String::clear);
         let [

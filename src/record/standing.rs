@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 
-use crate::contact::{CardKey, ContentKey};
+use crate::contact::{CardKey, Checked, ContentKey};
+use crate::input::{Row, RowNumber};
 use crate::record::ledger::{CardState, Fate, History, KeyState};
 use crate::record::sent::{Earlier, SentCards};
 
@@ -41,15 +42,77 @@ pub(crate) struct Policy<'a> {
 }
 
 /// What decides a row's standing: the ledger, and the sent-card history when there is one
-/// (a dry run without credentials, and `status`, have none).
+/// (a dry run without credentials, and `status`, have none); the first pass's look at the
+/// history, for the passes after it.
 #[derive(Clone, Copy)]
 pub(crate) struct Judge<'a> {
     pub(crate) history: &'a History,
     pub(crate) cards: Option<&'a SentCards>,
+    pub(crate) first_look: Option<&'a FirstLook>,
+}
+
+/// The cards the first pass over the input found absent from the sent-card history, by row
+/// number: the passes after it (the feed, the last rewrite) look such a row's card up again
+/// only if the history changed for it since (a claim, another run's slot). Every row's card
+/// is then looked up in the big index once per run, not once per pass — each lookup is a
+/// trip to memory. A row is known by its card's tag, so a file edited between passes is
+/// looked up again.
+#[derive(Debug, Default)]
+pub(crate) struct FirstLook {
+    tags: Vec<u32>,
+}
+
+impl FirstLook {
+    /// A card's tag: bits of its key, never 0 (0 is "no record").
+    fn tag(card: CardKey) -> u32 {
+        (card.0 >> 96) as u32 | 1
+    }
+
+    /// Records that row `row`'s card was absent from the history.
+    pub(crate) fn absent(&mut self, row: RowNumber, card: CardKey) {
+        let at = row.0 as usize;
+        if self.tags.len() <= at {
+            self.tags.resize(at + 1, 0);
+        }
+        self.tags[at] = FirstLook::tag(card);
+    }
+
+    fn was_absent(&self, row: RowNumber, card: CardKey) -> bool {
+        self.tags.get(row.0 as usize) == Some(&FirstLook::tag(card))
+    }
+}
+
+/// What is looked up of a sendable row before its turn, beside the other rows' (see
+/// [`crate::validation::walk_with`]): its card, and what the sent-card history says of it.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) card: CardKey,
+    earlier: Option<Earlier>,
 }
 
 impl<'a> Judge<'a> {
-    pub(crate) fn standing(&self, key: ContentKey, card: CardKey) -> Standing<'a> {
+    /// The part of a row's standing that can be found in parallel with other rows'.
+    pub(crate) fn prepare(&self, row: &Row, checked: &Checked) -> Option<Prepared> {
+        let request = checked.request.as_ref()?;
+        let card = request.card_key();
+        let absent = self
+            .first_look
+            .is_some_and(|first| first.was_absent(row.number, card));
+        Some(Prepared {
+            card,
+            earlier: self
+                .cards
+                .and_then(|cards| cards.earlier_unless_absent(card, absent)),
+        })
+    }
+
+    /// Whether the history had nothing of this row's card (what a [`FirstLook`] records).
+    pub(crate) fn absent(prepared: &Prepared) -> bool {
+        prepared.earlier.is_none()
+    }
+
+    pub(crate) fn standing(&self, key: ContentKey, prepared: Prepared) -> Standing<'a> {
+        let Prepared { card, earlier } = prepared;
         let own = self.history.get(key);
         if let Some(state) = own
             && matches!(state.fate, Fate::Sent(_) | Fate::Unknown(_))
@@ -64,7 +127,7 @@ impl<'a> Judge<'a> {
                 _ => Standing::Restored(earlier),
             };
         }
-        if let Some(earlier) = self.cards.and_then(|cards| cards.earlier(card)) {
+        if let Some(earlier) = earlier {
             return Standing::AlreadySent(earlier);
         }
         match own {

@@ -6,19 +6,19 @@
 //! queue, so requests leave in input order) before every attempt.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 use crate::client::{Answer, Client};
-use crate::lock;
 use crate::record::sent::{Claim, SentCards, Settled};
 use crate::record::{Event, Ledger, RecordError, ledger::unix_millis};
 use crate::send::dispatch::{self, Attempt, Go, Halt, Journal, Stop, TokioClock, Turn};
 use crate::send::pacer::{Pacer, Rate};
 use crate::send::progress::Counters;
+use crate::{read, write};
 
 /// One request to make: a sendable row's body, serialised once.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ pub struct Settings {
 /// sent-card history.
 pub(crate) struct Records {
     pub(crate) ledger: Arc<Ledger>,
-    pub(crate) cards: Arc<Mutex<SentCards>>,
+    pub(crate) cards: Arc<RwLock<SentCards>>,
 }
 
 /// How sending went.
@@ -56,7 +56,7 @@ pub(crate) struct Sending {
 struct Shared {
     client: Client,
     ledger: Arc<Ledger>,
-    cards: Arc<Mutex<SentCards>>,
+    cards: Arc<RwLock<SentCards>>,
     settings: Settings,
     counters: Arc<Counters>,
     halt: Halt,
@@ -83,7 +83,7 @@ impl Shared {
     /// stops the run: its second fence against sending twice would no longer hold.
     fn settle(&self, attempt: &Attempt, settled: Settled) {
         let Some(slot) = attempt.slot else { return };
-        let written = lock(&self.cards).settle(slot, attempt.card, unix_millis(), settled);
+        let written = write(&self.cards).settle(slot, attempt.card, unix_millis(), settled);
         if let Err(e) = written {
             self.halt.halt(Stop::Fault(e.to_string()));
         }
@@ -108,7 +108,7 @@ impl Journal for Arc<Shared> {
         let shared = self.clone();
         async move {
             let cards = shared.cards.clone();
-            let claimed = tokio::task::spawn_blocking(move || lock(&cards).claim(&wanted, at))
+            let claimed = tokio::task::spawn_blocking(move || write(&cards).claim(&wanted, at))
                 .await
                 .unwrap_or_else(|e| panic!("claiming cards panicked: {e}"));
             let claimed = match claimed {
@@ -236,7 +236,7 @@ pub(crate) async fn run(
     while tasks.join_next().await.is_some() {}
     let achieved_rate = dispatcher.await.unwrap_or(None);
     watcher.abort();
-    if let Err(e) = lock(&shared.cards).sync() {
+    if let Err(e) = read(&shared.cards).sync() {
         halt.halt(Stop::Fault(format!(
             "cannot write the sent-card history: {e}"
         )));

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -31,11 +31,11 @@ use crate::contact::{ContentKey, Finding};
 pub use crate::delivery::lookup::RETRY_UNKNOWN_AFTER;
 use crate::delivery::lookup::{self, ResolveError, Resolved};
 use crate::delivery::plan::QueuePlan;
-use crate::input::{InputError, InputOptions, RowNumber, Table};
-use crate::lock;
+use crate::input::{InputError, InputOptions, Row, RowNumber, Table};
+use crate::read;
 use crate::record::ledger::unix_millis;
 use crate::record::sent::{Reconciled, SentCards, SentCardsError};
-use crate::record::standing::{self, Judge, Policy, Standing};
+use crate::record::standing::{self, FirstLook, Judge, Policy, Standing};
 use crate::record::{Event, Fate, History, Record, RecordError, Restored, StatusCounts};
 use crate::report::Findings;
 use crate::sandbox::{self, Sandbox};
@@ -323,7 +323,7 @@ impl<'o> Session<'o> {
             self.observer.note(Note::Restored(restored));
         }
 
-        let checked = self.check(record.as_ref(), &history, cards.as_ref())?;
+        let mut checked = self.check(record.as_ref(), &history, cards.as_ref())?;
         let options = &self.options;
         let tally = &checked.tally;
         if tally.invalid > 0 && (!options.skip_invalid || tally.sendable == 0) {
@@ -350,13 +350,20 @@ impl<'o> Session<'o> {
                 bodies: checked.bodies,
             }));
         };
-        let cards = Arc::new(Mutex::new(
+        let cards = Arc::new(RwLock::new(
             cards.expect("a real run has its sent-card history"),
         ));
-        let mut finished =
-            runtime.block_on(self.send(record, checked, cards.clone(), interrupted))?;
+        let first_look = Arc::new(std::mem::take(&mut checked.first_look));
+        let sending = self.send(
+            record,
+            checked,
+            cards.clone(),
+            first_look.clone(),
+            interrupted,
+        );
+        let mut finished = runtime.block_on(sending)?;
         finished.counts = record
-            .rewrite(&self.options.input, Some(&lock(&cards)))
+            .rewrite(&self.options.input, Some(&read(&cards)), Some(&first_look))
             .map_err(|e| e.to_string());
         // A run that created the results file and sent nothing removes it again, unless its
         // lines say something: rows this machine sent in another run.
@@ -491,7 +498,11 @@ impl<'o> Session<'o> {
         let options = &self.options;
         let mut table = Table::open(&options.input)?;
         self.observer.source(&table);
-        let judge = Judge { history, cards };
+        let judge = Judge {
+            history,
+            cards,
+            first_look: None,
+        };
         let mut writer = match record {
             Some(record) => Some(record.start_rewrite(&table.headers, judge)?),
             None => None,
@@ -499,48 +510,58 @@ impl<'o> Session<'o> {
         let mut findings = Findings::new(None)?;
         let mut checked = Checked::default();
         let policy = self.policy(None);
-        checked.tally = validation::walk(&mut table, |row, check, verdict| {
-            let standing = match (verdict, &check.request) {
-                (Verdict::Sendable(key), Some(request)) => {
-                    Some((key, request, judge.standing(key, request.card_key())))
+        let prepare = |row: &Row, check: &crate::contact::Checked| judge.prepare(row, check);
+        checked.tally =
+            validation::walk_with(&mut table, prepare, |row, check, verdict, prepared| {
+                let card = prepared.as_ref().map(|p| p.card);
+                if let Some(prepared) = &prepared
+                    && cards.is_some()
+                    && Judge::absent(prepared)
+                {
+                    checked.first_look.absent(row.number, prepared.card);
                 }
-                _ => None,
-            };
-            match &standing {
-                Some((key, _, standing)) if standing.is_unknown() => checked.unknown.push(*key),
-                Some((_, request, Standing::Changed(card))) => {
-                    checked.changed += 1;
-                    if checked.changed_first.len() < CHANGED_SHOWN {
-                        checked.changed_first.push(ChangedRow {
-                            row: row.number,
-                            chat: request.chat_id.to_string(),
-                            changes: standing::changes(card, request.names()),
-                            earlier_row: card.row,
-                            sent: card.sent.is_some(),
-                        });
+                let standing = match (verdict, &check.request, prepared) {
+                    (Verdict::Sendable(key), Some(request), Some(prepared)) => {
+                        Some((key, request, judge.standing(key, prepared)))
+                    }
+                    _ => None,
+                };
+                match &standing {
+                    Some((key, _, standing)) if standing.is_unknown() => checked.unknown.push(*key),
+                    Some((_, request, Standing::Changed(card))) => {
+                        checked.changed += 1;
+                        if checked.changed_first.len() < CHANGED_SHOWN {
+                            checked.changed_first.push(ChangedRow {
+                                row: row.number,
+                                chat: request.chat_id.to_string(),
+                                changes: standing::changes(card, request.names()),
+                                earlier_row: card.row,
+                                sent: card.sent.is_some(),
+                            });
+                        }
+                    }
+                    Some((_, _, Standing::AlreadySent(_))) => checked.already_sent += 1,
+                    _ => {}
+                }
+                if let Some((key, _, standing)) = &standing
+                    && standing.goes(*key, policy)
+                {
+                    checked.to_send += 1;
+                    if options.dry_run && checked.bodies.len() < DRY_RUN_SHOWN {
+                        let body = check.request.as_ref().map(|r| r.body()).unwrap_or_default();
+                        checked
+                            .bodies
+                            .push((row.number, String::from_utf8_lossy(&body).into_owned()));
                     }
                 }
-                Some((_, _, Standing::AlreadySent(_))) => checked.already_sent += 1,
-                _ => {}
-            }
-            if let Some((key, _, standing)) = &standing
-                && standing.goes(*key, policy)
-            {
-                checked.to_send += 1;
-                if options.dry_run && checked.bodies.len() < DRY_RUN_SHOWN {
-                    let body = check.request.as_ref().map(|r| r.body()).unwrap_or_default();
-                    checked
-                        .bodies
-                        .push((row.number, String::from_utf8_lossy(&body).into_owned()));
+                if let Some(writer) = &mut writer {
+                    let standing = standing.as_ref().map(|(_, _, standing)| standing);
+                    writer.row(row, check, verdict, card, standing)?;
                 }
-            }
-            if let Some(writer) = &mut writer {
-                writer.row(row, check, verdict)?;
-            }
-            findings
-                .add(row.number, &check.findings)
-                .map_err(SendError::Other)
-        })?;
+                findings
+                    .add(row.number, &check.findings)
+                    .map_err(SendError::Other)
+            })?;
         self.observer.validated(
             &checked.tally,
             &findings.finish().map_err(SendError::Other)?,
@@ -573,7 +594,8 @@ impl<'o> Session<'o> {
         &mut self,
         record: &mut Record,
         checked: Checked,
-        cards: Arc<Mutex<SentCards>>,
+        cards: Arc<RwLock<SentCards>>,
+        first_look: Arc<FirstLook>,
         mut interrupted: tokio::task::JoinHandle<()>,
     ) -> Result<Finished, SendError> {
         let (client, _sandbox) = until_interrupted(self.client(), &mut interrupted).await?;
@@ -645,7 +667,7 @@ impl<'o> Session<'o> {
                     resend: Some(&resend),
                     ..policy
                 };
-                feed(&input, &history, &cards, policy, to_send, jobs)
+                feed(&input, &history, &cards, &first_look, policy, to_send, jobs)
             })
         };
         let records = engine::Records {
@@ -837,6 +859,8 @@ struct Checked {
     /// Rows whose card this machine sent in another run.
     already_sent: u64,
     bodies: Vec<(RowNumber, String)>,
+    /// The rows whose card the history did not have, for the passes after this one.
+    first_look: FirstLook,
 }
 
 /// How long a `starting` instance is waited for before sending begins anyway.
@@ -870,7 +894,8 @@ enum FeedError {
 fn feed(
     input: &InputOptions,
     history: &History,
-    cards: &Mutex<SentCards>,
+    cards: &RwLock<SentCards>,
+    first_look: &FirstLook,
     policy: Policy,
     limit: u64,
     jobs: mpsc::Sender<Job>,
@@ -886,26 +911,37 @@ fn feed(
         }
     }
     let mut table = Table::open(input)?;
-    let walked = validation::walk(&mut table, |row, checked, verdict| {
-        let (Verdict::Sendable(key), Some(request)) = (verdict, &checked.request) else {
+    // Looked up beside the other rows, with the history as it stands: a card another run
+    // claims meanwhile is refused when its own claim is made.
+    let prepare = |row: &Row, checked: &crate::contact::Checked| {
+        let cards = read(cards);
+        let judge = Judge {
+            history,
+            cards: Some(&cards),
+            first_look: Some(first_look),
+        };
+        judge.prepare(row, checked)
+    };
+    let judge = Judge {
+        history,
+        cards: None,
+        first_look: None,
+    };
+    let walked = validation::walk_with(&mut table, prepare, |row, checked, verdict, prepared| {
+        let (Verdict::Sendable(key), Some(request), Some(prepared)) =
+            (verdict, &checked.request, prepared)
+        else {
             return Ok(());
         };
         if fed >= limit {
             return Ok(());
         }
-        let card = request.card_key();
-        let (goes, changed) = {
-            let cards = lock(cards);
-            let judge = Judge {
-                history,
-                cards: Some(&cards),
-            };
-            let standing = judge.standing(key, card);
-            (
-                standing.goes(key, policy),
-                matches!(standing, Standing::Changed(_)),
-            )
-        };
+        let card = prepared.card;
+        let standing = judge.standing(key, prepared);
+        let (goes, changed) = (
+            standing.goes(key, policy),
+            matches!(standing, Standing::Changed(_)),
+        );
         if goes {
             fed += 1;
             let job = Job {
@@ -969,9 +1005,18 @@ mod tests {
         let (jobs, _queued) = mpsc::channel(16);
         let mut cards = SentCards::open(dir.path(), "1101000001").unwrap();
         cards.register(&dir.path().join("r.csv")).unwrap();
-        let cards = Mutex::new(cards);
+        let cards = RwLock::new(cards);
         let policy = Policy::default();
-        let fed = feed(&input, &History::default(), &cards, policy, u64::MAX, jobs);
+        let first_look = FirstLook::default();
+        let fed = feed(
+            &input,
+            &History::default(),
+            &cards,
+            &first_look,
+            policy,
+            u64::MAX,
+            jobs,
+        );
         assert!(matches!(fed, Err(FeedError::Input(_))), "{fed:?}");
     }
 }

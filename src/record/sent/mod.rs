@@ -18,12 +18,14 @@
 //! run that died stays in doubt (never resent) until that run's ledger is opened again and
 //! says what happened (see [`SentCards::reconcile`]).
 
+mod index;
+
 use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::contact::CardKey;
+use index::{CardIndex, Read as IndexRead};
 
 /// The file's first bytes.
 const MAGIC: &[u8; 16] = b"greenbulk cards\n";
@@ -125,37 +127,6 @@ fn checksum(bytes: &[u8]) -> u16 {
     xxhash_rust::xxh3::xxh3_64(bytes) as u16
 }
 
-/// A card's standing, in memory: the slot that says it was sent, and the one that holds it
-/// in doubt (and for which results file), each +1 (0: none).
-#[derive(Debug, Clone, Copy, Default)]
-struct Standing {
-    sent: u32,
-    doubt: u32,
-    doubt_file: u32,
-}
-
-/// Card keys are already uniformly random: their low half is the hash.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(word);
-        }
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.0 = n as u64;
-    }
-}
-
-type Index = hashbrown::HashMap<u128, Standing, BuildHasherDefault<KeyHasher>>;
-
 /// Why the history cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("the sent-card history {path} cannot be used: {error}")]
@@ -171,11 +142,13 @@ pub(crate) struct SentCards {
     /// Open for reading (and writing, unless only peeked at); none before the first card.
     file: Option<File>,
     writable: bool,
-    index: Index,
+    index: CardIndex,
     /// The results files, by number.
     files: Vec<String>,
     /// How far the slots were read (bytes).
     read_to: u64,
+    /// The index was built (from the first look's slots, all at once; later looks add).
+    indexed: bool,
     /// The number of this run's results file, once registered.
     this_file: Option<u32>,
 }
@@ -230,9 +203,10 @@ impl SentCards {
             files_path,
             file,
             writable,
-            index: Index::default(),
+            index: CardIndex::default(),
             files: Vec::new(),
             read_to: 0,
+            indexed: false,
             this_file: None,
         };
         let Some(file) = &cards.file else {
@@ -292,6 +266,12 @@ impl SentCards {
             let mut reader = BufReader::with_capacity(1 << 20, file.take(whole - self.read_to));
             let mut bytes = [0u8; SLOT as usize];
             let mut number = ((self.read_to - MAGIC.len() as u64) / SLOT) as u32;
+            // The first look builds the index from every slot at once; later ones add to it.
+            let first = !self.indexed;
+            let mut read = Vec::new();
+            if first {
+                read.reserve(((whole - self.read_to) / SLOT) as usize);
+            }
             loop {
                 match reader.read_exact(&mut bytes) {
                     Ok(()) => {}
@@ -299,12 +279,27 @@ impl SentCards {
                     Err(e) => return Err(e),
                 }
                 if let Some(slot) = Slot::decode(&bytes) {
-                    apply(&mut self.index, number, &slot);
+                    if first {
+                        read.push(IndexRead {
+                            fingerprint: slot.card.0 as u64,
+                            number,
+                            file: slot.file,
+                            settled: slot.settled,
+                        });
+                    } else {
+                        let fingerprint = slot.card.0 as u64;
+                        self.index
+                            .apply(fingerprint, number, &slot.settled, slot.file);
+                    }
                 }
                 number += 1;
             }
+            if first {
+                self.index = CardIndex::build(read);
+            }
             self.read_to = whole;
         }
+        self.indexed = true;
         self.read_files()
     }
 
@@ -326,7 +321,16 @@ impl SentCards {
     }
 
     fn apply(&mut self, number: u32, slot: &Slot) {
-        apply(&mut self.index, number, slot);
+        self.index
+            .apply(slot.card.0 as u64, number, &slot.settled, slot.file);
+    }
+
+    /// The slot `number` if it is `card`'s (a fingerprint shared by two cards is not).
+    fn slot_of(&self, number: u32, card: CardKey) -> Option<Slot> {
+        self.read_slot(number)
+            .ok()
+            .flatten()
+            .filter(|slot| slot.card == card)
     }
 
     /// How many cards the history holds (sent or in doubt).
@@ -364,11 +368,20 @@ impl SentCards {
         Ok(number)
     }
 
+    /// [`SentCards::earlier`], for a card known to have been absent when the history was
+    /// opened (`absent`): then only what changed since needs a look.
+    pub(crate) fn earlier_unless_absent(&self, card: CardKey, absent: bool) -> Option<Earlier> {
+        if absent && !self.index.changed_since_built(card.0 as u64) {
+            return None;
+        }
+        self.earlier(card)
+    }
+
     /// What this machine sent of `card` from another run (or, sent, from any run): none
     /// when it may go. A card in doubt for this run's own results file is the ledger's to
     /// decide.
     pub(crate) fn earlier(&self, card: CardKey) -> Option<Earlier> {
-        let standing = self.index.get(&card.0)?;
+        let standing = self.index.get(card.0 as u64)?;
         let (number, sent) = if standing.sent != 0 {
             (standing.sent - 1, true)
         } else if standing.doubt != 0 && Some(standing.doubt_file) != self.this_file {
@@ -376,7 +389,7 @@ impl SentCards {
         } else {
             return None;
         };
-        let slot = self.read_slot(number).ok().flatten()?;
+        let slot = self.slot_of(number, card)?;
         let results = self
             .files
             .get(slot.file as usize)
@@ -423,10 +436,16 @@ impl SentCards {
                     claimed.push(Some(own));
                     continue;
                 }
-                let taken = history
-                    .index
-                    .get(&card.0)
-                    .is_some_and(|s| s.sent != 0 || (s.doubt != 0 && s.doubt_file != file));
+                let taken = history.index.get(card.0 as u64).is_some_and(|s| {
+                    let holding = if s.sent != 0 {
+                        s.sent
+                    } else if s.doubt != 0 && s.doubt_file != file {
+                        s.doubt
+                    } else {
+                        return false;
+                    };
+                    history.slot_of(holding - 1, card).is_some()
+                });
                 if taken && !again {
                     claimed.push(None);
                     continue;
@@ -494,7 +513,7 @@ impl SentCards {
             .expect("the results file is registered first");
         let mut appended = Vec::new();
         for (card, fate) in cards {
-            let standing = self.index.get(&card.0).copied().unwrap_or_default();
+            let standing = self.index.get(card.0 as u64).unwrap_or_default();
             let ours_in_doubt = standing.doubt != 0 && standing.doubt_file == file;
             let settled = match fate {
                 Reconciled::Sent(_) if standing.sent != 0 => continue,
@@ -559,31 +578,6 @@ impl SentCards {
         })();
         self.file().unlock()?;
         done
-    }
-}
-
-/// Takes a slot's word for its card.
-fn apply(index: &mut Index, number: u32, slot: &Slot) {
-    let entry = index.entry(slot.card.0).or_default();
-    match slot.settled {
-        Settled::Sent(_) => {
-            entry.sent = number + 1;
-            if entry.doubt_file == slot.file {
-                entry.doubt = 0;
-            }
-        }
-        Settled::InFlight | Settled::Unknown => {
-            entry.doubt = number + 1;
-            entry.doubt_file = slot.file;
-        }
-        Settled::Void => {
-            if entry.doubt != 0 && entry.doubt_file == slot.file {
-                entry.doubt = 0;
-            }
-        }
-    }
-    if entry.sent == 0 && entry.doubt == 0 {
-        index.remove(&slot.card.0);
     }
 }
 
