@@ -8,8 +8,9 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::contact::{Finding, Severity};
-use crate::input::{RowNumber, Table};
+use crate::input::RowNumber;
 use crate::record::outputs::REPORT_COLUMNS;
+use crate::send::Source;
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone, workbook_path};
 use crate::term::{say, shown, shown_path};
 use crate::validation::Tally;
@@ -205,21 +206,21 @@ fn csv_io(err: csv::Error) -> std::io::Error {
 }
 
 /// Prints where the rows came from and how the columns were mapped.
-pub(crate) fn print_source(table: &Table) {
+pub(crate) fn print_source(source: &Source) {
     say!(
         "{}: {}; header on row {}",
-        shown_path(&table.path),
-        table.format,
-        table.header_row
+        shown_path(&source.path),
+        source.format,
+        source.header_row
     );
-    say!("  columns: {}", table.columns.notes.join(", "));
-    if let Some((names, phone)) = table.columns.constant_card() {
+    say!("  columns: {}", source.columns.join(", "));
+    if let Some((names, phone)) = &source.constant_card {
         let phone = crate::contact::phone::parse(phone)
             .map(crate::contact::phone::pretty)
             .unwrap_or_else(|_| phone.to_string());
-        say!("  every row gets the card {}, {phone}", shown(&names));
+        say!("  every row gets the card {}, {phone}", shown(names));
     }
-    for warning in &table.warnings {
+    for warning in &source.warnings {
         say!("  warning: {warning}");
     }
 }

@@ -23,7 +23,7 @@ pub enum Verdict {
 }
 
 /// Counts for the summary.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
     pub rows: u64,
     pub sendable: u64,

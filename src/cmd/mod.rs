@@ -1,7 +1,10 @@
 //! One module per subcommand, each with a `run`.
 
+mod common;
 mod invocation;
+mod progress;
 pub(crate) mod sandbox;
 pub(crate) mod send;
 pub(crate) mod status;
 pub(crate) mod validate;
+mod words;

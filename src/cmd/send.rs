@@ -2,28 +2,23 @@
 //! its outcome to an exit code.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::common::{credentials, queue_ttl, state_dir};
 use super::invocation::Invocation;
-use crate::cli::{CredentialArgs, SendArgs};
-use crate::client::{CallError, Credentials};
-use crate::contact::Finding;
-use crate::delivery::human;
-use crate::delivery::lookup::Resolved;
-use crate::delivery::plan::{QueuePlan, grouped, local_time};
-use crate::input::{RowNumber, Table};
+use super::progress::{Display, Progress};
+use super::words::{grouped, human, local_time, plural};
+use crate::cli::SendArgs;
+use crate::client::CallError;
 use crate::record::RecordError;
 use crate::record::StatusCounts;
 use crate::report;
-use crate::send::progress::{Display, Progress};
+use crate::send::plan::QueuePlan;
 use crate::send::{
-    Counters, DryRun, Finished, Interrupt, Note, Observer, Outcome, SendError, SendOptions,
-    Session, Settings, Stop, Target,
+    Cancel, DryRun, Event, Finished, Note, Outcome, SendError, SendOptions, Session, Settings,
+    Stop, Target,
 };
 use crate::term::{say, shown_path};
-use crate::validation::Tally;
 use crate::{Exit, Failure};
 
 pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
@@ -34,12 +29,7 @@ pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
         input: options.input.path.to_string_lossy().into_owned(),
         sandbox: args.sandbox,
     };
-    let mut printer = Printer {
-        display: display(),
-        progress: None,
-    };
-    let outcome = Session::new(options, &mut printer).run(signals());
-    printer.stop_progress();
+    let outcome = drive(options)?;
     match outcome {
         Ok(Outcome::Invalid { tally }) => {
             say!(
@@ -135,66 +125,6 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
     })
 }
 
-/// How long GREEN-API keeps a queued message: 24 hours. `GREENBULK_QUEUE_TTL_SECONDS`
-/// shortens it, for tests against an emulator started with a shorter `--queue-ttl-s`.
-pub(crate) fn queue_ttl() -> Duration {
-    std::env::var("GREENBULK_QUEUE_TTL_SECONDS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .map_or(crate::delivery::QUEUE_TTL, Duration::from_secs)
-}
-
-/// The credentials from flags or the environment; none when none are given and they are
-/// `optional` (a dry run).
-pub(crate) fn credentials(
-    args: &CredentialArgs,
-    optional: bool,
-) -> Result<Option<Credentials>, String> {
-    fn given(value: &Option<String>) -> Option<&str> {
-        value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-    }
-    let (url, id, token) = (
-        given(&args.api_url),
-        given(&args.id_instance),
-        given(&args.api_token_instance),
-    );
-    let missing: Vec<&str> = [
-        (url.is_none(), "--api-url (GREEN_API_URL)"),
-        (id.is_none(), "--id-instance (GREEN_API_ID_INSTANCE)"),
-        (
-            token.is_none(),
-            "--api-token-instance (GREEN_API_TOKEN_INSTANCE)",
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(missing, name)| missing.then_some(name))
-    .collect();
-    match (url, id, token) {
-        (Some(url), Some(id), Some(token)) => Credentials::new(url, id, token).map(Some),
-        _ if optional => Ok(None),
-        _ => Err(format!(
-            "no GREEN-API credentials: give {} (from the GREEN-API console), or try the \
-             built-in emulator with --sandbox",
-            missing.join(", ")
-        )),
-    }
-}
-
-/// Where runs keep what they share between them: `$XDG_STATE_HOME/greenbulk`, else
-/// `~/.local/state/greenbulk` (`%LOCALAPPDATA%\greenbulk` on Windows), else the system's
-/// temporary folder.
-pub(crate) fn state_dir() -> PathBuf {
-    let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    let base = nonempty("XDG_STATE_HOME").map(PathBuf::from).or_else(|| {
-        if cfg!(windows) {
-            nonempty("LOCALAPPDATA").map(PathBuf::from)
-        } else {
-            nonempty("HOME").map(|home| PathBuf::from(home).join(".local/state"))
-        }
-    });
-    base.unwrap_or_else(std::env::temp_dir).join("greenbulk")
-}
-
 fn display() -> Display {
     let forced_tty = std::env::var_os("GREENBULK_FORCE_TTY").is_some_and(|v| v == "1");
     if forced_tty || std::io::stderr().is_terminal() {
@@ -206,6 +136,48 @@ fn display() -> Display {
             every: Duration::from_secs(5),
         }
     }
+}
+
+/// Runs the session on a runtime of its own, printing what it tells as it goes; Ctrl-C (or
+/// SIGTERM) stops it.
+fn drive(options: SendOptions) -> Result<Result<Outcome, SendError>, Failure> {
+    // One thread is plenty for 50 requests a second and wakes the CPU least; validation and
+    // the ledger's fsync have threads of their own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::usage)?;
+    Ok(runtime.block_on(async {
+        let cancel = Cancel::new();
+        // Signals are caught from the start: a Ctrl-C while validating or asking the
+        // instance ends the run before anything is sent, and leaves nothing behind.
+        let signals = tokio::spawn(signals(cancel.clone()));
+        tokio::task::yield_now().await;
+        let (session, mut events) = Session::new(options);
+        let mut run = tokio::spawn(session.run(cancel));
+        let mut printer = Printer {
+            display: display(),
+            progress: None,
+        };
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                Some(event) = events.recv() => printer.on(event),
+                done = &mut run => break done,
+                _ = tick.tick() => printer.tick(),
+            }
+        };
+        while let Ok(event) = events.try_recv() {
+            printer.on(event);
+        }
+        printer.stop_progress();
+        signals.abort();
+        match outcome {
+            Ok(outcome) => outcome,
+            Err(panicked) => std::panic::resume_unwind(panicked.into_panic()),
+        }
+    }))
 }
 
 /// Prints what the session tells, on stderr.
@@ -220,15 +192,28 @@ impl Printer {
             progress.finish();
         }
     }
-}
 
-impl Observer for Printer {
-    fn source(&mut self, table: &Table) {
-        report::print_source(table);
+    fn tick(&mut self) {
+        if let Some(progress) = &mut self.progress {
+            progress.tick();
+        }
     }
 
-    fn validated(&mut self, tally: &Tally, first: &[(RowNumber, Finding)]) {
-        report::print_summary(tally, first, None);
+    fn on(&mut self, event: Event) {
+        match event {
+            Event::Source(source) => report::print_source(&source),
+            Event::Validated { tally, first } => report::print_summary(&tally, &first, None),
+            Event::Note(note) => self.note(note),
+            Event::Sending { total } => {
+                self.progress = Some(Progress::start(total, self.display));
+            }
+            Event::Row { outcome, .. } => {
+                if let Some(progress) = &mut self.progress {
+                    progress.row(&outcome);
+                }
+            }
+            Event::Sent => self.stop_progress(),
+        }
     }
 
     fn note(&mut self, note: Note) {
@@ -246,21 +231,23 @@ impl Observer for Printer {
                 "greenbulk: sending to the built-in GREEN-API sandbox at {url} (nothing leaves \
                  this machine)"
             ),
-            Note::InstanceState { state } => say!(
+            Note::InstanceState { state, .. } => say!(
                 "greenbulk: warning: the instance is '{state}': {}",
                 state_meaning(&state)
             ),
-            Note::Starting => say!(
+            Note::Starting { .. } => say!(
                 "greenbulk: the instance is starting; asking again in a few seconds (up to a \
                  minute)"
             ),
-            Note::Plan { plan, now, state } => say!("greenbulk: {}", plan_line(&plan, now, &state)),
-            Note::NoPlan(why) => say!(
+            Note::Plan {
+                plan, now, state, ..
+            } => say!("greenbulk: {}", plan_line(&plan, now, &state)),
+            Note::NoPlan { why, .. } => say!(
                 "greenbulk: warning: cannot read the queue's delay and length ({why}); \
                  sending without checking that every card can leave the queue within 24 hours"
             ),
-            Note::LookedUp(resolved) => print_looked_up(&resolved),
-            Note::LookupFailed(why) => say!(
+            Note::LookedUp { resolved, .. } => super::common::print_looked_up(&resolved),
+            Note::LookupFailed { why, .. } => say!(
                 "greenbulk: warning: could not look up the unknown rows ({why}); they stay \
                  unknown and none is sent again"
             ),
@@ -343,67 +330,6 @@ impl Observer for Printer {
             }
         }
     }
-
-    fn sending(&mut self, total: u64, counters: Arc<Counters>) {
-        self.progress = Some(Progress::start(total, counters, self.display));
-    }
-
-    fn sent(&mut self) {
-        self.stop_progress();
-    }
-}
-
-/// What looking up the unknown rows found (`send --resume` and `status` say the same).
-pub(crate) fn print_looked_up(resolved: &Resolved) {
-    let Resolved {
-        found,
-        twice,
-        not_found,
-        unsure,
-        too_recent,
-        not_looked_up,
-        ..
-    } = resolved;
-    say!(
-        "greenbulk: looked up the rows whose answer was lost: {found} found in GREEN-API's \
-         queue or journal (now sent), {not_found} not found"
-    );
-    if !twice.is_empty() {
-        let rows: Vec<String> = twice.iter().map(ToString::to_string).collect();
-        say!(
-            "  warning: rows {} went out twice (two messages match each)",
-            rows.join(", ")
-        );
-    }
-    if *unsure > 0 {
-        say!(
-            "  {unsure} of those not found cannot be ruled out (the queue or the journal was \
-             cut short, or a message there could be theirs): they stay unknown and are never \
-             sent again by greenbulk; check them in the console"
-        );
-    }
-    if *too_recent > 0 {
-        say!(
-            "  {too_recent} of those not found were attempted less than 5 minutes ago: the \
-             journal may not show them yet, so they are not sent again in this run"
-        );
-    }
-    if *not_looked_up > 0 {
-        say!(
-            "  {not_looked_up} unknown rows were recorded by an earlier greenbulk without the \
-             chat and phone to look for: --retry-unknown sends them again without a look (they \
-             may then arrive twice)"
-        );
-    }
-}
-
-/// `1 row`, `2 rows`: the count with the word that fits it.
-pub(crate) fn plural(count: u64, one: &str, many: &str) -> String {
-    format!(
-        "{} {}",
-        crate::delivery::plan::grouped(count),
-        if count == 1 { one } else { many }
-    )
 }
 
 fn state_meaning(state: &str) -> &'static str {
@@ -420,6 +346,19 @@ fn state_meaning(state: &str) -> &'static str {
     }
 }
 
+/// What a state that cannot send means.
+fn cannot_send(state: &str) -> &'static str {
+    match state {
+        "yellowCard" => {
+            "WhatsApp suspects spam. GREEN-API still answers 200 but sends nothing: the \
+             messages would wait in the queue and be dropped after 24 hours. Send nothing for \
+             a while, then slowly (a longer delay in the console, a lower --rate)"
+        }
+        "blocked" => "WhatsApp blocked the number: nothing it sends is delivered",
+        _ => "the instance is suspended (check the plan and payment in the GREEN-API console)",
+    }
+}
+
 /// The exit code for an error that ended the run before it sent anything, with the advice
 /// the error alone cannot give.
 fn failure(err: SendError, next: &Next) -> Failure {
@@ -429,7 +368,9 @@ fn failure(err: SendError, next: &Next) -> Failure {
              (rows already sent are not sent again): `{}`; or choose another --results path",
             next.resume()
         )),
-        SendError::QueueFull(plan) => Failure::usage(anyhow::Error::msg(refusal(&plan, next))),
+        SendError::QueueFull { plan, .. } => {
+            Failure::usage(anyhow::Error::msg(refusal(&plan, next)))
+        }
         SendError::Preflight(CallError::Refused { reason, .. }) => Failure::new(
             Exit::Stopped,
             anyhow::anyhow!("GREEN-API refused the credentials: {reason}"),
@@ -438,7 +379,13 @@ fn failure(err: SendError, next: &Next) -> Failure {
             Exit::Incomplete,
             anyhow::anyhow!("{call}. Check --api-url and the network; nothing was sent"),
         ),
-        instance @ SendError::Instance { .. } => Failure::new(Exit::Stopped, instance),
+        SendError::Instance { state, .. } => Failure::new(
+            Exit::Stopped,
+            anyhow::anyhow!(
+                "the instance is '{state}': {}. Nothing was sent",
+                cannot_send(&state)
+            ),
+        ),
         SendError::Interrupted => Failure::new(
             Exit::Incomplete,
             anyhow::anyhow!("interrupted before anything was sent"),
@@ -459,7 +406,7 @@ fn finish(run: &Finished, next: &Next) -> Exit {
             "greenbulk: requests left at {rate:.2}/s (limit {}, {:.1}% of it); {}",
             run.rate,
             rate / run.rate.per_second() * 100.0,
-            run.counters.summary()
+            summary(&run.counters)
         );
     }
     let stopped = match &run.stop {
@@ -496,7 +443,7 @@ fn finish(run: &Finished, next: &Next) -> Exit {
             if let Some(last) = run.last_leaves
                 && counts.sent > 0
             {
-                let when = crate::delivery::plan::local_time(jiff::Timestamp::now(), last);
+                let when = local_time(jiff::Timestamp::now(), last);
                 say!(
                     "  sent means accepted into the instance's queue; the last card should \
                      leave it about {when}. `{}` tells what became of each card",
@@ -611,12 +558,20 @@ fn refusal(plan: &QueuePlan, next: &Next) -> String {
     text
 }
 
+/// `sent N · failed N · unknown N · retries N`.
+fn summary(counters: &crate::send::Counters) -> String {
+    let (sent, failed, unknown, retried) = counters.snapshot();
+    format!("sent {sent} · failed {failed} · unknown {unknown} · retries {retried}")
+}
+
 fn print_dry_run(dry: &DryRun) {
     say!(
         "greenbulk: dry run: {} requests would go to POST {} at up to {}; nothing was sent or \
          written",
         dry.to_send,
-        dry.target,
+        dry.target
+            .as_deref()
+            .unwrap_or("(no credentials given yet)"),
         dry.rate
     );
     for (row, body) in &dry.bodies {
@@ -625,7 +580,7 @@ fn print_dry_run(dry: &DryRun) {
     if dry.held_back > 0 {
         say!(
             "  {} more would stay pending, held back by --limit",
-            crate::delivery::plan::grouped(dry.held_back)
+            grouped(dry.held_back)
         );
     }
     if dry.unknown > 0 {
@@ -636,25 +591,20 @@ fn print_dry_run(dry: &DryRun) {
     }
 }
 
-/// Resolves on the first Ctrl-C (or SIGTERM, as from systemd or a container stop); a second
-/// one ends the process at once.
-fn signals() -> Interrupt {
-    Box::new(|| {
-        Box::pin(async {
-            if stop_signal().await.is_err() {
-                return std::future::pending().await;
-            }
-            say!(
-                "\ngreenbulk: stopping: no new requests; waiting for those in flight (Ctrl-C \
-                 again to quit now; they then show as unknown)"
-            );
-            tokio::spawn(async {
-                if stop_signal().await.is_ok() {
-                    std::process::exit(Exit::Incomplete as i32);
-                }
-            });
-        })
-    })
+/// Cancels the run on the first Ctrl-C (or SIGTERM, as from systemd or a container stop); a
+/// second one ends the process at once.
+async fn signals(cancel: Cancel) {
+    if stop_signal().await.is_err() {
+        return;
+    }
+    say!(
+        "\ngreenbulk: stopping: no new requests; waiting for those in flight (Ctrl-C again to \
+         quit now; they then show as unknown)"
+    );
+    cancel.cancel();
+    if stop_signal().await.is_ok() {
+        std::process::exit(Exit::Incomplete as i32);
+    }
 }
 
 #[cfg(unix)]

@@ -5,26 +5,26 @@ use std::time::Duration;
 
 use crate::cli::{StatusArgs, UntilArg};
 use crate::client::CallError;
+use crate::delivery::Delivery;
 use crate::delivery::observe::ASKED_PER_ROUND;
-use crate::delivery::plan::{grouped, local_time};
 use crate::delivery::status::{
     self, FAILED_ROUNDS_AT_MOST, Round, StatusError, StatusOptions, StatusTarget, Until, Watched,
 };
-use crate::delivery::{Delivery, human};
 use crate::record::RecordError;
 use crate::term::{say, shown_path};
 use crate::{Exit, Failure};
 
 use super::invocation::Invocation;
+use super::words::{grouped, human, local_time, plural};
 
 pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
-    let state_dir = super::send::state_dir();
+    let state_dir = super::common::state_dir();
     let target = if args.sandbox {
         StatusTarget::Sandbox {
             kept: crate::sandbox::kept_file(&state_dir),
         }
     } else {
-        let credentials = super::send::credentials(&args.credentials, false)
+        let credentials = super::common::credentials(&args.credentials, false)
             .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?
             .expect("required credentials are given or refused");
         StatusTarget::Api {
@@ -41,7 +41,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
             UntilArg::Delivered => Until::Delivered,
             UntilArg::Read => Until::Read,
         },
-        queue_ttl: super::send::queue_ttl(),
+        queue_ttl: super::common::queue_ttl(),
         asked_per_round: asked_per_round(),
     };
     let watching = options.watch.as_ref().map(Duration::as_secs);
@@ -49,7 +49,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
     let last = status::run(&options, &mut |watched| match watched {
         Watched::Round(round) => {
             if let Some(resolved) = &round.resolved {
-                super::send::print_looked_up(resolved);
+                super::common::print_looked_up(resolved);
             }
             if watching.is_some() {
                 say!("greenbulk: {}", one_line(round));
@@ -78,7 +78,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
              cut short or edited): run the `greenbulk send` that wrote it again with --resume, \
              which rewrites it from the input and the ledger (nothing already sent goes out \
              again)",
-            super::send::plural(last.missing_lines, "card", "cards")
+            plural(last.missing_lines, "card", "cards")
         );
     }
     say!("  results: {}", shown_path(&options.results));
@@ -132,7 +132,7 @@ fn one_line(round: &Round) -> String {
         .collect();
     let mut line = format!(
         "{}: {}",
-        super::send::plural(round.sent, "sent card", "sent cards"),
+        plural(round.sent, "sent card", "sent cards"),
         states.join(", ")
     );
     if round.unknown > 0 {
@@ -143,7 +143,7 @@ fn one_line(round: &Round) -> String {
     }
     line.push_str(&format!(
         " ({})",
-        super::send::plural(u64::from(round.calls.total()), "call", "calls")
+        plural(u64::from(round.calls.total()), "call", "calls")
     ));
     line
 }
@@ -151,8 +151,8 @@ fn one_line(round: &Round) -> String {
 fn print_table(round: &Round, asked_per_round: usize, again: &Invocation) {
     say!(
         "greenbulk: {} accepted by GREEN-API, by what became of them ({}):",
-        super::send::plural(round.sent, "card", "cards"),
-        super::send::plural(u64::from(round.calls.total()), "call", "calls")
+        plural(round.sent, "card", "cards"),
+        plural(u64::from(round.calls.total()), "call", "calls")
     );
     for state in Delivery::ALL
         .iter()

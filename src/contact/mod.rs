@@ -39,6 +39,26 @@ impl fmt::Display for ChatId {
 }
 
 impl ChatId {
+    /// A stable hash of the chat as it is sent (`digits@c.us`, `…@g.us`): the same on every
+    /// machine and version, for spreading chats over instances.
+    pub fn stable_hash(&self) -> u64 {
+        let mut text = KeyText {
+            bytes: [0; 192],
+            len: 0,
+        };
+        let mut digits = [0; 20];
+        let assembled = match self {
+            ChatId::Personal(n) => text
+                .push(decimal(*n, &mut digits))
+                .and_then(|()| text.push(b"@c.us")),
+            ChatId::Group(id) => text.push(id.as_bytes()),
+        };
+        match assembled {
+            Some(()) => xxhash_rust::xxh3::xxh3_64(&text.bytes[..text.len]),
+            None => xxhash_rust::xxh3::xxh3_64(self.to_string().as_bytes()),
+        }
+    }
+
     /// Parses every accepted form: `digits@c.us`, `digits-digits@g.us`, `digits@g.us`, or a
     /// phone number written any usual way. The error is a sentence about the value.
     pub fn parse(text: &str) -> Result<ChatId, String> {
@@ -384,7 +404,8 @@ impl Serialize for Request<'_> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
     Error,
@@ -400,7 +421,7 @@ impl fmt::Display for Severity {
 }
 
 /// One problem found in a row, in the words the report uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     pub severity: Severity,
     /// The field concerned, or a description such as `row` for whole-row findings.

@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::client::{CallError, Client, QueuedMessage, SentMessage};
+use crate::client::{CallError, Gateway, QueuedMessage, SentMessage};
 use crate::contact::ContentKey;
 use crate::input::RowNumber;
 use crate::record::ledger::unix_millis;
@@ -29,7 +29,7 @@ use crate::record::{Event, Fate, Record, RecordError};
 pub const RETRY_UNKNOWN_AFTER: Duration = Duration::from_secs(300);
 
 /// What resolving the unknown rows of a record found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Resolved {
     /// Found accepted (now `sent`).
     pub found: u64,
@@ -47,6 +47,7 @@ pub struct Resolved {
     /// The rows shown absent and attempted long enough ago, and those recorded without the
     /// chat and phone to look for (older versions): the only unknown rows `--retry-unknown`
     /// may send again.
+    #[serde(skip)]
     pub(crate) resendable: HashSet<ContentKey>,
 }
 
@@ -62,7 +63,7 @@ pub enum ResolveError {
 /// Looks every `unknown` row of the record up and records those found as sent (a
 /// `recovered` ledger event). Nothing is asked when there is no unknown row.
 pub(crate) async fn resolve(
-    client: &Client,
+    client: &dyn Gateway,
     record: &mut Record,
 ) -> Result<Resolved, ResolveError> {
     let history = record.history().clone();
@@ -184,7 +185,7 @@ pub(crate) struct Seen<'a> {
 /// `lastOutgoingMessages` reaching ten minutes before the oldest attempt. `known`: message
 /// ids already some row's.
 pub(crate) async fn look_up(
-    client: &Client,
+    client: &dyn Gateway,
     lost: &[Lost],
     known: &HashSet<String>,
     now_ms: u64,

@@ -4,14 +4,11 @@
 //! instance then sends queued messages one at a time, one every `delaySendMessagesMilliseconds`,
 //! keeps a queued message at most 24 hours and drops it silently after that
 //! (docs/delivery.md). This module holds what greenbulk does about it:
-//! - [`plan`]: before sending, when the last card will leave the queue, and whether it can
-//!   leave at all within the 24 hours;
 //! - [`lookup`]: a row whose answer was lost (`unknown`), found in the queue or the journal;
 //! - [`observe`] and [`status`]: every sent row's [`Delivery`] state, for `greenbulk status`.
 
 pub mod lookup;
 pub(crate) mod observe;
-pub mod plan;
 pub mod status;
 
 use std::time::Duration;
@@ -20,18 +17,6 @@ pub use crate::record::{Delivery, iso_utc};
 
 /// GREEN-API keeps a queued message this long, then drops it without a trace.
 pub const QUEUE_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// A duration as a person says it: `10 h 18 min`, `7 min`, `40 s`.
-pub fn human(duration: Duration) -> String {
-    let s = duration.as_secs();
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min", s.div_ceil(60)),
-        _ if s < 48 * 3600 && s.is_multiple_of(3600) => format!("{} h", s / 3600),
-        _ if s < 48 * 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-        _ => format!("{} days {} h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -50,7 +35,5 @@ mod tests {
         );
         assert_eq!(Delivery::from_status("whatever"), None);
         assert_eq!(iso_utc(1_795_688_094_123), "2026-11-26T10:14:54Z");
-        assert_eq!(human(Duration::from_secs(37_080)), "10 h 18 min");
-        assert_eq!(human(Duration::from_secs(400)), "7 min");
     }
 }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::Delivery;
-use crate::client::{CallError, Client};
+use crate::client::{CallError, Gateway};
 
 /// The most cards one round asks about one by one: `getMessage` answers 10 a second, so
 /// about a minute's worth.
@@ -80,7 +80,7 @@ fn forward(before: Option<Delivery>, now: Delivery) -> Delivery {
 
 /// One round over the tracked cards.
 pub(crate) async fn observe(
-    client: &Client,
+    client: &dyn Gateway,
     tracked: &[Tracked],
     ttl: Duration,
     now_ms: u64,

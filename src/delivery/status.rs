@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::Delivery;
 use super::lookup::{self, ResolveError, Resolved};
 use super::observe::{self, Calls, Observed, Tracked};
-use crate::client::{CallError, Client, Credentials};
+use crate::client::{CallError, Client, Credentials, Gateway};
 use crate::contact::{CardKey, ContentKey};
 use crate::record::ledger::unix_millis;
 use crate::record::{Event, Fate, Record, RecordError, StatusCounts, results};
@@ -243,7 +243,7 @@ pub fn run(
 }
 
 async fn round(
-    client: &Client,
+    client: &dyn Gateway,
     record: &mut Record,
     options: &StatusOptions,
 ) -> Result<Round, StatusError> {

@@ -26,8 +26,7 @@ use crate::validation::{self, Verdict};
 pub use delivery::{Delivery, iso_utc};
 pub(crate) use ledger::{Event, Fate, History, Ledger};
 pub(crate) use results::About;
-use sent::SentCards;
-use standing::{FirstLook, Judge};
+use standing::{FirstLook, Judge, Lookup};
 
 pub(crate) use results::ResultsHeader;
 use results::{ResultsWriter, WriteError};
@@ -131,7 +130,7 @@ pub(crate) struct Record {
 }
 
 /// What resuming found missing from the ledger and took back from the results file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Restored {
     /// The ledger did not exist at all (else it was emptied or replaced).
     pub ledger_was_missing: bool,
@@ -428,10 +427,12 @@ impl Record {
     /// results file from the input, atomically.
     /// Rows whose card went out (or may have) but is no longer in the input keep their
     /// lines, marked so, after the input's rows: nothing the file recorded disappears.
+    /// `instances`, `lookup` and `first_look` are the run's (see [`Judge`]).
     pub(crate) fn rewrite(
         &mut self,
         input: &InputOptions,
-        cards: Option<&SentCards>,
+        instances: &[String],
+        lookup: &Lookup,
         first_look: Option<&FirstLook>,
     ) -> Result<StatusCounts, RewriteError> {
         self.reload()?;
@@ -439,13 +440,13 @@ impl Record {
         let history = self.history.clone();
         let judge = Judge {
             history: &history,
-            cards,
+            instances,
             first_look,
         };
         let mut rewrite = self.start_rewrite(&table.headers, judge)?;
         validation::walk_with(
             &mut table,
-            |row, checked| judge.prepare(row, checked),
+            |row, checked| judge.prepare(row, checked, lookup),
             |row, checked, verdict, prepared| {
                 let card = prepared.as_ref().map(|p| p.card);
                 let standing = match (verdict, prepared) {

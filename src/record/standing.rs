@@ -41,14 +41,29 @@ pub(crate) struct Policy<'a> {
     pub(crate) again: bool,
 }
 
-/// What decides a row's standing: the ledger, and the sent-card history when there is one
-/// (a dry run without credentials, and `status`, have none); the first pass's look at the
-/// history, for the passes after it.
+/// What decides a row's standing: the ledger; the run's instances, the one a row's chat goes
+/// to keeping the sent-card history its card is looked up in (none: a dry run without
+/// credentials); the first pass's look at the histories, for the passes after it.
 #[derive(Clone, Copy)]
 pub(crate) struct Judge<'a> {
     pub(crate) history: &'a History,
-    pub(crate) cards: Option<&'a SentCards>,
+    pub(crate) instances: &'a [String],
     pub(crate) first_look: Option<&'a FirstLook>,
+}
+
+/// How a pass looks a card up in the history of the instance at `shard`: `(shard, card,
+/// known absent at the first look)`.
+pub(crate) type Lookup<'l> = dyn Fn(usize, CardKey, bool) -> Option<Earlier> + Sync + 'l;
+
+/// The lookup in the histories of `cards`, one an instance in shard order.
+pub(crate) fn lookup_in<'c>(
+    cards: &'c [&'c SentCards],
+) -> impl Fn(usize, CardKey, bool) -> Option<Earlier> + Sync + 'c {
+    move |shard, card, absent| {
+        cards
+            .get(shard)
+            .and_then(|cards| cards.earlier_unless_absent(card, absent))
+    }
 }
 
 /// The cards the first pass over the input found absent from the sent-card history, by row
@@ -83,26 +98,33 @@ impl FirstLook {
 }
 
 /// What is looked up of a sendable row before its turn, beside the other rows' (see
-/// [`crate::validation::walk_with`]): its card, and what the sent-card history says of it.
+/// [`crate::validation::walk_with`]): its card, the instance its chat goes to, and what that
+/// instance's sent-card history says of it.
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) card: CardKey,
+    pub(crate) shard: usize,
     earlier: Option<Earlier>,
 }
 
 impl<'a> Judge<'a> {
     /// The part of a row's standing that can be found in parallel with other rows'.
-    pub(crate) fn prepare(&self, row: &Row, checked: &Checked) -> Option<Prepared> {
+    pub(crate) fn prepare(
+        &self,
+        row: &Row,
+        checked: &Checked,
+        lookup: &Lookup,
+    ) -> Option<Prepared> {
         let request = checked.request.as_ref()?;
         let card = request.card_key();
+        let shard = crate::send::assign(&request.chat_id, self.instances);
         let absent = self
             .first_look
             .is_some_and(|first| first.was_absent(row.number, card));
         Some(Prepared {
             card,
-            earlier: self
-                .cards
-                .and_then(|cards| cards.earlier_unless_absent(card, absent)),
+            shard,
+            earlier: lookup(shard, card, absent),
         })
     }
 
@@ -112,7 +134,7 @@ impl<'a> Judge<'a> {
     }
 
     pub(crate) fn standing(&self, key: ContentKey, prepared: Prepared) -> Standing<'a> {
-        let Prepared { card, earlier } = prepared;
+        let Prepared { card, earlier, .. } = prepared;
         let own = self.history.get(key);
         if let Some(state) = own
             && matches!(state.fate, Fate::Sent(_) | Fate::Unknown(_))

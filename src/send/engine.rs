@@ -12,12 +12,14 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use crate::client::{Answer, Client};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::client::{Answer, Gateway};
 use crate::record::sent::{Claim, SentCards, Settled};
 use crate::record::{Event, Ledger, RecordError, ledger::unix_millis};
 use crate::send::dispatch::{self, Attempt, Go, Halt, Journal, Stop, TokioClock, Turn};
+use crate::send::events::{self, Events, RowOutcome};
 use crate::send::pacer::{Pacer, Rate};
-use crate::send::progress::Counters;
 use crate::{read, write};
 
 /// One request to make: a sendable row's body, serialised once.
@@ -38,11 +40,53 @@ pub struct Settings {
     pub backoff: Duration,
 }
 
-/// Where a run records what it sends: the results file's ledger, and the instance's
-/// sent-card history.
-pub(crate) struct Records {
+/// One instance's sending: where its requests go, where what happens is recorded (the
+/// results file's ledger, the instance's sent-card history) and told, how to send, and its
+/// stop switch.
+pub(crate) struct Lane {
+    pub(crate) instance: String,
+    pub(crate) gateway: Arc<dyn Gateway>,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) cards: Arc<RwLock<SentCards>>,
+    pub(crate) settings: Settings,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) events: Events,
+    pub(crate) halt: Halt,
+}
+
+/// Outcome counts, updated by the senders of every lane, read for the run's summary.
+#[derive(Debug, Default)]
+pub struct Counters {
+    sent: AtomicU64,
+    failed: AtomicU64,
+    unknown: AtomicU64,
+    retried: AtomicU64,
+    /// Taken at the last moment by another run on the same instance.
+    already_sent: AtomicU64,
+}
+
+impl Counters {
+    fn add(&self, outcome: &RowOutcome) {
+        let counter = match outcome {
+            RowOutcome::Sent { .. } => &self.sent,
+            RowOutcome::Failed { .. } => &self.failed,
+            RowOutcome::Unknown { .. } => &self.unknown,
+            RowOutcome::Retrying { .. } => &self.retried,
+            RowOutcome::Taken => &self.already_sent,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (sent, failed, unknown, retries).
+    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        (
+            get(&self.sent),
+            get(&self.failed),
+            get(&self.unknown),
+            get(&self.retried),
+        )
+    }
 }
 
 /// How sending went.
@@ -53,16 +97,19 @@ pub(crate) struct Sending {
     pub(crate) achieved_rate: Option<f64>,
 }
 
-struct Shared {
-    client: Client,
-    ledger: Arc<Ledger>,
-    cards: Arc<RwLock<SentCards>>,
-    settings: Settings,
-    counters: Arc<Counters>,
-    halt: Halt,
-}
+type Shared = Lane;
 
-impl Shared {
+impl Lane {
+    /// Counts a row's outcome and tells it.
+    fn tell(&self, row: crate::input::RowNumber, outcome: RowOutcome) {
+        self.counters.add(&outcome);
+        self.events.send(events::Event::Row {
+            row,
+            instance: self.instance.clone(),
+            outcome,
+        });
+    }
+
     /// Records an event; false, and the run halted, if the ledger refused.
     fn record(&self, event: Event) -> bool {
         self.check(self.ledger.record(&event))
@@ -172,34 +219,12 @@ impl Journal for Arc<Shared> {
     }
 }
 
-/// Sends every job from `jobs` until they run out or the run is halted. `interrupt`
-/// resolves on Ctrl-C (or whatever the caller chooses); `halt` lets the caller stop the run
-/// too.
-pub(crate) async fn run(
-    client: Client,
-    records: Records,
-    mut jobs: mpsc::Receiver<Job>,
-    settings: Settings,
-    counters: Arc<Counters>,
-    halt: Halt,
-    interrupt: impl Future<Output = ()> + Send + 'static,
-) -> Sending {
-    let Records { ledger, cards } = records;
-    let shared = Arc::new(Shared {
-        client,
-        ledger,
-        cards,
-        settings: settings.clone(),
-        counters,
-        halt: halt.clone(),
-    });
-    let watcher = {
-        let halt = halt.clone();
-        tokio::spawn(async move {
-            interrupt.await;
-            halt.halt(Stop::Interrupted);
-        })
-    };
+/// Sends every job from `jobs` until they run out or the lane is halted (the caller halts
+/// it on Ctrl-C; a fatal answer halts it from within).
+pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
+    let settings = lane.settings.clone();
+    let halt = lane.halt.clone();
+    let shared = Arc::new(lane);
 
     let (turns, waiting) = mpsc::unbounded_channel();
     let dispatcher = {
@@ -235,7 +260,6 @@ pub(crate) async fn run(
     drop(turns);
     while tasks.join_next().await.is_some() {}
     let achieved_rate = dispatcher.await.unwrap_or(None);
-    watcher.abort();
     if let Err(e) = read(&shared.cards).sync() {
         halt.halt(Stop::Fault(format!(
             "cannot write the sent-card history: {e}"
@@ -250,49 +274,64 @@ pub(crate) async fn run(
 /// One row from its first attempt to its outcome.
 async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, mut job: Job) {
     let (key, row) = (job.attempt.key, job.attempt.row);
-    let counters = &shared.counters;
     for attempt in 1..=shared.settings.max_attempts {
         match Turn::take(turns, job.attempt.clone()).await {
             None => return,
             Some(Go::Taken) => {
-                counters.already_sent();
+                shared.tell(row, RowOutcome::Taken);
                 return;
             }
             Some(Go::Send { slot }) => job.attempt.slot = slot,
         }
         let sent_at = Some(unix_millis());
-        let answer = shared.client.send_contact(job.body.clone()).await;
-        let (event, settled) = match answer {
+        let answer = shared.gateway.send_contact(job.body.clone()).await;
+        let (event, settled, outcome) = match answer {
             Answer::Sent { id_message } => {
-                counters.sent();
                 let settled = Settled::Sent(Some(id_message.clone()));
+                let outcome = RowOutcome::Sent {
+                    id_message: id_message.clone(),
+                };
                 let event = Event::Sent {
                     key,
                     row,
                     id_message,
                     sent_at,
                 };
-                (event, settled)
+                (event, settled, Some(outcome))
             }
             Answer::Rejected { error } => {
-                counters.failed();
-                (Event::Failed { key, row, error }, Settled::Void)
+                let outcome = RowOutcome::Failed {
+                    error: error.clone(),
+                };
+                let event = Event::Failed { key, row, error };
+                (event, Settled::Void, Some(outcome))
             }
             Answer::Unknown { reason } => {
-                counters.unknown();
-                (Event::Unknown { key, row, reason }, Settled::Unknown)
+                let outcome = RowOutcome::Unknown {
+                    reason: reason.clone(),
+                };
+                let event = Event::Unknown { key, row, reason };
+                (event, Settled::Unknown, Some(outcome))
             }
             Answer::Fatal { reason } => {
                 shared.halt.halt(Stop::Fatal(reason.clone()));
-                (Event::NotSent { key, row, reason }, Settled::Void)
+                (Event::NotSent { key, row, reason }, Settled::Void, None)
             }
             Answer::Retry { reason } if attempt == shared.settings.max_attempts => {
-                counters.failed();
                 let error = format!("gave up after {attempt} attempts: {reason}");
-                (Event::Failed { key, row, error }, Settled::Void)
+                let outcome = RowOutcome::Failed {
+                    error: error.clone(),
+                };
+                let event = Event::Failed { key, row, error };
+                (event, Settled::Void, Some(outcome))
             }
             Answer::Retry { reason } => {
-                counters.retried();
+                shared.tell(
+                    row,
+                    RowOutcome::Retrying {
+                        reason: reason.clone(),
+                    },
+                );
                 let event = Event::NotSent { key, row, reason };
                 if !shared.record(event)
                     || !shared
@@ -310,6 +349,9 @@ async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, mut job: 
         // The ledger first: it is the truth the sent-card history is mended from.
         shared.record(event);
         shared.settle(&job.attempt, settled);
+        if let Some(outcome) = outcome {
+            shared.tell(row, outcome);
+        }
         return;
     }
 }

@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use crate::send::Rate;
+use super::pacer::Rate;
 
 /// What the queue will do with this run's cards.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct QueuePlan {
     /// The cards this run sends (N).
     pub cards: u64,
@@ -70,32 +70,6 @@ impl QueuePlan {
     }
 }
 
-/// `7412` → `7,412`.
-pub fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A moment in local time, as seen from `now`: `10:42 today`, `10:42 tomorrow`,
-/// `10:42 on Fri 28 Nov`.
-pub fn local_time(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
-    let zone = jiff::tz::TimeZone::system();
-    let (today, later) = (now.to_zoned(zone.clone()), then.to_zoned(zone));
-    let day = match (later.date() - today.date()).get_days() {
-        0 => "today".to_string(),
-        1 => "tomorrow".to_string(),
-        _ => later.strftime("on %a %-d %b").to_string(),
-    };
-    format!("{} {day}", later.strftime("%H:%M"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,11 +118,5 @@ mod tests {
         let full = plan(10, 200_000, 500, "10/s");
         assert!(!full.fits());
         assert_eq!(full.fitting(), 0);
-    }
-
-    #[test]
-    fn numbers_are_grouped_in_thousands() {
-        assert_eq!(grouped(1_234_567), "1,234,567");
-        assert_eq!(grouped(12), "12");
     }
 }

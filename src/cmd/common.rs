@@ -1,0 +1,115 @@
+//! What the commands share: credentials gathered from flags or the environment, the state
+//! directory, the queue's lifetime, and the words for lookups that `send` and `status` both
+//! report.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::CredentialArgs;
+use crate::client::Credentials;
+use crate::delivery::lookup::Resolved;
+use crate::term::say;
+
+/// How long GREEN-API keeps a queued message: 24 hours. `GREENBULK_QUEUE_TTL_SECONDS`
+/// shortens it, for tests against an emulator started with a shorter `--queue-ttl-s`.
+pub(crate) fn queue_ttl() -> Duration {
+    std::env::var("GREENBULK_QUEUE_TTL_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(crate::delivery::QUEUE_TTL, Duration::from_secs)
+}
+
+/// The credentials from flags or the environment; none when none are given and they are
+/// `optional` (a dry run).
+pub(crate) fn credentials(
+    args: &CredentialArgs,
+    optional: bool,
+) -> Result<Option<Credentials>, String> {
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let (url, id, token) = (
+        given(&args.api_url),
+        given(&args.id_instance),
+        given(&args.api_token_instance),
+    );
+    let missing: Vec<&str> = [
+        (url.is_none(), "--api-url (GREEN_API_URL)"),
+        (id.is_none(), "--id-instance (GREEN_API_ID_INSTANCE)"),
+        (
+            token.is_none(),
+            "--api-token-instance (GREEN_API_TOKEN_INSTANCE)",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(missing, name)| missing.then_some(name))
+    .collect();
+    match (url, id, token) {
+        (Some(url), Some(id), Some(token)) => Credentials::new(url, id, token).map(Some),
+        _ if optional => Ok(None),
+        _ => Err(format!(
+            "no GREEN-API credentials: give {} (from the GREEN-API console), or try the \
+             built-in emulator with --sandbox",
+            missing.join(", ")
+        )),
+    }
+}
+
+/// Where runs keep what they share between them: `$XDG_STATE_HOME/greenbulk`, else
+/// `~/.local/state/greenbulk` (`%LOCALAPPDATA%\greenbulk` on Windows), else the system's
+/// temporary folder.
+pub(crate) fn state_dir() -> PathBuf {
+    let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    let base = nonempty("XDG_STATE_HOME").map(PathBuf::from).or_else(|| {
+        if cfg!(windows) {
+            nonempty("LOCALAPPDATA").map(PathBuf::from)
+        } else {
+            nonempty("HOME").map(|home| PathBuf::from(home).join(".local/state"))
+        }
+    });
+    base.unwrap_or_else(std::env::temp_dir).join("greenbulk")
+}
+
+/// What looking up the unknown rows found (`send --resume` and `status` say the same).
+pub(crate) fn print_looked_up(resolved: &Resolved) {
+    let Resolved {
+        found,
+        twice,
+        not_found,
+        unsure,
+        too_recent,
+        not_looked_up,
+        ..
+    } = resolved;
+    say!(
+        "greenbulk: looked up the rows whose answer was lost: {found} found in GREEN-API's \
+         queue or journal (now sent), {not_found} not found"
+    );
+    if !twice.is_empty() {
+        let rows: Vec<String> = twice.iter().map(ToString::to_string).collect();
+        say!(
+            "  warning: rows {} went out twice (two messages match each)",
+            rows.join(", ")
+        );
+    }
+    if *unsure > 0 {
+        say!(
+            "  {unsure} of those not found cannot be ruled out (the queue or the journal was \
+             cut short, or a message there could be theirs): they stay unknown and are never \
+             sent again by greenbulk; check them in the console"
+        );
+    }
+    if *too_recent > 0 {
+        say!(
+            "  {too_recent} of those not found were attempted less than 5 minutes ago: the \
+             journal may not show them yet, so they are not sent again in this run"
+        );
+    }
+    if *not_looked_up > 0 {
+        say!(
+            "  {not_looked_up} unknown rows were recorded by an earlier greenbulk without the \
+             chat and phone to look for: --retry-unknown sends them again without a look (they \
+             may then arrive twice)"
+        );
+    }
+}

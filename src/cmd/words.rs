@@ -1,0 +1,62 @@
+//! How durations, counts and moments are said to a person: the front end's words, used by
+//! every command that prints (`send`, `status`).
+
+use std::time::Duration;
+
+/// A duration as a person says it: `10 h 18 min`, `7 min`, `40 s`.
+pub(crate) fn human(duration: Duration) -> String {
+    let s = duration.as_secs();
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s.div_ceil(60)),
+        _ if s < 48 * 3600 && s.is_multiple_of(3600) => format!("{} h", s / 3600),
+        _ if s < 48 * 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} days {} h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// `7412` → `7,412`.
+pub(crate) fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A moment in local time, as seen from `now`: `10:42 today`, `10:42 tomorrow`,
+/// `10:42 on Fri 28 Nov`.
+pub(crate) fn local_time(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
+    let zone = jiff::tz::TimeZone::system();
+    let (today, later) = (now.to_zoned(zone.clone()), then.to_zoned(zone));
+    let day = match (later.date() - today.date()).get_days() {
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        _ => later.strftime("on %a %-d %b").to_string(),
+    };
+    format!("{} {day}", later.strftime("%H:%M"))
+}
+
+/// `1 row`, `2 rows`: the count with the word that fits it.
+pub(crate) fn plural(count: u64, one: &str, many: &str) -> String {
+    format!("{} {}", grouped(count), if count == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_counts_read_as_a_person_says_them() {
+        assert_eq!(human(Duration::from_secs(37_080)), "10 h 18 min");
+        assert_eq!(human(Duration::from_secs(400)), "7 min");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+        assert_eq!(grouped(12), "12");
+        assert_eq!(plural(1, "card", "cards"), "1 card");
+        assert_eq!(plural(1_000, "card", "cards"), "1,000 cards");
+    }
+}
