@@ -17,7 +17,7 @@ use super::observe::{self, Calls, Observed, Tracked};
 use crate::client::{CallError, Client, Credentials, Gateway};
 use crate::contact::{CardKey, ContentKey};
 use crate::record::ledger::unix_millis;
-use crate::record::{Event, Fate, Record, RecordError, StatusCounts, results};
+use crate::record::{Column, Event, Fate, Layout, Record, RecordError, StatusCounts, results};
 use crate::sandbox::{self, Sandbox};
 
 /// Where `status` asks.
@@ -353,15 +353,26 @@ async fn round(
     Ok(round)
 }
 
-/// The chat of each sent row, by idMessage, from the results file.
+/// The chat of each sent row, by idMessage, from the results file: only for ledgers written
+/// by a greenbulk that did not record the chat (none are read otherwise).
 fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError> {
     let mut chats = HashMap::new();
-    record.read_results(|line| {
-        if let (Some(id), Some(chat)) = (line.get(2), line.get(5))
-            && !id.is_empty()
-            && id != "idMessage"
-        {
-            chats.insert(id.clone(), chat.clone());
+    let without_chat = record
+        .history()
+        .iter()
+        .any(|(_, state)| state.chat.is_none() && matches!(state.fate, Fate::Sent(_)));
+    if !without_chat {
+        return Ok(chats);
+    }
+    let mut layout: Option<Layout> = None;
+    record.read_results(|line| match &layout {
+        None => layout = Some(Layout::of(&line)),
+        Some(layout) => {
+            let mut fields = layout.arrange(line);
+            let id = std::mem::take(&mut fields[Column::IdMessage.at()]);
+            if !id.is_empty() {
+                chats.insert(id, std::mem::take(&mut fields[Column::ChatId.at()]));
+            }
         }
     })?;
     Ok(chats)
@@ -393,12 +404,14 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
     }
     let mut lines: HashSet<CardKey> = HashSet::new();
     let counts = record.update_results(|fields| {
-        let row = fields[0].parse::<u64>().unwrap_or(0);
-        let phone = fields[6].parse::<u64>().unwrap_or(0);
-        lines.insert(CardKey::of(&fields[5], phone));
+        let field = |column: Column| fields[column.at()].as_str();
+        let row = field(Column::Row).parse::<u64>().unwrap_or(0);
+        let phone = field(Column::PhoneContact).parse::<u64>().unwrap_or(0);
+        let chat = field(Column::ChatId);
+        lines.insert(CardKey::of(chat, phone));
         let key = by_row
-            .get(&(row, fields[5].as_str(), phone))
-            .or_else(|| by_id.get(fields[2].as_str()));
+            .get(&(row, chat, phone))
+            .or_else(|| by_id.get(field(Column::IdMessage)));
         if let Some(state) = key.and_then(|key| history.get(*key)) {
             results::sendable_line(Some(state)).fill(fields);
         }

@@ -21,7 +21,7 @@
 //! durability needed, a torn last line is easy to recognise and cut, and a person can read
 //! the file with `less` when something went wrong.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::sync::Mutex;
@@ -33,6 +33,7 @@ use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
 use crate::lock;
 use crate::record::Delivery;
+pub(crate) use crate::record::history::{CardState, Fate, History, KeyState};
 
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +127,7 @@ pub(crate) enum Event {
 
 impl Event {
     /// The row an event is about, and its content key (none for a run's settings).
-    fn row(&self) -> Option<(ContentKey, RowNumber)> {
+    pub(super) fn row(&self) -> Option<(ContentKey, RowNumber)> {
         match self {
             Event::Attempt { key, row, .. }
             | Event::Sent { key, row, .. }
@@ -146,253 +147,6 @@ pub(crate) fn unix_millis() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// What the journal says about one content key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Fate {
-    /// Never attempted, or answered without being accepted; the text says why, if anything.
-    Pending(Option<String>),
-    Sent(String),
-    Failed(String),
-    Unknown(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct KeyState {
-    pub(crate) fate: Fate,
-    /// The row the latest event was about.
-    pub(crate) row: RowNumber,
-    pub(crate) attempts: u32,
-    in_flight: bool,
-    /// The chat and phone of the last attempt, when the ledger recorded them.
-    pub(crate) chat: Option<String>,
-    pub(crate) phone: Option<u64>,
-    /// The names on the card of the last attempt, when the ledger recorded them.
-    pub(crate) names: Option<Box<[String; 4]>>,
-    /// When the last attempt was made, and when the request that was accepted left
-    /// (Unix ms).
-    pub(crate) attempt_at: Option<u64>,
-    pub(crate) sent_at: Option<u64>,
-    /// How many times it was found accepted, when a lost answer was looked up (2: twice).
-    pub(crate) copies: u32,
-    /// The latest delivery state seen, and since when.
-    pub(crate) delivery: Option<(Delivery, u64)>,
-    /// When it was last asked about one by one (Unix ms).
-    pub(crate) looked_up: Option<u64>,
-}
-
-impl Default for Fate {
-    fn default() -> Fate {
-        Fate::Pending(None)
-    }
-}
-
-/// Every key's fate, replayed from the journal.
-#[derive(Debug, Default)]
-pub(crate) struct History {
-    keys: HashMap<ContentKey, KeyState>,
-    /// The cards (chat and phone) that went out, or may have: by identity, whatever their
-    /// names were. Built after the replay.
-    cards: HashMap<CardKey, CardState>,
-    /// Rows taken back from the results file (see [`Event::Restored`]).
-    restored: Vec<CardState>,
-    /// The `--set` values recorded when the ledger was started, if any were.
-    pub(crate) settings: Option<BTreeMap<String, String>>,
-}
-
-/// A card that went out (or may have), known by its chat and phone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CardState {
-    /// The content that went: none for a row taken back from the results file.
-    pub(crate) key: Option<ContentKey>,
-    /// Sent (with its idMessage) or unknown.
-    pub(crate) sent: Option<String>,
-    pub(crate) row: RowNumber,
-    pub(crate) chat: String,
-    pub(crate) phone: u64,
-    pub(crate) names: Option<Box<[String; 4]>>,
-    pub(crate) attempts: u32,
-    pub(crate) delivery: Option<(Delivery, u64)>,
-    /// When it was attempted (Unix ms), if known.
-    pub(crate) at: Option<u64>,
-}
-
-impl History {
-    pub(crate) fn get(&self, key: ContentKey) -> Option<&KeyState> {
-        self.keys.get(&key)
-    }
-
-    /// The card with this chat and phone that went out (or may have), whatever its names.
-    pub(crate) fn card(&self, card: CardKey) -> Option<&CardState> {
-        self.cards.get(&card)
-    }
-
-    /// Every card that went out or may have, by identity, in no particular order.
-    pub(crate) fn cards(&self) -> impl Iterator<Item = (CardKey, &CardState)> {
-        self.cards.iter().map(|(card, state)| (*card, state))
-    }
-
-    /// Every key and its state, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (ContentKey, &KeyState)> {
-        self.keys.iter().map(|(key, state)| (*key, state))
-    }
-
-    /// Whether an earlier run wrote anything here.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.settings.is_none() && self.restored.is_empty()
-    }
-
-    fn apply(&mut self, event: &Event) {
-        let Some((key, row)) = event.row() else {
-            match event {
-                Event::Settings { sets, .. } => self.settings = Some(sets.clone()),
-                Event::Restored {
-                    row,
-                    chat,
-                    phone,
-                    id_message,
-                    at,
-                    ..
-                } => self.restored.push(CardState {
-                    key: None,
-                    sent: id_message.clone(),
-                    row: *row,
-                    chat: chat.clone(),
-                    phone: *phone,
-                    names: None,
-                    attempts: 1,
-                    delivery: None,
-                    at: Some(*at),
-                }),
-                _ => {}
-            }
-            return;
-        };
-        let state = self.keys.entry(key).or_default();
-        state.row = row;
-        if let Event::Delivery {
-            state: delivery,
-            at,
-            ..
-        } = event
-        {
-            state.delivery = Some((*delivery, *at));
-            return;
-        }
-        if let Event::LookedUp { at, .. } = event {
-            state.looked_up = Some(*at);
-            return;
-        }
-        // A sent message stays sent, whatever a later confused event says.
-        if matches!(state.fate, Fate::Sent(_)) {
-            return;
-        }
-        let fate = match event {
-            Event::Attempt {
-                at,
-                chat,
-                phone,
-                names,
-                ..
-            } => {
-                state.attempts += 1;
-                state.in_flight = true;
-                state.attempt_at = *at;
-                if chat.is_some() {
-                    state.chat.clone_from(chat);
-                    state.phone = *phone;
-                }
-                if names.is_some() {
-                    state.names.clone_from(names);
-                }
-                return;
-            }
-            Event::Sent {
-                id_message,
-                sent_at,
-                ..
-            } => {
-                state.sent_at = *sent_at;
-                Fate::Sent(id_message.clone())
-            }
-            Event::Recovered {
-                id_message, copies, ..
-            } => {
-                state.sent_at = state.attempt_at;
-                state.copies = *copies;
-                Fate::Sent(id_message.clone())
-            }
-            Event::Delivery { .. }
-            | Event::LookedUp { .. }
-            | Event::Settings { .. }
-            | Event::Restored { .. } => {
-                unreachable!("handled above")
-            }
-            Event::Failed { error, .. } => Fate::Failed(error.clone()),
-            Event::Unknown { reason, .. } => Fate::Unknown(reason.clone()),
-            Event::NotSent { reason, .. } => Fate::Pending(Some(reason.clone())),
-        };
-        state.fate = fate;
-        state.in_flight = false;
-    }
-
-    /// After replay: an attempt with no outcome was caught in flight by a crash.
-    fn settle_in_flight(&mut self) {
-        for state in self.keys.values_mut() {
-            if state.in_flight {
-                state.in_flight = false;
-                state.fate = Fate::Unknown(
-                    "the run stopped while this request was in flight; it may have been sent"
-                        .into(),
-                );
-            }
-        }
-    }
-
-    /// After replay: every card that went out (or may have), by its chat and phone. A card
-    /// sent beats one in doubt, and a later attempt an earlier one; a row taken back from
-    /// the results file counts only where the ledger knows nothing of its card.
-    fn index_cards(&mut self) {
-        self.cards.clear();
-        for (key, state) in &self.keys {
-            let (Some(chat), Some(phone)) = (&state.chat, state.phone) else {
-                continue;
-            };
-            let sent = match &state.fate {
-                Fate::Sent(id) => Some(id.clone()),
-                Fate::Unknown(_) => None,
-                Fate::Pending(_) | Fate::Failed(_) => continue,
-            };
-            let card = CardState {
-                key: Some(*key),
-                sent,
-                row: state.row,
-                chat: chat.clone(),
-                phone,
-                names: state.names.clone(),
-                attempts: state.attempts,
-                delivery: state.delivery,
-                at: state.attempt_at,
-            };
-            let rank = |c: &CardState| (c.sent.is_some(), c.at);
-            match self.cards.entry(CardKey::of(chat, phone)) {
-                std::collections::hash_map::Entry::Occupied(mut held) => {
-                    if rank(&card) > rank(held.get()) {
-                        held.insert(card);
-                    }
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(card);
-                }
-            }
-        }
-        for card in &self.restored {
-            self.cards
-                .entry(CardKey::of(&card.chat, card.phone))
-                .or_insert_with(|| card.clone());
-        }
-    }
 }
 
 /// A journal as read: every key's fate, and the state of its end.

@@ -30,6 +30,69 @@ pub const COLUMNS: [&str; 9] = [
     "deliveryAt",
 ];
 
+/// A fixed column, by its place in [`COLUMNS`]: the layout every results line is written in
+/// (and arranged in when a file is read back, see [`Layout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Column {
+    Row,
+    Status,
+    IdMessage,
+    Error,
+    Attempts,
+    ChatId,
+    PhoneContact,
+    Delivery,
+    DeliveryAt,
+}
+
+impl Column {
+    pub(crate) fn at(self) -> usize {
+        self as usize
+    }
+}
+
+/// How a results file read back is laid out: where each fixed column is (found by name:
+/// a file written by an earlier greenbulk may lack the later ones), and where its input's
+/// columns start.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    fixed: [Option<usize>; COLUMNS.len()],
+    input_from: usize,
+}
+
+impl Layout {
+    /// The layout of a file whose header is `header`: the fixed columns are the run of
+    /// fixed names it starts with.
+    pub(crate) fn of(header: &[String]) -> Layout {
+        let mut fixed = [None; COLUMNS.len()];
+        let mut input_from = 0;
+        for (at, name) in header.iter().enumerate() {
+            let name = name.trim_start_matches('\u{feff}');
+            match COLUMNS.iter().position(|c| *c == name) {
+                Some(column) if fixed[column].is_none() => fixed[column] = Some(at),
+                _ => break,
+            }
+            input_from = at + 1;
+        }
+        Layout { fixed, input_from }
+    }
+
+    /// A line in the current layout: the fixed columns in [`COLUMNS`]' order (empty where
+    /// the file had none), then its input's.
+    pub(crate) fn arrange(&self, mut line: Vec<String>) -> Vec<String> {
+        let mut arranged: Vec<String> = self
+            .fixed
+            .iter()
+            .map(|at| {
+                at.and_then(|at| line.get_mut(at).map(std::mem::take))
+                    .unwrap_or_default()
+            })
+            .collect();
+        arranged.extend(line.into_iter().skip(self.input_from));
+        arranged
+    }
+}
+
 /// Where the fixed columns are in a results file's header, found by name (a file written by
 /// an earlier greenbulk may lack the later columns, or have them elsewhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,16 +255,16 @@ impl Line {
     /// Puts this line into a results line's fixed fields (all but `row`, `chatId` and
     /// `phoneContact`).
     pub(crate) fn fill(self, fields: &mut [String]) {
-        fields[1] = self.status.to_string();
-        fields[2] = self.id_message;
-        fields[3] = self.error;
-        fields[4] = self.attempts.to_string();
+        fields[Column::Status.at()] = self.status.to_string();
+        fields[Column::IdMessage.at()] = self.id_message;
+        fields[Column::Error.at()] = self.error;
+        fields[Column::Attempts.at()] = self.attempts.to_string();
         let (delivery, at) = match self.delivery {
             Some((state, at)) => (state.to_string(), iso_utc(at)),
             None => (String::new(), String::new()),
         };
-        fields[7] = delivery;
-        fields[8] = at;
+        fields[Column::Delivery.at()] = delivery;
+        fields[Column::DeliveryAt.at()] = at;
     }
 }
 

@@ -27,6 +27,8 @@ pub mod pacer;
 pub mod plan;
 mod session;
 mod shard;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

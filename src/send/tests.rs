@@ -1,0 +1,301 @@
+//! Whole sessions, in-process, on a fake gateway and tokio's paused clock: what a run tells,
+//! what it sends and when, without a socket or a second of real time (as hyperfine tests
+//! its scheduler with a mock executor).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::*;
+use crate::client::{Answer, Call, QueueLength, QueuedMessage, SentMessage};
+
+/// What the fake answers a `sendContact`, given how many it had before.
+type Script = dyn Fn(usize) -> Answer + Send + Sync;
+
+/// A GREEN-API instance in memory: it answers as its script says and remembers each card's
+/// body and when (on tokio's clock) it came.
+struct FakeGateway {
+    id: String,
+    state: Mutex<String>,
+    script: Box<Script>,
+    received: Mutex<Vec<(Instant, String)>>,
+}
+
+impl FakeGateway {
+    fn new(id: &str, script: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Arc<FakeGateway> {
+        Arc::new(FakeGateway {
+            id: id.to_string(),
+            state: Mutex::new("authorized".into()),
+            script: Box::new(script),
+            received: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn accepting(id: &str) -> Arc<FakeGateway> {
+        FakeGateway::new(id, |n| Answer::Sent {
+            id_message: format!("{n:020X}"),
+        })
+    }
+
+    fn received(&self) -> Vec<(Instant, String)> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl Gateway for FakeGateway {
+    fn id_instance(&self) -> &str {
+        &self.id
+    }
+
+    fn masked_url(&self, method: &str) -> String {
+        format!("fake://{}/{method}", self.id)
+    }
+
+    fn send_contact(&self, body: Vec<u8>) -> Call<'_, Answer> {
+        Box::pin(async move {
+            let n = {
+                let mut received = self.received.lock().unwrap();
+                received.push((Instant::now(), String::from_utf8(body).unwrap()));
+                received.len() - 1
+            };
+            // An answer takes a little while, as over a network.
+            tokio::time::sleep(Duration::from_millis(40)).await;
+            (self.script)(n)
+        })
+    }
+
+    fn state(&self) -> Call<'_, Result<String, CallError>> {
+        Box::pin(async move { Ok(self.state.lock().unwrap().clone()) })
+    }
+
+    fn delay(&self) -> Call<'_, Result<Duration, CallError>> {
+        Box::pin(async { Ok(Duration::from_millis(500)) })
+    }
+
+    fn queue_length(&self) -> Call<'_, Result<QueueLength, CallError>> {
+        Box::pin(async {
+            Ok(QueueLength {
+                count: 0,
+                at_least: false,
+            })
+        })
+    }
+
+    fn queue(&self) -> Call<'_, Result<Vec<QueuedMessage>, CallError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn journal(&self, _: u64) -> Call<'_, Result<Vec<SentMessage>, CallError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    fn message<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+    ) -> Call<'a, Result<Option<SentMessage>, CallError>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+fn contacts(dir: &Path, rows: usize) -> std::path::PathBuf {
+    let mut csv = String::from("chatId,phoneContact,firstName\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "7916{:07},7903{:07},Name{i}\n",
+            1_000_000 + i,
+            2_000_000 + i
+        ));
+    }
+    let path = dir.join("in.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+fn options(dir: &Path, input: std::path::PathBuf, rate: &str) -> SendOptions {
+    SendOptions {
+        input: crate::input::InputOptions {
+            path: input,
+            sheet: None,
+            mappings: Vec::new(),
+            settings: Vec::new(),
+            encoding: None,
+        },
+        results: dir.join("out.csv"),
+        target: Target::Unset,
+        settings: Settings {
+            rate: rate.parse().unwrap(),
+            concurrency: 8,
+            max_attempts: 3,
+            backoff: Duration::from_millis(500),
+        },
+        timeout: Duration::from_secs(30),
+        resume: false,
+        retry_unknown: false,
+        resend_changed: false,
+        again: false,
+        skip_invalid: false,
+        dry_run: false,
+        limit: None,
+        queue_ttl: crate::delivery::QUEUE_TTL,
+        state_dir: dir.join("state"),
+    }
+}
+
+/// Runs a session to its end; returns its outcome and every event it told.
+async fn run(
+    options: SendOptions,
+    gateways: Vec<Arc<dyn Gateway>>,
+    cancel: Cancel,
+) -> (Result<Outcome, SendError>, Vec<Event>) {
+    let (session, mut events) = Session::with_gateways(options, gateways);
+    let outcome = session.run(cancel).await;
+    let mut told = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        told.push(event);
+    }
+    (outcome, told)
+}
+
+fn finished(outcome: Result<Outcome, SendError>) -> Finished {
+    match outcome {
+        Ok(Outcome::Finished(finished)) => finished,
+        other => panic!("not finished: {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_tells_each_step_and_each_row_and_keeps_to_the_rate_in_virtual_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = contacts(dir.path(), 30);
+    let fake = FakeGateway::accepting("1101000001");
+    let started = Instant::now();
+    let (outcome, events) = run(
+        options(dir.path(), input, "10/s"),
+        vec![fake.clone()],
+        Cancel::new(),
+    )
+    .await;
+    let finished = finished(outcome);
+    assert_eq!(finished.stop, Stop::Finished);
+    assert_eq!(finished.counts.as_ref().unwrap().sent, 30);
+    // The order of what it told.
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            Event::Source(_) => "source",
+            Event::Validated { .. } => "validated",
+            Event::Note(Note::Plan { .. }) => "plan",
+            Event::Note(_) => "note",
+            Event::Sending { total: 30 } => "sending",
+            Event::Sending { .. } => "sending?",
+            Event::Row { .. } => "row",
+            Event::Sent => "sent",
+        })
+        .collect();
+    let rows = kinds.iter().filter(|k| **k == "row").count();
+    assert_eq!(rows, 30, "{kinds:?}");
+    assert_eq!(
+        kinds[..4],
+        ["source", "validated", "plan", "sending"],
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&"sent"));
+    // 30 cards at 10/s: three seconds of the paused clock, never more than 10 in a second.
+    let received = fake.received();
+    assert_eq!(received.len(), 30);
+    let times: Vec<Duration> = received.iter().map(|(at, _)| *at - started).collect();
+    let spread = *times.last().unwrap() - times[0];
+    assert!(spread >= Duration::from_millis(2_800), "{spread:?}");
+    for (i, at) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|t| **t - *at < Duration::from_secs(1))
+            .count();
+        assert!(in_window <= 10, "{in_window} within a second of {at:?}");
+    }
+    // In input order.
+    assert!(received[0].1.contains("Name0") && received[29].1.contains("Name29"));
+    let ledger = std::fs::read_to_string(dir.path().join("out.csv.ledger")).unwrap();
+    assert_eq!(ledger.matches("\"event\":\"sent\"").count(), 30);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_token_stops_the_run_and_the_rest_stay_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = contacts(dir.path(), 12);
+    let fake = FakeGateway::new("1101000001", |n| {
+        if n < 4 {
+            Answer::Sent {
+                id_message: format!("{n:020X}"),
+            }
+        } else {
+            Answer::Fatal {
+                reason: "401 Unauthorized".into(),
+            }
+        }
+    });
+    let mut options = options(dir.path(), input, "10/s");
+    options.settings.concurrency = 1;
+    let (outcome, _) = run(options, vec![fake.clone()], Cancel::new()).await;
+    let finished = finished(outcome);
+    assert_eq!(finished.stop, Stop::Fatal("401 Unauthorized".into()));
+    let counts = finished.counts.unwrap();
+    assert_eq!((counts.sent, counts.pending), (4, 8));
+    assert_eq!(fake.received().len(), 5, "nothing after the 401");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_while_sending_finishes_what_is_in_flight_and_sends_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = contacts(dir.path(), 100);
+    let fake = FakeGateway::accepting("1101000001");
+    let cancel = Cancel::new();
+    let stopper = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            cancel.cancel();
+        })
+    };
+    let (outcome, events) = run(
+        options(dir.path(), input, "10/s"),
+        vec![fake.clone()],
+        cancel,
+    )
+    .await;
+    stopper.await.unwrap();
+    let finished = finished(outcome);
+    assert_eq!(finished.stop, Stop::Interrupted);
+    let counts = finished.counts.unwrap();
+    let sent = fake.received().len() as u64;
+    assert!((10..40).contains(&sent), "{sent} sent before the stop");
+    assert_eq!(
+        counts.sent, sent,
+        "every request in flight was answered and recorded"
+    );
+    assert_eq!(counts.pending, 100 - sent);
+    assert!(matches!(events.last(), Some(Event::Sent)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancel_before_the_first_request_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = contacts(dir.path(), 5);
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let (outcome, _) = run(
+        options(dir.path(), input, "10/s"),
+        vec![FakeGateway::accepting("1101000001")],
+        cancel,
+    )
+    .await;
+    assert!(
+        matches!(outcome, Err(SendError::Interrupted)),
+        "{outcome:?}"
+    );
+    assert!(!dir.path().join("out.csv").exists());
+    assert!(!dir.path().join("out.csv.ledger").exists());
+}
