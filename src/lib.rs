@@ -16,6 +16,7 @@ pub mod delivery;
 mod exit;
 pub mod input;
 mod record;
+mod replace;
 mod report;
 pub mod sandbox;
 pub mod send;

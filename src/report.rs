@@ -10,6 +10,7 @@ use anyhow::Context;
 use crate::contact::{Finding, Severity};
 use crate::input::RowNumber;
 use crate::record::outputs::REPORT_COLUMNS;
+use crate::replace::Replacement;
 use crate::send::Source;
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone, workbook_path};
 use crate::term::{say, shown, shown_path};
@@ -21,56 +22,42 @@ const SHOWN: usize = 10;
 /// Where the report goes: CSV (a file or stdout), or a workbook for a path ending `.xlsx`.
 enum Report {
     Csv(Box<csv::Writer<Box<dyn Write>>>),
-    Xlsx {
-        sheet: Box<SheetWriter>,
-        path: std::path::PathBuf,
-    },
+    Xlsx(Box<SheetWriter>),
 }
 
 /// Collects findings as the pass goes: writes each to the report, keeps the first few.
 pub(crate) struct Findings {
     report: Option<Report>,
     first: Vec<(RowNumber, Finding)>,
-    /// Where a report file is written until it is whole.
-    placement: Option<Placement>,
+    /// The report file's bytes: written beside it and put in place once whole, so that a
+    /// failed write (a full disk) leaves neither half a report nor an earlier one damaged;
+    /// or a device (`/dev/stdout`, a pipe) written directly; none for stdout.
+    file: Option<Destination>,
     /// The report as messages name it.
     shown: String,
 }
 
-/// A report written beside its path and renamed into place once whole, so that a failed
-/// write (a full disk) leaves neither half a report nor an earlier one damaged.
-struct Placement {
-    temporary: std::path::PathBuf,
-    path: std::path::PathBuf,
-    placed: bool,
+enum Destination {
+    Replace(Replacement),
+    Device(std::fs::File),
 }
 
-impl Placement {
-    /// Where to write `path`: beside it, or (a device such as `/dev/stdout`, a pipe) into it.
-    fn of(path: &Path) -> Option<Placement> {
+impl Destination {
+    fn of(path: &Path) -> std::io::Result<Destination> {
         let special = std::fs::metadata(path).is_ok_and(|meta| !meta.is_file());
-        (!special).then(|| {
-            let mut temporary = path.as_os_str().to_owned();
-            temporary.push(".tmp");
-            Placement {
-                temporary: temporary.into(),
-                path: path.to_path_buf(),
-                placed: false,
-            }
-        })
+        if special {
+            Ok(Destination::Device(
+                std::fs::OpenOptions::new().write(true).open(path)?,
+            ))
+        } else {
+            Ok(Destination::Replace(Replacement::of(path)?))
+        }
     }
 
-    fn place(&mut self) -> std::io::Result<()> {
-        std::fs::rename(&self.temporary, &self.path)?;
-        self.placed = true;
-        Ok(())
-    }
-}
-
-impl Drop for Placement {
-    fn drop(&mut self) {
-        if !self.placed {
-            let _ = std::fs::remove_file(&self.temporary);
+    fn file(&self) -> &std::fs::File {
+        match self {
+            Destination::Replace(replacement) => replacement.file(),
+            Destination::Device(file) => file,
         }
     }
 }
@@ -83,46 +70,37 @@ impl Findings {
             Some(path) => shown_path(path),
             None => String::new(),
         };
-        let placement = report
-            .filter(|path| path.as_os_str() != "-")
-            .and_then(Placement::of);
-        let written = |path: &Path| -> std::path::PathBuf {
-            placement
-                .as_ref()
-                .map_or_else(|| path.to_path_buf(), |p| p.temporary.clone())
-        };
-        let report = match report {
-            None => None,
-            Some(path)
-                if path.as_os_str() != "-"
-                    && workbook_path(path).map_err(|e| anyhow::anyhow!("--report: {e}"))? =>
-            {
-                Some(Report::Xlsx {
-                    sheet: Box::new(SheetWriter::new("Findings", &REPORT_COLUMNS)?),
-                    path: written(path),
-                })
+        let (report, file) = match report {
+            None => (None, None),
+            Some(path) if path.as_os_str() == "-" => {
+                let out: Box<dyn Write> = Box::new(std::io::stdout().lock());
+                (Some(Findings::csv(out)?), None)
             }
             Some(path) => {
-                let out: Box<dyn Write> = if path.as_os_str() == "-" {
-                    Box::new(std::io::stdout().lock())
+                let workbook = workbook_path(path).map_err(|e| anyhow::anyhow!("--report: {e}"))?;
+                let file = Destination::of(path)
+                    .with_context(|| format!("cannot create the report {}", shown_path(path)))?;
+                let report = if workbook {
+                    Report::Xlsx(Box::new(SheetWriter::new("Findings", &REPORT_COLUMNS)?))
                 } else {
-                    Box::new(std::io::BufWriter::new(
-                        std::fs::File::create(written(path)).with_context(|| {
-                            format!("cannot create the report {}", shown_path(path))
-                        })?,
-                    ))
+                    let out = std::io::BufWriter::new(file.file().try_clone()?);
+                    Findings::csv(Box::new(out))?
                 };
-                let mut writer = csv::Writer::from_writer(out);
-                writer.write_record(REPORT_COLUMNS)?;
-                Some(Report::Csv(Box::new(writer)))
+                (Some(report), Some(file))
             }
         };
         Ok(Findings {
             report,
             first: Vec::new(),
-            placement,
+            file,
             shown,
         })
+    }
+
+    fn csv(out: Box<dyn Write>) -> anyhow::Result<Report> {
+        let mut writer = csv::Writer::from_writer(out);
+        writer.write_record(REPORT_COLUMNS)?;
+        Ok(Report::Csv(Box::new(writer)))
     }
 
     pub(crate) fn add(&mut self, row: RowNumber, findings: &[Finding]) -> anyhow::Result<()> {
@@ -133,7 +111,7 @@ impl Findings {
                 Some(Report::Csv(w)) => w
                     .write_record([row_text.as_str(), &severity, f.field, &f.value, &f.problem])
                     .map_err(csv_io),
-                Some(Report::Xlsx { sheet, .. }) => {
+                Some(Report::Xlsx(sheet)) => {
                     let tone = match f.severity {
                         Severity::Error => Tone::Bad,
                         Severity::Warning => Tone::Neutral,
@@ -173,12 +151,15 @@ impl Findings {
                 };
                 closed.with_context(|| format!("cannot write the report {shown}"))?;
             }
-            Some(Report::Xlsx { sheet, path }) => sheet
-                .save(&path)
-                .with_context(|| format!("cannot write the report {shown}"))?,
+            Some(Report::Xlsx(sheet)) => {
+                let file = self.file.as_ref().expect("a workbook report has a file");
+                sheet
+                    .save(file.file())
+                    .with_context(|| format!("cannot write the report {shown}"))?;
+            }
         }
-        if let Some(placement) = &mut self.placement {
-            placement
+        if let Some(Destination::Replace(replacement)) = self.file.take() {
+            replacement
                 .place()
                 .with_context(|| format!("cannot write the report {shown}"))?;
         }

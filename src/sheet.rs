@@ -181,8 +181,9 @@ impl SheetWriter {
         Ok(())
     }
 
-    /// Freezes the header, puts an autofilter on it, sizes the columns and writes the file.
-    pub(crate) fn save(mut self, path: &Path) -> Result<(), SheetError> {
+    /// Freezes the header, puts an autofilter on it, sizes the columns and writes the
+    /// workbook to `file`.
+    pub(crate) fn save(mut self, file: &std::fs::File) -> Result<(), SheetError> {
         let (rows, columns) = (self.next_row, self.widths.len());
         let widths = std::mem::take(&mut self.widths);
         let sheet = self.sheet()?;
@@ -194,7 +195,7 @@ impl SheetWriter {
             sheet.set_column_width(column as u16, (*width + 2) as f64)?;
         }
         let mut file = Latch {
-            file: std::io::BufWriter::new(std::fs::File::create(path).map_err(XlsxError::from)?),
+            file: std::io::BufWriter::new(file),
             error: None,
         };
         let saved = self.workbook.save_to_writer(&mut file);
@@ -209,12 +210,12 @@ impl SheetWriter {
 /// Writes to a file, keeping the first error and passing over what comes after it: a full
 /// disk then surfaces once, from greenbulk, and not also as a line the ZIP library prints
 /// on stderr when it drops an archive it could not finish.
-struct Latch {
-    file: std::io::BufWriter<std::fs::File>,
+struct Latch<'f> {
+    file: std::io::BufWriter<&'f std::fs::File>,
     error: Option<std::io::Error>,
 }
 
-impl std::io::Write for Latch {
+impl std::io::Write for Latch<'_> {
     fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
         if self.error.is_none()
             && let Err(e) = self.file.write_all(buffer)

@@ -11,10 +11,19 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Invocation {
     words: Vec<String>,
+    /// The token was given as a flag, and left out.
+    dropped_token: bool,
 }
 
 /// The flag whose value is never repeated back.
 const SECRET: &str = "--api-token-instance";
+
+/// The flags that say how to read the input, carried into a suggested command on the same
+/// file.
+pub(crate) const INPUT_FLAGS: [&str; 4] = ["--sheet", "--map", "--set", "--encoding"];
+
+/// The flags that say which instance, carried into a suggested command for the same one.
+pub(crate) const INSTANCE_FLAGS: [&str; 2] = ["--api-url", "--id-instance"];
 
 impl Invocation {
     /// The command line this process was started with, as `greenbulk …`.
@@ -29,51 +38,108 @@ impl Invocation {
     fn from_args(args: impl Iterator<Item = String>) -> Invocation {
         let mut words = vec!["greenbulk".to_string()];
         let mut skip_value = false;
+        let mut dropped_token = false;
         for arg in args {
             if std::mem::take(&mut skip_value) {
                 continue;
             }
             if arg == SECRET {
-                skip_value = true;
+                (skip_value, dropped_token) = (true, true);
                 continue;
             }
             if arg.starts_with(&format!("{SECRET}=")) {
+                dropped_token = true;
                 continue;
             }
             words.push(arg);
         }
-        Invocation { words }
+        Invocation {
+            words,
+            dropped_token,
+        }
     }
 
     /// A new command: `greenbulk` and these words.
     pub(crate) fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> Invocation {
         let mut all = vec!["greenbulk".to_string()];
         all.extend(words.into_iter().map(str::to_string));
-        Invocation { words: all }
+        Invocation {
+            words: all,
+            dropped_token: false,
+        }
+    }
+
+    /// Whether the token was given as a flag: a suggested command then needs it in
+    /// `GREEN_API_TOKEN_INSTANCE`.
+    pub(crate) fn dropped_token(&self) -> bool {
+        self.dropped_token
+    }
+
+    /// The words of this command line that give one of `flags`, each with its value
+    /// (`--flag value` or `--flag=value`), in order; nothing after `--`.
+    pub(crate) fn given(&self, flags: &[&str]) -> Vec<String> {
+        let mut picked = Vec::new();
+        let mut words = self.words.iter().skip(1);
+        while let Some(word) = words.next() {
+            if word == "--" {
+                break;
+            }
+            if flags.contains(&word.as_str()) {
+                picked.push(word.clone());
+                picked.extend(words.next().cloned());
+            } else if flags
+                .iter()
+                .any(|flag| word.strip_prefix(flag).is_some_and(|v| v.starts_with('=')))
+            {
+                picked.push(word.clone());
+            }
+        }
+        picked
+    }
+
+    /// The same command with these words added (before a `--`, if there is one).
+    pub(crate) fn and(mut self, words: impl IntoIterator<Item = String>) -> Invocation {
+        let at = self.end_of_flags();
+        self.words.splice(at..at, words);
+        self
+    }
+
+    /// Where flags can still be added: before `--`, or at the end.
+    fn end_of_flags(&self) -> usize {
+        self.words
+            .iter()
+            .position(|w| w == "--")
+            .unwrap_or(self.words.len())
     }
 
     /// The same command with `flag` (once).
-    pub(crate) fn with(mut self, flag: &str) -> Invocation {
-        if !self.words.iter().any(|w| w == flag) {
-            self.words.push(flag.to_string());
+    pub(crate) fn with(self, flag: &str) -> Invocation {
+        if self.words.iter().any(|w| w == flag) {
+            return self;
         }
-        self
+        self.and([flag.to_string()])
     }
 
     /// The same command with `flag value`, replacing any value it had (`--flag=value` too).
     pub(crate) fn with_value(self, flag: &str, value: &str) -> Invocation {
+        let dropped_token = self.dropped_token;
         let mut words = Vec::with_capacity(self.words.len() + 2);
         let mut iter = self.words.into_iter();
         while let Some(word) = iter.next() {
-            if word == flag {
+            if word == "--" {
+                words.push(word);
+                words.extend(iter.by_ref());
+            } else if word == flag {
                 iter.next();
             } else if !word.starts_with(&format!("{flag}=")) {
                 words.push(word);
             }
         }
-        words.push(flag.to_string());
-        words.push(value.to_string());
-        Invocation { words }
+        Invocation {
+            words,
+            dropped_token,
+        }
+        .and([flag.to_string(), value.to_string()])
     }
 }
 
@@ -133,5 +199,39 @@ mod tests {
             "greenbulk status out.csv --sandbox"
         );
         assert_eq!(of(&["a\u{1b}b"]).to_string(), "greenbulk 'a\\x1bb'");
+    }
+
+    #[test]
+    fn flags_go_before_a_double_dash_and_are_picked_out_for_other_commands() {
+        let line = of(&[
+            "send",
+            "--map",
+            "chatId=Mobile",
+            "--sheet=Лист 2",
+            "--api-token-instance",
+            "secret",
+            "--results",
+            "r.csv",
+            "--",
+            "--odd name.csv",
+        ]);
+        assert!(line.dropped_token());
+        assert_eq!(
+            line.clone()
+                .with("--resume")
+                .with_value("--limit", "5")
+                .to_string(),
+            "greenbulk send --map 'chatId=Mobile' '--sheet=Лист 2' --results r.csv --resume \
+             --limit 5 -- '--odd name.csv'"
+        );
+        assert_eq!(
+            line.given(&INPUT_FLAGS),
+            ["--map", "chatId=Mobile", "--sheet=Лист 2"]
+        );
+        let validate = Invocation::new(["validate", "x.csv"]).and(line.given(&INPUT_FLAGS));
+        assert_eq!(
+            validate.to_string(),
+            "greenbulk validate x.csv --map 'chatId=Mobile' '--sheet=Лист 2'"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use super::common::{credentials, queue_ttl, state_dir};
-use super::invocation::Invocation;
+use super::invocation::{INPUT_FLAGS, INSTANCE_FLAGS, Invocation};
 use super::progress::{Display, Progress};
 use super::words::{grouped, human, local_time, plural};
 use crate::cli::SendArgs;
@@ -36,7 +36,7 @@ pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
                 "greenbulk: nothing was sent: {} rows have errors. `{}` lists each; fix them, \
                  or send the other {} with `{}`",
                 tally.invalid,
-                Invocation::new(["validate", &next.input, "--report", "problems.csv"]),
+                next.validate(),
                 tally.sendable,
                 next.again.clone().with("--skip-invalid")
             );
@@ -72,7 +72,22 @@ impl Next {
         if self.sandbox {
             status.with("--sandbox")
         } else {
-            status
+            status.and(self.again.given(&INSTANCE_FLAGS))
+        }
+    }
+
+    /// `greenbulk validate INPUT --report problems.csv`, reading the input the same way.
+    fn validate(&self) -> Invocation {
+        Invocation::new(["validate", &self.input, "--report", "problems.csv"])
+            .and(self.again.given(&INPUT_FLAGS))
+    }
+
+    /// Says where the token went, when the commands suggested leave it out.
+    fn token_note(&self) {
+        if self.again.dropped_token() {
+            say!(
+                "  (the commands above leave out --api-token-instance: set                  GREEN_API_TOKEN_INSTANCE to the token instead, where other users of this                  machine cannot read it in the list of processes)"
+            );
         }
     }
 }
@@ -451,6 +466,7 @@ fn finish(run: &Finished, next: &Next) -> Exit {
                 );
             }
             print_next_steps(counts, run.held_back, &run.stop, next);
+            next.token_note();
             match stopped {
                 Some(exit) => exit,
                 // Rows held back by --limit are planned, not a failure.

@@ -14,7 +14,7 @@ use crate::record::RecordError;
 use crate::term::{say, shown_path};
 use crate::{Exit, Failure};
 
-use super::invocation::Invocation;
+use super::invocation::{INSTANCE_FLAGS, Invocation};
 use super::words::{grouped, human, local_time, plural};
 
 pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
@@ -43,6 +43,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
         },
         queue_ttl: super::common::queue_ttl(),
         asked_per_round: asked_per_round(),
+        state_dir,
     };
     let watching = options.watch.as_ref().map(Duration::as_secs);
     let results_arg = options.results.to_string_lossy().into_owned();
@@ -55,6 +56,10 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
                 say!("greenbulk: {}", one_line(round));
             }
         }
+        Watched::Failed { error, in_a_row } if in_a_row >= FAILED_ROUNDS_AT_MOST => say!(
+            "greenbulk: this round got no answer either ({error}): giving up after \
+             {FAILED_ROUNDS_AT_MOST} unanswered rounds in a row"
+        ),
         Watched::Failed { error, in_a_row } => say!(
             "greenbulk: this round got no answer ({error}); looking again in {} s ({in_a_row} \
              of {FAILED_ROUNDS_AT_MOST} unanswered rounds in a row before giving up)",
@@ -69,7 +74,8 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
     .map_err(|e| failure(e, &options.results))?;
     let again = match &options.target {
         StatusTarget::Sandbox { .. } => Invocation::new(["status", &results_arg, "--sandbox"]),
-        StatusTarget::Api { .. } => Invocation::new(["status", &results_arg]),
+        StatusTarget::Api { .. } => Invocation::new(["status", &results_arg])
+            .and(Invocation::current().given(&INSTANCE_FLAGS)),
     };
     print_table(&last, options.asked_per_round, &again);
     if last.missing_lines > 0 {

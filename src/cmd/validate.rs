@@ -1,6 +1,6 @@
 //! `greenbulk validate`: check every row, print a summary, optionally write the report.
 
-use super::invocation::Invocation;
+use super::invocation::{INPUT_FLAGS, Invocation};
 use crate::cli::ValidateArgs;
 use crate::input::Table;
 use crate::record::outputs;
@@ -29,7 +29,8 @@ pub fn run(args: &ValidateArgs) -> Result<Exit, Failure> {
             "--results",
             "results.csv",
             "--skip-invalid",
-        ]);
+        ])
+        .and(Invocation::current().given(&INPUT_FLAGS));
         say!("  fix the rows with errors, or send the others with `{send}`");
         Ok(Exit::Invalid)
     } else {

@@ -17,7 +17,10 @@ use super::observe::{self, Calls, Observed, Tracked};
 use crate::client::{CallError, Client, Credentials, Gateway};
 use crate::contact::{CardKey, ContentKey};
 use crate::record::ledger::unix_millis;
-use crate::record::{Column, Event, Fate, Layout, Record, RecordError, StatusCounts, results};
+use crate::record::sent::SentCards;
+use crate::record::{
+    Column, Event, Fate, Layout, Record, RecordError, Status, StatusCounts, results,
+};
 use crate::sandbox::{self, Sandbox};
 
 /// Where `status` asks.
@@ -47,6 +50,8 @@ pub struct StatusOptions {
     pub queue_ttl: Duration,
     /// The most cards a round asks about one by one (`getMessage`).
     pub asked_per_round: usize,
+    /// Where the sent-card history is kept: a round brings it in line with what it learned.
+    pub state_dir: PathBuf,
 }
 
 /// When `--watch` may stop looking at a card.
@@ -249,6 +254,15 @@ async fn round(
 ) -> Result<Round, StatusError> {
     let resolved = lookup::resolve(client, record).await?;
     let history = record.history().clone();
+    // What the lookups learned goes into this machine's sent-card history too: a card
+    // found sent is never sent again from another results file, one shown absent may be.
+    let mut cards = SentCards::open(&options.state_dir, client.id_instance())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    cards
+        .register(&record.identity())
+        .and_then(|_| cards.reconcile_with(&history, unix_millis()))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    drop(cards);
     // The chat of each sent card: the ledger's, else the results file's (older ledgers).
     let chats = results_chats(record)?;
     let mut keys: Vec<ContentKey> = Vec::new();
@@ -378,12 +392,15 @@ fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError
     Ok(chats)
 }
 
-/// Rewrites the results file from itself with what the ledger now says of each row it can
-/// tell: status, idMessage, error, attempts and delivery. A line is the ledger's row when its
-/// row number, chat and phone are the row's last attempt's (or, for ledgers that did not
-/// record the chat, when its idMessage is the row's); other lines (duplicates, invalid
-/// rows, rows renumbered by an edited file) stay as they are — the next `send --resume`
-/// rewrites them from the input.
+/// Rewrites the results file from itself with what the ledger now says of each line it can
+/// tell. A line is the ledger's row when its row number, chat and phone are the row's last
+/// attempt's: it gets the row's status, idMessage, error, attempts and delivery (a line of a
+/// card no longer in the input keeps saying so). Another line that says its card was sent or
+/// may have been — one that names a card sent from another row, or taken back from the
+/// results file — is found by its idMessage, else by its card (chat and phone), and gets
+/// that card's status and delivery, keeping its own note. The rest (duplicates, invalid
+/// rows, cards sent in other runs) stay as they are; the next `send --resume` rewrites them
+/// from the input.
 fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
     let history = record.history().clone();
     let mut by_row: HashMap<(u64, &str, u64), ContentKey> = HashMap::new();
@@ -398,7 +415,8 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
             if attempted(&key) > attempted(held) {
                 *held = key;
             }
-        } else if let Fate::Sent(id) = &state.fate {
+        }
+        if let Fate::Sent(id) = &state.fate {
             by_id.insert(id.as_str(), key);
         }
     }
@@ -408,12 +426,37 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
         let row = field(Column::Row).parse::<u64>().unwrap_or(0);
         let phone = field(Column::PhoneContact).parse::<u64>().unwrap_or(0);
         let chat = field(Column::ChatId);
-        lines.insert(CardKey::of(chat, phone));
-        let key = by_row
+        let card = CardKey::of(chat, phone);
+        lines.insert(card);
+        let old_error = field(Column::Error).to_string();
+        let own = by_row
             .get(&(row, chat, phone))
-            .or_else(|| by_id.get(field(Column::IdMessage)));
-        if let Some(state) = key.and_then(|key| history.get(*key)) {
-            results::sendable_line(Some(state)).fill(fields);
+            .and_then(|key| history.get(*key));
+        if let Some(state) = own {
+            let mut line = results::sendable_line(Some(state));
+            line.error = crate::record::keeping_removed_note(&old_error, &line.error);
+            line.fill(fields);
+            return;
+        }
+        if !matches!(
+            Status::parse(field(Column::Status)),
+            Some(Status::Sent | Status::Unknown)
+        ) {
+            return;
+        }
+        let line = match by_id.get(field(Column::IdMessage)) {
+            Some(key) => history
+                .get(*key)
+                .map(|state| results::sendable_line(Some(state))),
+            None if !chat.is_empty() => history
+                .card(card)
+                .map(|card| results::card_line(card, String::new())),
+            None => None,
+        };
+        if let Some(mut line) = line {
+            // The line's own note stays: it says why this row's card is another row's.
+            line.error = old_error;
+            line.fill(fields);
         }
     })?;
     let missing = history

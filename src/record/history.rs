@@ -60,6 +60,9 @@ pub(crate) struct History {
     restored: Vec<CardState>,
     /// The `--set` values recorded when the ledger was started, if any were.
     pub(crate) settings: Option<BTreeMap<String, String>>,
+    /// Which ledger this is: its [`Event::Begun`] (none in a ledger begun by an earlier
+    /// greenbulk).
+    pub(crate) begun: Option<(u64, u64)>,
 }
 
 /// A card that went out (or may have), known by its chat and phone.
@@ -108,6 +111,7 @@ impl History {
         let Some((key, row)) = event.row() else {
             match event {
                 Event::Settings { sets, .. } => self.settings = Some(sets.clone()),
+                Event::Begun { at, nonce } => self.begun = Some((*at, *nonce)),
                 Event::Restored {
                     row,
                     chat,
@@ -186,6 +190,7 @@ impl History {
             }
             Event::Delivery { .. }
             | Event::LookedUp { .. }
+            | Event::Begun { .. }
             | Event::Settings { .. }
             | Event::Restored { .. } => {
                 unreachable!("handled above")

@@ -117,6 +117,11 @@ pub(crate) enum Event {
         id_message: Option<String>,
         at: u64,
     },
+    /// The first line of every ledger greenbulk begins: when, and a random number. A ledger
+    /// begun again at the same path (the earlier one deleted or lost) is thereby another
+    /// run's, and the sent-card history does not take the earlier one's doubts for its own
+    /// (docs/never-twice.md).
+    Begun { at: u64, nonce: u64 },
     /// The `--set` values (field → value) of the run that started this ledger: the card it
     /// sends, when the input does not give it. A resumed run must give the same.
     Settings {
@@ -137,7 +142,7 @@ impl Event {
             | Event::Recovered { key, row, .. }
             | Event::Delivery { key, row, .. }
             | Event::LookedUp { key, row, .. } => Some((*key, *row)),
-            Event::Settings { .. } | Event::Restored { .. } => None,
+            Event::Begun { .. } | Event::Settings { .. } | Event::Restored { .. } => None,
         }
     }
 }

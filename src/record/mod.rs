@@ -26,6 +26,7 @@ use crate::term::shown_path;
 pub use delivery::{Delivery, iso_utc};
 pub(crate) use ledger::{Event, Fate, History, Ledger};
 pub(crate) use results::About;
+pub(crate) use rewrite::keeping_removed_note;
 
 pub(crate) use results::{Column, Layout, ResultsHeader};
 use results::{ResultsWriter, WriteError};
@@ -207,6 +208,16 @@ impl Record {
         let (history, repaired) = load_and_repair(&file, &ledger_path)?;
         let ledger =
             Ledger::new(file, &ledger_path).map_err(|e| RecordError::write(&ledger_path, e))?;
+        if !ledger_exists {
+            let begun = Event::Begun {
+                at: ledger::unix_millis(),
+                nonce: fastrand::Rng::new().u64(..),
+            };
+            ledger
+                .append(&[begun])
+                .and_then(|()| ledger.sync())
+                .map_err(|e| RecordError::write(&ledger_path, e))?;
+        }
         opened.created = false;
         let mut record = Record {
             results: results.to_path_buf(),
@@ -219,6 +230,9 @@ impl Record {
             about: About::default(),
             keep: false,
         };
+        if !ledger_exists {
+            record.reload()?;
+        }
         if resume && results_exist {
             let rows = record.take_back_from_results()?;
             if rows > 0 || !ledger_exists {
@@ -307,6 +321,29 @@ impl Record {
 
     pub(crate) fn history(&self) -> &Arc<History> {
         &self.history
+    }
+
+    /// Which run's results file this is, for the sent-card history: the results file's
+    /// path (its folder resolved, so two spellings of one path are one file) and its
+    /// ledger's beginning. A results file deleted with its ledger, or whose ledger was
+    /// lost, and written again at the same path is another file.
+    pub(crate) fn identity(&self) -> crate::record::sent::ResultsIdentity {
+        let folder = self
+            .results
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let folder = std::fs::canonicalize(folder)
+            .or_else(|_| std::path::absolute(folder))
+            .unwrap_or_else(|_| folder.to_path_buf());
+        let path = match self.results.file_name() {
+            Some(name) => folder.join(name),
+            None => folder,
+        };
+        crate::record::sent::ResultsIdentity {
+            path,
+            begun: self.history.begun,
+        }
     }
 
     /// Keeps the files even if no request left: the run ran to its end and they say what
@@ -527,7 +564,7 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
 
         let record = Record::open(&results, true).unwrap();
-        assert_eq!(record.repaired(), Some(2));
+        assert_eq!(record.repaired(), Some(3));
         assert!(matches!(
             record.history().get(key).unwrap().fate,
             Fate::Unknown(_)

@@ -38,14 +38,19 @@ pub(crate) fn held(path: &Path) -> Held {
     if meta.is_dir() {
         return Held::Folder;
     }
-    if !meta.is_file() || meta.len() == 0 {
+    if !meta.is_file() {
         return Held::Free;
     }
+    // An empty results file with its ledger beside it is still a run's (killed before its
+    // first write): its ledger decides, not its size.
     if ledger_path(path).exists() {
         return Held::Results;
     }
     if is_ledger(path) {
         return Held::Ledger;
+    }
+    if meta.len() == 0 {
+        return Held::Free;
     }
     if let Some(first) = crate::input::first_row(path, "Results")
         && ResultsHeader::find(&first).is_some()
@@ -148,12 +153,16 @@ mod tests {
         .unwrap();
         std::fs::write(at("notes.csv"), "mine\n").unwrap();
         std::fs::write(at("empty.csv"), "").unwrap();
+        std::fs::write(at("killed.csv"), "").unwrap();
+        std::fs::write(at("killed.csv.ledger"), "").unwrap();
         assert_eq!(held(&at("r.csv")), Held::Results);
         assert_eq!(held(&at("r.csv.ledger")), Held::Ledger);
         assert_eq!(held(&at("lone.ledger")), Held::Ledger);
         assert_eq!(held(&at("p.csv")), Held::Report);
         assert_eq!(held(&at("notes.csv")), Held::Other);
         assert_eq!(held(&at("empty.csv")), Held::Free);
+        assert_eq!(held(&at("killed.csv")), Held::Results);
+        assert_eq!(held(&at("killed.csv.ledger")), Held::Ledger);
         assert_eq!(held(&at("new.csv")), Held::Free);
         assert_eq!(held(dir.path()), Held::Folder);
         #[cfg(unix)]

@@ -1,10 +1,9 @@
 //! The results file: one line per input row, derived from the input and the ledger, written
-//! to a temporary file beside it and renamed into place, so it is always whole. A write that
+//! to a new temporary file beside it and renamed into place, so it is always whole. A write that
 //! fails (a full disk) leaves the old file as it was and no temporary file behind.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +13,7 @@ use crate::record::ledger::{CardState, Fate, KeyState};
 use crate::record::sent::Earlier;
 use crate::record::standing::{self, Standing};
 use crate::record::{Delivery, iso_utc};
+use crate::replace::Replacement;
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone};
 use crate::validation::Verdict;
 
@@ -419,8 +419,8 @@ fn line_for(checked: &Checked, verdict: Verdict, standing: Option<&Standing>) ->
 
 /// Where the lines go: a CSV file, or a workbook (`.xlsx`, see [`crate::sheet`]).
 enum Sink {
-    Csv(Box<csv::Writer<BufWriter<File>>>),
-    Xlsx(Box<SheetWriter>),
+    Csv(Box<csv::Writer<BufWriter<Replacement>>>),
+    Xlsx(Box<SheetWriter>, Replacement),
 }
 
 /// What a results workbook's `Summary` sheet says besides the counts.
@@ -430,13 +430,14 @@ pub(crate) struct About {
     pub(crate) pairs: Vec<(String, String)>,
 }
 
-/// A results file being written: lines go to `PATH.tmp`, which [`ResultsWriter::commit`]
-/// makes durable and renames over `PATH`. Dropped before that, the temporary file is removed
-/// and `PATH` is left as it was. A path ending in `.xlsx` gets a workbook: a `Results` sheet
+/// A results file being written: lines go to a new temporary file beside `PATH`, which
+/// [`ResultsWriter::commit`] makes durable and renames over `PATH` (see [`Replacement`]).
+/// Dropped before that, the temporary file is removed and `PATH` is left as it was. A path ending in `.xlsx` gets a workbook: a `Results` sheet
 /// with the same columns and a `Summary` sheet.
 pub(crate) struct ResultsWriter {
     path: PathBuf,
-    temporary: Option<PathBuf>,
+    /// The temporary file, as a failed write names it.
+    temporary: PathBuf,
     /// Taken by [`ResultsWriter::commit`].
     sink: Option<Sink>,
     counts: StatusCounts,
@@ -495,7 +496,11 @@ impl ResultsWriter {
         header: impl IntoIterator<Item = String>,
         about: About,
     ) -> Result<Self, WriteError> {
-        let temporary = temporary_path(path);
+        let replacement = Replacement::of(path).map_err(|error| WriteError {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let temporary = replacement.temporary_path().to_path_buf();
         let failed = |error| WriteError {
             path: temporary.clone(),
             error,
@@ -506,18 +511,17 @@ impl ResultsWriter {
         let sink = if workbook {
             let names: Vec<&str> = header.iter().map(String::as_str).collect();
             let sheet = SheetWriter::new("Results", &names).map_err(|e| failed(e.into_io()))?;
-            Sink::Xlsx(Box::new(sheet))
+            Sink::Xlsx(Box::new(sheet), replacement)
         } else {
-            let file = File::create(&temporary).map_err(failed)?;
             let mut csv = csv::WriterBuilder::new()
                 .flexible(true)
-                .from_writer(BufWriter::with_capacity(256 * 1024, file));
+                .from_writer(BufWriter::with_capacity(256 * 1024, replacement));
             csv.write_record(&header).map_err(|e| failed(csv_io(e)))?;
             Sink::Csv(Box::new(csv))
         };
         Ok(ResultsWriter {
             path: path.to_path_buf(),
-            temporary: Some(temporary),
+            temporary,
             sink: Some(sink),
             counts: StatusCounts::default(),
             deliveries: BTreeMap::new(),
@@ -595,7 +599,7 @@ impl ResultsWriter {
             Sink::Csv(csv) => csv
                 .write_record(fields.by_ref().map(|(_, text)| text))
                 .map_err(csv_io),
-            Sink::Xlsx(sheet) => {
+            Sink::Xlsx(sheet, _) => {
                 fn number(text: &str) -> Cell<'_> {
                     match text.parse::<f64>() {
                         Ok(n) => Cell::Number(n),
@@ -619,27 +623,25 @@ impl ResultsWriter {
 
     /// Makes the file durable and puts it in place; returns the counts of its lines.
     pub(crate) fn commit(mut self) -> Result<StatusCounts, WriteError> {
-        let temporary = self.temporary.clone().expect("not committed yet");
-        let written = match self.sink.take().expect("not committed yet") {
-            Sink::Csv(mut csv) => csv.flush().and_then(|()| {
-                let file = csv.get_ref().get_ref();
-                file.sync_all()
-            }),
-            Sink::Xlsx(mut sheet) => {
+        let replacement = match self.sink.take().expect("not committed yet") {
+            Sink::Csv(csv) => csv
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error())),
+            Sink::Xlsx(mut sheet, replacement) => {
                 let summary = self.summary();
                 sheet
                     .key_values("Summary", &summary)
-                    .and_then(|()| sheet.save(&temporary))
+                    .and_then(|()| sheet.save(replacement.file()))
                     .map_err(SheetError::into_io)
-                    .and_then(|()| File::open(&temporary)?.sync_all())
+                    .map(|()| replacement)
             }
         };
-        written.map_err(|e| self.failed(e))?;
-        std::fs::rename(&temporary, &self.path).map_err(|error| WriteError {
+        let replacement = replacement.map_err(|e| self.failed(e))?;
+        replacement.place().map_err(|error| WriteError {
             path: self.path.clone(),
             error,
         })?;
-        self.temporary = None;
         Ok(self.counts)
     }
 
@@ -672,16 +674,8 @@ impl ResultsWriter {
 
     fn failed(&self, error: std::io::Error) -> WriteError {
         WriteError {
-            path: self.temporary.clone().unwrap_or_else(|| self.path.clone()),
+            path: self.temporary.clone(),
             error,
-        }
-    }
-}
-
-impl Drop for ResultsWriter {
-    fn drop(&mut self) {
-        if let Some(temporary) = self.temporary.take() {
-            let _ = std::fs::remove_file(temporary);
         }
     }
 }
@@ -691,10 +685,4 @@ fn csv_io(err: csv::Error) -> std::io::Error {
         csv::ErrorKind::Io(io) => io,
         other => std::io::Error::other(format!("{other:?}")),
     }
-}
-
-fn temporary_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".tmp");
-    PathBuf::from(name)
 }

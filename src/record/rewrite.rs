@@ -115,21 +115,45 @@ impl Record {
             fields[Column::ChatId.at()] = removed.chat.clone();
             fields[Column::PhoneContact.at()] = removed.phone.to_string();
             let mut line = removed.line.clone();
-            line.error = format!(
-                "no longer in the input: this card went from row {} of an earlier version of \
-                 it{}",
-                removed.row,
-                if line.error.is_empty() {
-                    String::new()
-                } else {
-                    format!("; {}", line.error)
-                }
-            );
+            line.error = with_note(&removed_note(removed.row), &line.error);
             line.fill(&mut fields);
             fields.extend(cells.unwrap_or_else(|| vec![String::new(); headers.len()]));
             writer.line(&fields)?;
         }
         Ok(())
+    }
+}
+
+/// What a line of a card no longer in the input says first.
+const REMOVED: &str = "no longer in the input";
+
+fn removed_note(row: crate::input::RowNumber) -> String {
+    format!("{REMOVED}: this card went from row {row} of an earlier version of it")
+}
+
+/// A line's error with a note before it.
+fn with_note(note: &str, error: &str) -> String {
+    if error.is_empty() {
+        note.to_string()
+    } else {
+        format!("{note}; {error}")
+    }
+}
+
+/// The note a line of a card no longer in the input starts with, if it is one.
+fn removed_note_of(error: &str) -> Option<&str> {
+    if !error.starts_with(REMOVED) {
+        return None;
+    }
+    Some(error.split_once("; ").map_or(error, |(note, _)| note))
+}
+
+/// The error a line gets when rewritten: the ledger's, after the note a line of a card no
+/// longer in the input keeps.
+pub(crate) fn keeping_removed_note(old: &str, error: &str) -> String {
+    match removed_note_of(old) {
+        Some(note) => with_note(note, error),
+        None => error.to_string(),
     }
 }
 

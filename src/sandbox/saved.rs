@@ -145,14 +145,11 @@ pub(super) fn save(path: &Path, messages: Vec<Saved>) -> std::io::Result<()> {
     let mut all: Vec<Saved> = all.into_values().collect();
     all.sort_by(|a, b| (a.accepted, &a.id).cmp(&(b.accepted, &b.id)));
     let drop = all.len().saturating_sub(KEPT);
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let mut out = std::io::BufWriter::new(File::create(&temporary)?);
+    let mut out = std::io::BufWriter::new(crate::replace::Replacement::of(path)?);
     for message in &all[drop..] {
         serde_json::to_writer(&mut out, message).map_err(std::io::Error::other)?;
         out.write_all(b"\n")?;
     }
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&temporary, path)?;
+    out.into_inner().map_err(|e| e.into_error())?.place()?;
     lock.unlock()
 }

@@ -195,10 +195,15 @@ impl Journal for Arc<Shared> {
             if !shared.check(shared.ledger.append(&events)) {
                 return false;
             }
-            let ledger = shared.ledger.clone();
-            let synced = tokio::task::spawn_blocking(move || ledger.sync())
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            // The claims reach the disk with the attempts, before any request leaves: after
+            // a power cut the history still holds every card that may have gone.
+            let (ledger, cards) = (shared.ledger.clone(), shared.cards.clone());
+            let synced = tokio::task::spawn_blocking(move || {
+                crate::read(&cards).sync()?;
+                ledger.sync()
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
             shared.check(synced)
         }
     }

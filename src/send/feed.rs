@@ -140,7 +140,11 @@ mod tests {
         };
         let (jobs, _queued) = mpsc::channel(16);
         let mut cards = SentCards::open(dir.path(), "1101000001").unwrap();
-        cards.register(&dir.path().join("r.csv")).unwrap();
+        let results = crate::record::sent::ResultsIdentity {
+            path: dir.path().join("r.csv"),
+            begun: None,
+        };
+        cards.register(&results).unwrap();
         let cards = RwLock::new(cards);
         let fed = feed(Feed {
             input: &input,

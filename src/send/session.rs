@@ -20,9 +20,9 @@ use crate::contact::ContentKey;
 use crate::delivery::lookup::{self, ResolveError};
 use crate::read;
 use crate::record::ledger::{History, unix_millis};
-use crate::record::sent::{Reconciled, SentCards};
+use crate::record::sent::SentCards;
 use crate::record::standing::{FirstLook, Policy};
-use crate::record::{Event as LedgerEvent, Fate, Record};
+use crate::record::{Event as LedgerEvent, Record};
 use crate::sandbox::{self, Sandbox};
 
 /// How long a `starting` instance is waited for before sending begins anyway.
@@ -147,6 +147,10 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
     // lines say something: rows this machine sent in another run.
     if counts.as_ref().is_ok_and(|c| c.already_sent > 0) {
         record.keep();
+    }
+    // Held back are rows still pending: one whose card another row of this run sent is not.
+    if let Ok(counts) = &counts {
+        finished.held_back = finished.held_back.min(counts.pending);
     }
     finished.counts = counts;
     finished.results_kept = record.kept();
@@ -282,28 +286,8 @@ fn sent_cards(
             continue;
         };
         let mut cards = SentCards::open(&options.state_dir, instance)?;
-        cards.register(&options.results)?;
-        let history = record.history();
-        let ledger_cards = history.iter().filter_map(|(_, state)| {
-            let card = crate::contact::CardKey::of(state.chat.as_ref()?, state.phone?);
-            let fate = match &state.fate {
-                Fate::Sent(id) => Reconciled::Sent(id.clone()),
-                Fate::Unknown(_) => Reconciled::Unknown,
-                Fate::Pending(_) | Fate::Failed(_) => Reconciled::NotSent,
-            };
-            Some((card, fate))
-        });
-        let restored = history
-            .cards()
-            .filter(|(_, card)| card.key.is_none())
-            .map(|(key, card)| {
-                let fate = match &card.sent {
-                    Some(id) => Reconciled::Sent(id.clone()),
-                    None => Reconciled::Unknown,
-                };
-                (key, fate)
-            });
-        cards.reconcile(ledger_cards.chain(restored), unix_millis())?;
+        cards.register(&record.identity())?;
+        cards.reconcile_with(record.history(), unix_millis())?;
         all.push(cards);
     }
     Ok(all)
@@ -362,12 +346,15 @@ async fn dry_run(
     gateways: Option<Vec<Arc<dyn Gateway>>>,
     events: &Events,
     cancel: &Cancel,
-    checked: Checked,
+    mut checked: Checked,
 ) -> Result<Outcome, SendError> {
     // What a real run would send: at most --limit rows.
     let to_send = options
         .limit
         .map_or(checked.to_send, |limit| limit.min(checked.to_send));
+    checked
+        .bodies
+        .truncate(usize::try_from(to_send).unwrap_or(usize::MAX));
     let target = match (&gateways, &options.target) {
         (None, Target::Unset) => None,
         _ => {

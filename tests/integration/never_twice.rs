@@ -529,3 +529,179 @@ fn run_in_shell(dir: &Workdir, command: &str, env: &[(&str, &str)]) -> crate::ut
     }
     crate::util::Run::from_output(shell.output().unwrap())
 }
+
+/// Kills a send of `in.csv` into `results` once `arrived` requests reached the emulator,
+/// with answers slow enough that some are in flight.
+fn kill_mid_run(
+    dir: &Workdir,
+    sandbox: &crate::util::SandboxThread,
+    results: &str,
+    arrived: usize,
+) {
+    let flags = [
+        "in.csv",
+        "--results",
+        results,
+        "--rate",
+        "50/s",
+        "--concurrency",
+        "8",
+    ];
+    let mut child = dir.spawn_send(sandbox, &flags);
+    crate::util::wait_until(Duration::from_secs(30), "requests to arrive", || {
+        sandbox.received().len() >= arrived
+    });
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_killed_run_whose_ledger_is_lost_never_resends_what_was_in_flight() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(80));
+    let sandbox = sandbox(Faults {
+        latency: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    kill_mid_run(&dir, &sandbox, "r.csv", 20);
+    // The ledger lost (the results file too, if the kill came before it was written): a
+    // new ledger at the same path cannot say what the killed run's requests did.
+    let _ = std::fs::remove_file(dir.path("r.csv.ledger"));
+    let resume = if dir.path("r.csv").exists() {
+        vec!["--resume"]
+    } else {
+        vec![]
+    };
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &resume));
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    assert_no_double_delivery(&sandbox);
+
+    // Again, and this time both files go.
+    dir.write("in.csv", contacts_csv(160));
+    kill_mid_run(&dir, &sandbox, "s.csv", sandbox.received().len() + 20);
+    let _ = std::fs::remove_file(dir.path("s.csv"));
+    std::fs::remove_file(dir.path("s.csv.ledger")).unwrap();
+    let run = dir.send(&sandbox, &send_args("in.csv", "s.csv", &[]));
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    assert_no_double_delivery(&sandbox);
+    let rows = read_records(&dir.path("s.csv"));
+    let in_doubt = rows
+        .iter()
+        .filter(|r| r["status"] == "already-sent" && r["error"].contains("no answer yet"))
+        .count();
+    assert!(
+        in_doubt > 0,
+        "the killed run's requests in flight: {rows:?}"
+    );
+}
+
+#[test]
+fn a_lost_answer_found_by_status_counts_as_sent_for_every_results_file() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(4));
+    let sandbox = sandbox(Faults {
+        drop_after_accept: 1.0,
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    sandbox.set_faults(Faults::default());
+    let run = dir.status(&sandbox, &["r.csv"]);
+    assert!(
+        run.stderr
+            .contains("4 found in GREEN-API's queue or journal"),
+        "{run:?}"
+    );
+    let run = dir.send(&sandbox, &send_args("in.csv", "other.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let ids: HashSet<String> = accepted_ids(&sandbox).into_iter().collect();
+    for row in read_records(&dir.path("other.csv")) {
+        assert_eq!(row["status"], "already-sent", "{row:?}");
+        assert!(
+            row["error"].starts_with("sent from this instance"),
+            "{row:?}"
+        );
+        assert!(ids.contains(&row["idMessage"]), "{row:?}");
+    }
+    assert_eq!(sandbox.outgoing().len(), 4);
+}
+
+#[test]
+fn status_keeps_saying_which_lines_are_no_longer_in_the_input() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    dir.write("in.csv", contacts_csv(2));
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &["--resume"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let ids = accepted_ids(&sandbox);
+    crate::util::wait_until(Duration::from_secs(10), "every card delivered", || {
+        ids.iter()
+            .all(|id| matches!(sandbox.status_of(id).as_deref(), Some("delivered" | "read")))
+    });
+    let run = dir.status(&sandbox, &["r.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = read_records(&dir.path("r.csv"));
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows[2]["error"].starts_with("no longer in the input"),
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|r| !r["delivery"].is_empty()), "{rows:?}");
+}
+
+#[test]
+fn suggested_commands_read_the_input_and_reach_the_instance_as_the_run_did() {
+    let dir = Workdir::new();
+    dir.write(
+        "in.csv",
+        "Mobile,phoneContact\n79001234567,79011234567\nnot a phone,79011234567\n",
+    );
+    let sandbox = sandbox(Faults::default());
+    let url = sandbox.url();
+    let id = sandbox.config().id_instance.clone();
+    let flags = [
+        "send",
+        "in.csv",
+        "--map",
+        "chatId=Mobile",
+        "--set",
+        "company=Romashka support",
+        "--results",
+        "r.csv",
+        "--api-url",
+        &url,
+        "--id-instance",
+        &id,
+    ];
+    let token = ("GREEN_API_TOKEN_INSTANCE", sandbox.config().token.as_str());
+    let run = run_in_shell(
+        &dir,
+        &shlex::try_join(flags.iter().map(|f| f.as_ref()))
+            .unwrap()
+            .replacen("send", "greenbulk send", 1),
+        &[token],
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    let commands = suggested_commands(&run.stderr);
+    assert_eq!(commands.len(), 2, "{run:?}");
+    // Both read the input as this run did: validate finds the one bad row.
+    let validate = run_in_shell(&dir, &commands[0], &[]);
+    assert_eq!(validate.code, 3, "{}: {validate:?}", commands[0]);
+    assert!(validate.stderr.contains("1 with errors"), "{validate:?}");
+    let send = run_in_shell(&dir, &commands[1], &[token]);
+    assert_eq!(send.code, 0, "{}: {send:?}", commands[1]);
+    // status on the same instance, with only the token in the environment.
+    let status = suggested_commands(&send.stderr)
+        .into_iter()
+        .find(|c| c.starts_with("greenbulk status"))
+        .expect("a status suggestion");
+    let run = run_in_shell(&dir, &status, &[token]);
+    assert!(run.code == 0 || run.code == 1, "{status}: {run:?}");
+    assert!(
+        run.stderr.contains("1 card accepted by GREEN-API"),
+        "{run:?}"
+    );
+}

@@ -5,8 +5,9 @@
 //!
 //! One file per instance in the state directory, `cards-{idInstance}.bin`: a 16-byte header,
 //! then fixed 64-byte slots, one per card attempted: the card's identity ([`CardKey`]: chat
-//! and phone), when, which results file (a number into `cards-{idInstance}.files`, one JSON
-//! string a line), what became of it (in flight, sent with its idMessage, unknown, or not
+//! and phone), when, which results file (a number drawn from its path and its ledger's
+//! beginning, see [`ResultsIdentity`]; `cards-{idInstance}.files` gives each number's path,
+//! for messages only), what became of it (in flight, sent with its idMessage, unknown, or not
 //! sent after all) and a checksum. A run *claims* its cards before their requests leave:
 //! under a file lock it reads what other runs appended since it last looked, refuses the
 //! cards already sent or in flight elsewhere, and appends a slot for each of the rest; the
@@ -21,11 +22,13 @@
 mod index;
 mod slot;
 
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::contact::CardKey;
+use crate::record::ledger::{Fate, History};
 use index::{CardIndex, Read as IndexRead};
 pub(crate) use slot::Settled;
 use slot::{MAGIC, SLOT, Slot, read_at, slot_offset, write_at};
@@ -39,6 +42,37 @@ pub(crate) struct Earlier {
     pub(crate) at: u64,
     /// The results file of the run that sent it.
     pub(crate) results: String,
+}
+
+/// Which run's results file a slot belongs to: the file's path (resolved) and its ledger's
+/// beginning ([`crate::record::Event::Begun`]). The same path with a new ledger (the earlier
+/// one deleted or lost) is another file: the cards the earlier one left in doubt stay in
+/// doubt, since no ledger can say any more what became of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResultsIdentity {
+    pub(crate) path: PathBuf,
+    pub(crate) begun: Option<(u64, u64)>,
+}
+
+impl ResultsIdentity {
+    /// The number slots give it: drawn from its path's bytes and its ledger's beginning,
+    /// so that no list of files (which could be lost) decides whose a slot is.
+    fn number(&self) -> u32 {
+        let mut bytes = self.path.as_os_str().as_encoded_bytes().to_vec();
+        if let Some((at, nonce)) = self.begun {
+            bytes.push(0);
+            bytes.extend_from_slice(&at.to_le_bytes());
+            bytes.extend_from_slice(&nonce.to_le_bytes());
+        }
+        xxhash_rust::xxh3::xxh3_64(&bytes) as u32
+    }
+}
+
+/// A line of `cards-{idInstance}.files`: a results file's number and its path as shown.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FileLine {
+    file: u32,
+    path: String,
 }
 
 /// Why the history cannot be used.
@@ -57,14 +91,17 @@ pub(crate) struct SentCards {
     file: Option<File>,
     writable: bool,
     index: CardIndex,
-    /// The results files, by number.
-    files: Vec<String>,
+    /// The results files' paths as shown, by number.
+    files: HashMap<u32, String>,
     /// How far the slots were read (bytes).
     read_to: u64,
     /// The index was built (from the first look's slots, all at once; later looks add).
     indexed: bool,
     /// The number of this run's results file, once registered.
     this_file: Option<u32>,
+    /// The cards this run claimed: a second row with the same card (chat and phone, other
+    /// names) is refused, even with `--again` — one run sends a card once.
+    claimed_now: HashSet<CardKey>,
 }
 
 impl SentCards {
@@ -118,10 +155,11 @@ impl SentCards {
             file,
             writable,
             index: CardIndex::default(),
-            files: Vec::new(),
+            files: HashMap::new(),
             read_to: 0,
             indexed: false,
             this_file: None,
+            claimed_now: HashSet::new(),
         };
         let Some(file) = &cards.file else {
             return Ok(cards);
@@ -227,8 +265,8 @@ impl SentCards {
         for line in BufReader::new(file).lines() {
             let line = line?;
             // A torn last line (a crash while a name was added) names nothing.
-            if let Ok(name) = serde_json::from_str::<String>(&line) {
-                self.files.push(name);
+            if let Ok(FileLine { file, path }) = serde_json::from_str(&line) {
+                self.files.insert(file, path);
             }
         }
         Ok(())
@@ -253,20 +291,22 @@ impl SentCards {
         self.index.len()
     }
 
-    /// Registers this run's results file (its absolute path); returns its number.
-    pub(crate) fn register(&mut self, results: &Path) -> Result<u32, SentCardsError> {
-        let name = std::path::absolute(results)
-            .unwrap_or_else(|_| results.to_path_buf())
-            .to_string_lossy()
-            .into_owned();
+    /// Registers this run's results file; returns its number.
+    pub(crate) fn register(&mut self, results: &ResultsIdentity) -> Result<u32, SentCardsError> {
+        let number = results.number();
         let shown = crate::term::shown_path(&self.files_path);
         let failed = |error| SentCardsError { path: shown, error };
-        let number = self.locked(|cards| {
+        let path = results.path.to_string_lossy().into_owned();
+        self.locked(|cards| {
             cards.read_files()?;
-            if let Some(found) = cards.files.iter().position(|f| *f == name) {
-                return Ok(found as u32);
+            if cards.files.get(&number) == Some(&path) {
+                return Ok(());
             }
-            let mut line = serde_json::to_string(&name).map_err(std::io::Error::other)?;
+            let line = FileLine {
+                file: number,
+                path: path.clone(),
+            };
+            let mut line = serde_json::to_string(&line).map_err(std::io::Error::other)?;
             line.push('\n');
             let mut files = OpenOptions::new()
                 .create(true)
@@ -274,10 +314,10 @@ impl SentCards {
                 .open(&cards.files_path)?;
             files.write_all(line.as_bytes())?;
             files.sync_data()?;
-            cards.files.push(name.clone());
-            Ok(cards.files.len() as u32 - 1)
-        });
-        let number = number.map_err(failed)?;
+            cards.files.insert(number, path);
+            Ok(())
+        })
+        .map_err(failed)?;
         self.this_file = Some(number);
         Ok(number)
     }
@@ -293,7 +333,8 @@ impl SentCards {
 
     /// What this machine sent of `card` from another run (or, sent, from any run): none
     /// when it may go. A card in doubt for this run's own results file is the ledger's to
-    /// decide.
+    /// decide: the same ledger, begun by the run that left the doubt (see
+    /// [`ResultsIdentity`]).
     pub(crate) fn earlier(&self, card: CardKey) -> Option<Earlier> {
         let standing = self.index.get(card.0 as u64)?;
         let (number, sent) = if standing.sent != 0 {
@@ -306,7 +347,7 @@ impl SentCards {
         let slot = self.slot_of(number, card)?;
         let results = self
             .files
-            .get(slot.file as usize)
+            .get(&slot.file)
             .cloned()
             .unwrap_or_else(|| "(a results file whose name was not kept)".into());
         Some(Earlier {
@@ -327,7 +368,8 @@ impl SentCards {
 
     /// Claims cards for requests about to leave, at `at` (Unix ms): each gets a slot, or
     /// none when another run sent it or has it in flight — unless it is to go `again`
-    /// (`--again`, or a corrected card). A card that already has a slot of this run's (a
+    /// (`--again`, or a corrected card) — or this run claimed it already (for another row
+    /// with the same chat and phone). A card that already has a slot of this run's (a
     /// retry) keeps it.
     pub(crate) fn claim(
         &mut self,
@@ -348,6 +390,10 @@ impl SentCards {
             for &Claim { card, slot, again } in cards {
                 if let Some(own) = slot {
                     claimed.push(Some(own));
+                    continue;
+                }
+                if history.claimed_now.contains(&card) {
+                    claimed.push(None);
                     continue;
                 }
                 let taken = history.index.get(card.0 as u64).is_some_and(|s| {
@@ -371,6 +417,7 @@ impl SentCards {
                     settled: Settled::InFlight,
                 };
                 bytes.extend_from_slice(&slot.encode());
+                history.claimed_now.insert(card);
                 appended.push((next, slot));
                 claimed.push(Some(next));
                 next += 1;
@@ -466,6 +513,35 @@ impl SentCards {
         Ok(count)
     }
 
+    /// [`SentCards::reconcile`] with everything a ledger records of this run's results file:
+    /// its rows' fates, and the rows taken back from the results file.
+    pub(crate) fn reconcile_with(
+        &mut self,
+        history: &History,
+        at: u64,
+    ) -> Result<u64, SentCardsError> {
+        let ledger_cards = history.iter().filter_map(|(_, state)| {
+            let card = CardKey::of(state.chat.as_ref()?, state.phone?);
+            let fate = match &state.fate {
+                Fate::Sent(id) => Reconciled::Sent(id.clone()),
+                Fate::Unknown(_) => Reconciled::Unknown,
+                Fate::Pending(_) | Fate::Failed(_) => Reconciled::NotSent,
+            };
+            Some((card, fate))
+        });
+        let restored = history
+            .cards()
+            .filter(|(_, card)| card.key.is_none())
+            .map(|(key, card)| {
+                let fate = match &card.sent {
+                    Some(id) => Reconciled::Sent(id.clone()),
+                    None => Reconciled::Unknown,
+                };
+                (key, fate)
+            });
+        self.reconcile(ledger_cards.chain(restored), at)
+    }
+
     /// Makes every slot written so far durable.
     pub(crate) fn sync(&self) -> std::io::Result<()> {
         self.file.as_ref().map_or(Ok(()), File::sync_data)
@@ -528,9 +604,16 @@ mod tests {
         }
     }
 
+    fn identity(dir: &Path, results: &str) -> ResultsIdentity {
+        ResultsIdentity {
+            path: dir.join(results),
+            begun: None,
+        }
+    }
+
     fn run(dir: &Path, results: &str) -> SentCards {
         let mut cards = SentCards::open(dir, "1101000001").unwrap();
-        cards.register(&dir.join(results)).unwrap();
+        cards.register(&identity(dir, results)).unwrap();
         cards
     }
 
@@ -626,6 +709,43 @@ mod tests {
         assert_eq!(other.earlier(card(3)).unwrap().sent, None);
         // Its own run's doubt is the ledger's to decide, not the history's.
         assert_eq!(resumed.earlier(card(3)), None);
+    }
+
+    #[test]
+    fn a_results_file_begun_again_at_the_same_path_does_not_inherit_the_doubts() {
+        let dir = tempfile::tempdir().unwrap();
+        let begun = |at| ResultsIdentity {
+            begun: Some((at, 7)),
+            ..identity(dir.path(), "r.csv")
+        };
+        let mut killed = SentCards::open(dir.path(), "1101000001").unwrap();
+        killed.register(&begun(1)).unwrap();
+        killed.claim(&[fresh(1)], 1).unwrap();
+        drop(killed);
+        // The list of files lost too: it names, it does not number.
+        std::fs::remove_file(dir.path().join("cards-1101000001.files")).unwrap();
+        // Its ledger, continued: the doubt is the ledger's to decide.
+        let mut same = SentCards::open(dir.path(), "1101000001").unwrap();
+        same.register(&begun(1)).unwrap();
+        assert_eq!(same.earlier(card(1)), None);
+        // A new ledger at the same path cannot know what the killed run sent.
+        let mut again = SentCards::open(dir.path(), "1101000001").unwrap();
+        again.register(&begun(2)).unwrap();
+        let doubt = again.earlier(card(1)).expect("still in doubt");
+        assert_eq!(doubt.sent, None);
+        assert_eq!(again.claim(&[fresh(1)], 2).unwrap(), [None]);
+    }
+
+    #[test]
+    fn one_run_claims_a_card_once_even_when_told_to_send_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cards = run(dir.path(), "r.csv");
+        let again = Claim {
+            again: true,
+            ..fresh(1)
+        };
+        assert_eq!(cards.claim(&[again, again], 1).unwrap(), [Some(0), None]);
+        assert_eq!(cards.claim(&[again], 2).unwrap(), [None]);
     }
 
     #[test]
