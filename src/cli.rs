@@ -113,6 +113,11 @@ pub struct SendArgs {
     #[arg(long, requires = "resume")]
     pub resend_changed: bool,
 
+    /// With --resume: rows that wait for an instance this run does not have (taken out of
+    /// --instances) go to the other instances instead.
+    #[arg(long)]
+    pub reassign: bool,
+
     /// Send the cards this machine already sent from this instance in an earlier run (into
     /// another results file); without it they are `already-sent`.
     #[arg(long)]
@@ -153,6 +158,15 @@ pub struct CredentialArgs {
         hide_env_values = true
     )]
     pub api_token_instance: Option<String>,
+
+    /// Send from several instances, listed in FILE: a CSV with the header
+    /// apiUrl,idInstance,apiTokenInstance (and optionally name,rate); a token may be
+    /// env:VARIABLE. Each chat always gets its card from the same instance. With --sandbox, a
+    /// number: the built-in emulator runs that many instances.
+    /// The single-instance flags may not be given with it (GREEN_API_* in the environment
+    /// are ignored).
+    #[arg(long, value_name = "FILE")]
+    pub instances: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +214,16 @@ pub struct SandboxArgs {
     /// The apiTokenInstance the emulator accepts.
     #[arg(long, default_value = crate::sandbox::DEFAULT_TOKEN)]
     pub api_token_instance: String,
+
+    /// Serve this many instances, each on its own port (from --port on) with its own id,
+    /// token, queue and faults: the first has --id-instance and --api-token-instance, the
+    /// next 1101000002 and so on.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub instances: u16,
+
+    /// Write a ready --instances file for them to PATH (readable by you alone).
+    #[arg(long, value_name = "PATH")]
+    pub write_instances: Option<PathBuf>,
 
     #[command(flatten)]
     pub faults: FaultArgs,

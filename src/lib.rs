@@ -18,6 +18,7 @@ pub mod input;
 mod record;
 mod replace;
 mod report;
+mod route;
 pub mod sandbox;
 pub mod send;
 mod sheet;

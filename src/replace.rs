@@ -50,15 +50,27 @@ impl Replacement {
         self.temporary.path()
     }
 
-    /// Makes the new content durable and puts it in place of the old.
+    /// Makes the new content durable and puts it in place of the old (which lends it its
+    /// permissions).
     pub(crate) fn place(self) -> std::io::Result<()> {
-        let file = self.temporary.as_file();
         if let Ok(old) = std::fs::metadata(&self.path)
             && old.is_file()
         {
-            file.set_permissions(old.permissions())?;
+            self.temporary
+                .as_file()
+                .set_permissions(old.permissions())?;
         }
-        file.sync_all()?;
+        self.put()
+    }
+
+    /// [`Replacement::place`], keeping the new file's own permissions, whatever the old
+    /// file's were (a file of secrets).
+    pub(crate) fn place_private(self) -> std::io::Result<()> {
+        self.put()
+    }
+
+    fn put(self) -> std::io::Result<()> {
+        self.temporary.as_file().sync_all()?;
         self.temporary.persist(&self.path).map_err(|e| e.error)?;
         Ok(())
     }

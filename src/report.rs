@@ -9,9 +9,9 @@ use anyhow::Context;
 
 use crate::contact::{Finding, Severity};
 use crate::input::RowNumber;
+use crate::input::Source;
 use crate::record::outputs::REPORT_COLUMNS;
 use crate::replace::Replacement;
-use crate::send::Source;
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone, workbook_path};
 use crate::term::{say, shown, shown_path};
 use crate::validation::Tally;

@@ -22,16 +22,54 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// How errors name the three values: by flag (and variable), or by a file's column.
+#[derive(Debug, Clone, Copy)]
+pub struct Names {
+    pub api_url: &'static str,
+    pub id_instance: &'static str,
+    pub token: &'static str,
+}
+
+impl Names {
+    /// The flags, and the variables they may come from.
+    pub const FLAGS: Names = Names {
+        api_url: "--api-url (GREEN_API_URL)",
+        id_instance: "--id-instance (GREEN_API_ID_INSTANCE)",
+        token: "--api-token-instance (GREEN_API_TOKEN_INSTANCE)",
+    };
+    /// The columns of an `--instances` file.
+    pub const COLUMNS: Names = Names {
+        api_url: "apiUrl",
+        id_instance: "idInstance",
+        token: "apiTokenInstance",
+    };
+}
+
 impl Credentials {
     /// Checks the three values as given by flags or the environment. Errors name the flag
     /// and its variable, and never repeat a value that may hold the token.
     pub fn new(api_url: &str, id_instance: &str, token: &str) -> Result<Credentials, String> {
+        Credentials::named(api_url, id_instance, token, Names::FLAGS)
+    }
+
+    /// [`Credentials::new`], errors naming the values as `names` says.
+    pub fn named(
+        api_url: &str,
+        id_instance: &str,
+        token: &str,
+        names: Names,
+    ) -> Result<Credentials, String> {
         let (api_url, id_instance, token) = (api_url.trim(), id_instance.trim(), token.trim());
+        let Names {
+            api_url: url_name,
+            id_instance: id_name,
+            token: token_name,
+        } = names;
         let example = "it looks like https://7103.api.greenapi.com (the apiUrl the console shows)";
         let url = reqwest::Url::parse(api_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| format!("--api-url (GREEN_API_URL) is not a URL; {example}"))?;
+            .ok_or_else(|| format!("{url_name} is not a URL; {example}"))?;
         let origin = format!(
             "{}://{}{}",
             url.scheme(),
@@ -40,29 +78,28 @@ impl Credentials {
         );
         if !url.username().is_empty() || url.password().is_some() {
             return Err(format!(
-                "--api-url (GREEN_API_URL) holds a user name or password; GREEN-API takes none \
-                 there. Give the base URL alone, e.g. {origin}"
+                "{url_name} holds a user name or password; GREEN-API takes none there. Give the \
+                 base URL alone, e.g. {origin}"
             ));
         }
         if url.query().is_some() || url.fragment().is_some() || url.path().contains("waInstance") {
             return Err(format!(
-                "--api-url (GREEN_API_URL) must be the apiUrl alone, like {origin}, not a whole \
-                 method URL (…/waInstance…/sendContact/…, with a query or a #); the idInstance \
-                 and the token go in --id-instance and --api-token-instance"
+                "{url_name} must be the apiUrl alone, like {origin}, not a whole method URL \
+                 (…/waInstance…/sendContact/…, with a query or a #); the idInstance and the \
+                 token go in {id_name} and {token_name}"
             ));
         }
         if id_instance.is_empty() || !id_instance.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!(
-                "--id-instance (GREEN_API_ID_INSTANCE) '{}' is not an idInstance; it is all \
-                 digits, e.g. 7103000001",
+                "{id_name} '{}' is not an idInstance; it is all digits, e.g. 7103000001",
                 shown(id_instance)
             ));
         }
         if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err("--api-token-instance (GREEN_API_TOKEN_INSTANCE) is not an \
-                        apiTokenInstance: GREEN-API tokens are hexadecimal digits (0-9, a-f). \
-                        Copy it again from the GREEN-API console"
-                .into());
+            return Err(format!(
+                "{token_name} is not an apiTokenInstance: GREEN-API tokens are hexadecimal \
+                 digits (0-9, a-f). Copy it again from the GREEN-API console"
+            ));
         }
         let path = url.path().trim_end_matches('/');
         Ok(Credentials {

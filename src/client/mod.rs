@@ -15,7 +15,7 @@ mod messages;
 mod spacing;
 
 pub use answer::{Answer, CallError, classify};
-pub use credentials::Credentials;
+pub use credentials::{Credentials, Names};
 pub use gateway::{Call, Gateway};
 pub use messages::{QueueLength, QueuedMessage, SentMessage};
 pub use spacing::documented_interval;

@@ -2,12 +2,15 @@
 //! directory, the queue's lifetime, and the words for lookups that `send` and `status` both
 //! report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::Failure;
 use crate::cli::CredentialArgs;
 use crate::client::Credentials;
 use crate::delivery::lookup::Resolved;
+use crate::delivery::status::{StatusInstance, StatusTarget};
+use crate::send::{ApiInstance, Target};
 use crate::term::say;
 
 /// How long GREEN-API keeps a queued message: 24 hours. `GREENBULK_QUEUE_TTL_SECONDS`
@@ -53,6 +56,83 @@ pub(crate) fn credentials(
             missing.join(", ")
         )),
     }
+}
+
+/// Where `send` sends: the built-in sandbox (with `--instances N`, that many instances),
+/// the instances of an `--instances` file, or the one instance of the flags or the
+/// environment (none for a dry run without them).
+pub(crate) fn target(
+    args: &CredentialArgs,
+    sandbox: bool,
+    dry_run: bool,
+) -> Result<Target, Failure> {
+    let usage = |e: String| Failure::usage(anyhow::Error::msg(e));
+    if sandbox {
+        return Ok(Target::Sandbox {
+            instances: sandbox_instances(args)?,
+        });
+    }
+    let state = state_dir();
+    if let Some(file) = &args.instances {
+        // Flags, not the environment: a profile that exports one instance's credentials
+        // must not stand in the way of a run over several.
+        let line = super::invocation::Invocation::current();
+        if !line.given(&["--api-url", "--id-instance"]).is_empty() || line.dropped_token() {
+            return Err(usage(
+                "--instances gives each instance's apiUrl, idInstance and token: leave out \
+                 --api-url, --id-instance and --api-token-instance (GREEN_API_URL and the \
+                 other variables are ignored with --instances)"
+                    .into(),
+            ));
+        }
+        let instances = super::instances::read(Path::new(file), &state).map_err(usage)?;
+        return Ok(Target::Api(instances));
+    }
+    Ok(match credentials(args, dry_run).map_err(usage)? {
+        Some(credentials) => Target::Api(vec![ApiInstance::single(credentials, &state)]),
+        None => Target::Unset,
+    })
+}
+
+/// Where `status` asks: the built-in sandbox, the instances of an `--instances` file, or the
+/// one instance of the flags or the environment.
+pub(crate) fn status_target(args: &CredentialArgs, sandbox: bool) -> Result<StatusTarget, Failure> {
+    if sandbox {
+        return Ok(StatusTarget::Sandbox);
+    }
+    let instances = match target(args, false, false)? {
+        Target::Api(instances) => instances,
+        Target::Sandbox { .. } | Target::Unset => unreachable!("credentials are required here"),
+    };
+    Ok(StatusTarget::Api(
+        instances
+            .into_iter()
+            .map(|i| StatusInstance {
+                credentials: i.credentials,
+                shared_calls: i.shared_calls,
+            })
+            .collect(),
+    ))
+}
+
+/// How many instances `--sandbox --instances N` runs (1 without it).
+fn sandbox_instances(args: &CredentialArgs) -> Result<usize, Failure> {
+    let most = crate::sandbox::MOST_INSTANCES;
+    let Some(given) = &args.instances else {
+        return Ok(1);
+    };
+    given
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=most).contains(n))
+        .ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "--instances with --sandbox is how many instances the built-in emulator runs: \
+                 a number from 1 to {most}, not '{}'",
+                crate::term::shown(given)
+            ))
+        })
 }
 
 /// Where runs keep what they share between them: `$XDG_STATE_HOME/greenbulk`, else

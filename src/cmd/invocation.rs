@@ -23,7 +23,7 @@ const SECRET: &str = "--api-token-instance";
 pub(crate) const INPUT_FLAGS: [&str; 4] = ["--sheet", "--map", "--set", "--encoding"];
 
 /// The flags that say which instance, carried into a suggested command for the same one.
-pub(crate) const INSTANCE_FLAGS: [&str; 2] = ["--api-url", "--id-instance"];
+pub(crate) const INSTANCE_FLAGS: [&str; 3] = ["--api-url", "--id-instance", "--instances"];
 
 impl Invocation {
     /// The command line this process was started with, as `greenbulk …`.

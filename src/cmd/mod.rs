@@ -1,6 +1,7 @@
 //! One module per subcommand, each with a `run`.
 
 mod common;
+mod instances;
 mod invocation;
 mod progress;
 pub(crate) mod sandbox;

@@ -8,7 +8,8 @@ use crate::client::CallError;
 use crate::delivery::Delivery;
 use crate::delivery::observe::ASKED_PER_ROUND;
 use crate::delivery::status::{
-    self, FAILED_ROUNDS_AT_MOST, Round, StatusError, StatusOptions, StatusTarget, Until, Watched,
+    self, FAILED_ROUNDS_AT_MOST, Queue, Round, StatusError, StatusOptions, StatusTarget, Until,
+    Watched,
 };
 use crate::record::RecordError;
 use crate::term::{say, shown_path};
@@ -19,19 +20,7 @@ use super::words::{grouped, human, local_time, plural};
 
 pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
     let state_dir = super::common::state_dir();
-    let target = if args.sandbox {
-        StatusTarget::Sandbox {
-            kept: crate::sandbox::kept_file(&state_dir),
-        }
-    } else {
-        let credentials = super::common::credentials(&args.credentials, false)
-            .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?
-            .expect("required credentials are given or refused");
-        StatusTarget::Api {
-            shared_calls: Some(crate::send::shared_calls_file(&state_dir, &credentials)),
-            credentials,
-        }
-    };
+    let target = super::common::status_target(&args.credentials, args.sandbox)?;
     let options = StatusOptions {
         results: args.results.clone(),
         target,
@@ -73,8 +62,8 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
     })
     .map_err(|e| failure(e, &options.results))?;
     let again = match &options.target {
-        StatusTarget::Sandbox { .. } => Invocation::new(["status", &results_arg, "--sandbox"]),
-        StatusTarget::Api { .. } => Invocation::new(["status", &results_arg])
+        StatusTarget::Sandbox => Invocation::new(["status", &results_arg, "--sandbox"]),
+        StatusTarget::Api(_) => Invocation::new(["status", &results_arg])
             .and(Invocation::current().given(&INSTANCE_FLAGS)),
     };
     print_table(&last, options.asked_per_round, &again);
@@ -154,6 +143,27 @@ fn one_line(round: &Round) -> String {
     line
 }
 
+/// `queue holds 12; the last should leave about 14:05 (in 6 s)`, or why nothing leaves.
+fn queue_words(queue: &Queue) -> String {
+    let now = jiff::Timestamp::now();
+    let left = jiff::SignedDuration::try_from(queue.drains_in).unwrap_or_default();
+    let when = local_time(now, now.checked_add(left).unwrap_or(now));
+    if queue.state == "authorized" {
+        format!(
+            "queue holds {}; the last should leave about {when} (in {})",
+            grouped(queue.length),
+            human(queue.drains_in)
+        )
+    } else {
+        format!(
+            "queue holds {}, and nothing leaves while the instance is '{}'; messages still \
+             queued 24 hours after they were accepted are dropped",
+            grouped(queue.length),
+            queue.state
+        )
+    }
+}
+
 fn print_table(round: &Round, asked_per_round: usize, again: &Invocation) {
     say!(
         "greenbulk: {} accepted by GREEN-API, by what became of them ({}):",
@@ -170,28 +180,24 @@ fn print_table(round: &Round, asked_per_round: usize, again: &Invocation) {
         };
         let mut line = format!("  {state:<13} {:>9}", grouped(*count));
         if state == "queued"
-            && let Some(queue) = &round.queue
+            && round.instances == 1
+            && let [queue] = round.queues.as_slice()
         {
-            let now = jiff::Timestamp::now();
-            let left = jiff::SignedDuration::try_from(queue.drains_in).unwrap_or_default();
-            let when = local_time(now, now.checked_add(left).unwrap_or(now));
-            if queue.state == "authorized" {
-                line.push_str(&format!(
-                    "   the instance's queue holds {}; the last should leave about {when} (in \
-                     {})",
-                    grouped(queue.length),
-                    human(queue.drains_in)
-                ));
-            } else {
-                line.push_str(&format!(
-                    "   the instance's queue holds {}, and nothing leaves while the instance is \
-                     '{}'; messages still queued 24 hours after they were accepted are dropped",
-                    grouped(queue.length),
-                    queue.state
-                ));
-            }
+            line.push_str(&format!("   the instance's {}", queue_words(queue)));
         }
         say!("{line}");
+        if state == "queued" && round.instances > 1 {
+            for queue in &round.queues {
+                say!("    instance {}'s {}", queue.instance, queue_words(queue));
+            }
+        }
+    }
+    for (instance, cards) in &round.elsewhere {
+        say!(
+            "  {} sent from instance {instance}, which this status was not given: not looked \
+             up (give it in --instances)",
+            plural(*cards, "card was", "cards were")
+        );
     }
     if round.to_look_up > 0 {
         say!(

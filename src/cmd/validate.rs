@@ -13,7 +13,7 @@ pub fn run(args: &ValidateArgs) -> Result<Exit, Failure> {
         outputs::check_report("--report", report, &args.input.input).map_err(Failure::usage)?;
     }
     let mut table = Table::open(&crate::input_options(&args.input)?)?;
-    report::print_source(&crate::send::Source::of(&table));
+    report::print_source(&crate::input::Source::of(&table));
     let mut findings = Findings::new(args.report.as_deref()).map_err(Failure::usage)?;
     let walked = validation::walk(&mut table, |row, checked, _| {
         findings.add(row.number, &checked.findings)

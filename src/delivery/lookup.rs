@@ -51,6 +51,19 @@ pub struct Resolved {
     pub(crate) resendable: HashSet<ContentKey>,
 }
 
+impl Resolved {
+    /// Another instance's lookup added to this one's.
+    pub(crate) fn add(&mut self, other: Resolved) {
+        self.found += other.found;
+        self.twice.extend(other.twice);
+        self.not_found += other.not_found;
+        self.unsure += other.unsure;
+        self.too_recent += other.too_recent;
+        self.not_looked_up += other.not_looked_up;
+        self.resendable.extend(other.resendable);
+    }
+}
+
 /// Why the unknown rows could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -60,11 +73,21 @@ pub enum ResolveError {
     Record(#[from] RecordError),
 }
 
-/// Looks every `unknown` row of the record up and records those found as sent (a
-/// `recovered` ledger event). Nothing is asked when there is no unknown row.
+/// Which unknown rows one instance's lookup is for: those attempted on it, and (`unrecorded`)
+/// those whose instance the ledger does not say (recorded by an older greenbulk).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    pub(crate) instance: &'a str,
+    pub(crate) unrecorded: bool,
+}
+
+/// Looks every `unknown` row of the record in `scope` up, in the queue and journal of the
+/// instance `client` reaches, and records those found as sent (a `recovered` ledger event).
+/// Nothing is asked when there is no such row.
 pub(crate) async fn resolve(
     client: &dyn Gateway,
     record: &mut Record,
+    scope: Scope<'_>,
 ) -> Result<Resolved, ResolveError> {
     let history = record.history().clone();
     let mut lost = Vec::new();
@@ -74,7 +97,15 @@ pub(crate) async fn resolve(
     let old_enough = |at: Option<u64>| {
         at.is_none_or(|at| now.saturating_sub(at) >= RETRY_UNKNOWN_AFTER.as_millis() as u64)
     };
+    let in_scope = |state: &crate::record::ledger::KeyState| match history.instance(state.instance)
+    {
+        Some(on) => on == scope.instance,
+        None => scope.unrecorded,
+    };
     for (key, state) in history.iter() {
+        if matches!(state.fate, Fate::Unknown(_)) && !in_scope(state) {
+            continue;
+        }
         match (&state.fate, &state.chat, state.phone, state.attempt_at) {
             (Fate::Sent(id), ..) => {
                 known.insert(id.clone());

@@ -59,6 +59,13 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// Another round's calls (one instance's) added to these.
+    pub(crate) fn add(&mut self, other: Calls) {
+        self.journal += other.journal;
+        self.queue += other.queue;
+        self.messages += other.messages;
+    }
+
     pub fn total(&self) -> u32 {
         self.journal + self.queue + self.messages
     }

@@ -9,11 +9,12 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::Delivery;
 use super::lookup::{self, ResolveError, Resolved};
-use super::observe::{self, Calls, Observed, Tracked};
+use super::observe::{self, Calls, Tracked};
 use crate::client::{CallError, Client, Credentials, Gateway};
 use crate::contact::{CardKey, ContentKey};
 use crate::record::ledger::unix_millis;
@@ -26,14 +27,20 @@ use crate::sandbox::{self, Sandbox};
 /// Where `status` asks.
 #[derive(Debug, Clone)]
 pub enum StatusTarget {
-    /// GREEN-API; `shared_calls`: call times shared with other runs on the instance (see
-    /// `client`).
-    Api {
-        credentials: Credentials,
-        shared_calls: Option<PathBuf>,
-    },
-    /// The built-in sandbox, with the messages `send --sandbox` left in this file.
-    Sandbox { kept: PathBuf },
+    /// GREEN-API: the instance, or the instances (`--instances`); each card is asked about
+    /// on the instance that sent it.
+    Api(Vec<StatusInstance>),
+    /// The built-in sandbox: every instance of its that the ledger names, with the messages
+    /// `send --sandbox` left in the state directory.
+    Sandbox,
+}
+
+/// One instance `status` asks; `shared_calls`: call times shared with other runs on the
+/// instance (see `client`).
+#[derive(Debug, Clone)]
+pub struct StatusInstance {
+    pub credentials: Credentials,
+    pub shared_calls: Option<PathBuf>,
 }
 
 /// `status`'s options, resolved.
@@ -101,8 +108,12 @@ pub struct Round {
     /// Cards whose one-by-one lookup waits for a later round.
     pub to_look_up: u64,
     pub calls: Calls,
-    /// The instance's queue now, when cards are still in it.
-    pub queue: Option<Queue>,
+    /// Each instance's queue now, when cards of ours are still in it.
+    pub queues: Vec<Queue>,
+    /// Cards sent from instances this status was not given: not looked up.
+    pub elsewhere: BTreeMap<String, u64>,
+    /// How many instances were asked.
+    pub instances: usize,
     /// Every sent card is settled (see [`Until`]): the watch may stop.
     pub all_settled: bool,
     /// Cards the ledger records as sent or unknown that have no line in the results file (it
@@ -114,9 +125,10 @@ pub struct Round {
     pub counts: StatusCounts,
 }
 
-/// The instance's queue as a round saw it.
+/// An instance's queue as a round saw it.
 #[derive(Debug, Clone)]
 pub struct Queue {
+    pub instance: String,
     pub length: u64,
     /// How long it takes to send what it holds, one per delay.
     pub drains_in: Duration,
@@ -177,34 +189,13 @@ pub fn run(
         .build()
         .map_err(anyhow::Error::from)?;
     runtime.block_on(async {
-        let (client, _sandbox) = match &options.target {
-            StatusTarget::Api {
-                credentials,
-                shared_calls,
-            } => (
-                Client::new(credentials, options.timeout, shared_calls.clone())?,
-                None,
-            ),
-            StatusTarget::Sandbox { kept } => {
-                let started = Sandbox::start_kept(sandbox::built_in(), kept.clone(), true)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot start the built-in sandbox: {e}"))?;
-                let credentials = Credentials::new(
-                    &started.url(),
-                    &started.config().id_instance,
-                    &started.config().token,
-                )
-                .map_err(anyhow::Error::msg)?;
-                let client = Client::new(&credentials, options.timeout, None)?;
-                (client, Some(started))
-            }
-        };
+        let (clients, _sandboxes) = clients(options).await?;
         let started = tokio::time::Instant::now();
         let mut last: Option<Round> = None;
         let mut failed = 0;
         loop {
             let looked = match Record::open_existing(&options.results) {
-                Ok(mut open) => round(&client, &mut open, options).await,
+                Ok(mut open) => round(&clients, &mut open, options).await,
                 Err(error) => Err(error.into()),
             };
             match looked {
@@ -247,26 +238,82 @@ pub fn run(
     })
 }
 
+/// The clients of the instances to ask, in order: those given, or the built-in sandbox's
+/// instances that the ledger names (its first when it names none), started with the
+/// messages `send --sandbox` kept.
+async fn clients(
+    options: &StatusOptions,
+) -> Result<(Vec<Arc<dyn Gateway>>, Vec<Sandbox>), StatusError> {
+    let mut clients: Vec<Arc<dyn Gateway>> = Vec::new();
+    let mut started = Vec::new();
+    match &options.target {
+        StatusTarget::Api(instances) => {
+            for instance in instances {
+                let client = Client::new(
+                    &instance.credentials,
+                    options.timeout,
+                    instance.shared_calls.clone(),
+                )?;
+                clients.push(Arc::new(client));
+            }
+        }
+        StatusTarget::Sandbox => {
+            let history = Record::peek(&options.results)?;
+            let mut places: Vec<usize> = history
+                .named_instances()
+                .filter_map(|id| sandbox::built_in_place(id))
+                .collect();
+            if places.is_empty() {
+                places.push(0);
+            }
+            for place in places {
+                let config = sandbox::built_in(place);
+                let kept = sandbox::kept_file(&options.state_dir, &config.id_instance);
+                let one = Sandbox::start_kept(config, kept, true)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot start the built-in sandbox: {e}"))?;
+                let credentials =
+                    Credentials::new(&one.url(), &one.config().id_instance, &one.config().token)
+                        .map_err(anyhow::Error::msg)?;
+                clients.push(Arc::new(Client::new(&credentials, options.timeout, None)?));
+                started.push(one);
+            }
+        }
+    }
+    Ok((clients, started))
+}
+
 async fn round(
-    client: &dyn Gateway,
+    clients: &[Arc<dyn Gateway>],
     record: &mut Record,
     options: &StatusOptions,
 ) -> Result<Round, StatusError> {
-    let resolved = lookup::resolve(client, record).await?;
+    let mut resolved = Resolved::default();
+    for (place, client) in clients.iter().enumerate() {
+        let scope = lookup::Scope {
+            instance: client.id_instance(),
+            unrecorded: place == 0,
+        };
+        resolved.add(lookup::resolve(client.as_ref(), record, scope).await?);
+    }
     let history = record.history().clone();
-    // What the lookups learned goes into this machine's sent-card history too: a card
+    // What the lookups learned goes into this machine's sent-card histories too: a card
     // found sent is never sent again from another results file, one shown absent may be.
-    let mut cards = SentCards::open(&options.state_dir, client.id_instance())
-        .map_err(|e| anyhow::anyhow!(e))?;
-    cards
-        .register(&record.identity())
-        .and_then(|_| cards.reconcile_with(&history, unix_millis()))
-        .map_err(|e| anyhow::anyhow!(e))?;
-    drop(cards);
+    for (place, client) in clients.iter().enumerate() {
+        let mut cards = SentCards::open(&options.state_dir, client.id_instance())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        cards
+            .register(&record.identity())
+            .and_then(|_| cards.reconcile_with(&history, unix_millis(), place == 0))
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
     // The chat of each sent card: the ledger's, else the results file's (older ledgers).
     let chats = results_chats(record)?;
     let mut keys: Vec<ContentKey> = Vec::new();
     let mut tracked: Vec<Tracked> = Vec::new();
+    // Which client asks about each tracked card (none: an instance not given here).
+    let mut asker: Vec<Option<usize>> = Vec::new();
+    let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
     let mut unknown = 0;
     for (key, state) in history.iter() {
         match &state.fate {
@@ -274,7 +321,17 @@ async fn round(
                 let Some(chat) = state.chat.clone().or_else(|| chats.get(id).cloned()) else {
                     continue;
                 };
+                let client = match history.instance(state.instance) {
+                    Some(on) => clients.iter().position(|c| c.id_instance() == on),
+                    None => Some(0),
+                };
+                if client.is_none()
+                    && let Some(on) = history.instance(state.instance)
+                {
+                    *elsewhere.entry(on.to_string()).or_default() += 1;
+                }
                 keys.push(key);
+                asker.push(client);
                 tracked.push(Tracked {
                     chat_id: chat,
                     id_message: id.clone(),
@@ -288,19 +345,35 @@ async fn round(
         }
     }
     let now = unix_millis();
-    let Observed {
-        states,
-        asked,
-        waiting,
-        mut calls,
-    } = observe::observe(
-        client,
-        &tracked,
-        options.queue_ttl,
-        now,
-        options.asked_per_round,
-    )
-    .await?;
+    let mut states: Vec<Option<Delivery>> = vec![None; tracked.len()];
+    let mut asked: Vec<usize> = Vec::new();
+    let mut waiting = 0;
+    let mut calls = Calls::default();
+    let mut queued_on = vec![false; clients.len()];
+    for (place, client) in clients.iter().enumerate() {
+        let mine: Vec<usize> = (0..tracked.len())
+            .filter(|&i| asker[i] == Some(place))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let subset: Vec<Tracked> = mine.iter().map(|&i| tracked[i].clone()).collect();
+        let observed = observe::observe(
+            client.as_ref(),
+            &subset,
+            options.queue_ttl,
+            now,
+            options.asked_per_round,
+        )
+        .await?;
+        for (state, &i) in observed.states.iter().zip(&mine) {
+            states[i] = *state;
+            queued_on[place] |= *state == Some(Delivery::Queued);
+        }
+        asked.extend(observed.asked.iter().map(|&j| mine[j]));
+        waiting += observed.waiting;
+        calls.add(observed.calls);
+    }
     let row = |key: ContentKey| history.get(key).map(|s| s.row).unwrap_or_default();
     let changes = states
         .iter()
@@ -327,16 +400,19 @@ async fn round(
         sent: tracked.len() as u64,
         unknown,
         to_look_up: waiting,
+        elsewhere,
+        instances: clients.len(),
         ..Round::default()
     };
     let mut all_settled = true;
     let mut all_delivered = unknown == 0;
-    for (card, state) in tracked.iter().zip(&states) {
+    for ((card, state), client) in tracked.iter().zip(&states).zip(&asker) {
         let before = card.delivery;
-        // No answer for an open card: it waits for a later round's lookups. Whatever it was
-        // seen as before (queued, say), it is not that any more, and what it is now is not
-        // known yet.
-        let waiting = state.is_none() && !before.is_some_and(Delivery::is_final);
+        // No answer for an open card: it waits for a later round's lookups (or for a
+        // status given its instance). Whatever it was seen as before (queued, say), it is
+        // not that any more, and what it is now is not known yet.
+        let waiting =
+            (state.is_none() || client.is_none()) && !before.is_some_and(Delivery::is_final);
         let state = state.or(before);
         *round
             .states
@@ -351,12 +427,16 @@ async fn round(
     round.all_settled = all_settled && unknown == 0;
     // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
     round.all_delivered = all_delivered && !tracked.is_empty();
-    if round.states.get("queued").copied().unwrap_or(0) > 0 {
+    for (place, client) in clients.iter().enumerate() {
+        if !queued_on[place] {
+            continue;
+        }
         let length = client.queue_length().await?;
         let delay = client.delay().await?;
         let state = client.state().await?;
         calls.queue += 3;
-        round.queue = Some(Queue {
+        round.queues.push(Queue {
+            instance: client.id_instance().to_string(),
             length: length.count,
             drains_in: delay.saturating_mul(length.count as u32),
             state,

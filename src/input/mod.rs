@@ -353,9 +353,9 @@ pub fn quote_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// The opened source, and what is worth a warning about how it was opened.
-type Source = (Format, Box<dyn RowSource>, Vec<String>);
+type Opened = (Format, Box<dyn RowSource>, Vec<String>);
 
-fn open_source(options: &InputOptions) -> Result<Source, InputError> {
+fn open_source(options: &InputOptions) -> Result<Opened, InputError> {
     let path = &options.path;
     let open_err = |error| InputError::Open {
         path: path.clone(),
@@ -420,4 +420,34 @@ fn extension(path: &Path) -> String {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase()
+}
+
+/// The input as it was opened, for the summary's first lines.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Source {
+    pub path: PathBuf,
+    /// `CSV, UTF-8, comma-separated`, `XLSX workbook, sheet 'Contacts'`.
+    pub format: String,
+    pub header_row: RowNumber,
+    /// How each field was mapped: `chatId ← 'Phone'` …
+    pub columns: Vec<String>,
+    /// With `--set` the same card on every row: its names and phone.
+    pub constant_card: Option<(String, String)>,
+    pub warnings: Vec<String>,
+}
+
+impl Source {
+    pub fn of(table: &Table) -> Source {
+        Source {
+            path: table.path.clone(),
+            format: table.format.to_string(),
+            header_row: table.header_row,
+            columns: table.columns.notes.clone(),
+            constant_card: table
+                .columns
+                .constant_card()
+                .map(|(names, phone)| (names, phone.to_string())),
+            warnings: table.warnings.clone(),
+        }
+    }
 }

@@ -31,6 +31,8 @@ pub(crate) struct KeyState {
     pub(crate) phone: Option<u64>,
     /// The names on the card of the last attempt, when the ledger recorded them.
     pub(crate) names: Option<Box<[String; 4]>>,
+    /// The instance of the last attempt (see [`History::instance`]), when recorded.
+    pub(crate) instance: Option<InstanceId>,
     /// When the last attempt was made, and when the request that was accepted left
     /// (Unix ms).
     pub(crate) attempt_at: Option<u64>,
@@ -49,6 +51,11 @@ impl Default for Fate {
     }
 }
 
+/// An instance named in the ledger: its place in [`History`]'s list of them (a key's state
+/// holds two bytes, not a copy of the idInstance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InstanceId(u16);
+
 /// Every key's fate, replayed from the journal.
 #[derive(Debug, Default)]
 pub(crate) struct History {
@@ -63,6 +70,10 @@ pub(crate) struct History {
     /// Which ledger this is: its [`Event::Begun`] (none in a ledger begun by an earlier
     /// greenbulk).
     pub(crate) begun: Option<(u64, u64)>,
+    /// Every idInstance the ledger names, by [`InstanceId`].
+    instance_names: Vec<String>,
+    /// The instances the runs on this ledger had (see [`Event::Instances`]), in order.
+    pub(crate) instances: Vec<String>,
 }
 
 /// A card that went out (or may have), known by its chat and phone.
@@ -80,11 +91,34 @@ pub(crate) struct CardState {
     pub(crate) delivery: Option<(Delivery, u64)>,
     /// When it was attempted (Unix ms), if known.
     pub(crate) at: Option<u64>,
+    pub(crate) instance: Option<InstanceId>,
 }
 
 impl History {
     pub(crate) fn get(&self, key: ContentKey) -> Option<&KeyState> {
         self.keys.get(&key)
+    }
+
+    /// The idInstance the ledger names by `id`.
+    pub(crate) fn instance(&self, id: Option<InstanceId>) -> Option<&str> {
+        id.and_then(|id| self.instance_names.get(usize::from(id.0)))
+            .map(String::as_str)
+    }
+
+    /// Every idInstance the ledger names (attempts, rows taken back, the runs' instances).
+    pub(crate) fn named_instances(&self) -> impl Iterator<Item = &String> {
+        self.instance_names.iter().chain(&self.instances)
+    }
+
+    /// The id of an idInstance, adding it to the list.
+    fn instance_id(&mut self, name: &str) -> InstanceId {
+        match self.instance_names.iter().position(|n| n == name) {
+            Some(at) => InstanceId(at as u16),
+            None => {
+                self.instance_names.push(name.to_string());
+                InstanceId((self.instance_names.len() - 1) as u16)
+            }
+        }
     }
 
     /// The card with this chat and phone that went out (or may have), whatever its names.
@@ -112,27 +146,49 @@ impl History {
             match event {
                 Event::Settings { sets, .. } => self.settings = Some(sets.clone()),
                 Event::Begun { at, nonce } => self.begun = Some((*at, *nonce)),
+                Event::Instances { ids, replaced, .. } => {
+                    if *replaced {
+                        self.instances.clear();
+                    }
+                    for id in ids {
+                        if !self.instances.contains(id) {
+                            self.instances.push(id.clone());
+                        }
+                    }
+                }
                 Event::Restored {
                     row,
                     chat,
                     phone,
                     id_message,
+                    instance,
                     at,
                     ..
-                } => self.restored.push(CardState {
-                    key: None,
-                    sent: id_message.clone(),
-                    row: *row,
-                    chat: chat.clone(),
-                    phone: *phone,
-                    names: None,
-                    attempts: 1,
-                    delivery: None,
-                    at: Some(*at),
-                }),
+                } => {
+                    let instance = instance.as_deref().map(|i| self.instance_id(i));
+                    self.restored.push(CardState {
+                        key: None,
+                        sent: id_message.clone(),
+                        row: *row,
+                        chat: chat.clone(),
+                        phone: *phone,
+                        names: None,
+                        attempts: 1,
+                        delivery: None,
+                        at: Some(*at),
+                        instance,
+                    })
+                }
                 _ => {}
             }
             return;
+        };
+        let instance = match event {
+            Event::Attempt {
+                instance: Some(instance),
+                ..
+            } => Some(self.instance_id(instance)),
+            _ => None,
         };
         let state = self.keys.entry(key).or_default();
         state.row = row;
@@ -171,6 +227,9 @@ impl History {
                 if names.is_some() {
                     state.names.clone_from(names);
                 }
+                if instance.is_some() {
+                    state.instance = instance;
+                }
                 return;
             }
             Event::Sent {
@@ -191,6 +250,7 @@ impl History {
             Event::Delivery { .. }
             | Event::LookedUp { .. }
             | Event::Begun { .. }
+            | Event::Instances { .. }
             | Event::Settings { .. }
             | Event::Restored { .. } => {
                 unreachable!("handled above")
@@ -240,6 +300,7 @@ impl History {
                 attempts: state.attempts,
                 delivery: state.delivery,
                 at: state.attempt_at,
+                instance: state.instance,
             };
             let rank = |c: &CardState| (c.sent.is_some(), c.at);
             match self.cards.entry(CardKey::of(chat, phone)) {

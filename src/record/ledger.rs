@@ -54,6 +54,10 @@ pub(crate) enum Event {
         /// say what changed when the same card (chat and phone) comes again with other names.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         names: Option<Box<[String; 4]>>,
+        /// The instance (idInstance) the request goes to: a resumed run sends the row from
+        /// the same one (docs/instances.md).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
     },
     /// 200 with this idMessage; `sent_at` is when the request left (Unix milliseconds).
     Sent {
@@ -115,6 +119,9 @@ pub(crate) enum Event {
         /// The idMessage the results file gives (none for a row recorded as unknown).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id_message: Option<String>,
+        /// The instance the results file gives.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         at: u64,
     },
     /// The first line of every ledger greenbulk begins: when, and a random number. A ledger
@@ -122,6 +129,15 @@ pub(crate) enum Event {
     /// run's, and the sent-card history does not take the earlier one's doubts for its own
     /// (docs/never-twice.md).
     Begun { at: u64, nonce: u64 },
+    /// The instances (idInstances) of a run, when they differ from those recorded before:
+    /// rows assigned to one that a later run lacks wait for it. `replaced`: the run was told
+    /// to send such rows from its own (`--reassign`), so those before no longer count.
+    Instances {
+        ids: Vec<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        replaced: bool,
+        at: u64,
+    },
     /// The `--set` values (field → value) of the run that started this ledger: the card it
     /// sends, when the input does not give it. A resumed run must give the same.
     Settings {
@@ -142,7 +158,10 @@ impl Event {
             | Event::Recovered { key, row, .. }
             | Event::Delivery { key, row, .. }
             | Event::LookedUp { key, row, .. } => Some((*key, *row)),
-            Event::Begun { .. } | Event::Settings { .. } | Event::Restored { .. } => None,
+            Event::Begun { .. }
+            | Event::Instances { .. }
+            | Event::Settings { .. }
+            | Event::Restored { .. } => None,
         }
     }
 }
@@ -368,6 +387,7 @@ mod tests {
                 chat: Some("79001234567@c.us".into()),
                 phone: Some(79011234567),
                 names: None,
+                instance: None,
             },
             Event::Sent {
                 key: key(1),
@@ -382,6 +402,7 @@ mod tests {
                 chat: None,
                 phone: None,
                 names: None,
+                instance: None,
             },
             Event::NotSent {
                 key: key(2),
@@ -395,6 +416,7 @@ mod tests {
                 chat: None,
                 phone: None,
                 names: None,
+                instance: None,
             },
             Event::Failed {
                 key: key(2),
@@ -408,6 +430,7 @@ mod tests {
                 chat: None,
                 phone: None,
                 names: None,
+                instance: None,
             },
         ];
         let text: String = events.iter().map(line).collect();
@@ -430,6 +453,7 @@ mod tests {
             chat: None,
             phone: None,
             names: None,
+            instance: None,
         });
         let torn = format!("{attempt}{{\"event\":\"sen");
         let loaded = load(&journal(&torn)).unwrap();

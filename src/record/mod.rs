@@ -279,6 +279,11 @@ impl Record {
                 phone,
                 id_message: (status == "sent" && !field(columns.id_message).is_empty())
                     .then(|| field(columns.id_message).to_string()),
+                instance: columns
+                    .instance
+                    .map(field)
+                    .filter(|i| !i.is_empty())
+                    .map(str::to_string),
                 at,
             });
         })?;
@@ -555,6 +560,7 @@ mod tests {
                 chat: None,
                 phone: None,
                 names: None,
+                instance: None,
             };
             record.ledger().record(&attempt).unwrap();
         }

@@ -11,14 +11,14 @@ use crate::contact::{Checked, Severity};
 use crate::input::Row;
 use crate::record::ledger::{CardState, Fate, KeyState};
 use crate::record::sent::Earlier;
-use crate::record::standing::{self, Standing};
+use crate::record::standing::{self, Placement, Standing};
 use crate::record::{Delivery, iso_utc};
 use crate::replace::Replacement;
 use crate::sheet::{Cell, SheetError, SheetWriter, Tone};
 use crate::validation::Verdict;
 
 /// The fixed first columns, in order (docs/results.md).
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 10] = [
     "row",
     "status",
     "idMessage",
@@ -28,6 +28,7 @@ pub const COLUMNS: [&str; 9] = [
     "phoneContact",
     "delivery",
     "deliveryAt",
+    "instance",
 ];
 
 /// A fixed column, by its place in [`COLUMNS`]: the layout every results line is written in
@@ -43,6 +44,7 @@ pub(crate) enum Column {
     PhoneContact,
     Delivery,
     DeliveryAt,
+    Instance,
 }
 
 impl Column {
@@ -103,6 +105,8 @@ pub(crate) struct ResultsHeader {
     pub(crate) error: usize,
     pub(crate) chat_id: usize,
     pub(crate) phone_contact: usize,
+    /// None in a file written before greenbulk ran on several instances.
+    pub(crate) instance: Option<usize>,
 }
 
 impl ResultsHeader {
@@ -124,6 +128,7 @@ impl ResultsHeader {
             error: at("error")?,
             chat_id: at("chatId")?,
             phone_contact: at("phoneContact")?,
+            instance: at("instance"),
         })
     }
 }
@@ -186,6 +191,13 @@ impl fmt::Display for Status {
     }
 }
 
+/// A results file's counts: of all its lines, and of each instance's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub total: StatusCounts,
+    pub by_instance: BTreeMap<String, StatusCounts>,
+}
+
 /// How many rows ended in each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusCounts {
@@ -231,7 +243,7 @@ impl fmt::Display for StatusCounts {
     }
 }
 
-/// The status, idMessage, error, attempts and delivery of one row.
+/// The status, idMessage, error, attempts, delivery and instance of one row.
 #[derive(Clone)]
 pub(crate) struct Line {
     pub(crate) status: Status,
@@ -239,6 +251,8 @@ pub(crate) struct Line {
     pub(crate) error: String,
     pub(crate) attempts: u32,
     pub(crate) delivery: Option<(Delivery, u64)>,
+    /// The instance (none: what the line said stays).
+    pub(crate) instance: Option<String>,
 }
 
 impl Line {
@@ -249,12 +263,16 @@ impl Line {
             error,
             attempts,
             delivery: None,
+            instance: None,
         }
     }
 
     /// Puts this line into a results line's fixed fields (all but `row`, `chatId` and
-    /// `phoneContact`).
+    /// `phoneContact`; `instance` when the line knows it).
     pub(crate) fn fill(self, fields: &mut [String]) {
+        if let Some(instance) = self.instance {
+            fields[Column::Instance.at()] = instance;
+        }
         fields[Column::Status.at()] = self.status.to_string();
         fields[Column::IdMessage.at()] = self.id_message;
         fields[Column::Error.at()] = self.error;
@@ -313,29 +331,33 @@ pub(crate) fn card_line(card: &CardState, note: String) -> Line {
     }
 }
 
-/// The line of a row whose card this machine sent (or may have) in another run.
-fn already_sent_line(earlier: &Earlier) -> Line {
+/// The line of a row whose card this machine sent (or may have) in another run; `here`:
+/// from the instance the row goes to in this run.
+fn already_sent_line(earlier: &Earlier, here: bool) -> Line {
     let when = iso_utc(earlier.at);
     let results = crate::term::shown(&earlier.results);
+    let from = if here {
+        "this instance".to_string()
+    } else {
+        format!("instance {}", earlier.instance)
+    };
     let (id, error) = match &earlier.sent {
         Some(Some(id)) => (
             id.as_str(),
-            format!(
-                "sent from this instance on {when} (results file {results}); --again sends it anyway"
-            ),
+            format!("sent from {from} on {when} (results file {results}); --again sends it anyway"),
         ),
         Some(None) => (
             "",
             format!(
-                "sent from this instance on {when}; its idMessage is in the results file \
-                 {results}; --again sends it anyway"
+                "sent from {from} on {when}; its idMessage is in the results file {results}; \
+                 --again sends it anyway"
             ),
         ),
         None => (
             "",
             format!(
-                "attempted from this instance on {when} for the results file {results}, with \
-                 no answer yet (unknown there): not sent again; `greenbulk status` on that file \
+                "attempted from {from} on {when} for the results file {results}, with no \
+                 answer yet (unknown there): not sent again; `greenbulk status` on that file \
                  looks it up"
             ),
         ),
@@ -343,8 +365,19 @@ fn already_sent_line(earlier: &Earlier) -> Line {
     Line::new(Status::AlreadySent, id, error, 0)
 }
 
-/// Decides a sendable row's line from where it stands.
-pub(crate) fn standing_line(standing: &Standing, names: [&str; 4]) -> Line {
+/// Decides a sendable row's line from where it stands and which instance it names.
+pub(crate) fn standing_line(standing: &Standing, names: [&str; 4], placement: &Placement) -> Line {
+    let mut line = standing_only_line(standing, names, placement.routed);
+    if let Some(waiting) = &placement.waiting
+        && line.status == Status::Pending
+    {
+        line.error.clone_from(waiting);
+    }
+    line.instance = Some(placement.instance.to_string());
+    line
+}
+
+fn standing_only_line(standing: &Standing, names: [&str; 4], here: bool) -> Line {
     match standing {
         Standing::New => Line::new(Status::Pending, "", String::new(), 0),
         Standing::Recorded(state) => sendable_line(Some(state)),
@@ -377,12 +410,17 @@ pub(crate) fn standing_line(standing: &Standing, names: [&str; 4]) -> Line {
                 "its answer was lost in an earlier run (taken back from the results file)".into()
             },
         ),
-        Standing::AlreadySent(earlier) => already_sent_line(earlier),
+        Standing::AlreadySent(earlier) => already_sent_line(earlier, here),
     }
 }
 
-/// Decides a row's line from its check, its verdict and, sendable, where it stands.
-fn line_for(checked: &Checked, verdict: Verdict, standing: Option<&Standing>) -> Line {
+/// Decides a row's line from its check, its verdict and, sendable, where it stands and
+/// which instance it names.
+fn line_for(
+    checked: &Checked,
+    verdict: Verdict,
+    standing: Option<(&Standing, &Placement)>,
+) -> Line {
     let line = Line::new;
     match verdict {
         Verdict::Invalid => {
@@ -411,8 +449,8 @@ fn line_for(checked: &Checked, verdict: Verdict, standing: Option<&Standing>) ->
                 .request
                 .as_ref()
                 .expect("a sendable row has a request");
-            let standing = standing.expect("a sendable row has a standing");
-            standing_line(standing, request.names())
+            let (standing, placement) = standing.expect("a sendable row has a standing");
+            standing_line(standing, request.names(), placement)
         }
     }
 }
@@ -443,6 +481,8 @@ pub(crate) struct ResultsWriter {
     counts: StatusCounts,
     /// How many rows are in each delivery state (for a workbook's summary).
     deliveries: BTreeMap<String, u64>,
+    /// The counts of each instance's lines (by the `instance` column).
+    by_instance: BTreeMap<String, StatusCounts>,
     about: About,
     /// The fixed fields of the line being written, kept from row to row.
     fixed: [String; COLUMNS.len()],
@@ -525,6 +565,7 @@ impl ResultsWriter {
             sink: Some(sink),
             counts: StatusCounts::default(),
             deliveries: BTreeMap::new(),
+            by_instance: BTreeMap::new(),
             about,
             fixed: Default::default(),
         })
@@ -544,7 +585,7 @@ impl ResultsWriter {
         row: &Row,
         checked: &Checked,
         verdict: Verdict,
-        standing: Option<&Standing>,
+        standing: Option<(&Standing, &Placement)>,
     ) -> Result<(), WriteError> {
         use std::fmt::Write as _;
         let line = line_for(checked, verdict, standing);
@@ -560,6 +601,7 @@ impl ResultsWriter {
             phone,
             delivery,
             at,
+            instance,
         ] = &mut fixed;
         let _ = write!(number, "{}", row.number);
         let _ = write!(status, "{}", line.status);
@@ -574,6 +616,9 @@ impl ResultsWriter {
             let _ = write!(delivery, "{state}");
             at.push_str(&iso_utc(when));
         }
+        if let Some(line_instance) = &line.instance {
+            instance.push_str(line_instance);
+        }
         let written = self.write(fixed.iter().map(String::as_str).chain(row.cells.iter()));
         self.fixed = fixed;
         written
@@ -581,10 +626,25 @@ impl ResultsWriter {
 
     fn write<'f>(&mut self, fields: impl Iterator<Item = &'f str>) -> Result<(), WriteError> {
         let (counts, deliveries) = (&mut self.counts, &mut self.deliveries);
+        let by_instance = &mut self.by_instance;
+        let mut status = None;
         let mut fields = fields.enumerate().inspect(|&(column, text)| match column {
             1 => {
-                if let Some(status) = Status::parse(text) {
+                status = Status::parse(text);
+                if let Some(status) = status {
                     counts.add(status);
+                }
+            }
+            9 if !text.is_empty() => {
+                if let Some(status) = status {
+                    match by_instance.get_mut(text) {
+                        Some(counts) => counts.add(status),
+                        None => {
+                            let mut counts = StatusCounts::default();
+                            counts.add(status);
+                            by_instance.insert(text.to_string(), counts);
+                        }
+                    }
                 }
             }
             7 if !text.is_empty() => match deliveries.get_mut(text) {
@@ -622,7 +682,7 @@ impl ResultsWriter {
     }
 
     /// Makes the file durable and puts it in place; returns the counts of its lines.
-    pub(crate) fn commit(mut self) -> Result<StatusCounts, WriteError> {
+    pub(crate) fn commit(mut self) -> Result<Counted, WriteError> {
         let replacement = match self.sink.take().expect("not committed yet") {
             Sink::Csv(csv) => csv
                 .into_inner()
@@ -642,7 +702,10 @@ impl ResultsWriter {
             path: self.path.clone(),
             error,
         })?;
-        Ok(self.counts)
+        Ok(Counted {
+            total: self.counts,
+            by_instance: std::mem::take(&mut self.by_instance),
+        })
     }
 
     /// A workbook's `Summary` sheet: what the run was, then rows by status and by delivery.

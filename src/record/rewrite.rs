@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
-use super::results::{self, Column, Layout, ResultsHeader, ResultsWriter, WriteError};
+use super::results::{self, Column, Counted, Layout, ResultsHeader, ResultsWriter, WriteError};
 use super::standing::{self, FirstLook, Judge, Lookup};
 use super::{History, Record, RecordError, StatusCounts, shown_path};
 use crate::contact::{CardKey, ContentKey};
 use crate::input::{InputError, InputOptions, Table};
 use crate::record::Fate;
+use crate::route::Routing;
 use crate::validation::{self, Verdict};
 
 impl Record {
@@ -17,20 +18,20 @@ impl Record {
     /// results file from the input, atomically.
     /// Rows whose card went out (or may have) but is no longer in the input keep their
     /// lines, marked so, after the input's rows: nothing the file recorded disappears.
-    /// `instances`, `lookup` and `first_look` are the run's (see [`Judge`]).
+    /// `routing`, `lookup` and `first_look` are the run's (see [`Judge`]).
     pub(crate) fn rewrite(
         &mut self,
         input: &InputOptions,
-        instances: &[String],
+        routing: &Routing,
         lookup: &Lookup,
         first_look: Option<&FirstLook>,
-    ) -> Result<StatusCounts, RewriteError> {
+    ) -> Result<Counted, RewriteError> {
         self.reload()?;
         let mut table = Table::open(input)?;
         let history = self.history.clone();
         let judge = Judge {
             history: &history,
-            instances,
+            routing,
             first_look,
         };
         let mut rewrite = self.start_rewrite(&table.headers, judge)?;
@@ -169,7 +170,7 @@ pub(crate) struct Rewrite<'r> {
 
 impl Rewrite<'_> {
     /// Adds a row's line: its card (for a row with a request), and where it stands (for a
-    /// sendable row, as [`Judge::standing`] says).
+    /// sendable row, as [`Judge::standing`] says) and which instance it names.
     pub(crate) fn row(
         &mut self,
         row: &crate::input::Row,
@@ -183,12 +184,19 @@ impl Rewrite<'_> {
         {
             self.coverage.cover(card, key);
         }
+        let placement = match (verdict, &checked.request, standing) {
+            (Verdict::Sendable(key), Some(request), Some(standing)) => {
+                Some((standing, self.judge.place(key, &request.chat_id, standing)))
+            }
+            _ => None,
+        };
+        let standing = placement.as_ref().map(|(s, p)| (*s, p));
         Ok(self.writer.row(row, checked, verdict, standing)?)
     }
 
     /// Adds the lines of cards no longer in the input (read from the results file as it
     /// stands), then makes the file durable and puts it in place.
-    pub(crate) fn commit(mut self) -> Result<StatusCounts, RecordError> {
+    pub(crate) fn commit(mut self) -> Result<Counted, RecordError> {
         let removed = self.coverage.uncovered(self.judge.history);
         if !removed.is_empty() {
             self.record
@@ -321,7 +329,7 @@ impl Record {
             return Err(error);
         }
         match writer {
-            Some((writer, _)) => Ok(writer.commit()?),
+            Some((writer, _)) => Ok(writer.commit()?.total),
             None => Err(RecordError::NotResults {
                 path: shown_path(&self.results),
             }),

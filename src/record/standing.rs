@@ -9,10 +9,11 @@
 
 use std::collections::HashSet;
 
-use crate::contact::{CardKey, Checked, ContentKey};
+use crate::contact::{CardKey, ChatId, Checked, ContentKey};
 use crate::input::{Row, RowNumber};
 use crate::record::ledger::{CardState, Fate, History, KeyState};
 use crate::record::sent::{Earlier, SentCards};
+use crate::route::{Route, Routing};
 
 /// Where a sendable row stands.
 #[derive(Debug)]
@@ -41,28 +42,30 @@ pub(crate) struct Policy<'a> {
     pub(crate) again: bool,
 }
 
-/// What decides a row's standing: the ledger; the run's instances, the one a row's chat goes
-/// to keeping the sent-card history its card is looked up in (none: a dry run without
-/// credentials); the first pass's look at the histories, for the passes after it.
+/// What decides a row's standing: the ledger; the run's instances and where each row goes
+/// (none: a dry run without credentials); the first pass's look at the histories, for the
+/// passes after it.
 #[derive(Clone, Copy)]
 pub(crate) struct Judge<'a> {
     pub(crate) history: &'a History,
-    pub(crate) instances: &'a [String],
+    pub(crate) routing: &'a Routing,
     pub(crate) first_look: Option<&'a FirstLook>,
 }
 
-/// How a pass looks a card up in the history of the instance at `shard`: `(shard, card,
-/// known absent at the first look)`.
-pub(crate) type Lookup<'l> = dyn Fn(usize, CardKey, bool) -> Option<Earlier> + Sync + 'l;
+/// How a pass looks a card up in the sent-card histories: `(card, known absent at the first
+/// look)`.
+pub(crate) type Lookup<'l> = dyn Fn(CardKey, bool) -> Option<Earlier> + Sync + 'l;
 
-/// The lookup in the histories of `cards`, one an instance in shard order.
+/// The lookup in the histories of `cards`: those of the run's instances and of the
+/// instances earlier runs on the results file had. A card any of them sent went to its
+/// chat from this machine, whichever number it came from.
 pub(crate) fn lookup_in<'c>(
     cards: &'c [&'c SentCards],
-) -> impl Fn(usize, CardKey, bool) -> Option<Earlier> + Sync + 'c {
-    move |shard, card, absent| {
+) -> impl Fn(CardKey, bool) -> Option<Earlier> + Sync + 'c {
+    move |card, absent| {
         cards
-            .get(shard)
-            .and_then(|cards| cards.earlier_unless_absent(card, absent))
+            .iter()
+            .find_map(|cards| cards.earlier_unless_absent(card, absent))
     }
 }
 
@@ -98,13 +101,21 @@ impl FirstLook {
 }
 
 /// What is looked up of a sendable row before its turn, beside the other rows' (see
-/// [`crate::validation::walk_with`]): its card, the instance its chat goes to, and what that
-/// instance's sent-card history says of it.
+/// [`crate::validation::walk_with`]): its card, and what the sent-card histories say of it.
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) card: CardKey,
-    pub(crate) shard: usize,
     earlier: Option<Earlier>,
+}
+
+/// Which instance a row's line names, and why it waits, if its instance is the reason.
+#[derive(Debug)]
+pub(crate) struct Placement<'p> {
+    /// The instance that took the card (or may have), or the one the row goes to.
+    pub(crate) instance: &'p str,
+    /// Whether the row goes to `instance` in this run (a card sent from another is not).
+    pub(crate) routed: bool,
+    pub(crate) waiting: Option<String>,
 }
 
 impl<'a> Judge<'a> {
@@ -117,15 +128,52 @@ impl<'a> Judge<'a> {
     ) -> Option<Prepared> {
         let request = checked.request.as_ref()?;
         let card = request.card_key();
-        let shard = crate::send::assign(&request.chat_id, self.instances);
         let absent = self
             .first_look
             .is_some_and(|first| first.was_absent(row.number, card));
         Some(Prepared {
             card,
-            shard,
-            earlier: lookup(shard, card, absent),
+            earlier: lookup(card, absent),
         })
+    }
+
+    /// Where a sendable row goes in this run: the instance that attempted it before, else
+    /// its chat's (see [`Routing::route`]).
+    pub(crate) fn route(&self, key: ContentKey, chat: &ChatId) -> Route<'a> {
+        let history = self.history;
+        let attempted_on = history.get(key).and_then(|s| history.instance(s.instance));
+        self.routing.route(chat, attempted_on)
+    }
+
+    /// Which instance a sendable row's line names, and why it waits (see [`Placement`]).
+    pub(crate) fn place<'s>(
+        &self,
+        key: ContentKey,
+        chat: &ChatId,
+        standing: &'s Standing<'a>,
+    ) -> Placement<'s>
+    where
+        'a: 's,
+    {
+        let route = self.route(key, chat);
+        let routed = self.routing.instance(route);
+        let history = self.history;
+        let (instance, waits) = match standing {
+            Standing::New => (routed, true),
+            Standing::Recorded(state) => (
+                history.instance(state.instance).unwrap_or(routed),
+                matches!(state.fate, Fate::Pending(_)),
+            ),
+            Standing::Changed(card) | Standing::Restored(card) => {
+                (history.instance(card.instance).unwrap_or(""), false)
+            }
+            Standing::AlreadySent(earlier) => (earlier.instance.as_str(), false),
+        };
+        Placement {
+            instance,
+            routed: instance == routed,
+            waiting: waits.then(|| self.routing.waiting_reason(route)).flatten(),
+        }
     }
 
     /// Whether the history had nothing of this row's card (what a [`FirstLook`] records).
@@ -134,7 +182,7 @@ impl<'a> Judge<'a> {
     }
 
     pub(crate) fn standing(&self, key: ContentKey, prepared: Prepared) -> Standing<'a> {
-        let Prepared { card, earlier, .. } = prepared;
+        let Prepared { card, earlier } = prepared;
         let own = self.history.get(key);
         if let Some(state) = own
             && matches!(state.fate, Fate::Sent(_) | Fate::Unknown(_))

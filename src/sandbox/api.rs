@@ -15,10 +15,11 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::card::parse_card;
 use super::instance::{self, Fate, Instance, Pace};
+use super::reads::{check_whatsapp, get_message, last_outgoing, show_queue};
 use super::{Config, Faults, Hangup, InstanceState, Moment};
 use crate::contact::MAX_BODY_BYTES;
-use crate::contact::phone::MAX_SAFE_INTEGER;
 
 /// GREEN-API's limit for send methods, per instance.
 const SEND_LIMIT_PER_SECOND: usize = 50;
@@ -63,7 +64,7 @@ pub(super) struct Shared {
 }
 
 pub(super) struct EmulatorState {
-    faults: Faults,
+    pub(super) faults: Faults,
     rng: fastrand::Rng,
     /// For idMessages: seeded by the system, so ids are unique across runs (a saved
     /// sandbox must never give one twice), whatever the faults' seed.
@@ -201,7 +202,7 @@ impl Shared {
     }
 
     /// An instant as the Unix seconds GREEN-API's records carry.
-    fn unix(&self, at: Moment) -> u64 {
+    pub(super) fn unix(&self, at: Moment) -> u64 {
         at.as_secs()
     }
 }
@@ -212,7 +213,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn answer(status: u16, message: &str) -> Response {
+pub(super) fn answer(status: u16, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         code,
@@ -427,160 +428,6 @@ fn decide(
     (200, response, dropped)
 }
 
-struct Card {
-    chat_id: String,
-    phone_contact: u64,
-    quoted_message_id: Option<String>,
-    fields: Value,
-    contact: Contact,
-}
-
-/// Validates a body the way GREEN-API does, with its messages.
-fn parse_card(body: &[u8]) -> Result<Card, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| "Validation failed".to_string())?;
-    let object = value.as_object().ok_or("Validation failed")?;
-    if object.is_empty() {
-        return Err("Validation failed. Details: 'value' must have at least 1 key".into());
-    }
-    for key in object.keys() {
-        if !["chatId", "contact", "quotedMessageId"].contains(&key.as_str()) {
-            return Err(format!(
-                "Validation failed. Details: '{key}' is not allowed"
-            ));
-        }
-    }
-    let chat_id = object
-        .get("chatId")
-        .and_then(Value::as_str)
-        .ok_or("Validation failed. Details: 'chatId' is required")?;
-    if !valid_chat_id(chat_id) {
-        return Err(
-            "Validation failed. Details: 'chatId' must be one of the next formats: \
-                    'phone_number@c.us' or 'group_id@g.us'"
-                .into(),
-        );
-    }
-    let contact = object
-        .get("contact")
-        .and_then(Value::as_object)
-        .ok_or("Validation failed. Details: 'contact' is required")?;
-    for key in contact.keys() {
-        if ![
-            "phoneContact",
-            "firstName",
-            "middleName",
-            "lastName",
-            "company",
-        ]
-        .contains(&key.as_str())
-        {
-            return Err(format!(
-                "Validation failed. Details: 'contact.{key}' is not allowed"
-            ));
-        }
-    }
-    let phone = contact
-        .get("phoneContact")
-        .ok_or("Validation failed. Details: 'contact.phoneContact' is required")?;
-    let phone_contact = match phone {
-        Value::Number(n) => match n.as_u64() {
-            Some(p) if p <= MAX_SAFE_INTEGER => p,
-            Some(_) => {
-                return Err(
-                    "Validation failed. Details: 'contact.phoneContact' must be a safe number"
-                        .into(),
-                );
-            }
-            None if n.as_f64().is_some_and(|f| f > MAX_SAFE_INTEGER as f64) => {
-                return Err(
-                    "Validation failed. Details: 'contact.phoneContact' must be a safe number"
-                        .into(),
-                );
-            }
-            None => {
-                return Err(
-                    "Validation failed. Details: 'contact.phoneContact' must be a number".into(),
-                );
-            }
-        },
-        _ => {
-            return Err(
-                "Validation failed. Details: 'contact.phoneContact' must be a number".into(),
-            );
-        }
-    };
-    let name = |key: &str| {
-        contact
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let (first, middle, last, company) = (
-        name("firstName"),
-        name("middleName"),
-        name("lastName"),
-        name("company"),
-    );
-    if [&first, &middle, &last, &company]
-        .iter()
-        .all(|s| s.is_empty())
-    {
-        return Err(
-            "Validation failed. Details: 'contact' must contain at least one of \
-                    [firstName, middleName, lastName, company]"
-                .into(),
-        );
-    }
-    Ok(Card {
-        chat_id: chat_id.to_string(),
-        phone_contact,
-        quoted_message_id: object
-            .get("quotedMessageId")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        fields: Value::Object(contact.clone()),
-        contact: vcard(phone_contact, &first, &middle, &last, &company),
-    })
-}
-
-fn valid_chat_id(chat_id: &str) -> bool {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if let Some(number) = chat_id.strip_suffix("@c.us") {
-        return digits(number);
-    }
-    if let Some(group) = chat_id.strip_suffix("@g.us") {
-        return group.splitn(2, '-').all(digits);
-    }
-    false
-}
-
-/// The contact as WhatsApp shows it: a display name and a vCard 3.0.
-fn vcard(phone: u64, first: &str, middle: &str, last: &str, company: &str) -> Contact {
-    let full: Vec<&str> = [first, middle, last]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect();
-    let display_name = if full.is_empty() {
-        company.to_string()
-    } else {
-        full.join(" ")
-    };
-    let mut card = String::from("BEGIN:VCARD\nVERSION:3.0\n");
-    card.push_str(&format!("N:{last};{first};{middle};;\n"));
-    card.push_str(&format!("FN:{display_name}\n"));
-    if !company.is_empty() {
-        card.push_str(&format!("ORG:{company};\n"));
-    }
-    card.push_str(&format!(
-        "TEL;type=CELL;type=VOICE;waid={phone}:+{phone}\nEND:VCARD"
-    ));
-    Contact {
-        display_name,
-        vcard: card,
-    }
-}
-
 fn quota_answer(used: u32, total: u32) -> Response {
     let body = json!({
         "invokeStatus": {
@@ -605,170 +452,4 @@ fn quota_answer(used: u32, total: u32) -> Response {
         Json(body),
     )
         .into_response()
-}
-
-/// A journal record of a message that left the queue. One to a number without WhatsApp has
-/// an empty `typeMessage` and no card, as GREEN-API's journal can show it.
-fn record(shared: &Shared, message: &OutgoingMessage, left: Moment, status: &str) -> Value {
-    let mut record = json!({
-        "type": "outgoing",
-        "idMessage": message.id_message,
-        "timestamp": shared.unix(left),
-        "typeMessage": "contactMessage",
-        "chatId": message.chat_id,
-        "contact": message.contact,
-        "statusMessage": status,
-        "sendByApi": true,
-    });
-    if status == "noAccount" {
-        record["typeMessage"] = json!("");
-        record.as_object_mut().map(|r| r.remove("contact"));
-    }
-    record
-}
-
-/// The first 500 queued messages, as `showMessagesQueue` lists them.
-fn show_queue(shared: &Shared) -> Response {
-    let (state, _) = shared.now();
-    // A known GREEN-API bug hides the head of the queue: the emulator can have it too.
-    let hidden = usize::from(state.faults.hide_queue_head);
-    let queue: Vec<Value> = state
-        .instance
-        .queued()
-        .skip(hidden)
-        .take(500)
-        .map(|index| {
-            let m = &state.outgoing[index];
-            let mut body = json!({ "chatId": m.chat_id, "contact": m.card });
-            if let Some(quoted) = &m.quoted_message_id {
-                body["quotedMessageId"] = json!(quoted);
-            }
-            json!({ "messageID": m.id_message, "type": "sendContact", "body": body })
-        })
-        .collect();
-    Json(queue).into_response()
-}
-
-/// The messages that left the queue in the last `minutes` (default 1440), newest first, at
-/// most 10,000; each shows up `journal_lag` after it left.
-fn last_outgoing(shared: &Shared, query: Option<&str>) -> Response {
-    let minutes: u64 = query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|pair| pair.strip_prefix("minutes="))
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(1440);
-    let (state, now) = shared.now();
-    let lag = state.faults.journal_lag;
-    let window = Duration::from_secs(minutes.saturating_mul(60));
-    let mut left: Vec<(Moment, usize)> = state
-        .instance
-        .messages
-        .iter()
-        .enumerate()
-        .filter_map(|(index, m)| match m.fate {
-            Fate::Left(at) if at + lag <= now && now.saturating_sub(at) <= window => {
-                Some((at, index))
-            }
-            _ => None,
-        })
-        .collect();
-    left.sort_by(|a, b| b.cmp(a));
-    let records: Vec<Value> = left
-        .into_iter()
-        .take(10_000)
-        .map(|(at, index)| {
-            let status = state.status_of(index, now);
-            record(shared, &state.outgoing[index], at, status)
-        })
-        .collect();
-    Json(records).into_response()
-}
-
-/// One message that left the queue, by chat and id.
-fn get_message(shared: &Shared, body: &[u8]) -> Response {
-    let Ok(query) = serde_json::from_slice::<Value>(body) else {
-        return answer(400, "Validation failed");
-    };
-    let id = query.get("idMessage").and_then(Value::as_str);
-    let chat = query.get("chatId").and_then(Value::as_str);
-    let (Some(id), Some(chat)) = (id, chat) else {
-        return answer(
-            400,
-            "Validation failed. Details: 'chatId' and 'idMessage' are required",
-        );
-    };
-    let (state, now) = shared.now();
-    let found = state
-        .outgoing
-        .iter()
-        .position(|m| m.id_message == id && m.chat_id == chat);
-    match found.map(|index| (index, state.instance.messages[index].fate)) {
-        Some((index, Fate::Left(at))) => {
-            let status = state.status_of(index, now);
-            Json(record(shared, &state.outgoing[index], at, status)).into_response()
-        }
-        _ => answer(404, "message not found"),
-    }
-}
-
-fn check_whatsapp(shared: &Shared, body: &[u8]) -> Response {
-    let number = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("phoneNumber").and_then(Value::as_u64));
-    match number {
-        Some(n) => {
-            let exists = shared.lock().has_whatsapp(&format!("{n}@c.us"));
-            Json(json!({ "existsWhatsapp": exists })).into_response()
-        }
-        None => answer(
-            400,
-            "Validation failed. Details: 'phoneNumber' must be a number",
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn documented_validation_messages() {
-        let err = |body: &str| parse_card(body.as_bytes()).err().unwrap_or_default();
-        assert_eq!(
-            err("{}"),
-            "Validation failed. Details: 'value' must have at least 1 key"
-        );
-        assert!(
-            err(r#"{"chatId":"1@c.us","contact":{"phoneContact":"7900","firstName":"A"}}"#)
-                .ends_with("'contact.phoneContact' must be a number")
-        );
-        assert!(
-            err(
-                r#"{"chatId":"1@c.us","contact":{"phoneContact":9007199254740993,"firstName":"A"}}"#
-            )
-            .ends_with("'contact.phoneContact' must be a safe number")
-        );
-        assert!(
-            err(r#"{"chatId":"x","contact":{"phoneContact":79001234568,"firstName":"A"}}"#)
-                .contains("'chatId' must be one of the next formats")
-        );
-        assert!(
-            err(r#"{"chatId":"1@c.us","contact":{"phoneContact":79001234568}}"#)
-                .contains("at least one of")
-        );
-    }
-
-    #[test]
-    fn vcard_is_built_from_the_fields() {
-        let c = vcard(79001234568, "Artem", "Petrovich", "Evpatoriysky", "Bicycle");
-        assert_eq!(c.display_name, "Artem Petrovich Evpatoriysky");
-        assert!(c.vcard.contains("N:Evpatoriysky;Artem;Petrovich;;"));
-        assert!(c.vcard.contains("ORG:Bicycle;"));
-        assert!(c.vcard.contains("waid=79001234568:+79001234568"));
-        assert_eq!(
-            vcard(79001234568, "", "", "", "Bicycle").display_name,
-            "Bicycle"
-        );
-    }
 }

@@ -4,7 +4,9 @@
 //! --sandbox` in-process, and the tests use it to see exactly what a run sent.
 
 mod api;
+mod card;
 mod instance;
+mod reads;
 mod saved;
 
 use std::net::SocketAddr;
@@ -287,23 +289,66 @@ impl Drop for Sandbox {
     }
 }
 
-/// The built-in sandbox of `send --sandbox` and `status --sandbox`: GREEN-API on a good day,
-/// answers taking 20 to 50 ms.
-pub fn built_in() -> Config {
+/// The idInstance of an emulated instance by its place (0: [`DEFAULT_ID_INSTANCE`], then
+/// 1101000002, 1101000003 …).
+pub fn instance_id(place: usize) -> String {
+    let first: u64 = DEFAULT_ID_INSTANCE.parse().expect("digits");
+    (first + place as u64).to_string()
+}
+
+/// The token of an emulated instance by its place (0: [`DEFAULT_TOKEN`]); hexadecimal, each
+/// its own.
+pub fn instance_token(place: usize) -> String {
+    if place == 0 {
+        return DEFAULT_TOKEN.to_string();
+    }
+    let tail = format!("{:08x}", place);
+    format!(
+        "{}{tail}",
+        &DEFAULT_TOKEN[..DEFAULT_TOKEN.len() - tail.len()]
+    )
+}
+
+/// An emulated instance by its place, with these faults (each its own random sequence).
+pub fn instance(place: usize, faults: Faults) -> Config {
     Config {
+        id_instance: instance_id(place),
+        token: instance_token(place),
         faults: Faults {
+            seed: faults.seed.wrapping_add(place as u64),
+            ..faults
+        },
+    }
+}
+
+/// Instance `place` of the built-in sandbox of `send --sandbox` and `status --sandbox`:
+/// GREEN-API on a good day, answers taking 20 to 50 ms.
+pub fn built_in(place: usize) -> Config {
+    instance(
+        place,
+        Faults {
             latency: Duration::from_millis(20),
             jitter: Duration::from_millis(30),
             ..Faults::default()
         },
-        ..Config::default()
-    }
+    )
 }
 
-/// The file in which the built-in sandbox keeps its messages between runs.
-pub fn kept_file(state_dir: &Path) -> PathBuf {
-    state_dir.join(format!("sandbox-{DEFAULT_ID_INSTANCE}.jsonl"))
+/// The file in which the built-in sandbox keeps an instance's messages between runs.
+pub fn kept_file(state_dir: &Path, id_instance: &str) -> PathBuf {
+    state_dir.join(format!("sandbox-{id_instance}.jsonl"))
 }
+
+/// The place of a built-in sandbox instance, from its idInstance (none for another).
+pub fn built_in_place(id_instance: &str) -> Option<usize> {
+    let first: u64 = DEFAULT_ID_INSTANCE.parse().expect("digits");
+    let id: u64 = id_instance.parse().ok()?;
+    let place = id.checked_sub(first)?;
+    (place < MOST_INSTANCES as u64).then_some(place as usize)
+}
+
+/// The most instances the emulator serves at once.
+pub const MOST_INSTANCES: usize = 100;
 
 /// Runs the emulator on its own thread and runtime: for synchronous callers (tests).
 pub struct SandboxThread {

@@ -3,15 +3,19 @@
 //! runs on a blocking thread (the walk has threads of its own); what it finds goes out as
 //! events.
 
+use std::collections::BTreeMap;
+
 use crate::contact::{Checked as CheckedRow, ContentKey};
+use crate::input::Source;
 use crate::input::{InputOptions, Row, RowNumber, Table};
 use crate::record::Record;
 use crate::record::ledger::History;
 use crate::record::sent::SentCards;
 use crate::record::standing::{self, FirstLook, Judge, Policy, Standing, lookup_in};
 use crate::report::Findings;
+use crate::route::{Route, Routing};
 use crate::send::SendError;
-use crate::send::events::{ChangedRow, Event, Events, Note, Source};
+use crate::send::events::{ChangedRow, Event, Events, Note};
 use crate::validation::{self, Tally, Verdict};
 
 /// How many request bodies a dry run shows.
@@ -32,6 +36,11 @@ pub(crate) struct Checked {
     pub(crate) bodies: Vec<(RowNumber, String)>,
     /// The rows whose card the histories did not have, for the passes after this one.
     pub(crate) first_look: FirstLook,
+    /// The lane of each row this run sends for sure, in input order: each instance's share
+    /// of the first N rows, for its plan.
+    pub(crate) lanes: Vec<u16>,
+    /// Rows that wait for an instance the run does not have, by instance.
+    pub(crate) waiting: BTreeMap<String, u64>,
 }
 
 /// What the pass needs of the run.
@@ -40,8 +49,8 @@ pub(crate) struct Pass<'a> {
     /// The results file to write as the pass goes (none for a dry run).
     pub(crate) record: Option<&'a Record>,
     pub(crate) history: &'a History,
-    /// The run's instances and their histories, in shard order (none without a target).
-    pub(crate) instances: &'a [String],
+    /// Where each row goes, and the sent-card histories to look cards up in.
+    pub(crate) routing: &'a Routing,
     pub(crate) cards: &'a [&'a SentCards],
     pub(crate) policy: Policy<'a>,
     pub(crate) dry_run: bool,
@@ -56,7 +65,7 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
     pass.events.send(Event::Source(Source::of(&table)));
     let judge = Judge {
         history: pass.history,
-        instances: pass.instances,
+        routing: pass.routing,
         first_look: None,
     };
     let mut writer = match pass.record {
@@ -104,12 +113,20 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
         if let Some((key, request, standing)) = &standing
             && standing.goes(*key, pass.policy)
         {
-            checked.to_send += 1;
-            if pass.dry_run && checked.bodies.len() < DRY_RUN_SHOWN {
-                let body = request.body();
-                checked
-                    .bodies
-                    .push((row.number, String::from_utf8_lossy(&body).into_owned()));
+            match judge.route(*key, &request.chat_id) {
+                Route::Lane(lane) => {
+                    checked.lanes.push(lane as u16);
+                    checked.to_send += 1;
+                    if pass.dry_run && checked.bodies.len() < DRY_RUN_SHOWN {
+                        let body = request.body();
+                        checked
+                            .bodies
+                            .push((row.number, String::from_utf8_lossy(&body).into_owned()));
+                    }
+                }
+                Route::Waiting(instance) => {
+                    *checked.waiting.entry(instance.to_string()).or_default() += 1;
+                }
             }
         }
         if let Some(writer) = &mut writer {
@@ -136,6 +153,12 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
         pass.events.note(Note::AlreadySent {
             count: already_sent,
             again: pass.policy.again,
+        });
+    }
+    for (instance, rows) in &checked.waiting {
+        pass.events.note(Note::Waiting {
+            instance: instance.clone(),
+            rows: *rows,
         });
     }
     let going_ahead = checked.tally.invalid == 0 || pass.skip_invalid;

@@ -42,7 +42,8 @@ pub struct Settings {
 
 /// One instance's sending: where its requests go, where what happens is recorded (the
 /// results file's ledger, the instance's sent-card history) and told, how to send, and its
-/// stop switch.
+/// stop switches: its own (GREEN-API stopped this instance) and the run's (Ctrl-C, or a
+/// file that can no longer be written, which stops every lane).
 pub(crate) struct Lane {
     pub(crate) instance: String,
     pub(crate) gateway: Arc<dyn Gateway>,
@@ -52,6 +53,7 @@ pub(crate) struct Lane {
     pub(crate) counters: Arc<Counters>,
     pub(crate) events: Events,
     pub(crate) halt: Halt,
+    pub(crate) run: Halt,
 }
 
 /// Outcome counts, updated by the senders of every lane, read for the run's summary.
@@ -66,6 +68,23 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// The counts of several lanes together.
+    pub fn total<'c>(all: impl IntoIterator<Item = &'c Counters>) -> Counters {
+        let total = Counters::default();
+        for counters in all {
+            for (sum, one) in [
+                (&total.sent, &counters.sent),
+                (&total.failed, &counters.failed),
+                (&total.unknown, &counters.unknown),
+                (&total.retried, &counters.retried),
+                (&total.already_sent, &counters.already_sent),
+            ] {
+                sum.fetch_add(one.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        total
+    }
+
     fn add(&self, outcome: &RowOutcome) {
         let counter = match outcome {
             RowOutcome::Sent { .. } => &self.sent,
@@ -120,7 +139,7 @@ impl Lane {
             Ok(()) => true,
             Err(e) => {
                 let error = RecordError::write(self.ledger.path(), e);
-                self.halt.halt(Stop::Fault(error.to_string()));
+                self.fault(error.to_string());
                 false
             }
         }
@@ -132,8 +151,14 @@ impl Lane {
         let Some(slot) = attempt.slot else { return };
         let written = write(&self.cards).settle(slot, attempt.card, unix_millis(), settled);
         if let Err(e) = written {
-            self.halt.halt(Stop::Fault(e.to_string()));
+            self.fault(e.to_string());
         }
+    }
+
+    /// A file can no longer be written: this lane and every other stop.
+    fn fault(&self, reason: String) {
+        self.halt.halt(Stop::Fault(reason.clone()));
+        self.run.halt(Stop::Fault(reason));
     }
 }
 
@@ -161,7 +186,7 @@ impl Journal for Arc<Shared> {
             let claimed = match claimed {
                 Ok(claimed) => claimed,
                 Err(e) => {
-                    shared.halt.halt(Stop::Fault(e.to_string()));
+                    shared.fault(e.to_string());
                     return false;
                 }
             };
@@ -187,6 +212,7 @@ impl Journal for Arc<Shared> {
                     chat: Some(turn.attempt.chat_id.clone()),
                     phone: Some(turn.attempt.phone_contact),
                     names: Some(turn.attempt.names.clone()),
+                    instance: Some(shared.instance.clone()),
                 })
                 .collect();
             if events.is_empty() {
@@ -266,9 +292,7 @@ pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
     while tasks.join_next().await.is_some() {}
     let achieved_rate = dispatcher.await.unwrap_or(None);
     if let Err(e) = read(&shared.cards).sync() {
-        halt.halt(Stop::Fault(format!(
-            "cannot write the sent-card history: {e}"
-        )));
+        shared.fault(format!("cannot write the sent-card history: {e}"));
     }
     Sending {
         stop: halt.stop().unwrap_or(Stop::Finished),

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 
 use crate::contact::Finding;
 use crate::delivery::lookup::Resolved;
-use crate::input::{RowNumber, Table};
+use crate::input::RowNumber;
+pub use crate::input::Source;
 use crate::record::Restored;
 use crate::send::plan::QueuePlan;
 use crate::validation::Tally;
@@ -27,6 +28,10 @@ pub enum Event {
         first: Vec<(RowNumber, Finding)>,
     },
     Note(Note),
+    /// The instances the run sends from, in lane order (told before any is asked).
+    Instances {
+        instances: Vec<InstanceInfo>,
+    },
     /// Sending starts: this many rows in this run.
     Sending {
         total: u64,
@@ -41,34 +46,12 @@ pub enum Event {
     Sent,
 }
 
-/// The input as it was opened, for the summary's first lines.
-#[derive(Debug, Clone, Serialize)]
-pub struct Source {
-    pub path: PathBuf,
-    /// `CSV, UTF-8, comma-separated`, `XLSX workbook, sheet 'Contacts'`.
-    pub format: String,
-    pub header_row: RowNumber,
-    /// How each field was mapped: `chatId ← 'Phone'` …
-    pub columns: Vec<String>,
-    /// With `--set` the same card on every row: its names and phone.
-    pub constant_card: Option<(String, String)>,
-    pub warnings: Vec<String>,
-}
-
-impl Source {
-    pub fn of(table: &Table) -> Source {
-        Source {
-            path: table.path.clone(),
-            format: table.format.to_string(),
-            header_row: table.header_row,
-            columns: table.columns.notes.clone(),
-            constant_card: table
-                .columns
-                .constant_card()
-                .map(|(names, phone)| (names, phone.to_string())),
-            warnings: table.warnings.clone(),
-        }
-    }
+/// One of the run's instances, as the summary names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InstanceInfo {
+    pub id_instance: String,
+    /// What the instances file calls it.
+    pub name: Option<String>,
 }
 
 /// What became of one row's request.
@@ -103,12 +86,18 @@ pub enum Note {
     /// The ledger's last line was torn (a crash or a full disk while it was written) and was
     /// cut off before anything was appended.
     Repaired { ledger: PathBuf, line: u64 },
-    /// Requests go to the built-in emulator at this URL.
-    Sandbox { url: String },
+    /// Requests go to the built-in emulator at this URL (its first instance's, when it
+    /// runs several).
+    Sandbox { url: String, instances: usize },
     /// The instance is not `authorized`; sending goes on.
     InstanceState { instance: String, state: String },
     /// The instance is `starting`: greenbulk waits and asks again.
     Starting { instance: String },
+    /// One of several instances cannot send (refused, or yellowCard, blocked …) before the
+    /// run sent anything from it: its rows stay pending; the others go on.
+    InstanceStopped { instance: String, reason: String },
+    /// Rows wait for an instance an earlier run sent from, which this run does not have.
+    Waiting { instance: String, rows: u64 },
     /// The plan: when the queue will have sent this run's cards, as of `now`, and the
     /// instance's state (nothing leaves the queue unless it is `authorized`).
     Plan {

@@ -14,6 +14,7 @@ use crate::read;
 use crate::record::ledger::History;
 use crate::record::sent::SentCards;
 use crate::record::standing::{FirstLook, Judge, Policy, Standing};
+use crate::route::{Route, Routing};
 use crate::send::dispatch::Attempt;
 use crate::send::engine::Job;
 use crate::validation::{self, Verdict};
@@ -27,12 +28,12 @@ pub(crate) enum FeedError {
     Stopped(String),
 }
 
-/// What the feed needs of the run: the ledger's history, the lanes' instances and
-/// histories (in shard order) and their job queues, what goes, how many at most.
+/// What the feed needs of the run: the ledger's history, where rows go, the sent-card
+/// histories, the lanes' job queues (in lane order), what goes, how many at most.
 pub(crate) struct Feed<'a> {
     pub(crate) input: &'a InputOptions,
     pub(crate) history: &'a History,
-    pub(crate) instances: &'a [String],
+    pub(crate) routing: &'a Routing,
     pub(crate) cards: &'a [&'a RwLock<SentCards>],
     pub(crate) lanes: Vec<mpsc::Sender<Job>>,
     pub(crate) first_look: &'a FirstLook,
@@ -45,16 +46,16 @@ pub(crate) fn feed(mut feed: Feed) -> Result<(), FeedError> {
     let mut table = Table::open(feed.input)?;
     let judge = Judge {
         history: feed.history,
-        instances: feed.instances,
+        routing: feed.routing,
         first_look: Some(feed.first_look),
     };
     // Looked up beside the other rows, in each history as it stands: a card another run
     // claims meanwhile is refused when its own claim is made.
     let cards = feed.cards;
-    let lookup = move |shard: usize, card, absent| {
+    let lookup = move |card, absent| {
         cards
-            .get(shard)
-            .and_then(|cards| read(cards).earlier_unless_absent(card, absent))
+            .iter()
+            .find_map(|cards| read(cards).earlier_unless_absent(card, absent))
     };
     let prepare = |row: &Row, checked: &Checked| judge.prepare(row, checked, &lookup);
     let mut fed = 0u64;
@@ -67,9 +68,15 @@ pub(crate) fn feed(mut feed: Feed) -> Result<(), FeedError> {
         if fed >= feed.limit {
             return Err(Ended::Done);
         }
-        let (card, shard) = (prepared.card, prepared.shard);
+        let card = prepared.card;
         let standing = judge.standing(key, prepared);
-        if !standing.goes(key, feed.policy) || feed.lanes[shard].is_closed() {
+        if !standing.goes(key, feed.policy) {
+            return Ok(());
+        }
+        let Route::Lane(lane) = judge.route(key, &request.chat_id) else {
+            return Ok(());
+        };
+        if feed.lanes[lane].is_closed() {
             return Ok(());
         }
         let changed = matches!(standing, Standing::Changed(_));
@@ -87,7 +94,7 @@ pub(crate) fn feed(mut feed: Feed) -> Result<(), FeedError> {
             },
             body: request.body(),
         };
-        match feed.lanes[shard].blocking_send(job) {
+        match feed.lanes[lane].blocking_send(job) {
             Ok(()) => fed += 1,
             // That lane stopped meanwhile: its rows stay pending, the others go on.
             Err(_) if feed.lanes.iter().all(|lane| lane.is_closed()) => return Err(Ended::Done),
@@ -149,7 +156,7 @@ mod tests {
         let fed = feed(Feed {
             input: &input,
             history: &History::default(),
-            instances: &["1101000001".to_string()],
+            routing: &Routing::new(vec!["1101000001".to_string()], &[], false),
             cards: &[&cards],
             lanes: vec![jobs],
             first_look: &FirstLook::default(),

@@ -17,6 +17,7 @@
 //!
 //! [`Record`]: crate::record::Record
 
+mod asking;
 pub mod cancel;
 mod check;
 pub mod dispatch;
@@ -26,10 +27,10 @@ mod feed;
 pub mod pacer;
 pub mod plan;
 mod session;
-mod shard;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,24 +47,45 @@ pub use cancel::Cancel;
 pub use dispatch::Stop;
 pub use engine::{Counters, Settings};
 use events::Events;
-pub use events::{ChangedRow, Event, Note, RowOutcome, Source};
+pub use events::{ChangedRow, Event, InstanceInfo, Note, RowOutcome, Source};
 pub use pacer::Rate;
 pub use plan::QueuePlan;
-pub(crate) use shard::assign;
 
 /// Where the requests go.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// GREEN-API (or anything that answers like it). `shared_calls` is the file through which
-    /// runs on the same instance keep to the per-method rate limits together.
-    Api {
-        credentials: Credentials,
-        shared_calls: Option<PathBuf>,
-    },
-    /// The built-in emulator, started for this run.
-    Sandbox,
+    /// GREEN-API (or anything that answers like it): one instance, or several
+    /// (`--instances`, docs/instances.md), rows spread over them by chat.
+    Api(Vec<ApiInstance>),
+    /// The built-in emulator, started for this run with this many instances.
+    Sandbox { instances: usize },
     /// None given: only a dry run can do without.
     Unset,
+}
+
+/// One GREEN-API instance a run sends from.
+#[derive(Debug, Clone)]
+pub struct ApiInstance {
+    pub credentials: Credentials,
+    /// The file through which runs on the same instance keep to the per-method rate limits
+    /// together.
+    pub shared_calls: Option<PathBuf>,
+    /// What the instances file calls it.
+    pub name: Option<String>,
+    /// Its own rate (the instances file's `rate` column); else the run's.
+    pub rate: Option<Rate>,
+}
+
+impl ApiInstance {
+    /// An instance given by the single-instance flags (or the environment).
+    pub fn single(credentials: Credentials, state_dir: &Path) -> ApiInstance {
+        ApiInstance {
+            shared_calls: Some(shared_calls_file(state_dir, &credentials)),
+            credentials,
+            name: None,
+            rate: None,
+        }
+    }
 }
 
 /// A send run's options, resolved and checked.
@@ -89,6 +111,8 @@ pub struct SendOptions {
     pub queue_ttl: Duration,
     /// Where the sent-card history of each instance is kept.
     pub state_dir: PathBuf,
+    /// `--reassign`: rows that wait for an instance this run does not have go to the others.
+    pub reassign: bool,
 }
 
 /// How a run ended, when it ran to an end of its own.
@@ -118,14 +142,19 @@ pub struct DryRun {
 
 #[derive(Debug)]
 pub struct Finished {
+    /// The worst of the lanes' stops (a refused instance is worse than Ctrl-C).
     pub stop: Stop,
+    /// Each instance's part, in lane order.
+    pub lanes: Vec<LaneEnd>,
     pub to_send: u64,
     /// Rows left pending because of `--limit`.
     pub held_back: u64,
     /// When the queue should have sent the last card, from the plan.
     pub last_leaves: Option<jiff::Timestamp>,
     pub rate: Rate,
+    /// Requests per second, the lanes together.
     pub achieved_rate: Option<f64>,
+    /// The lanes' counts together.
     pub counters: Arc<Counters>,
     pub results: PathBuf,
     /// Whether the results file stays: one this run created goes again if nothing was sent.
@@ -133,6 +162,21 @@ pub struct Finished {
     /// The counts of the rewritten results file, or why it could not be rewritten (it then
     /// shows an earlier state, and the ledger holds the truth).
     pub counts: Result<StatusCounts, String>,
+    /// The results file's counts by instance (its `instance` column).
+    pub by_instance: BTreeMap<String, StatusCounts>,
+}
+
+/// How one instance's part of a run ended.
+#[derive(Debug)]
+pub struct LaneEnd {
+    pub instance: InstanceInfo,
+    pub stop: Stop,
+    /// Whether it began sending; if not, and stopped, it was before its first request
+    /// (refused, or a state that cannot send).
+    pub started: bool,
+    pub rate: Rate,
+    pub achieved_rate: Option<f64>,
+    pub counters: Arc<Counters>,
 }
 
 /// Why a run ended before it could send, or could not start.
@@ -157,9 +201,15 @@ pub enum SendError {
     /// The instance cannot send (yellowCard, blocked, suspended).
     #[error("the instance {instance} is '{state}'; nothing was sent")]
     Instance { instance: String, state: String },
-    /// The queue cannot send this run's cards within the 24 hours it keeps them.
+    /// The queue cannot send this run's cards within the 24 hours it keeps them. `fitting`:
+    /// the most rows (the `--limit`) whose cards leave every instance's queue in time.
     #[error("{} cards cannot all leave the instance's queue before it drops them", .plan.cards)]
-    QueueFull { instance: String, plan: QueuePlan },
+    QueueFull {
+        instance: String,
+        plan: QueuePlan,
+        fitting: u64,
+        several: bool,
+    },
     /// Ctrl-C (or SIGTERM, or the page's Stop) before the first request.
     #[error("interrupted before anything was sent")]
     Interrupted,

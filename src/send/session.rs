@@ -1,32 +1,27 @@
 //! The session's steps, in order (see the `send` module's documentation). The blocking ones
 //! (files, the validation walk) run on blocking threads; the rest is async, on whatever
-//! runtime drives the session.
+//! runtime drives the session. What is asked of each instance is in `asking`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::asking::{self, gateways_for, last_leaves, look_up, plan, preflight};
 use super::check::{self, Checked, Pass};
 use super::dispatch::{Halt, Stop};
 use super::engine::{self, Counters, Lane};
-use super::events::{Event, Events, Note};
+use super::events::{Event, Events, InstanceInfo, Note};
 use super::feed::{self, Feed, FeedError};
-use super::plan::QueuePlan;
-use super::{Cancel, DryRun, Finished, Outcome, SendError, SendOptions, Session, Target};
-use crate::client::{CallError, Client, Credentials, Gateway};
+use super::{Cancel, DryRun, Finished, LaneEnd, Outcome, SendError, SendOptions, Session, Target};
+use crate::client::Gateway;
 use crate::contact::ContentKey;
-use crate::delivery::lookup::{self, ResolveError};
 use crate::read;
 use crate::record::ledger::{History, unix_millis};
 use crate::record::sent::SentCards;
 use crate::record::standing::{FirstLook, Policy};
 use crate::record::{Event as LedgerEvent, Record};
-use crate::sandbox::{self, Sandbox};
-
-/// How long a `starting` instance is waited for before sending begins anyway.
-const STARTING_PATIENCE: Duration = Duration::from_secs(60);
+use crate::route::Routing;
 
 pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, SendError> {
     let Session {
@@ -40,21 +35,18 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
         let (options, events) = (options.clone(), events.clone());
         until_cancelled(&cancel, blocking(move || open(&options, &events))).await??
     };
-    let instances: Vec<String> = match (&gateways, &options.target) {
-        (Some(gateways), _) => gateways
-            .iter()
-            .map(|g| g.id_instance().to_string())
-            .collect(),
-        (None, Target::Api { credentials, .. }) => vec![credentials.id_instance().to_string()],
-        (None, Target::Sandbox) => vec![sandbox::DEFAULT_ID_INSTANCE.to_string()],
-        (None, Target::Unset) => Vec::new(),
-    };
+    let instances = asking::instances(&options, gateways.as_deref());
+    events.send(Event::Instances {
+        instances: instances.clone(),
+    });
+    let ids: Vec<String> = instances.iter().map(|i| i.id_instance.clone()).collect();
+    let mut routing = Routing::new(ids, &history.instances, options.reassign);
     let (record, cards) = {
-        let (options, instances) = (options.clone(), instances.clone());
+        let (options, routing) = (options.clone(), routing.clone());
         until_cancelled(
             &cancel,
             blocking(move || {
-                let cards = sent_cards(&options, record.as_ref(), &instances)?;
+                let cards = sent_cards(&options, record.as_ref(), &routing)?;
                 Ok::<_, SendError>((record, cards))
             }),
         )
@@ -65,11 +57,11 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
     }
 
     let (record, cards, mut checked) = {
-        let (options, events, history, instances) = (
+        let (options, events, history, routing) = (
             options.clone(),
             events.clone(),
             history.clone(),
-            instances.clone(),
+            routing.clone(),
         );
         until_cancelled(
             &cancel,
@@ -79,7 +71,7 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
                     input: &options.input,
                     record: record.as_ref(),
                     history: &history,
-                    instances: &instances,
+                    routing: &routing,
                     cards: &views,
                     policy: policy(&options, None),
                     dry_run: options.dry_run,
@@ -102,24 +94,25 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
     let Some(mut record) = record else {
         return dry_run(&options, gateways, &events, &cancel, checked).await;
     };
-    let (gateways, _sandbox) =
+    record_instances(&mut record, &history, &routing, options.reassign)?;
+    let (gateways, _sandboxes) =
         until_cancelled(&cancel, gateways_for(&options, gateways, &events)).await??;
     let first_look = Arc::new(std::mem::take(&mut checked.first_look));
     let cards: Vec<Arc<RwLock<SentCards>>> = cards
         .into_iter()
         .map(|c| Arc::new(RwLock::new(c)))
         .collect();
-    let finished = send(
-        &options,
-        &mut record,
-        &gateways,
-        &cards,
-        checked,
-        first_look.clone(),
-        &events,
-        &cancel,
-    )
-    .await;
+    let run = Run {
+        options: &options,
+        gateways: &gateways,
+        instances: &instances,
+        cards: &cards,
+        events: &events,
+        cancel: &cancel,
+    };
+    let finished = run
+        .send(&mut record, &mut routing, checked, first_look.clone())
+        .await;
     let mut finished = match finished {
         Ok(finished) => finished,
         Err(error) => {
@@ -130,13 +123,13 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
     events.send(Event::Sent);
 
     let (record, counts) = {
-        let (options, instances) = (options.clone(), instances.clone());
+        let options = options.clone();
         blocking(move || {
             let guards: Vec<_> = cards.iter().map(|c| read(c)).collect();
             let views: Vec<&SentCards> = guards.iter().map(|g| &**g).collect();
             let lookup = crate::record::standing::lookup_in(&views);
             let counts = record
-                .rewrite(&options.input, &instances, &lookup, Some(&first_look))
+                .rewrite(&options.input, &routing, &lookup, Some(&first_look))
                 .map_err(|e| e.to_string());
             (record, counts)
         })
@@ -145,16 +138,453 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
     let mut record = record;
     // A run that created the results file and sent nothing removes it again, unless its
     // lines say something: rows this machine sent in another run.
-    if counts.as_ref().is_ok_and(|c| c.already_sent > 0) {
+    if counts.as_ref().is_ok_and(|c| c.total.already_sent > 0) {
         record.keep();
     }
-    // Held back are rows still pending: one whose card another row of this run sent is not.
-    if let Ok(counts) = &counts {
-        finished.held_back = finished.held_back.min(counts.pending);
+    if let Ok(counts) = counts {
+        // Held back are rows still pending: one whose card another row of this run sent
+        // is not.
+        finished.held_back = finished.held_back.min(counts.total.pending);
+        finished.counts = Ok(counts.total);
+        finished.by_instance = counts.by_instance;
+    } else if let Err(error) = counts {
+        finished.counts = Err(error);
     }
-    finished.counts = counts;
     finished.results_kept = record.kept();
     Ok(Outcome::Finished(finished))
+}
+
+/// Each instance's sent-card history: this run's, opened for its results file and brought in
+/// line with its ledger (a run killed before it wrote its outcome there), then those of the
+/// instances earlier runs on the results file had and this one lacks, only read (a card one
+/// of them sent is not sent again from another). A dry run only reads them all.
+fn sent_cards(
+    options: &SendOptions,
+    record: Option<&Record>,
+    routing: &Routing,
+) -> Result<Vec<SentCards>, SendError> {
+    let mut all = Vec::with_capacity(routing.instances().len() + routing.missing().len());
+    for (lane, instance) in routing.instances().iter().enumerate() {
+        let Some(record) = record else {
+            all.push(SentCards::peek(&options.state_dir, instance)?);
+            continue;
+        };
+        let mut cards = SentCards::open(&options.state_dir, instance)?;
+        cards.register(&record.identity())?;
+        cards.reconcile_with(record.history(), unix_millis(), lane == 0)?;
+        all.push(cards);
+    }
+    for instance in routing.missing() {
+        all.push(SentCards::peek(&options.state_dir, instance)?);
+    }
+    Ok(all)
+}
+
+/// Records the run's instances in the ledger when they differ from those recorded before:
+/// later runs then know which rows wait for which instance.
+fn record_instances(
+    record: &mut Record,
+    history: &History,
+    routing: &Routing,
+    reassign: bool,
+) -> Result<(), SendError> {
+    let ids = routing.instances();
+    let known = ids.iter().all(|id| history.instances.contains(id));
+    let dropped = reassign && history.instances.iter().any(|id| !ids.contains(id));
+    if ids.is_empty() || (known && !dropped) {
+        return Ok(());
+    }
+    record.append(&[LedgerEvent::Instances {
+        ids: ids.to_vec(),
+        replaced: reassign,
+        at: unix_millis(),
+    }])?;
+    Ok(())
+}
+
+/// A dry run: the rows a real run would send, and, with somewhere to send, each instance's
+/// state and plan, read only.
+async fn dry_run(
+    options: &SendOptions,
+    gateways: Option<Vec<Arc<dyn Gateway>>>,
+    events: &Events,
+    cancel: &Cancel,
+    mut checked: Checked,
+) -> Result<Outcome, SendError> {
+    // What a real run would send: at most --limit rows.
+    let to_send = options
+        .limit
+        .map_or(checked.to_send, |limit| limit.min(checked.to_send));
+    checked
+        .bodies
+        .truncate(usize::try_from(to_send).unwrap_or(usize::MAX));
+    let target = match (&gateways, &options.target) {
+        (None, Target::Unset) => None,
+        _ => {
+            let (gateways, _sandboxes) =
+                until_cancelled(cancel, gateways_for(options, gateways, events)).await??;
+            let target = match options.target {
+                Target::Sandbox { .. } => Some("the built-in sandbox".to_string()),
+                _ => gateways.first().map(|g| g.masked_url("sendContact")),
+            };
+            let live = vec![true; gateways.len()];
+            let resent = vec![0; gateways.len()];
+            let shares = asking::shares(&checked.lanes, &resent, &live, options.limit);
+            let rates = asking::rates(options, gateways.len());
+            let mut plans = Vec::new();
+            for (lane, gateway) in gateways.iter().enumerate() {
+                let asked = async {
+                    let state = preflight(gateway.as_ref(), events).await?;
+                    let share = shares[lane];
+                    plan(
+                        options,
+                        gateway.as_ref(),
+                        share,
+                        rates[lane],
+                        &state,
+                        events,
+                    )
+                    .await
+                };
+                match until_cancelled(cancel, asked).await? {
+                    Ok(planned) => plans.push(planned),
+                    Err(error) if gateways.len() > 1 => {
+                        events.note(Note::InstanceStopped {
+                            instance: gateway.id_instance().to_string(),
+                            reason: asking::stop_reason(&error),
+                        });
+                        plans.push(None);
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            check_plans(&gateways, &plans, &checked.lanes, &live)?;
+            target.map(|t| match gateways.len() {
+                1 => t,
+                n => format!("{t} and {} more instances", n - 1),
+            })
+        }
+    };
+    Ok(Outcome::DryRun(DryRun {
+        to_send,
+        held_back: checked.to_send - to_send,
+        unknown: checked.unknown.len() as u64,
+        target,
+        rate: options.settings.rate,
+        bodies: checked.bodies,
+    }))
+}
+
+/// Refuses the run when some instance's queue cannot send its share in time, with the most
+/// rows (`--limit`) that fit every instance.
+fn check_plans(
+    gateways: &[Arc<dyn Gateway>],
+    plans: &[Option<crate::send::QueuePlan>],
+    order: &[u16],
+    live: &[bool],
+) -> Result<(), SendError> {
+    let Some(lane) = plans.iter().position(|p| p.is_some_and(|p| !p.fits())) else {
+        return Ok(());
+    };
+    let plan = plans[lane].expect("the plan that does not fit");
+    let fitting = if gateways.len() == 1 {
+        plan.fitting()
+    } else {
+        let each: Vec<u64> = plans
+            .iter()
+            .map(|p| p.map_or(u64::MAX, |p| p.fitting()))
+            .collect();
+        asking::fitting_overall(order, live, &each)
+    };
+    Err(SendError::QueueFull {
+        instance: gateways[lane].id_instance().to_string(),
+        plan,
+        fitting,
+        several: gateways.len() > 1,
+    })
+}
+
+/// What sending needs of the session, borrowed.
+struct Run<'r> {
+    options: &'r Arc<SendOptions>,
+    gateways: &'r [Arc<dyn Gateway>],
+    instances: &'r [InstanceInfo],
+    /// The sent-card histories: the lanes' (in lane order), then the missing instances'.
+    cards: &'r [Arc<RwLock<SentCards>>],
+    events: &'r Events,
+    cancel: &'r Cancel,
+}
+
+impl Run<'_> {
+    /// Asks each instance, then feeds and dispatches every row this run sends, each to its
+    /// instance's lane. An instance that cannot send, of several, stops only its own rows.
+    async fn send(
+        &self,
+        record: &mut Record,
+        routing: &mut Routing,
+        checked: Checked,
+        first_look: Arc<FirstLook>,
+    ) -> Result<Finished, SendError> {
+        let (options, events, cancel) = (self.options, self.events, self.cancel);
+        let lanes = self.gateways.len();
+        let rates = asking::rates(options, lanes);
+
+        // Each instance's state; of several, one that cannot send stops only its rows.
+        let mut states: Vec<Option<String>> = Vec::with_capacity(lanes);
+        let mut first_error = None;
+        for (lane, gateway) in self.gateways.iter().enumerate() {
+            match until_cancelled(cancel, preflight(gateway.as_ref(), events)).await? {
+                Ok(state) => states.push(Some(state)),
+                Err(error) if lanes > 1 => {
+                    let reason = asking::stop_reason(&error);
+                    events.note(Note::InstanceStopped {
+                        instance: gateway.id_instance().to_string(),
+                        reason: reason.clone(),
+                    });
+                    routing.stop(lane, reason);
+                    first_error.get_or_insert(error);
+                    states.push(None);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if let Some(error) = first_error
+            && states.iter().all(Option::is_none)
+        {
+            return Err(error);
+        }
+        let live: Vec<bool> = states.iter().map(Option::is_some).collect();
+
+        // The rows whose answer an earlier run lost, looked up where they were sent.
+        let mut resend = HashSet::new();
+        let first_live = live.iter().position(|l| *l);
+        for (lane, gateway) in self.gateways.iter().enumerate() {
+            if !live[lane] {
+                continue;
+            }
+            let unrecorded = Some(lane) == first_live;
+            let found = look_up(options, gateway.as_ref(), unrecorded, record, events);
+            resend.extend(until_cancelled(cancel, found).await??);
+        }
+        let mut resent = vec![0u64; lanes];
+        let history = record.history().clone();
+        for key in checked.unknown.iter().filter(|key| resend.contains(key)) {
+            let on = history.get(*key).and_then(|s| history.instance(s.instance));
+            let lane = on
+                .and_then(|on| routing.instances().iter().position(|i| i == on))
+                .or(first_live)
+                .unwrap_or(0);
+            resent[lane] += 1;
+        }
+
+        // Each instance's share, and whether its queue can send it in time.
+        let shares = asking::shares(&checked.lanes, &resent, &live, options.limit);
+        let to_send: u64 = shares.iter().sum();
+        let wanted: u64 = checked
+            .lanes
+            .iter()
+            .filter(|lane| live[usize::from(**lane)])
+            .count() as u64
+            + resent.iter().sum::<u64>();
+        let mut plans = Vec::with_capacity(lanes);
+        for (lane, gateway) in self.gateways.iter().enumerate() {
+            let Some(state) = &states[lane] else {
+                plans.push(None);
+                continue;
+            };
+            let asked = plan(
+                options,
+                gateway.as_ref(),
+                shares[lane],
+                rates[lane],
+                state,
+                events,
+            );
+            plans.push(until_cancelled(cancel, asked).await??);
+        }
+        check_plans(self.gateways, &plans, &checked.lanes, &live)?;
+        let last_leaves = plans
+            .iter()
+            .zip(&states)
+            .filter_map(|(plan, state)| last_leaves(plan.as_ref()?, state.as_deref()?))
+            .max();
+
+        let mut finished = Finished {
+            stop: Stop::Finished,
+            lanes: Vec::new(),
+            to_send,
+            held_back: wanted - to_send,
+            last_leaves,
+            rate: options.settings.rate,
+            achieved_rate: None,
+            counters: Arc::new(Counters::default()),
+            results: options.results.clone(),
+            results_kept: true,
+            counts: Err("not written yet".into()),
+            by_instance: BTreeMap::new(),
+        };
+        let lane_counters: Vec<Arc<Counters>> =
+            (0..lanes).map(|_| Arc::new(Counters::default())).collect();
+        let end = |lane: usize, stop: Stop, started: bool, achieved_rate| LaneEnd {
+            instance: self.instances[lane].clone(),
+            stop,
+            started,
+            rate: rates[lane],
+            achieved_rate,
+            counters: lane_counters[lane].clone(),
+        };
+        if to_send == 0 {
+            events.note(
+                if check::still_unknown(&checked.unknown, record.history()) {
+                    Note::OnlyUnknownLeft
+                } else if checked.tally.rows == 0 {
+                    Note::NoRows
+                } else {
+                    Note::NothingToSend
+                },
+            );
+            finished.lanes = (0..lanes)
+                .map(|lane| end(lane, preflight_stop(routing, lane, &live), false, None))
+                .collect();
+            finished.stop = worst(finished.lanes.iter().map(|l| &l.stop));
+            return Ok(finished);
+        }
+
+        events.send(Event::Sending { total: to_send });
+        let run_halt = Halt::new();
+        let mut senders = Vec::with_capacity(lanes);
+        let mut running = Vec::with_capacity(lanes);
+        let mut halts = Vec::with_capacity(lanes);
+        for (lane, gateway) in self.gateways.iter().enumerate() {
+            let (jobs, queued) = mpsc::channel::<engine::Job>(1024);
+            senders.push(jobs);
+            if !live[lane] {
+                // Its receiver dropped: the feed passes its rows by, and they stay pending.
+                running.push(None);
+                continue;
+            }
+            let one = Lane {
+                instance: gateway.id_instance().to_string(),
+                gateway: gateway.clone(),
+                ledger: record.ledger(),
+                cards: self.cards[lane].clone(),
+                settings: engine::Settings {
+                    rate: rates[lane],
+                    ..options.settings.clone()
+                },
+                counters: lane_counters[lane].clone(),
+                events: events.clone(),
+                halt: Halt::new(),
+                run: run_halt.clone(),
+            };
+            halts.push(one.halt.clone());
+            running.push(Some(tokio::spawn(engine::run(one, queued))));
+        }
+        // Ctrl-C stops the run; a file that can no longer be written (one lane's fault)
+        // stops every lane.
+        let watcher = {
+            let (cancel, run_halt, halts) = (cancel.clone(), run_halt.clone(), halts.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => run_halt.halt(Stop::Interrupted),
+                    _ = run_halt.until_halted() => {}
+                }
+                let stop = run_halt.stop().unwrap_or(Stop::Interrupted);
+                for halt in &halts {
+                    halt.halt(stop.clone());
+                }
+            })
+        };
+        let feeder = {
+            let (options, history, cards, routing) = (
+                options.clone(),
+                record.history().clone(),
+                self.cards.to_vec(),
+                routing.clone(),
+            );
+            let policy_resend = resend;
+            tokio::task::spawn_blocking(move || {
+                let views: Vec<&RwLock<SentCards>> = cards.iter().map(|c| &**c).collect();
+                feed::feed(Feed {
+                    input: &options.input,
+                    history: &history,
+                    routing: &routing,
+                    cards: &views,
+                    lanes: senders,
+                    first_look: &first_look,
+                    policy: policy(&options, Some(&policy_resend)),
+                    limit: to_send,
+                })
+            })
+        };
+        let mut sendings = Vec::with_capacity(lanes);
+        for lane in running {
+            match lane {
+                None => sendings.push(None),
+                Some(handle) => match handle.await {
+                    Ok(sending) => sendings.push(Some(sending)),
+                    Err(error) => std::panic::resume_unwind(error.into_panic()),
+                },
+            }
+        }
+        watcher.abort();
+        let fed = feeder
+            .await
+            .unwrap_or_else(|e| Err(FeedError::Stopped(e.to_string())));
+        let fed_error = fed.err().map(|e| e.to_string());
+        for (lane, sending) in sendings.into_iter().enumerate() {
+            let one = match sending {
+                None => end(lane, preflight_stop(routing, lane, &live), false, None),
+                Some(sending) => {
+                    let stop = match (sending.stop, &fed_error) {
+                        (Stop::Finished, Some(e)) => Stop::Fault(e.clone()),
+                        (stop, _) => stop,
+                    };
+                    if let Stop::Fatal(reason) = &stop {
+                        routing.stop(lane, reason.clone());
+                    }
+                    end(lane, stop, true, sending.achieved_rate)
+                }
+            };
+            finished.lanes.push(one);
+        }
+        finished.stop = worst(finished.lanes.iter().map(|l| &l.stop));
+        finished.counters = Arc::new(Counters::total(lane_counters.iter().map(|c| &**c)));
+        let rates: Vec<f64> = finished
+            .lanes
+            .iter()
+            .filter_map(|l| l.achieved_rate)
+            .collect();
+        finished.achieved_rate = (!rates.is_empty()).then(|| rates.iter().sum());
+        Ok(finished)
+    }
+}
+
+/// How a lane that never started ended: stopped at its preflight (or, live, with nothing
+/// to send).
+fn preflight_stop(routing: &Routing, lane: usize, live: &[bool]) -> Stop {
+    if live[lane] {
+        return Stop::Finished;
+    }
+    let reason = routing
+        .stop_reason(lane)
+        .unwrap_or("it could not be asked")
+        .to_string();
+    Stop::Fatal(reason)
+}
+
+/// The worst of the lanes' stops: refused by GREEN-API, then a fault, then interrupted.
+fn worst<'s>(stops: impl Iterator<Item = &'s Stop>) -> Stop {
+    let rank = |stop: &Stop| match stop {
+        Stop::Finished => 0,
+        Stop::Interrupted => 1,
+        Stop::Fault(_) => 2,
+        Stop::Fatal(_) => 3,
+    };
+    stops
+        .max_by_key(|stop| rank(stop))
+        .cloned()
+        .unwrap_or(Stop::Finished)
 }
 
 /// Runs blocking work on a blocking thread; a panic there is a panic here.
@@ -271,28 +701,6 @@ fn same_card(
     Ok(())
 }
 
-/// Each instance's sent-card history: opened for this run's results file and brought in
-/// line with its ledger (a run killed before it wrote its outcome there); only read by a dry
-/// run.
-fn sent_cards(
-    options: &SendOptions,
-    record: Option<&Record>,
-    instances: &[String],
-) -> Result<Vec<SentCards>, SendError> {
-    let mut all = Vec::with_capacity(instances.len());
-    for instance in instances {
-        let Some(record) = record else {
-            all.push(SentCards::peek(&options.state_dir, instance)?);
-            continue;
-        };
-        let mut cards = SentCards::open(&options.state_dir, instance)?;
-        cards.register(&record.identity())?;
-        cards.reconcile_with(record.history(), unix_millis())?;
-        all.push(cards);
-    }
-    Ok(all)
-}
-
 /// The policy for sending again what was (or may have been) sent before.
 fn policy<'p>(options: &SendOptions, resend: Option<&'p HashSet<ContentKey>>) -> Policy<'p> {
     Policy {
@@ -300,329 +708,4 @@ fn policy<'p>(options: &SendOptions, resend: Option<&'p HashSet<ContentKey>>) ->
         resend_changed: options.resend_changed,
         again: options.again,
     }
-}
-
-/// The gateways the run sends through, one an instance: those given, or clients made from
-/// the target (the built-in emulator started for it, kept alive with them).
-async fn gateways_for(
-    options: &SendOptions,
-    given: Option<Vec<Arc<dyn Gateway>>>,
-    events: &Events,
-) -> Result<(Vec<Arc<dyn Gateway>>, Option<Sandbox>), SendError> {
-    if let Some(given) = given {
-        return Ok((given, None));
-    }
-    let timeout = options.timeout;
-    match &options.target {
-        Target::Api {
-            credentials,
-            shared_calls,
-        } => {
-            let client = Client::new(credentials, timeout, shared_calls.clone())?;
-            Ok((vec![Arc::new(client)], None))
-        }
-        Target::Sandbox | Target::Unset => {
-            let kept = sandbox::kept_file(&options.state_dir);
-            let started = Sandbox::start_kept(sandbox::built_in(), kept, !options.dry_run)
-                .await
-                .map_err(SendError::Sandbox)?;
-            events.note(Note::Sandbox { url: started.url() });
-            let credentials = Credentials::new(
-                &started.url(),
-                &started.config().id_instance,
-                &started.config().token,
-            )
-            .map_err(anyhow::Error::msg)?;
-            let client = Client::new(&credentials, timeout, None)?;
-            Ok((vec![Arc::new(client)], Some(started)))
-        }
-    }
-}
-
-/// A dry run: the rows a real run would send, and, with somewhere to send, each instance's
-/// state and plan, read only.
-async fn dry_run(
-    options: &SendOptions,
-    gateways: Option<Vec<Arc<dyn Gateway>>>,
-    events: &Events,
-    cancel: &Cancel,
-    mut checked: Checked,
-) -> Result<Outcome, SendError> {
-    // What a real run would send: at most --limit rows.
-    let to_send = options
-        .limit
-        .map_or(checked.to_send, |limit| limit.min(checked.to_send));
-    checked
-        .bodies
-        .truncate(usize::try_from(to_send).unwrap_or(usize::MAX));
-    let target = match (&gateways, &options.target) {
-        (None, Target::Unset) => None,
-        _ => {
-            let (gateways, _sandbox) =
-                until_cancelled(cancel, gateways_for(options, gateways, events)).await??;
-            let target = match options.target {
-                Target::Sandbox => Some("the built-in sandbox".to_string()),
-                _ => gateways.first().map(|g| g.masked_url("sendContact")),
-            };
-            for gateway in &gateways {
-                let asked = async {
-                    let state = preflight(gateway.as_ref(), events).await?;
-                    plan(options, gateway.as_ref(), to_send, &state, events).await
-                };
-                until_cancelled(cancel, asked).await??;
-            }
-            target
-        }
-    };
-    Ok(Outcome::DryRun(DryRun {
-        to_send,
-        held_back: checked.to_send - to_send,
-        unknown: checked.unknown.len() as u64,
-        target,
-        rate: options.settings.rate,
-        bodies: checked.bodies,
-    }))
-}
-
-/// Asks each instance, then feeds and dispatches every row this run sends.
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    options: &Arc<SendOptions>,
-    record: &mut Record,
-    gateways: &[Arc<dyn Gateway>],
-    cards: &[Arc<RwLock<SentCards>>],
-    checked: Checked,
-    first_look: Arc<FirstLook>,
-    events: &Events,
-    cancel: &Cancel,
-) -> Result<Finished, SendError> {
-    let gateway = gateways[0].as_ref();
-    let before = async {
-        let state = preflight(gateway, events).await?;
-        let resend = look_up(options, gateway, record, events).await?;
-        let resent = checked
-            .unknown
-            .iter()
-            .filter(|key| resend.contains(key))
-            .count() as u64;
-        let wanted_rows = checked.to_send + resent;
-        let to_send = options.limit.map_or(wanted_rows, |l| l.min(wanted_rows));
-        let last_leaves = plan(options, gateway, to_send, &state, events).await?;
-        Ok::<_, SendError>((resend, wanted_rows, to_send, last_leaves))
-    };
-    let (resend, wanted_rows, to_send, last_leaves) = until_cancelled(cancel, before).await??;
-
-    let counters = Arc::new(Counters::default());
-    let mut finished = Finished {
-        stop: Stop::Finished,
-        to_send,
-        held_back: wanted_rows - to_send,
-        last_leaves,
-        rate: options.settings.rate,
-        achieved_rate: None,
-        counters: counters.clone(),
-        results: options.results.clone(),
-        results_kept: true,
-        counts: Err("not written yet".into()),
-    };
-    if to_send == 0 {
-        events.note(
-            if check::still_unknown(&checked.unknown, record.history()) {
-                Note::OnlyUnknownLeft
-            } else if checked.tally.rows == 0 {
-                Note::NoRows
-            } else {
-                Note::NothingToSend
-            },
-        );
-        return Ok(finished);
-    }
-
-    events.send(Event::Sending { total: to_send });
-    let mut lanes = Vec::with_capacity(gateways.len());
-    let mut senders = Vec::with_capacity(gateways.len());
-    for (gateway, cards) in gateways.iter().zip(cards) {
-        let (jobs, queued) = mpsc::channel::<engine::Job>(1024);
-        let lane = Lane {
-            instance: gateway.id_instance().to_string(),
-            gateway: gateway.clone(),
-            ledger: record.ledger(),
-            cards: cards.clone(),
-            settings: options.settings.clone(),
-            counters: counters.clone(),
-            events: events.clone(),
-            halt: Halt::new(),
-        };
-        senders.push(jobs);
-        lanes.push((lane, queued));
-    }
-    let halts: Vec<Halt> = lanes.iter().map(|(lane, _)| lane.halt.clone()).collect();
-    let watcher = {
-        let (cancel, halts) = (cancel.clone(), halts.clone());
-        tokio::spawn(async move {
-            cancel.cancelled().await;
-            for halt in &halts {
-                halt.halt(Stop::Interrupted);
-            }
-        })
-    };
-    let feeder = {
-        let (options, history, cards, instances) = (
-            options.clone(),
-            record.history().clone(),
-            cards.to_vec(),
-            gateways
-                .iter()
-                .map(|g| g.id_instance().to_string())
-                .collect::<Vec<_>>(),
-        );
-        tokio::task::spawn_blocking(move || {
-            let views: Vec<&RwLock<SentCards>> = cards.iter().map(|c| &**c).collect();
-            feed::feed(Feed {
-                input: &options.input,
-                history: &history,
-                instances: &instances,
-                cards: &views,
-                lanes: senders,
-                first_look: &first_look,
-                policy: policy(&options, Some(&resend)),
-                limit: to_send,
-            })
-        })
-    };
-    let running: Vec<_> = lanes
-        .into_iter()
-        .map(|(lane, queued)| tokio::spawn(engine::run(lane, queued)))
-        .collect();
-    let mut sendings = Vec::with_capacity(running.len());
-    for lane in running {
-        match lane.await {
-            Ok(sending) => sendings.push(sending),
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        }
-    }
-    watcher.abort();
-    let fed = feeder
-        .await
-        .unwrap_or_else(|e| Err(FeedError::Stopped(e.to_string())));
-    let sending = sendings.swap_remove(0);
-    finished.stop = match (sending.stop, fed) {
-        (Stop::Finished, Err(e)) => Stop::Fault(e.to_string()),
-        (stop, _) => stop,
-    };
-    finished.achieved_rate = sending.achieved_rate;
-    Ok(finished)
-}
-
-/// The instance must be able to send: refused credentials and the states that cannot send
-/// stop the run; `starting` is waited for (about a minute); the others are noted.
-async fn preflight(gateway: &dyn Gateway, events: &Events) -> Result<String, SendError> {
-    let instance = gateway.id_instance().to_string();
-    let mut state = gateway.state().await.map_err(SendError::Preflight)?;
-    let patience = tokio::time::Instant::now() + STARTING_PATIENCE;
-    while state == "starting" && tokio::time::Instant::now() < patience {
-        events.note(Note::Starting {
-            instance: instance.clone(),
-        });
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        state = gateway.state().await.map_err(SendError::Preflight)?;
-    }
-    match state.as_str() {
-        "authorized" => Ok(state),
-        "yellowCard" | "blocked" | "suspended" => Err(SendError::Instance { instance, state }),
-        _ => {
-            events.note(Note::InstanceState {
-                instance,
-                state: state.clone(),
-            });
-            Ok(state)
-        }
-    }
-}
-
-/// Looks up the rows whose answer an earlier run lost (see [`lookup::resolve`]) and returns
-/// the unknown rows this run sends again: with `--retry-unknown`, those looked up, not
-/// found, and attempted at least [`lookup::RETRY_UNKNOWN_AFTER`] ago; else none.
-async fn look_up(
-    options: &SendOptions,
-    gateway: &dyn Gateway,
-    record: &mut Record,
-    events: &Events,
-) -> Result<HashSet<ContentKey>, SendError> {
-    let instance = gateway.id_instance().to_string();
-    match lookup::resolve(gateway, record).await {
-        Ok(resolved) => {
-            let resendable = resolved.resendable.clone();
-            if resolved != lookup::Resolved::default() {
-                events.note(Note::LookedUp { instance, resolved });
-            }
-            Ok(if options.retry_unknown {
-                resendable
-            } else {
-                HashSet::new()
-            })
-        }
-        Err(ResolveError::Call(refused @ CallError::Refused { .. })) => {
-            Err(SendError::Preflight(refused))
-        }
-        Err(ResolveError::Call(other)) => {
-            events.note(Note::LookupFailed {
-                instance,
-                why: other.to_string(),
-            });
-            Ok(HashSet::new())
-        }
-        Err(ResolveError::Record(record)) => Err(SendError::Record(record)),
-    }
-}
-
-/// The plan: the queue's delay and length, noted; refused when the cards cannot leave within
-/// the queue's 24 hours. Returns when the last card should leave, when it can be told.
-async fn plan(
-    options: &SendOptions,
-    gateway: &dyn Gateway,
-    cards: u64,
-    state: &str,
-    events: &Events,
-) -> Result<Option<jiff::Timestamp>, SendError> {
-    if cards == 0 {
-        return Ok(None);
-    }
-    let instance = gateway.id_instance().to_string();
-    let read =
-        async { Ok::<_, CallError>((gateway.delay().await?, gateway.queue_length().await?)) };
-    let (delay, length) = match read.await {
-        Ok(read) => read,
-        Err(refused @ CallError::Refused { .. }) => return Err(SendError::Preflight(refused)),
-        Err(other) => {
-            events.note(Note::NoPlan {
-                instance,
-                why: other.to_string(),
-            });
-            return Ok(None);
-        }
-    };
-    let plan = QueuePlan {
-        cards,
-        queued: length.count,
-        at_least: length.at_least,
-        delay,
-        rate: options.settings.rate,
-        ttl: options.queue_ttl,
-    };
-    let now = jiff::Timestamp::now();
-    events.note(Note::Plan {
-        instance: instance.clone(),
-        plan,
-        now,
-        state: state.to_string(),
-    });
-    if !plan.fits() {
-        return Err(SendError::QueueFull { instance, plan });
-    }
-    if state != "authorized" {
-        return Ok(None);
-    }
-    let leaves = jiff::SignedDuration::try_from(plan.last_leaves_in()).ok();
-    Ok(leaves.and_then(|d| now.checked_add(d).ok()))
 }

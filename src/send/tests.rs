@@ -141,6 +141,7 @@ fn options(dir: &Path, input: std::path::PathBuf, rate: &str) -> SendOptions {
         limit: None,
         queue_ttl: crate::delivery::QUEUE_TTL,
         state_dir: dir.join("state"),
+        reassign: false,
     }
 }
 
@@ -185,6 +186,7 @@ async fn a_run_tells_each_step_and_each_row_and_keeps_to_the_rate_in_virtual_tim
     let kinds: Vec<&str> = events
         .iter()
         .map(|e| match e {
+            Event::Instances { .. } => "instances",
             Event::Source(_) => "source",
             Event::Validated { .. } => "validated",
             Event::Note(Note::Plan { .. }) => "plan",
@@ -198,8 +200,8 @@ async fn a_run_tells_each_step_and_each_row_and_keeps_to_the_rate_in_virtual_tim
     let rows = kinds.iter().filter(|k| **k == "row").count();
     assert_eq!(rows, 30, "{kinds:?}");
     assert_eq!(
-        kinds[..4],
-        ["source", "validated", "plan", "sending"],
+        kinds[..5],
+        ["instances", "source", "validated", "plan", "sending"],
         "{kinds:?}"
     );
     assert_eq!(kinds.last(), Some(&"sent"));
@@ -298,4 +300,61 @@ async fn a_cancel_before_the_first_request_leaves_nothing_behind() {
     );
     assert!(!dir.path().join("out.csv").exists());
     assert!(!dir.path().join("out.csv.ledger").exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_refused_mid_run_stops_only_its_rows_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = contacts(dir.path(), 60);
+    let good = FakeGateway::accepting("1101000001");
+    let refused = FakeGateway::new("1101000002", |n| {
+        if n < 3 {
+            Answer::Sent {
+                id_message: format!("B{n:019X}"),
+            }
+        } else {
+            Answer::Fatal {
+                reason: "401 Unauthorized".into(),
+            }
+        }
+    });
+    let also_good = FakeGateway::accepting("1101000003");
+    let mut options = options(dir.path(), input, "10/s");
+    options.settings.concurrency = 1;
+    let gateways: Vec<Arc<dyn Gateway>> = vec![good.clone(), refused.clone(), also_good.clone()];
+    let (outcome, events) = run(options, gateways, Cancel::new()).await;
+    let finished = finished(outcome);
+    assert_eq!(finished.stop, Stop::Fatal("401 Unauthorized".into()));
+    assert_eq!(finished.lanes.len(), 3);
+    assert_eq!(
+        finished.lanes[1].stop,
+        Stop::Fatal("401 Unauthorized".into())
+    );
+    assert_eq!(finished.lanes[0].stop, Stop::Finished);
+    assert_eq!(finished.lanes[2].stop, Stop::Finished);
+    let by = &finished.by_instance;
+    let (a, b, c) = (by["1101000001"], by["1101000002"], by["1101000003"]);
+    assert_eq!(a.sent as usize, good.received().len());
+    assert_eq!(c.sent as usize, also_good.received().len());
+    assert_eq!(a.pending + c.pending, 0, "the others went on to the end");
+    assert_eq!((b.sent, b.sent + b.pending), (3, b.sent + b.pending));
+    assert!(b.pending > 0);
+    assert_eq!(refused.received().len(), 4, "nothing after its 401");
+    assert_eq!(a.sent + b.sent + b.pending + c.sent, 60);
+    // Every row's event names the instance that took it.
+    let rows: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Row { instance, .. } => Some(instance.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(rows.contains(&"1101000001") && rows.contains(&"1101000003"));
+    // The results file says which rows wait, and why.
+    let results = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let waiting = results
+        .lines()
+        .filter(|l| l.contains(",pending,") && l.contains("instance 1101000002 stopped: 401"))
+        .count();
+    assert_eq!(waiting as u64, b.pending, "{results}");
 }

@@ -14,6 +14,9 @@
 //!   `/srv/crm` is the work dir, `/usr/local/bin/greenbulk` the binary, `/var/log/` a folder
 //!   of the work dir; `export.csv`, `big.csv` and `crm-export.csv` are sample files. It must
 //!   exit 0 or 1 (1: "something to look at", as a job finds cards still queued).
+//! - `instances.csv` in the work dir lists two more emulated instances, 7103000001 and
+//!   7103000002, as docs/instances.md shows the file, their tokens in `SHOP_1_TOKEN` and
+//!   `SHOP_2_TOKEN`.
 //! - `cargo run --release --` is the binary; `cargo test`, `cargo build` and `cargo install`
 //!   are what runs this test, so they are not run again (nor compared).
 //!
@@ -24,7 +27,7 @@ use std::process::Command;
 
 use regex::Regex;
 
-use crate::util::{Faults, Run, SandboxThread, Workdir, sandbox};
+use crate::util::{Config, Faults, Run, SandboxThread, Workdir, sandbox};
 
 /// A fenced block of a markdown file.
 struct Block {
@@ -61,6 +64,8 @@ fn blocks(file: &str, text: &str) -> Vec<Block> {
 struct Context {
     dir: Workdir,
     sandbox: SandboxThread,
+    /// The instances of `instances.csv`.
+    shops: [SandboxThread; 2],
     bin: PathBuf,
 }
 
@@ -81,9 +86,27 @@ impl Context {
             std::fs::copy(root.join("samples").join(sample), dir.path(name)).unwrap();
         }
         std::fs::create_dir_all(dir.path("log")).unwrap();
+        let shop = |n: usize| {
+            SandboxThread::start(Config {
+                id_instance: format!("710300000{n}"),
+                ..greenbulk::sandbox::instance(n, Faults::default())
+            })
+            .unwrap()
+        };
+        let shops = [shop(1), shop(2)];
+        let mut file = String::from("apiUrl,idInstance,apiTokenInstance,name,rate\n");
+        for (n, one) in (1..).zip(&shops) {
+            file.push_str(&format!(
+                "{},{},env:SHOP_{n}_TOKEN,shop-{n},\n",
+                one.url(),
+                one.config().id_instance
+            ));
+        }
+        dir.write("instances.csv", file);
         Context {
             dir,
             sandbox: sandbox(Faults::default()),
+            shops,
             bin: Path::new(env!("CARGO_BIN_EXE_greenbulk"))
                 .parent()
                 .unwrap()
@@ -116,6 +139,8 @@ impl Context {
             .env("GREEN_API_URL", self.sandbox.url())
             .env("GREEN_API_ID_INSTANCE", &config.id_instance)
             .env("GREEN_API_TOKEN_INSTANCE", &config.token)
+            .env("SHOP_1_TOKEN", &self.shops[0].config().token)
+            .env("SHOP_2_TOKEN", &self.shops[1].config().token)
             .stdin(std::process::Stdio::null())
             .stdout(printed.try_clone().unwrap())
             .process_group(0)
@@ -407,6 +432,7 @@ pages! {
     sending => "docs/sending.md",
     results => "docs/results.md",
     never_twice => "docs/never-twice.md",
+    instances => "docs/instances.md",
     delivery => "docs/delivery.md",
     cron => "docs/cron.md",
     sandbox_page => "docs/sandbox.md",

@@ -12,6 +12,7 @@ mod hardening;
 mod hostile_input;
 
 mod input;
+mod instances;
 mod never_twice;
 mod pacing;
 mod pinned;

@@ -74,6 +74,7 @@ fn results_columns_follow_the_spec_then_the_input() {
             "phoneContact",
             "delivery",
             "deliveryAt",
+            "instance",
             "Note",
             "chatId (input)",
             "phoneContact (input)",
@@ -84,7 +85,7 @@ fn results_columns_follow_the_spec_then_the_input() {
     let line = text.lines().nth(1).unwrap();
     assert!(
         line.ends_with(
-            ",1,79161000000@c.us,79032000000,,,vip,+7 916 100-00-00,+7 (903) 200-00-00,Ann"
+            ",1,79161000000@c.us,79032000000,,,1101000001,vip,+7 916 100-00-00,+7 (903) 200-00-00,Ann"
         ),
         "{line}"
     );

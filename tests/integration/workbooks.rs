@@ -70,6 +70,7 @@ fn a_results_workbook_has_every_row_typed_coloured_and_summed_up() {
             "phoneContact",
             "delivery",
             "deliveryAt",
+            "instance",
             "Recipient",
             "Phone",
             "First name",
@@ -161,7 +162,7 @@ fn resume_on_a_results_workbook_sends_nothing_twice_and_status_fills_it_in() {
     assert_eq!(rows.len(), 7);
     for row in &rows[1..] {
         assert!(!text(&row[7]).is_empty(), "delivery filled in: {row:?}");
-        assert_eq!(text(&row[6]), text(&row[10]).replace('+', ""), "{row:?}");
+        assert_eq!(text(&row[6]), text(&row[11]).replace('+', ""), "{row:?}");
     }
     let summary = summary(&dir.path("out.xlsx"));
     assert_eq!(summary["input file"], "in.csv", "the run's summary is kept");

@@ -42,6 +42,8 @@ pub(crate) struct Earlier {
     pub(crate) at: u64,
     /// The results file of the run that sent it.
     pub(crate) results: String,
+    /// The instance (idInstance) it was sent from.
+    pub(crate) instance: String,
 }
 
 /// Which run's results file a slot belongs to: the file's path (resolved) and its ledger's
@@ -85,6 +87,8 @@ pub struct SentCardsError {
 
 /// One instance's sent-card history, open.
 pub(crate) struct SentCards {
+    /// The instance whose history this is.
+    instance: String,
     path: PathBuf,
     files_path: PathBuf,
     /// Open for reading (and writing, unless only peeked at); none before the first card.
@@ -127,7 +131,7 @@ impl SentCards {
             .write(true)
             .open(&path)
             .map_err(failed)?;
-        SentCards::load(path.clone(), Some(file), true).map_err(failed)
+        SentCards::load(id_instance, path.clone(), Some(file), true).map_err(failed)
     }
 
     /// Reads the history of `id_instance` without changing it (none yet: empty).
@@ -138,18 +142,26 @@ impl SentCards {
             error,
         };
         match File::open(&path) {
-            Ok(file) => SentCards::load(path.clone(), Some(file), false).map_err(failed),
+            Ok(file) => {
+                SentCards::load(id_instance, path.clone(), Some(file), false).map_err(failed)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                SentCards::load(path.clone(), None, false).map_err(failed)
+                SentCards::load(id_instance, path.clone(), None, false).map_err(failed)
             }
             Err(e) => Err(failed(e)),
         }
     }
 
-    fn load(path: PathBuf, file: Option<File>, writable: bool) -> std::io::Result<SentCards> {
+    fn load(
+        instance: &str,
+        path: PathBuf,
+        file: Option<File>,
+        writable: bool,
+    ) -> std::io::Result<SentCards> {
         let mut files_path = path.clone();
         files_path.set_extension("files");
         let mut cards = SentCards {
+            instance: instance.to_string(),
             path,
             files_path,
             file,
@@ -357,6 +369,7 @@ impl SentCards {
             },
             at: slot.at,
             results,
+            instance: self.instance.clone(),
         })
     }
 
@@ -513,14 +526,24 @@ impl SentCards {
         Ok(count)
     }
 
-    /// [`SentCards::reconcile`] with everything a ledger records of this run's results file:
-    /// its rows' fates, and the rows taken back from the results file.
+    /// [`SentCards::reconcile`] with what a ledger records of this run's results file on this
+    /// history's instance: its rows' fates, and the rows taken back from the results file.
+    /// `unrecorded`: also the rows whose instance the ledger does not say (an older ledger,
+    /// or a results file without the `instance` column).
     pub(crate) fn reconcile_with(
         &mut self,
         history: &History,
         at: u64,
+        unrecorded: bool,
     ) -> Result<u64, SentCardsError> {
+        let ours = |instance| match history.instance(instance) {
+            Some(on) => on == self.instance,
+            None => unrecorded,
+        };
         let ledger_cards = history.iter().filter_map(|(_, state)| {
+            if !ours(state.instance) {
+                return None;
+            }
             let card = CardKey::of(state.chat.as_ref()?, state.phone?);
             let fate = match &state.fate {
                 Fate::Sent(id) => Reconciled::Sent(id.clone()),
@@ -531,7 +554,7 @@ impl SentCards {
         });
         let restored = history
             .cards()
-            .filter(|(_, card)| card.key.is_none())
+            .filter(|(_, card)| card.key.is_none() && ours(card.instance))
             .map(|(key, card)| {
                 let fate = match &card.sent {
                     Some(id) => Reconciled::Sent(id.clone()),
@@ -539,7 +562,8 @@ impl SentCards {
                 };
                 (key, fate)
             });
-        self.reconcile(ledger_cards.chain(restored), at)
+        let cards: Vec<(CardKey, Reconciled)> = ledger_cards.chain(restored).collect();
+        self.reconcile(cards.into_iter(), at)
     }
 
     /// Makes every slot written so far durable.

@@ -4,22 +4,24 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use super::common::{credentials, queue_ttl, state_dir};
+mod plans;
+mod printer;
+
+use super::common::{queue_ttl, state_dir, target};
 use super::invocation::{INPUT_FLAGS, INSTANCE_FLAGS, Invocation};
-use super::progress::{Display, Progress};
-use super::words::{grouped, human, local_time, plural};
+use super::progress::Display;
+use super::words::{grouped, local_time, plural};
 use crate::cli::SendArgs;
 use crate::client::CallError;
 use crate::record::RecordError;
 use crate::record::StatusCounts;
-use crate::report;
-use crate::send::plan::QueuePlan;
 use crate::send::{
-    Cancel, DryRun, Event, Finished, Note, Outcome, SendError, SendOptions, Session, Settings,
-    Stop, Target,
+    Cancel, DryRun, Finished, LaneEnd, Outcome, SendError, SendOptions, Session, Settings, Stop,
 };
 use crate::term::{say, shown_path};
 use crate::{Exit, Failure};
+use plans::{cannot_send, refusal, summary};
+use printer::{Printer, named};
 
 pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
     let options = resolve(args)?;
@@ -103,20 +105,7 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
             shown_path(&args.results)
         )));
     }
-    let target = if args.sandbox {
-        Target::Sandbox
-    } else {
-        match credentials(&args.credentials, args.dry_run)
-            .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?
-        {
-            Some(credentials) => Target::Api {
-                shared_calls: Some(crate::send::shared_calls_file(&state_dir(), &credentials)),
-                credentials,
-            },
-            None if args.dry_run => Target::Unset,
-            None => unreachable!("credentials() refuses missing ones unless dry-running"),
-        }
-    };
+    let target = target(&args.credentials, args.sandbox, args.dry_run)?;
     Ok(SendOptions {
         input,
         results: args.results.clone(),
@@ -137,6 +126,7 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
         limit: args.limit,
         queue_ttl: queue_ttl(),
         state_dir: state_dir(),
+        reassign: args.reassign,
     })
 }
 
@@ -173,6 +163,7 @@ fn drive(options: SendOptions) -> Result<Result<Outcome, SendError>, Failure> {
         let mut printer = Printer {
             display: display(),
             progress: None,
+            instances: Vec::new(),
         };
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let outcome = loop {
@@ -195,185 +186,6 @@ fn drive(options: SendOptions) -> Result<Result<Outcome, SendError>, Failure> {
     }))
 }
 
-/// Prints what the session tells, on stderr.
-struct Printer {
-    display: Display,
-    progress: Option<Progress>,
-}
-
-impl Printer {
-    fn stop_progress(&mut self) {
-        if let Some(progress) = self.progress.take() {
-            progress.finish();
-        }
-    }
-
-    fn tick(&mut self) {
-        if let Some(progress) = &mut self.progress {
-            progress.tick();
-        }
-    }
-
-    fn on(&mut self, event: Event) {
-        match event {
-            Event::Source(source) => report::print_source(&source),
-            Event::Validated { tally, first } => report::print_summary(&tally, &first, None),
-            Event::Note(note) => self.note(note),
-            Event::Sending { total } => {
-                self.progress = Some(Progress::start(total, self.display));
-            }
-            Event::Row { outcome, .. } => {
-                if let Some(progress) = &mut self.progress {
-                    progress.row(&outcome);
-                }
-            }
-            Event::Sent => self.stop_progress(),
-        }
-    }
-
-    fn note(&mut self, note: Note) {
-        match note {
-            Note::NewRun => {
-                say!("greenbulk: the results file does not exist yet: starting a new run")
-            }
-            Note::Repaired { ledger, line } => say!(
-                "greenbulk: the last line ({line}) of {} was cut off by a crash or a full disk \
-                 and was removed; the row it concerned counts as unknown if its request may \
-                 have left",
-                shown_path(&ledger)
-            ),
-            Note::Sandbox { url } => say!(
-                "greenbulk: sending to the built-in GREEN-API sandbox at {url} (nothing leaves \
-                 this machine)"
-            ),
-            Note::InstanceState { state, .. } => say!(
-                "greenbulk: warning: the instance is '{state}': {}",
-                state_meaning(&state)
-            ),
-            Note::Starting { .. } => say!(
-                "greenbulk: the instance is starting; asking again in a few seconds (up to a \
-                 minute)"
-            ),
-            Note::Plan {
-                plan, now, state, ..
-            } => say!("greenbulk: {}", plan_line(&plan, now, &state)),
-            Note::NoPlan { why, .. } => say!(
-                "greenbulk: warning: cannot read the queue's delay and length ({why}); \
-                 sending without checking that every card can leave the queue within 24 hours"
-            ),
-            Note::LookedUp { resolved, .. } => super::common::print_looked_up(&resolved),
-            Note::LookupFailed { why, .. } => say!(
-                "greenbulk: warning: could not look up the unknown rows ({why}); they stay \
-                 unknown and none is sent again"
-            ),
-            Note::Restored(restored) => {
-                let what = if restored.ledger_was_missing {
-                    "the ledger beside the results file was missing, so a new one was started"
-                        .to_string()
-                } else {
-                    format!(
-                        "the ledger did not know {} rows the results file records as sent or \
-                         unknown (it was emptied or replaced)",
-                        restored.rows
-                    )
-                };
-                say!(
-                    "greenbulk: {what}; {} rows were taken back from the results file and are \
-                     not sent again",
-                    restored.rows
-                )
-            }
-            Note::Changed {
-                first,
-                count,
-                resend,
-            } => {
-                let then = if resend {
-                    "--resend-changed sends the corrected cards now; the earlier ones stay in \
-                     the ledger"
-                } else {
-                    "they are not sent again (add --resend-changed to send the corrected cards)"
-                };
-                say!(
-                    "greenbulk: warning: {} that went out before from this results file with \
-                     other names or company: {then}",
-                    plural(count, "row is a card", "rows are cards")
-                );
-                for changed in &first {
-                    let what = if changed.changes.is_empty() {
-                        "other names or company".to_string()
-                    } else {
-                        changed.changes.join(", ")
-                    };
-                    say!(
-                        "  row {} (to {}): {what}; {} from row {}",
-                        changed.row,
-                        changed.chat,
-                        if changed.sent {
-                            "sent"
-                        } else {
-                            "attempted (unknown)"
-                        },
-                        changed.earlier_row
-                    );
-                }
-                if count > first.len() as u64 {
-                    say!(
-                        "  … and {} more (the results file's error column names each)",
-                        count - first.len() as u64
-                    );
-                }
-            }
-            Note::AlreadySent { count, again } => say!(
-                "greenbulk: {} this machine already sent from this instance in an earlier run \
-                 (into another results file): {}",
-                plural(count, "row is a card", "rows are cards"),
-                if again {
-                    "sent again, as --again asks"
-                } else {
-                    "not sent again, status already-sent (--again sends them anyway)"
-                }
-            ),
-            Note::NothingToSend => {
-                say!("greenbulk: nothing left to send: every sendable row was sent before")
-            }
-            Note::NoRows => {
-                say!("greenbulk: nothing to send: the input has a header row and no data rows")
-            }
-            Note::OnlyUnknownLeft => {
-                say!("greenbulk: nothing to send now: the rows left are unknown (see below)")
-            }
-        }
-    }
-}
-
-fn state_meaning(state: &str) -> &'static str {
-    match state {
-        "notAuthorized" => {
-            "no phone is linked: messages wait in GREEN-API's queue for up to 24 hours until \
-             you scan the QR code in the console"
-        }
-        "starting" => "it is starting: sends are retried until it is up",
-        "blocked" => "the number is blocked by WhatsApp: messages will not be delivered",
-        "sleepMode" => "the phone is offline: messages wait until it is back",
-        "yellowCard" => "WhatsApp suspects spam: slow down (--rate) or messages may be lost",
-        _ => "messages may not go out until it is authorized",
-    }
-}
-
-/// What a state that cannot send means.
-fn cannot_send(state: &str) -> &'static str {
-    match state {
-        "yellowCard" => {
-            "WhatsApp suspects spam. GREEN-API still answers 200 but sends nothing: the \
-             messages would wait in the queue and be dropped after 24 hours. Send nothing for \
-             a while, then slowly (a longer delay in the console, a lower --rate)"
-        }
-        "blocked" => "WhatsApp blocked the number: nothing it sends is delivered",
-        _ => "the instance is suspended (check the plan and payment in the GREEN-API console)",
-    }
-}
-
 /// The exit code for an error that ended the run before it sent anything, with the advice
 /// the error alone cannot give.
 fn failure(err: SendError, next: &Next) -> Failure {
@@ -383,8 +195,14 @@ fn failure(err: SendError, next: &Next) -> Failure {
              (rows already sent are not sent again): `{}`; or choose another --results path",
             next.resume()
         )),
-        SendError::QueueFull { plan, .. } => {
-            Failure::usage(anyhow::Error::msg(refusal(&plan, next)))
+        SendError::QueueFull {
+            plan,
+            fitting,
+            instance,
+            several,
+        } => {
+            let instance = several.then_some(instance.as_str());
+            Failure::usage(anyhow::Error::msg(refusal(&plan, fitting, instance, next)))
         }
         SendError::Preflight(CallError::Refused { reason, .. }) => Failure::new(
             Exit::Stopped,
@@ -414,9 +232,16 @@ fn failure(err: SendError, next: &Next) -> Failure {
     }
 }
 
-/// Prints the end of a run and picks its exit code.
+/// Prints the end of a run and picks its exit code: the worst of its instances'.
 fn finish(run: &Finished, next: &Next) -> Exit {
-    if let Some(rate) = run.achieved_rate {
+    let several = run.lanes.len() > 1;
+    if several {
+        say!("greenbulk: {}", summary(&run.counters));
+        for lane in &run.lanes {
+            let counts = run.by_instance.get(&lane.instance.id_instance);
+            say!("  {}", lane_line(lane, counts));
+        }
+    } else if let Some(rate) = run.achieved_rate {
         say!(
             "greenbulk: requests left at {rate:.2}/s (limit {}, {:.1}% of it); {}",
             run.rate,
@@ -429,6 +254,13 @@ fn finish(run: &Finished, next: &Next) -> Exit {
         Stop::Interrupted => {
             say!("greenbulk: interrupted: requests in flight were finished and recorded");
             Some(Exit::Incomplete)
+        }
+        Stop::Fatal(_) if several => {
+            say!(
+                "greenbulk: GREEN-API stopped some of the instances (above); their rows stay \
+                 pending, and the others went on"
+            );
+            Some(Exit::Stopped)
         }
         Stop::Fatal(reason) => {
             say!("greenbulk: GREEN-API stopped the run: {reason}");
@@ -486,6 +318,30 @@ fn finish(run: &Finished, next: &Next) -> Exit {
     }
 }
 
+/// One instance's part: `instance 1101000002 (shop-2): sent 98 · … at 9.97/s (limit 10/s)`,
+/// or why it stopped and how many of its rows wait.
+fn lane_line(lane: &LaneEnd, counts: Option<&StatusCounts>) -> String {
+    let name = named(&lane.instance);
+    let pending = counts.map_or(0, |c| c.pending);
+    match &lane.stop {
+        Stop::Fatal(reason) if !lane.started => format!(
+            "instance {name}: sent nothing: {reason}; {} wait for it",
+            plural(pending, "row", "rows")
+        ),
+        Stop::Fatal(reason) => format!(
+            "instance {name}: {}; then GREEN-API stopped it: {reason}; {} wait for it",
+            summary(&lane.counters),
+            plural(pending, "row", "rows")
+        ),
+        _ => {
+            let rate = lane.achieved_rate.map_or(String::new(), |rate| {
+                format!(" at {rate:.2}/s (limit {})", lane.rate)
+            });
+            format!("instance {name}: {}{rate}", summary(&lane.counters))
+        }
+    }
+}
+
 fn print_next_steps(counts: &StatusCounts, held_back: u64, stop: &Stop, next: &Next) {
     if counts.failed + counts.pending > held_back {
         let when = match stop {
@@ -509,75 +365,6 @@ fn print_next_steps(counts: &StatusCounts, held_back: u64, stop: &Stop, next: &N
             next.resume().with("--retry-unknown")
         );
     }
-}
-
-/// The one line printed before sending: when the last card leaves the queue, and what the
-/// 24-hour check is about (each card's wait in the queue, not the run's length).
-fn plan_line(plan: &QueuePlan, now: jiff::Timestamp, state: &str) -> String {
-    let last = plan.last_leaves_in();
-    let then = jiff::SignedDuration::try_from(last)
-        .ok()
-        .and_then(|d| now.checked_add(d).ok())
-        .unwrap_or(now);
-    let mut line = format!(
-        "{}; the instance's queue holds {}{} and sends one every {:.1} s: the last card \
-         leaves about {} (in {}); none waits in the queue more than {} (GREEN-API drops a \
-         card that waited {})",
-        plural(plan.cards, "card", "cards"),
-        if plan.at_least { "at least " } else { "" },
-        grouped(plan.queued),
-        plan.delay.as_secs_f64(),
-        local_time(now, then),
-        human(last),
-        human(plan.longest_wait()),
-        human(plan.ttl),
-    );
-    if state != "authorized" {
-        line.push_str(&format!(
-            " — once the instance is authorized: it is '{state}' now, and nothing leaves the \
-             queue until it is"
-        ));
-    }
-    line
-}
-
-/// Why the cards cannot be sent as they are, and the ways out.
-fn refusal(plan: &QueuePlan, next: &Next) -> String {
-    let fitting = plan.fitting();
-    let mut text = format!(
-        "{} cannot all leave the instance's queue within {}: it holds {}{} and sends one every \
-         {:.1} s, so a card would wait up to {} in the queue, and GREEN-API drops a message \
-         still queued after {} (no status, no notice).",
-        plural(plan.cards, "card", "cards"),
-        human(plan.ttl),
-        if plan.at_least { "at least " } else { "" },
-        grouped(plan.queued),
-        plan.delay.as_secs_f64(),
-        human(plan.longest_wait()),
-        human(plan.ttl),
-    );
-    if fitting == 0 {
-        text.push_str(
-            " The queue is already too long for any more: wait until it drains (greenbulk \
-             status shows it), or shorten the delay in the GREEN-API console",
-        );
-    } else {
-        text.push_str(&format!(
-            " {} fit now: `{}` sends them, and the same command on the next days the rest (a \
-             cron job can); or shorten the delay in the GREEN-API console \
-             (delaySendMessagesMilliseconds; GREEN-API advises longer delays for mass sending, \
-             to keep the number from being blocked)",
-            grouped(fitting),
-            next.resume().with_value("--limit", &fitting.to_string())
-        ));
-    }
-    text
-}
-
-/// `sent N · failed N · unknown N · retries N`.
-fn summary(counters: &crate::send::Counters) -> String {
-    let (sent, failed, unknown, retried) = counters.snapshot();
-    format!("sent {sent} · failed {failed} · unknown {unknown} · retries {retried}")
 }
 
 fn print_dry_run(dry: &DryRun) {

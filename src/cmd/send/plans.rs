@@ -1,0 +1,103 @@
+//! The words for the plan before sending: when the last card leaves the queue, why a run is
+//! refused when it cannot leave in time, and what a state that cannot send means.
+
+use super::Next;
+use crate::cmd::words::{grouped, human, local_time, plural};
+use crate::send::QueuePlan;
+
+/// What a state that cannot send means.
+pub(super) fn cannot_send(state: &str) -> &'static str {
+    match state {
+        "yellowCard" => {
+            "WhatsApp suspects spam. GREEN-API still answers 200 but sends nothing: the \
+             messages would wait in the queue and be dropped after 24 hours. Send nothing for \
+             a while, then slowly (a longer delay in the console, a lower --rate)"
+        }
+        "blocked" => "WhatsApp blocked the number: nothing it sends is delivered",
+        _ => "the instance is suspended (check the plan and payment in the GREEN-API console)",
+    }
+}
+
+/// The one line printed before sending: when the last card leaves the queue, and what the
+/// 24-hour check is about (each card's wait in the queue, not the run's length).
+pub(super) fn plan_line(plan: &QueuePlan, now: jiff::Timestamp, state: &str) -> String {
+    let last = plan.last_leaves_in();
+    let then = jiff::SignedDuration::try_from(last)
+        .ok()
+        .and_then(|d| now.checked_add(d).ok())
+        .unwrap_or(now);
+    let mut line = format!(
+        "{}; the instance's queue holds {}{} and sends one every {:.1} s: the last card \
+         leaves about {} (in {}); none waits in the queue more than {} (GREEN-API drops a \
+         card that waited {})",
+        plural(plan.cards, "card", "cards"),
+        if plan.at_least { "at least " } else { "" },
+        grouped(plan.queued),
+        plan.delay.as_secs_f64(),
+        local_time(now, then),
+        human(last),
+        human(plan.longest_wait()),
+        human(plan.ttl),
+    );
+    if state != "authorized" {
+        line.push_str(&format!(
+            " — once the instance is authorized: it is '{state}' now, and nothing leaves the \
+             queue until it is"
+        ));
+    }
+    line
+}
+
+/// Why the cards cannot be sent as they are, and the ways out. `fitting`: the most rows
+/// whose cards leave every instance's queue in time; `instance`: the one whose queue is too
+/// slow, when the run has several.
+pub(super) fn refusal(
+    plan: &QueuePlan,
+    fitting: u64,
+    instance: Option<&str>,
+    next: &Next,
+) -> String {
+    let whose = match instance {
+        Some(instance) => format!("instance {instance}'s queue"),
+        None => "the instance's queue".to_string(),
+    };
+    let mut text = format!(
+        "{} cannot all leave {whose} within {}: it holds {}{} and sends one every {:.1} s, so \
+         a card would wait up to {} in the queue, and GREEN-API drops a message still queued \
+         after {} (no status, no notice).",
+        plural(plan.cards, "card", "cards"),
+        human(plan.ttl),
+        if plan.at_least { "at least " } else { "" },
+        grouped(plan.queued),
+        plan.delay.as_secs_f64(),
+        human(plan.longest_wait()),
+        human(plan.ttl),
+    );
+    if fitting == 0 {
+        text.push_str(
+            " The queue is already too long for any more: wait until it drains (greenbulk \
+             status shows it), or shorten the delay in the GREEN-API console",
+        );
+    } else {
+        let every = if instance.is_some() {
+            " (every instance's share in time)"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            " {} rows fit now{every}: `{}` sends them, and the same command on the next days \
+             the rest (a cron job can); or shorten the delay in the GREEN-API console \
+             (delaySendMessagesMilliseconds; GREEN-API advises longer delays for mass sending, \
+             to keep the number from being blocked)",
+            grouped(fitting),
+            next.resume().with_value("--limit", &fitting.to_string())
+        ));
+    }
+    text
+}
+
+/// `sent N · failed N · unknown N · retries N`.
+pub(super) fn summary(counters: &crate::send::Counters) -> String {
+    let (sent, failed, unknown, retried) = counters.snapshot();
+    format!("sent {sent} · failed {failed} · unknown {unknown} · retries {retried}")
+}

@@ -1,0 +1,245 @@
+//! What the session tells, as the terminal shows it: the bar or the progress lines, and a
+//! sentence for each note.
+
+use super::plans::plan_line;
+use crate::cmd::progress::{Display, Progress};
+use crate::cmd::words::plural;
+use crate::report;
+use crate::send::{Event, InstanceInfo, Note};
+use crate::term::{say, shown_path};
+
+/// Prints what the session tells, on stderr.
+pub(super) struct Printer {
+    pub(super) display: Display,
+    pub(super) progress: Option<Progress>,
+    /// The run's instances: with several, what concerns one says which.
+    pub(super) instances: Vec<InstanceInfo>,
+}
+
+impl Printer {
+    pub(super) fn stop_progress(&mut self) {
+        if let Some(progress) = self.progress.take() {
+            progress.finish();
+        }
+    }
+
+    pub(super) fn tick(&mut self) {
+        if let Some(progress) = &mut self.progress {
+            progress.tick();
+        }
+    }
+
+    pub(super) fn on(&mut self, event: Event) {
+        match event {
+            Event::Instances { instances } => {
+                if instances.len() > 1 {
+                    let named: Vec<String> = instances.iter().map(named).collect();
+                    say!(
+                        "greenbulk: sending from {} instances, each chat from its own: {}",
+                        instances.len(),
+                        named.join(", ")
+                    );
+                }
+                self.instances = instances;
+            }
+            Event::Source(source) => report::print_source(&source),
+            Event::Validated { tally, first } => report::print_summary(&tally, &first, None),
+            Event::Note(note) => self.note(note),
+            Event::Sending { total } => {
+                self.progress = Some(Progress::start(total, self.display));
+            }
+            Event::Row { outcome, .. } => {
+                if let Some(progress) = &mut self.progress {
+                    progress.row(&outcome);
+                }
+            }
+            Event::Sent => self.stop_progress(),
+        }
+    }
+
+    fn note(&mut self, note: Note) {
+        match note {
+            Note::NewRun => {
+                say!("greenbulk: the results file does not exist yet: starting a new run")
+            }
+            Note::Repaired { ledger, line } => say!(
+                "greenbulk: the last line ({line}) of {} was cut off by a crash or a full disk \
+                 and was removed; the row it concerned counts as unknown if its request may \
+                 have left",
+                shown_path(&ledger)
+            ),
+            Note::Sandbox { url, instances: 1 } => say!(
+                "greenbulk: sending to the built-in GREEN-API sandbox at {url} (nothing leaves \
+                 this machine)"
+            ),
+            Note::Sandbox { url, instances } => say!(
+                "greenbulk: sending to the built-in GREEN-API sandbox, {instances} instances \
+                 from {url} on (nothing leaves this machine)"
+            ),
+            Note::InstanceState { state, instance } => say!(
+                "greenbulk: warning: {} is '{state}': {}",
+                self.which(&instance),
+                state_meaning(&state)
+            ),
+            Note::InstanceStopped { instance, reason } => say!(
+                "greenbulk: {} cannot send: {reason}. Its rows stay pending (the results file \
+                 says so); the other instances go on",
+                self.which(&instance)
+            ),
+            Note::Waiting { instance, rows } => say!(
+                "greenbulk: {} wait for instance {instance}, which an earlier run on this \
+                 results file sent from and this one does not have: give it in --instances \
+                 again, or add --reassign to send them from the others",
+                plural(rows, "row", "rows")
+            ),
+            Note::Starting { .. } => say!(
+                "greenbulk: the instance is starting; asking again in a few seconds (up to a \
+                 minute)"
+            ),
+            Note::Plan {
+                plan,
+                now,
+                state,
+                instance,
+            } => say!(
+                "greenbulk: {}{}",
+                self.prefix(&instance),
+                plan_line(&plan, now, &state)
+            ),
+            Note::NoPlan { why, instance } => say!(
+                "greenbulk: warning: {}cannot read the queue's delay and length ({why}); \
+                 sending without checking that every card can leave the queue within 24 hours",
+                self.prefix(&instance)
+            ),
+            Note::LookedUp { resolved, .. } => crate::cmd::common::print_looked_up(&resolved),
+            Note::LookupFailed { why, instance } => say!(
+                "greenbulk: warning: {}could not look up the unknown rows ({why}); they stay \
+                 unknown and none is sent again",
+                self.prefix(&instance)
+            ),
+            Note::Restored(restored) => {
+                let what = if restored.ledger_was_missing {
+                    "the ledger beside the results file was missing, so a new one was started"
+                        .to_string()
+                } else {
+                    format!(
+                        "the ledger did not know {} rows the results file records as sent or \
+                         unknown (it was emptied or replaced)",
+                        restored.rows
+                    )
+                };
+                say!(
+                    "greenbulk: {what}; {} rows were taken back from the results file and are \
+                     not sent again",
+                    restored.rows
+                )
+            }
+            Note::Changed {
+                first,
+                count,
+                resend,
+            } => {
+                let then = if resend {
+                    "--resend-changed sends the corrected cards now; the earlier ones stay in \
+                     the ledger"
+                } else {
+                    "they are not sent again (add --resend-changed to send the corrected cards)"
+                };
+                say!(
+                    "greenbulk: warning: {} that went out before from this results file with \
+                     other names or company: {then}",
+                    plural(count, "row is a card", "rows are cards")
+                );
+                for changed in &first {
+                    let what = if changed.changes.is_empty() {
+                        "other names or company".to_string()
+                    } else {
+                        changed.changes.join(", ")
+                    };
+                    say!(
+                        "  row {} (to {}): {what}; {} from row {}",
+                        changed.row,
+                        changed.chat,
+                        if changed.sent {
+                            "sent"
+                        } else {
+                            "attempted (unknown)"
+                        },
+                        changed.earlier_row
+                    );
+                }
+                if count > first.len() as u64 {
+                    say!(
+                        "  … and {} more (the results file's error column names each)",
+                        count - first.len() as u64
+                    );
+                }
+            }
+            Note::AlreadySent { count, again } => say!(
+                "greenbulk: {} this machine already sent from {} in an earlier run (into \
+                 another results file): {}",
+                plural(count, "row is a card", "rows are cards"),
+                if self.instances.len() > 1 {
+                    "these instances"
+                } else {
+                    "this instance"
+                },
+                if again {
+                    "sent again, as --again asks"
+                } else {
+                    "not sent again, status already-sent (--again sends them anyway)"
+                }
+            ),
+            Note::NothingToSend => {
+                say!("greenbulk: nothing left to send: every sendable row was sent before")
+            }
+            Note::NoRows => {
+                say!("greenbulk: nothing to send: the input has a header row and no data rows")
+            }
+            Note::OnlyUnknownLeft => {
+                say!("greenbulk: nothing to send now: the rows left are unknown (see below)")
+            }
+        }
+    }
+}
+
+impl Printer {
+    /// How a message names an instance: "the instance" when the run has one.
+    fn which(&self, instance: &str) -> String {
+        match self.instances.iter().find(|i| i.id_instance == instance) {
+            Some(info) if self.instances.len() > 1 => format!("instance {}", named(info)),
+            _ => "the instance".to_string(),
+        }
+    }
+
+    /// `instance 1101000002 (shop-2): `, when the run has several.
+    fn prefix(&self, instance: &str) -> String {
+        if self.instances.len() > 1 {
+            format!("{}: ", self.which(instance))
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// `1101000002 (shop-2)`, or the idInstance alone.
+pub(super) fn named(info: &InstanceInfo) -> String {
+    match &info.name {
+        Some(name) => format!("{} ({})", info.id_instance, crate::term::shown(name)),
+        None => info.id_instance.clone(),
+    }
+}
+
+fn state_meaning(state: &str) -> &'static str {
+    match state {
+        "notAuthorized" => {
+            "no phone is linked: messages wait in GREEN-API's queue for up to 24 hours until \
+             you scan the QR code in the console"
+        }
+        "starting" => "it is starting: sends are retried until it is up",
+        "blocked" => "the number is blocked by WhatsApp: messages will not be delivered",
+        "sleepMode" => "the phone is offline: messages wait until it is back",
+        "yellowCard" => "WhatsApp suspects spam: slow down (--rate) or messages may be lost",
+        _ => "messages may not go out until it is authorized",
+    }
+}

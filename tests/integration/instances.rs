@@ -1,0 +1,365 @@
+//! Several instances in one run (docs/instances.md): each chat's card from exactly one
+//! instance, never twice; an instance GREEN-API stops stops only its own rows; rows stay with
+//! their instance across runs, and a new instance takes about its share.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use greenbulk::sandbox::{self as emulator, InstanceState};
+
+use crate::util::{Config, Faults, SandboxThread, Workdir, contacts_csv, read_records};
+
+/// Emulated instance `place`, with these faults.
+fn instance(place: usize, faults: Faults) -> SandboxThread {
+    SandboxThread::start(emulator::instance(place, faults)).expect("the emulator starts")
+}
+
+/// Writes an `--instances` file for these instances (`tokens[i]` replaces instance i's own
+/// token when given), readable by its owner alone.
+fn instances_file(
+    dir: &Workdir,
+    name: &str,
+    all: &[&SandboxThread],
+    tokens: &[Option<&str>],
+) -> PathBuf {
+    let mut text = String::from("apiUrl,idInstance,apiTokenInstance,name\n");
+    for (place, one) in all.iter().enumerate() {
+        let token = tokens
+            .get(place)
+            .copied()
+            .flatten()
+            .unwrap_or(&one.config().token);
+        text.push_str(&format!(
+            "{},{},{},shop-{}\n",
+            one.url(),
+            one.config().id_instance,
+            token,
+            place + 1
+        ));
+    }
+    let path = dir.write(name, text);
+    set_mode(&path, 0o600);
+    path
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let _ = (path, mode);
+}
+
+/// `send` with an instances file, nothing in the environment but the state directory.
+fn send(dir: &Workdir, file: &str, results: &str, extra: &[&str]) -> crate::util::Run {
+    let mut args = vec![
+        "send",
+        "in.csv",
+        "--results",
+        results,
+        "--instances",
+        file,
+        "--rate",
+        "50/s",
+    ];
+    args.extend_from_slice(extra);
+    dir.run(&args)
+}
+
+/// Which instance accepted each chat's card, and how many times each chat got one.
+fn accepted(all: &[&SandboxThread]) -> (HashMap<String, String>, HashMap<String, usize>) {
+    let mut by = HashMap::new();
+    let mut times = HashMap::new();
+    for one in all {
+        for message in one.outgoing() {
+            by.insert(message.chat_id.clone(), one.config().id_instance.clone());
+            *times.entry(message.chat_id.clone()).or_insert(0) += 1;
+        }
+    }
+    (by, times)
+}
+
+#[test]
+fn one_stopped_instance_stops_only_its_rows_and_they_go_from_it_once_it_recovers() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(300));
+    let a = instance(0, Faults::default());
+    let b = instance(
+        1,
+        Faults {
+            state: InstanceState::YellowCard,
+            ..Faults::default()
+        },
+    );
+    let c = instance(2, Faults::default());
+    let all = [&a, &b, &c];
+    // C's token is wrong: GREEN-API answers 401.
+    instances_file(&dir, "instances.csv", &all, &[None, None, Some("00ff00ff")]);
+    let run = send(&dir, "instances.csv", "r.csv", &[]);
+    assert_eq!(run.code, 4, "an instance was stopped: {run:?}");
+    assert!(
+        run.stderr.contains("1101000002 (shop-2) cannot send"),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains("1101000003 (shop-3) cannot send"),
+        "{run:?}"
+    );
+    assert!(b.outgoing().is_empty() && c.outgoing().is_empty());
+    let rows = read_records(&dir.path("r.csv"));
+    let ids: HashSet<&str> = ["1101000001", "1101000002", "1101000003"].into();
+    let mut shares: HashMap<String, usize> = HashMap::new();
+    for row in &rows {
+        assert!(ids.contains(row["instance"].as_str()), "{row:?}");
+        *shares.entry(row["instance"].clone()).or_default() += 1;
+        match row["instance"].as_str() {
+            "1101000001" => assert_eq!(row["status"], "sent", "{row:?}"),
+            "1101000002" => {
+                assert_eq!(row["status"], "pending", "{row:?}");
+                assert!(row["error"].contains("'yellowCard'"), "{row:?}");
+            }
+            _ => {
+                assert_eq!(row["status"], "pending", "{row:?}");
+                assert!(row["error"].contains("refused the credentials"), "{row:?}");
+            }
+        }
+    }
+    // Spread by the chat's hash: about a third each.
+    assert!(shares.values().all(|n| (70..130).contains(n)), "{shares:?}");
+    assert_eq!(a.outgoing().len(), shares["1101000001"]);
+
+    // B recovers, C's token is put right: the resumed run sends their rows from them.
+    b.set_faults(Faults::default());
+    instances_file(&dir, "instances.csv", &all, &[]);
+    let run = send(&dir, "instances.csv", "r.csv", &["--resume"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (by, times) = accepted(&all);
+    assert_eq!(times.len(), 300, "every chat got its card");
+    assert!(times.values().all(|n| *n == 1), "never twice");
+    for row in read_records(&dir.path("r.csv")) {
+        assert_eq!(row["status"], "sent", "{row:?}");
+        assert_eq!(by[&row["chatId"]], row["instance"], "{row:?}");
+    }
+    assert!(
+        run.stderr.contains("instance 1101000002 (shop-2): sent"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_fourth_instance_takes_about_a_quarter_of_the_unsent_rows_and_moves_no_other() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(400));
+    let four: Vec<SandboxThread> = (0..4).map(|p| instance(p, Faults::default())).collect();
+    let all: Vec<&SandboxThread> = four.iter().collect();
+    instances_file(&dir, "three.csv", &all[..3], &[]);
+    instances_file(&dir, "four.csv", &all, &[]);
+    // One row now: the rest stay pending, each naming the instance it goes to.
+    let run = send(&dir, "three.csv", "r.csv", &["--limit", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let before = read_records(&dir.path("r.csv"));
+    let run = send(&dir, "four.csv", "r.csv", &["--resume", "--limit", "1"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let after = read_records(&dir.path("r.csv"));
+    let mut moved = 0;
+    for (was, now) in before.iter().zip(&after) {
+        if was["status"] != "pending" || now["status"] != "pending" {
+            continue;
+        }
+        if was["instance"] != now["instance"] {
+            assert_eq!(now["instance"], "1101000004", "{was:?} → {now:?}");
+            moved += 1;
+        }
+    }
+    assert!((70..130).contains(&moved), "{moved} of about 400 moved");
+    // A run without one of them leaves its rows waiting for it, unless told to reassign.
+    let run = send(&dir, "three.csv", "r.csv", &["--resume"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("wait for instance 1101000004"),
+        "{run:?}"
+    );
+    let waiting: Vec<_> = read_records(&dir.path("r.csv"))
+        .into_iter()
+        .filter(|r| r["status"] == "pending")
+        .collect();
+    assert!(
+        !waiting.is_empty()
+            && waiting
+                .iter()
+                .all(|r| r["instance"] == "1101000004" && r["error"].contains("--reassign")),
+        "{waiting:?}"
+    );
+    let run = send(&dir, "three.csv", "r.csv", &["--resume", "--reassign"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (_, times) = accepted(&all);
+    assert_eq!(times.len(), 400);
+    assert!(times.values().all(|n| *n == 1), "never twice");
+}
+
+#[test]
+fn a_file_that_shows_its_tokens_to_others_is_refused_and_env_tokens_are_read() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(20));
+    let a = instance(0, Faults::default());
+    let b = instance(1, Faults::default());
+    let file = instances_file(&dir, "instances.csv", &[&a, &b], &[]);
+    set_mode(&file, 0o644);
+    let run = send(&dir, "instances.csv", "r.csv", &[]);
+    if cfg!(unix) {
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("chmod 600 instances.csv"), "{run:?}");
+        assert!(!run.stderr.contains(&a.config().token), "{run:?}");
+        assert!(!dir.path("r.csv").exists());
+    }
+    // The tokens in the environment instead: the file holds no secret.
+    let text = format!(
+        "apiUrl,idInstance,apiTokenInstance\n{},{},env:SHOP_1_TOKEN\n{},{},env:SHOP_2_TOKEN\n",
+        a.url(),
+        a.config().id_instance,
+        b.url(),
+        b.config().id_instance
+    );
+    let path = dir.write("public.csv", text);
+    set_mode(&path, 0o644);
+    let mut command = dir.command(&[
+        "send",
+        "in.csv",
+        "--results",
+        "r.csv",
+        "--instances",
+        "public.csv",
+    ]);
+    // One instance's credentials exported in the profile do not stand in the way.
+    command
+        .env("SHOP_1_TOKEN", &a.config().token)
+        .env("SHOP_2_TOKEN", &b.config().token)
+        .env("GREEN_API_URL", "http://127.0.0.1:9")
+        .env("GREEN_API_ID_INSTANCE", "7103000001");
+    let run = crate::util::Run::from_output(command.output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(a.outgoing().len() + b.outgoing().len(), 20);
+    assert!(!a.outgoing().is_empty() && !b.outgoing().is_empty());
+    // Mixed with the single-instance flags: one or the other.
+    let run = dir.run(&[
+        "send",
+        "in.csv",
+        "--results",
+        "s.csv",
+        "--instances",
+        "public.csv",
+        "--id-instance",
+        "1101000001",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+}
+
+#[test]
+fn the_built_in_sandbox_runs_several_instances_and_status_asks_each() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(30));
+    let run = dir.run(&[
+        "send",
+        "in.csv",
+        "--results",
+        "r.csv",
+        "--sandbox",
+        "--instances",
+        "3",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = read_records(&dir.path("r.csv"));
+    let used: HashSet<&str> = rows.iter().map(|r| r["instance"].as_str()).collect();
+    assert_eq!(used.len(), 3, "{used:?}");
+    let run = dir.run(&["status", "r.csv", "--sandbox"]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    assert!(run.stderr.contains("30 cards accepted"), "{run:?}");
+    let rows = read_records(&dir.path("r.csv"));
+    assert!(rows.iter().all(|r| !r["delivery"].is_empty()), "{rows:?}");
+}
+
+#[test]
+fn the_standalone_emulator_writes_a_ready_private_instances_file() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(12));
+    let mut child = dir
+        .command(&[
+            "sandbox",
+            "--port",
+            "0",
+            "--instances",
+            "2",
+            "--write-instances",
+            "sandbox.csv",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It says it is ready once the file is written.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Ctrl-C stops it") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "it ended early");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path("sandbox.csv"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let run = send(&dir, "sandbox.csv", "r.csv", &[]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = read_records(&dir.path("r.csv"));
+    let used: HashSet<&str> = rows.iter().map(|r| r["instance"].as_str()).collect();
+    assert_eq!(used, ["1101000001", "1101000002"].into());
+    let _ = Config::default();
+}
+
+#[test]
+fn dry_runs_and_refusals_name_the_instance_and_the_limit_that_fits_them_all() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(200));
+    let a = instance(0, Faults::default());
+    // One card an hour: 24 fit in a day.
+    let b = instance(
+        1,
+        Faults {
+            delay: Duration::from_secs(3600),
+            ..Faults::default()
+        },
+    );
+    instances_file(&dir, "instances.csv", &[&a, &b], &[]);
+    let run = send(&dir, "instances.csv", "r.csv", &["--dry-run"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("instance 1101000002's queue"),
+        "{run:?}"
+    );
+    let limit = run
+        .stderr
+        .split("--limit ")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("a --limit that fits");
+    // B's 24 come after about 48 rows, half of them A's.
+    assert!((35..70).contains(&limit), "{limit}: {run:?}");
+    let run = send(
+        &dir,
+        "instances.csv",
+        "r.csv",
+        &["--limit", &limit.to_string()],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(b.outgoing().len() <= 24, "{}", b.outgoing().len());
+}
