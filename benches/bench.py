@@ -5,7 +5,7 @@
                                         # them sending 100,000 cards for the status part)
     python3 benches/bench.py --quick    # smaller inputs, one repetition
     python3 benches/bench.py --only csv --only small   # parts: csv small xlsx scaling passes send
-                                                       # status history
+                                                       # status history instances
 
 Inputs are generated deterministically (seeded) into benches/data/ (not committed). Each
 comparison runs greenbulk and its baseline alternately, REPEAT times, and reports medians, the
@@ -323,6 +323,87 @@ def send_benchmarks(rows, rate, memory_rows, repeat):
         sandbox.wait()
 
 
+def instance_rates(ledger):
+    """Requests per second of each instance, as `ledger_rate` measures a whole run, by the
+    instance each attempt names."""
+    import json
+
+    instance_of, stamps = {}, {}
+    for event in map(json.loads, open(ledger)):
+        if event["event"] == "attempt":
+            instance_of[event["key"]] = event.get("instance")
+        elif event["event"] == "sent":
+            stamps.setdefault(instance_of.get(event["key"]), []).append(event["sent_at"])
+    rates = {}
+    for instance, times in stamps.items():
+        times.sort()
+        after_first = sum(1 for t in times if t > times[0])
+        rates[instance] = after_first / ((times[-1] - times[0]) / 1000)
+    return rates
+
+
+def instances_benchmark(per_instance, count, rate, repeat):
+    """One process sending from COUNT emulated instances at RATE a second each, against the
+    same run from one instance: CPU per row, each instance's pace, memory."""
+    print(f"\n## send: {count} instances at {rate}/s each ({count * rate} requests/s), against one\n")
+    listing = DATA / f"instances-{count}.csv"
+    listing.unlink(missing_ok=True)
+    sandbox = subprocess.Popen(
+        [str(BINARY), "sandbox", "--port", "0", "--instances", str(count), "--latency-ms", "250",
+         "--delay-ms", "20", "--write-instances", str(listing)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    while "Ctrl-C stops it" not in sandbox.stdout.readline():
+        pass
+    one = DATA / "instances-1.csv"
+    lines = listing.read_text().splitlines()
+    one.write_text("\n".join(lines[:2]) + "\n")
+    os.chmod(one, 0o600)
+
+    def run(listing, rows, offset):
+        source, results = DATA / f"instances-{rows}.csv.in", DATA / "instances-results.csv"
+        with open(source, "w") as f:
+            f.write("chatId,phoneContact,firstName\n")
+            for i in range(offset, offset + rows):
+                f.write(f"7916{i:07d},7903{i % 10**7:07d},Ann\n")
+        for leftover in (results, Path(f"{results}.ledger")):
+            leftover.unlink(missing_ok=True)
+        wall, cpu, peak, code, err = measure(
+            [str(BINARY), "send", str(source), "--results", str(results), "--instances",
+             str(listing), "--rate", f"{rate}/s"])
+        if code != 0:
+            sys.exit(f"send failed ({code}): {err[-800:]}")
+        time.sleep(1.5)  # let the emulator's 1-second windows empty before the next run
+        return cpu, peak, instance_rates(Path(f"{results}.ledger"))
+
+    try:
+        rows, small = per_instance, max(per_instance // 10, 20)
+        singles, manys, paces, peaks = [], [], [], []
+        for r in range(repeat):
+            base = 3_000_000 + r * 200_000
+            small_cpu, _, _ = run(one, small, base)
+            cpu, _, _ = run(one, rows, base + 10_000)
+            singles.append((cpu - small_cpu) / (rows - small))
+            small_cpu, _, _ = run(listing, small * count, base + 50_000)
+            cpu, peak, rates = run(listing, rows * count, base + 100_000)
+            manys.append((cpu - small_cpu) / ((rows - small) * count))
+            paces.extend(rates.values())
+            peaks.append(peak)
+        single, many = statistics.median(singles), statistics.median(manys)
+        print(f"- one instance: {single * 1000:.3f} ms CPU per row (runs of {small} and {rows} rows "
+              f"differenced, median of {repeat})")
+        print(f"- {count} instances: **{many * 1000:.3f} ms CPU per row** (runs of {small * count} and "
+              f"{rows * count} rows differenced): **{many / single:.2f}x** one instance's; at "
+              f"{count * rate} rows/s that is {many * count * rate * 100:.0f}% of one core")
+        print(f"- each instance's pace (first to last dispatch by the ledger): min "
+              f"{min(paces):.2f}/s, median {statistics.median(paces):.2f}/s, max {max(paces):.2f}/s "
+              f"of {rate}/s ({len(paces)} instance-runs); together "
+              f"{statistics.median(paces) * count:.0f} requests/s")
+        print(f"- peak RSS of the {rows * count:,}-row run: {max(peaks):.0f} MB")
+    finally:
+        sandbox.send_signal(signal.SIGINT)
+        sandbox.wait()
+
+
 def send_passes(path, rows, repeat):
     """`send --limit 1` on the whole file: every pass over the input (validate and write the
     results, feed, rewrite the results) with one card sent, to the built-in sandbox; the
@@ -452,7 +533,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="small inputs, one repetition")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["csv", "small", "xlsx", "scaling", "passes", "send", "status",
-                                           "history"],
+                                           "history", "instances"],
                         action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args()
@@ -469,7 +550,7 @@ def main():
     print(f"- {time.strftime('%Y-%m-%d %H:%M')}, repeat {repeat}")
 
     wanted = set(args.only or ["csv", "small", "xlsx", "scaling", "send", "passes", "status",
-                               "history"])
+                               "history", "instances"])
     csv_path = crm_csv(csv_rows)
     size_mb = csv_path.stat().st_size / 1e6
     if "csv" in wanted:
@@ -497,6 +578,8 @@ def main():
         status_benchmark(2_000 if args.quick else 100_000)
     if "history" in wanted:
         history_benchmark(csv_path, csv_rows, 100_000 if args.quick else 1_000_000, repeat)
+    if "instances" in wanted:
+        instances_benchmark(100 if args.quick else 1000, 10, 50, repeat)
 
 
 def platform_line():
