@@ -137,6 +137,41 @@ pub struct SendArgs {
     /// credentials from flags or the environment are then ignored.
     #[arg(long)]
     pub sandbox: bool,
+
+    #[command(flatten)]
+    pub safety: SafetyArgs,
+}
+
+/// What keeps a number safe: when, how fast, how many a day (docs/safety.md).
+#[derive(Debug, Args)]
+pub struct SafetyArgs {
+    /// Cards leave the queue only between these hours, e.g. 09:00-18:00 (22:00-02:00 runs
+    /// past midnight); outside them the run waits, saying until when.
+    #[arg(long, value_name = "HH:MM-HH:MM")]
+    pub window: Option<String>,
+
+    /// The days the window opens on, e.g. mon-fri or mon,wed,sat (default: every day).
+    #[arg(long, value_name = "DAYS")]
+    pub days: Option<String>,
+
+    /// The time zone of --window, --days and --daily-cap's days, e.g. Europe/Moscow (default:
+    /// this machine's).
+    #[arg(long, value_name = "AREA/CITY")]
+    pub tz: Option<String>,
+
+    /// Outside the window, end (exit 0; the rest pending) instead of waiting: for cron.
+    #[arg(long)]
+    pub exit_outside_window: bool,
+
+    /// One card per random interval in this range, e.g. 8s..20s, as the queue drains:
+    /// irregular, human spacing (never shorter than the instance's own delay).
+    #[arg(long, value_name = "MIN..MAX", value_parser = clap::value_parser!(crate::send::schedule::Pace))]
+    pub pace: Option<crate::send::schedule::Pace>,
+
+    /// At most N cards a day from each number, counted across runs on this machine; the
+    /// rest stay pending (exit 0), for the next day.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub daily_cap: Option<u64>,
 }
 
 /// Where and as whom to call GREEN-API (shared by `send` and `status`).
@@ -300,6 +335,11 @@ pub struct FaultArgs {
     /// The instance state: authorized, notAuthorized, starting, blocked, sleepMode, yellowCard.
     #[arg(long, default_value = "authorized")]
     pub state: String,
+
+    /// Turn to STATE once N messages were accepted, e.g. 10:yellowCard (as WhatsApp flags a
+    /// number mid-mailing).
+    #[arg(long, value_name = "N:STATE")]
+    pub state_after: Option<String>,
 
     /// Seed for the random faults, so a run can be repeated exactly.
     #[arg(long, default_value_t = 1)]

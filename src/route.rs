@@ -24,6 +24,15 @@ fn score(chat: u64, instance: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&bytes)
 }
 
+/// Why a lane sent no more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Halted {
+    /// GREEN-API stopped the instance (or it could not be asked).
+    Stopped(String),
+    /// The run held its rows back on purpose (the daily cap, the window).
+    Held(String),
+}
+
 /// Where a row goes in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route<'r> {
@@ -42,8 +51,9 @@ pub(crate) struct Routing {
     /// Every instance a row may be assigned to: this run's, then the earlier runs' that
     /// this one lacks (their rows wait for them).
     pool: Vec<String>,
-    /// Why an instance of this run stopped (or never started), by lane.
-    stopped: Vec<Option<String>>,
+    /// Why an instance of this run stopped (or never started, or held its rows back), by
+    /// lane.
+    stopped: Vec<Option<Halted>>,
 }
 
 impl Routing {
@@ -104,26 +114,38 @@ impl Routing {
     /// Notes why the instance in `lane` stopped: its rows that did not go say so.
     pub(crate) fn stop(&mut self, lane: usize, reason: String) {
         if let Some(stopped) = self.stopped.get_mut(lane) {
-            stopped.get_or_insert(reason);
+            stopped.get_or_insert(Halted::Stopped(reason));
+        }
+    }
+
+    /// Notes why the lane's rows were held back on purpose: they say so.
+    pub(crate) fn hold(&mut self, lane: usize, reason: String) {
+        if let Some(stopped) = self.stopped.get_mut(lane) {
+            stopped.get_or_insert(Halted::Held(reason));
         }
     }
 
     /// Why the instance in `lane` stopped, if it did.
     pub(crate) fn stop_reason(&self, lane: usize) -> Option<&str> {
-        self.stopped.get(lane)?.as_deref()
+        match self.stopped.get(lane)?.as_ref()? {
+            Halted::Stopped(reason) | Halted::Held(reason) => Some(reason),
+        }
     }
 
     /// Why a row on this route did not go, when its instance is the reason.
     pub(crate) fn waiting_reason(&self, route: Route) -> Option<String> {
         match route {
-            Route::Lane(lane) => {
-                let reason = self.stopped.get(lane)?.as_ref()?;
-                Some(format!(
+            Route::Lane(lane) => match self.stopped.get(lane)?.as_ref()? {
+                Halted::Stopped(reason) => Some(format!(
                     "instance {} stopped: {reason}; --resume sends this row from it once it \
                      can send again",
                     self.current[lane]
-                ))
-            }
+                )),
+                Halted::Held(reason) => Some(format!(
+                    "held back from instance {}: {reason}",
+                    self.current[lane]
+                )),
+            },
             Route::Waiting(instance) => Some(format!(
                 "waiting for instance {instance}, which an earlier run sent from and this one \
                  does not have: give it again, or add --reassign to send from the others"

@@ -126,6 +126,15 @@ impl Progress {
         }
     }
 
+    /// Runs `print` with the bar out of the way: a line printed while it is drawn would be
+    /// torn by its next redraw.
+    pub(crate) fn suspend<R>(&self, print: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
+
     pub(crate) fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();

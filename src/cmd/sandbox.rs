@@ -44,6 +44,7 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         reads: f.read_share,
         garbage_calls: f.garbage_calls,
         state: f.state.parse().map_err(anyhow::Error::msg)?,
+        state_after: f.state_after.as_deref().map(state_after).transpose()?,
         seed: f.seed,
         ..Faults::default()
     };
@@ -117,6 +118,18 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         say!("greenbulk sandbox: stopped after accepting {accepted} messages");
         Ok(Exit::Success)
     })
+}
+
+/// `N:STATE`.
+fn state_after(text: &str) -> anyhow::Result<(u32, crate::sandbox::InstanceState)> {
+    let (count, state) = text.split_once(':').ok_or_else(|| {
+        anyhow::anyhow!("--state-after {text}: write N:STATE, e.g. 10:yellowCard")
+    })?;
+    let count = count
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--state-after {text}: N is a number of messages"))?;
+    Ok((count, state.trim().parse().map_err(anyhow::Error::msg)?))
 }
 
 /// Writes an `--instances` file for the running instances, readable by its owner alone (it

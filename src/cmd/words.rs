@@ -31,8 +31,16 @@ pub(crate) fn grouped(n: u64) -> String {
 /// A moment in local time, as seen from `now`: `10:42 today`, `10:42 tomorrow`,
 /// `10:42 on Fri 28 Nov`.
 pub(crate) fn local_time(now: jiff::Timestamp, then: jiff::Timestamp) -> String {
-    let zone = jiff::tz::TimeZone::system();
-    let (today, later) = (now.to_zoned(zone.clone()), then.to_zoned(zone));
+    time_in(now, then, &jiff::tz::TimeZone::system())
+}
+
+/// [`local_time`] on the clock of `zone`.
+pub(crate) fn time_in(
+    now: jiff::Timestamp,
+    then: jiff::Timestamp,
+    zone: &jiff::tz::TimeZone,
+) -> String {
+    let (today, later) = (now.to_zoned(zone.clone()), then.to_zoned(zone.clone()));
     let day = match (later.date() - today.date()).get_days() {
         0 => "today".to_string(),
         1 => "tomorrow".to_string(),

@@ -424,6 +424,15 @@ fn decide(
         accepted_at: arrived.saturating_sub(shared.started),
         dropped,
     });
+    if let Some((after, turned)) = state.faults.state_after
+        && state.outgoing.len() >= after as usize
+    {
+        let now = super::now();
+        state.catch_up(now);
+        state.faults.state = turned;
+        state.faults.state_after = None;
+        state.catch_up(now);
+    }
     let response = Json(json!({ "idMessage": id_message })).into_response();
     (200, response, dropped)
 }

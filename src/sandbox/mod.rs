@@ -131,6 +131,9 @@ pub struct Faults {
     /// Share of sendContact requests answered 200 with a body that has no idMessage, and
     /// never queued (a proxy answering garbage): they can be found nowhere.
     pub empty_200: f64,
+    /// Once it has accepted this many messages, the instance turns to this state (as a
+    /// number WhatsApp flags mid-mailing turns yellowCard).
+    pub state_after: Option<(u32, InstanceState)>,
     pub seed: u64,
 }
 
@@ -156,6 +159,7 @@ impl Default for Faults {
             reads: 0.5,
             stuck_pending: 0,
             empty_200: 0.0,
+            state_after: None,
             seed: 1,
         }
     }

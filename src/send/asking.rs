@@ -7,13 +7,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::events::{Events, InstanceInfo, Note};
+use super::events::{Calendar, Events, InstanceInfo, Note};
 use super::plan::QueuePlan;
+use super::schedule;
 use super::{ApiInstance, Rate, SendError, SendOptions, Target};
 use crate::client::{CallError, Client, Credentials, Gateway};
 use crate::contact::ContentKey;
 use crate::delivery::lookup::{self, ResolveError, Scope};
 use crate::record::Record;
+use crate::record::sent::SentCards;
 use crate::sandbox::{self, Sandbox};
 
 /// How long a `starting` instance is waited for before sending begins anyway.
@@ -200,6 +202,7 @@ pub(super) async fn plan(
     cards: u64,
     rate: Rate,
     state: &str,
+    now: jiff::Timestamp,
     events: &Events,
 ) -> Result<Option<QueuePlan>, SendError> {
     if cards == 0 {
@@ -227,23 +230,73 @@ pub(super) async fn plan(
         rate,
         ttl: options.queue_ttl,
     };
+    let calendar = calendar(options, gateway, &plan, now);
     events.note(Note::Plan {
         instance,
         plan,
-        now: jiff::Timestamp::now(),
+        now,
         state: state.to_string(),
+        calendar,
     });
     Ok(Some(plan))
 }
 
+/// The calendar a schedule makes of a plan: how many of its cards go in this run, on how
+/// many days, and when the last leaves.
+fn calendar(
+    options: &SendOptions,
+    gateway: &dyn Gateway,
+    plan: &QueuePlan,
+    now: jiff::Timestamp,
+) -> Option<Calendar> {
+    let schedule = &options.schedule;
+    if !schedule.is_active() {
+        return None;
+    }
+    let sent_today = match schedule.daily_cap {
+        Some(_) => sent_today(options, gateway.id_instance(), now),
+        None => 0,
+    };
+    let projection = schedule::project(
+        Arc::new(schedule.clone()),
+        plan.delay,
+        plan.queued,
+        plan.rate.per_second(),
+        plan.cards,
+        sent_today,
+        now,
+    );
+    Some(Calendar {
+        window: schedule.window.as_ref().map(ToString::to_string),
+        pace: schedule.pace.map(|p| p.to_string()),
+        daily_cap: schedule.daily_cap,
+        projection,
+    })
+}
+
+/// How many cards this machine sent from the instance today (in the schedule's zone).
+fn sent_today(options: &SendOptions, id_instance: &str, now: jiff::Timestamp) -> u64 {
+    let tz = options.schedule.tz.clone();
+    let today = now.to_zoned(tz.clone()).date();
+    let start = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map_or(now, |z| z.timestamp());
+    let (from, to) = (start(today), start(today.tomorrow().unwrap_or(today)));
+    SentCards::peek(&options.state_dir, id_instance)
+        .and_then(|cards| cards.sent_between(schedule::unix_ms(from), schedule::unix_ms(to)))
+        .unwrap_or(0)
+}
+
 /// When the last card of a plan should leave the queue (none while the instance is not
-/// `authorized`: nothing leaves until it is).
-pub(super) fn last_leaves(plan: &QueuePlan, state: &str) -> Option<jiff::Timestamp> {
+/// `authorized`: nothing leaves until it is), as of `now`.
+pub(super) fn last_leaves(
+    plan: &QueuePlan,
+    state: &str,
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
     if state != "authorized" {
         return None;
     }
     let leaves = jiff::SignedDuration::try_from(plan.last_leaves_in()).ok()?;
-    jiff::Timestamp::now().checked_add(leaves).ok()
+    now.checked_add(leaves).ok()
 }
 
 /// Each live lane's share of the rows this run sends: `order` gives the lane of each row

@@ -51,6 +51,9 @@ pub enum Stop {
     Fatal(String),
     /// The ledger could not be written, or the input read: nothing more may be sent.
     Fault(String),
+    /// Held on purpose, the rest left for another run: the daily cap reached, or the window
+    /// closed with `--exit-outside-window`. Not a failure.
+    Held(String),
 }
 
 /// The run's stop switch: the first reason to stop wins; everyone can wait for it.

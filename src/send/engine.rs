@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::client::{Answer, Gateway};
 use crate::record::sent::{Claim, SentCards, Settled};
-use crate::record::{Event, Ledger, RecordError, ledger::unix_millis};
+use crate::record::{Event, Ledger, RecordError};
 use crate::send::dispatch::{self, Attempt, Go, Halt, Journal, Stop, TokioClock, Turn};
 use crate::send::events::{self, Events, RowOutcome};
 use crate::send::pacer::{Pacer, Rate};
+use crate::send::schedule::{Decision, Gate, WallClock, unix_ms};
 use crate::{read, write};
 
 /// One request to make: a sendable row's body, serialised once.
@@ -38,6 +39,9 @@ pub struct Settings {
     pub max_attempts: u32,
     /// The first retry waits about this long; each further one twice as long, up to 30 s.
     pub backoff: Duration,
+    /// While sending, the instance's state is asked this often (none: not asked): one that
+    /// turns yellowCard, blocked, notAuthorized or suspended stops its lane.
+    pub state_every: Option<Duration>,
 }
 
 /// One instance's sending: where its requests go, where what happens is recorded (the
@@ -54,6 +58,9 @@ pub(crate) struct Lane {
     pub(crate) events: Events,
     pub(crate) halt: Halt,
     pub(crate) run: Halt,
+    /// The window, pace and cap each card passes before it goes (none: nothing holds it).
+    pub(crate) gate: Option<Gate>,
+    pub(crate) clock: WallClock,
 }
 
 /// Outcome counts, updated by the senders of every lane, read for the run's summary.
@@ -149,10 +156,16 @@ impl Lane {
     /// stops the run: its second fence against sending twice would no longer hold.
     fn settle(&self, attempt: &Attempt, settled: Settled) {
         let Some(slot) = attempt.slot else { return };
-        let written = write(&self.cards).settle(slot, attempt.card, unix_millis(), settled);
+        let written = write(&self.cards).settle(slot, attempt.card, self.now_ms(), settled);
         if let Err(e) = written {
             self.fault(e.to_string());
         }
+    }
+
+    /// Now on the run's wall clock, in Unix ms: what the ledger and the sent-card history
+    /// stamp (the daily cap counts by it).
+    fn now_ms(&self) -> u64 {
+        unix_ms(self.clock.now())
     }
 
     /// A file can no longer be written: this lane and every other stop.
@@ -168,7 +181,7 @@ impl Journal for Arc<Shared> {
     /// blocking thread: a file lock held by another run, or a slow disk, must not hold up
     /// answers, or requests already let go.
     fn attempts<'t>(&'t self, turns: &'t mut Vec<Turn>) -> impl Future<Output = bool> + Send + 't {
-        let at = unix_millis();
+        let at = self.now_ms();
         let wanted: Vec<Claim> = turns
             .iter()
             .map(|turn| Claim {
@@ -252,10 +265,14 @@ impl Journal for Arc<Shared> {
 
 /// Sends every job from `jobs` until they run out or the lane is halted (the caller halts
 /// it on Ctrl-C; a fatal answer halts it from within).
-pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
+pub(crate) async fn run(mut lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
     let settings = lane.settings.clone();
     let halt = lane.halt.clone();
+    let mut gate = lane.gate.take();
     let shared = Arc::new(lane);
+    let watcher = settings
+        .state_every
+        .map(|every| tokio::spawn(watch_state(shared.clone(), every)));
 
     let (turns, waiting) = mpsc::unbounded_channel();
     let dispatcher = {
@@ -269,12 +286,25 @@ pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
 
     let permits = Arc::new(Semaphore::new(settings.concurrency as usize));
     let mut tasks = JoinSet::new();
+    let mut held = None;
     loop {
         let job = tokio::select! {
             job = jobs.recv() => job,
             _ = halt.until_halted() => None,
         };
         let Some(job) = job else { break };
+        if let Some(gate) = &mut gate {
+            match admit(gate, &shared).await {
+                Admitted::Go => {}
+                Admitted::Held(reason) => {
+                    // This job and those behind it stay pending, saying why; those let
+                    // through before it still go.
+                    held = Some(reason);
+                    break;
+                }
+                Admitted::Halted => break,
+            }
+        }
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("never closed"),
             _ = halt.until_halted() => break,
@@ -290,13 +320,97 @@ pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
     // Once every task is done, no one can ask for a turn and the dispatcher ends.
     drop(turns);
     while tasks.join_next().await.is_some() {}
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     let achieved_rate = dispatcher.await.unwrap_or(None);
     if let Err(e) = read(&shared.cards).sync() {
         shared.fault(format!("cannot write the sent-card history: {e}"));
     }
     Sending {
-        stop: halt.stop().unwrap_or(Stop::Finished),
+        stop: halt
+            .stop()
+            .or(held.map(Stop::Held))
+            .unwrap_or(Stop::Finished),
         achieved_rate,
+    }
+}
+
+/// What the gate said of a card.
+enum Admitted {
+    Go,
+    Held(String),
+    /// The lane was halted while the card waited.
+    Halted,
+}
+
+/// Holds a card until the schedule lets it go (the window, the pace), saying at once until
+/// when when the window is closed; or holds it back for good (the cap, the window with
+/// `--exit-outside-window`).
+async fn admit(gate: &mut Gate, shared: &Shared) -> Admitted {
+    let mut told = None;
+    loop {
+        let now = shared.clock.now();
+        let cards = shared.cards.clone();
+        // A history that cannot be read counts as full: the safe side.
+        let mut sent_between = |from, to| {
+            read(&cards)
+                .sent_between(unix_ms(from), unix_ms(to))
+                .unwrap_or(u64::MAX)
+        };
+        match gate.decide(now, &mut sent_between) {
+            Decision::Go => {
+                gate.went(now);
+                return Admitted::Go;
+            }
+            Decision::Hold(reason) => return Admitted::Held(reason),
+            Decision::Wait { until, closed } => {
+                if closed && told != Some(until) {
+                    told = Some(until);
+                    shared.events.note(events::Note::OutsideWindow {
+                        instance: shared.instance.clone(),
+                        opens: until,
+                        zone: gate.zone(),
+                    });
+                }
+                if !shared
+                    .halt
+                    .pause(&TokioClock, shared.clock.until(until))
+                    .await
+                {
+                    return Admitted::Halted;
+                }
+            }
+        }
+    }
+}
+
+/// Asks the instance's state every `every` while the lane sends; a state that cannot send
+/// stops the lane at once (its rows stay pending, saying the state and since when).
+async fn watch_state(shared: Arc<Shared>, every: Duration) {
+    loop {
+        if !shared.halt.pause(&TokioClock, every).await {
+            return;
+        }
+        let reason = match shared.gateway.state().await {
+            Ok(state)
+                if matches!(
+                    state.as_str(),
+                    "yellowCard" | "blocked" | "notAuthorized" | "suspended"
+                ) =>
+            {
+                let at = shared.clock.now().to_zoned(jiff::tz::TimeZone::system());
+                format!(
+                    "the instance turned '{state}' while sending (seen at {})",
+                    at.strftime("%Y-%m-%d %H:%M:%S %Z")
+                )
+            }
+            Err(crate::client::CallError::Refused { reason, .. }) => reason,
+            // Unanswered, or a state that can send: asked again next time.
+            _ => continue,
+        };
+        shared.halt.halt(Stop::Fatal(reason));
+        return;
     }
 }
 
@@ -312,7 +426,7 @@ async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, mut job: 
             }
             Some(Go::Send { slot }) => job.attempt.slot = slot,
         }
-        let sent_at = Some(unix_millis());
+        let sent_at = Some(shared.now_ms());
         let answer = shared.gateway.send_contact(job.body.clone()).await;
         let (event, settled, outcome) = match answer {
             Answer::Sent { id_message } => {

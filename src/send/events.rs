@@ -98,6 +98,14 @@ pub enum Note {
     InstanceStopped { instance: String, reason: String },
     /// Rows wait for an instance an earlier run sent from, which this run does not have.
     Waiting { instance: String, rows: u64 },
+    /// The sending window is closed (or full) for this instance: it waits until `opens`.
+    OutsideWindow {
+        instance: String,
+        #[serde(serialize_with = "as_text")]
+        opens: jiff::Timestamp,
+        /// The window's zone (an IANA name; empty for the system's).
+        zone: String,
+    },
     /// The plan: when the queue will have sent this run's cards, as of `now`, and the
     /// instance's state (nothing leaves the queue unless it is `authorized`).
     Plan {
@@ -106,6 +114,8 @@ pub enum Note {
         #[serde(serialize_with = "as_text")]
         now: jiff::Timestamp,
         state: String,
+        /// With a window, a pace or a daily cap: the calendar they make of it.
+        calendar: Option<Calendar>,
     },
     /// The queue's delay or length could not be read: no 24-hour check.
     NoPlan { instance: String, why: String },
@@ -134,6 +144,17 @@ pub enum Note {
     NoRows,
     /// Nothing to send but rows still unknown (not found, or too recent to tell).
     OnlyUnknownLeft,
+}
+
+/// The calendar of an instance's share under the schedule (docs/safety.md), for the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Calendar {
+    /// `09:00–18:00 Mon–Fri Europe/Moscow`.
+    pub window: Option<String>,
+    /// `8–20 s`.
+    pub pace: Option<String>,
+    pub daily_cap: Option<u64>,
+    pub projection: crate::send::schedule::Projection,
 }
 
 /// A row whose card went out before with other names (see [`Note::Changed`]).

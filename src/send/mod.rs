@@ -26,6 +26,7 @@ pub mod events;
 mod feed;
 pub mod pacer;
 pub mod plan;
+pub mod schedule;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -47,9 +48,10 @@ pub use cancel::Cancel;
 pub use dispatch::Stop;
 pub use engine::{Counters, Settings};
 use events::Events;
-pub use events::{ChangedRow, Event, InstanceInfo, Note, RowOutcome, Source};
+pub use events::{Calendar, ChangedRow, Event, InstanceInfo, Note, RowOutcome, Source};
 pub use pacer::Rate;
 pub use plan::QueuePlan;
+pub use schedule::Schedule;
 
 /// Where the requests go.
 #[derive(Debug, Clone)]
@@ -113,6 +115,11 @@ pub struct SendOptions {
     pub state_dir: PathBuf,
     /// `--reassign`: rows that wait for an instance this run does not have go to the others.
     pub reassign: bool,
+    /// The sending window, the pace and the daily cap (docs/safety.md).
+    pub schedule: schedule::Schedule,
+    /// The wall clock's reading when the run starts (none: now). The session tests start it
+    /// on a chosen day, their time then moving with tokio's paused clock.
+    pub started_at: Option<jiff::Timestamp>,
 }
 
 /// How a run ended, when it ran to an end of its own.
@@ -149,6 +156,9 @@ pub struct Finished {
     pub to_send: u64,
     /// Rows left pending because of `--limit`.
     pub held_back: u64,
+    /// Rows left pending on purpose by the schedule: the daily cap, or the window with
+    /// `--exit-outside-window` (docs/safety.md).
+    pub held: u64,
     /// When the queue should have sent the last card, from the plan.
     pub last_leaves: Option<jiff::Timestamp>,
     pub rate: Rate,

@@ -22,6 +22,8 @@ use crate::record::sent::SentCards;
 use crate::record::standing::{FirstLook, Policy};
 use crate::record::{Event as LedgerEvent, Record};
 use crate::route::Routing;
+use crate::send::schedule::{Gate, WallClock};
+use std::time::Duration;
 
 pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, SendError> {
     let Session {
@@ -109,6 +111,7 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
         cards: &cards,
         events: &events,
         cancel: &cancel,
+        clock: WallClock::starting_at(options.started_at.unwrap_or_else(jiff::Timestamp::now)),
     };
     let finished = run
         .send(&mut record, &mut routing, checked, first_look.clone())
@@ -142,9 +145,22 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
         record.keep();
     }
     if let Ok(counts) = counts {
-        // Held back are rows still pending: one whose card another row of this run sent
-        // is not.
+        // Held back: by --limit, and the rows of instances the schedule held (the daily cap,
+        // the window with --exit-outside-window) — all still pending; one whose card another
+        // row of this run sent is not.
         finished.held_back = finished.held_back.min(counts.total.pending);
+        for lane in &finished.lanes {
+            if matches!(lane.stop, Stop::Held(_)) {
+                let held = counts.by_instance.get(&lane.instance.id_instance);
+                finished.held += held.map_or(0, |c| c.pending);
+            }
+        }
+        // A row held back by --limit on a held instance counts once.
+        finished.held = finished.held.min(counts.total.pending - finished.held_back);
+        // Its lines say why the rows wait (the window, the cap): the next run continues it.
+        if finished.held > 0 {
+            record.keep();
+        }
         finished.counts = Ok(counts.total);
         finished.by_instance = counts.by_instance;
     } else if let Err(error) = counts {
@@ -235,13 +251,15 @@ async fn dry_run(
             for (lane, gateway) in gateways.iter().enumerate() {
                 let asked = async {
                     let state = preflight(gateway.as_ref(), events).await?;
-                    let share = shares[lane];
+                    let share = planned_share(options, shares[lane]);
+                    let now = options.started_at.unwrap_or_else(jiff::Timestamp::now);
                     plan(
                         options,
                         gateway.as_ref(),
                         share,
                         rates[lane],
                         &state,
+                        now,
                         events,
                     )
                     .await
@@ -258,7 +276,7 @@ async fn dry_run(
                     Err(error) => return Err(error),
                 }
             }
-            check_plans(&gateways, &plans, &checked.lanes, &live)?;
+            check_plans(options, &gateways, &plans, &checked.lanes, &live)?;
             target.map(|t| match gateways.len() {
                 1 => t,
                 n => format!("{t} and {} more instances", n - 1),
@@ -275,14 +293,29 @@ async fn dry_run(
     }))
 }
 
+/// How many of an instance's share its queue may hold at once: with a daily cap, no more
+/// than the cap.
+fn planned_share(options: &SendOptions, share: u64) -> u64 {
+    options
+        .schedule
+        .daily_cap
+        .map_or(share, |cap| share.min(cap))
+}
+
 /// Refuses the run when some instance's queue cannot send its share in time, with the most
-/// rows (`--limit`) that fit every instance.
+/// rows (`--limit`) that fit every instance. A window or a pace never lets the queue hold
+/// more than leaves in time: no refusal then.
 fn check_plans(
+    options: &SendOptions,
     gateways: &[Arc<dyn Gateway>],
     plans: &[Option<crate::send::QueuePlan>],
     order: &[u16],
     live: &[bool],
 ) -> Result<(), SendError> {
+    let schedule = &options.schedule;
+    if schedule.window.is_some() || schedule.pace.is_some() {
+        return Ok(());
+    }
     let Some(lane) = plans.iter().position(|p| p.is_some_and(|p| !p.fits())) else {
         return Ok(());
     };
@@ -313,6 +346,7 @@ struct Run<'r> {
     cards: &'r [Arc<RwLock<SentCards>>],
     events: &'r Events,
     cancel: &'r Cancel,
+    clock: WallClock,
 }
 
 impl Run<'_> {
@@ -395,25 +429,45 @@ impl Run<'_> {
             let asked = plan(
                 options,
                 gateway.as_ref(),
-                shares[lane],
+                planned_share(options, shares[lane]),
                 rates[lane],
                 state,
+                self.clock.now(),
                 events,
             );
             plans.push(until_cancelled(cancel, asked).await??);
         }
-        check_plans(self.gateways, &plans, &checked.lanes, &live)?;
-        let last_leaves = plans
+        check_plans(options, self.gateways, &plans, &checked.lanes, &live)?;
+        let now = self.clock.now();
+        let last_leaves = if options.schedule.is_active() {
+            None
+        } else {
+            plans
+                .iter()
+                .zip(&states)
+                .filter_map(|(plan, state)| last_leaves(plan.as_ref()?, state.as_deref()?, now))
+                .max()
+        };
+        // Each card passes its instance's gate: the window, the pace, the daily cap.
+        let schedule = Arc::new(options.schedule.clone());
+        let mut gates: Vec<Option<Gate>> = plans
             .iter()
-            .zip(&states)
-            .filter_map(|(plan, state)| last_leaves(plan.as_ref()?, state.as_deref()?))
-            .max();
+            .map(|plan| {
+                schedule.is_active().then(|| {
+                    // Unread, the instance's delay is taken as GREEN-API's shortest.
+                    let (delay, queued) =
+                        plan.map_or((Duration::from_millis(500), 0), |p| (p.delay, p.queued));
+                    Gate::new(schedule.clone(), delay, queued, now)
+                })
+            })
+            .collect();
 
         let mut finished = Finished {
             stop: Stop::Finished,
             lanes: Vec::new(),
             to_send,
             held_back: wanted - to_send,
+            held: 0,
             last_leaves,
             rate: options.settings.rate,
             achieved_rate: None,
@@ -476,6 +530,8 @@ impl Run<'_> {
                 events: events.clone(),
                 halt: Halt::new(),
                 run: run_halt.clone(),
+                gate: gates[lane].take(),
+                clock: self.clock,
             };
             halts.push(one.halt.clone());
             running.push(Some(tokio::spawn(engine::run(one, queued))));
@@ -540,8 +596,10 @@ impl Run<'_> {
                         (Stop::Finished, Some(e)) => Stop::Fault(e.clone()),
                         (stop, _) => stop,
                     };
-                    if let Stop::Fatal(reason) = &stop {
-                        routing.stop(lane, reason.clone());
+                    match &stop {
+                        Stop::Fatal(reason) => routing.stop(lane, reason.clone()),
+                        Stop::Held(reason) => routing.hold(lane, reason.clone()),
+                        _ => {}
                     }
                     end(lane, stop, true, sending.achieved_rate)
                 }
@@ -577,9 +635,10 @@ fn preflight_stop(routing: &Routing, lane: usize, live: &[bool]) -> Stop {
 fn worst<'s>(stops: impl Iterator<Item = &'s Stop>) -> Stop {
     let rank = |stop: &Stop| match stop {
         Stop::Finished => 0,
-        Stop::Interrupted => 1,
-        Stop::Fault(_) => 2,
-        Stop::Fatal(_) => 3,
+        Stop::Held(_) => 1,
+        Stop::Interrupted => 2,
+        Stop::Fault(_) => 3,
+        Stop::Fatal(_) => 4,
     };
     stops
         .max_by_key(|stop| rank(stop))

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::client::{Answer, Call, QueueLength, QueuedMessage, SentMessage};
+use crate::send::schedule;
 
 /// What the fake answers a `sendContact`, given how many it had before.
 type Script = dyn Fn(usize) -> Answer + Send + Sync;
@@ -130,6 +131,7 @@ fn options(dir: &Path, input: std::path::PathBuf, rate: &str) -> SendOptions {
             concurrency: 8,
             max_attempts: 3,
             backoff: Duration::from_millis(500),
+            state_every: None,
         },
         timeout: Duration::from_secs(30),
         resume: false,
@@ -142,6 +144,8 @@ fn options(dir: &Path, input: std::path::PathBuf, rate: &str) -> SendOptions {
         queue_ttl: crate::delivery::QUEUE_TTL,
         state_dir: dir.join("state"),
         reassign: false,
+        schedule: Schedule::default(),
+        started_at: None,
     }
 }
 
@@ -357,4 +361,205 @@ async fn an_instance_refused_mid_run_stops_only_its_rows_and_the_others_go_on() 
         .filter(|l| l.contains(",pending,") && l.contains("instance 1101000002 stopped: 401"))
         .count();
     assert_eq!(waiting as u64, b.pending, "{results}");
+}
+
+/// A moment on the wall clock of Moscow.
+fn moscow(text: &str) -> jiff::Timestamp {
+    text.parse::<jiff::civil::DateTime>()
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Moscow").unwrap())
+        .unwrap()
+        .timestamp()
+}
+
+/// Options that start the wall clock at `start` (Moscow) with this schedule.
+fn scheduled(dir: &Path, rows: usize, start: &str, schedule: Schedule) -> SendOptions {
+    let input = contacts(dir, rows);
+    let mut options = options(dir, input, "10/s");
+    options.schedule = schedule;
+    options.started_at = Some(moscow(start));
+    options
+}
+
+fn working_hours(exit_outside: bool) -> Schedule {
+    let tz = jiff::tz::TimeZone::get("Europe/Moscow").unwrap();
+    let (from, to) = schedule::window::parse_hours("09:00-18:00").unwrap();
+    Schedule {
+        window: Some(schedule::Window {
+            from,
+            to,
+            days: schedule::Days::parse("mon-fri").unwrap(),
+            tz: tz.clone(),
+        }),
+        exit_outside_window: exit_outside,
+        tz,
+        ..Schedule::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_card_is_queued_that_would_leave_after_the_window_and_the_rest_wait_for_monday() {
+    let dir = tempfile::tempdir().unwrap();
+    // Friday 17:59:50: ten seconds left, one card leaving the queue every 0.5 s.
+    let options = scheduled(dir.path(), 40, "2026-11-27T17:59:50", working_hours(false));
+    let started = Instant::now();
+    let fake = FakeGateway::accepting("1101000001");
+    let (outcome, events) = run(options, vec![fake.clone()], Cancel::new()).await;
+    let finished = finished(outcome);
+    assert_eq!(finished.stop, Stop::Finished);
+    assert_eq!(finished.counts.unwrap().sent, 40);
+    // Each card leaves the queue 0.5 s after the one before, or when it is queued: inside
+    // the window, every one.
+    let window = working_hours(false).window.unwrap();
+    let wall = |at: Instant| {
+        moscow("2026-11-27T17:59:50")
+            .checked_add(jiff::SignedDuration::try_from(at - started).unwrap())
+            .unwrap()
+    };
+    let mut free = wall(started);
+    let mut before_close = 0;
+    for (at, _) in fake.received() {
+        let leaves = wall(at).max(free);
+        assert!(window.is_open(leaves), "a card leaves at {leaves}");
+        free = leaves
+            .checked_add(jiff::SignedDuration::from_millis(500))
+            .unwrap();
+        if wall(at) < moscow("2026-11-27T18:00") {
+            before_close += 1;
+        }
+    }
+    assert!(
+        (15..=20).contains(&before_close),
+        "{before_close} before 18:00"
+    );
+    // It said at once until when it waits.
+    let waited: Vec<jiff::Timestamp> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Note(Note::OutsideWindow { opens, .. }) => Some(*opens),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waited, [moscow("2026-11-30T09:00")]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn outside_the_window_with_exit_outside_window_nothing_goes_and_the_rest_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = scheduled(dir.path(), 12, "2026-11-28T11:00", working_hours(true));
+    let fake = FakeGateway::accepting("1101000001");
+    let (outcome, _) = run(options, vec![fake.clone()], Cancel::new()).await;
+    let finished = finished(outcome);
+    assert!(
+        matches!(&finished.stop, Stop::Held(why) if why.contains("Mon 30 Nov 09:00")),
+        "{:?}",
+        finished.stop
+    );
+    assert_eq!(finished.held, 12);
+    assert!(fake.received().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pace_spaces_cards_at_random_in_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let pace = Schedule {
+        pace: Some("8s..20s".parse().unwrap()),
+        ..Schedule::default()
+    };
+    let options = scheduled(dir.path(), 15, "2026-11-27T10:00", pace);
+    let fake = FakeGateway::accepting("1101000001");
+    let (outcome, _) = run(options, vec![fake.clone()], Cancel::new()).await;
+    assert_eq!(finished(outcome).counts.unwrap().sent, 15);
+    let at: Vec<Instant> = fake.received().iter().map(|(at, _)| *at).collect();
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    // The dispatcher adds at most a batch period to the drawn interval.
+    assert!(
+        gaps.iter()
+            .all(|g| *g >= Duration::from_secs(8) && *g <= Duration::from_millis(20_150)),
+        "{gaps:?}"
+    );
+    assert!(
+        gaps.iter()
+            .any(|g| g.abs_diff(gaps[0]) > Duration::from_millis(500)),
+        "{gaps:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_daily_cap_holds_across_runs_in_one_day_and_resets_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = || Schedule {
+        daily_cap: Some(5),
+        tz: jiff::tz::TimeZone::get("Europe/Moscow").unwrap(),
+        ..Schedule::default()
+    };
+    let fake = FakeGateway::accepting("1101000001");
+    let friday = scheduled(dir.path(), 12, "2026-11-27T10:00", cap());
+    let (outcome, _) = run(friday, vec![fake.clone()], Cancel::new()).await;
+    let first = finished(outcome);
+    assert_eq!(
+        (first.counts.as_ref().unwrap().sent, first.held),
+        (5, 7),
+        "{:?}",
+        first.stop
+    );
+    // Later the same day, another results file: the cap counts what the first run sent.
+    let mut again = scheduled(dir.path(), 12, "2026-11-27T20:00", cap());
+    again.results = dir.path().join("other.csv");
+    again.again = true;
+    let (outcome, _) = run(again, vec![fake.clone()], Cancel::new()).await;
+    assert_eq!(finished(outcome).counts.unwrap().sent, 0);
+    assert_eq!(fake.received().len(), 5);
+    // The next day, resumed: five more.
+    let mut saturday = scheduled(dir.path(), 12, "2026-11-28T00:05", cap());
+    saturday.resume = true;
+    let (outcome, _) = run(saturday, vec![fake.clone()], Cancel::new()).await;
+    assert_eq!(finished(outcome).counts.unwrap().sent, 10);
+    assert_eq!(fake.received().len(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_that_turns_yellow_mid_run_stops_within_one_watch_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = contacts(dir.path(), 300);
+    let fake: Arc<FakeGateway> = FakeGateway::new("1101000001", |n| Answer::Sent {
+        id_message: format!("{n:020X}"),
+    });
+    let turning = fake.clone();
+    let mut options = options(dir.path(), input, "10/s");
+    options.settings.state_every = Some(Duration::from_secs(15));
+    let flipper = tokio::spawn(async move {
+        // After ten cards the instance turns yellowCard.
+        while turning.received().len() < 10 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        *turning.state.lock().unwrap() = "yellowCard".into();
+        Instant::now()
+    });
+    let (outcome, _) = run(options, vec![fake.clone()], Cancel::new()).await;
+    let turned = flipper.await.unwrap();
+    let finished = finished(outcome);
+    assert!(
+        matches!(&finished.stop, Stop::Fatal(why) if why.contains("'yellowCard'")),
+        "{:?}",
+        finished.stop
+    );
+    let after = fake
+        .received()
+        .iter()
+        .filter(|(at, _)| *at > turned)
+        .count();
+    assert!(after <= 15 * 10 + 5, "{after} sent after it turned");
+    let counts = finished.counts.unwrap();
+    assert_eq!(
+        counts.sent as usize,
+        fake.received().len(),
+        "every card sent is recorded"
+    );
+    assert_eq!(counts.sent + counts.pending, 300, "nothing lost");
+    let results = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert!(
+        results.contains("turned 'yellowCard' while sending"),
+        "{results}"
+    );
 }

@@ -433,6 +433,7 @@ pages! {
     results => "docs/results.md",
     never_twice => "docs/never-twice.md",
     instances => "docs/instances.md",
+    safety => "docs/safety.md",
     delivery => "docs/delivery.md",
     cron => "docs/cron.md",
     sandbox_page => "docs/sandbox.md",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use greenbulk::sandbox::{self as emulator, InstanceState};
 
-use crate::util::{Config, Faults, SandboxThread, Workdir, contacts_csv, read_records};
+use crate::util::{Faults, SandboxThread, Workdir, contacts_csv, read_records};
 
 /// Emulated instance `place`, with these faults.
 fn instance(place: usize, faults: Faults) -> SandboxThread {
@@ -322,7 +322,6 @@ fn the_standalone_emulator_writes_a_ready_private_instances_file() {
     let rows = read_records(&dir.path("r.csv"));
     let used: HashSet<&str> = rows.iter().map(|r| r["instance"].as_str()).collect();
     assert_eq!(used, ["1101000001", "1101000002"].into());
-    let _ = Config::default();
 }
 
 #[test]

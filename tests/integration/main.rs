@@ -17,6 +17,7 @@ mod never_twice;
 mod pacing;
 mod pinned;
 mod resume;
+mod safety;
 mod sandbox;
 mod send;
 

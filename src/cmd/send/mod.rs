@@ -11,12 +11,15 @@ use super::common::{queue_ttl, state_dir, target};
 use super::invocation::{INPUT_FLAGS, INSTANCE_FLAGS, Invocation};
 use super::progress::Display;
 use super::words::{grouped, local_time, plural};
-use crate::cli::SendArgs;
+use crate::cli::{SafetyArgs, SendArgs};
 use crate::client::CallError;
 use crate::record::RecordError;
 use crate::record::StatusCounts;
+use crate::send::schedule::window::parse_hours;
+use crate::send::schedule::{Days, Window};
 use crate::send::{
-    Cancel, DryRun, Finished, LaneEnd, Outcome, SendError, SendOptions, Session, Settings, Stop,
+    Cancel, DryRun, Finished, LaneEnd, Outcome, Schedule, SendError, SendOptions, Session,
+    Settings, Stop,
 };
 use crate::term::{say, shown_path};
 use crate::{Exit, Failure};
@@ -115,6 +118,7 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
             concurrency: args.concurrency,
             max_attempts: 5,
             backoff: Duration::from_millis(500),
+            state_every: Some(state_every()),
         },
         timeout: Duration::from_secs(args.timeout),
         resume: args.resume,
@@ -127,6 +131,67 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
         queue_ttl: queue_ttl(),
         state_dir: state_dir(),
         reassign: args.reassign,
+        schedule: schedule(&args.safety)?,
+        started_at: None,
+    })
+}
+
+/// How often the instance's state is asked while sending: 15 s (within GREEN-API's limit
+/// of one a second, shared with other runs); `GREENBULK_STATE_EVERY_MS` shortens it for
+/// tests, as the emulator's instance turns within seconds.
+fn state_every() -> Duration {
+    std::env::var("GREENBULK_STATE_EVERY_MS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map_or(Duration::from_secs(15), Duration::from_millis)
+}
+
+/// The window, the pace and the cap, checked (docs/safety.md).
+fn schedule(args: &SafetyArgs) -> Result<Schedule, Failure> {
+    let usage = |e: String| Failure::usage(anyhow::Error::msg(e));
+    let tz = match &args.tz {
+        Some(name) => jiff::tz::TimeZone::get(name.trim()).map_err(|_| {
+            usage(format!(
+                "--tz '{}' is not a time zone; give its IANA name, e.g. Europe/Moscow or \
+                 Asia/Almaty",
+                crate::term::shown(name)
+            ))
+        })?,
+        None => jiff::tz::TimeZone::system(),
+    };
+    let days = args
+        .days
+        .as_deref()
+        .map(Days::parse)
+        .transpose()
+        .map_err(usage)?;
+    let window = match (&args.window, days) {
+        (None, None) => None,
+        (hours, days) => {
+            let (from, to) = match hours {
+                Some(hours) => parse_hours(hours).map_err(usage)?,
+                // Days alone: all day on those days.
+                None => (jiff::civil::Time::midnight(), jiff::civil::Time::MAX),
+            };
+            Some(Window {
+                from,
+                to,
+                days: days.unwrap_or(Days::ALL),
+                tz: tz.clone(),
+            })
+        }
+    };
+    if args.exit_outside_window && window.is_none() {
+        return Err(usage(
+            "--exit-outside-window needs a window: give --window HH:MM-HH:MM (or --days)".into(),
+        ));
+    }
+    Ok(Schedule {
+        window,
+        pace: args.pace,
+        daily_cap: args.daily_cap,
+        exit_outside_window: args.exit_outside_window,
+        tz,
     })
 }
 
@@ -251,6 +316,13 @@ fn finish(run: &Finished, next: &Next) -> Exit {
     }
     let stopped = match &run.stop {
         Stop::Finished => None,
+        // What the schedule held back is pending for a later run, as with --limit.
+        Stop::Held(reason) => {
+            if !several {
+                say!("greenbulk: {reason}");
+            }
+            None
+        }
         Stop::Interrupted => {
             say!("greenbulk: interrupted: requests in flight were finished and recorded");
             Some(Exit::Incomplete)
@@ -275,6 +347,13 @@ fn finish(run: &Finished, next: &Next) -> Exit {
     match &run.counts {
         Ok(counts) => {
             say!("greenbulk: {counts}");
+            if run.held > 0 {
+                say!(
+                    "  {} held back (above): `{}` sends them when they may go",
+                    plural(run.held, "row", "rows"),
+                    next.resume()
+                );
+            }
             if run.held_back > 0 {
                 say!(
                     "  {} held back by --limit: `{}` sends the next share",
@@ -297,12 +376,12 @@ fn finish(run: &Finished, next: &Next) -> Exit {
                     next.status()
                 );
             }
-            print_next_steps(counts, run.held_back, &run.stop, next);
+            print_next_steps(counts, run.held_back + run.held, &run.stop, next);
             next.token_note();
             match stopped {
                 Some(exit) => exit,
                 // Rows held back by --limit are planned, not a failure.
-                None if counts.unfinished() > run.held_back => Exit::Incomplete,
+                None if counts.unfinished() > run.held_back + run.held => Exit::Incomplete,
                 None => Exit::Success,
             }
         }
@@ -330,6 +409,11 @@ fn lane_line(lane: &LaneEnd, counts: Option<&StatusCounts>) -> String {
         ),
         Stop::Fatal(reason) => format!(
             "instance {name}: {}; then GREEN-API stopped it: {reason}; {} wait for it",
+            summary(&lane.counters),
+            plural(pending, "row", "rows")
+        ),
+        Stop::Held(reason) => format!(
+            "instance {name}: {}; then {reason}; {} wait",
             summary(&lane.counters),
             plural(pending, "row", "rows")
         ),

@@ -3,7 +3,7 @@
 
 use super::Next;
 use crate::cmd::words::{grouped, human, local_time, plural};
-use crate::send::QueuePlan;
+use crate::send::{Calendar, QueuePlan};
 
 /// What a state that cannot send means.
 pub(super) fn cannot_send(state: &str) -> &'static str {
@@ -39,6 +39,60 @@ pub(super) fn plan_line(plan: &QueuePlan, now: jiff::Timestamp, state: &str) -> 
         human(plan.longest_wait()),
         human(plan.ttl),
     );
+    if state != "authorized" {
+        line.push_str(&format!(
+            " — once the instance is authorized: it is '{state}' now, and nothing leaves the \
+             queue until it is"
+        ));
+    }
+    line
+}
+
+/// The plan under a schedule, as a calendar: `7,412 cards, 09:00–18:00 Mon–Fri
+/// Europe/Moscow, one every 8–20 s: about 4 days of sending; the last leaves about 14:10 on
+/// Wed 2 Dec`.
+pub(super) fn calendar_line(
+    plan: &QueuePlan,
+    calendar: &Calendar,
+    now: jiff::Timestamp,
+    state: &str,
+) -> String {
+    let mut parts = vec![plural(plan.cards, "card", "cards")];
+    parts.extend(calendar.window.clone());
+    parts.push(match &calendar.pace {
+        Some(pace) => format!("one every {pace}"),
+        None => format!(
+            "one every {:.1} s (the queue's delay)",
+            plan.delay.as_secs_f64()
+        ),
+    });
+    if let Some(cap) = calendar.daily_cap {
+        parts.push(format!("at most {} a day", grouped(cap)));
+    }
+    let projection = &calendar.projection;
+    let mut line = parts.join(", ");
+    if projection.going < plan.cards {
+        line.push_str(&format!(
+            ": {} in this run, the rest stay pending ({})",
+            grouped(projection.going),
+            projection.held.as_deref().unwrap_or("held back")
+        ));
+    }
+    if projection.going > 1 && projection.days > 1 {
+        line.push_str(&format!(
+            ": about {} of sending; the last leaves about {}",
+            plural(u64::from(projection.days), "day", "days"),
+            local_time(now, projection.last_leaves)
+        ));
+    } else if projection.going > 0 {
+        let wait = std::time::Duration::try_from(projection.last_leaves.duration_since(now))
+            .unwrap_or_default();
+        line.push_str(&format!(
+            ": the last leaves about {} (in {})",
+            local_time(now, projection.last_leaves),
+            human(wait)
+        ));
+    }
     if state != "authorized" {
         line.push_str(&format!(
             " — once the instance is authorized: it is '{state}' now, and nothing leaves the \

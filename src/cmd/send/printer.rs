@@ -1,9 +1,9 @@
 //! What the session tells, as the terminal shows it: the bar or the progress lines, and a
 //! sentence for each note.
 
-use super::plans::plan_line;
+use super::plans::{calendar_line, plan_line};
 use crate::cmd::progress::{Display, Progress};
-use crate::cmd::words::plural;
+use crate::cmd::words::{human, plural, time_in};
 use crate::report;
 use crate::send::{Event, InstanceInfo, Note};
 use crate::term::{say, shown_path};
@@ -44,7 +44,13 @@ impl Printer {
             }
             Event::Source(source) => report::print_source(&source),
             Event::Validated { tally, first } => report::print_summary(&tally, &first, None),
-            Event::Note(note) => self.note(note),
+            Event::Note(note) => match self.progress.take() {
+                Some(progress) => {
+                    progress.suspend(|| self.note(note));
+                    self.progress = Some(progress);
+                }
+                None => self.note(note),
+            },
             Event::Sending { total } => {
                 self.progress = Some(Progress::start(total, self.display));
             }
@@ -101,11 +107,38 @@ impl Printer {
                 now,
                 state,
                 instance,
+                calendar,
             } => say!(
                 "greenbulk: {}{}",
                 self.prefix(&instance),
-                plan_line(&plan, now, &state)
+                match &calendar {
+                    Some(calendar) => calendar_line(&plan, calendar, now, &state),
+                    None => plan_line(&plan, now, &state),
+                }
             ),
+            Note::OutsideWindow {
+                instance,
+                opens,
+                zone,
+            } => {
+                let tz =
+                    jiff::tz::TimeZone::get(&zone).unwrap_or_else(|_| jiff::tz::TimeZone::system());
+                let now = jiff::Timestamp::now();
+                let wait =
+                    std::time::Duration::try_from(opens.duration_since(now)).unwrap_or_default();
+                say!(
+                    "greenbulk: {}outside the sending window: waiting until {}{} (in {}); \
+                     Ctrl-C stops, --resume goes on later",
+                    self.prefix(&instance),
+                    time_in(now, opens, &tz),
+                    if zone.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {zone}")
+                    },
+                    human(wait)
+                )
+            }
             Note::NoPlan { why, instance } => say!(
                 "greenbulk: warning: {}cannot read the queue's delay and length ({why}); \
                  sending without checking that every card can leave the queue within 24 hours",

@@ -566,6 +566,46 @@ impl SentCards {
         self.reconcile(cards.into_iter(), at)
     }
 
+    /// How many cards this machine sent (or may have) from the instance between `from` and
+    /// `to` (Unix ms): the slots of that time that were not voided, in this run's and every
+    /// other run's. For `--daily-cap`. The slots are read from the end back, as far as that
+    /// time (and an hour more: a slot is rewritten with its answer's time).
+    pub(crate) fn sent_between(&self, from: u64, to: u64) -> Result<u64, SentCardsError> {
+        let Some(file) = &self.file else {
+            return Ok(0);
+        };
+        let failed = |error| SentCardsError {
+            path: crate::term::shown_path(&self.path),
+            error,
+        };
+        const CHUNK: u64 = 4096;
+        let length = file.metadata().map_err(failed)?.len();
+        let slots = length.saturating_sub(MAGIC.len() as u64) / SLOT;
+        let mut end = slots;
+        let mut count = 0;
+        let mut bytes = vec![0u8; (CHUNK * SLOT) as usize];
+        while end > 0 {
+            let start = end.saturating_sub(CHUNK);
+            let chunk = &mut bytes[..((end - start) * SLOT) as usize];
+            read_at(file, chunk, slot_offset(start as u32)).map_err(failed)?;
+            let mut newest = 0;
+            for raw in chunk.chunks_exact(SLOT as usize) {
+                let Some(slot) = Slot::decode(raw) else {
+                    continue;
+                };
+                newest = newest.max(slot.at);
+                if (from..to).contains(&slot.at) && slot.settled != Settled::Void {
+                    count += 1;
+                }
+            }
+            if newest < from.saturating_sub(3_600_000) {
+                break;
+            }
+            end = start;
+        }
+        Ok(count)
+    }
+
     /// Makes every slot written so far durable.
     pub(crate) fn sync(&self) -> std::io::Result<()> {
         self.file.as_ref().map_or(Ok(()), File::sync_data)
@@ -770,6 +810,23 @@ mod tests {
         };
         assert_eq!(cards.claim(&[again, again], 1).unwrap(), [Some(0), None]);
         assert_eq!(cards.claim(&[again], 2).unwrap(), [None]);
+    }
+
+    #[test]
+    fn the_cards_of_a_day_are_counted_whichever_run_sent_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = run(dir.path(), "a.csv");
+        first.claim(&[fresh(1), fresh(2)], 1_000).unwrap();
+        first.claim(&[fresh(3)], 90_000_000).unwrap();
+        first.settle(2, card(3), 90_000_500, Settled::Void).unwrap();
+        let mut second = run(dir.path(), "b.csv");
+        second.claim(&[fresh(4)], 90_000_100).unwrap();
+        assert_eq!(second.sent_between(0, 86_400_000).unwrap(), 2);
+        assert_eq!(
+            second.sent_between(86_400_000, 172_800_000).unwrap(),
+            1,
+            "the voided card does not count"
+        );
     }
 
     #[test]

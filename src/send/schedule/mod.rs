@@ -1,0 +1,463 @@
+//! Keeping a number safe (docs/safety.md): when cards may leave the queue (the window), how
+//! often (the pace), how many a day (the cap) — decided per instance for each card before its
+//! request is let go. GREEN-API sends from its queue on its own, one card per its delay, so
+//! greenbulk never queues a card that would leave after the window closes.
+//!
+//! The decision is pure ([`Gate::decide`]) on a clock it is given: the plan's calendar is the
+//! same arithmetic run ahead ([`project`]), and tests run days in microseconds.
+
+pub mod pace;
+pub mod window;
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+pub use pace::Pace;
+pub use window::{Days, Window};
+
+/// What keeps a number safe, as given on the command line.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub window: Option<Window>,
+    pub pace: Option<Pace>,
+    /// At most this many cards a day from one instance, counted across runs.
+    pub daily_cap: Option<u64>,
+    /// Outside the window (or with the window full), end instead of waiting.
+    pub exit_outside_window: bool,
+    /// The zone days are counted in (the window's).
+    pub tz: TimeZone,
+}
+
+impl Default for Schedule {
+    fn default() -> Schedule {
+        Schedule {
+            window: None,
+            pace: None,
+            daily_cap: None,
+            exit_outside_window: false,
+            tz: TimeZone::system(),
+        }
+    }
+}
+
+impl Schedule {
+    /// Whether anything here holds a card back.
+    pub fn is_active(&self) -> bool {
+        self.window.is_some() || self.pace.is_some() || self.daily_cap.is_some()
+    }
+
+    /// The day `at` falls on, in the schedule's zone, and when it starts and ends.
+    fn day(&self, at: Timestamp) -> (Date, Timestamp, Timestamp) {
+        let date = at.to_zoned(self.tz.clone()).date();
+        let start = |d: Date| {
+            d.to_zoned(self.tz.clone())
+                .map_or(Timestamp::MAX, |z| z.timestamp())
+        };
+        let next = date.tomorrow().unwrap_or(date);
+        (date, start(date), start(next))
+    }
+}
+
+/// What to do with an instance's next card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    Go,
+    /// Not before `until`: the pace's next interval, or (`closed`) the window's next opening.
+    Wait {
+        until: Timestamp,
+        closed: bool,
+    },
+    /// Not in this run: why (the daily cap, or the window with `--exit-outside-window`).
+    Hold(String),
+}
+
+/// One instance's gate: the schedule, and what it has let through so far.
+#[derive(Debug, Clone)]
+pub(crate) struct Gate {
+    schedule: std::sync::Arc<Schedule>,
+    /// The instance's delay between two messages leaving its queue.
+    delay: Duration,
+    /// When the queue will have sent everything let through so far.
+    queue_free_at: Timestamp,
+    /// The pace: not before this.
+    next_at: Option<Timestamp>,
+    rng: fastrand::Rng,
+    /// The pace's mean instead of a random draw (the plan's projection).
+    mean: bool,
+    /// The day counted for the cap, and the cards sent on it.
+    today: Option<(Date, u64)>,
+}
+
+impl Gate {
+    /// A gate for an instance whose queue sends one card per `delay` and holds `queued`
+    /// now.
+    pub(crate) fn new(
+        schedule: std::sync::Arc<Schedule>,
+        delay: Duration,
+        queued: u64,
+        now: Timestamp,
+    ) -> Gate {
+        let backlog = delay.saturating_mul(u32::try_from(queued).unwrap_or(u32::MAX));
+        Gate {
+            schedule,
+            delay,
+            queue_free_at: add(now, backlog),
+            next_at: None,
+            rng: fastrand::Rng::new(),
+            mean: false,
+            today: None,
+        }
+    }
+
+    /// What to do with the next card at `now`. `sent_between(from, to)`: how many cards
+    /// this machine sent from the instance in that time (the sent-card history).
+    pub(crate) fn decide(
+        &mut self,
+        now: Timestamp,
+        sent_between: &mut dyn FnMut(Timestamp, Timestamp) -> u64,
+    ) -> Decision {
+        let schedule = self.schedule.clone();
+        if let Some(cap) = schedule.daily_cap {
+            let (date, start, end) = schedule.day(now);
+            if self.today.is_none_or(|(day, _)| day != date) {
+                self.today = Some((date, sent_between(start, end)));
+            }
+            if self.today.is_some_and(|(_, sent)| sent >= cap) {
+                return Decision::Hold(format!(
+                    "daily cap reached: {cap} cards on {date} from this instance \
+                     (--daily-cap); --resume sends the rest on another day"
+                ));
+            }
+        }
+        if let Some(window) = &schedule.window {
+            let (opens, closes) = window.stretch(now);
+            let leaves = now.max(self.queue_free_at);
+            let next = if now < opens {
+                Some(opens)
+            } else if leaves >= closes {
+                // The window is full: what the queue holds leaves before it closes, and no
+                // more than that is queued.
+                Some(window.stretch(closes).0)
+            } else {
+                None
+            };
+            if let Some(opens) = next {
+                if schedule.exit_outside_window {
+                    return Decision::Hold(format!(
+                        "outside the sending window ({window}); it opens {} \
+                         (--exit-outside-window: --resume then sends the rest)",
+                        window.when(opens, now)
+                    ));
+                }
+                return Decision::Wait {
+                    until: opens,
+                    closed: true,
+                };
+            }
+        }
+        if let Some(next) = self.next_at
+            && now < next
+        {
+            return Decision::Wait {
+                until: next,
+                closed: false,
+            };
+        }
+        Decision::Go
+    }
+
+    /// A card was let through at `now`.
+    pub(crate) fn went(&mut self, now: Timestamp) {
+        self.queue_free_at = add(now.max(self.queue_free_at), self.delay);
+        if let Some(pace) = self.schedule.pace {
+            let interval = if self.mean {
+                pace.mean(self.delay)
+            } else {
+                pace.draw(&mut self.rng, self.delay)
+            };
+            self.next_at = Some(add(now, interval));
+        }
+        if let Some((_, sent)) = &mut self.today {
+            *sent += 1;
+        }
+    }
+
+    /// The zone the schedule's days are in (an IANA name; empty for the system's).
+    pub(crate) fn zone(&self) -> String {
+        self.schedule.tz.iana_name().unwrap_or_default().to_string()
+    }
+
+    /// When the last card let through leaves the queue.
+    fn last_leaves(&self) -> Timestamp {
+        self.queue_free_at
+            .checked_sub(self.delay)
+            .unwrap_or(self.queue_free_at)
+    }
+}
+
+/// A run's wall clock: when it started, plus tokio's time since. On tokio's paused clock (the
+/// session tests) the calendar moves with it: a night's wait takes no real time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WallClock {
+    wall: Timestamp,
+    instant: tokio::time::Instant,
+}
+
+impl WallClock {
+    /// A clock reading `wall` now.
+    pub(crate) fn starting_at(wall: Timestamp) -> WallClock {
+        WallClock {
+            wall,
+            instant: tokio::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        add(self.wall, self.instant.elapsed())
+    }
+
+    /// How long from now until `at` (zero if it is past).
+    pub(crate) fn until(&self, at: Timestamp) -> Duration {
+        Duration::try_from(at.duration_since(self.now())).unwrap_or(Duration::ZERO)
+    }
+}
+
+/// Unix milliseconds, as the sent-card history stamps its slots.
+pub(crate) fn unix_ms(at: Timestamp) -> u64 {
+    u64::try_from(at.as_millisecond()).unwrap_or(0)
+}
+
+fn add(at: Timestamp, d: Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| at.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// What the plan expects of one instance's share under the schedule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Projection {
+    /// Cards this run lets through (the cap may hold back the rest).
+    pub going: u64,
+    /// When the last of them should leave the queue.
+    #[serde(serialize_with = "as_text")]
+    pub last_leaves: Timestamp,
+    /// On how many days (in the schedule's zone) cards go.
+    pub days: u32,
+    /// Why the rest do not go in this run, when some do not.
+    pub held: Option<String>,
+}
+
+fn as_text<S: serde::Serializer>(value: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+/// Runs `cards` through a gate like the instance's, ahead of time: the pace at its mean, at
+/// most `rate` a second, `sent_today` already sent today.
+pub(crate) fn project(
+    schedule: std::sync::Arc<Schedule>,
+    delay: Duration,
+    queued: u64,
+    rate: f64,
+    cards: u64,
+    sent_today: u64,
+    now: Timestamp,
+) -> Projection {
+    let mut gate = Gate::new(schedule.clone(), delay, queued, now);
+    gate.mean = true;
+    let today = schedule.day(now).0;
+    let mut sent = |from: Timestamp, _to: Timestamp| {
+        if from.to_zoned(schedule.tz.clone()).date() == today {
+            sent_today
+        } else {
+            0
+        }
+    };
+    let spacing = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let mut at = now;
+    let mut going = 0;
+    let mut days = 0;
+    let mut last_day = None;
+    let mut held = None;
+    // Each step lets a card through or jumps to when one may go: bounded either way.
+    let mut steps = cards.saturating_mul(2).saturating_add(1_000);
+    while going < cards && steps > 0 {
+        steps -= 1;
+        match gate.decide(at, &mut sent) {
+            Decision::Go => {
+                gate.went(at);
+                going += 1;
+                let day = schedule.day(at).0;
+                if last_day != Some(day) {
+                    days += 1;
+                    last_day = Some(day);
+                }
+                at = add(at, spacing);
+            }
+            Decision::Wait { until, .. } => at = until.max(at),
+            Decision::Hold(why) => {
+                held = Some(why);
+                break;
+            }
+        }
+    }
+    Projection {
+        going,
+        last_leaves: gate.last_leaves().max(now),
+        days,
+        held,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse::<jiff::civil::DateTime>()
+            .unwrap()
+            .to_zoned(TimeZone::get("Europe/Moscow").unwrap())
+            .unwrap()
+            .timestamp()
+    }
+
+    fn schedule(window: Option<&str>, pace: Option<&str>, cap: Option<u64>) -> Arc<Schedule> {
+        let tz = TimeZone::get("Europe/Moscow").unwrap();
+        Arc::new(Schedule {
+            window: window.map(|hours| {
+                let (from, to) = window::parse_hours(hours).unwrap();
+                Window {
+                    from,
+                    to,
+                    days: Days::parse("mon-fri").unwrap(),
+                    tz: tz.clone(),
+                }
+            }),
+            pace: pace.map(|p| p.parse().unwrap()),
+            daily_cap: cap,
+            exit_outside_window: false,
+            tz,
+        })
+    }
+
+    /// Lets cards through as the engine does, waiting when told; returns when each went.
+    fn run(gate: &mut Gate, cards: usize, mut now: Timestamp) -> Vec<Timestamp> {
+        let mut went = Vec::new();
+        let mut none = |_: Timestamp, _: Timestamp| 0;
+        while went.len() < cards {
+            match gate.decide(now, &mut none) {
+                Decision::Go => {
+                    gate.went(now);
+                    went.push(now);
+                    now = add(now, Duration::from_millis(100));
+                }
+                Decision::Wait { until, .. } => now = until,
+                Decision::Hold(why) => panic!("{why}"),
+            }
+        }
+        went
+    }
+
+    #[test]
+    fn no_card_leaves_the_queue_outside_the_window() {
+        // 2026-11-27 is a Friday; the queue sends one a minute.
+        let s = schedule(Some("09:00-18:00"), None, None);
+        let delay = Duration::from_secs(60);
+        let mut gate = Gate::new(s.clone(), delay, 0, at("2026-11-27T17:50"));
+        let went = run(&mut gate, 20, at("2026-11-27T17:50"));
+        let window = s.window.as_ref().unwrap();
+        // Ten fit before 18:00 (one a minute), the rest wait for Monday 09:00.
+        assert_eq!(
+            went[9],
+            at("2026-11-27T17:50")
+                .checked_add(jiff::SignedDuration::from_millis(900))
+                .unwrap()
+        );
+        assert_eq!(went[10], at("2026-11-30T09:00"));
+        // Each leaves the queue a minute after the one before, inside the window.
+        let mut free = at("2026-11-27T17:50");
+        for queued in &went {
+            let leaves = (*queued).max(free);
+            assert!(window.is_open(leaves), "{leaves}");
+            free = add(leaves, delay);
+        }
+    }
+
+    #[test]
+    fn the_pace_spaces_cards_at_random_within_its_range() {
+        let s = schedule(None, Some("8s..20s"), None);
+        let mut gate = Gate::new(s, Duration::from_millis(500), 0, at("2026-11-27T10:00"));
+        let went = run(&mut gate, 50, at("2026-11-27T10:00"));
+        let gaps: Vec<i64> = went
+            .windows(2)
+            .map(|w| w[1].duration_since(w[0]).as_millis() as i64)
+            .collect();
+        assert!(
+            gaps.iter().all(|g| (8_000..=20_000).contains(g)),
+            "{gaps:?}"
+        );
+        assert!(gaps.iter().any(|g| *g != gaps[0]), "not all equal");
+    }
+
+    #[test]
+    fn the_daily_cap_counts_the_history_and_resets_the_next_day() {
+        let s = schedule(None, None, Some(5));
+        let mut gate = Gate::new(s, Duration::from_millis(500), 0, at("2026-11-27T10:00"));
+        let friday = at("2026-11-27T00:00");
+        let mut history = |from: Timestamp, _to: Timestamp| if from == friday { 3 } else { 0 };
+        let mut now = at("2026-11-27T10:00");
+        let mut went = 0;
+        while gate.decide(now, &mut history) == Decision::Go {
+            gate.went(now);
+            went += 1;
+            now = add(now, Duration::from_secs(1));
+        }
+        assert_eq!(went, 2, "3 sent earlier today, 5 a day");
+        let held = gate.decide(now, &mut history);
+        assert!(
+            matches!(&held, Decision::Hold(why) if why.contains("daily cap reached: 5 cards on 2026-11-27"))
+        );
+        assert_eq!(
+            gate.decide(at("2026-11-28T00:00"), &mut history),
+            Decision::Go
+        );
+    }
+
+    #[test]
+    fn the_projection_is_a_calendar() {
+        // 7,412 cards, 09:00–18:00 on working days, one every 8–20 s (14 s on average): about
+        // 2,314 a day, so four working days from a Friday morning.
+        let s = schedule(Some("09:00-18:00"), Some("8s..20s"), None);
+        let p = project(
+            s,
+            Duration::from_secs(1),
+            0,
+            10.0,
+            7412,
+            0,
+            at("2026-11-27T09:00"),
+        );
+        assert_eq!(p.going, 7412);
+        assert_eq!(p.days, 4);
+        let last = p
+            .last_leaves
+            .to_zoned(TimeZone::get("Europe/Moscow").unwrap());
+        assert_eq!(last.date().to_string(), "2026-12-02", "the Wednesday after");
+        // The cap stops the projection.
+        let capped = project(
+            schedule(None, None, Some(100)),
+            Duration::from_secs(1),
+            0,
+            10.0,
+            500,
+            40,
+            at("2026-11-27T09:00"),
+        );
+        assert_eq!(capped.going, 60);
+    }
+}

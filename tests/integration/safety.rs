@@ -1,0 +1,155 @@
+//! Keeping the number safe (docs/safety.md), with the real binary: the window (its calendar
+//! is the session tests', on a paused clock), the daily cap across runs, the instance watched
+//! while sending, and the flags refused when they make no sense.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use greenbulk::sandbox::InstanceState;
+
+use crate::util::{Faults, Workdir, contacts_csv, read_records, sandbox, send_args};
+
+/// A one-hour window that is closed now: it opens two hours from now, on the UTC clock.
+fn closed_window() -> String {
+    let hour = (jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour()
+        + 2)
+        % 24;
+    format!("{hour:02}:00-{:02}:00", (hour + 1) % 24)
+}
+
+#[test]
+fn outside_the_window_a_cron_run_ends_at_once_and_its_rows_say_when_they_go() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(5));
+    let sandbox = sandbox(Faults::default());
+    let window = closed_window();
+    let flags = ["--window", &window, "--tz", "UTC", "--exit-outside-window"];
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &flags));
+    assert_eq!(run.code, 0, "held, not failed: {run:?}");
+    assert!(run.stderr.contains("outside the sending window"), "{run:?}");
+    assert!(sandbox.received().is_empty());
+    let rows = read_records(&dir.path("r.csv"));
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "pending" && r["error"].contains("outside the sending window")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn outside_the_window_a_run_waits_and_says_at_once_until_when() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults::default());
+    let window = closed_window();
+    let mut child = dir
+        .send_command(
+            &sandbox,
+            &send_args("in.csv", "r.csv", &["--window", &window, "--tz", "UTC"]),
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let said = lines
+        .find(|line| line.as_ref().is_ok_and(|l| l.contains("waiting until")))
+        .expect("it says why it waits")
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let opens = &window[..5];
+    assert!(
+        said.contains(&format!("{opens} today UTC"))
+            || said.contains(&format!("{opens} tomorrow UTC")),
+        "{said}"
+    );
+    assert!(sandbox.received().is_empty());
+}
+
+#[test]
+fn the_daily_cap_holds_across_runs_and_the_held_rows_are_not_a_failure() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(8));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "r.csv", &["--daily-cap", "3"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("daily cap reached: 3 cards"), "{run:?}");
+    assert!(run.stderr.contains("5 rows held back"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 3);
+    // The same day: nothing more, whatever the results file.
+    dir.write("more.csv", contacts_csv(12));
+    let run = dir.send(
+        &sandbox,
+        &send_args("more.csv", "s.csv", &["--daily-cap", "3"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        sandbox.outgoing().len(),
+        3,
+        "the cap counts the first run's cards"
+    );
+    let rows = read_records(&dir.path("s.csv"));
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] == "pending")
+            .all(|r| r["error"].contains("daily cap reached")),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn an_instance_flagged_mid_run_gets_no_more_cards_and_the_run_exits_4() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(120));
+    let sandbox = sandbox(Faults {
+        state_after: Some((10, InstanceState::YellowCard)),
+        ..Faults::default()
+    });
+    let mut command =
+        dir.send_command(&sandbox, &send_args("in.csv", "r.csv", &["--rate", "10/s"]));
+    command.env("GREENBULK_STATE_EVERY_MS", "1000");
+    let run = crate::util::Run::from_output(command.output().unwrap());
+    assert_eq!(run.code, 4, "{run:?}");
+    // Flagged after 10; asked every second at 10 a second: a second's worth more at most.
+    let sent = sandbox.outgoing().len();
+    assert!((10..=25).contains(&sent), "{sent} accepted");
+    let rows = read_records(&dir.path("r.csv"));
+    let pending: Vec<_> = rows.iter().filter(|r| r["status"] == "pending").collect();
+    assert_eq!(pending.len() + sent, 120, "nothing lost");
+    assert!(
+        pending
+            .iter()
+            .all(|r| r["error"].contains("turned 'yellowCard' while sending")),
+        "{pending:?}"
+    );
+}
+
+#[test]
+fn flags_that_make_no_sense_are_refused_before_anything_is_read() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    for (flags, says) in [
+        (vec!["--pace", "20s..8s"], "the shortest interval is longer"),
+        (vec!["--pace", "fast"], "not MIN..MAX"),
+        (vec!["--window", "9-18"], "not HH:MM-HH:MM"),
+        (
+            vec!["--window", "09:00-18:00", "--tz", "Mars/Base"],
+            "not a time zone",
+        ),
+        (vec!["--days", "mon-funday"], "'funday' is not a day"),
+        (vec!["--exit-outside-window"], "needs a window"),
+        (vec!["--daily-cap", "0"], "--daily-cap"),
+    ] {
+        let mut args = vec!["send", "in.csv", "--results", "r.csv", "--sandbox"];
+        args.extend(flags.iter().copied());
+        let run = dir.run(&args);
+        assert_eq!(run.code, 2, "{flags:?}: {run:?}");
+        assert!(run.stderr.contains(says), "{flags:?}: {run:?}");
+    }
+    assert!(!dir.path("r.csv").exists());
+}
