@@ -33,6 +33,30 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the built-in GREEN-API emulator on loopback, for trying things without an account.
     Sandbox(SandboxArgs),
+    /// The same run from a local web page: upload, columns, check, send, results.
+    Ui(UiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Where uploaded files, results and ledgers are kept (default: the current folder).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Do not open the page in the default browser.
+    #[arg(long)]
+    pub no_open: bool,
+
+    /// Send to the built-in GREEN-API emulator (no account needed).
+    #[arg(long)]
+    pub sandbox: bool,
+
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 }
 
 /// Flags that say how to read the input (shared by `validate` and `send`).

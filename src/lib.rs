@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Send(args) => cmd::send::run(&args),
         Command::Status(args) => cmd::status::run(&args),
         Command::Sandbox(args) => cmd::sandbox::run(&args),
+        Command::Ui(args) => cmd::ui::run(&args),
     }
 }
 

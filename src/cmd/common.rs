@@ -151,7 +151,9 @@ pub(crate) fn state_dir() -> PathBuf {
 }
 
 /// What looking up the unknown rows found (`send --resume` and `status` say the same).
-pub(crate) fn print_looked_up(resolved: &Resolved) {
+/// What looking up the unknown rows found, a line each.
+pub(crate) fn looked_up_lines(resolved: &Resolved) -> Vec<String> {
+    let mut lines = Vec::new();
     let Resolved {
         found,
         twice,
@@ -161,35 +163,43 @@ pub(crate) fn print_looked_up(resolved: &Resolved) {
         not_looked_up,
         ..
     } = resolved;
-    say!(
+    lines.push(format!(
         "greenbulk: looked up the rows whose answer was lost: {found} found in GREEN-API's \
          queue or journal (now sent), {not_found} not found"
-    );
+    ));
     if !twice.is_empty() {
         let rows: Vec<String> = twice.iter().map(ToString::to_string).collect();
-        say!(
+        lines.push(format!(
             "  warning: rows {} went out twice (two messages match each)",
             rows.join(", ")
-        );
+        ));
     }
     if *unsure > 0 {
-        say!(
+        lines.push(format!(
             "  {unsure} of those not found cannot be ruled out (the queue or the journal was \
              cut short, or a message there could be theirs): they stay unknown and are never \
              sent again by greenbulk; check them in the console"
-        );
+        ));
     }
     if *too_recent > 0 {
-        say!(
+        lines.push(format!(
             "  {too_recent} of those not found were attempted less than 5 minutes ago: the \
              journal may not show them yet, so they are not sent again in this run"
-        );
+        ));
     }
     if *not_looked_up > 0 {
-        say!(
+        lines.push(format!(
             "  {not_looked_up} unknown rows were recorded by an earlier greenbulk without the \
              chat and phone to look for: --retry-unknown sends them again without a look (they \
              may then arrive twice)"
-        );
+        ));
+    }
+    lines
+}
+
+/// [`looked_up_lines`], printed.
+pub(crate) fn print_looked_up(resolved: &Resolved) {
+    for line in looked_up_lines(resolved) {
+        say!("{line}");
     }
 }

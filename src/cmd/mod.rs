@@ -7,5 +7,6 @@ mod progress;
 pub(crate) mod sandbox;
 pub(crate) mod send;
 pub(crate) mod status;
+pub(crate) mod ui;
 pub(crate) mod validate;
 mod words;

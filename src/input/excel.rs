@@ -73,6 +73,8 @@ pub(super) struct SheetRows {
 /// passed over).
 pub(super) struct Opened {
     pub(super) sheet: String,
+    /// Every sheet of the workbook, in order.
+    pub(super) sheets: Vec<String>,
     pub(super) rows: Box<dyn RowSource>,
     pub(super) warnings: Vec<String>,
 }
@@ -160,6 +162,7 @@ pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opene
         calamine::Sheets::Xlsx(xlsx) => {
             return Ok(Opened {
                 sheet: name.clone(),
+                sheets: names.clone(),
                 rows: Box::new(StreamedRows::start(xlsx, name, path)),
                 warnings,
             });
@@ -172,6 +175,7 @@ pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opene
     let first_row = range.start().map_or(0, |(row, _)| u64::from(row));
     Ok(Opened {
         sheet: name,
+        sheets: names,
         rows: Box::new(SheetRows {
             range,
             first_row,

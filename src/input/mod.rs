@@ -99,6 +99,8 @@ pub enum Format {
     Workbook {
         kind: &'static str,
         sheet: String,
+        /// Every sheet of the workbook, in order.
+        sheets: Vec<String>,
     },
 }
 
@@ -118,7 +120,7 @@ impl fmt::Display for Format {
                 };
                 write!(f, "CSV, {encoding}, {name}-separated")
             }
-            Format::Workbook { kind, sheet } => {
+            Format::Workbook { kind, sheet, .. } => {
                 write!(f, "{kind} workbook, sheet '{}'", shown(sheet))
             }
         }
@@ -209,25 +211,59 @@ trait RowSource: Send {
     }
 }
 
+/// A file's shape whatever its columns say: its format, header row and headers (to choose
+/// the columns by hand, as the local page's Columns step does).
+#[derive(Debug, Clone)]
+pub struct Outline {
+    pub format: Format,
+    pub header_row: RowNumber,
+    pub headers: Vec<String>,
+}
+
+impl Outline {
+    pub fn of(options: &InputOptions) -> Result<Outline, InputError> {
+        let (format, mut rows, _) = open_source(options)?;
+        let (header, _) = header_row(&options.path, &format, rows.as_mut())?;
+        Ok(Outline {
+            format,
+            header_row: header.number,
+            headers: header.cells.iter().map(|h| h.trim().to_string()).collect(),
+        })
+    }
+}
+
+/// The first non-blank record: the header row, numbered as a spreadsheet shows it; and what
+/// is taken off record numbers for that.
+fn header_row(
+    path: &Path,
+    format: &Format,
+    rows: &mut dyn RowSource,
+) -> Result<(Row, u64), InputError> {
+    let mut header = Row::default();
+    loop {
+        if !rows.next_record(&mut header)? {
+            return Err(InputError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        if !header.is_blank() {
+            break;
+        }
+    }
+    let renumber = match format {
+        Format::Text { .. } => header.number.0 - 1,
+        Format::Workbook { .. } => 0,
+    };
+    header.number.0 -= renumber;
+    Ok((header, renumber))
+}
+
 impl Table {
     /// Opens the input, finds the header row and maps the columns.
     pub fn open(options: &InputOptions) -> Result<Table, InputError> {
         let path = options.path.clone();
         let (format, mut rows, mut warnings) = open_source(options)?;
-        let mut header = Row::default();
-        loop {
-            if !rows.next_record(&mut header)? {
-                return Err(InputError::Empty { path });
-            }
-            if !header.is_blank() {
-                break;
-            }
-        }
-        let renumber = match format {
-            Format::Text { .. } => header.number.0 - 1,
-            Format::Workbook { .. } => 0,
-        };
-        header.number.0 -= renumber;
+        let (header, renumber) = header_row(&path, &format, rows.as_mut())?;
         let headers: StringRecord = header.cells.iter().map(str::trim).collect();
         let columns = ColumnMap::resolve(&headers, &options.mappings, &options.settings, &path)
             .map_err(|message| InputError::Columns {
@@ -373,6 +409,7 @@ fn open_source(options: &InputOptions) -> Result<Opened, InputError> {
                 Format::Workbook {
                     kind: kind.name(),
                     sheet: opened.sheet,
+                    sheets: opened.sheets,
                 },
                 opened.rows,
                 opened.warnings,

@@ -434,6 +434,7 @@ pages! {
     never_twice => "docs/never-twice.md",
     instances => "docs/instances.md",
     safety => "docs/safety.md",
+    ui_page => "docs/ui.md",
     delivery => "docs/delivery.md",
     cron => "docs/cron.md",
     sandbox_page => "docs/sandbox.md",

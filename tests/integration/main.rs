@@ -20,6 +20,7 @@ mod resume;
 mod safety;
 mod sandbox;
 mod send;
+mod ui;
 
 mod validate;
 mod workbooks;

@@ -24,7 +24,8 @@ use crate::send::{
 use crate::term::{say, shown_path};
 use crate::{Exit, Failure};
 use plans::{cannot_send, refusal, summary};
-use printer::{Printer, named};
+pub(crate) use printer::Printer;
+use printer::named;
 
 pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
     let options = resolve(args)?;
@@ -147,7 +148,7 @@ fn state_every() -> Duration {
 }
 
 /// The window, the pace and the cap, checked (docs/safety.md).
-fn schedule(args: &SafetyArgs) -> Result<Schedule, Failure> {
+pub(crate) fn schedule(args: &SafetyArgs) -> Result<Schedule, Failure> {
     let usage = |e: String| Failure::usage(anyhow::Error::msg(e));
     let tz = match &args.tz {
         Some(name) => jiff::tz::TimeZone::get(name.trim()).map_err(|_| {

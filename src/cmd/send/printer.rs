@@ -9,11 +9,11 @@ use crate::send::{Event, InstanceInfo, Note};
 use crate::term::{say, shown_path};
 
 /// Prints what the session tells, on stderr.
-pub(super) struct Printer {
-    pub(super) display: Display,
-    pub(super) progress: Option<Progress>,
+pub(crate) struct Printer {
+    pub(crate) display: Display,
+    pub(crate) progress: Option<Progress>,
     /// The run's instances: with several, what concerns one says which.
-    pub(super) instances: Vec<InstanceInfo>,
+    pub(crate) instances: Vec<InstanceInfo>,
 }
 
 impl Printer {
@@ -63,44 +63,47 @@ impl Printer {
         }
     }
 
-    fn note(&mut self, note: Note) {
+    /// What a note says, a line each (the terminal prints them; the page shows them).
+    pub(crate) fn note_lines(&self, note: Note) -> Vec<String> {
+        let mut lines = Vec::new();
         match note {
-            Note::NewRun => {
-                say!("greenbulk: the results file does not exist yet: starting a new run")
-            }
-            Note::Repaired { ledger, line } => say!(
+            Note::NewRun => lines.push(
+                "greenbulk: the results file does not exist yet: starting a new run".to_string(),
+            ),
+            Note::Repaired { ledger, line } => lines.push(format!(
                 "greenbulk: the last line ({line}) of {} was cut off by a crash or a full disk \
                  and was removed; the row it concerned counts as unknown if its request may \
                  have left",
                 shown_path(&ledger)
-            ),
-            Note::Sandbox { url, instances: 1 } => say!(
+            )),
+            Note::Sandbox { url, instances: 1 } => lines.push(format!(
                 "greenbulk: sending to the built-in GREEN-API sandbox at {url} (nothing leaves \
                  this machine)"
-            ),
-            Note::Sandbox { url, instances } => say!(
+            )),
+            Note::Sandbox { url, instances } => lines.push(format!(
                 "greenbulk: sending to the built-in GREEN-API sandbox, {instances} instances \
                  from {url} on (nothing leaves this machine)"
-            ),
-            Note::InstanceState { state, instance } => say!(
+            )),
+            Note::InstanceState { state, instance } => lines.push(format!(
                 "greenbulk: warning: {} is '{state}': {}",
                 self.which(&instance),
                 state_meaning(&state)
-            ),
-            Note::InstanceStopped { instance, reason } => say!(
+            )),
+            Note::InstanceStopped { instance, reason } => lines.push(format!(
                 "greenbulk: {} cannot send: {reason}. Its rows stay pending (the results file \
                  says so); the other instances go on",
                 self.which(&instance)
-            ),
-            Note::Waiting { instance, rows } => say!(
+            )),
+            Note::Waiting { instance, rows } => lines.push(format!(
                 "greenbulk: {} wait for instance {instance}, which an earlier run on this \
                  results file sent from and this one does not have: give it in --instances \
                  again, or add --reassign to send them from the others",
                 plural(rows, "row", "rows")
-            ),
-            Note::Starting { .. } => say!(
+            )),
+            Note::Starting { .. } => lines.push(
                 "greenbulk: the instance is starting; asking again in a few seconds (up to a \
                  minute)"
+                    .to_string(),
             ),
             Note::Plan {
                 plan,
@@ -108,14 +111,14 @@ impl Printer {
                 state,
                 instance,
                 calendar,
-            } => say!(
+            } => lines.push(format!(
                 "greenbulk: {}{}",
                 self.prefix(&instance),
                 match &calendar {
                     Some(calendar) => calendar_line(&plan, calendar, now, &state),
                     None => plan_line(&plan, now, &state),
                 }
-            ),
+            )),
             Note::OutsideWindow {
                 instance,
                 opens,
@@ -126,7 +129,7 @@ impl Printer {
                 let now = jiff::Timestamp::now();
                 let wait =
                     std::time::Duration::try_from(opens.duration_since(now)).unwrap_or_default();
-                say!(
+                lines.push(format!(
                     "greenbulk: {}outside the sending window: waiting until {}{} (in {}); \
                      Ctrl-C stops, --resume goes on later",
                     self.prefix(&instance),
@@ -137,19 +140,21 @@ impl Printer {
                         format!(" {zone}")
                     },
                     human(wait)
-                )
+                ))
             }
-            Note::NoPlan { why, instance } => say!(
+            Note::NoPlan { why, instance } => lines.push(format!(
                 "greenbulk: warning: {}cannot read the queue's delay and length ({why}); \
                  sending without checking that every card can leave the queue within 24 hours",
                 self.prefix(&instance)
-            ),
-            Note::LookedUp { resolved, .. } => crate::cmd::common::print_looked_up(&resolved),
-            Note::LookupFailed { why, instance } => say!(
+            )),
+            Note::LookedUp { resolved, .. } => {
+                lines.extend(crate::cmd::common::looked_up_lines(&resolved))
+            }
+            Note::LookupFailed { why, instance } => lines.push(format!(
                 "greenbulk: warning: {}could not look up the unknown rows ({why}); they stay \
                  unknown and none is sent again",
                 self.prefix(&instance)
-            ),
+            )),
             Note::Restored(restored) => {
                 let what = if restored.ledger_was_missing {
                     "the ledger beside the results file was missing, so a new one was started"
@@ -161,11 +166,11 @@ impl Printer {
                         restored.rows
                     )
                 };
-                say!(
+                lines.push(format!(
                     "greenbulk: {what}; {} rows were taken back from the results file and are \
                      not sent again",
                     restored.rows
-                )
+                ))
             }
             Note::Changed {
                 first,
@@ -178,18 +183,18 @@ impl Printer {
                 } else {
                     "they are not sent again (add --resend-changed to send the corrected cards)"
                 };
-                say!(
+                lines.push(format!(
                     "greenbulk: warning: {} that went out before from this results file with \
                      other names or company: {then}",
                     plural(count, "row is a card", "rows are cards")
-                );
+                ));
                 for changed in &first {
                     let what = if changed.changes.is_empty() {
                         "other names or company".to_string()
                     } else {
                         changed.changes.join(", ")
                     };
-                    say!(
+                    lines.push(format!(
                         "  row {} (to {}): {what}; {} from row {}",
                         changed.row,
                         changed.chat,
@@ -199,16 +204,16 @@ impl Printer {
                             "attempted (unknown)"
                         },
                         changed.earlier_row
-                    );
+                    ));
                 }
                 if count > first.len() as u64 {
-                    say!(
+                    lines.push(format!(
                         "  … and {} more (the results file's error column names each)",
                         count - first.len() as u64
-                    );
+                    ));
                 }
             }
-            Note::AlreadySent { count, again } => say!(
+            Note::AlreadySent { count, again } => lines.push(format!(
                 "greenbulk: {} this machine already sent from {} in an earlier run (into \
                  another results file): {}",
                 plural(count, "row is a card", "rows are cards"),
@@ -222,16 +227,24 @@ impl Printer {
                 } else {
                     "not sent again, status already-sent (--again sends them anyway)"
                 }
+            )),
+            Note::NothingToSend => lines.push(
+                "greenbulk: nothing left to send: every sendable row was sent before".to_string(),
             ),
-            Note::NothingToSend => {
-                say!("greenbulk: nothing left to send: every sendable row was sent before")
-            }
-            Note::NoRows => {
-                say!("greenbulk: nothing to send: the input has a header row and no data rows")
-            }
-            Note::OnlyUnknownLeft => {
-                say!("greenbulk: nothing to send now: the rows left are unknown (see below)")
-            }
+            Note::NoRows => lines.push(
+                "greenbulk: nothing to send: the input has a header row and no data rows"
+                    .to_string(),
+            ),
+            Note::OnlyUnknownLeft => lines.push(
+                "greenbulk: nothing to send now: the rows left are unknown (see below)".to_string(),
+            ),
+        }
+        lines
+    }
+
+    fn note(&mut self, note: Note) {
+        for line in self.note_lines(note) {
+            say!("{line}");
         }
     }
 }

@@ -1,0 +1,565 @@
+//! The page's requests, one function each. Every POST checks the form's CSRF token first;
+//! every answer to a POST is a redirect to a GET (so a reload never repeats it).
+
+// A refusal is an HTTP response, returned by value as axum handlers return everything.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use futures_util::Stream;
+use tokio::io::AsyncWriteExt;
+
+use super::guard::{refuse, same};
+use super::jobs::{self, CheckError, Job, Reading};
+use super::pages;
+use super::{App, EXTENSIONS};
+use crate::cli::SafetyArgs;
+use crate::input::Field;
+use crate::input::{FieldMapping, FieldSetting, Format, Outline};
+use crate::lock;
+
+type Answer = Result<Response, Response>;
+
+fn html(markup: maud::Markup) -> Response {
+    Html(markup.into_string()).into_response()
+}
+
+fn see(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+fn csrf(app: &App, given: Option<&String>) -> Result<(), Response> {
+    match given {
+        Some(token) if same(token, &app.csrf) => Ok(()),
+        _ => Err(refuse(
+            StatusCode::FORBIDDEN,
+            "this form is out of date (the page was opened before greenbulk ui restarted): \
+             go back, reload the page and try again",
+        )),
+    }
+}
+
+fn job(app: &App, id: &str) -> Result<Arc<Job>, Response> {
+    app.job(id).ok_or_else(|| {
+        refuse(
+            StatusCode::NOT_FOUND,
+            "no such file here (greenbulk ui was restarted?): start again from the first page",
+        )
+    })
+}
+
+pub(super) async fn home(State(app): State<Arc<App>>) -> Response {
+    html(pages::upload(
+        &app.csrf,
+        &app.recent(),
+        lock(&app.notice).take().as_deref(),
+        &app.dir.to_string_lossy(),
+    ))
+}
+
+/// A file's name as it is kept in `--dir`: its last part, nothing that could lead elsewhere,
+/// an extension greenbulk reads.
+pub(super) fn safe_name(given: &str) -> Option<String> {
+    let base = given.rsplit(['/', '\\']).next()?.trim();
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').to_string();
+    let extension = FsPath::new(&cleaned)
+        .extension()?
+        .to_str()?
+        .to_ascii_lowercase();
+    (EXTENSIONS.contains(&extension.as_str()) && cleaned.len() > extension.len() + 1)
+        .then_some(cleaned)
+}
+
+/// A path in `dir` for `name` that is not taken: `name`, else `stem-2.ext`, `stem-3.ext` …
+fn free_path(dir: &FsPath, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    if !path.exists() {
+        return path;
+    }
+    let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
+    (2..)
+        .map(|n| dir.join(format!("{stem}-{n}.{extension}")))
+        .find(|p| !p.exists())
+        .expect("some number is free")
+}
+
+pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart) -> Answer {
+    let bad = |why: String| {
+        *lock(&app.notice) = Some(why);
+        see("/")
+    };
+    let mut token = None;
+    let mut kept = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(bad(format!(
+                    "the upload did not arrive whole ({e}); files up to {} MB are taken",
+                    app.upload_limit >> 20
+                )));
+            }
+        };
+        match field.name() {
+            Some("csrf") => token = field.text().await.ok(),
+            Some("file") => {
+                csrf(&app, token.as_ref())?;
+                let given = field.file_name().unwrap_or_default().to_string();
+                let Some(name) = safe_name(&given) else {
+                    return Err(bad(format!(
+                        "'{}' is not a file greenbulk reads: give a CSV file or an Excel or \
+                         LibreOffice workbook ({})",
+                        crate::term::shown(&given),
+                        EXTENSIONS.join(", ")
+                    )));
+                };
+                let path = free_path(&app.dir, &name);
+                let written = save(field, &path).await;
+                if let Err(e) = written {
+                    let _ = tokio::fs::remove_file(&path).await;
+                    return Err(bad(format!("cannot keep the file in the folder: {e}")));
+                }
+                kept = Some(path);
+            }
+            _ => {}
+        }
+    }
+    let Some(path) = kept else {
+        return Err(bad("choose a file first".into()));
+    };
+    let job = app.job_for(path);
+    Ok(see(&format!("/jobs/{}", job.id)))
+}
+
+/// Streams an uploaded file into a new file (never over one that exists).
+async fn save(mut field: axum::extract::multipart::Field<'_>, path: &FsPath) -> anyhow::Result<()> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .await?;
+    while let Some(chunk) = field.chunk().await? {
+        file.write_all(&chunk).await?;
+    }
+    file.sync_all().await?;
+    Ok(())
+}
+
+pub(super) async fn open(
+    State(app): State<Arc<App>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Answer {
+    csrf(&app, form.get("csrf"))?;
+    let name = form.get("name").map(String::as_str).unwrap_or_default();
+    if !app.recent().iter().any(|n| n == name) {
+        *lock(&app.notice) = Some(format!(
+            "there is no file '{}' here",
+            crate::term::shown(name)
+        ));
+        return Ok(see("/"));
+    }
+    let job = app.job_for(app.dir.join(name));
+    Ok(see(&format!("/jobs/{}", job.id)))
+}
+
+/// The Check step: every row checked (once, until the columns change) and what sending
+/// would do.
+pub(super) async fn check(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
+    let job = job(&app, &id)?;
+    if lock(&job.run).is_some() {
+        return Ok(see(&format!("/jobs/{id}/run")));
+    }
+    let cached = lock(&job.checked).clone();
+    let checked = match cached {
+        Some(checked) => checked,
+        None => {
+            let checking = job.clone();
+            let rows = tokio::task::spawn_blocking(move || jobs::check_rows(&checking))
+                .await
+                .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+            let mut checked = match rows {
+                Ok(checked) => checked,
+                Err(CheckError::Columns(message)) => {
+                    *lock(&app.notice) = Some(message);
+                    return Ok(see(&format!("/jobs/{id}/columns")));
+                }
+                Err(CheckError::File(message)) => {
+                    *lock(&app.notice) = Some(message);
+                    return Ok(see("/"));
+                }
+            };
+            if let Some(target) = app.target() {
+                let (plan, error, to_send) = jobs::plan(&job, target, &app.state_dir, None).await;
+                checked.plan = plan;
+                checked.plan_error = error;
+                checked.to_send = to_send;
+            }
+            *lock(&job.checked) = Some(checked.clone());
+            checked
+        }
+    };
+    Ok(html(pages::check(
+        &app.csrf,
+        &job,
+        &checked,
+        app.target_name().as_deref(),
+        &job.resume_command(app.sandbox),
+    )))
+}
+
+pub(super) async fn columns(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
+    let job = job(&app, &id)?;
+    let options = job.options();
+    let outline = tokio::task::spawn_blocking(move || Outline::of(&options))
+        .await
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let outline = match outline {
+        Ok(outline) => outline,
+        Err(error) => {
+            *lock(&app.notice) = Some(error.to_string());
+            return Ok(see("/"));
+        }
+    };
+    // What the columns are now: chosen here, else found by their headers.
+    let reading = lock(&job.reading).clone();
+    let found = crate::input::ColumnMap::resolve(
+        &outline.headers.iter().map(String::as_str).collect(),
+        &reading.mappings,
+        &reading.settings,
+        &job.input,
+    )
+    .ok();
+    let chosen: Vec<(Field, Option<String>, Option<String>)> = Field::ALL
+        .iter()
+        .map(|field| {
+            let column = found
+                .as_ref()
+                .and_then(|map| map.get(*field))
+                .and_then(|at| outline.headers.get(at).cloned());
+            let value = reading
+                .settings
+                .iter()
+                .find(|s| s.field == *field)
+                .map(|s| s.value.clone());
+            (*field, column, value)
+        })
+        .collect();
+    let (sheets, sheet) = match &outline.format {
+        Format::Workbook { sheets, sheet, .. } => (sheets.clone(), Some(sheet.clone())),
+        Format::Text { .. } => (Vec::new(), None),
+    };
+    let message = lock(&app.notice).take();
+    Ok(html(pages::columns(
+        &app.csrf,
+        &job,
+        &outline.headers,
+        &chosen,
+        &sheets,
+        sheet.as_deref(),
+        message.as_deref(),
+    )))
+}
+
+pub(super) async fn set_columns(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Answer {
+    csrf(&app, form.get("csrf"))?;
+    let job = job(&app, &id)?;
+    let mut reading = Reading {
+        sheet: form.get("sheet").filter(|s| !s.is_empty()).cloned(),
+        encoding: lock(&job.reading).encoding,
+        ..Reading::default()
+    };
+    for field in Field::ALL {
+        let value = form
+            .get(&format!("set-{}", field.name()))
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty());
+        if let Some(value) = value {
+            let setting = FieldSetting {
+                field,
+                value: value.to_string(),
+            };
+            if let Err(e) = crate::contact::check_setting(&setting) {
+                *lock(&app.notice) = Some(e);
+                return Ok(see(&format!("/jobs/{id}/columns")));
+            }
+            reading.settings.push(setting);
+            continue;
+        }
+        if let Some(header) = form
+            .get(&format!("map-{}", field.name()))
+            .filter(|h| !h.is_empty())
+        {
+            reading.mappings.push(FieldMapping {
+                field,
+                header: header.clone(),
+            });
+        }
+    }
+    *lock(&job.reading) = reading;
+    *lock(&job.checked) = None;
+    Ok(see(&format!("/jobs/{id}")))
+}
+
+pub(super) async fn report(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
+    let job = job(&app, &id)?;
+    download(&job.report(), &job.report(), XLSX).await
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+async fn download(path: &FsPath, named: &FsPath, kind: &'static str) -> Answer {
+    let bytes = tokio::fs::read(path).await.map_err(|e| {
+        refuse(
+            StatusCode::NOT_FOUND,
+            &format!("{} cannot be read: {e}", crate::term::shown_path(named)),
+        )
+    })?;
+    let name = named
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The name as ASCII (anything else as `_`): a header cannot carry more.
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{ascii}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+pub(super) async fn send(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Answer {
+    csrf(&app, form.get("csrf"))?;
+    let job = job(&app, &id)?;
+    if let Some(run) = lock(&job.run).as_ref()
+        && !*run.ended.borrow()
+    {
+        return Ok(see(&format!("/jobs/{id}/run")));
+    }
+    let Some(target) = app.target() else {
+        return Ok(see(&format!("/jobs/{id}")));
+    };
+    let field = |name: &str| {
+        form.get(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let mut options = jobs::send_options(&job, target, &app.state_dir);
+    let given = (|| -> Result<(), String> {
+        options.limit = field("limit")
+            .map(|l| {
+                l.parse::<u64>()
+                    .map_err(|_| format!("the limit '{l}' is not a number"))
+            })
+            .transpose()?
+            .filter(|l| *l > 0);
+        let safety = SafetyArgs {
+            window: field("window"),
+            days: field("days"),
+            tz: field("tz"),
+            exit_outside_window: false,
+            pace: field("pace").map(|p| p.parse()).transpose()?,
+            daily_cap: field("daily_cap")
+                .map(|c| {
+                    c.parse::<u64>()
+                        .map_err(|_| format!("'{c}' is not a number"))
+                })
+                .transpose()?
+                .filter(|c| *c > 0),
+        };
+        options.schedule = crate::cmd::send::schedule(&safety).map_err(|e| e.error.to_string())?;
+        Ok(())
+    })();
+    if let Err(why) = given {
+        if let Some(checked) = lock(&job.checked).as_mut() {
+            checked.plan_error = Some(why);
+        }
+        return Ok(see(&format!("/jobs/{id}")));
+    }
+    *lock(&job.delivery) = None;
+    *lock(&job.run) = Some(jobs::start(options));
+    Ok(see(&format!("/jobs/{id}/run")))
+}
+
+pub(super) async fn run_page(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
+    let job = job(&app, &id)?;
+    let Some(run) = lock(&job.run).clone() else {
+        return Ok(see(&format!("/jobs/{id}")));
+    };
+    let state = lock(&run.state).clone();
+    let delivery = lock(&job.delivery).clone();
+    Ok(html(pages::run(
+        &app.csrf,
+        &job,
+        &state,
+        delivery.as_ref(),
+        &job.resume_command(app.sandbox),
+    )))
+}
+
+/// The run's progress as server-sent events: the state now, then each change; the stream
+/// ends once the run has.
+pub(super) async fn events(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Response> {
+    let job = job(&app, &id)?;
+    let Some(run) = lock(&job.run).clone() else {
+        return Err(refuse(StatusCode::NOT_FOUND, "this file has no run"));
+    };
+    let updates = run.updates.subscribe();
+    let now = lock(&run.state).to_json();
+    let stream = futures_util::stream::unfold(
+        (Some(now), updates, run, false),
+        |(first, mut updates, run, over)| async move {
+            if over {
+                return None;
+            }
+            let json = match first {
+                Some(json) => json,
+                None => match updates.recv().await {
+                    Ok(json) => json,
+                    // Fell behind: the state as it is now says it all.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        lock(&run.state).to_json()
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                },
+            };
+            let finished = lock(&run.state).finished.is_some();
+            let event = SseEvent::default().data(json);
+            Some((Ok(event), (None, updates, run, finished)))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+pub(super) async fn stop(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Answer {
+    csrf(&app, form.get("csrf"))?;
+    let job = job(&app, &id)?;
+    if let Some(run) = lock(&job.run).as_ref() {
+        run.cancel.cancel();
+    }
+    Ok(see(&format!("/jobs/{id}/run")))
+}
+
+pub(super) async fn status(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Answer {
+    csrf(&app, form.get("csrf"))?;
+    let job = job(&app, &id)?;
+    if let Some(target) = app.status_target() {
+        let (asking, state_dir) = (job.clone(), app.state_dir.clone());
+        let delivery =
+            tokio::task::spawn_blocking(move || jobs::status(&asking, target, &state_dir))
+                .await
+                .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+        *lock(&job.delivery) = Some(delivery);
+    }
+    Ok(see(&format!("/jobs/{id}/run")))
+}
+
+pub(super) async fn results_csv(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
+    let job = job(&app, &id)?;
+    download(&job.results(), &job.results(), "text/csv; charset=utf-8").await
+}
+
+pub(super) async fn results_xlsx(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
+    let job = job(&app, &id)?;
+    let folder = tempfile::tempdir()
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let path = folder.path().join("results.xlsx");
+    let (building, into) = (job.clone(), path.clone());
+    let built = tokio::task::spawn_blocking(move || jobs::results_workbook(&building, &into))
+        .await
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    built.map_err(|e| refuse(StatusCode::NOT_FOUND, &format!("no results yet: {e}")))?;
+    download(&path, &job.results().with_extension("xlsx"), XLSX).await
+}
+
+pub(super) async fn credentials(
+    State(app): State<Arc<App>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Answer {
+    csrf(&app, form.get("csrf"))?;
+    let value = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let back = value("back");
+    // Only one of the page's own addresses.
+    let back = if back.starts_with("/jobs/")
+        && back.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'/')
+    {
+        back.to_string()
+    } else {
+        "/".to_string()
+    };
+    match crate::client::Credentials::new(value("api_url"), value("id_instance"), value("token")) {
+        Ok(credentials) => {
+            app.use_credentials(credentials);
+        }
+        Err(why) => *lock(&app.notice) = Some(why),
+    }
+    Ok(see(&back))
+}
+
+pub(super) async fn asset(Path(name): Path<String>) -> Response {
+    match name.as_str() {
+        "app.css" => (
+            [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+            include_str!("assets/app.css"),
+        )
+            .into_response(),
+        "app.js" => (
+            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+            include_str!("assets/app.js"),
+        )
+            .into_response(),
+        _ => refuse(StatusCode::NOT_FOUND, "no such file"),
+    }
+}

@@ -1,0 +1,290 @@
+//! `greenbulk ui`: the same run from a local web page, for people who do not live in a
+//! terminal (docs/ui.md). A small server on 127.0.0.1 with the CLI's engine, files and
+//! guarantees: upload → columns → check (the rows with problems, in place) → plan → send
+//! (live progress, Stop) → results and what became of them.
+
+mod guard;
+mod handlers;
+mod jobs;
+mod pages;
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::cli::UiArgs;
+use crate::client::Credentials;
+use crate::delivery::status::{StatusInstance, StatusTarget};
+use crate::lock;
+use crate::send::{ApiInstance, Target};
+use crate::term::{say, shown_path};
+use crate::{Exit, Failure};
+use jobs::Job;
+
+/// The largest upload taken: a million-row CRM export is about 100 MB.
+const UPLOAD_LIMIT: usize = 256 << 20;
+
+/// The files the page offers and takes.
+const EXTENSIONS: [&str; 8] = ["csv", "tsv", "txt", "xlsx", "xlsm", "xls", "xlsb", "ods"];
+
+/// The page's server: its secrets, its folder, where it sends, the files it works on.
+pub(super) struct App {
+    /// In the printed address, then in the cookie: every request needs it.
+    secret: String,
+    /// In every form: every POST needs it.
+    csrf: String,
+    port: u16,
+    /// The largest upload taken ([`UPLOAD_LIMIT`]; the tests take less).
+    upload_limit: usize,
+    dir: PathBuf,
+    state_dir: PathBuf,
+    sandbox: bool,
+    /// Where runs send: the sandbox, the flags' or environment's instance, or one typed into
+    /// the page (kept here only, never written, never sent back to the page).
+    target: Mutex<Option<Target>>,
+    jobs: Mutex<Vec<Arc<Job>>>,
+    /// A message for the next page (an upload refused, columns to choose).
+    notice: Mutex<Option<String>>,
+}
+
+impl App {
+    fn new(
+        port: u16,
+        dir: PathBuf,
+        state_dir: PathBuf,
+        sandbox: bool,
+        target: Option<Target>,
+    ) -> App {
+        App {
+            secret: guard::secret(),
+            csrf: guard::secret(),
+            port,
+            upload_limit: UPLOAD_LIMIT,
+            dir,
+            state_dir,
+            sandbox,
+            target: Mutex::new(target),
+            jobs: Mutex::new(Vec::new()),
+            notice: Mutex::new(None),
+        }
+    }
+
+    /// The address to open: with the secret, once.
+    fn address(&self) -> String {
+        format!("http://127.0.0.1:{}/?token={}", self.port, self.secret)
+    }
+
+    fn job(&self, id: &str) -> Option<Arc<Job>> {
+        lock(&self.jobs).iter().find(|j| j.id == id).cloned()
+    }
+
+    /// The job of an input file: the same for the same file, so every tab sees one run.
+    fn job_for(&self, input: PathBuf) -> Arc<Job> {
+        let mut jobs = lock(&self.jobs);
+        if let Some(job) = jobs.iter().find(|j| j.input == input) {
+            return job.clone();
+        }
+        let job = Arc::new(Job::new(guard::secret()[..12].to_string(), input));
+        jobs.push(job.clone());
+        job
+    }
+
+    /// The input files in the folder, newest first.
+    fn recent(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<(std::time::SystemTime, String)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_string();
+                let wanted = handlers::safe_name(&name).as_deref() == Some(name.as_str())
+                    && !name.contains("-results.")
+                    && !name.contains("-problems.");
+                let modified = e.metadata().ok()?.modified().ok()?;
+                wanted.then_some((modified, name))
+            })
+            .collect();
+        files.sort_by(|a, b| b.cmp(a));
+        files.into_iter().take(20).map(|(_, name)| name).collect()
+    }
+
+    fn target(&self) -> Option<Target> {
+        lock(&self.target).clone()
+    }
+
+    fn status_target(&self) -> Option<StatusTarget> {
+        Some(match self.target()? {
+            Target::Sandbox { .. } => StatusTarget::Sandbox,
+            Target::Api(instances) => StatusTarget::Api(
+                instances
+                    .into_iter()
+                    .map(|i| StatusInstance {
+                        credentials: i.credentials,
+                        shared_calls: i.shared_calls,
+                    })
+                    .collect(),
+            ),
+            Target::Unset => return None,
+        })
+    }
+
+    /// Where runs send, as the page says it (never with the token).
+    fn target_name(&self) -> Option<String> {
+        Some(match self.target()? {
+            Target::Sandbox { .. } => {
+                "the built-in GREEN-API sandbox (nothing leaves this machine)".into()
+            }
+            Target::Api(instances) => match instances.as_slice() {
+                [one] => format!(
+                    "instance {} at {}",
+                    one.credentials.id_instance(),
+                    one.credentials.api_url()
+                ),
+                many => format!("{} instances", many.len()),
+            },
+            Target::Unset => return None,
+        })
+    }
+
+    /// The instance typed into the page, from now on (each file's plan is asked again).
+    fn use_credentials(&self, credentials: Credentials) {
+        *lock(&self.target) = Some(Target::Api(vec![ApiInstance::single(
+            credentials,
+            &self.state_dir,
+        )]));
+        for job in lock(&self.jobs).iter() {
+            *lock(&job.checked) = None;
+        }
+    }
+}
+
+/// The page's routes, every one behind the guard.
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(handlers::home))
+        .route("/upload", post(handlers::upload))
+        .route("/open", post(handlers::open))
+        .route("/credentials", post(handlers::credentials))
+        .route("/jobs/{id}", get(handlers::check))
+        .route(
+            "/jobs/{id}/columns",
+            get(handlers::columns).post(handlers::set_columns),
+        )
+        .route("/jobs/{id}/report.xlsx", get(handlers::report))
+        .route("/jobs/{id}/send", post(handlers::send))
+        .route("/jobs/{id}/run", get(handlers::run_page))
+        .route("/jobs/{id}/events", get(handlers::events))
+        .route("/jobs/{id}/stop", post(handlers::stop))
+        .route("/jobs/{id}/status", post(handlers::status))
+        .route("/jobs/{id}/results.csv", get(handlers::results_csv))
+        .route("/jobs/{id}/results.xlsx", get(handlers::results_xlsx))
+        .route("/assets/{name}", get(handlers::asset))
+        .layer(DefaultBodyLimit::max(app.upload_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            guard::guard,
+        ))
+        .with_state(app)
+}
+
+pub fn run(args: &UiArgs) -> Result<Exit, Failure> {
+    let usage = |e: String| Failure::usage(anyhow::Error::msg(e));
+    let dir = std::fs::canonicalize(&args.dir).map_err(|e| {
+        usage(format!(
+            "--dir {}: {e}; give a folder that exists",
+            shown_path(&args.dir)
+        ))
+    })?;
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "--dir {} is not a folder",
+            shown_path(&args.dir)
+        )));
+    }
+    let state_dir = super::common::state_dir();
+    let target = if args.sandbox {
+        Some(Target::Sandbox { instances: 1 })
+    } else {
+        super::common::credentials(&args.credentials, true)
+            .map_err(usage)?
+            .map(|credentials| Target::Api(vec![ApiInstance::single(credentials, &state_dir)]))
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Failure::usage)?;
+    runtime.block_on(serve(args, dir, state_dir, target))
+}
+
+async fn serve(
+    args: &UiArgs,
+    dir: PathBuf,
+    state_dir: PathBuf,
+    target: Option<Target>,
+) -> Result<Exit, Failure> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .map_err(|e| {
+            Failure::usage(anyhow::anyhow!(
+                "cannot listen on 127.0.0.1:{} ({e}); --port 0 picks a free port",
+                args.port
+            ))
+        })?;
+    let port = listener.local_addr().map_err(Failure::usage)?.port();
+    let app = Arc::new(App::new(port, dir, state_dir, args.sandbox, target));
+    let address = app.address();
+    {
+        // The first stdout line is the address; a closed stdout must not stop the page.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{address}");
+        let _ = out.flush();
+    }
+    say!(
+        "greenbulk ui: open {address} (it holds a secret: share it with no one); files are kept \
+         in {}; Ctrl-C stops",
+        shown_path(&app.dir)
+    );
+    if !args.no_open && has_display() {
+        // Best effort: the address is printed for when no browser opens.
+        let _ = opener::open_browser(&address);
+    }
+    let served = axum::serve(listener, router(app.clone()))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    // Runs still going end as Ctrl-C ends a terminal run: what is in flight is recorded.
+    let running: Vec<_> = lock(&app.jobs)
+        .iter()
+        .filter_map(|job| lock(&job.run).clone())
+        .collect();
+    for run in &running {
+        run.cancel.cancel();
+    }
+    for run in running {
+        let mut ended = run.ended.subscribe();
+        let _ = ended.wait_for(|ended| *ended).await;
+    }
+    served.map_err(Failure::usage)?;
+    say!("greenbulk ui: stopped");
+    Ok(Exit::Success)
+}
+
+/// Whether a browser could be shown: on Linux and the BSDs, an X or Wayland display.
+fn has_display() -> bool {
+    if cfg!(any(target_os = "windows", target_os = "macos")) {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+}
