@@ -100,19 +100,25 @@ pub(crate) fn status_target(args: &CredentialArgs, sandbox: bool) -> Result<Stat
     if sandbox {
         return Ok(StatusTarget::Sandbox);
     }
-    let instances = match target(args, false, false)? {
-        Target::Api(instances) => instances,
-        Target::Sandbox { .. } | Target::Unset => unreachable!("credentials are required here"),
-    };
-    Ok(StatusTarget::Api(
-        instances
-            .into_iter()
-            .map(|i| StatusInstance {
-                credentials: i.credentials,
-                shared_calls: i.shared_calls,
-            })
-            .collect(),
-    ))
+    let target = target(args, false, false)?;
+    Ok(asked_by_status(target).expect("credentials are required here"))
+}
+
+/// Where `status` asks about what a send to `target` sent (none: no target).
+pub(crate) fn asked_by_status(target: Target) -> Option<StatusTarget> {
+    Some(match target {
+        Target::Sandbox { .. } => StatusTarget::Sandbox,
+        Target::Api(instances) => StatusTarget::Api(
+            instances
+                .into_iter()
+                .map(|i| StatusInstance {
+                    credentials: i.credentials,
+                    shared_calls: i.shared_calls,
+                })
+                .collect(),
+        ),
+        Target::Unset => return None,
+    })
 }
 
 /// How many instances `--sandbox --instances N` runs (1 without it).

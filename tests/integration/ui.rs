@@ -51,6 +51,17 @@ fn by_name(tag: &str, name: &str) -> String {
     format!("//{tag}[normalize-space()='{name}']")
 }
 
+/// Presses the button of this accessible name.
+async fn press(client: &Client, name: &str) {
+    client
+        .find(Locator::XPath(&by_name("button", name)))
+        .await
+        .unwrap_or_else(|e| panic!("no button {name}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 #[test]
 fn from_a_spreadsheet_to_its_results_in_a_real_browser() {
     if !Path::new(CHROMEDRIVER).exists() {
@@ -137,13 +148,7 @@ fn from_a_spreadsheet_to_its_results_in_a_real_browser() {
             .await
             .expect("the file input labelled Spreadsheet");
         file.send_keys(&input.to_string_lossy()).await.unwrap();
-        client
-            .find(Locator::XPath(&by_name("button", "Check")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        press(&client, "Check").await;
         // The Columns step shows first when the headers do not say which column is which.
         let heading = client
             .wait()
@@ -156,13 +161,7 @@ fn from_a_spreadsheet_to_its_results_in_a_real_browser() {
             .unwrap();
         if heading.starts_with("Which column") {
             screenshot(&client, "2-columns").await;
-            client
-                .find(Locator::XPath(&by_name("button", "Check")))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
+            press(&client, "Check").await;
         }
         let problems = client
             .wait()
@@ -183,13 +182,7 @@ fn from_a_spreadsheet_to_its_results_in_a_real_browser() {
         }
         assert_eq!(rows, ["5", "6"], "the two bad rows, by spreadsheet number");
 
-        client
-            .find(Locator::XPath(&by_name("button", "Send")))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        press(&client, "Send").await;
         client
             .wait()
             .at_most(Duration::from_secs(60))

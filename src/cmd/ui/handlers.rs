@@ -56,6 +56,48 @@ fn job(app: &App, id: &str) -> Result<Arc<Job>, Response> {
     })
 }
 
+/// A form posted about one file: its CSRF token checked and its job found before the
+/// handler sees it.
+pub(super) struct JobPost {
+    app: Arc<App>,
+    job: Arc<Job>,
+    form: HashMap<String, String>,
+}
+
+impl axum::extract::FromRequest<Arc<App>> for JobPost {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        app: &Arc<App>,
+    ) -> Result<JobPost, Response> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = request.into_parts();
+        let Path(id) = Path::<String>::from_request_parts(&mut parts, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let Form(form) = Form::<HashMap<String, String>>::from_request(request, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        csrf(app, form.get("csrf"))?;
+        Ok(JobPost {
+            app: app.clone(),
+            job: job(app, &id)?,
+            form,
+        })
+    }
+}
+
+/// Blocking work on a blocking thread; a panic there is a 500, not a dead server.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
+}
+
 pub(super) async fn home(State(app): State<Arc<App>>) -> Response {
     html(pages::upload(
         &app.csrf,
@@ -193,9 +235,7 @@ pub(super) async fn check(State(app): State<Arc<App>>, Path(id): Path<String>) -
         Some(checked) => checked,
         None => {
             let checking = job.clone();
-            let rows = tokio::task::spawn_blocking(move || jobs::check_rows(&checking))
-                .await
-                .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+            let rows = blocking(move || jobs::check_rows(&checking)).await?;
             let mut checked = match rows {
                 Ok(checked) => checked,
                 Err(CheckError::Columns(message)) => {
@@ -229,9 +269,7 @@ pub(super) async fn check(State(app): State<Arc<App>>, Path(id): Path<String>) -
 pub(super) async fn columns(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
     let job = job(&app, &id)?;
     let options = job.options();
-    let outline = tokio::task::spawn_blocking(move || Outline::of(&options))
-        .await
-        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let outline = blocking(move || Outline::of(&options)).await?;
     let outline = match outline {
         Ok(outline) => outline,
         Err(error) => {
@@ -279,13 +317,9 @@ pub(super) async fn columns(State(app): State<Arc<App>>, Path(id): Path<String>)
     )))
 }
 
-pub(super) async fn set_columns(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Answer {
-    csrf(&app, form.get("csrf"))?;
-    let job = job(&app, &id)?;
+pub(super) async fn set_columns(post: JobPost) -> Answer {
+    let JobPost { app, job, form } = post;
+    let id = &job.id;
     let mut reading = Reading {
         sheet: form.get("sheet").filter(|s| !s.is_empty()).cloned(),
         encoding: lock(&job.reading).encoding,
@@ -365,13 +399,9 @@ async fn download(path: &FsPath, named: &FsPath, kind: &'static str) -> Answer {
         .into_response())
 }
 
-pub(super) async fn send(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Answer {
-    csrf(&app, form.get("csrf"))?;
-    let job = job(&app, &id)?;
+pub(super) async fn send(post: JobPost) -> Answer {
+    let JobPost { app, job, form } = post;
+    let id = &job.id;
     if let Some(run) = lock(&job.run).as_ref()
         && !*run.ended.borrow()
     {
@@ -475,35 +505,21 @@ pub(super) async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-pub(super) async fn stop(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Answer {
-    csrf(&app, form.get("csrf"))?;
-    let job = job(&app, &id)?;
-    if let Some(run) = lock(&job.run).as_ref() {
+pub(super) async fn stop(post: JobPost) -> Answer {
+    if let Some(run) = lock(&post.job.run).as_ref() {
         run.cancel.cancel();
     }
-    Ok(see(&format!("/jobs/{id}/run")))
+    Ok(see(&format!("/jobs/{}/run", post.job.id)))
 }
 
-pub(super) async fn status(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Answer {
-    csrf(&app, form.get("csrf"))?;
-    let job = job(&app, &id)?;
+pub(super) async fn status(post: JobPost) -> Answer {
+    let JobPost { app, job, .. } = post;
     if let Some(target) = app.status_target() {
         let (asking, state_dir) = (job.clone(), app.state_dir.clone());
-        let delivery =
-            tokio::task::spawn_blocking(move || jobs::status(&asking, target, &state_dir))
-                .await
-                .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+        let delivery = blocking(move || jobs::status(&asking, target, &state_dir)).await?;
         *lock(&job.delivery) = Some(delivery);
     }
-    Ok(see(&format!("/jobs/{id}/run")))
+    Ok(see(&format!("/jobs/{}/run", job.id)))
 }
 
 pub(super) async fn results_csv(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
@@ -517,9 +533,7 @@ pub(super) async fn results_xlsx(State(app): State<Arc<App>>, Path(id): Path<Str
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
     let path = folder.path().join("results.xlsx");
     let (building, into) = (job.clone(), path.clone());
-    let built = tokio::task::spawn_blocking(move || jobs::results_workbook(&building, &into))
-        .await
-        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let built = blocking(move || jobs::results_workbook(&building, &into)).await?;
     built.map_err(|e| refuse(StatusCode::NOT_FOUND, &format!("no results yet: {e}")))?;
     download(&path, &job.results().with_extension("xlsx"), XLSX).await
 }

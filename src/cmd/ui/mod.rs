@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 
 use crate::cli::UiArgs;
 use crate::client::Credentials;
-use crate::delivery::status::{StatusInstance, StatusTarget};
+use crate::delivery::status::StatusTarget;
 use crate::lock;
 use crate::send::{ApiInstance, Target};
 use crate::term::{say, shown_path};
@@ -120,19 +120,7 @@ impl App {
     }
 
     fn status_target(&self) -> Option<StatusTarget> {
-        Some(match self.target()? {
-            Target::Sandbox { .. } => StatusTarget::Sandbox,
-            Target::Api(instances) => StatusTarget::Api(
-                instances
-                    .into_iter()
-                    .map(|i| StatusInstance {
-                        credentials: i.credentials,
-                        shared_calls: i.shared_calls,
-                    })
-                    .collect(),
-            ),
-            Target::Unset => return None,
-        })
+        super::common::asked_by_status(self.target()?)
     }
 
     /// Where runs send, as the page says it (never with the token).
