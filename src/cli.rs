@@ -142,7 +142,7 @@ pub struct SendArgs {
     #[arg(long)]
     pub reassign: bool,
 
-    /// Send the cards this machine already sent from this instance in an earlier run (into
+    /// Send the cards this machine already sent (from any instance) in an earlier run (into
     /// another results file); without it they are `already-sent`.
     #[arg(long)]
     pub again: bool,

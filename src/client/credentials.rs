@@ -90,15 +90,30 @@ impl Credentials {
             ));
         }
         if id_instance.is_empty() || !id_instance.bytes().all(|b| b.is_ascii_digit()) {
+            // A long value may be the token given in the wrong place: never repeated.
+            let given = if looks_secret(id_instance) {
+                format!(
+                    "(a value of {} characters, not shown: it looks like a token — are the \
+                     idInstance and the token the other way round?)",
+                    id_instance.chars().count()
+                )
+            } else {
+                format!("'{}'", shown(id_instance))
+            };
             return Err(format!(
-                "{id_name} '{}' is not an idInstance; it is all digits, e.g. 7103000001",
-                shown(id_instance)
+                "{id_name} {given} is not an idInstance; it is all digits, e.g. 7103000001"
             ));
         }
         if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!(
                 "{token_name} is not an apiTokenInstance: GREEN-API tokens are hexadecimal \
                  digits (0-9, a-f). Copy it again from the GREEN-API console"
+            ));
+        }
+        if url.path_segments().into_iter().flatten().any(looks_secret) {
+            return Err(format!(
+                "{url_name} holds something that looks like a token in its path; the apiUrl \
+                 is the base URL alone, e.g. {origin}, and the token goes in {token_name}"
             ));
         }
         let path = url.path().trim_end_matches('/');
@@ -122,6 +137,13 @@ impl Credentials {
     pub(super) fn token(&self) -> &str {
         &self.token
     }
+}
+
+/// Whether a value could be a token: 20 or more hexadecimal digits, a letter among them.
+fn looks_secret(value: &str) -> bool {
+    value.len() >= 20
+        && value.bytes().all(|b| b.is_ascii_hexdigit())
+        && value.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 #[cfg(test)]
@@ -161,5 +183,18 @@ mod tests {
             "{err}"
         );
         assert!(Credentials::new("https://a.example", "12a", "ab").is_err());
+        // The token in the wrong place is never repeated.
+        let token = "5a4db0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1";
+        let swapped = Credentials::new("https://a.example", token, "1101000001").unwrap_err();
+        assert!(
+            !swapped.contains(token) && swapped.contains("the other way round"),
+            "{swapped}"
+        );
+        let in_path = Credentials::new(&format!("https://a.example/{token}"), "1", "ab");
+        let in_path = in_path.unwrap_err();
+        assert!(
+            !in_path.contains(token) && in_path.contains("looks like a token"),
+            "{in_path}"
+        );
     }
 }

@@ -14,14 +14,30 @@ use crate::term::{shown, shown_path};
 const REQUIRED: [&str; 3] = ["apiUrl", "idInstance", "apiTokenInstance"];
 const OPTIONAL: [&str; 2] = ["name", "rate"];
 
+/// The largest instances file read: 100 instances take a few kilobytes.
+const MOST_BYTES: u64 = 1 << 20;
+
 /// The most instances one run sends from.
 const MOST: usize = crate::sandbox::MOST_INSTANCES;
 
 /// Reads the instances file at `path`, each instance's calls shared through `state_dir`.
 pub(crate) fn read(path: &Path, state_dir: &Path) -> Result<Vec<ApiInstance>, String> {
     let shown_file = shown_path(path);
-    let text =
-        std::fs::read(path).map_err(|e| format!("cannot read --instances {shown_file}: {e}"))?;
+    let unreadable = |e: std::io::Error| format!("cannot read --instances {shown_file}: {e}");
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "--instances {shown_file} is not a file; give the CSV file that lists the instances"
+        ));
+    }
+    if meta.len() > MOST_BYTES {
+        return Err(format!(
+            "--instances {shown_file} is {} bytes; a file of instances is a few lines (at most \
+             {MOST_BYTES} bytes)",
+            meta.len()
+        ));
+    }
+    let text = std::fs::read(path).map_err(unreadable)?;
     let text = String::from_utf8(text).map_err(|_| {
         format!("--instances {shown_file} is not UTF-8 text; save it as UTF-8 (CSV)")
     })?;
@@ -43,6 +59,17 @@ pub(crate) fn read(path: &Path, state_dir: &Path) -> Result<Vec<ApiInstance>, St
              apiUrl,idInstance,apiTokenInstance (and optionally name,rate), then one instance \
              a line",
             missing.join(", ")
+        ));
+    }
+    if let Some(twice) = header
+        .iter()
+        .enumerate()
+        .find(|(i, h)| header[..*i].contains(h))
+        .map(|(_, h)| h)
+    {
+        return Err(format!(
+            "--instances {shown_file}: the column '{}' is there twice; keep one",
+            shown(twice)
         ));
     }
     if let Some(odd) = header
@@ -123,10 +150,23 @@ pub(crate) fn read(path: &Path, state_dir: &Path) -> Result<Vec<ApiInstance>, St
             instances.len()
         ));
     }
-    if holds_token {
+    // A token anywhere in the file — a line put aside with `#`, say — is a secret too.
+    if holds_token || holds_hex(&text) {
         private(path)?;
     }
     Ok(instances.into_iter().map(|(_, i)| i).collect())
+}
+
+/// Whether the text has a run of 32 or more hexadecimal digits: what a token looks like.
+fn holds_hex(text: &str) -> bool {
+    let mut run = 0;
+    for b in text.bytes() {
+        run = if b.is_ascii_hexdigit() { run + 1 } else { 0 };
+        if run >= 32 {
+            return true;
+        }
+    }
+    false
 }
 
 /// A file that holds a token must be readable by its owner alone.
@@ -198,6 +238,15 @@ mod tests {
             let err = read(&open, dir.path()).unwrap_err();
             assert!(err.contains("chmod 600") && err.contains("644"), "{err}");
             assert!(!err.contains("abc123def"), "{err}");
+            // A token kept on a line put aside is a secret all the same.
+            let aside = file(
+                dir.path(),
+                "apiUrl,idInstance,apiTokenInstance\n\
+                 https://7103.api.greenapi.com,7103000002,env:GREENBULK_TEST_TOKEN_2\n\
+                 # https://7103.api.greenapi.com,7103000009,5a4db0c2d4e6f8a0b1c3d5e7f9a1b3c5\n",
+                0o644,
+            );
+            assert!(read(&aside, dir.path()).unwrap_err().contains("chmod 600"));
             // Tokens only in the environment: nothing secret, any mode.
             let env_only = file(
                 dir.path(),
@@ -229,6 +278,10 @@ mod tests {
             (
                 "apiUrl,idInstance,apiTokenInstance,rate\nhttps://a.example,1,ab,fast\n",
                 "line 2, rate:",
+            ),
+            (
+                "apiUrl,idInstance,apiTokenInstance,apiTokenInstance\nhttps://a.example,1,ab,cd\n",
+                "'apiTokenInstance' is there twice",
             ),
             (
                 "apiUrl,idInstance,apiTokenInstance\nhttps://a.example,1,ab\nhttps://b.example,1,cd\n",

@@ -73,12 +73,15 @@ pub enum ResolveError {
     Record(#[from] RecordError),
 }
 
-/// Which unknown rows one instance's lookup is for: those attempted on it, and (`unrecorded`)
-/// those whose instance the ledger does not say (recorded by an older greenbulk).
+/// Which unknown rows one instance's lookup is for: those attempted on it, and those whose
+/// instance the ledger does not say (recorded by an older greenbulk).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scope<'a> {
     pub(crate) instance: &'a str,
-    pub(crate) unrecorded: bool,
+    /// The run has this instance alone: a row whose instance was not recorded can only have
+    /// gone from it, so not finding it there is absence. With several, it could have gone
+    /// from another: such a row is never sent again.
+    pub(crate) alone: bool,
 }
 
 /// Looks every `unknown` row of the record in `scope` up, in the queue and journal of the
@@ -100,7 +103,7 @@ pub(crate) async fn resolve(
     let in_scope = |state: &crate::record::ledger::KeyState| match history.instance(state.instance)
     {
         Some(on) => on == scope.instance,
-        None => scope.unrecorded,
+        None => true,
     };
     for (key, state) in history.iter() {
         if matches!(state.fate, Fate::Unknown(_)) && !in_scope(state) {
@@ -119,7 +122,7 @@ pub(crate) async fn resolve(
             }),
             (Fate::Unknown(_), ..) => {
                 resolved.not_looked_up += 1;
-                if old_enough(state.attempt_at) {
+                if old_enough(state.attempt_at) && scope.alone {
                     resolved.resendable.insert(key);
                 }
             }
@@ -152,8 +155,16 @@ pub(crate) async fn resolve(
     resolved.not_found = (looked.absent.len() + looked.unsure.len()) as u64;
     resolved.unsure = looked.unsure.len() as u64;
     let attempted = |key: &ContentKey| history.get(*key).and_then(|state| state.attempt_at);
+    let recorded_here = |key: &ContentKey| {
+        history
+            .get(*key)
+            .is_some_and(|state| history.instance(state.instance).is_some())
+    };
     for key in &looked.absent {
-        if old_enough(attempted(key)) {
+        if !scope.alone && !recorded_here(key) {
+            // It may have gone from another of the run's instances: never sent again.
+            resolved.unsure += 1;
+        } else if old_enough(attempted(key)) {
             resolved.resendable.insert(*key);
         } else {
             resolved.too_recent += 1;

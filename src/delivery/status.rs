@@ -289,10 +289,10 @@ async fn round(
     options: &StatusOptions,
 ) -> Result<Round, StatusError> {
     let mut resolved = Resolved::default();
-    for (place, client) in clients.iter().enumerate() {
+    for client in clients {
         let scope = lookup::Scope {
             instance: client.id_instance(),
-            unrecorded: place == 0,
+            alone: clients.len() == 1,
         };
         resolved.add(lookup::resolve(client.as_ref(), record, scope).await?);
     }
@@ -300,8 +300,12 @@ async fn round(
     // What the lookups learned goes into this machine's sent-card histories too: a card
     // found sent is never sent again from another results file, one shown absent may be.
     for (place, client) in clients.iter().enumerate() {
-        let mut cards = SentCards::open(&options.state_dir, client.id_instance())
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let dir = match options.target {
+            StatusTarget::Sandbox => sandbox::history_dir(&options.state_dir),
+            StatusTarget::Api(_) => options.state_dir.clone(),
+        };
+        let mut cards =
+            SentCards::open(&dir, client.id_instance()).map_err(|e| anyhow::anyhow!(e))?;
         cards
             .register(&record.identity())
             .and_then(|_| cards.reconcile_with(&history, unix_millis(), place == 0))
@@ -321,9 +325,11 @@ async fn round(
                 let Some(chat) = state.chat.clone().or_else(|| chats.get(id).cloned()) else {
                     continue;
                 };
+                // A card whose instance an older ledger did not record is asked about
+                // where it can only have gone: the one instance given.
                 let client = match history.instance(state.instance) {
                     Some(on) => clients.iter().position(|c| c.id_instance() == on),
-                    None => Some(0),
+                    None => (clients.len() == 1).then_some(0),
                 };
                 if client.is_none()
                     && let Some(on) = history.instance(state.instance)

@@ -160,10 +160,16 @@ impl<'a> Judge<'a> {
         let history = self.history;
         let (instance, waits) = match standing {
             Standing::New => (routed, true),
-            Standing::Recorded(state) => (
-                history.instance(state.instance).unwrap_or(routed),
-                matches!(state.fate, Fate::Pending(_)),
-            ),
+            Standing::Recorded(state) => {
+                // Attempted, with the instance not recorded (an older greenbulk): with one
+                // instance it can only be that one; with several, it is not known.
+                let unknown = state.attempts > 0 && self.routing.instances().len() > 1;
+                let fallback = if unknown { "" } else { routed };
+                (
+                    history.instance(state.instance).unwrap_or(fallback),
+                    matches!(state.fate, Fate::Pending(_)),
+                )
+            }
             Standing::Changed(card) | Standing::Restored(card) => {
                 (history.instance(card.instance).unwrap_or(""), false)
             }

@@ -338,6 +338,12 @@ pub fn built_in(place: usize) -> Config {
     )
 }
 
+/// Where the sent-card histories of runs on the built-in sandbox are kept: apart from the
+/// real instances' (docs/sandbox.md).
+pub fn history_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("sandbox")
+}
+
 /// The file in which the built-in sandbox keeps an instance's messages between runs.
 pub fn kept_file(state_dir: &Path, id_instance: &str) -> PathBuf {
     state_dir.join(format!("sandbox-{id_instance}.jsonl"))

@@ -150,19 +150,20 @@ pub(super) fn stop_reason(error: &SendError) -> String {
 /// Looks up the rows whose answer an earlier run lost on this instance (see
 /// [`lookup::resolve`]) and returns the unknown rows this run sends again: with
 /// `--retry-unknown`, those looked up, not found, and attempted at least
-/// [`lookup::RETRY_UNKNOWN_AFTER`] ago; else none. `unrecorded`: also the rows whose
-/// instance an older ledger did not record.
+/// [`lookup::RETRY_UNKNOWN_AFTER`] ago; else none. The rows whose instance an older ledger
+/// did not record are looked up on every instance, and sent again only when the run has
+/// one (`alone`).
 pub(super) async fn look_up(
     options: &SendOptions,
     gateway: &dyn Gateway,
-    unrecorded: bool,
+    alone: bool,
     record: &mut Record,
     events: &Events,
 ) -> Result<HashSet<ContentKey>, SendError> {
     let instance = gateway.id_instance().to_string();
     let scope = Scope {
         instance: &instance,
-        unrecorded,
+        alone,
     };
     match lookup::resolve(gateway, record, scope).await {
         Ok(resolved) => {
@@ -222,6 +223,15 @@ pub(super) async fn plan(
             return Ok(None);
         }
     };
+    // Under a pace, cards are queued one per interval at the fastest, never faster than the
+    // queue lets them out: what waits is the backlog before them.
+    let rate = match options.schedule.pace {
+        Some(pace) => Rate {
+            count: 1,
+            per: pace.min.max(delay).max(Duration::from_millis(1)),
+        },
+        None => rate,
+    };
     let plan = QueuePlan {
         cards,
         queued: length.count,
@@ -270,6 +280,7 @@ fn calendar(
         window: schedule.window.as_ref().map(ToString::to_string),
         pace: schedule.pace.map(|p| p.to_string()),
         daily_cap: schedule.daily_cap,
+        zone: schedule.tz.iana_name().unwrap_or_default().to_string(),
         projection,
     })
 }
@@ -280,7 +291,7 @@ fn sent_today(options: &SendOptions, id_instance: &str, now: jiff::Timestamp) ->
     let today = now.to_zoned(tz.clone()).date();
     let start = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map_or(now, |z| z.timestamp());
     let (from, to) = (start(today), start(today.tomorrow().unwrap_or(today)));
-    SentCards::peek(&options.state_dir, id_instance)
+    SentCards::peek(&options.history_dir(), id_instance)
         .and_then(|cards| cards.sent_between(schedule::unix_ms(from), schedule::unix_ms(to)))
         .unwrap_or(0)
 }

@@ -123,6 +123,8 @@ pub(crate) enum Go {
     Send { slot: Option<u32> },
     /// Another run sent this card, or has it in flight: it does not go.
     Taken,
+    /// The instance's daily cap is reached: it does not go today.
+    Capped,
 }
 
 /// A row asking to go. The dispatcher answers once the row's attempt is on disk and its

@@ -15,12 +15,12 @@ use tokio::task::JoinSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::client::{Answer, Gateway};
-use crate::record::sent::{Claim, SentCards, Settled};
+use crate::record::sent::{Claim, Claimed, DayCap, SentCards, Settled};
 use crate::record::{Event, Ledger, RecordError};
 use crate::send::dispatch::{self, Attempt, Go, Halt, Journal, Stop, TokioClock, Turn};
 use crate::send::events::{self, Events, RowOutcome};
 use crate::send::pacer::{Pacer, Rate};
-use crate::send::schedule::{Decision, Gate, WallClock, unix_ms};
+use crate::send::schedule::{Decision, Gate, Schedule, WallClock, unix_ms};
 use crate::{read, write};
 
 /// One request to make: a sendable row's body, serialised once.
@@ -60,6 +60,10 @@ pub(crate) struct Lane {
     pub(crate) run: Halt,
     /// The window, pace and cap each card passes before it goes (none: nothing holds it).
     pub(crate) gate: Option<Gate>,
+    /// The schedule, for the daily cap counted again as each card is claimed.
+    pub(crate) schedule: Option<Arc<Schedule>>,
+    /// The instance's state when the run asked before sending.
+    pub(crate) state: String,
     pub(crate) clock: WallClock,
 }
 
@@ -182,6 +186,14 @@ impl Journal for Arc<Shared> {
     /// answers, or requests already let go.
     fn attempts<'t>(&'t self, turns: &'t mut Vec<Turn>) -> impl Future<Output = bool> + Send + 't {
         let at = self.now_ms();
+        let cap = self.schedule.as_ref().and_then(|schedule| {
+            let (_, from, to) = schedule.day(self.clock.now());
+            Some(DayCap {
+                from: unix_ms(from),
+                to: unix_ms(to),
+                most: schedule.daily_cap?,
+            })
+        });
         let wanted: Vec<Claim> = turns
             .iter()
             .map(|turn| Claim {
@@ -193,9 +205,10 @@ impl Journal for Arc<Shared> {
         let shared = self.clone();
         async move {
             let cards = shared.cards.clone();
-            let claimed = tokio::task::spawn_blocking(move || write(&cards).claim(&wanted, at))
-                .await
-                .unwrap_or_else(|e| panic!("claiming cards panicked: {e}"));
+            let claimed =
+                tokio::task::spawn_blocking(move || write(&cards).claim_within(&wanted, at, cap))
+                    .await
+                    .unwrap_or_else(|e| panic!("claiming cards panicked: {e}"));
             let claimed = match claimed {
                 Ok(claimed) => claimed,
                 Err(e) => {
@@ -204,14 +217,17 @@ impl Journal for Arc<Shared> {
                 }
             };
             let mut kept = Vec::with_capacity(turns.len());
-            for (mut turn, slot) in turns.drain(..).zip(claimed) {
-                match slot {
-                    Some(slot) => {
+            for (mut turn, claimed) in turns.drain(..).zip(claimed) {
+                match claimed {
+                    Claimed::Slot(slot) => {
                         turn.attempt.slot = Some(slot);
                         kept.push(turn);
                     }
-                    None => {
+                    Claimed::Taken => {
                         let _ = turn.go.send(Go::Taken);
+                    }
+                    Claimed::Capped => {
+                        let _ = turn.go.send(Go::Capped);
                     }
                 }
             }
@@ -373,11 +389,10 @@ async fn admit(gate: &mut Gate, shared: &Shared) -> Admitted {
                         zone: gate.zone(),
                     });
                 }
-                if !shared
-                    .halt
-                    .pause(&TokioClock, shared.clock.until(until))
-                    .await
-                {
+                // A minute at most, then the clock is read again: a machine that slept
+                // through the wait is not late for the window.
+                let wait = shared.clock.until(until).min(Duration::from_secs(60));
+                if !shared.halt.pause(&TokioClock, wait).await {
                     return Admitted::Halted;
                 }
             }
@@ -387,17 +402,18 @@ async fn admit(gate: &mut Gate, shared: &Shared) -> Admitted {
 
 /// Asks the instance's state every `every` while the lane sends; a state that cannot send
 /// stops the lane at once (its rows stay pending, saying the state and since when).
+/// `notAuthorized` stops it when the phone was linked before and is not now; a run told at
+/// the start that it is not linked goes on (its cards wait in the queue for the QR code).
 async fn watch_state(shared: Arc<Shared>, every: Duration) {
+    let mut before = shared.state.clone();
     loop {
         if !shared.halt.pause(&TokioClock, every).await {
             return;
         }
         let reason = match shared.gateway.state().await {
             Ok(state)
-                if matches!(
-                    state.as_str(),
-                    "yellowCard" | "blocked" | "notAuthorized" | "suspended"
-                ) =>
+                if matches!(state.as_str(), "yellowCard" | "blocked" | "suspended")
+                    || (state == "notAuthorized" && before == "authorized") =>
             {
                 let at = shared.clock.now().to_zoned(jiff::tz::TimeZone::system());
                 format!(
@@ -406,8 +422,12 @@ async fn watch_state(shared: Arc<Shared>, every: Duration) {
                 )
             }
             Err(crate::client::CallError::Refused { reason, .. }) => reason,
-            // Unanswered, or a state that can send: asked again next time.
-            _ => continue,
+            Ok(state) => {
+                before = state;
+                continue;
+            }
+            // Unanswered: asked again next time.
+            Err(_) => continue,
         };
         shared.halt.halt(Stop::Fatal(reason));
         return;
@@ -422,6 +442,19 @@ async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, mut job: 
             None => return,
             Some(Go::Taken) => {
                 shared.tell(row, RowOutcome::Taken);
+                return;
+            }
+            Some(Go::Capped) => {
+                // Another run took the day's last cards meanwhile: this one stays pending.
+                let cap = shared
+                    .schedule
+                    .as_ref()
+                    .and_then(|s| s.daily_cap)
+                    .unwrap_or_default();
+                shared.halt.halt(Stop::Held(format!(
+                    "daily cap reached: {cap} cards today from this instance (--daily-cap); \
+                     --resume sends the rest on another day"
+                )));
                 return;
             }
             Some(Go::Send { slot }) => job.attempt.slot = slot,

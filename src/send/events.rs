@@ -154,6 +154,8 @@ pub struct Calendar {
     /// `8–20 s`.
     pub pace: Option<String>,
     pub daily_cap: Option<u64>,
+    /// The zone of the window and the days (an IANA name; empty for the system's).
+    pub zone: String,
     pub projection: crate::send::schedule::Projection,
 }
 

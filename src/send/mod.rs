@@ -122,6 +122,18 @@ pub struct SendOptions {
     pub started_at: Option<jiff::Timestamp>,
 }
 
+impl SendOptions {
+    /// Where the sent-card histories of this run's instances are: the state directory, or
+    /// for the built-in sandbox a folder of its own in it — trying things on the sandbox
+    /// never makes a real card `already-sent`.
+    pub fn history_dir(&self) -> PathBuf {
+        match self.target {
+            Target::Sandbox { .. } => crate::sandbox::history_dir(&self.state_dir),
+            _ => self.state_dir.clone(),
+        }
+    }
+}
+
 /// How a run ended, when it ran to an end of its own.
 #[derive(Debug)]
 pub enum Outcome {

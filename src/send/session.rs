@@ -111,7 +111,7 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
         cards: &cards,
         events: &events,
         cancel: &cancel,
-        clock: WallClock::starting_at(options.started_at.unwrap_or_else(jiff::Timestamp::now)),
+        clock: WallClock::starting_at(options.started_at),
     };
     let finished = run
         .send(&mut record, &mut routing, checked, first_look.clone())
@@ -179,19 +179,29 @@ fn sent_cards(
     record: Option<&Record>,
     routing: &Routing,
 ) -> Result<Vec<SentCards>, SendError> {
+    let dir = options.history_dir();
     let mut all = Vec::with_capacity(routing.instances().len() + routing.missing().len());
     for (lane, instance) in routing.instances().iter().enumerate() {
         let Some(record) = record else {
-            all.push(SentCards::peek(&options.state_dir, instance)?);
+            all.push(SentCards::peek(&dir, instance)?);
             continue;
         };
-        let mut cards = SentCards::open(&options.state_dir, instance)?;
+        let mut cards = SentCards::open(&dir, instance)?;
         cards.register(&record.identity())?;
         cards.reconcile_with(record.history(), unix_millis(), lane == 0)?;
         all.push(cards);
     }
-    for instance in routing.missing() {
-        all.push(SentCards::peek(&options.state_dir, instance)?);
+    // Every other instance this machine ever sent from: a card one of them sent is not sent
+    // again from another (a number taken out of --instances, or replaced).
+    let known: Vec<&String> = routing.instances().iter().collect();
+    for instance in routing
+        .missing()
+        .iter()
+        .chain(SentCards::instances_in(&dir).iter())
+        .filter(|i| !known.contains(i))
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        all.push(SentCards::peek(&dir, instance)?);
     }
     Ok(all)
 }
@@ -303,8 +313,9 @@ fn planned_share(options: &SendOptions, share: u64) -> u64 {
 }
 
 /// Refuses the run when some instance's queue cannot send its share in time, with the most
-/// rows (`--limit`) that fit every instance. A window or a pace never lets the queue hold
-/// more than leaves in time: no refusal then.
+/// rows (`--limit`) that fit every instance. A window never lets the queue hold more than
+/// leaves in time: no refusal then. (A pace keeps the queue from growing, but not from
+/// holding a backlog already there: its plan is checked.)
 fn check_plans(
     options: &SendOptions,
     gateways: &[Arc<dyn Gateway>],
@@ -312,8 +323,7 @@ fn check_plans(
     order: &[u16],
     live: &[bool],
 ) -> Result<(), SendError> {
-    let schedule = &options.schedule;
-    if schedule.window.is_some() || schedule.pace.is_some() {
+    if options.schedule.window.is_some() {
         return Ok(());
     }
     let Some(lane) = plans.iter().position(|p| p.is_some_and(|p| !p.fits())) else {
@@ -366,8 +376,15 @@ impl Run<'_> {
         // Each instance's state; of several, one that cannot send stops only its rows.
         let mut states: Vec<Option<String>> = Vec::with_capacity(lanes);
         let mut first_error = None;
-        for (lane, gateway) in self.gateways.iter().enumerate() {
-            match until_cancelled(cancel, preflight(gateway.as_ref(), events)).await? {
+        // Asked all at once: an instance that does not answer holds up none of the others.
+        let asked = futures_util::future::join_all(
+            self.gateways
+                .iter()
+                .map(|gateway| preflight(gateway.as_ref(), events)),
+        );
+        let answers = until_cancelled(cancel, asked).await?;
+        for ((lane, gateway), answer) in self.gateways.iter().enumerate().zip(answers) {
+            match answer {
                 Ok(state) => states.push(Some(state)),
                 Err(error) if lanes > 1 => {
                     let reason = asking::stop_reason(&error);
@@ -396,8 +413,7 @@ impl Run<'_> {
             if !live[lane] {
                 continue;
             }
-            let unrecorded = Some(lane) == first_live;
-            let found = look_up(options, gateway.as_ref(), unrecorded, record, events);
+            let found = look_up(options, gateway.as_ref(), lanes == 1, record, events);
             resend.extend(until_cancelled(cancel, found).await??);
         }
         let mut resent = vec![0u64; lanes];
@@ -531,6 +547,8 @@ impl Run<'_> {
                 halt: Halt::new(),
                 run: run_halt.clone(),
                 gate: gates[lane].take(),
+                schedule: schedule.is_active().then(|| schedule.clone()),
+                state: states[lane].clone().unwrap_or_default(),
                 clock: self.clock,
             };
             halts.push(one.halt.clone());

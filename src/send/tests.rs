@@ -563,3 +563,25 @@ async fn an_instance_that_turns_yellow_mid_run_stops_within_one_watch_and_nothin
         "{results}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_phone_unlinked_from_the_start_is_warned_of_not_stopped_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = contacts(dir.path(), 40);
+    let fake = FakeGateway::accepting("1101000001");
+    *fake.state.lock().unwrap() = "notAuthorized".into();
+    let mut options = options(dir.path(), input, "10/s");
+    options.settings.state_every = Some(Duration::from_secs(1));
+    let (outcome, events) = run(options, vec![fake.clone()], Cancel::new()).await;
+    let finished = finished(outcome);
+    assert_eq!(
+        finished.stop,
+        Stop::Finished,
+        "its cards wait in the queue for the QR code"
+    );
+    assert_eq!(finished.counts.unwrap().sent, 40);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Note(Note::InstanceState { state, .. }) if state == "notAuthorized"
+    )));
+}

@@ -362,3 +362,35 @@ fn dry_runs_and_refusals_name_the_instance_and_the_limit_that_fits_them_all() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(b.outgoing().len() <= 24, "{}", b.outgoing().len());
 }
+
+#[test]
+fn a_number_taken_out_of_the_file_is_still_remembered_by_the_next_results_file() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(60));
+    let three: Vec<SandboxThread> = (0..3).map(|p| instance(p, Faults::default())).collect();
+    let all: Vec<&SandboxThread> = three.iter().collect();
+    instances_file(&dir, "first-two.csv", &all[..2], &[]);
+    instances_file(&dir, "last-two.csv", &all[1..], &[]);
+    let run = send(&dir, "first-two.csv", "monday.csv", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    // The first number is gone (banned, say); the next day's run has a new results file.
+    let run = send(&dir, "last-two.csv", "tuesday.csv", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let (_, times) = accepted(&all);
+    assert_eq!(times.len(), 60);
+    assert!(
+        times.values().all(|n| *n == 1),
+        "no chat got its card twice"
+    );
+    let rows = read_records(&dir.path("tuesday.csv"));
+    assert!(
+        rows.iter().all(|r| r["status"] == "already-sent"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r["instance"] == "1101000001"
+                && r["error"].contains("from instance 1101000001")),
+        "{rows:?}"
+    );
+}

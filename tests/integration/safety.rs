@@ -7,6 +7,8 @@ use std::process::Stdio;
 
 use greenbulk::sandbox::InstanceState;
 
+use std::time::Duration;
+
 use crate::util::{Faults, Workdir, contacts_csv, read_records, sandbox, send_args};
 
 /// A one-hour window that is closed now: it opens two hours from now, on the UTC clock.
@@ -152,4 +154,32 @@ fn flags_that_make_no_sense_are_refused_before_anything_is_read() {
         assert!(run.stderr.contains(says), "{flags:?}: {run:?}");
     }
     assert!(!dir.path("r.csv").exists());
+}
+
+#[test]
+fn a_pace_does_not_hide_a_queue_already_a_day_long() {
+    let dir = Workdir::new();
+    // One card every 3,000 s: 28 cards fit a day (the last waits 28 × 3,000 s = 23 h 20 min),
+    // and the queue keeps what the first run put in it.
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_secs(3000),
+        ..Faults::default()
+    });
+    dir.write("first.csv", contacts_csv(28));
+    let run = dir.send(&sandbox, &send_args("first.csv", "r1.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    // One more card, still in time behind them (the first may have left at once).
+    let second = if sandbox.queue_len() < 28 { 29 } else { 28 };
+    dir.write("second.csv", contacts_csv(second));
+    let run = dir.send(&sandbox, &send_args("second.csv", "r2.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    // Now 28 wait: paced or not, a new card would wait 29 × 3,000 s, past the 24 hours.
+    dir.write("more.csv", contacts_csv(second + 2));
+    let run = dir.send(
+        &sandbox,
+        &send_args("more.csv", "r3.csv", &["--pace", "1s..2s"]),
+    );
+    assert_eq!(run.code, 2, "refused, pace or not: {run:?}");
+    assert!(run.stderr.contains("cannot all leave"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), second);
 }

@@ -2,7 +2,7 @@
 //! refused when it cannot leave in time, and what a state that cannot send means.
 
 use super::Next;
-use crate::cmd::words::{grouped, human, local_time, plural};
+use crate::cmd::words::{grouped, human, local_time, plural, time_in};
 use crate::send::{Calendar, QueuePlan};
 
 /// What a state that cannot send means.
@@ -78,18 +78,20 @@ pub(super) fn calendar_line(
             projection.held.as_deref().unwrap_or("held back")
         ));
     }
+    // On the window's clock: "09:00 tomorrow" there, not here.
+    let zone =
+        jiff::tz::TimeZone::get(&calendar.zone).unwrap_or_else(|_| jiff::tz::TimeZone::system());
+    let when = time_in(now, projection.last_leaves, &zone);
     if projection.going > 1 && projection.days > 1 {
         line.push_str(&format!(
-            ": about {} of sending; the last leaves about {}",
+            ": about {} of sending; the last leaves about {when}",
             plural(u64::from(projection.days), "day", "days"),
-            local_time(now, projection.last_leaves)
         ));
     } else if projection.going > 0 {
         let wait = std::time::Duration::try_from(projection.last_leaves.duration_since(now))
             .unwrap_or_default();
         line.push_str(&format!(
-            ": the last leaves about {} (in {})",
-            local_time(now, projection.last_leaves),
+            ": the last leaves about {when} (in {})",
             human(wait)
         ));
     }

@@ -214,13 +214,13 @@ impl Printer {
                 }
             }
             Note::AlreadySent { count, again } => lines.push(format!(
-                "greenbulk: {} this machine already sent from {} in an earlier run (into \
-                 another results file): {}",
+                "greenbulk: {} this machine already sent in an earlier run (into another \
+                 results file, from {}): {}",
                 plural(count, "row is a card", "rows are cards"),
                 if self.instances.len() > 1 {
-                    "these instances"
+                    "these instances or another it used"
                 } else {
-                    "this instance"
+                    "this instance or another it used"
                 },
                 if again {
                     "sent again, as --again asks"

@@ -325,7 +325,7 @@ pub(super) fn send_options(job: &Job, target: Target, state_dir: &Path) -> SendO
             concurrency: 32,
             max_attempts: 5,
             backoff: Duration::from_millis(500),
-            state_every: Some(Duration::from_secs(15)),
+            state_every: Some(Duration::from_secs(5)),
         },
         timeout: Duration::from_secs(30),
         resume: true,

@@ -114,6 +114,26 @@ impl SentCards {
         state_dir.join(format!("cards-{id_instance}.bin"))
     }
 
+    /// The instances whose histories are in `state_dir`.
+    pub(crate) fn instances_in(state_dir: &Path) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(state_dir) else {
+            return Vec::new();
+        };
+        let mut instances: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let id = name
+                    .to_str()?
+                    .strip_prefix("cards-")?
+                    .strip_suffix(".bin")?;
+                (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_string())
+            })
+            .collect();
+        instances.sort();
+        instances
+    }
+
     /// Opens (creating it) and reads the history of `id_instance`.
     pub(crate) fn open(state_dir: &Path, id_instance: &str) -> Result<SentCards, SentCardsError> {
         let path = SentCards::path(state_dir, id_instance);
@@ -384,11 +404,30 @@ impl SentCards {
     /// (`--again`, or a corrected card) — or this run claimed it already (for another row
     /// with the same chat and phone). A card that already has a slot of this run's (a
     /// retry) keeps it.
+    #[cfg(test)]
     pub(crate) fn claim(
         &mut self,
         cards: &[Claim],
         at: u64,
     ) -> Result<Vec<Option<u32>>, SentCardsError> {
+        let claimed = self.claim_within(cards, at, None)?;
+        Ok(claimed
+            .into_iter()
+            .map(|c| match c {
+                Claimed::Slot(slot) => Some(slot),
+                Claimed::Taken | Claimed::Capped => None,
+            })
+            .collect())
+    }
+
+    /// [`SentCards::claim`], and no more new cards than `cap` leaves room for on its day,
+    /// counted under the same lock: two runs at once cannot pass the cap together.
+    pub(crate) fn claim_within(
+        &mut self,
+        cards: &[Claim],
+        at: u64,
+        cap: Option<DayCap>,
+    ) -> Result<Vec<Claimed>, SentCardsError> {
         let file = self
             .this_file
             .expect("the results file is registered first");
@@ -396,17 +435,23 @@ impl SentCards {
         let failed = |error| SentCardsError { path: shown, error };
         self.locked(|history| {
             history.catch_up()?;
+            let mut room = match cap {
+                Some(cap) => cap
+                    .most
+                    .saturating_sub(history.count_between(cap.from, cap.to)?),
+                None => u64::MAX,
+            };
             let mut bytes = Vec::with_capacity(cards.len() * SLOT as usize);
             let mut next = ((history.read_to - MAGIC.len() as u64) / SLOT) as u32;
             let mut claimed = Vec::with_capacity(cards.len());
             let mut appended = Vec::new();
             for &Claim { card, slot, again } in cards {
                 if let Some(own) = slot {
-                    claimed.push(Some(own));
+                    claimed.push(Claimed::Slot(own));
                     continue;
                 }
                 if history.claimed_now.contains(&card) {
-                    claimed.push(None);
+                    claimed.push(Claimed::Taken);
                     continue;
                 }
                 let taken = history.index.get(card.0 as u64).is_some_and(|s| {
@@ -420,9 +465,14 @@ impl SentCards {
                     history.slot_of(holding - 1, card).is_some()
                 });
                 if taken && !again {
-                    claimed.push(None);
+                    claimed.push(Claimed::Taken);
                     continue;
                 }
+                if room == 0 {
+                    claimed.push(Claimed::Capped);
+                    continue;
+                }
+                room -= 1;
                 let slot = Slot {
                     card,
                     at,
@@ -432,7 +482,7 @@ impl SentCards {
                 bytes.extend_from_slice(&slot.encode());
                 history.claimed_now.insert(card);
                 appended.push((next, slot));
-                claimed.push(Some(next));
+                claimed.push(Claimed::Slot(next));
                 next += 1;
             }
             if !bytes.is_empty() {
@@ -571,15 +621,19 @@ impl SentCards {
     /// other run's. For `--daily-cap`. The slots are read from the end back, as far as that
     /// time (and an hour more: a slot is rewritten with its answer's time).
     pub(crate) fn sent_between(&self, from: u64, to: u64) -> Result<u64, SentCardsError> {
+        self.count_between(from, to)
+            .map_err(|error| SentCardsError {
+                path: crate::term::shown_path(&self.path),
+                error,
+            })
+    }
+
+    fn count_between(&self, from: u64, to: u64) -> std::io::Result<u64> {
         let Some(file) = &self.file else {
             return Ok(0);
         };
-        let failed = |error| SentCardsError {
-            path: crate::term::shown_path(&self.path),
-            error,
-        };
         const CHUNK: u64 = 4096;
-        let length = file.metadata().map_err(failed)?.len();
+        let length = file.metadata()?.len();
         let slots = length.saturating_sub(MAGIC.len() as u64) / SLOT;
         let mut end = slots;
         let mut count = 0;
@@ -587,7 +641,7 @@ impl SentCards {
         while end > 0 {
             let start = end.saturating_sub(CHUNK);
             let chunk = &mut bytes[..((end - start) * SLOT) as usize];
-            read_at(file, chunk, slot_offset(start as u32)).map_err(failed)?;
+            read_at(file, chunk, slot_offset(start as u32))?;
             let mut newest = 0;
             for raw in chunk.chunks_exact(SLOT as usize) {
                 let Some(slot) = Slot::decode(raw) else {
@@ -642,6 +696,25 @@ pub(crate) struct Claim {
     pub(crate) card: CardKey,
     pub(crate) slot: Option<u32>,
     pub(crate) again: bool,
+}
+
+/// What became of a card to claim (see [`SentCards::claim_within`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claimed {
+    /// Its slot: the request may leave.
+    Slot(u32),
+    /// Another run sent it or has it in flight, or this run claimed it for another row.
+    Taken,
+    /// The day's cap is reached.
+    Capped,
+}
+
+/// At most `most` cards between `from` and `to` (Unix ms): `--daily-cap`'s day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DayCap {
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+    pub(crate) most: u64,
 }
 
 /// What a ledger says of a card, for [`SentCards::reconcile`].
@@ -827,6 +900,39 @@ mod tests {
             1,
             "the voided card does not count"
         );
+    }
+
+    #[test]
+    fn two_runs_at_once_cannot_pass_the_daily_cap_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut first, mut second) = (run(dir.path(), "a.csv"), run(dir.path(), "b.csv"));
+        let cap = Some(DayCap {
+            from: 0,
+            to: 86_400_000,
+            most: 3,
+        });
+        let claimed = first.claim_within(&[fresh(1), fresh(2)], 10, cap).unwrap();
+        assert_eq!(claimed, [Claimed::Slot(0), Claimed::Slot(1)]);
+        let claimed = second.claim_within(&[fresh(3), fresh(4)], 11, cap).unwrap();
+        assert_eq!(claimed, [Claimed::Slot(2), Claimed::Capped]);
+        // A retry keeps its slot; the next day has room again.
+        let retry = Claim {
+            slot: Some(0),
+            ..fresh(1)
+        };
+        assert_eq!(
+            first.claim_within(&[retry], 12, cap).unwrap(),
+            [Claimed::Slot(0)]
+        );
+        let tomorrow = cap.map(|c| DayCap {
+            from: c.to,
+            to: c.to * 2,
+            ..c
+        });
+        let claimed = second
+            .claim_within(&[fresh(4)], 86_400_001, tomorrow)
+            .unwrap();
+        assert_eq!(claimed, [Claimed::Slot(3)]);
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Schedule {
     }
 
     /// The day `at` falls on, in the schedule's zone, and when it starts and ends.
-    fn day(&self, at: Timestamp) -> (Date, Timestamp, Timestamp) {
+    pub(crate) fn day(&self, at: Timestamp) -> (Date, Timestamp, Timestamp) {
         let date = at.to_zoned(self.tz.clone()).date();
         let start = |d: Date| {
             d.to_zoned(self.tz.clone())
@@ -198,25 +198,35 @@ impl Gate {
     }
 }
 
-/// A run's wall clock: when it started, plus tokio's time since. On tokio's paused clock (the
-/// session tests) the calendar moves with it: a night's wait takes no real time.
+/// A run's wall clock: the system's (read each time: a laptop that slept, or a clock set
+/// right, is seen at once); or, for the session tests, a chosen start plus tokio's time
+/// since, so that a night's wait on tokio's paused clock takes no real time.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct WallClock {
-    wall: Timestamp,
-    instant: tokio::time::Instant,
+pub(crate) enum WallClock {
+    System,
+    From {
+        wall: Timestamp,
+        instant: tokio::time::Instant,
+    },
 }
 
 impl WallClock {
-    /// A clock reading `wall` now.
-    pub(crate) fn starting_at(wall: Timestamp) -> WallClock {
-        WallClock {
-            wall,
-            instant: tokio::time::Instant::now(),
+    /// The system's clock, or one reading `wall` now (`Some`, for tests).
+    pub(crate) fn starting_at(wall: Option<Timestamp>) -> WallClock {
+        match wall {
+            None => WallClock::System,
+            Some(wall) => WallClock::From {
+                wall,
+                instant: tokio::time::Instant::now(),
+            },
         }
     }
 
     pub(crate) fn now(&self) -> Timestamp {
-        add(self.wall, self.instant.elapsed())
+        match self {
+            WallClock::System => Timestamp::now(),
+            WallClock::From { wall, instant } => add(*wall, instant.elapsed()),
+        }
     }
 
     /// How long from now until `at` (zero if it is past).

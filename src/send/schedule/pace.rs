@@ -53,18 +53,24 @@ impl std::str::FromStr for Pace {
 impl fmt::Display for Pace {
     /// `8–20 s`, or `8 s` for a fixed interval.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secs = |d: Duration| {
-            let s = d.as_secs_f64();
-            if s.fract() == 0.0 {
-                format!("{s:.0}")
+        // Under a second, in milliseconds: `0–1 s` would say nothing.
+        let (unit, scale) = if self.max < Duration::from_secs(1) {
+            ("ms", 1000.0)
+        } else {
+            ("s", 1.0)
+        };
+        let show = |d: Duration| {
+            let n = d.as_secs_f64() * scale;
+            if n.fract() == 0.0 {
+                format!("{n:.0}")
             } else {
-                format!("{s:.1}")
+                format!("{n:.1}")
             }
         };
         if self.min == self.max {
-            write!(f, "{} s", secs(self.min))
+            write!(f, "{} {unit}", show(self.min))
         } else {
-            write!(f, "{}–{} s", secs(self.min), secs(self.max))
+            write!(f, "{}–{} {unit}", show(self.min), show(self.max))
         }
     }
 }
@@ -121,6 +127,10 @@ mod tests {
             (0..50).all(|_| fast.draw(&mut rng, Duration::from_secs(1)) >= Duration::from_secs(1))
         );
         assert_eq!("2m..2m".parse::<Pace>().unwrap().to_string(), "120 s");
+        assert_eq!(
+            "0ms..500ms".parse::<Pace>().unwrap().to_string(),
+            "0–500 ms"
+        );
         for bad in ["8s", "20s..8s", "8x..9s", "0s..0s", "1s..2d"] {
             assert!(bad.parse::<Pace>().is_err(), "{bad}");
         }

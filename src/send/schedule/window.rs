@@ -121,6 +121,12 @@ pub fn parse_hours(text: &str) -> Result<(Time, Time), String> {
         Time::new(h, m, 0, 0).map_err(|_| bad())
     };
     let (from, to) = (time(from)?, time(to)?);
+    if from == Time::MAX {
+        return Err(format!(
+            "--window {}: a window opens at 00:00 at the latest (24:00 is only an end)",
+            crate::term::shown(text)
+        ));
+    }
     if from == to {
         return Err(format!(
             "--window {} opens and closes at the same minute; leave --window out to send at \
@@ -308,5 +314,6 @@ mod tests {
         );
         assert!(parse_hours("25:00-02:00").is_err());
         assert_eq!(parse_hours("18:00-24:00").unwrap().1, Time::MAX);
+        assert!(parse_hours("24:00-09:00").is_err());
     }
 }
