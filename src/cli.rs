@@ -35,6 +35,26 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// The same run from a local web page: upload, columns, check, send, results.
     Ui(UiArgs),
+    /// Print a shell's completion script for greenbulk (README, "Install").
+    Completions(CompletionsArgs),
+    /// Print greenbulk's manual page (roff), e.g. `greenbulk man > greenbulk.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// The shells `greenbulk completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +103,11 @@ pub struct InputArgs {
     /// detection gets it wrong.
     #[arg(long, value_name = "ENC", value_parser = parse_encoding)]
     pub encoding: Option<&'static encoding_rs::Encoding>,
+
+    /// Read numbers written without a country code (034 39 387 51, 8 903 123-45-67) in this
+    /// country's numbering plan: its ISO 3166 code, e.g. MG, RU, DE.
+    #[arg(long, value_name = "CC")]
+    pub country: Option<crate::contact::Country>,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Status(args) => cmd::status::run(&args),
         Command::Sandbox(args) => cmd::sandbox::run(&args),
         Command::Ui(args) => cmd::ui::run(&args),
+        Command::Completions(args) => cmd::manual::completions(args.shell),
+        Command::Man => cmd::manual::man(),
     }
 }
 
@@ -55,7 +57,8 @@ pub fn report_failure(failure: &Failure) -> Exit {
 /// one is a usage error naming the flag).
 fn input_options(args: &InputArgs) -> Result<input::InputOptions, Failure> {
     for setting in &args.settings {
-        contact::check_setting(setting).map_err(|e| Failure::usage(anyhow::Error::msg(e)))?;
+        contact::check_setting(setting, args.country)
+            .map_err(|e| Failure::usage(anyhow::Error::msg(e)))?;
     }
     Ok(input::InputOptions {
         path: args.input.clone(),
@@ -63,6 +66,7 @@ fn input_options(args: &InputArgs) -> Result<input::InputOptions, Failure> {
         mappings: args.mappings.clone(),
         settings: args.settings.clone(),
         encoding: args.encoding,
+        country: args.country,
     })
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::contact::{Finding, Severity};
+use crate::contact::{Country, Finding, Severity};
 use crate::input::RowNumber;
 use crate::input::Source;
 use crate::record::outputs::REPORT_COLUMNS;
@@ -206,6 +206,45 @@ pub(crate) fn print_source(source: &Source) {
     }
 }
 
+/// What the summary says about national numbers: how many `--country` read, or, without it,
+/// which `--country` would read those written without a country code (when the file's
+/// other numbers point to one country).
+pub(crate) fn country_line(tally: &Tally) -> Option<String> {
+    if let Some(country) = tally.country {
+        return (tally.national > 0).then(|| {
+            format!(
+                "{} written without a country code read in {country}'s numbering plan \
+                 (+{}), as --country {country} asks; the results show the numbers sent",
+                plural(tally.national, "number"),
+                country.calling_code()
+            )
+        });
+    }
+    let country = tally.likely_country().filter(|_| tally.without_code > 0)?;
+    Some(format!(
+        "hint: {} written without a country code, and the file's other numbers are \
+         from {country} (+{}): `--country {country}` reads them in {country}'s numbering plan",
+        plural_verb(tally.without_code, "number"),
+        country.calling_code()
+    ))
+}
+
+/// A finding about a number, with what `--country` would read it as, when the summary's
+/// hint names a country that reads it.
+fn with_hint(finding: &Finding, hint: Option<Country>) -> Finding {
+    let mut finding = finding.clone();
+    let Some(country) = hint.filter(|_| ["chatId", "phoneContact"].contains(&finding.field)) else {
+        return finding;
+    };
+    if let Ok((number, true)) = crate::contact::phone::parse_in(&finding.value, Some(country)) {
+        finding.problem.push_str(&format!(
+            "; `--country {country}` would read it as {}",
+            crate::contact::phone::pretty(number)
+        ));
+    }
+    finding
+}
+
 /// Prints the counts and the first findings.
 pub(crate) fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], report: Option<&Path>) {
     say!(
@@ -217,7 +256,11 @@ pub(crate) fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], repor
         plural(tally.errors, "error"),
         plural(tally.warnings, "warning"),
     );
+    let hint = tally
+        .likely_country()
+        .filter(|_| tally.country.is_none() && tally.without_code > 0);
     for (row, f) in first {
+        let f = &with_hint(f, hint);
         let value = if f.value.is_empty() {
             String::new()
         } else {
@@ -230,6 +273,9 @@ pub(crate) fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], repor
             shown(&f.problem)
         );
     }
+    if let Some(line) = country_line(tally) {
+        say!("  {line}");
+    }
     let total = tally.errors + tally.warnings;
     if total > first.len() as u64 {
         let rest = total - first.len() as u64;
@@ -240,6 +286,15 @@ pub(crate) fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], repor
             Some(_) => say!("  … and {rest} more in the report above"),
             None => say!("  … and {rest} more: add --report problems.csv to see them all"),
         }
+    }
+}
+
+/// `1 number looks`, `2 numbers look`.
+fn plural_verb(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word} looks")
+    } else {
+        format!("{n} {word}s look")
     }
 }
 

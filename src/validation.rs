@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::contact::{self, Checked, ContentKey, Finding, Severity};
+use crate::contact::{self, ChatId, Checked, ContentKey, Country, Finding, PhoneNumber, Severity};
 use crate::input::{InputError, Row, RowNumber, Table};
 
 /// Rows checked per parallel batch: large enough to keep both cores busy, small enough to
@@ -31,10 +31,60 @@ pub struct Tally {
     pub duplicates: u64,
     pub errors: u64,
     pub warnings: u64,
+    /// Numbers read in the `--country` plan.
+    pub national: u64,
+    /// Without `--country`: numbers that look written without a country code.
+    pub without_code: u64,
+    /// The `--country` given, if any.
+    #[serde(skip)]
+    pub country: Option<Country>,
+    /// Without `--country`: the country calling codes of the numbers read, and how many had
+    /// each (the few a file has, most common first once [`Tally::likely_country`] asks).
+    #[serde(skip)]
+    codes: Vec<(u16, u64)>,
+    /// Numbers counted past the first 64 calling codes.
+    #[serde(skip)]
+    elsewhere: u64,
 }
 
 impl Tally {
-    fn count(&mut self, verdict: Verdict, findings: &[Finding]) {
+    /// The country the file's international numbers point to: nine in ten of them (and at
+    /// least one) have its calling code. Asked when numbers lack their country code.
+    pub fn likely_country(&self) -> Option<Country> {
+        let total: u64 = self.codes.iter().map(|(_, n)| n).sum::<u64>() + self.elsewhere;
+        let &(code, most) = self.codes.iter().max_by_key(|(_, n)| *n)?;
+        (most * 10 >= total * 9)
+            .then(|| Country::main_of(code))
+            .flatten()
+    }
+
+    fn count_code(&mut self, number: PhoneNumber) {
+        let Some((code, _)) = number.calling_code() else {
+            return;
+        };
+        if let Some((_, n)) = self.codes.iter_mut().find(|(c, _)| *c == code) {
+            *n += 1;
+        } else if self.codes.len() < 64 {
+            self.codes.push((code, 1));
+        } else {
+            self.elsewhere += 1;
+        }
+    }
+
+    fn count(&mut self, verdict: Verdict, checked: &Checked) {
+        let findings = &checked.findings;
+        self.national += u64::from(checked.national);
+        self.without_code += u64::from(checked.without_code);
+        if self.country.is_none()
+            && let Some(request) = &checked.request
+        {
+            if let ChatId::Personal(digits) = request.chat_id
+                && let Some(number) = PhoneNumber::from_digits(digits)
+            {
+                self.count_code(number);
+            }
+            self.count_code(request.phone_contact);
+        }
         self.rows += 1;
         match verdict {
             Verdict::Sendable(_) => self.sendable += 1,
@@ -80,9 +130,12 @@ where
     E: From<InputError>,
 {
     let mut seen = Seen::default();
-    let mut tally = Tally::default();
-    let header_len = table.headers.len();
     let columns = table.columns.clone();
+    let mut tally = Tally {
+        country: columns.country(),
+        ..Tally::default()
+    };
+    let header_len = table.headers.len();
     // Each chunk comes with the number of rows the input is expected to hold, once known.
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<Row>, Option<u64>)>(1);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<Row>>();
@@ -172,7 +225,7 @@ fn visit_chunk<E, P: Send>(
             }
             (Some(key), None) => Verdict::Sendable(key),
         };
-        tally.count(verdict, &checked.findings);
+        tally.count(verdict, checked);
         let prepared = prepared.take().expect("each row is prepared once");
         visit(row, checked, verdict, prepared)?;
     }

@@ -20,7 +20,7 @@ const SECRET: &str = "--api-token-instance";
 
 /// The flags that say how to read the input, carried into a suggested command on the same
 /// file.
-pub(crate) const INPUT_FLAGS: [&str; 4] = ["--sheet", "--map", "--set", "--encoding"];
+pub(crate) const INPUT_FLAGS: [&str; 5] = ["--sheet", "--map", "--set", "--encoding", "--country"];
 
 /// The flags that say which instance, carried into a suggested command for the same one.
 pub(crate) const INSTANCE_FLAGS: [&str; 3] = ["--api-url", "--id-instance", "--instances"];

@@ -3,6 +3,7 @@
 mod common;
 mod instances;
 mod invocation;
+pub(crate) mod manual;
 mod progress;
 pub(crate) mod sandbox;
 pub(crate) mod send;

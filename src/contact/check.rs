@@ -5,7 +5,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::{ChatId, MAX_NAME_CHARS, PhoneError, PhoneNumber, Plausibility, Request, phone};
+use super::{
+    ChatId, Country, MAX_NAME_CHARS, PhoneError, PhoneNumber, Plausibility, Request, phone,
+};
 use crate::input::{ColumnMap, Field, FieldSetting, Row};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -51,6 +53,12 @@ pub struct Checked<'a> {
     /// The request, when the row has no error.
     pub request: Option<Request<'a>>,
     pub findings: Vec<Finding>,
+    /// How many of its numbers (chat and card) were read in the `--country` plan.
+    pub national: u8,
+    /// How many of its numbers look written without a country code (a leading 0, too few
+    /// digits, no known country code) where no `--country` was given: what the summary's
+    /// hint is about.
+    pub without_code: u8,
 }
 
 /// What a cell that reads empty because it is a formula with no saved value is told.
@@ -65,6 +73,8 @@ pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
 pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Checked<'a> {
     use Severity::{Error, Warning};
     let mut findings = Vec::new();
+    let country = columns.country();
+    let (mut national, mut without_code) = (0, 0);
     let texts = Field::ALL.map(|field| trim(columns.text(field, row)));
     let cell = |field: Field| texts[field as usize];
     let missing = |field: Field, what: &str| {
@@ -88,9 +98,13 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         ));
         None
     } else {
-        match ChatId::parse(chat_text) {
-            Ok(id) => Some(id),
+        match ChatId::parse_in(chat_text, country) {
+            Ok((id, read_nationally)) => {
+                national += u8::from(read_nationally);
+                Some(id)
+            }
             Err(problem) => {
+                without_code += u8::from(country.is_none() && phone::lacks_country_code(chat_text));
                 findings.push(Finding::new(Error, "chatId", chat_text, problem));
                 None
             }
@@ -102,8 +116,11 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         cell(Field::PhoneContact),
         &mut findings,
     );
-    let phone_contact = match phone::parse(phone_text) {
-        Ok(p) => Some(p),
+    let phone_contact = match phone::parse_in(phone_text, country) {
+        Ok((p, read_nationally)) => {
+            national += u8::from(read_nationally);
+            Some(p)
+        }
         Err(PhoneError::Empty) => {
             findings.push(Finding::new(
                 Error,
@@ -117,6 +134,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
             None
         }
         Err(e) => {
+            without_code += u8::from(country.is_none() && phone::lacks_country_code(phone_text));
             findings.push(Finding::new(
                 Error,
                 "phoneContact",
@@ -256,9 +274,14 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         }
     });
     if let Some(r) = &request {
-        plausibility_warnings(r, chat_text, &mut findings);
+        without_code += plausibility_warnings(r, chat_text, phone_text, &mut findings);
     }
-    Checked { request, findings }
+    Checked {
+        request,
+        findings,
+        national,
+        without_code,
+    }
 }
 
 /// Google Contacts joins several values of one field with ` ::: ` (`+7 900 … ::: +7 901 …`):
@@ -284,9 +307,9 @@ fn first_value<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> 
     first
 }
 
-/// Checks a `--set` value once, as a cell of its field would be checked; the error names the
-/// flag.
-pub fn check_setting(setting: &FieldSetting) -> Result<(), String> {
+/// Checks a `--set` value once, as a cell of its field would be checked (a number without
+/// its country code read in `country`'s plan); the error names the flag.
+pub fn check_setting(setting: &FieldSetting, country: Option<Country>) -> Result<(), String> {
     let (field, value) = (setting.field, setting.value.as_str());
     // A long value is shown by its start: the message must stay one readable line.
     let shown: String = value.chars().take(60).collect();
@@ -303,8 +326,8 @@ pub fn check_setting(setting: &FieldSetting) -> Result<(), String> {
         ));
     }
     let problem = match field {
-        Field::ChatId => ChatId::parse(value).err(),
-        Field::PhoneContact => phone::parse(value).err().map(|e| e.to_string()),
+        Field::ChatId => ChatId::parse_in(value, country).err(),
+        Field::PhoneContact => phone::parse_in(value, country).err().map(|e| e.to_string()),
         Field::QuotedMessageId => None,
         _ => {
             let mut findings = Vec::new();
@@ -422,7 +445,21 @@ fn contains(text: &str, needle: &[u8]) -> bool {
     memchr::memchr_iter(needle[0], bytes).any(|i| bytes[i..].starts_with(needle))
 }
 
-fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<Finding>) {
+/// The warnings about numbers no country's plan has; how many of them were written without
+/// a `+`, as a national number would be (`8 903 …`).
+fn plausibility_warnings(
+    request: &Request,
+    chat_text: &str,
+    phone_text: &str,
+    findings: &mut Vec<Finding>,
+) -> u8 {
+    let mut without_code = 0;
+    let unplaced = |number: PhoneNumber, text: &str| {
+        u8::from(
+            number.plausibility() == Plausibility::UnknownCountryCode
+                && !text.trim_start().starts_with('+'),
+        )
+    };
     if let ChatId::Personal(digits) = request.chat_id {
         if digits == request.phone_contact.get() {
             findings.push(Finding::new(
@@ -435,6 +472,7 @@ fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<
         if let Some(number) = PhoneNumber::from_digits(digits)
             && let Some(problem) = implausible(number)
         {
+            without_code += unplaced(number, chat_text);
             findings.push(Finding::new(
                 Severity::Warning,
                 "chatId",
@@ -444,6 +482,7 @@ fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<
         }
     }
     if let Some(problem) = implausible(request.phone_contact) {
+        without_code += unplaced(request.phone_contact, phone_text);
         findings.push(Finding::new(
             Severity::Warning,
             "phoneContact",
@@ -451,6 +490,7 @@ fn plausibility_warnings(request: &Request, chat_text: &str, findings: &mut Vec<
             problem,
         ));
     }
+    without_code
 }
 
 /// Why a number cannot exist in its country's numbering plan, if it cannot.

@@ -4,12 +4,14 @@
 //! Everything here is a pure function of a row, so it runs in parallel and is trivial to test.
 
 mod check;
+mod country;
 mod key;
 pub mod phone;
 mod plans;
 mod request;
 
 pub use check::{Checked, Finding, NAME_FIELDS, Severity, check, check_setting};
+pub use country::{Country, NotInPlan};
 pub use key::{CardKey, ContentKey};
 pub use phone::{PhoneError, PhoneNumber, Plausibility};
 pub use request::{ChatId, Request};

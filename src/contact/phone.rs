@@ -3,9 +3,12 @@
 //! Accepted: digits with `+`, spaces, dots, dashes, slashes and parentheses, a `00`
 //! international prefix, and the `.0` a numeric export leaves behind. Refused with a reason:
 //! letters, Excel's scientific notation (digits already lost), national numbers starting
-//! with a single 0, fewer than 11 or more than 15 digits, values above 2^53-1.
+//! with a single 0 (unless `--country` says whose they are: [`Country`]), short codes and
+//! USSD strings, fewer than 11 or more than 15 digits, values above 2^53-1.
 
 use std::fmt;
+
+use super::country::{Country, NotInPlan};
 
 /// The largest integer a JSON number keeps exactly (GREEN-API: "must be a safe number").
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -34,26 +37,32 @@ impl PhoneNumber {
     /// "possible number" test, from the `phonenumber` crate's metadata, built into a table:
     /// see [`plans`](super::plans)). Lengths only, so it costs a table lookup, not a regex.
     pub fn plausibility(self) -> Plausibility {
+        let Some((code, code_len)) = self.calling_code() else {
+            return Plausibility::UnknownCountryCode;
+        };
+        let national = (digit_count(self.0) - code_len) as u16;
+        let lengths = super::plans::LENGTHS[code as usize];
+        if national < 32 && lengths & (1 << national) != 0 {
+            Plausibility::Possible
+        } else {
+            Plausibility::WrongLength {
+                country_code: code,
+                national_digits: national,
+            }
+        }
+    }
+
+    /// The country calling code the number starts with, and its length in digits, if a
+    /// country uses one of its first digits as its code (a table lookup).
+    pub fn calling_code(self) -> Option<(u16, usize)> {
         let digits = digit_count(self.0);
         // The first three digits (or all, in a shorter number); codes are their prefixes.
         let shown = 3.min(digits);
         let top = (self.0 / 10u64.pow((digits - shown) as u32)) as usize;
-        for code_len in 1..=shown {
+        (1..=shown).find_map(|code_len| {
             let code = top / [1, 10, 100][shown - code_len];
-            let lengths = super::plans::LENGTHS[code];
-            if lengths != 0 {
-                let national = (digits - code_len) as u16;
-                return if national < 32 && lengths & (1 << national) != 0 {
-                    Plausibility::Possible
-                } else {
-                    Plausibility::WrongLength {
-                        country_code: code as u16,
-                        national_digits: national,
-                    }
-                };
-            }
-        }
-        Plausibility::UnknownCountryCode
+            (super::plans::LENGTHS[code] != 0).then_some((code as u16, code_len))
+        })
     }
 }
 
@@ -94,6 +103,12 @@ pub enum PhoneError {
     TooShort(usize),
     TooLong(usize),
     Unsafe,
+    /// `800`, `112`: a service number of a few digits.
+    ShortCode,
+    /// `#322*67`, `*100#`: a request to the mobile operator.
+    Ussd,
+    /// Written without a country code, and not a number of the `--country` plan.
+    NotInPlan(Box<NotInPlan>),
 }
 
 impl fmt::Display for PhoneError {
@@ -125,12 +140,14 @@ impl fmt::Display for PhoneError {
             PhoneError::NationalNumber => write!(
                 f,
                 "starts with 0, a national trunk prefix; write it in international form \
-                 with the country code (e.g. +49 30 1234567 instead of 030 1234567)"
+                 with the country code (e.g. +49 30 1234567 instead of 030 1234567), or give \
+                 the country of such numbers with --country (e.g. --country DE)"
             ),
             PhoneError::TooShort(n) => write!(
                 f,
                 "has {n} digits, fewer than {MIN_DIGITS}; include the country code \
-                 (e.g. 79001234567, not 9001234567)"
+                 (e.g. 79001234567, not 9001234567), or give the country of such numbers \
+                 with --country (e.g. --country RU)"
             ),
             PhoneError::TooLong(n) => write!(
                 f,
@@ -138,6 +155,17 @@ impl fmt::Display for PhoneError {
                  an extension"
             ),
             PhoneError::Unsafe => write!(f, "is larger than 2^53-1 (9007199254740991)"),
+            PhoneError::ShortCode => write!(
+                f,
+                "is a short code (a service number of a few digits), not a phone number: \
+                 WhatsApp needs a full number with its country code"
+            ),
+            PhoneError::Ussd => write!(
+                f,
+                "is a USSD code (a request to the mobile operator, as dialled with * and #), \
+                 not a phone number: WhatsApp needs a full number with its country code"
+            ),
+            PhoneError::NotInPlan(why) => why.fmt(f),
         }
     }
 }
@@ -155,10 +183,65 @@ pub fn pretty(number: PhoneNumber) -> String {
         .unwrap_or_else(|_| format!("+{}", number.0))
 }
 
-/// Parses a phone number written any usual way.
+/// Parses a phone number written any usual way, with its country code.
 pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
+    scan(text).and_then(judge)
+}
+
+/// A number as [`parse`] reads it, or, with a `country`, a number written without its
+/// country code read in that country's plan (see [`Country::read`]): the number, and
+/// whether it was read as a national one.
+pub fn parse_in(text: &str, country: Option<Country>) -> Result<(PhoneNumber, bool), PhoneError> {
+    let digits = scan(text)?;
+    match country {
+        Some(country) if !digits.plus && digits.leading_zeros != 2 => {
+            if digits.count > 19 {
+                return Err(PhoneError::TooLong(digits.count));
+            }
+            if digits.count == 0 {
+                return Err(PhoneError::Empty);
+            }
+            short(&digits)?;
+            let written = format!(
+                "{}{}",
+                "0".repeat(digits.leading_zeros),
+                if digits.value == 0 {
+                    String::new()
+                } else {
+                    digits.value.to_string()
+                }
+            );
+            country.read(&written)
+        }
+        _ => judge(digits).map(|number| (number, false)),
+    }
+}
+
+/// Whether a text reads as a number written without its country code, as numbers are
+/// within one country: no `+` or `00`, and a single leading 0 (a trunk prefix) or too few
+/// digits for a country code and number.
+pub fn lacks_country_code(text: &str) -> bool {
+    scan(text).is_ok_and(|d| {
+        !d.plus
+            && (d.leading_zeros == 1
+                || (d.leading_zeros == 0 && (6..MIN_DIGITS).contains(&d.count)))
+    })
+}
+
+/// The digits of a text that passed the character checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Digits {
+    /// Their value (saturating: a value past u64 is caught by the length check).
+    value: u64,
+    count: usize,
+    leading_zeros: usize,
+    /// Whether a `+` came first.
+    plus: bool,
+}
+
+fn scan(text: &str) -> Result<Digits, PhoneError> {
     match parse_plain(text.as_bytes()) {
-        Some(parsed) => parsed,
+        Some(scanned) => scanned,
         None => parse_any(text),
     }
 }
@@ -167,13 +250,14 @@ pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
 /// separators `space - ( ) /` (and ASCII white space), nothing else: no `.` or `,` (a
 /// fraction, a numeric export) and no letters (scientific notation). None for any other
 /// text, which [`parse_any`] reads; for this text both give the same answer.
-fn parse_plain(text: &[u8]) -> Option<Result<PhoneNumber, PhoneError>> {
+fn parse_plain(text: &[u8]) -> Option<Result<Digits, PhoneError>> {
     let mut value: u64 = 0;
     let mut digits = 0usize;
     let mut leading_zeros = 0usize;
     // Whether anything but white space came yet: a `+` is allowed only before that.
     let mut started = false;
     let mut misplaced_plus = false;
+    let mut plus = false;
     for &b in text {
         match b {
             b'0'..=b'9' => {
@@ -188,6 +272,7 @@ fn parse_plain(text: &[u8]) -> Option<Result<PhoneNumber, PhoneError>> {
                 // The first such error is the one reported, and nothing else can go wrong
                 // in this text before the digits are counted.
                 misplaced_plus |= started;
+                plus |= !started;
                 started = true;
             }
             b'-' | b'(' | b')' | b'/' => started = true,
@@ -201,16 +286,37 @@ fn parse_plain(text: &[u8]) -> Option<Result<PhoneNumber, PhoneError>> {
     if misplaced_plus {
         return Some(Err(PhoneError::MisplacedPlus));
     }
-    Some(judge(value, digits, leading_zeros))
+    Some(Ok(Digits {
+        value,
+        count: digits,
+        leading_zeros,
+        plus,
+    }))
+}
+
+/// `800`, `112`, `90009`: five digits or fewer, written without `+` or a leading 0.
+fn short(digits: &Digits) -> Result<(), PhoneError> {
+    if !digits.plus && digits.leading_zeros == 0 && (1..=5).contains(&digits.count) {
+        Err(PhoneError::ShortCode)
+    } else {
+        Ok(())
+    }
 }
 
 /// Digits counted: the `00` prefix, the length and the safe-integer limit decide.
-fn judge(value: u64, digits: usize, leading_zeros: usize) -> Result<PhoneNumber, PhoneError> {
+fn judge(digits: Digits) -> Result<PhoneNumber, PhoneError> {
+    short(&digits)?;
+    let Digits {
+        value,
+        count,
+        leading_zeros,
+        ..
+    } = digits;
     // `00` is the international dialling prefix; a single 0 is a national trunk prefix.
     let significant = match leading_zeros {
-        0 => digits,
-        2 => digits - 2,
-        _ if digits == 0 => 0,
+        0 => count,
+        2 => count - 2,
+        _ if count == 0 => 0,
         _ => return Err(PhoneError::NationalNumber),
     };
     if significant < MIN_DIGITS {
@@ -226,10 +332,13 @@ fn judge(value: u64, digits: usize, leading_zeros: usize) -> Result<PhoneNumber,
 }
 
 /// Any text: Unicode spaces and dashes, fractions, scientific notation, stray characters.
-fn parse_any(text: &str) -> Result<PhoneNumber, PhoneError> {
+fn parse_any(text: &str) -> Result<Digits, PhoneError> {
     let text = text.trim_matches(is_space);
     if text.is_empty() {
         return Err(PhoneError::Empty);
+    }
+    if is_ussd(text) {
+        return Err(PhoneError::Ussd);
     }
     if is_scientific(text) {
         return Err(PhoneError::ScientificNotation);
@@ -238,6 +347,7 @@ fn parse_any(text: &str) -> Result<PhoneNumber, PhoneError> {
         return Err(PhoneError::NotWhole);
     }
     let text = strip_numeric_fraction(text);
+    let mut plus = false;
     let mut value: u64 = 0;
     let mut digits = 0usize;
     let mut leading_zeros = 0usize;
@@ -252,7 +362,7 @@ fn parse_any(text: &str) -> Result<PhoneNumber, PhoneError> {
                     .saturating_mul(10)
                     .saturating_add(u64::from(c as u8 - b'0'));
             }
-            '+' if i == 0 => {}
+            '+' if i == 0 => plus = true,
             '+' => return Err(PhoneError::MisplacedPlus),
             ' ' | '.' | '-' | '(' | ')' | '/' => {}
             c if is_space(c) || is_dash(c) => {}
@@ -260,7 +370,21 @@ fn parse_any(text: &str) -> Result<PhoneNumber, PhoneError> {
             c => return Err(PhoneError::Character(c)),
         }
     }
-    judge(value, digits, leading_zeros)
+    Ok(Digits {
+        value,
+        count: digits,
+        leading_zeros,
+        plus,
+    })
+}
+
+/// `*100#`, `#322*67`: starts with `*` or `#`, then digits, `*` and `#` only.
+fn is_ussd(text: &str) -> bool {
+    text.starts_with(['*', '#'])
+        && text.len() > 1
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
 }
 
 fn is_space(c: char) -> bool {
@@ -350,6 +474,45 @@ mod tests {
         assert_eq!(parse("79010000010,25"), Err(PhoneError::NotWhole));
         assert_eq!(parse("9001234568"), Err(PhoneError::TooShort(10)));
         assert_eq!(parse("7900123456812345"), Err(PhoneError::TooLong(16)));
+        assert_eq!(parse("800"), Err(PhoneError::ShortCode));
+        assert_eq!(parse("112"), Err(PhoneError::ShortCode));
+        assert_eq!(parse("#322*67"), Err(PhoneError::Ussd));
+        assert_eq!(parse("*100#"), Err(PhoneError::Ussd));
+    }
+
+    #[test]
+    fn a_country_reads_its_national_numbers() {
+        let read = |text: &str, code: &str| {
+            parse_in(text, Some(code.parse().unwrap())).map(|(n, national)| (n.get(), national))
+        };
+        assert_eq!(read("034 12 345 67", "MG"), Ok((261341234567, true)));
+        assert_eq!(read("034 39 387 51", "MG"), Ok((261343938751, true)));
+        assert_eq!(read("0328718641", "MG"), Ok((261328718641, true)));
+        assert_eq!(read("8 903 123-45-67", "RU"), Ok((79031234567, true)));
+        assert_eq!(read("9031234567", "RU"), Ok((79031234567, true)));
+        // Numbers with their country code are what they say, `+` or not.
+        assert_eq!(read("+261 34 11 426 48", "MG"), Ok((261341142648, false)));
+        assert_eq!(read("261341142648", "MG"), Ok((261341142648, false)));
+        assert_eq!(read("79031234567", "RU"), Ok((79031234567, false)));
+        assert_eq!(read("79031234567", "MG"), Ok((79031234567, false)));
+        assert_eq!(read("00 7 903 123-45-67", "MG"), Ok((79031234567, false)));
+        // What the plan does not have stays an error, and so do short codes.
+        assert!(matches!(
+            read("034 39 387", "MG"),
+            Err(PhoneError::NotInPlan(_))
+        ));
+        assert_eq!(read("800", "MG"), Err(PhoneError::ShortCode));
+        assert_eq!(read("#322*67", "RU"), Err(PhoneError::Ussd));
+        assert_eq!(read("", "RU"), Err(PhoneError::Empty));
+        // Without a country, the plain reading.
+        assert_eq!(
+            parse_in("034 12 345 67", None),
+            Err(PhoneError::NationalNumber)
+        );
+        assert!(lacks_country_code("034 12 345 67"));
+        assert!(lacks_country_code("9031234567"));
+        assert!(!lacks_country_code("+7 903 123-45-67"));
+        assert!(!lacks_country_code("00 7 903 123-45-67"));
     }
 
     #[test]
@@ -478,6 +641,7 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
             let _ = parse(&text);
+            let _ = parse_in(&text, Some("RU".parse().unwrap()));
         }
 
         #[test]

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::key::{KeyText, decimal};
-use super::{CardKey, ContentKey, MAX_BODY_BYTES, PhoneNumber, phone};
+use super::{CardKey, ContentKey, Country, MAX_BODY_BYTES, PhoneNumber, phone};
 
 /// Where a message goes: a personal chat (`digits@c.us`) or a group (`…@g.us`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -49,18 +49,28 @@ impl ChatId {
     /// Parses every accepted form: `digits@c.us`, `digits-digits@g.us`, `digits@g.us`, or a
     /// phone number written any usual way. The error is a sentence about the value.
     pub fn parse(text: &str) -> Result<ChatId, String> {
+        ChatId::parse_in(text, None).map(|(chat, _)| chat)
+    }
+
+    /// [`ChatId::parse`], a phone number written without its country code read in
+    /// `country`'s plan (see [`phone::parse_in`]); and whether it was.
+    pub fn parse_in(text: &str, country: Option<Country>) -> Result<(ChatId, bool), String> {
         let text = text.trim();
+        let phone = |text: &str| {
+            phone::parse_in(text, country)
+                .map(|(p, national)| (ChatId::Personal(p.get()), national))
+                .map_err(|e| e.to_string())
+        };
         // Every chat id form has an `@`; without one, the text is a phone number.
         if memchr::memchr(b'@', text.as_bytes()).is_none() {
-            return phone::parse(text)
-                .map(|p| ChatId::Personal(p.get()))
-                .map_err(|e| e.to_string());
+            return phone(text);
         }
+        let not_national = |chat| (chat, false);
         let lower = text.to_ascii_lowercase();
         if let Some(digits) = lower.strip_suffix("@c.us") {
             return match digits.parse::<u64>() {
                 Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) && n > 0 => {
-                    Ok(ChatId::Personal(n))
+                    Ok(not_national(ChatId::Personal(n)))
                 }
                 _ => Err(
                     "is not a personal chat id: it must be digits@c.us, the country code \
@@ -73,7 +83,7 @@ impl ChatId {
             let mut parts = id.splitn(2, '-');
             let well_formed = parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
             return if well_formed {
-                Ok(ChatId::Group(lower))
+                Ok(not_national(ChatId::Group(lower)))
             } else {
                 Err(
                     "is not a group chat id: it must be digits@g.us or digits-digits@g.us, \
@@ -95,9 +105,7 @@ impl ChatId {
                     .into(),
             );
         }
-        phone::parse(text)
-            .map(|p| ChatId::Personal(p.get()))
-            .map_err(|e| e.to_string())
+        phone(text)
     }
 }
 

@@ -3,7 +3,8 @@
 //! Headers are matched loosely (case, spaces, `_`, `-` and `.` ignored), in passes: `--map`
 //! first, then a header that *is* the field's name, then the field's own aliases (English and
 //! Russian CRM exports: Google Contacts, Outlook, HubSpot, Salesforce, Bitrix24, amoCRM — the
-//! table is in docs/input.md), then a full-name column (`Name`, `ФИО`) when no name part matched.
+//! table is in docs/input.md), then `Name` beside a last-name column as the first name (as
+//! Bitrix24 writes it), then a full-name column (`Name`, `ФИО`) when no name part matched.
 //!
 //! Phone columns are the hard part. `chatId` is the chat that receives the card and
 //! `phoneContact` the number on it, and an export's `Mobile Phone` can be either: "send our
@@ -23,6 +24,7 @@ use std::str::FromStr;
 use csv::StringRecord;
 
 use super::Row;
+use crate::contact::Country;
 use crate::term::shown;
 
 /// A `sendContact` request field that an input column can feed.
@@ -268,6 +270,8 @@ pub struct ColumnMap {
     /// likeliest first, used on a row whose first one is empty.
     fallbacks: [Vec<usize>; 2],
     constants: [Option<String>; 7],
+    /// `--country`: the plan numbers written without a country code are read in.
+    country: Option<Country>,
     /// One line per field: `chatId ← 'Recipient'`, with any ambiguity spelled out.
     pub notes: Vec<String>,
 }
@@ -276,6 +280,17 @@ impl ColumnMap {
     /// The column feeding `field`, if a column does.
     pub fn get(&self, field: Field) -> Option<usize> {
         self.indexes[field.index()]
+    }
+
+    /// The country whose numbering plan reads numbers written without a country code.
+    pub fn country(&self) -> Option<Country> {
+        self.country
+    }
+
+    /// Reads numbers written without a country code in `country`'s plan.
+    pub fn with_country(mut self, country: Option<Country>) -> ColumnMap {
+        self.country = country;
+        self
     }
 
     /// The `--set` value of `field`, if it has one.
@@ -383,7 +398,7 @@ impl ColumnMap {
         let constant_card = map.constant(Field::PhoneContact).is_some();
         let mut unused_names: Vec<usize> = Vec::new();
 
-        for pass in [Pass::Name, Pass::Alias, Pass::FullName] {
+        for pass in [Pass::Name, Pass::Alias, Pass::GivenName, Pass::FullName] {
             for field in Field::ALL {
                 if given(&map, field) {
                     continue;
@@ -391,6 +406,12 @@ impl ColumnMap {
                 let person = [Field::FirstName, Field::MiddleName, Field::LastName];
                 if pass == Pass::FullName
                     && (field != Field::FirstName || person.iter().any(|f| given(&map, *f)))
+                {
+                    continue;
+                }
+                let other_parts = [Field::MiddleName, Field::LastName];
+                if pass == Pass::GivenName
+                    && (field != Field::FirstName || !other_parts.iter().any(|f| given(&map, *f)))
                 {
                     continue;
                 }
@@ -550,6 +571,9 @@ fn shell_quote(text: &str) -> String {
 enum Pass {
     Name,
     Alias,
+    /// `Name` beside a last-name (or middle-name) column: the first name, as Bitrix24
+    /// exports it (`Name`, `Second name`, `Last name`).
+    GivenName,
     FullName,
 }
 
@@ -558,6 +582,7 @@ impl Pass {
         match self {
             Pass::Name => loose(field.name()) == loose_header,
             Pass::Alias => field.aliases().contains(&loose_header),
+            Pass::GivenName => loose_header == "name",
             Pass::FullName => FULL_NAME.contains(&loose_header),
         }
     }
@@ -713,6 +738,45 @@ mod tests {
         assert_eq!(map.get(Field::FirstName), Some(3));
         let map = resolve(&["chatId", "phoneContact", "ФИО"]).unwrap();
         assert_eq!(map.get(Field::FirstName), Some(2));
+    }
+
+    #[test]
+    fn bitrix24s_own_labels_are_its_name_parts_and_phones() {
+        // Bitrix24's English export, its contacts sent as cards to one colleague.
+        let headers = [
+            "Name",
+            "Second name",
+            "Last name",
+            "Work Phone",
+            "Mobile",
+            "Fax",
+            "Home Phone",
+            "Pager Number",
+            "Other Phone Number",
+        ];
+        let to_colleague = FieldSetting {
+            field: Field::ChatId,
+            value: "79001234567".into(),
+        };
+        let map = ColumnMap::resolve(&record(&headers), &[], &[to_colleague], Path::new("in.csv"))
+            .unwrap();
+        assert_eq!(map.get(Field::FirstName), Some(0));
+        assert_eq!(map.get(Field::MiddleName), Some(1));
+        assert_eq!(map.get(Field::LastName), Some(2));
+        assert_eq!(map.get(Field::PhoneContact), Some(4));
+        // Where Mobile is empty: the work phone, then home, then other; never fax or pager.
+        assert_eq!(map.fallbacks[Field::PhoneContact.index()], vec![3, 6, 8]);
+        // The Russian labels too.
+        let map = resolve(&["Получатель", "Телефон", "Имя", "Фамилия"]).unwrap();
+        assert_eq!(map.get(Field::FirstName), Some(2));
+        // `Name` alone is a whole name; beside a last name, the first name.
+        let map = resolve(&["chatId", "phoneContact", "Name", "Last name"]).unwrap();
+        assert_eq!(map.get(Field::FirstName), Some(2));
+        assert!(
+            map.notes.iter().any(|n| n == "firstName ← 'Name'"),
+            "{:?}",
+            map.notes
+        );
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct InputOptions {
     pub settings: Vec<FieldSetting>,
     /// An encoding label (`windows-1251`, `utf-16le` …) that overrides detection.
     pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// `--country`: numbers without a country code are read in this country's plan.
+    pub country: Option<crate::contact::Country>,
 }
 
 /// What the file turned out to be, for the summary line.
@@ -266,6 +268,7 @@ impl Table {
         let (header, renumber) = header_row(&path, &format, rows.as_mut())?;
         let headers: StringRecord = header.cells.iter().map(str::trim).collect();
         let columns = ColumnMap::resolve(&headers, &options.mappings, &options.settings, &path)
+            .map(|columns| columns.with_country(options.country))
             .map_err(|message| InputError::Columns {
                 path: path.clone(),
                 header_row: header.number,

@@ -144,6 +144,7 @@ mod tests {
             mappings: Vec::new(),
             settings: Vec::new(),
             encoding: None,
+            country: None,
         };
         let (jobs, _queued) = mpsc::channel(16);
         let mut cards = SentCards::open(dir.path(), "1101000001").unwrap();

@@ -123,6 +123,7 @@ fn options(dir: &Path, input: std::path::PathBuf, rate: &str) -> SendOptions {
             mappings: Vec::new(),
             settings: Vec::new(),
             encoding: None,
+            country: None,
         },
         results: dir.join("out.csv"),
         target: Target::Unset,

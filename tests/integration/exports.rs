@@ -76,15 +76,9 @@ const EXPORTS: &[(&str, &str, [&str; 4], &[&str])] = &[
     ),
     (
         "Bitrix24 (English UI)",
-        "ID,Salutation,First name,Second name,Last name,Date of birth,Position,Company,Work phone,Mobile phone,Fax,Home phone,Pager,Phone for newsletters,Other phone,Work e-mail,Private e-mail,Contact type,Source,Responsible person,Comment",
-        ["First name", "Second name", "Last name", "Company"],
-        &[
-            "Mobile phone",
-            "Phone for newsletters",
-            "Work phone",
-            "Home phone",
-            "Other phone",
-        ],
+        "ID,Salutation,Name,Second name,Last name,Date of birth,Position,Company,Work Phone,Mobile,Fax,Home Phone,Pager Number,Other Phone Number,Work E-mail,Private E-mail,Contact type,Source,Responsible person,Comment",
+        ["Name", "Second name", "Last name", "Company"],
+        &["Mobile", "Work Phone", "Home Phone", "Other Phone Number"],
     ),
     (
         "amoCRM (Russian UI)",
@@ -227,9 +221,12 @@ fn set_with_map_and_the_errors_of_both() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("keep one"), "{run:?}");
     // A bad value is a usage error naming the flag.
-    let run = dir.run(&["validate", "c.csv", "--set", "phoneContact=12345"]);
+    let run = dir.run(&["validate", "c.csv", "--set", "phoneContact=1234567"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("--set phoneContact='12345'"), "{run:?}");
+    assert!(
+        run.stderr.contains("--set phoneContact='1234567'"),
+        "{run:?}"
+    );
     assert!(run.stderr.contains("fewer than 11"), "{run:?}");
     let run = dir.run(&["validate", "c.csv", "--set", "nickname=x"]);
     assert_eq!(run.code, 2, "{run:?}");

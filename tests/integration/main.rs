@@ -5,6 +5,7 @@
 
 mod util;
 
+mod country;
 mod delivery;
 mod docs;
 mod exports;
@@ -13,6 +14,7 @@ mod hostile_input;
 
 mod input;
 mod instances;
+mod manual;
 mod never_twice;
 mod pacing;
 mod pinned;

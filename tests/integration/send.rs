@@ -120,7 +120,7 @@ fn happy_path_xlsx() {
 fn invalid_rows_stop_everything_unless_skipped() {
     let dir = Workdir::new();
     let mut csv = contacts_csv(4);
-    csv.push_str("79161999999,12345,Bad,Row,\n");
+    csv.push_str("79161999999,1234567,Bad,Row,\n");
     dir.write("in.csv", csv);
     let sandbox = sandbox(Faults::default());
 
@@ -140,7 +140,7 @@ fn invalid_rows_stop_everything_unless_skipped() {
     let rows = read_records(&dir.path("out.csv"));
     assert_eq!(rows.len(), 5);
     assert_eq!(rows[4]["status"], "invalid");
-    assert!(rows[4]["error"].contains("has 5 digits"), "{:?}", rows[4]);
+    assert!(rows[4]["error"].contains("has 7 digits"), "{:?}", rows[4]);
 }
 
 #[test]

@@ -320,9 +320,24 @@ pub(super) async fn columns(State(app): State<Arc<App>>, Path(id): Path<String>)
 pub(super) async fn set_columns(post: JobPost) -> Answer {
     let JobPost { app, job, form } = post;
     let id = &job.id;
+    let country = match form
+        .get("country")
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(code) => match code.parse() {
+            Ok(country) => Some(country),
+            Err(e) => {
+                *lock(&app.notice) = Some(format!("Country: {e}"));
+                return Ok(see(&format!("/jobs/{id}/columns")));
+            }
+        },
+    };
     let mut reading = Reading {
         sheet: form.get("sheet").filter(|s| !s.is_empty()).cloned(),
         encoding: lock(&job.reading).encoding,
+        country,
         ..Reading::default()
     };
     for field in Field::ALL {
@@ -335,7 +350,7 @@ pub(super) async fn set_columns(post: JobPost) -> Answer {
                 field,
                 value: value.to_string(),
             };
-            if let Err(e) = crate::contact::check_setting(&setting) {
+            if let Err(e) = crate::contact::check_setting(&setting, country) {
                 *lock(&app.notice) = Some(e);
                 return Ok(see(&format!("/jobs/{id}/columns")));
             }

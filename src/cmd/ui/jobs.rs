@@ -36,6 +36,7 @@ pub(super) struct Reading {
     pub(super) mappings: Vec<FieldMapping>,
     pub(super) settings: Vec<FieldSetting>,
     pub(super) encoding: Option<&'static encoding_rs::Encoding>,
+    pub(super) country: Option<crate::contact::Country>,
 }
 
 /// One input file and what was done with it.
@@ -75,6 +76,7 @@ impl Job {
             mappings: reading.mappings,
             settings: reading.settings,
             encoding: reading.encoding,
+            country: reading.country,
         }
     }
 
@@ -123,6 +125,9 @@ impl Job {
         }
         if let Some(encoding) = reading.encoding {
             words.extend(["--encoding".into(), encoding.name().to_string()]);
+        }
+        if let Some(country) = reading.country {
+            words.extend(["--country".into(), country.to_string()]);
         }
         words.extend([
             "--results".into(),

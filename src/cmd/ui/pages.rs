@@ -9,6 +9,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::jobs::{Checked, Delivery, Job, PROBLEMS_SHOWN, RunState};
 use crate::cmd::words::{grouped, human, plural};
 use crate::input::Field;
+use crate::lock;
 
 /// The steps, as the header shows them.
 const STEPS: [&str; 6] = ["Upload", "Columns", "Check", "Plan", "Send", "Results"];
@@ -146,6 +147,9 @@ pub(super) fn columns(
                         }
                     }
                 }
+                label for="country" { "Country of numbers written without a country code (e.g. MG, RU)" }
+                input #country type="text" name="country" maxlength="2" size="3" autocomplete="off"
+                    value=(lock(&job.reading).country.map(|c| c.to_string()).unwrap_or_default());
                 button type="submit" { "Check" }
             }
         },
