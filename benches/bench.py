@@ -528,14 +528,93 @@ def status_benchmark(rows):
         sandbox.wait()
 
 
+def sent_record(rows, seed=5):
+    """A results file of ROWS sent cards, its ledger and the instance's sent-card history,
+    written as a `send` writes them (not sent: 1,000,000 cards take 5.5 hours at GREEN-API's
+    50/s). A tenth were accepted over a day ago, so a round records them expired."""
+    import struct
+    import xxhash
+
+    folder = DATA / f"sent-{rows}"
+    results = folder / "results.csv"
+    if results.exists():
+        return results
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    state = folder / "state" / "greenbulk"
+    state.mkdir(parents=True, exist_ok=True)
+    with open(results, "w") as out, open(f"{results}.ledger", "w") as ledger, \
+            open(state / f"cards-{SANDBOX_ID}.bin", "wb") as cards:
+        out.write("row,status,idMessage,error,attempts,chatId,phoneContact,delivery,deliveryAt,"
+                  "instance,chatId (input),phoneContact (input),firstName,lastName,company\n")
+        ledger.write(f'{{"event":"begun","at":{now - 90_000_000},"nonce":{rng.getrandbits(63)}}}\n')
+        ledger.write(f'{{"event":"instances","ids":["{SANDBOX_ID}"],"at":{now - 90_000_000}}}\n')
+        cards.write(b"greenbulk cards\n")
+        for i in range(rows):
+            row = i + 2
+            chat, phone = f"7916{i:07d}@c.us", 79030000000 + i
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            ident = f"{rng.getrandbits(80):020X}"
+            key = f"{rng.getrandbits(128):032x}"
+            at = now - (86_500_000 if i % 10 == 0 else 3_600_000) + i
+            out.write(f"{row},sent,{ident},,1,{chat},{phone},,,{SANDBOX_ID},{chat[:-5]},{phone},"
+                      f"{first},{last},\n")
+            ledger.write(f'{{"event":"attempt","key":"{key}","row":{row},"at":{at},"chat":"{chat}",'
+                         f'"phone":{phone},"names":["{first}","","{last}",""],'
+                         f'"instance":"{SANDBOX_ID}"}}\n')
+            ledger.write(f'{{"event":"sent","key":"{key}","row":{row},"id_message":"{ident}",'
+                         f'"sent_at":{at}}}\n')
+            card = xxhash.xxh3_128_intdigest(f"{chat}\x1f{phone}".encode())
+            slot = struct.pack("<QQQIBB", card & (2**64 - 1), card >> 64, at, 0, 2,
+                               len(ident)) + ident.encode().ljust(32, b"\0")
+            cards.write(slot + struct.pack("<H", xxhash.xxh3_64_intdigest(slot) & 0xFFFF))
+    (state / f"cards-{SANDBOX_ID}.files").write_text(f'"{results}"\n')
+    return results
+
+
+def status_memory_benchmark(sizes, binaries):
+    """`status` on results files of SIZES sent cards (written, not sent: see sent_record),
+    against a standalone emulator that knows none of them (each is asked about, answers
+    404, and stays queued or, accepted over a day ago, is recorded expired). A round asks 60
+    cards one by one, not 600, to keep the wall time short; the memory is the history's,
+    not the calls'. Each binary runs on a fresh copy of the same files."""
+    import shutil
+
+    ensure_xxhash()
+    print("\n## status: memory against the number of sent cards\n")
+    sandbox, url = start_sandbox(0)
+    try:
+        for rows in sizes:
+            source = sent_record(rows)
+            for label, binary in binaries:
+                work = DATA / f"status-copy-{rows}"
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.copytree(source.parent, work)
+                env = dict(sandbox_env(url), XDG_STATE_HOME=str(work / "state"),
+                           GREENBULK_LOOKUPS_PER_ROUND="60")
+                wall, cpu, peak, code, err = measure([str(binary), "status", str(work / "results.csv")],
+                                                     env)
+                if code not in (0, 1):
+                    sys.exit(f"status failed ({code}): {err[-800:]}")
+                print(f"- {rows:,} cards, {label}: peak RSS **{peak:.0f} MB**, {wall:.2f} s wall, "
+                      f"{cpu:.2f} s CPU")
+                shutil.rmtree(work, ignore_errors=True)
+    finally:
+        sandbox.send_signal(signal.SIGINT)
+        sandbox.wait()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small inputs, one repetition")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["csv", "small", "xlsx", "scaling", "passes", "send", "status",
-                                           "history", "instances"],
+                                           "status-memory", "history", "instances"],
                         action="append",
                         help="run only these parts (repeatable)")
+    parser.add_argument("--baseline-binary", type=Path,
+                        help="status-memory: also run this (an earlier build) on the same files")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     csv_rows = 100_000 if args.quick else 1_000_000
@@ -550,7 +629,7 @@ def main():
     print(f"- {time.strftime('%Y-%m-%d %H:%M')}, repeat {repeat}")
 
     wanted = set(args.only or ["csv", "small", "xlsx", "scaling", "send", "passes", "status",
-                               "history", "instances"])
+                               "status-memory", "history", "instances"])
     csv_path = crm_csv(csv_rows)
     size_mb = csv_path.stat().st_size / 1e6
     if "csv" in wanted:
@@ -576,6 +655,11 @@ def main():
         send_benchmarks(100 if args.quick else 1000, 50, csv_rows, repeat)
     if "status" in wanted:
         status_benchmark(2_000 if args.quick else 100_000)
+    if "status-memory" in wanted:
+        binaries = [("this build", BINARY)]
+        if args.baseline_binary:
+            binaries.insert(0, ("baseline build", args.baseline_binary))
+        status_memory_benchmark([10_000] if args.quick else [100_000, 1_000_000], binaries)
     if "history" in wanted:
         history_benchmark(csv_path, csv_rows, 100_000 if args.quick else 1_000_000, repeat)
     if "instances" in wanted:

@@ -94,7 +94,6 @@ pub(crate) async fn resolve(
 ) -> Result<Resolved, ResolveError> {
     let history = record.history().clone();
     let mut lost = Vec::new();
-    let mut known = HashSet::new();
     let mut resolved = Resolved::default();
     let now = unix_millis();
     let old_enough = |at: Option<u64>| {
@@ -110,9 +109,6 @@ pub(crate) async fn resolve(
             continue;
         }
         match (&state.fate, &state.chat, state.phone, state.attempt_at) {
-            (Fate::Sent(id), ..) => {
-                known.insert(id.clone());
-            }
             (Fate::Unknown(_), Some(chat), Some(phone), Some(at)) => lost.push(Lost {
                 key,
                 row: state.row,
@@ -132,7 +128,18 @@ pub(crate) async fn resolve(
     if lost.is_empty() {
         return Ok(resolved);
     }
+    // The messages some row already has, by id: asked for only when something is lost.
+    let known: HashSet<&str> = history
+        .iter()
+        .filter_map(|(_, state)| match &state.fate {
+            Fate::Sent(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
     let looked = look_up(client, &lost, &known, now).await?;
+    // The history is read again by the append: this copy goes first.
+    drop(known);
+    drop(history);
     let events: Vec<Event> = looked
         .found
         .iter()
@@ -145,6 +152,7 @@ pub(crate) async fn resolve(
         })
         .collect();
     record.append(&events)?;
+    let history = record.history().clone();
     resolved.found = looked.found.len() as u64;
     resolved.twice = looked
         .found
@@ -229,7 +237,7 @@ pub(crate) struct Seen<'a> {
 pub(crate) async fn look_up(
     client: &dyn Gateway,
     lost: &[Lost],
-    known: &HashSet<String>,
+    known: &HashSet<&str>,
     now_ms: u64,
 ) -> Result<LookedUp, CallError> {
     if lost.is_empty() {
@@ -263,7 +271,7 @@ pub(crate) async fn look_up(
 }
 
 /// The matching itself, pure.
-pub(crate) fn match_lost(lost: &[Lost], seen: &Seen, known: &HashSet<String>) -> LookedUp {
+pub(crate) fn match_lost(lost: &[Lost], seen: &Seen, known: &HashSet<&str>) -> LookedUp {
     let mut sharing: HashMap<(&str, u64), usize> = HashMap::new();
     for row in lost {
         *sharing
@@ -470,7 +478,7 @@ mod tests {
         typed_by_hand.card_by_api = false;
         typed_by_hand.by_api = false;
         let journal = [typed_by_hand, left("K1", "1@c.us", 71, AT / 1000)];
-        let known = HashSet::from(["K1".to_string()]);
+        let known = HashSet::from(["K1"]);
         let looked = match_lost(&rows, &whole(&[], &journal), &known);
         assert!(looked.found.is_empty(), "{:?}", looked.found);
         assert_eq!(looked.absent.len(), 1);

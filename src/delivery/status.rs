@@ -17,6 +17,7 @@ use super::lookup::{self, ResolveError, Resolved};
 use super::observe::{self, Calls, Tracked};
 use crate::client::{CallError, Client, Credentials, Gateway};
 use crate::contact::{CardKey, ContentKey};
+use crate::input::RowNumber;
 use crate::record::ledger::unix_millis;
 use crate::record::sent::SentCards;
 use crate::record::{
@@ -314,6 +315,7 @@ async fn round(
     // The chat of each sent card: the ledger's, else the results file's (older ledgers).
     let chats = results_chats(record)?;
     let mut keys: Vec<ContentKey> = Vec::new();
+    let mut rows: Vec<RowNumber> = Vec::new();
     let mut tracked: Vec<Tracked> = Vec::new();
     // Which client asks about each tracked card (none: an instance not given here).
     let mut asker: Vec<Option<usize>> = Vec::new();
@@ -337,6 +339,7 @@ async fn round(
                     *elsewhere.entry(on.to_string()).or_default() += 1;
                 }
                 keys.push(key);
+                rows.push(state.row);
                 asker.push(client);
                 tracked.push(Tracked {
                     chat_id: chat,
@@ -363,10 +366,15 @@ async fn round(
         if mine.is_empty() {
             continue;
         }
-        let subset: Vec<Tracked> = mine.iter().map(|&i| tracked[i].clone()).collect();
+        // One instance asks about every card: no copy of them.
+        let subset: Vec<Tracked> = if mine.len() == tracked.len() {
+            Vec::new()
+        } else {
+            mine.iter().map(|&i| tracked[i].clone()).collect()
+        };
         let observed = observe::observe(
             client.as_ref(),
-            &subset,
+            if subset.is_empty() { &tracked } else { &subset },
             options.queue_ttl,
             now,
             options.asked_per_round,
@@ -380,23 +388,24 @@ async fn round(
         waiting += observed.waiting;
         calls.add(observed.calls);
     }
-    let row = |key: ContentKey| history.get(key).map(|s| s.row).unwrap_or_default();
+    // The append reads the history again: this copy goes first.
+    drop(history);
     let changes = states
         .iter()
         .zip(&tracked)
-        .zip(&keys)
-        .filter_map(|((state, card), key)| {
+        .zip(keys.iter().zip(&rows))
+        .filter_map(|((state, card), (key, row))| {
             let state = (*state)?;
-            (card.delivery != Some(state)).then(|| Event::Delivery {
+            (card.delivery != Some(state)).then_some(Event::Delivery {
                 key: *key,
-                row: row(*key),
+                row: *row,
                 state,
                 at: now,
             })
         });
     let looked_up = asked.iter().map(|&i| Event::LookedUp {
         key: keys[i],
-        row: row(keys[i]),
+        row: rows[i],
         at: now,
     });
     record.append(&changes.chain(looked_up).collect::<Vec<_>>())?;

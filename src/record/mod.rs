@@ -385,6 +385,11 @@ impl Record {
         self.about = about;
     }
 
+    /// Whether the results file is a workbook (`.xlsx`).
+    pub(crate) fn results_is_workbook(&self) -> bool {
+        crate::sheet::workbook_path(&self.results).unwrap_or(false)
+    }
+
     /// Starts a results file from the history as it stands (the caller adds every row).
     pub(crate) fn results_writer(
         &self,
@@ -406,7 +411,7 @@ impl Record {
             path: shown_path(&self.results),
             error: std::io::Error::other(error),
         };
-        if crate::sheet::workbook_path(&self.results).unwrap_or(false) {
+        if self.results_is_workbook() {
             return crate::input::sheet_rows(&self.results, "Results", visit)
                 .map_err(|e| unreadable(e.to_string()));
         }
@@ -425,7 +430,7 @@ impl Record {
     /// A results workbook's summary of the run, as it stands (empty for CSV).
     fn read_about(&self) -> About {
         let mut pairs = Vec::new();
-        if crate::sheet::workbook_path(&self.results).unwrap_or(false) {
+        if self.results_is_workbook() {
             let _ = crate::input::sheet_rows(&self.results, "Summary", |row| {
                 if let [key, value, ..] = row.as_slice() {
                     pairs.push((key.clone(), value.clone()));
@@ -460,6 +465,9 @@ impl Record {
             path: shown_path(&self.ledger_path),
             error,
         })?;
+        // The old history goes before the new one is read (when no one else holds it), so
+        // that two are never in memory at once.
+        self.history = Arc::default();
         self.history = Arc::new(read(&file, &self.ledger_path)?.history);
         Ok(())
     }

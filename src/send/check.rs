@@ -162,7 +162,8 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
         });
     }
     let going_ahead = checked.tally.invalid == 0 || pass.skip_invalid;
-    // The results file exists from the start, so a crash leaves it (and --resume) in place.
+    // A CSV results file exists from the start, so a crash leaves it in place (--resume
+    // rebuilds it from the ledger and the input either way).
     if let Some(writer) = writer
         && going_ahead
     {

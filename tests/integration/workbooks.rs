@@ -5,7 +5,9 @@ use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
 
-use crate::util::{Faults, Workdir, assert_no_double_delivery, contacts_csv, sandbox, send_args};
+use crate::util::{
+    Faults, Workdir, assert_no_double_delivery, contacts_csv, sandbox, send_args, wait_until,
+};
 
 /// A sheet of a workbook, cell by cell.
 fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
@@ -170,6 +172,44 @@ fn resume_on_a_results_workbook_sends_nothing_twice_and_status_fills_it_in() {
         summary.keys().any(|k| k.starts_with("delivery ")),
         "{summary:?}"
     );
+}
+
+#[test]
+fn a_results_workbook_is_written_once_at_the_end_and_a_killed_run_resumes_into_it() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(60));
+    let sandbox = sandbox(Faults {
+        latency: std::time::Duration::from_millis(100),
+        ..Faults::default()
+    });
+    let flags = ["in.csv", "--results", "out.xlsx", "--rate", "20/s"];
+    let mut child = dir.spawn_send(&sandbox, &flags);
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "requests to arrive",
+        || sandbox.received().len() >= 10,
+    );
+    // Mid-run: the ledger records every attempt; the workbook comes at the end.
+    assert!(dir.path("out.xlsx.ledger").exists());
+    assert!(!dir.path("out.xlsx").exists());
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    assert!(!dir.path("out.xlsx").exists());
+    // A new run on the same path is refused: the ledger is there.
+    let run = dir.send(&sandbox, &flags);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--resume"), "{run:?}");
+    let mut resumed = flags.to_vec();
+    resumed.push("--resume");
+    let run = dir.send(&sandbox, &resumed);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    assert_no_double_delivery(&sandbox);
+    let rows = sheet(&dir.path("out.xlsx"), "Results");
+    assert_eq!(rows.len(), 61, "a header and every row");
+    let sent = rows.iter().filter(|r| text(&r[1]) == "sent").count();
+    let unknown = rows.iter().filter(|r| text(&r[1]) == "unknown").count();
+    assert_eq!(sent + unknown, 60);
+    assert!(sandbox.outgoing().len() >= sent);
 }
 
 #[test]
