@@ -605,12 +605,34 @@ def status_memory_benchmark(sizes, binaries):
         sandbox.wait()
 
 
+def country_benchmark(rows, repeat):
+    """`validate --country RU` on numbers written the Russian way (`8 903 …`, read in the
+    numbering plan by libphonenumber), against the same numbers written internationally
+    without the flag, run alternately."""
+    print(f"\n## --country: {rows:,} national numbers read in a numbering plan\n")
+    rng = random.Random(3)
+    national, international = DATA / f"national-{rows}.csv", DATA / f"international-{rows}.csv"
+    if not national.exists():
+        with open(national, "w") as n, open(international, "w") as i:
+            n.write("chatId,phoneContact,firstName\n")
+            i.write("chatId,phoneContact,firstName\n")
+            for k in range(rows):
+                a, b = rng.randrange(10**7), rng.randrange(10**7)
+                n.write(f"8 916 {a:07d},8 (903) {b:07d},N{k}\n")
+                i.write(f"+7 916 {a:07d},+7 (903) {b:07d},N{k}\n")
+    compare(f"validate --country RU, {rows:,} rows of national numbers",
+            [str(BINARY), "validate", str(national), "--country", "RU", "--report", os.devnull],
+            {"the same numbers written internationally, no --country":
+             [str(BINARY), "validate", str(international), "--report", os.devnull]},
+            repeat)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small inputs, one repetition")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["csv", "small", "xlsx", "scaling", "passes", "send", "status",
-                                           "status-memory", "history", "instances"],
+                                           "status-memory", "country", "history", "instances"],
                         action="append",
                         help="run only these parts (repeatable)")
     parser.add_argument("--baseline-binary", type=Path,
@@ -629,7 +651,7 @@ def main():
     print(f"- {time.strftime('%Y-%m-%d %H:%M')}, repeat {repeat}")
 
     wanted = set(args.only or ["csv", "small", "xlsx", "scaling", "send", "passes", "status",
-                               "status-memory", "history", "instances"])
+                               "status-memory", "country", "history", "instances"])
     csv_path = crm_csv(csv_rows)
     size_mb = csv_path.stat().st_size / 1e6
     if "csv" in wanted:
@@ -660,6 +682,8 @@ def main():
         if args.baseline_binary:
             binaries.insert(0, ("baseline build", args.baseline_binary))
         status_memory_benchmark([10_000] if args.quick else [100_000, 1_000_000], binaries)
+    if "country" in wanted:
+        country_benchmark(10_000 if args.quick else 100_000, repeat)
     if "history" in wanted:
         history_benchmark(csv_path, csv_rows, 100_000 if args.quick else 1_000_000, repeat)
     if "instances" in wanted:

@@ -408,7 +408,7 @@ async fn round(
         row: rows[i],
         at: now,
     });
-    record.append(&changes.chain(looked_up).collect::<Vec<_>>())?;
+    let events: Vec<Event> = changes.chain(looked_up).collect();
 
     let mut round = Round {
         resolved: (resolved != Resolved::default()).then_some(resolved),
@@ -442,6 +442,11 @@ async fn round(
     round.all_settled = all_settled && unknown == 0;
     // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
     round.all_delivered = all_delivered && !tracked.is_empty();
+    // What the round tracked goes before the ledger is read again and the results file
+    // rewritten: a million cards' worth, each.
+    drop((tracked, keys, rows, asker, states));
+    record.append(&events)?;
+    drop(events);
     for (place, client) in clients.iter().enumerate() {
         if !queued_on[place] {
             continue;
@@ -545,7 +550,7 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
                 .map(|state| results::sendable_line(Some(state))),
             None if !chat.is_empty() => history
                 .card(card)
-                .map(|card| results::card_line(card, String::new())),
+                .map(|card| results::card_line(&card, String::new())),
             None => None,
         };
         if let Some(mut line) = line {

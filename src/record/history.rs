@@ -61,10 +61,11 @@ pub(crate) struct InstanceId(u16);
 pub(crate) struct History {
     keys: HashMap<ContentKey, KeyState>,
     /// The cards (chat and phone) that went out, or may have: by identity, whatever their
-    /// names were. Built after the replay.
-    cards: HashMap<CardKey, CardState>,
+    /// names were, each where its state is kept (a key's, or a row taken back). Built after
+    /// the replay.
+    cards: HashMap<CardKey, CardRef>,
     /// Rows taken back from the results file (see [`Event::Restored`]).
-    restored: Vec<CardState>,
+    restored: Vec<RestoredCard>,
     /// The `--set` values recorded when the ledger was started, if any were.
     pub(crate) settings: Option<BTreeMap<String, String>>,
     /// Which ledger this is: its [`Event::Begun`] (none in a ledger begun by an earlier
@@ -74,19 +75,23 @@ pub(crate) struct History {
     instance_names: Vec<String>,
     /// The instances the runs on this ledger had (see [`Event::Instances`]), in order.
     pub(crate) instances: Vec<String>,
+    /// The cards' names are not kept (`status` never reads them: a million cards' names
+    /// are a few hundred MB).
+    without_names: bool,
 }
 
-/// A card that went out (or may have), known by its chat and phone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CardState {
+/// A card that went out (or may have), known by its chat and phone: a view of the state
+/// kept for it (a key's, or a row's taken back from the results file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CardState<'h> {
     /// The content that went: none for a row taken back from the results file.
     pub(crate) key: Option<ContentKey>,
     /// Sent (with its idMessage) or unknown.
-    pub(crate) sent: Option<String>,
+    pub(crate) sent: Option<&'h str>,
     pub(crate) row: RowNumber,
-    pub(crate) chat: String,
+    pub(crate) chat: &'h str,
     pub(crate) phone: u64,
-    pub(crate) names: Option<Box<[String; 4]>>,
+    pub(crate) names: Option<&'h [String; 4]>,
     pub(crate) attempts: u32,
     pub(crate) delivery: Option<(Delivery, u64)>,
     /// When it was attempted (Unix ms), if known.
@@ -94,7 +99,34 @@ pub(crate) struct CardState {
     pub(crate) instance: Option<InstanceId>,
 }
 
+/// Where a card's state is kept: no copy of it (a million cards are a million chats and
+/// idMessages, once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CardRef {
+    Key(ContentKey),
+    Restored(u32),
+}
+
+/// A row taken back from the results file (see [`Event::Restored`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RestoredCard {
+    sent: Option<String>,
+    row: RowNumber,
+    chat: String,
+    phone: u64,
+    at: u64,
+    instance: Option<InstanceId>,
+}
+
 impl History {
+    /// An empty history that will not keep the cards' names (see [`KeyState::names`]).
+    pub(crate) fn without_names() -> History {
+        History {
+            without_names: true,
+            ..History::default()
+        }
+    }
+
     pub(crate) fn get(&self, key: ContentKey) -> Option<&KeyState> {
         self.keys.get(&key)
     }
@@ -122,13 +154,53 @@ impl History {
     }
 
     /// The card with this chat and phone that went out (or may have), whatever its names.
-    pub(crate) fn card(&self, card: CardKey) -> Option<&CardState> {
-        self.cards.get(&card)
+    pub(crate) fn card(&self, card: CardKey) -> Option<CardState<'_>> {
+        self.cards.get(&card).and_then(|at| self.card_at(*at))
     }
 
     /// Every card that went out or may have, by identity, in no particular order.
-    pub(crate) fn cards(&self) -> impl Iterator<Item = (CardKey, &CardState)> {
-        self.cards.iter().map(|(card, state)| (*card, state))
+    pub(crate) fn cards(&self) -> impl Iterator<Item = (CardKey, CardState<'_>)> {
+        self.cards
+            .iter()
+            .filter_map(|(card, at)| Some((*card, self.card_at(*at)?)))
+    }
+
+    fn card_at(&self, at: CardRef) -> Option<CardState<'_>> {
+        match at {
+            CardRef::Key(key) => {
+                let state = self.keys.get(&key)?;
+                Some(CardState {
+                    key: Some(key),
+                    sent: match &state.fate {
+                        Fate::Sent(id) => Some(id),
+                        _ => None,
+                    },
+                    row: state.row,
+                    chat: state.chat.as_deref()?,
+                    phone: state.phone?,
+                    names: state.names.as_deref(),
+                    attempts: state.attempts,
+                    delivery: state.delivery,
+                    at: state.attempt_at,
+                    instance: state.instance,
+                })
+            }
+            CardRef::Restored(i) => {
+                let card = self.restored.get(i as usize)?;
+                Some(CardState {
+                    key: None,
+                    sent: card.sent.as_deref(),
+                    row: card.row,
+                    chat: &card.chat,
+                    phone: card.phone,
+                    names: None,
+                    attempts: 1,
+                    delivery: None,
+                    at: Some(card.at),
+                    instance: card.instance,
+                })
+            }
+        }
     }
 
     /// Every key and its state, in no particular order.
@@ -166,16 +238,12 @@ impl History {
                     ..
                 } => {
                     let instance = instance.as_deref().map(|i| self.instance_id(i));
-                    self.restored.push(CardState {
-                        key: None,
+                    self.restored.push(RestoredCard {
                         sent: id_message.clone(),
                         row: *row,
                         chat: chat.clone(),
                         phone: *phone,
-                        names: None,
-                        attempts: 1,
-                        delivery: None,
-                        at: Some(*at),
+                        at: *at,
                         instance,
                     })
                 }
@@ -224,7 +292,7 @@ impl History {
                     state.chat.clone_from(chat);
                     state.phone = *phone;
                 }
-                if names.is_some() {
+                if names.is_some() && !self.without_names {
                     state.names.clone_from(names);
                 }
                 if instance.is_some() {
@@ -280,44 +348,35 @@ impl History {
     /// sent beats one in doubt, and a later attempt an earlier one; a row taken back from
     /// the results file counts only where the ledger knows nothing of its card.
     pub(super) fn index_cards(&mut self) {
-        self.cards.clear();
-        for (key, state) in &self.keys {
+        let History { keys, cards, .. } = self;
+        cards.clear();
+        let rank = |state: &KeyState| (matches!(state.fate, Fate::Sent(_)), state.attempt_at);
+        for (key, state) in keys.iter() {
             let (Some(chat), Some(phone)) = (&state.chat, state.phone) else {
                 continue;
             };
-            let sent = match &state.fate {
-                Fate::Sent(id) => Some(id.clone()),
-                Fate::Unknown(_) => None,
-                Fate::Pending(_) | Fate::Failed(_) => continue,
-            };
-            let card = CardState {
-                key: Some(*key),
-                sent,
-                row: state.row,
-                chat: chat.clone(),
-                phone,
-                names: state.names.clone(),
-                attempts: state.attempts,
-                delivery: state.delivery,
-                at: state.attempt_at,
-                instance: state.instance,
-            };
-            let rank = |c: &CardState| (c.sent.is_some(), c.at);
-            match self.cards.entry(CardKey::of(chat, phone)) {
+            if matches!(state.fate, Fate::Pending(_) | Fate::Failed(_)) {
+                continue;
+            }
+            match cards.entry(CardKey::of(chat, phone)) {
                 std::collections::hash_map::Entry::Occupied(mut held) => {
-                    if rank(&card) > rank(held.get()) {
-                        held.insert(card);
+                    let before = match held.get() {
+                        CardRef::Key(earlier) => keys.get(earlier).map(rank),
+                        CardRef::Restored(_) => None,
+                    };
+                    if Some(rank(state)) > before {
+                        held.insert(CardRef::Key(*key));
                     }
                 }
                 std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(card);
+                    slot.insert(CardRef::Key(*key));
                 }
             }
         }
-        for card in &self.restored {
+        for (i, card) in self.restored.iter().enumerate() {
             self.cards
                 .entry(CardKey::of(&card.chat, card.phone))
-                .or_insert_with(|| card.clone());
+                .or_insert(CardRef::Restored(i as u32));
         }
     }
 }

@@ -205,10 +205,21 @@ pub(crate) enum LoadError {
     Damaged(Damage),
 }
 
+/// Whether a replayed history keeps the cards' names (`send` compares them; `status` does
+/// not need them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Names {
+    Keep,
+    Drop,
+}
+
 /// Reads a journal from its start. Any line that is not an event is damage, except a torn
 /// last line, which is reported in [`Loaded::tail`] for the owner to cut off.
-pub(crate) fn load(file: &File) -> Result<Loaded, LoadError> {
-    let mut history = History::default();
+pub(crate) fn load(file: &File, names: Names) -> Result<Loaded, LoadError> {
+    let mut history = match names {
+        Names::Keep => History::default(),
+        Names::Drop => History::without_names(),
+    };
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut line = Vec::new();
     let mut offset = 0u64;
@@ -434,7 +445,7 @@ mod tests {
             },
         ];
         let text: String = events.iter().map(line).collect();
-        let loaded = load(&journal(&text)).unwrap();
+        let loaded = load(&journal(&text), Names::Keep).unwrap();
         let fate = |n| loaded.history.get(key(n)).unwrap().fate.clone();
         assert_eq!(fate(1), Fate::Sent("ID1".into()));
         assert_eq!(fate(2), Fate::Failed("400 bad".into()));
@@ -456,7 +467,7 @@ mod tests {
             instance: None,
         });
         let torn = format!("{attempt}{{\"event\":\"sen");
-        let loaded = load(&journal(&torn)).unwrap();
+        let loaded = load(&journal(&torn), Names::Keep).unwrap();
         assert_eq!(
             loaded.tail,
             Tail::Torn {
@@ -471,16 +482,19 @@ mod tests {
 
         let unterminated = attempt.trim_end().to_string();
         assert_eq!(
-            load(&journal(&unterminated)).unwrap().tail,
+            load(&journal(&unterminated), Names::Keep).unwrap().tail,
             Tail::Unterminated
         );
 
         // A whole last line that does not read is not torn: it may be a sent event.
         let whole = format!("{attempt}{{\"event\":\"sent\",\"key\":7}}\n");
-        assert!(matches!(load(&journal(&whole)), Err(LoadError::Damaged(_))));
+        assert!(matches!(
+            load(&journal(&whole), Names::Keep),
+            Err(LoadError::Damaged(_))
+        ));
 
         let damaged = format!("{{\"event\":\"sen\n{attempt}");
-        let Err(LoadError::Damaged(damage)) = load(&journal(&damaged)) else {
+        let Err(LoadError::Damaged(damage)) = load(&journal(&damaged), Names::Keep) else {
             panic!("damage before the last line is refused");
         };
         assert_eq!(damage.line, 1);
@@ -490,9 +504,12 @@ mod tests {
     fn a_key_that_is_not_a_key_is_damage_not_a_skipped_line() {
         let text = "{\"event\":\"sent\",\"key\":\"xyz\",\"row\":2,\"id_message\":\"A\"}\n\
                     {\"event\":\"attempt\",\"key\":\"0000000000000000000000000000000a\",\"row\":3}\n";
-        assert!(matches!(load(&journal(text)), Err(LoadError::Damaged(_))));
+        assert!(matches!(
+            load(&journal(text), Names::Keep),
+            Err(LoadError::Damaged(_))
+        ));
         let short_key = "{\"event\":\"attempt\",\"key\":\"ab\",\"row\":2}\n\n";
-        let loaded = load(&journal(&format!("{short_key}{short_key}")));
+        let loaded = load(&journal(&format!("{short_key}{short_key}")), Names::Keep);
         assert!(matches!(loaded, Err(LoadError::Damaged(_))));
     }
 
@@ -500,7 +517,7 @@ mod tests {
     fn events_written_by_earlier_versions_still_read() {
         let text = "{\"event\":\"attempt\",\"key\":\"0000000000000000000000000000000a\",\"row\":2}\n\
                     {\"event\":\"notsent\",\"key\":\"0000000000000000000000000000000a\",\"row\":2,\"reason\":\"429\"}\n";
-        let loaded = load(&journal(text)).unwrap();
+        let loaded = load(&journal(text), Names::Keep).unwrap();
         assert_eq!(
             loaded.history.get(key(10)).unwrap().fate,
             Fate::Pending(Some("429".into()))

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use crate::contact::CardKey;
 use crate::term::shown_path;
 pub use delivery::{Delivery, iso_utc};
+use ledger::Names;
 pub(crate) use ledger::{Event, Fate, History, Ledger};
 pub(crate) use results::About;
 pub(crate) use rewrite::keeping_removed_note;
@@ -127,6 +128,8 @@ pub(crate) struct Record {
     about: About,
     /// The run decided every row, though it sent nothing: the files stay.
     keep: bool,
+    /// Whether the history keeps the cards' names (`status` does without).
+    names: Names,
 }
 
 /// What resuming found missing from the ledger and took back from the results file.
@@ -154,6 +157,11 @@ impl Record {
     /// earlier run may be continued), locks the ledger, cuts off a torn last line, and
     /// replays it.
     pub(crate) fn open(results: &Path, resume: bool) -> Result<Record, RecordError> {
+        Record::open_as(results, resume, Names::Keep)
+    }
+
+    /// [`Record::open`], the history keeping the cards' names or not.
+    fn open_as(results: &Path, resume: bool, names: Names) -> Result<Record, RecordError> {
         let ledger_path = ledger_path(results);
         if let Some(folder) = results.parent().filter(|p| !p.as_os_str().is_empty())
             && !folder.is_dir()
@@ -205,7 +213,7 @@ impl Record {
                 return Err(RecordError::write(&ledger_path, e));
             }
         }
-        let (history, repaired) = load_and_repair(&file, &ledger_path)?;
+        let (history, repaired) = load_and_repair(&file, &ledger_path, names)?;
         let ledger =
             Ledger::new(file, &ledger_path).map_err(|e| RecordError::write(&ledger_path, e))?;
         if !ledger_exists {
@@ -229,6 +237,7 @@ impl Record {
             restored: None,
             about: About::default(),
             keep: false,
+            names,
         };
         if !ledger_exists {
             record.reload()?;
@@ -307,7 +316,7 @@ impl Record {
                 });
             }
         }
-        Record::open(results, true)
+        Record::open_as(results, true, Names::Drop)
     }
 
     /// An earlier run's history without opening it for writing (for `--dry-run`): a torn
@@ -315,7 +324,7 @@ impl Record {
     pub(crate) fn peek(results: &Path) -> Result<History, RecordError> {
         let path = ledger_path(results);
         match File::open(&path) {
-            Ok(file) => Ok(read(&file, &path)?.history),
+            Ok(file) => Ok(read(&file, &path, Names::Keep)?.history),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
             Err(error) => Err(RecordError::Read {
                 path: shown_path(&path),
@@ -468,7 +477,7 @@ impl Record {
         // The old history goes before the new one is read (when no one else holds it), so
         // that two are never in memory at once.
         self.history = Arc::default();
-        self.history = Arc::new(read(&file, &self.ledger_path)?.history);
+        self.history = Arc::new(read(&file, &self.ledger_path, self.names)?.history);
         Ok(())
     }
 }
@@ -496,7 +505,7 @@ impl Drop for Opening {
     }
 }
 
-fn read(file: &File, path: &Path) -> Result<ledger::Loaded, RecordError> {
+fn read(file: &File, path: &Path, names: Names) -> Result<ledger::Loaded, RecordError> {
     let mut reader = file;
     reader
         .seek(SeekFrom::Start(0))
@@ -504,7 +513,7 @@ fn read(file: &File, path: &Path) -> Result<ledger::Loaded, RecordError> {
             path: shown_path(path),
             error,
         })?;
-    ledger::load(file).map_err(|e| match e {
+    ledger::load(file, names).map_err(|e| match e {
         ledger::LoadError::Io(error) => RecordError::Read {
             path: shown_path(path),
             error,
@@ -519,8 +528,12 @@ fn read(file: &File, path: &Path) -> Result<ledger::Loaded, RecordError> {
 
 /// Replays the ledger and leaves its end clean for appending: a torn last line is cut off,
 /// a whole one without a line break gets one; either change is made durable first.
-fn load_and_repair(file: &File, path: &Path) -> Result<(History, Option<u64>), RecordError> {
-    let loaded = read(file, path)?;
+fn load_and_repair(
+    file: &File,
+    path: &Path,
+    names: Names,
+) -> Result<(History, Option<u64>), RecordError> {
+    let loaded = read(file, path, names)?;
     let written = |e| RecordError::write(path, e);
     let repaired = match loaded.tail {
         ledger::Tail::Clean => None,

@@ -321,8 +321,8 @@ pub(crate) fn sendable_line(state: Option<&KeyState>) -> Line {
 /// The line of a row whose card went out (or may have) from this results file with other
 /// names, or was taken back from the results file.
 pub(crate) fn card_line(card: &CardState, note: String) -> Line {
-    let (status, id) = match &card.sent {
-        Some(id) => (Status::Sent, id.as_str()),
+    let (status, id) = match card.sent {
+        Some(id) => (Status::Sent, id),
         None => (Status::Unknown, ""),
     };
     Line {

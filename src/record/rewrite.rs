@@ -263,9 +263,9 @@ impl Coverage {
             .filter_map(|(card, _)| history.card(*card))
             .map(|card| Removed {
                 row: card.row,
-                chat: card.chat.clone(),
+                chat: card.chat.to_string(),
                 phone: card.phone,
-                line: results::card_line(card, String::new()),
+                line: results::card_line(&card, String::new()),
             })
             .chain(
                 self.keys

@@ -23,10 +23,10 @@ pub(crate) enum Standing<'h> {
     /// What the ledger says of this content.
     Recorded(&'h KeyState),
     /// The card went out (or may have) from this results file with other names or company.
-    Changed(&'h CardState),
+    Changed(CardState<'h>),
     /// The results file records the card as sent or unknown, and the ledger knew nothing
     /// of it: taken back from the results file (its content is not known).
-    Restored(&'h CardState),
+    Restored(CardState<'h>),
     /// This machine sent the card (or may have) in another run.
     AlreadySent(Earlier),
 }

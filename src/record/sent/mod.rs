@@ -607,7 +607,7 @@ impl SentCards {
             .filter(|(_, card)| card.key.is_none() && ours(card.instance))
             .map(|(key, card)| {
                 let fate = match &card.sent {
-                    Some(id) => Reconciled::Sent(id.clone()),
+                    Some(id) => Reconciled::Sent(id.to_string()),
                     None => Reconciled::Unknown,
                 };
                 (key, fate)
