@@ -27,11 +27,11 @@ use crate::client::{CallError, Gateway};
 /// about a minute's worth.
 pub(crate) const ASKED_PER_ROUND: usize = 600;
 
-/// A sent card to look after.
-#[derive(Debug, Clone)]
-pub(crate) struct Tracked {
-    pub(crate) chat_id: String,
-    pub(crate) id_message: String,
+/// A sent card to look after, borrowing its chat and idMessage from the ledger's history.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tracked<'h> {
+    pub(crate) chat_id: &'h str,
+    pub(crate) id_message: &'h str,
     /// When it was accepted (Unix ms), if the ledger knows.
     pub(crate) accepted_at: Option<u64>,
     /// Its state so far.
@@ -88,7 +88,7 @@ fn forward(before: Option<Delivery>, now: Delivery) -> Delivery {
 /// One round over the tracked cards.
 pub(crate) async fn observe(
     client: &dyn Gateway,
-    tracked: &[Tracked],
+    tracked: &[Tracked<'_>],
     ttl: Duration,
     now_ms: u64,
     asked_per_round: usize,
@@ -124,7 +124,7 @@ pub(crate) async fn observe(
     for &i in &open {
         let before = tracked[i].delivery;
         match in_journal
-            .get(tracked[i].id_message.as_str())
+            .get(tracked[i].id_message)
             .and_then(|status| Delivery::from_status(status))
         {
             Some(state) => states[i] = Some(forward(before, state)),
@@ -147,14 +147,14 @@ pub(crate) async fn observe(
     // The oldest of ours in the queue: every card of ours accepted after it is behind it.
     let head = rest
         .iter()
-        .filter(|&&i| queued.contains_key(tracked[i].id_message.as_str()))
+        .filter(|&&i| queued.contains_key(tracked[i].id_message))
         .filter_map(|&i| tracked[i].accepted_at)
         .min();
     let mut ask = Vec::new();
     for i in rest {
         let card = &tracked[i];
         let behind_head = head.zip(card.accepted_at).is_some_and(|(h, a)| a >= h);
-        if queued.contains_key(card.id_message.as_str()) || behind_head {
+        if queued.contains_key(card.id_message) || behind_head {
             states[i] = Some(Delivery::Queued);
         } else {
             ask.push(i);
@@ -162,16 +162,16 @@ pub(crate) async fn observe(
     }
 
     ask.sort_by(|&a, &b| {
-        let order = |card: &Tracked| (card.looked_up, card.accepted_at);
+        let order = |card: &Tracked<'_>| (card.looked_up, card.accepted_at);
         let (a, b) = (&tracked[a], &tracked[b]);
         order(a)
             .cmp(&order(b))
-            .then_with(|| a.id_message.cmp(&b.id_message))
+            .then_with(|| a.id_message.cmp(b.id_message))
     });
     let waiting = ask.split_off(ask.len().min(asked_per_round.max(1))).len() as u64;
     for &i in &ask {
         let card = &tracked[i];
-        let answer = client.message(&card.chat_id, &card.id_message).await?;
+        let answer = client.message(card.chat_id, card.id_message).await?;
         calls.messages += 1;
         let state = match answer.and_then(|m| Delivery::from_status(&m.status)) {
             Some(state) => forward(card.delivery, state),

@@ -324,7 +324,11 @@ async fn round(
     for (key, state) in history.iter() {
         match &state.fate {
             Fate::Sent(id) => {
-                let Some(chat) = state.chat.clone().or_else(|| chats.get(id).cloned()) else {
+                let Some(chat) = state
+                    .chat
+                    .as_deref()
+                    .or_else(|| chats.get(id).map(String::as_str))
+                else {
                     continue;
                 };
                 // A card whose instance an older ledger did not record is asked about
@@ -343,7 +347,7 @@ async fn round(
                 asker.push(client);
                 tracked.push(Tracked {
                     chat_id: chat,
-                    id_message: id.clone(),
+                    id_message: id,
                     accepted_at: state.sent_at,
                     delivery: state.delivery.map(|(delivery, _)| delivery),
                     looked_up: state.looked_up,
@@ -370,7 +374,7 @@ async fn round(
         let subset: Vec<Tracked> = if mine.len() == tracked.len() {
             Vec::new()
         } else {
-            mine.iter().map(|&i| tracked[i].clone()).collect()
+            mine.iter().map(|&i| tracked[i]).collect()
         };
         let observed = observe::observe(
             client.as_ref(),
@@ -388,8 +392,6 @@ async fn round(
         waiting += observed.waiting;
         calls.add(observed.calls);
     }
-    // The append reads the history again: this copy goes first.
-    drop(history);
     let changes = states
         .iter()
         .zip(&tracked)
@@ -445,6 +447,7 @@ async fn round(
     // What the round tracked goes before the ledger is read again and the results file
     // rewritten: a million cards' worth, each.
     drop((tracked, keys, rows, asker, states));
+    drop(history);
     record.append(&events)?;
     drop(events);
     for (place, client) in clients.iter().enumerate() {
@@ -503,13 +506,23 @@ fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError
 /// from the input.
 fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
     let history = record.history().clone();
-    let mut by_row: HashMap<(u64, &str, u64), ContentKey> = HashMap::new();
-    let mut by_id: HashMap<&str, ContentKey> = HashMap::new();
+    // By a hash of the row, chat and phone, and of the idMessage (24 bytes a card, not 48 and
+    // 32): what a hash finds is checked against the key's own state before it is used.
+    let row_hash = |row: u64, chat: &str, phone: u64| {
+        let mut text = Vec::with_capacity(chat.len() + 17);
+        text.extend_from_slice(&row.to_le_bytes());
+        text.extend_from_slice(chat.as_bytes());
+        text.push(0x1f);
+        text.extend_from_slice(&phone.to_le_bytes());
+        xxhash_rust::xxh3::xxh3_64(&text)
+    };
+    let mut by_row: HashMap<u64, ContentKey> = HashMap::new();
+    let mut by_id: HashMap<u64, ContentKey> = HashMap::new();
     for (key, state) in history.iter() {
         if let (Some(chat), Some(phone)) = (&state.chat, state.phone) {
             // The same row sent again corrected (--resend-changed): its latest attempt.
             let held = by_row
-                .entry((state.row.0, chat.as_str(), phone))
+                .entry(row_hash(state.row.0, chat, phone))
                 .or_insert(key);
             let attempted = |key: &ContentKey| history.get(*key).and_then(|s| s.attempt_at);
             if attempted(&key) > attempted(held) {
@@ -517,7 +530,7 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
             }
         }
         if let Fate::Sent(id) = &state.fate {
-            by_id.insert(id.as_str(), key);
+            by_id.insert(xxhash_rust::xxh3::xxh3_64(id.as_bytes()), key);
         }
     }
     let mut lines: HashSet<CardKey> = HashSet::new();
@@ -530,8 +543,13 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
         lines.insert(card);
         let old_error = field(Column::Error).to_string();
         let own = by_row
-            .get(&(row, chat, phone))
-            .and_then(|key| history.get(*key));
+            .get(&row_hash(row, chat, phone))
+            .and_then(|key| history.get(*key))
+            .filter(|state| {
+                state.row.0 == row
+                    && state.chat.as_deref() == Some(chat)
+                    && state.phone == Some(phone)
+            });
         if let Some(state) = own {
             let mut line = results::sendable_line(Some(state));
             line.error = crate::record::keeping_removed_note(&old_error, &line.error);
@@ -544,10 +562,13 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
         ) {
             return;
         }
-        let line = match by_id.get(field(Column::IdMessage)) {
-            Some(key) => history
-                .get(*key)
-                .map(|state| results::sendable_line(Some(state))),
+        let id = field(Column::IdMessage);
+        let by_its_id = by_id
+            .get(&xxhash_rust::xxh3::xxh3_64(id.as_bytes()))
+            .and_then(|key| history.get(*key))
+            .filter(|state| matches!(&state.fate, Fate::Sent(sent) if sent == id));
+        let line = match by_its_id {
+            Some(state) => Some(results::sendable_line(Some(state))),
             None if !chat.is_empty() => history
                 .card(card)
                 .map(|card| results::card_line(&card, String::new())),

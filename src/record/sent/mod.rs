@@ -268,7 +268,11 @@ impl SentCards {
                             fingerprint: slot.card.0 as u64,
                             number,
                             file: slot.file,
-                            settled: slot.settled,
+                            // The index needs what became of the card, not its idMessage.
+                            settled: match slot.settled {
+                                Settled::Sent(_) => Settled::Sent(None),
+                                other => other,
+                            },
                         });
                     } else {
                         let fingerprint = slot.card.0 as u64;
@@ -586,8 +590,9 @@ impl SentCards {
         at: u64,
         unrecorded: bool,
     ) -> Result<u64, SentCardsError> {
+        let this = self.instance.clone();
         let ours = |instance| match history.instance(instance) {
-            Some(on) => on == self.instance,
+            Some(on) => on == this,
             None => unrecorded,
         };
         let ledger_cards = history.iter().filter_map(|(_, state)| {
@@ -612,8 +617,8 @@ impl SentCards {
                 };
                 (key, fate)
             });
-        let cards: Vec<(CardKey, Reconciled)> = ledger_cards.chain(restored).collect();
-        self.reconcile(cards.into_iter(), at)
+        // One card at a time: a million cards' fates are never all in memory at once.
+        self.reconcile(ledger_cards.chain(restored), at)
     }
 
     /// How many cards this machine sent (or may have) from the instance between `from` and
