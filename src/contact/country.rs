@@ -111,9 +111,16 @@ impl Country {
             .ok()
             .filter(phonenumber::PhoneNumber::is_valid)
             .and_then(|number| {
-                let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-                let value = e164.trim_start_matches('+').parse::<u64>().ok()?;
-                PhoneNumber::from_digits(value)
+                // The country code, then the national number (with any leading zeros, as
+                // Italy's keep): E.164's digits, without the formatter's work.
+                let national = number.national();
+                let digits = format!(
+                    "{}{}{}",
+                    number.code().value(),
+                    "0".repeat(usize::from(national.zeros())),
+                    national.value()
+                );
+                PhoneNumber::from_digits(digits.parse().ok()?)
             });
         if let Some(number) = national {
             // `79031234567` read in RU's plan is itself: not a national number.

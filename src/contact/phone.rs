@@ -490,6 +490,8 @@ mod tests {
         assert_eq!(read("0328718641", "MG"), Ok((261328718641, true)));
         assert_eq!(read("8 903 123-45-67", "RU"), Ok((79031234567, true)));
         assert_eq!(read("9031234567", "RU"), Ok((79031234567, true)));
+        // Italy keeps its leading 0 after the country code.
+        assert_eq!(read("06 6982 1234", "IT"), Ok((390669821234, true)));
         // Numbers with their country code are what they say, `+` or not.
         assert_eq!(read("+261 34 11 426 48", "MG"), Ok((261341142648, false)));
         assert_eq!(read("261341142648", "MG"), Ok((261341142648, false)));
