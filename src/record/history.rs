@@ -59,7 +59,7 @@ pub(crate) struct InstanceId(u16);
 /// Every key's fate, replayed from the journal.
 #[derive(Debug, Default)]
 pub(crate) struct History {
-    keys: HashMap<ContentKey, KeyState>,
+    keys: Keys,
     /// The cards (chat and phone) that went out, or may have: by identity, whatever their
     /// names were, each where its state is kept (a key's, or a row taken back). Built after
     /// the replay.
@@ -78,6 +78,68 @@ pub(crate) struct History {
     /// The cards' names are not kept (`status` never reads them: a million cards' names
     /// are a few hundred MB).
     without_names: bool,
+}
+
+/// Every key's state: the states in a list, in the order first seen, found through a table
+/// of their places (4 bytes a slot). A hash map of states would size its slots, each a
+/// whole state, to the next power of two; the list is cut to its length once replayed.
+#[derive(Debug, Default)]
+struct Keys {
+    places: hashbrown::HashTable<u32>,
+    states: Vec<(ContentKey, KeyState)>,
+}
+
+impl Keys {
+    /// The table's hash of a key: its low half (a key is itself a 128-bit hash).
+    fn hash(key: ContentKey) -> u64 {
+        key.0 as u64
+    }
+
+    fn get(&self, key: &ContentKey) -> Option<&KeyState> {
+        let states = &self.states;
+        self.places
+            .find(Keys::hash(*key), |&at| states[at as usize].0 == *key)
+            .map(|&at| &states[at as usize].1)
+    }
+
+    fn get_or_default(&mut self, key: ContentKey) -> &mut KeyState {
+        let states = &self.states;
+        let found = self
+            .places
+            .find(Keys::hash(key), |&at| states[at as usize].0 == key)
+            .copied();
+        let at = match found {
+            Some(at) => at as usize,
+            None => {
+                let at = self.states.len();
+                self.states.push((key, KeyState::default()));
+                let states = &self.states;
+                self.places
+                    .insert_unique(Keys::hash(key), at as u32, |&at| {
+                        Keys::hash(states[at as usize].0)
+                    });
+                at
+            }
+        };
+        &mut self.states[at].1
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&ContentKey, &KeyState)> {
+        self.states.iter().map(|(key, state)| (key, state))
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut KeyState> {
+        self.states.iter_mut().map(|(_, state)| state)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// Gives back the room the list grew into beyond its length.
+    fn shrink(&mut self) {
+        self.states.shrink_to_fit();
+    }
 }
 
 /// A card that went out (or may have), known by its chat and phone: a view of the state
@@ -258,7 +320,7 @@ impl History {
             } => Some(self.instance_id(instance)),
             _ => None,
         };
-        let state = self.keys.entry(key).or_default();
+        let state = self.keys.get_or_default(key);
         state.row = row;
         if let Event::Delivery {
             state: delivery,
@@ -348,6 +410,7 @@ impl History {
     /// sent beats one in doubt, and a later attempt an earlier one; a row taken back from
     /// the results file counts only where the ledger knows nothing of its card.
     pub(super) fn index_cards(&mut self) {
+        self.keys.shrink();
         let History { keys, cards, .. } = self;
         cards.clear();
         let rank = |state: &KeyState| (matches!(state.fate, Fate::Sent(_)), state.attempt_at);
