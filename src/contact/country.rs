@@ -22,6 +22,12 @@ impl FromStr for Country {
 
     fn from_str(text: &str) -> Result<Country, String> {
         let upper = text.trim().to_ascii_uppercase();
+        // The United Kingdom's ISO code is GB; UK is what people write.
+        let upper = if upper == "UK" {
+            "GB".to_string()
+        } else {
+            upper
+        };
         let id = upper
             .parse::<phonenumber::country::Id>()
             .ok()
@@ -85,6 +91,51 @@ impl fmt::Display for NotInPlan {
     }
 }
 
+/// A number without a country code that two readings make two numbers: as written (it
+/// starts with a country code) and in the `--country` plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguous {
+    pub country: Country,
+    pub national: PhoneNumber,
+    pub written: PhoneNumber,
+}
+
+impl fmt::Display for Ambiguous {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            country,
+            national,
+            written,
+        } = self;
+        let trunk = country.trunk_prefix();
+        let trunk = if trunk.is_empty() {
+            String::new()
+        } else {
+            format!(", or with {country}'s trunk prefix {trunk} in front")
+        };
+        write!(
+            f,
+            "reads as two numbers: as written, {}; in {country}'s numbering plan (--country \
+             {country}), {}. Write it with + and its country code{trunk}, so it says which",
+            super::phone::pretty(*written),
+            super::phone::pretty(*national)
+        )
+    }
+}
+
+/// E.164's digits of a number libphonenumber read: the country code, then the national
+/// number (with any leading zeros, as Italy's keep).
+fn e164(number: &phonenumber::PhoneNumber) -> Option<PhoneNumber> {
+    let national = number.national();
+    let digits = format!(
+        "{}{}{}",
+        number.code().value(),
+        "0".repeat(usize::from(national.zeros())),
+        national.value()
+    );
+    PhoneNumber::from_digits(digits.parse().ok()?)
+}
+
 impl Country {
     /// The country libphonenumber treats as the main one of a calling code (RU for 7, US
     /// for 1), if the code is a country's.
@@ -101,52 +152,63 @@ impl Country {
         self.calling_code
     }
 
-    /// Reads `digits` (a number's digits, leading zeros kept, written without `+` or `00`)
-    /// as the country's plan reads them: a national number (its trunk prefix dropped and the
-    /// country code put in front), or a number that already starts with a country code
-    /// (`261341142648`, `79031234567`) when the plan does not know it as a national one.
-    /// The number, and whether it was national.
+    /// Reads `digits` (a number's digits, leading zeros kept, written without `+`) as the
+    /// country's plan reads them: a national number (its trunk prefix dropped and the country
+    /// code put in front), or a number after the country's international prefix (`00`,
+    /// `0011`, `810` …), or one that starts with the country's own code. What the plan does
+    /// not know is taken as written when it already starts with a country code
+    /// (`79031234567` in an MG file), as without `--country`. A national reading that is
+    /// also another country's number as written (`79031234567` read in DE's plan) is
+    /// refused: which one is meant, only the person who wrote it knows. The number, and
+    /// whether it was read as a national one.
     pub(super) fn read(self, digits: &str) -> Result<(PhoneNumber, bool), PhoneError> {
-        let national = phonenumber::parse(Some(self.id), digits)
+        // The digits as an international number: after a `00`, or as they stand.
+        let as_written = || {
+            let rest = digits.strip_prefix("00").unwrap_or(digits);
+            (!rest.starts_with('0'))
+                .then(|| rest.parse().ok().and_then(PhoneNumber::from_digits))
+                .flatten()
+        };
+        let parsed = phonenumber::parse(Some(self.id), digits)
             .ok()
-            .filter(phonenumber::PhoneNumber::is_valid)
-            .and_then(|number| {
-                // The country code, then the national number (with any leading zeros, as
-                // Italy's keep): E.164's digits, without the formatter's work.
-                let national = number.national();
-                let digits = format!(
-                    "{}{}{}",
-                    number.code().value(),
-                    "0".repeat(usize::from(national.zeros())),
-                    national.value()
-                );
-                PhoneNumber::from_digits(digits.parse().ok()?)
-            });
-        if let Some(number) = national {
-            // `79031234567` read in RU's plan is itself: not a national number.
-            let changed = digits.trim_start_matches('0') != number.to_string();
-            return Ok((number, changed));
+            .filter(phonenumber::PhoneNumber::is_valid);
+        if let Some(parsed) = parsed
+            && let Some(number) = e164(&parsed)
+        {
+            if parsed.code().source() != phonenumber::country::Source::Default {
+                return Ok((number, false));
+            }
+            let trunk = self.trunk_prefix();
+            let without_trunk = trunk.is_empty() || !digits.starts_with(trunk);
+            if without_trunk
+                && let Some(written) = as_written().filter(|written| *written != number)
+                && phonenumber::parse(None, format!("+{written}")).is_ok_and(|p| p.is_valid())
+            {
+                return Err(PhoneError::Ambiguous(Box::new(Ambiguous {
+                    country: self,
+                    national: number,
+                    written,
+                })));
+            }
+            return Ok((number, true));
         }
-        let international = digits
-            .parse::<u64>()
-            .ok()
-            .filter(|_| !digits.starts_with('0'))
-            .and_then(PhoneNumber::from_digits)
-            .filter(|number| {
-                phonenumber::parse(None, format!("+{number}")).is_ok_and(|parsed| parsed.is_valid())
-            });
-        if let Some(number) = international {
-            return Ok((number, false));
+        match as_written().filter(|n| n.plausibility() == super::Plausibility::Possible) {
+            Some(number) => Ok((number, false)),
+            None => Err(PhoneError::NotInPlan(Box::new(self.why_not(digits)))),
         }
-        Err(PhoneError::NotInPlan(Box::new(self.why_not(digits))))
+    }
+
+    /// The country's national (trunk) prefix: `0`, `8` …, or none.
+    fn trunk_prefix(self) -> &'static str {
+        DATABASE
+            .by_id(self.id.as_ref())
+            .and_then(|meta| meta.national_prefix())
+            .unwrap_or("")
     }
 
     /// The plan's reason for refusing `digits`.
     fn why_not(self, digits: &str) -> NotInPlan {
-        let meta = DATABASE
-            .by_id(self.id.as_ref())
-            .expect("a country is made only from an id the metadata has");
-        let prefix = meta.national_prefix().unwrap_or("");
+        let prefix = self.trunk_prefix();
         let national = if prefix.is_empty() {
             digits
         } else {

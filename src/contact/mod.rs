@@ -11,7 +11,7 @@ mod plans;
 mod request;
 
 pub use check::{Checked, Finding, NAME_FIELDS, Severity, check, check_setting};
-pub use country::{Country, NotInPlan};
+pub use country::{Ambiguous, Country, NotInPlan};
 pub use key::{CardKey, ContentKey};
 pub use phone::{PhoneError, PhoneNumber, Plausibility};
 pub use request::{ChatId, Request};

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::country::{Country, NotInPlan};
+use super::country::{Ambiguous, Country, NotInPlan};
 
 /// The largest integer a JSON number keeps exactly (GREEN-API: "must be a safe number").
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -109,6 +109,9 @@ pub enum PhoneError {
     Ussd,
     /// Written without a country code, and not a number of the `--country` plan.
     NotInPlan(Box<NotInPlan>),
+    /// Written without `+`, and another country's number as written than in the
+    /// `--country` plan.
+    Ambiguous(Box<Ambiguous>),
 }
 
 impl fmt::Display for PhoneError {
@@ -166,6 +169,7 @@ impl fmt::Display for PhoneError {
                  not a phone number: WhatsApp needs a full number with its country code"
             ),
             PhoneError::NotInPlan(why) => why.fmt(f),
+            PhoneError::Ambiguous(two) => two.fmt(f),
         }
     }
 }
@@ -194,7 +198,7 @@ pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
 pub fn parse_in(text: &str, country: Option<Country>) -> Result<(PhoneNumber, bool), PhoneError> {
     let digits = scan(text)?;
     match country {
-        Some(country) if !digits.plus && digits.leading_zeros != 2 => {
+        Some(country) if !digits.plus => {
             if digits.count > 19 {
                 return Err(PhoneError::TooLong(digits.count));
             }
@@ -498,6 +502,28 @@ mod tests {
         assert_eq!(read("79031234567", "RU"), Ok((79031234567, false)));
         assert_eq!(read("79031234567", "MG"), Ok((79031234567, false)));
         assert_eq!(read("00 7 903 123-45-67", "MG"), Ok((79031234567, false)));
+        // A country's own international prefix, whatever it is.
+        assert_eq!(read("0011 7 903 123 45 67", "AU"), Ok((79031234567, false)));
+        assert_eq!(
+            read("00700 44 20 7946 0958", "KR"),
+            Ok((442079460958, false))
+        );
+        assert_eq!(read("8 10 49 30 1234567", "RU"), Ok((49301234567, false)));
+        // Another country's number written without + that the plan would read as one of
+        // its own: refused, never changed.
+        for (text, code) in [
+            ("79031234567", "DE"),
+            ("13105551234", "CN"),
+            ("33612345678", "IT"),
+        ] {
+            assert!(
+                matches!(read(text, code), Err(PhoneError::Ambiguous(_))),
+                "{text} in {code}: {:?}",
+                read(text, code)
+            );
+        }
+        // What the plan does not know but starts with a country code is as written.
+        assert_eq!(read("380501234567", "US"), Ok((380501234567, false)));
         // What the plan does not have stays an error, and so do short codes.
         assert!(matches!(
             read("034 39 387", "MG"),

@@ -60,6 +60,12 @@ pub enum RecordError {
     )]
     NoRun { missing: String },
     #[error(
+        "{results} is a workbook, written when its run ends, and its run stopped before its \
+         end (its ledger is there): `greenbulk send INPUT --results {results} --resume` \
+         finishes it and writes the workbook; then `greenbulk status` can look"
+    )]
+    Unfinished { results: String },
+    #[error(
         "{path}, line {line}: the ledger is damaged ({detail}), so greenbulk cannot tell what \
          was sent and sends nothing. Restore the ledger from a backup, or repair that one line \
          by hand (each line is one JSON event, like its neighbours). Do not delete the ledger \
@@ -309,6 +315,15 @@ impl Record {
 
     /// Opens the pair of an earlier run, which must exist (for `greenbulk status`).
     pub(crate) fn open_existing(results: &Path) -> Result<Record, RecordError> {
+        let workbook = crate::sheet::workbook_path(results).unwrap_or(false);
+        if workbook && !results.exists() && ledger_path(results).exists() {
+            // A workbook comes when its run ends: a run still sending holds the ledger
+            // (busy, and `status --watch` waits for it); else the run stopped short.
+            drop(Record::open_as(results, true, Names::Drop)?);
+            return Err(RecordError::Unfinished {
+                results: shown_path(results),
+            });
+        }
         for path in [results.to_path_buf(), ledger_path(results)] {
             if !path.exists() {
                 return Err(RecordError::NoRun {

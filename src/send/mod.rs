@@ -235,11 +235,12 @@ pub enum SendError {
     /// Ctrl-C (or SIGTERM, or the page's Stop) before the first request.
     #[error("interrupted before anything was sent")]
     Interrupted,
-    /// `--resume` with other `--set` values than the run it continues: another card.
+    /// `--resume` with other `--set` values (or `--country`) than the run it continues:
+    /// other cards, or the same cells read as other numbers.
     #[error(
-        "{field} is {now} in this run but was {was} when {results} was started: that is \
-         another card, so another run. Give it a new --results file (or the same --set values \
-         to continue the earlier run)"
+        "{field} is {now} in this run but was {was} when {results} was started: the same \
+         rows would be other cards (or other numbers), so another run. Give it a new --results \
+         file (or the same {field} to continue the earlier run)"
     )]
     SettingsChanged {
         field: String,

@@ -736,19 +736,24 @@ fn about(options: &SendOptions) -> crate::record::About {
     crate::record::About { pairs }
 }
 
-/// The `--set` values must be those of the run this one continues (none recorded: none
-/// given); a new ledger records them.
+/// The `--set` values and the `--country` must be those of the run this one continues (none
+/// recorded: none given); a new ledger records them. Another country would read the same
+/// cells as other numbers.
 fn same_card(
     options: &SendOptions,
     history: &History,
     record: Option<&mut Record>,
 ) -> Result<(), SendError> {
-    let sets: BTreeMap<String, String> = options
+    let mut sets: BTreeMap<String, String> = options
         .input
         .settings
         .iter()
         .map(|s| (s.field.name().to_string(), s.value.clone()))
         .collect();
+    // Recorded beside the fields, under the flag's own name (no field starts with `--`).
+    if let Some(country) = options.input.country {
+        sets.insert("--country".into(), country.to_string());
+    }
     if history.is_empty() {
         if let Some(record) = record
             && !sets.is_empty()
@@ -771,7 +776,11 @@ fn same_card(
         let (was, now) = (recorded.get(field), sets.get(field));
         if was != now {
             return Err(SendError::SettingsChanged {
-                field: format!("--set {field}"),
+                field: if field.starts_with("--") {
+                    field.clone()
+                } else {
+                    format!("--set {field}")
+                },
                 was: quoted(was),
                 now: quoted(now),
                 results: crate::term::shown_path(&options.results),

@@ -165,3 +165,54 @@ fn short_codes_ussd_and_numbers_outside_the_plan_stay_errors_in_their_own_words(
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("ISO 3166"), "{run:?}");
 }
+
+#[test]
+fn a_number_that_reads_two_ways_is_refused_never_changed() {
+    let dir = Workdir::new();
+    // A German shop's file: a Russian customer written without + reads, in Germany's plan,
+    // as a German number too.
+    dir.write(
+        "de.csv",
+        "chatId,phoneContact,firstName\n79031234567,+49 30 1234567,Ivan\n030 1234567,+49 30 1234567,Jonas\n",
+    );
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("de.csv", "r.csv", &["--country", "DE", "--skip-invalid"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let chats: Vec<String> = sandbox.outgoing().into_iter().map(|m| m.chat_id).collect();
+    assert_eq!(chats, ["49301234567@c.us"]);
+    let results = read_records(&dir.path("r.csv"));
+    assert_eq!(results[0]["status"], "invalid");
+    assert!(
+        results[0]["error"].contains("as written, +7 903 123-45-67")
+            && results[0]["error"].contains("+49 7903 1234567"),
+        "{:?}",
+        results[0]
+    );
+}
+
+#[test]
+fn resume_reads_the_numbers_as_the_run_it_continues_did() {
+    let dir = Workdir::new();
+    dir.write("ru.csv", RUSSIA);
+    let sandbox = sandbox(Faults::default());
+    let first = send_args("ru.csv", "r.csv", &["--country", "RU", "--limit", "1"]);
+    let run = dir.send(&sandbox, &first);
+    assert_eq!(run.code, 0, "{run:?}");
+    // Without the flag (or with another country) the same cells are other numbers.
+    for other in [&["--resume"][..], &["--resume", "--country", "KZ"][..]] {
+        let run = dir.send(&sandbox, &send_args("ru.csv", "r.csv", other));
+        assert_eq!(run.code, 2, "{other:?}: {run:?}");
+        assert!(run.stderr.contains("--country is"), "{run:?}");
+    }
+    assert_eq!(sandbox.outgoing().len(), 1);
+    let run = dir.send(
+        &sandbox,
+        &send_args("ru.csv", "r.csv", &["--resume", "--country", "RU"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 2);
+    crate::util::assert_no_double_delivery(&sandbox);
+}

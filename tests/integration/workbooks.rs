@@ -192,9 +192,20 @@ fn a_results_workbook_is_written_once_at_the_end_and_a_killed_run_resumes_into_i
     // Mid-run: the ledger records every attempt; the workbook comes at the end.
     assert!(dir.path("out.xlsx.ledger").exists());
     assert!(!dir.path("out.xlsx").exists());
+    // status meanwhile: the run holds the files (status --watch would wait for it).
+    let run = dir.status(&sandbox, &["out.xlsx"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("right now"), "{run:?}");
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
     assert!(!dir.path("out.xlsx").exists());
+    // After the kill: status says how the workbook comes.
+    let run = dir.status(&sandbox, &["out.xlsx"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("stopped before its end") && run.stderr.contains("--resume"),
+        "{run:?}"
+    );
     // A new run on the same path is refused: the ledger is there.
     let run = dir.send(&sandbox, &flags);
     assert_eq!(run.code, 2, "{run:?}");

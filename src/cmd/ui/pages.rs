@@ -179,6 +179,9 @@ pub(super) fn check(
                 dt { "With problems" } dd { (grouped(tally.invalid)) }
                 dt { "Duplicates (sent once)" } dd { (grouped(tally.duplicates)) }
             }
+            @if let Some(line) = crate::report::country_line(tally) {
+                p.country { (line) }
+            }
             @if checked.problems.is_empty() {
                 p.ok { "No row has a problem." }
             } @else {
