@@ -196,9 +196,6 @@ pub(crate) fn print_source(source: &Source) {
     );
     say!("  columns: {}", source.columns.join(", "));
     if let Some((names, phone)) = &source.constant_card {
-        let phone = crate::contact::phone::parse(phone)
-            .map(crate::contact::phone::pretty)
-            .unwrap_or_else(|_| phone.to_string());
         say!("  every row gets the card {}, {phone}", shown(names));
     }
     for warning in &source.warnings {

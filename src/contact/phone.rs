@@ -100,7 +100,9 @@ pub enum PhoneError {
     /// `79010000010.5`: a number cell with a fraction.
     NotWhole,
     NationalNumber,
-    TooShort(usize),
+    /// Fewer digits than a country code and number; whether it was written with `+` (then
+    /// `--country` cannot help).
+    TooShort(usize, bool),
     TooLong(usize),
     Unsafe,
     /// `800`, `112`: a service number of a few digits.
@@ -146,7 +148,12 @@ impl fmt::Display for PhoneError {
                  with the country code (e.g. +49 30 1234567 instead of 030 1234567), or give \
                  the country of such numbers with --country (e.g. --country DE)"
             ),
-            PhoneError::TooShort(n) => write!(
+            PhoneError::TooShort(n, true) => write!(
+                f,
+                "has {n} digits after the +, fewer than {MIN_DIGITS}: a digit is missing, or \
+                 the area code"
+            ),
+            PhoneError::TooShort(n, false) => write!(
                 f,
                 "has {n} digits, fewer than {MIN_DIGITS}; include the country code \
                  (e.g. 79001234567, not 9001234567), or give the country of such numbers \
@@ -324,7 +331,7 @@ fn judge(digits: Digits) -> Result<PhoneNumber, PhoneError> {
         _ => return Err(PhoneError::NationalNumber),
     };
     if significant < MIN_DIGITS {
-        return Err(PhoneError::TooShort(significant));
+        return Err(PhoneError::TooShort(significant, digits.plus));
     }
     if significant > MAX_DIGITS {
         return Err(PhoneError::TooLong(significant));
@@ -476,7 +483,8 @@ mod tests {
         assert_eq!(parse("030 1234 5678"), Err(PhoneError::NationalNumber));
         assert_eq!(parse("79010000010.5"), Err(PhoneError::NotWhole));
         assert_eq!(parse("79010000010,25"), Err(PhoneError::NotWhole));
-        assert_eq!(parse("9001234568"), Err(PhoneError::TooShort(10)));
+        assert_eq!(parse("9001234568"), Err(PhoneError::TooShort(10, false)));
+        assert_eq!(parse("+49 30 123456"), Err(PhoneError::TooShort(10, true)));
         assert_eq!(parse("7900123456812345"), Err(PhoneError::TooLong(16)));
         assert_eq!(parse("800"), Err(PhoneError::ShortCode));
         assert_eq!(parse("112"), Err(PhoneError::ShortCode));

@@ -471,7 +471,8 @@ pub struct Source {
     pub header_row: RowNumber,
     /// How each field was mapped: `chatId ← 'Phone'` …
     pub columns: Vec<String>,
-    /// With `--set` the same card on every row: its names and phone.
+    /// With `--set` the same card on every row: its names and phone, as the card shows it
+    /// (read in the `--country` plan when it has no country code).
     pub constant_card: Option<(String, String)>,
     pub warnings: Vec<String>,
 }
@@ -483,10 +484,12 @@ impl Source {
             format: table.format.to_string(),
             header_row: table.header_row,
             columns: table.columns.notes.clone(),
-            constant_card: table
-                .columns
-                .constant_card()
-                .map(|(names, phone)| (names, phone.to_string())),
+            constant_card: table.columns.constant_card().map(|(names, phone)| {
+                let shown = crate::contact::phone::parse_in(phone, table.columns.country())
+                    .map(|(number, _)| crate::contact::phone::pretty(number))
+                    .unwrap_or_else(|_| phone.to_string());
+                (names, shown)
+            }),
             warnings: table.warnings.clone(),
         }
     }

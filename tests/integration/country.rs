@@ -45,6 +45,27 @@ fn national_numbers_of_madagascar_are_read_in_its_plan_and_sent_as_such() {
         "{run:?}"
     );
 
+    // The shop's own number given the way it is written at home: read in the plan too, and
+    // shown as the card will carry it.
+    let run = dir.run(&[
+        "validate",
+        "mg.csv",
+        "--country",
+        "MG",
+        "--map",
+        "chatId=Phone 1 - Value",
+        "--set",
+        "phoneContact=020 22 123 45",
+        "--set",
+        "company=Boutique Rova",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("every row gets the card Boutique Rova, +261 20 22 123 45"),
+        "{run:?}"
+    );
+
     let sandbox = sandbox(Faults::default());
     let mut flags = vec!["--country", "mg"];
     flags.extend(card);
