@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 mod cmd;
 pub mod contact;
+pub mod country;
 pub mod delivery;
 mod exit;
 pub mod input;

@@ -196,6 +196,10 @@ pub(crate) fn print_source(source: &Source) {
     );
     say!("  columns: {}", source.columns.join(", "));
     if let Some((names, phone)) = &source.constant_card {
+        // As the card will carry it: read in the --country plan when it has no code.
+        let phone = crate::contact::phone::parse_in(phone, source.country)
+            .map(|(number, _)| crate::contact::phone::pretty(number))
+            .unwrap_or_else(|_| phone.to_string());
         say!("  every row gets the card {}, {phone}", shown(names));
     }
     for warning in &source.warnings {

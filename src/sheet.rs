@@ -244,7 +244,6 @@ impl std::io::Write for Latch<'_> {
     }
 }
 
-/// A cell's text within what a cell holds (longer text is cut, with `…`).
 /// How many characters a number takes as a cell shows it (whole numbers: their digits).
 fn number_width(n: f64) -> usize {
     if n.fract() == 0.0 && n.abs() < 1e15 {
@@ -257,6 +256,7 @@ fn number_width(n: f64) -> usize {
     }
 }
 
+/// A cell's text within what a cell holds (longer text is cut, with `…`).
 fn fit(text: &str) -> &str {
     if text.len() <= MAX_CELL_CHARS {
         return text;

@@ -9,6 +9,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Shell};
 use crate::{Exit, Failure};
 
+/// Writes the completion script for `shell` to stdout.
 pub(crate) fn completions(shell: Shell) -> Result<Exit, Failure> {
     let generator = match shell {
         Shell::Bash => clap_complete::Shell::Bash,

@@ -445,8 +445,8 @@ fn contains(text: &str, needle: &[u8]) -> bool {
     memchr::memchr_iter(needle[0], bytes).any(|i| bytes[i..].starts_with(needle))
 }
 
-/// The warnings about numbers no country's plan has; how many of them were written without
-/// a `+`, as a national number would be (`8 903 …`).
+/// The warnings about numbers no country's plan has; how many start with no known country
+/// code and were written without a `+`, as a national number would be (`8 903 …`).
 fn plausibility_warnings(
     request: &Request,
     chat_text: &str,

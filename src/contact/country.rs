@@ -1,57 +1,13 @@
 //! `--country CC`: numbers written without their country code (`034 39 387 51`,
 //! `8 903 123-45-67`), read in one country's numbering plan — libphonenumber's, as the
-//! `phonenumber` crate ships it. See docs/validation.md, "National numbers".
+//! `phonenumber` crate ships it. See docs/validation.md, "National numbers". The country
+//! itself ([`Country`]) is a leaf module's, so that the input stage can carry it.
 
 use std::fmt;
-use std::str::FromStr;
 
-use phonenumber::metadata::DATABASE;
+pub use crate::country::Country;
 
 use super::phone::{PhoneError, PhoneNumber};
-
-/// A country whose numbering plan reads national numbers: its ISO 3166 alpha-2 code and its
-/// calling code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Country {
-    id: phonenumber::country::Id,
-    calling_code: u16,
-}
-
-impl FromStr for Country {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Country, String> {
-        let upper = text.trim().to_ascii_uppercase();
-        // The United Kingdom's ISO code is GB; UK is what people write.
-        let upper = if upper == "UK" {
-            "GB".to_string()
-        } else {
-            upper
-        };
-        let id = upper
-            .parse::<phonenumber::country::Id>()
-            .ok()
-            .filter(|_| upper.len() == 2);
-        let meta = id.and_then(|id| DATABASE.by_id(id.as_ref()));
-        match (id, meta) {
-            (Some(id), Some(meta)) => Ok(Country {
-                id,
-                calling_code: meta.country_code(),
-            }),
-            _ => Err(format!(
-                "'{}' is not a country code: give the two letters of ISO 3166 \
-                 (e.g. MG for Madagascar, RU for Russia, DE for Germany)",
-                crate::term::shown(text)
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Country {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.id.as_ref())
-    }
-}
 
 /// Why a number without a country code is not a number of the country's plan, in the
 /// plan's terms.
@@ -60,6 +16,8 @@ pub struct NotInPlan {
     pub country: Country,
     /// The digits after the national (trunk) prefix, as the plan reads them.
     pub national_digits: usize,
+    /// Whether a trunk prefix was written (and is not counted).
+    pub trunk: bool,
     /// The lengths the plan allows, shortest first.
     pub lengths: Vec<u16>,
 }
@@ -69,9 +27,15 @@ impl fmt::Display for NotInPlan {
         let Self {
             country,
             national_digits,
+            trunk,
             lengths,
         } = self;
-        let plan = format!("{country}'s numbering plan (+{})", country.calling_code);
+        let after = if *trunk {
+            " after the trunk prefix"
+        } else {
+            ""
+        };
+        let plan = format!("{country}'s numbering plan (+{})", country.calling_code());
         if lengths.contains(&(*national_digits as u16)) {
             write!(
                 f,
@@ -82,9 +46,8 @@ impl fmt::Display for NotInPlan {
             let allowed: Vec<String> = lengths.iter().map(u16::to_string).collect();
             write!(
                 f,
-                "is not a number of {plan}: it has {national_digits} digits after the trunk \
-                 prefix, and numbers there have {}; check the number, or write it with its \
-                 own country code (+…)",
+                "is not a number of {plan}: it has {national_digits} digits{after}, and numbers \
+                 there have {}; check the number, or write it with its own country code (+…)",
                 allowed.join(" or ")
             )
         }
@@ -137,21 +100,6 @@ fn e164(number: &phonenumber::PhoneNumber) -> Option<PhoneNumber> {
 }
 
 impl Country {
-    /// The country libphonenumber treats as the main one of a calling code (RU for 7, US
-    /// for 1), if the code is a country's.
-    pub fn main_of(calling_code: u16) -> Option<Country> {
-        let metas = DATABASE.by_code(&calling_code)?;
-        let meta = metas
-            .iter()
-            .find(|m| m.is_main_country_for_code())
-            .or_else(|| metas.first())?;
-        meta.id().parse().ok()
-    }
-
-    pub fn calling_code(self) -> u16 {
-        self.calling_code
-    }
-
     /// Reads `digits` (a number's digits, leading zeros kept, written without `+`) as the
     /// country's plan reads them: a national number (its trunk prefix dropped and the country
     /// code put in front), or a number after the country's international prefix (`00`,
@@ -198,28 +146,20 @@ impl Country {
         }
     }
 
-    /// The country's national (trunk) prefix: `0`, `8` …, or none.
-    fn trunk_prefix(self) -> &'static str {
-        DATABASE
-            .by_id(self.id.as_ref())
-            .and_then(|meta| meta.national_prefix())
-            .unwrap_or("")
-    }
-
     /// The plan's reason for refusing `digits`.
     fn why_not(self, digits: &str) -> NotInPlan {
         let prefix = self.trunk_prefix();
-        let national = if prefix.is_empty() {
-            digits
-        } else {
-            digits.strip_prefix(prefix).unwrap_or(digits)
+        let national = match digits.strip_prefix(prefix) {
+            Some(rest) if !prefix.is_empty() => rest,
+            _ => digits,
         };
         // Every kind of number of the plan (the table of lengths by calling code).
-        let mask = super::plans::LENGTHS[usize::from(self.calling_code)];
+        let mask = super::plans::LENGTHS[usize::from(self.calling_code())];
         let lengths = (0..32u16).filter(|n| mask & (1 << n) != 0).collect();
         NotInPlan {
             country: self,
             national_digits: national.len(),
+            trunk: national.len() < digits.len(),
             lengths,
         }
     }

@@ -100,8 +100,8 @@ pub enum PhoneError {
     /// `79010000010.5`: a number cell with a fraction.
     NotWhole,
     NationalNumber,
-    /// Fewer digits than a country code and number; whether it was written with `+` (then
-    /// `--country` cannot help).
+    /// Fewer digits than a country code and number; whether it was written as international
+    /// (`+` or `00`: then `--country` cannot help).
     TooShort(usize, bool),
     TooLong(usize),
     Unsafe,
@@ -150,8 +150,8 @@ impl fmt::Display for PhoneError {
             ),
             PhoneError::TooShort(n, true) => write!(
                 f,
-                "has {n} digits after the +, fewer than {MIN_DIGITS}: a digit is missing, or \
-                 the area code"
+                "has {n} digits after the international prefix, fewer than {MIN_DIGITS}: a \
+                 digit is missing, or the area code"
             ),
             PhoneError::TooShort(n, false) => write!(
                 f,
@@ -206,7 +206,9 @@ pub fn parse_in(text: &str, country: Option<Country>) -> Result<(PhoneNumber, bo
     let digits = scan(text)?;
     match country {
         Some(country) if !digits.plus => {
-            if digits.count > 19 {
+            // A full number (15 digits) behind the longest international prefix (`0011`):
+            // anything longer is too long, and past 19 digits the value no longer fits.
+            if digits.count > MAX_DIGITS + 4 {
                 return Err(PhoneError::TooLong(digits.count));
             }
             if digits.count == 0 {
@@ -331,7 +333,10 @@ fn judge(digits: Digits) -> Result<PhoneNumber, PhoneError> {
         _ => return Err(PhoneError::NationalNumber),
     };
     if significant < MIN_DIGITS {
-        return Err(PhoneError::TooShort(significant, digits.plus));
+        return Err(PhoneError::TooShort(
+            significant,
+            digits.plus || leading_zeros == 2,
+        ));
     }
     if significant > MAX_DIGITS {
         return Err(PhoneError::TooLong(significant));

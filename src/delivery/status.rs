@@ -371,14 +371,14 @@ async fn round(
             continue;
         }
         // One instance asks about every card: no copy of them.
-        let subset: Vec<Tracked> = if mine.len() == tracked.len() {
-            Vec::new()
+        let subset: std::borrow::Cow<[Tracked]> = if mine.len() == tracked.len() {
+            std::borrow::Cow::Borrowed(&tracked)
         } else {
-            mine.iter().map(|&i| tracked[i]).collect()
+            std::borrow::Cow::Owned(mine.iter().map(|&i| tracked[i]).collect())
         };
         let observed = observe::observe(
             client.as_ref(),
-            if subset.is_empty() { &tracked } else { &subset },
+            &subset,
             options.queue_ttl,
             now,
             options.asked_per_round,

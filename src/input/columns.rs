@@ -24,7 +24,7 @@ use std::str::FromStr;
 use csv::StringRecord;
 
 use super::Row;
-use crate::contact::Country;
+use crate::country::Country;
 use crate::term::shown;
 
 /// A `sendContact` request field that an input column can feed.

@@ -88,7 +88,7 @@ pub struct InputOptions {
     /// An encoding label (`windows-1251`, `utf-16le` …) that overrides detection.
     pub encoding: Option<&'static encoding_rs::Encoding>,
     /// `--country`: numbers without a country code are read in this country's plan.
-    pub country: Option<crate::contact::Country>,
+    pub country: Option<crate::country::Country>,
 }
 
 /// What the file turned out to be, for the summary line.
@@ -471,9 +471,11 @@ pub struct Source {
     pub header_row: RowNumber,
     /// How each field was mapped: `chatId ← 'Phone'` …
     pub columns: Vec<String>,
-    /// With `--set` the same card on every row: its names and phone, as the card shows it
-    /// (read in the `--country` plan when it has no country code).
+    /// With `--set` the same card on every row: its names and phone.
     pub constant_card: Option<(String, String)>,
+    /// `--country`: the plan the phone is read in, when it has no country code.
+    #[serde(skip)]
+    pub country: Option<crate::country::Country>,
     pub warnings: Vec<String>,
 }
 
@@ -484,12 +486,11 @@ impl Source {
             format: table.format.to_string(),
             header_row: table.header_row,
             columns: table.columns.notes.clone(),
-            constant_card: table.columns.constant_card().map(|(names, phone)| {
-                let shown = crate::contact::phone::parse_in(phone, table.columns.country())
-                    .map(|(number, _)| crate::contact::phone::pretty(number))
-                    .unwrap_or_else(|_| phone.to_string());
-                (names, shown)
-            }),
+            constant_card: table
+                .columns
+                .constant_card()
+                .map(|(names, phone)| (names, phone.to_string())),
+            country: table.columns.country(),
             warnings: table.warnings.clone(),
         }
     }

@@ -66,7 +66,8 @@ pub(crate) struct History {
     cards: HashMap<CardKey, CardRef>,
     /// Rows taken back from the results file (see [`Event::Restored`]).
     restored: Vec<RestoredCard>,
-    /// The `--set` values recorded when the ledger was started, if any were.
+    /// The `--set` values (and `--country`, under that key) recorded when the ledger was
+    /// started, if any were.
     pub(crate) settings: Option<BTreeMap<String, String>>,
     /// Which ledger this is: its [`Event::Begun`] (none in a ledger begun by an earlier
     /// greenbulk).

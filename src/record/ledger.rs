@@ -139,7 +139,8 @@ pub(crate) enum Event {
         at: u64,
     },
     /// The `--set` values (field → value) of the run that started this ledger: the card it
-    /// sends, when the input does not give it. A resumed run must give the same.
+    /// sends, when the input does not give it; and its `--country` (under the key
+    /// `--country`), which reads the cells' numbers. A resumed run must give the same.
     Settings {
         sets: BTreeMap<String, String>,
         at: u64,
@@ -210,7 +211,7 @@ pub(crate) enum LoadError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Names {
     Keep,
-    Drop,
+    Omit,
 }
 
 /// Reads a journal from its start. Any line that is not an event is damage, except a torn
@@ -218,7 +219,7 @@ pub(crate) enum Names {
 pub(crate) fn load(file: &File, names: Names) -> Result<Loaded, LoadError> {
     let mut history = match names {
         Names::Keep => History::default(),
-        Names::Drop => History::without_names(),
+        Names::Omit => History::without_names(),
     };
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut line = Vec::new();

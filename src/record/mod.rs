@@ -319,7 +319,7 @@ impl Record {
         if workbook && !results.exists() && ledger_path(results).exists() {
             // A workbook comes when its run ends: a run still sending holds the ledger
             // (busy, and `status --watch` waits for it); else the run stopped short.
-            drop(Record::open_as(results, true, Names::Drop)?);
+            drop(Record::open_as(results, true, Names::Omit)?);
             return Err(RecordError::Unfinished {
                 results: shown_path(results),
             });
@@ -331,7 +331,7 @@ impl Record {
                 });
             }
         }
-        Record::open_as(results, true, Names::Drop)
+        Record::open_as(results, true, Names::Omit)
     }
 
     /// An earlier run's history without opening it for writing (for `--dry-run`): a torn

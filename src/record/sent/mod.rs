@@ -590,9 +590,9 @@ impl SentCards {
         at: u64,
         unrecorded: bool,
     ) -> Result<u64, SentCardsError> {
-        let this = self.instance.clone();
+        let our_instance = self.instance.clone();
         let ours = |instance| match history.instance(instance) {
-            Some(on) => on == this,
+            Some(on) => on == our_instance,
             None => unrecorded,
         };
         let ledger_cards = history.iter().filter_map(|(_, state)| {
