@@ -221,7 +221,7 @@ pub(crate) fn country_line(tally: &Tally) -> Option<String> {
             )
         });
     }
-    let country = tally.likely_country().filter(|_| tally.without_code > 0)?;
+    let country = tally.hint()?;
     Some(format!(
         "hint: {} written without a country code, and the file's other numbers are \
          from {country} (+{}): `--country {country}` reads them in {country}'s numbering plan",
@@ -257,9 +257,7 @@ pub(crate) fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], repor
         plural(tally.errors, "error"),
         plural(tally.warnings, "warning"),
     );
-    let hint = tally
-        .likely_country()
-        .filter(|_| tally.country.is_none() && tally.without_code > 0);
+    let hint = tally.hint();
     for (row, f) in first {
         let f = &with_hint(f, hint);
         let value = if f.value.is_empty() {

@@ -147,11 +147,7 @@ impl SheetWriter {
             }
             let text = fit(text);
             // Characters, counted only as far as the widest column allowed.
-            let width = if text.len() <= WIDTH.1 {
-                text.chars().count()
-            } else {
-                text.chars().take(WIDTH.1).count()
-            };
+            let width = text.chars().take(WIDTH.1).count();
             widths[column] = widths[column].max(width);
             let format = match (header, tone) {
                 (true, _) => Some(&*header_format),

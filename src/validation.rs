@@ -58,6 +58,15 @@ impl Tally {
             .flatten()
     }
 
+    /// The country the summary's hint names: without `--country`, when numbers look
+    /// written without a country code and the others point to one country.
+    pub fn hint(&self) -> Option<Country> {
+        if self.country.is_some() || self.without_code == 0 {
+            return None;
+        }
+        self.likely_country()
+    }
+
     fn count_code(&mut self, number: PhoneNumber) {
         let Some((code, _)) = number.calling_code() else {
             return;

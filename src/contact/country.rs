@@ -110,13 +110,8 @@ impl Country {
     /// refused: which one is meant, only the person who wrote it knows. The number, and
     /// whether it was read as a national one.
     pub(super) fn read(self, digits: &str) -> Result<(PhoneNumber, bool), PhoneError> {
-        // The digits as an international number: after a `00`, or as they stand.
-        let as_written = || {
-            let rest = digits.strip_prefix("00").unwrap_or(digits);
-            (!rest.starts_with('0'))
-                .then(|| rest.parse().ok().and_then(PhoneNumber::from_digits))
-                .flatten()
-        };
+        // The digits as an international number, as they are read without `--country`.
+        let as_written = || super::phone::parse(digits).ok();
         let parsed = phonenumber::parse(Some(self.id), digits)
             .ok()
             .filter(phonenumber::PhoneNumber::is_valid);

@@ -509,12 +509,12 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
     // By a hash of the row, chat and phone, and of the idMessage (24 bytes a card, not 48 and
     // 32): what a hash finds is checked against the key's own state before it is used.
     let row_hash = |row: u64, chat: &str, phone: u64| {
-        let mut text = Vec::with_capacity(chat.len() + 17);
-        text.extend_from_slice(&row.to_le_bytes());
-        text.extend_from_slice(chat.as_bytes());
-        text.push(0x1f);
-        text.extend_from_slice(&phone.to_le_bytes());
-        xxhash_rust::xxh3::xxh3_64(&text)
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(&row.to_le_bytes());
+        hasher.update(chat.as_bytes());
+        hasher.update(&[0x1f]);
+        hasher.update(&phone.to_le_bytes());
+        hasher.digest()
     };
     let mut by_row: HashMap<u64, ContentKey> = HashMap::new();
     let mut by_id: HashMap<u64, ContentKey> = HashMap::new();
@@ -525,7 +525,7 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
                 .entry(row_hash(state.row.0, chat, phone))
                 .or_insert(key);
             let attempted = |key: &ContentKey| history.get(*key).and_then(|s| s.attempt_at);
-            if attempted(&key) > attempted(held) {
+            if state.attempt_at > attempted(held) {
                 *held = key;
             }
         }
@@ -541,7 +541,7 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
         let chat = field(Column::ChatId);
         let card = CardKey::of(chat, phone);
         lines.insert(card);
-        let old_error = field(Column::Error).to_string();
+        let old_error = field(Column::Error);
         let own = by_row
             .get(&row_hash(row, chat, phone))
             .and_then(|key| history.get(*key))
@@ -552,7 +552,7 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
             });
         if let Some(state) = own {
             let mut line = results::sendable_line(Some(state));
-            line.error = crate::record::keeping_removed_note(&old_error, &line.error);
+            line.error = crate::record::keeping_removed_note(old_error, &line.error);
             line.fill(fields);
             return;
         }
@@ -576,7 +576,7 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
         };
         if let Some(mut line) = line {
             // The line's own note stays: it says why this row's card is another row's.
-            line.error = old_error;
+            line.error = old_error.to_string();
             line.fill(fields);
         }
     })?;

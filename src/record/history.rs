@@ -125,8 +125,8 @@ impl Keys {
         &mut self.states[at].1
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&ContentKey, &KeyState)> {
-        self.states.iter().map(|(key, state)| (key, state))
+    fn iter(&self) -> impl Iterator<Item = (ContentKey, &KeyState)> {
+        self.states.iter().map(|(key, state)| (*key, state))
     }
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut KeyState> {
@@ -268,7 +268,7 @@ impl History {
 
     /// Every key and its state, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (ContentKey, &KeyState)> {
-        self.keys.iter().map(|(key, state)| (*key, state))
+        self.keys.iter()
     }
 
     /// Whether an earlier run wrote anything here.
@@ -429,11 +429,11 @@ impl History {
                         CardRef::Restored(_) => None,
                     };
                     if Some(rank(state)) > before {
-                        held.insert(CardRef::Key(*key));
+                        held.insert(CardRef::Key(key));
                     }
                 }
                 std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(CardRef::Key(*key));
+                    slot.insert(CardRef::Key(key));
                 }
             }
         }

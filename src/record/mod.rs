@@ -315,8 +315,9 @@ impl Record {
 
     /// Opens the pair of an earlier run, which must exist (for `greenbulk status`).
     pub(crate) fn open_existing(results: &Path) -> Result<Record, RecordError> {
+        let ledger = ledger_path(results);
         let workbook = crate::sheet::workbook_path(results).unwrap_or(false);
-        if workbook && !results.exists() && ledger_path(results).exists() {
+        if workbook && !results.exists() && ledger.exists() {
             // A workbook comes when its run ends: a run still sending holds the ledger
             // (busy, and `status --watch` waits for it); else the run stopped short.
             drop(Record::open_as(results, true, Names::Omit)?);
@@ -324,7 +325,7 @@ impl Record {
                 results: shown_path(results),
             });
         }
-        for path in [results.to_path_buf(), ledger_path(results)] {
+        for path in [results.to_path_buf(), ledger] {
             if !path.exists() {
                 return Err(RecordError::NoRun {
                     missing: shown_path(&path),

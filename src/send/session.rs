@@ -765,7 +765,8 @@ fn same_card(
         }
         return Ok(());
     }
-    let recorded = history.settings.clone().unwrap_or_default();
+    let empty = BTreeMap::new();
+    let recorded = history.settings.as_ref().unwrap_or(&empty);
     let fields = recorded.keys().chain(sets.keys());
     let quoted = |v: Option<&String>| {
         v.map_or("not set".to_string(), |v| {

@@ -39,13 +39,19 @@ pub(super) fn plan_line(plan: &QueuePlan, now: jiff::Timestamp, state: &str) -> 
         human(plan.longest_wait()),
         human(plan.ttl),
     );
-    if state != "authorized" {
-        line.push_str(&format!(
-            " — once the instance is authorized: it is '{state}' now, and nothing leaves the \
-             queue until it is"
-        ));
-    }
+    line.push_str(&until_authorized(state));
     line
+}
+
+/// What a plan's times wait for while the instance is not authorized (nothing, when it is).
+fn until_authorized(state: &str) -> String {
+    if state == "authorized" {
+        return String::new();
+    }
+    format!(
+        " — once the instance is authorized: it is '{state}' now, and nothing leaves the queue \
+         until it is"
+    )
 }
 
 /// The plan under a schedule, as a calendar: `7,412 cards, 09:00–18:00 Mon–Fri
@@ -95,12 +101,7 @@ pub(super) fn calendar_line(
             human(wait)
         ));
     }
-    if state != "authorized" {
-        line.push_str(&format!(
-            " — once the instance is authorized: it is '{state}' now, and nothing leaves the \
-             queue until it is"
-        ));
-    }
+    line.push_str(&until_authorized(state));
     line
 }
 
