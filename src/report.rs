@@ -81,7 +81,12 @@ impl Findings {
                 let file = Destination::of(path)
                     .with_context(|| format!("cannot create the report {}", shown_path(path)))?;
                 let report = if workbook {
-                    Report::Xlsx(Box::new(SheetWriter::new("Findings", &REPORT_COLUMNS)?))
+                    let out = file.file().try_clone()?;
+                    Report::Xlsx(Box::new(SheetWriter::new(
+                        out,
+                        "Findings",
+                        &REPORT_COLUMNS,
+                    )?))
                 } else {
                     let out = std::io::BufWriter::new(file.file().try_clone()?);
                     Findings::csv(Box::new(out))?
@@ -152,9 +157,8 @@ impl Findings {
                 closed.with_context(|| format!("cannot write the report {shown}"))?;
             }
             Some(Report::Xlsx(sheet)) => {
-                let file = self.file.as_ref().expect("a workbook report has a file");
                 sheet
-                    .save(file.file())
+                    .save()
                     .with_context(|| format!("cannot write the report {shown}"))?;
             }
         }

@@ -550,7 +550,9 @@ impl ResultsWriter {
             crate::sheet::workbook_path(path).map_err(|e| failed(std::io::Error::other(e)))?;
         let sink = if workbook {
             let names: Vec<&str> = header.iter().map(String::as_str).collect();
-            let sheet = SheetWriter::new("Results", &names).map_err(|e| failed(e.into_io()))?;
+            let out = replacement.file().try_clone().map_err(failed)?;
+            let sheet =
+                SheetWriter::new(out, "Results", &names).map_err(|e| failed(e.into_io()))?;
             Sink::Xlsx(Box::new(sheet), replacement)
         } else {
             let mut csv = csv::WriterBuilder::new()
@@ -692,7 +694,7 @@ impl ResultsWriter {
                 let summary = self.summary();
                 sheet
                     .key_values("Summary", &summary)
-                    .and_then(|()| sheet.save(replacement.file()))
+                    .and_then(|()| sheet.save())
                     .map_err(SheetError::into_io)
                     .map(|()| replacement)
             }
