@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::client::{Answer, Gateway};
-use crate::record::sent::{Claim, Claimed, DayCap, SentCards, Settled};
+use crate::record::sent::{Claim, Claimed, DayCap, SentCards, Settled, claim_across};
 use crate::record::{Event, Ledger, RecordError};
 use crate::send::dispatch::{self, Attempt, Go, Halt, Journal, Stop, TokioClock, Turn};
 use crate::send::events::{self, Events, RowOutcome};
@@ -53,6 +53,9 @@ pub(crate) struct Lane {
     pub(crate) gateway: Arc<dyn Gateway>,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) cards: Arc<RwLock<SentCards>>,
+    /// The other instances' histories on this machine, read afresh at each claim: a card
+    /// one of them holds does not go from this one.
+    pub(crate) others: Arc<std::sync::Mutex<Vec<Arc<RwLock<SentCards>>>>>,
     pub(crate) settings: Settings,
     pub(crate) counters: Arc<Counters>,
     pub(crate) events: Events,
@@ -204,11 +207,13 @@ impl Journal for Arc<Shared> {
             .collect();
         let shared = self.clone();
         async move {
-            let cards = shared.cards.clone();
-            let claimed =
-                tokio::task::spawn_blocking(move || write(&cards).claim_within(&wanted, at, cap))
-                    .await
-                    .unwrap_or_else(|e| panic!("claiming cards panicked: {e}"));
+            let (cards, others) = (shared.cards.clone(), shared.others.clone());
+            let claimed = tokio::task::spawn_blocking(move || {
+                let mut others = others.lock().unwrap_or_else(|e| e.into_inner());
+                claim_across(&cards, &mut others, &wanted, at, cap)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("claiming cards panicked: {e}"));
             let claimed = match claimed {
                 Ok(claimed) => claimed,
                 Err(e) => {

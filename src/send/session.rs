@@ -541,6 +541,12 @@ impl Run<'_> {
                 gateway: gateway.clone(),
                 ledger: record.ledger(),
                 cards: self.cards[lane].clone(),
+                others: Arc::new(std::sync::Mutex::new(
+                    (self.cards.iter().enumerate())
+                        .filter(|&(other, _)| other != lane)
+                        .map(|(_, cards)| cards.clone())
+                        .collect(),
+                )),
                 settings: engine::Settings {
                     rate: rates[lane],
                     ..options.settings.clone()

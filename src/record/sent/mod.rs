@@ -397,6 +397,32 @@ impl SentCards {
         })
     }
 
+    /// Reads what other runs appended since the last look, under a shared lock: another
+    /// instance's history, looked at again just before this run claims its cards. A history
+    /// that did not exist when it was first looked for is looked for again.
+    fn refresh(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() {
+            match File::open(&self.path) {
+                Ok(file) => self.file = Some(file),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        if self.writable {
+            self.file().lock()?;
+        } else {
+            self.file().lock_shared()?;
+        }
+        let read = (|| {
+            if self.read_to == 0 {
+                self.start()?;
+            }
+            self.catch_up()
+        })();
+        self.file().unlock()?;
+        read
+    }
+
     fn read_slot(&self, number: u32) -> std::io::Result<Option<Slot>> {
         let mut bytes = [0u8; SLOT as usize];
         read_at(self.file(), &mut bytes, slot_offset(number))?;
@@ -414,7 +440,7 @@ impl SentCards {
         cards: &[Claim],
         at: u64,
     ) -> Result<Vec<Option<u32>>, SentCardsError> {
-        let claimed = self.claim_within(cards, at, None)?;
+        let claimed = self.claim_within(cards, at, None, &HashSet::new())?;
         Ok(claimed
             .into_iter()
             .map(|c| match c {
@@ -425,12 +451,14 @@ impl SentCards {
     }
 
     /// [`SentCards::claim`], and no more new cards than `cap` leaves room for on its day,
-    /// counted under the same lock: two runs at once cannot pass the cap together.
+    /// counted under the same lock: two runs at once cannot pass the cap together. The
+    /// cards in `elsewhere` (another instance's history holds them) are taken too.
     pub(crate) fn claim_within(
         &mut self,
         cards: &[Claim],
         at: u64,
         cap: Option<DayCap>,
+        elsewhere: &HashSet<CardKey>,
     ) -> Result<Vec<Claimed>, SentCardsError> {
         let file = self
             .this_file
@@ -454,7 +482,7 @@ impl SentCards {
                     claimed.push(Claimed::Slot(own));
                     continue;
                 }
-                if history.claimed_now.contains(&card) {
+                if history.claimed_now.contains(&card) || (elsewhere.contains(&card) && !again) {
                     claimed.push(Claimed::Taken);
                     continue;
                 }
@@ -694,6 +722,68 @@ impl SentCards {
     }
 }
 
+/// Claims `cards` in `own` ([`SentCards::claim_within`]), refusing those that another
+/// instance's history on this machine holds, sent or in flight: `others` (and any history
+/// that appeared in the directory since), each read afresh. Every run on this machine claims
+/// under one lock (`claims.lock` beside the histories), so two runs on two instances at the
+/// same moment never both send one card. `others` grows by the histories found.
+pub(crate) fn claim_across(
+    own: &std::sync::RwLock<SentCards>,
+    others: &mut Vec<std::sync::Arc<std::sync::RwLock<SentCards>>>,
+    cards: &[Claim],
+    at: u64,
+    cap: Option<DayCap>,
+) -> Result<Vec<Claimed>, SentCardsError> {
+    let (dir, instance) = {
+        let own = crate::read(own);
+        let dir = own.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        (dir, own.instance.clone())
+    };
+    let lock_path = dir.join("claims.lock");
+    let failed = |path: &Path| {
+        let shown = crate::term::shown_path(path);
+        move |error| SentCardsError { path: shown, error }
+    };
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(failed(&lock_path))?;
+    lock.lock().map_err(failed(&lock_path))?;
+    let done = (|| {
+        let known: HashSet<String> = others
+            .iter()
+            .map(|other| crate::read(other).instance.clone())
+            .chain([instance.clone()])
+            .collect();
+        for appeared in SentCards::instances_in(&dir) {
+            if !known.contains(&appeared) {
+                let peeked = SentCards::peek(&dir, &appeared)?;
+                others.push(std::sync::Arc::new(std::sync::RwLock::new(peeked)));
+            }
+        }
+        let wanted: Vec<CardKey> = cards
+            .iter()
+            .filter(|claim| claim.slot.is_none() && !claim.again)
+            .map(|claim| claim.card)
+            .collect();
+        let mut elsewhere = HashSet::new();
+        if !wanted.is_empty() {
+            for other in others.iter() {
+                let mut other = crate::write(other);
+                let path = other.path.clone();
+                other.refresh().map_err(failed(&path))?;
+                elsewhere.extend(wanted.iter().filter(|&&card| other.earlier(card).is_some()));
+            }
+        }
+        crate::write(own).claim_within(cards, at, cap, &elsewhere)
+    })();
+    // Closing the file would release the lock as well; an error unlocking changes nothing.
+    let _ = lock.unlock();
+    done
+}
+
 /// A card to claim: its slot, when a retry of this run's already has one; whether it goes
 /// whatever the history says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -916,9 +1006,13 @@ mod tests {
             to: 86_400_000,
             most: 3,
         });
-        let claimed = first.claim_within(&[fresh(1), fresh(2)], 10, cap).unwrap();
+        let claimed = first
+            .claim_within(&[fresh(1), fresh(2)], 10, cap, &HashSet::new())
+            .unwrap();
         assert_eq!(claimed, [Claimed::Slot(0), Claimed::Slot(1)]);
-        let claimed = second.claim_within(&[fresh(3), fresh(4)], 11, cap).unwrap();
+        let claimed = second
+            .claim_within(&[fresh(3), fresh(4)], 11, cap, &HashSet::new())
+            .unwrap();
         assert_eq!(claimed, [Claimed::Slot(2), Claimed::Capped]);
         // A retry keeps its slot; the next day has room again.
         let retry = Claim {
@@ -926,7 +1020,9 @@ mod tests {
             ..fresh(1)
         };
         assert_eq!(
-            first.claim_within(&[retry], 12, cap).unwrap(),
+            first
+                .claim_within(&[retry], 12, cap, &HashSet::new())
+                .unwrap(),
             [Claimed::Slot(0)]
         );
         let tomorrow = cap.map(|c| DayCap {
@@ -935,9 +1031,67 @@ mod tests {
             ..c
         });
         let claimed = second
-            .claim_within(&[fresh(4)], 86_400_001, tomorrow)
+            .claim_within(&[fresh(4)], 86_400_001, tomorrow, &HashSet::new())
             .unwrap();
         assert_eq!(claimed, [Claimed::Slot(3)]);
+    }
+
+    /// A run on another instance of this machine, with its own results file.
+    fn run_on(dir: &Path, instance: &str, results: &str) -> SentCards {
+        let mut cards = SentCards::open(dir, instance).unwrap();
+        cards.register(&identity(dir, results)).unwrap();
+        cards
+    }
+
+    fn shared(cards: SentCards) -> std::sync::Arc<std::sync::RwLock<SentCards>> {
+        std::sync::Arc::new(std::sync::RwLock::new(cards))
+    }
+
+    #[test]
+    fn a_card_another_instance_claims_meanwhile_does_not_go_from_this_one() {
+        let dir = tempfile::tempdir().unwrap();
+        // Run A, on instance 1, opens its histories while instance 2's does not exist yet.
+        let a = shared(run_on(dir.path(), "1101000001", "a.csv"));
+        let mut a_others = vec![shared(SentCards::peek(dir.path(), "1101000002").unwrap())];
+        // Run B, on instance 2, starts later and claims card 1 (in flight), then card 2
+        // (sent).
+        let b = shared(run_on(dir.path(), "1101000002", "b.csv"));
+        let mut b_others = vec![shared(SentCards::peek(dir.path(), "1101000001").unwrap())];
+        let claimed = claim_across(&b, &mut b_others, &[fresh(1), fresh(2)], 10, None).unwrap();
+        assert_eq!(claimed, [Claimed::Slot(0), Claimed::Slot(1)]);
+        crate::write(&b)
+            .settle(1, card(2), 11, Settled::Sent(Some("B2".into())))
+            .unwrap();
+        // A's claim reads instance 2's history afresh: neither card goes; a new one does.
+        let claimed =
+            claim_across(&a, &mut a_others, &[fresh(1), fresh(2), fresh(3)], 12, None).unwrap();
+        assert_eq!(claimed, [Claimed::Taken, Claimed::Taken, Claimed::Slot(0)]);
+        // And B, whose look at instance 1's history is older than A's claim, sees card 3
+        // taken.
+        let claimed = claim_across(&b, &mut b_others, &[fresh(3)], 13, None).unwrap();
+        assert_eq!(claimed, [Claimed::Taken]);
+        // --again sends it whatever another instance holds.
+        let again = Claim {
+            again: true,
+            ..fresh(2)
+        };
+        assert_eq!(
+            claim_across(&a, &mut a_others, &[again], 14, None).unwrap(),
+            [Claimed::Slot(1)]
+        );
+    }
+
+    #[test]
+    fn a_history_that_appears_after_the_run_started_is_looked_at_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = shared(run_on(dir.path(), "1101000001", "a.csv"));
+        let mut a_others = Vec::new();
+        // Instance 3 was never used when A started: its history is not in A's list.
+        let c = shared(run_on(dir.path(), "1101000003", "c.csv"));
+        claim_across(&c, &mut Vec::new(), &[fresh(7)], 10, None).unwrap();
+        let claimed = claim_across(&a, &mut a_others, &[fresh(7)], 11, None).unwrap();
+        assert_eq!(claimed, [Claimed::Taken]);
+        assert_eq!(a_others.len(), 1, "found in the directory");
     }
 
     #[test]
