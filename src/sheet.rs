@@ -10,12 +10,17 @@
 //! library: a results file of a million rows is a gigabyte of sheet XML, and a general writer
 //! formats every cell through a table of cells and formats. Here a row is a few byte copies
 //! into a buffer, and a second thread compresses the buffers into the ZIP archive while the
-//! next rows are written (the stream of rows costs no more memory than ten of them). The
-//! archive is written front to back (ZIP data descriptors), so it may go to a pipe as well as
-//! to a file; the caller writes to a temporary path and renames it into place.
+//! next rows are written. Memory stays bounded: the first rows (at most [`SIZED_ROWS`], at
+//! most 8 MB of XML) wait until the column widths are known, then a few 256 KB buffers go
+//! round. The archive is written front to back (ZIP data descriptors), so it may go to a pipe
+//! as well as to a file; the caller writes to a temporary path and renames it into place. The
+//! sheet names no `<dimension>` (it would come before the rows): Excel, LibreOffice and
+//! calamine do not need it; openpyxl's read-only mode then counts the rows as it reads.
 
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -26,14 +31,21 @@ use zip::{CompressionMethod, ZipWriter};
 const MAX_ROWS: u32 = 1_048_576;
 /// The most columns a worksheet holds.
 const MAX_COLUMNS: usize = 16_384;
-/// The most characters a cell holds.
-const MAX_CELL_CHARS: usize = 32_767;
+/// The most characters a cell holds (UTF-16 units, as Excel counts them).
+const MAX_CELL_UNITS: usize = 32_767;
+/// The most sheet XML a workbook part may hold: a ZIP entry without the ZIP64 extension, which
+/// Excel refuses where it is not needed (and a margin for the sheet's end).
+const MAX_SHEET_BYTES: u64 = u32::MAX as u64 - (1 << 20);
+/// The largest number a cell holds.
+const MAX_NUMBER: f64 = 9.999_999_999_999_99e307;
 /// Column widths stay within these (in characters).
 const WIDTH: (usize, usize) = (6, 60);
 /// The rows, header included, whose content sizes the columns: a worksheet names its
 /// columns' widths before its rows, and the rows after these are on their way into the
 /// archive by then.
 pub(crate) const SIZED_ROWS: u32 = 1_000;
+/// ... or as many of them as fit in this much XML, whichever is less.
+const SIZED_BYTES: usize = 8 << 20;
 /// How much sheet XML is handed to the compressing thread at a time.
 const CHUNK: usize = 256 * 1024;
 
@@ -84,6 +96,8 @@ pub(crate) enum SheetError {
         "more than {MAX_COLUMNS} columns: more than a worksheet holds; use a .csv file instead"
     )]
     TooManyColumns,
+    #[error("more than 4 GB of cells: more than a workbook holds; use a .csv file instead")]
+    TooLarge,
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -121,6 +135,9 @@ pub(crate) struct SheetWriter {
     archive: Option<Archive>,
     /// Why the thread ended early, said again to a caller that goes on writing.
     stopped: Option<(std::io::ErrorKind, String)>,
+    /// The sheet XML handed to the thread so far, and the most it may be.
+    handed: u64,
+    most: u64,
     /// The small sheets after the data sheet: name and whole XML.
     more: Vec<(String, Vec<u8>)>,
 }
@@ -128,6 +145,8 @@ pub(crate) struct SheetWriter {
 /// The thread that compresses the sheet XML into the archive, and the way to it.
 struct Archive {
     chunks: SyncSender<Vec<u8>>,
+    /// Set when the workbook is dropped unsaved: the rest is not written.
+    discard: Arc<AtomicBool>,
     /// Emptied buffers coming back, so that a million rows reuse a handful.
     spare: Receiver<Vec<u8>>,
     thread: JoinHandle<std::io::Result<Zip>>,
@@ -136,29 +155,41 @@ struct Archive {
 type Zip = ZipWriter<StreamWriter<Latch>>;
 
 impl Archive {
-    fn start(out: std::fs::File) -> Archive {
+    fn start(out: std::fs::File) -> std::io::Result<Archive> {
         let (chunks, incoming) = sync_channel::<Vec<u8>>(4);
         let (give_back, spare) = sync_channel(8);
-        let thread = std::thread::spawn(move || -> std::io::Result<Zip> {
-            let mut zip = ZipWriter::new_stream(Latch::new(out));
-            zip.start_file("xl/worksheets/sheet1.xml", options())
-                .map_err(zip_io)?;
-            for mut chunk in incoming {
-                zip.write_all(&chunk)?;
-                if let Some(error) = zip.get_ref().and_then(|w| w.get_ref().error()) {
-                    // Stop early (a full disk): the writer hears it at its next chunk.
-                    return Err(std::io::Error::new(error.kind(), error.to_string()));
+        let discard = Arc::new(AtomicBool::new(false));
+        let latch = Latch::new(out, discard.clone());
+        let thread = std::thread::Builder::new()
+            .name("workbook".into())
+            .spawn(move || {
+                let mut zip = ZipWriter::new_stream(latch);
+                zip.start_file("xl/worksheets/sheet1.xml", options())
+                    .map_err(zip_io)?;
+                for mut chunk in incoming {
+                    zip.write_all(&chunk)?;
+                    if let Some(error) = zip.get_ref().and_then(|w| w.get_ref().error()) {
+                        // Stop early (a full disk): the writer hears it at its next chunk.
+                        return Err(std::io::Error::new(error.kind(), error.to_string()));
+                    }
+                    chunk.clear();
+                    chunk.shrink_to(CHUNK + 64 * 1024);
+                    let _ = give_back.try_send(chunk);
                 }
-                chunk.clear();
-                let _ = give_back.try_send(chunk);
-            }
-            Ok(zip)
-        });
-        Archive {
+                Ok(zip)
+            })?;
+        Ok(Archive {
             chunks,
+            discard,
             spare,
             thread,
-        }
+        })
+    }
+
+    /// Ends the thread without writing the rest of the archive.
+    fn abandon(self) {
+        self.discard.store(true, Ordering::Relaxed);
+        let _ = self.end();
     }
 
     /// Waits for the thread, and gives back the archive it wrote into.
@@ -183,6 +214,7 @@ impl SheetWriter {
         name: &str,
         header: &[&str],
     ) -> Result<SheetWriter, SheetError> {
+        debug_assert!(is_sheet_name(name), "{name}");
         let mut writer = SheetWriter {
             name: name.to_string(),
             next_row: 0,
@@ -190,8 +222,10 @@ impl SheetWriter {
             letters: Vec::new(),
             xml: Vec::with_capacity(CHUNK + 64 * 1024),
             started: false,
-            archive: Some(Archive::start(out)),
+            archive: Some(Archive::start(out)?),
             stopped: None,
+            handed: 0,
+            most: MAX_SHEET_BYTES,
             more: Vec::new(),
         };
         let cells: Vec<Cell> = header.iter().map(|h| Cell::Text(h)).collect();
@@ -201,8 +235,11 @@ impl SheetWriter {
 
     /// Adds a data row.
     pub(crate) fn row(&mut self, cells: &[Cell]) -> Result<(), SheetError> {
+        if self.archive.is_none() {
+            return Err(self.stopped());
+        }
         self.write(cells, false)?;
-        if !self.started && self.next_row >= SIZED_ROWS {
+        if !self.started && (self.next_row >= SIZED_ROWS || self.xml.len() >= SIZED_BYTES) {
             self.start_sheet();
         }
         if self.started && self.xml.len() >= CHUNK {
@@ -224,7 +261,9 @@ impl SheetWriter {
             self.letters
                 .push(column_letters(self.letters.len()).into_boxed_str());
         }
-        if self.widths.len() < cells.len() {
+        // Columns are sized by the rows before the sheet's start is written.
+        let sizing = !self.started;
+        if sizing && self.widths.len() < cells.len() {
             self.widths.resize(cells.len(), WIDTH.0);
         }
         let mut number = itoa::Buffer::new();
@@ -235,8 +274,10 @@ impl SheetWriter {
         xml.extend_from_slice(b"\">");
         for (column, cell) in cells.iter().enumerate() {
             let (text, tone) = match *cell {
-                Cell::Number(n) if n.is_finite() => {
-                    self.widths[column] = self.widths[column].max(number_width(n));
+                Cell::Number(n) if is_cell_number(n) => {
+                    if let Some(width) = self.widths.get_mut(column).filter(|_| sizing) {
+                        *width = (*width).max(number_width(n));
+                    }
                     cell_start(xml, &self.letters[column], row_text, None);
                     xml.extend_from_slice(b"><v>");
                     write_number(xml, n);
@@ -259,8 +300,9 @@ impl SheetWriter {
             let text = fit(text);
             // Characters, counted only when they may widen the column (a byte is at most a
             // character) and only as far as the widest column allowed.
-            let width = &mut self.widths[column];
-            if text.len() > *width {
+            if let Some(width) = self.widths.get_mut(column).filter(|_| sizing)
+                && text.len() > *width
+            {
                 *width = (*width).max(text.chars().take(WIDTH.1).count());
             }
             let style = match (header, tone) {
@@ -304,6 +346,14 @@ impl SheetWriter {
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK + 64 * 1024));
         let chunk = std::mem::replace(&mut self.xml, next);
+        self.handed += chunk.len() as u64;
+        if self.handed > self.most {
+            let archive = self.archive.take().expect("checked above");
+            archive.abandon();
+            let error = SheetError::TooLarge;
+            self.stopped = Some((std::io::ErrorKind::Other, error.to_string()));
+            return Err(error);
+        }
         if archive.chunks.send(chunk).is_err() {
             // The thread has stopped: its error says why.
             let archive = self.archive.take().expect("checked above");
@@ -332,6 +382,7 @@ impl SheetWriter {
         name: &str,
         pairs: &[(String, String)],
     ) -> Result<(), SheetError> {
+        debug_assert!(is_sheet_name(name), "{name}");
         let mut width = (10, 10);
         let mut rows = Vec::new();
         for (row, (key, value)) in pairs.iter().enumerate() {
@@ -345,7 +396,7 @@ impl SheetWriter {
                 text_cell(&mut rows, fit(key));
             }
             match value.parse::<f64>() {
-                Ok(number) if is_plain_number(value) && number.is_finite() => {
+                Ok(number) if is_plain_number(value, number) => {
                     cell_start(&mut rows, "B", row_text, None);
                     rows.extend_from_slice(b"><v>");
                     write_number(&mut rows, number);
@@ -432,7 +483,7 @@ impl Drop for SheetWriter {
     /// nothing writes into the temporary file once its owner has removed it.
     fn drop(&mut self) {
         if let Some(archive) = self.archive.take() {
-            let _ = archive.end();
+            archive.abandon();
         }
     }
 }
@@ -705,13 +756,29 @@ fn column_letters(column: usize) -> String {
     String::from_utf8(letters).expect("ASCII letters")
 }
 
-/// Whether a summary value is a plain number (digits, a sign, a point) and not, say, a
-/// phone number written with `+`, an exponent, or `inf`.
-fn is_plain_number(value: &str) -> bool {
-    !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+/// Whether a summary value is a number written as a cell writes it back (`7`, `2.5`), and
+/// not, say, a phone number written with `+`, `007`, an exponent or `inf`.
+fn is_plain_number(value: &str, number: f64) -> bool {
+    let mut written = Vec::new();
+    is_cell_number(number) && {
+        write_number(&mut written, number);
+        written == value.as_bytes()
+    }
+}
+
+/// Whether a cell holds this number as a number: finite, not too small to be written
+/// plainly, not over Excel's largest, not `-0`.
+fn is_cell_number(n: f64) -> bool {
+    (n.is_normal() || (n == 0.0 && n.is_sign_positive())) && n.abs() <= MAX_NUMBER
+}
+
+/// Whether Excel takes this as a sheet's name: 1 to 31 characters, none of `[]:*?/\`, not
+/// starting or ending with `'`.
+fn is_sheet_name(name: &str) -> bool {
+    (1..=31).contains(&name.chars().count())
+        && !name.contains(['[', ']', ':', '*', '?', '/', '\\'])
+        && !name.starts_with('\'')
+        && !name.ends_with('\'')
 }
 
 /// Writes to a file, keeping the first error and passing over what comes after it: a full
@@ -720,13 +787,16 @@ fn is_plain_number(value: &str) -> bool {
 struct Latch {
     file: std::io::BufWriter<std::fs::File>,
     error: Option<std::io::Error>,
+    /// Set: nothing more is written (a workbook dropped unsaved is not finished).
+    discard: Arc<AtomicBool>,
 }
 
 impl Latch {
-    fn new(file: std::fs::File) -> Latch {
+    fn new(file: std::fs::File, discard: Arc<AtomicBool>) -> Latch {
         Latch {
             file: std::io::BufWriter::with_capacity(256 * 1024, file),
             error: None,
+            discard,
         }
     }
 
@@ -747,6 +817,7 @@ impl Latch {
 impl std::io::Write for Latch {
     fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
         if self.error.is_none()
+            && !self.discard.load(Ordering::Relaxed)
             && let Err(e) = self.file.write_all(buffer)
         {
             self.error = Some(e);
@@ -773,14 +844,18 @@ fn number_width(n: f64) -> usize {
 
 /// A cell's text within what a cell holds (longer text is cut).
 fn fit(text: &str) -> &str {
-    if text.len() <= MAX_CELL_CHARS {
+    // A character is at least as many bytes as UTF-16 units.
+    if text.len() <= MAX_CELL_UNITS {
         return text;
     }
-    let mut end = MAX_CELL_CHARS;
-    while !text.is_char_boundary(end) {
-        end -= 1;
+    let mut units = 0;
+    for (at, ch) in text.char_indices() {
+        units += ch.len_utf16();
+        if units > MAX_CELL_UNITS {
+            return &text[..at];
+        }
     }
-    &text[..end]
+    text
 }
 
 /// Whether a path names a workbook (`.xlsx`), a format greenbulk does not write (`.xls`,
@@ -969,6 +1044,141 @@ mod tests {
         let read = read(&path, "Results");
         assert_eq!(read[1][0], Data::String("NaN".into()));
         assert_eq!(read[1][1], Data::Float(1.5));
+    }
+
+    #[test]
+    fn text_is_cut_at_what_a_cell_holds_counted_as_excel_counts() {
+        let cyrillic = "Ж".repeat(40_000);
+        let fits = "Ж".repeat(MAX_CELL_UNITS);
+        // Two UTF-16 units each: the last whole one before the limit.
+        let cards = "📇".repeat(20_000);
+        assert_eq!(
+            fit(&fits),
+            fits,
+            "32,767 Cyrillic letters fit (65,534 bytes)"
+        );
+        assert_eq!(fit(&cyrillic).chars().count(), MAX_CELL_UNITS);
+        assert_eq!(fit(&cards).chars().count(), MAX_CELL_UNITS / 2);
+        let dir = tempfile::tempdir().unwrap();
+        let path = workbook(&dir, &[vec![Cell::Number(2.0), Cell::Text(&fits)]]);
+        assert_eq!(read(&path, "Results")[1][1], Data::String(fits.clone()));
+    }
+
+    #[test]
+    fn rows_wider_than_the_sized_ones_and_numbers_a_cell_cannot_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows: Vec<Vec<Cell>> = (0..SIZED_ROWS + 5)
+            .map(|i| vec![Cell::Number(f64::from(i)), Cell::Text("x")])
+            .collect();
+        rows.push(vec![
+            Cell::Number(-0.0),
+            Cell::Number(f64::MAX),
+            Cell::Number(f64::MIN_POSITIVE / 4.0),
+            Cell::Text("a column no sized row had"),
+        ]);
+        let path = workbook(&dir, &rows);
+        let read = read(&path, "Results");
+        let last = read.last().unwrap();
+        assert_eq!(last[0], Data::String("-0".into()));
+        assert!(matches!(&last[1], Data::String(s) if s.len() > 300));
+        assert!(matches!(&last[2], Data::String(_)));
+        assert_eq!(last[3], Data::String("a column no sized row had".into()));
+    }
+
+    #[test]
+    fn summary_values_keep_their_digits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("book.xlsx");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut sheet = SheetWriter::new(file, "Results", &["row"]).unwrap();
+        let values = ["0042", "1.50", "-0", "5.", "2.5", "-3", "1e3"];
+        let pairs: Vec<(String, String)> = values
+            .iter()
+            .map(|v| (format!("value {v}"), v.to_string()))
+            .collect();
+        sheet.key_values("Summary", &pairs).unwrap();
+        sheet.save().unwrap();
+        let read = read(&path, "Summary");
+        let numbers: Vec<bool> = read
+            .iter()
+            .map(|r| matches!(r[1], Data::Float(_)))
+            .collect();
+        assert_eq!(numbers, [false, false, false, false, true, true, false]);
+        for (row, value) in read.iter().zip(values) {
+            assert_eq!(row[1].to_string(), value);
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_at_the_next_row_or_at_save() {
+        let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+            return; // not a Linux machine
+        };
+        let mut sheet = SheetWriter::new(full, "Results", &["row", "text"]).unwrap();
+        let text = "y".repeat(1000);
+        let mut failed = None;
+        for i in 0..20_000 {
+            if let Err(e) = sheet.row(&[Cell::Number(f64::from(i)), Cell::Text(&text)]) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let error = match failed {
+            Some(error) => error,
+            None => sheet.save().expect_err("the save fails"),
+        }
+        .into_io();
+        assert_eq!(error.kind(), std::io::ErrorKind::StorageFull, "{error}");
+    }
+
+    #[test]
+    fn after_the_archive_stops_rows_and_the_save_say_why() {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+        let Ok(full) = full else { return };
+        let mut sheet = SheetWriter::new(full, "Results", &["row"]).unwrap();
+        let text = "z".repeat(4000);
+        while sheet.row(&[Cell::Text(&text)]).is_ok() {}
+        let again = sheet.row(&[Cell::Text("more")]).err().unwrap().into_io();
+        assert_eq!(again.kind(), std::io::ErrorKind::StorageFull, "{again}");
+        let saved = sheet.save().err().unwrap().into_io();
+        assert_eq!(saved.kind(), std::io::ErrorKind::StorageFull, "{saved}");
+    }
+
+    #[test]
+    fn a_workbook_dropped_unsaved_is_not_finished_into_a_readable_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dropped.xlsx");
+        let file = std::fs::File::create(&path).unwrap();
+        let mut sheet = SheetWriter::new(file, "Results", &["row", "text"]).unwrap();
+        let text = "w".repeat(500);
+        for i in 0..3 * SIZED_ROWS {
+            sheet
+                .row(&[Cell::Number(f64::from(i)), Cell::Text(&text)])
+                .unwrap();
+        }
+        drop(sheet);
+        let opened = zip::ZipArchive::new(std::fs::File::open(&path).unwrap());
+        assert!(
+            opened.is_err(),
+            "no central directory: no archive that looks whole"
+        );
+    }
+
+    #[test]
+    fn a_sheet_over_what_a_zip_entry_holds_is_refused_not_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("big.xlsx")).unwrap();
+        let mut sheet = SheetWriter::new(file, "Results", &["text"]).unwrap();
+        // As if 4 GB: the same check, on a smaller size.
+        sheet.most = 4 << 20;
+        let text = "v".repeat(10_000);
+        let refused = (0..1_000).find_map(|_| sheet.row(&[Cell::Text(&text)]).err());
+        assert!(matches!(refused, Some(SheetError::TooLarge)), "{refused:?}");
+        let saved = sheet.save().err().unwrap();
+        assert!(
+            saved.to_string().contains("use a .csv file instead"),
+            "{saved}"
+        );
     }
 
     #[test]

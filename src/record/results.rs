@@ -662,10 +662,16 @@ impl ResultsWriter {
                 .write_record(fields.by_ref().map(|(_, text)| text))
                 .map_err(csv_io),
             Sink::Xlsx(sheet, _) => {
+                // A row number or a count, as greenbulk writes them: digits (a line edited
+                // by hand into something else stays as written).
                 fn number(text: &str) -> Cell<'_> {
+                    let digits = !text.is_empty()
+                        && text.len() <= 15
+                        && text.bytes().all(|b| b.is_ascii_digit())
+                        && (text == "0" || !text.starts_with('0'));
                     match text.parse::<f64>() {
-                        Ok(n) => Cell::Number(n),
-                        Err(_) => Cell::Text(text),
+                        Ok(n) if digits => Cell::Number(n),
+                        _ => Cell::Text(text),
                     }
                 }
                 let cells: Vec<Cell> = fields
