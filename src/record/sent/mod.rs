@@ -401,6 +401,15 @@ impl SentCards {
     /// instance's history, looked at again just before this run claims its cards. A history
     /// that did not exist when it was first looked for is looked for again.
     fn refresh(&mut self) -> std::io::Result<()> {
+        // Unchanged in length: nothing was appended (a slot rewritten in place since is read
+        // when it is looked at), and the lock is not worth taking. Claims, the appends that
+        // matter here, are made under the machine's claims lock, which the caller holds.
+        if let Some(file) = &self.file
+            && self.read_to > 0
+            && file.metadata()?.len() == self.read_to
+        {
+            return Ok(());
+        }
         if self.file.is_none() {
             match File::open(&self.path) {
                 Ok(file) => self.file = Some(file),
