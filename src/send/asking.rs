@@ -286,7 +286,7 @@ fn calendar(
 }
 
 /// How many cards this machine sent from the instance today (in the schedule's zone).
-fn sent_today(options: &SendOptions, id_instance: &str, now: jiff::Timestamp) -> u64 {
+pub(super) fn sent_today(options: &SendOptions, id_instance: &str, now: jiff::Timestamp) -> u64 {
     let tz = options.schedule.tz.clone();
     let today = now.to_zoned(tz.clone()).date();
     let start = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map_or(now, |z| z.timestamp());

@@ -150,6 +150,8 @@ pub struct DryRun {
     pub to_send: u64,
     /// Rows a real run would leave pending because of `--limit`.
     pub held_back: u64,
+    /// Rows a real run would leave pending today because of `--daily-cap`.
+    pub capped: u64,
     /// Rows whose earlier answer was lost: looked up (and maybe resent) by a real run.
     pub unknown: u64,
     /// The URL the requests would go to, token masked (none without a target).

@@ -247,6 +247,7 @@ async fn dry_run(
     checked
         .bodies
         .truncate(usize::try_from(to_send).unwrap_or(usize::MAX));
+    let mut capped = 0;
     let target = match (&gateways, &options.target) {
         (None, Target::Unset) => None,
         _ => {
@@ -259,6 +260,16 @@ async fn dry_run(
             let live = vec![true; gateways.len()];
             let resent = vec![0; gateways.len()];
             let shares = asking::shares(&checked.lanes, &resent, &live, options.limit);
+            // What --daily-cap leaves room for today, on each instance, after what this
+            // machine sent from it today: the rest stays pending, as in a real run.
+            if let Some(cap) = options.schedule.daily_cap {
+                let now = options.started_at.unwrap_or_else(jiff::Timestamp::now);
+                for (gateway, share) in gateways.iter().zip(&shares) {
+                    let room =
+                        cap.saturating_sub(asking::sent_today(options, gateway.id_instance(), now));
+                    capped += share.saturating_sub(room);
+                }
+            }
             let rates = asking::rates(options, gateways.len());
             let mut plans = Vec::new();
             for (lane, gateway) in gateways.iter().enumerate() {
@@ -296,9 +307,13 @@ async fn dry_run(
             })
         }
     };
+    checked
+        .bodies
+        .truncate(usize::try_from(to_send - capped).unwrap_or(usize::MAX));
     Ok(Outcome::DryRun(DryRun {
-        to_send,
+        to_send: to_send - capped,
         held_back: checked.to_send - to_send,
+        capped,
         unknown: checked.unknown.len() as u64,
         target,
         rate: options.settings.rate,

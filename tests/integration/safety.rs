@@ -75,6 +75,22 @@ fn the_daily_cap_holds_across_runs_and_the_held_rows_are_not_a_failure() {
     let dir = Workdir::new();
     dir.write("in.csv", contacts_csv(8));
     let sandbox = sandbox(Faults::default());
+    // A dry run says what the real run does: 3 go, 5 stay pending today.
+    let dry = dir.send(
+        &sandbox,
+        &send_args("in.csv", "r.csv", &["--daily-cap", "3", "--dry-run"]),
+    );
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(
+        dry.stderr.contains("dry run: 3 requests would go"),
+        "{dry:?}"
+    );
+    assert!(
+        dry.stderr
+            .contains("5 more would stay pending today, held back by --daily-cap"),
+        "{dry:?}"
+    );
+    assert!(sandbox.outgoing().is_empty());
     let run = dir.send(
         &sandbox,
         &send_args("in.csv", "r.csv", &["--daily-cap", "3"]),
@@ -85,6 +101,15 @@ fn the_daily_cap_holds_across_runs_and_the_held_rows_are_not_a_failure() {
     assert_eq!(sandbox.outgoing().len(), 3);
     // The same day: nothing more, whatever the results file.
     dir.write("more.csv", contacts_csv(12));
+    // The day's room is spent: a dry run says none would go today.
+    let dry = dir.send(
+        &sandbox,
+        &send_args("more.csv", "s.csv", &["--daily-cap", "3", "--dry-run"]),
+    );
+    assert!(
+        dry.stderr.contains("dry run: 0 requests would go"),
+        "{dry:?}"
+    );
     let run = dir.send(
         &sandbox,
         &send_args("more.csv", "s.csv", &["--daily-cap", "3"]),

@@ -472,6 +472,13 @@ fn print_dry_run(dry: &DryRun) {
             grouped(dry.held_back)
         );
     }
+    if dry.capped > 0 {
+        say!(
+            "  {} more would stay pending today, held back by --daily-cap: --resume sends them \
+             on another day",
+            grouped(dry.capped)
+        );
+    }
     if dry.unknown > 0 {
         say!(
             "  {} rows are unknown from an earlier run: a real run looks them up first",
