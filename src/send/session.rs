@@ -307,6 +307,7 @@ async fn dry_run(
             })
         }
     };
+    let capped = capped.min(to_send);
     checked
         .bodies
         .truncate(usize::try_from(to_send - capped).unwrap_or(usize::MAX));
