@@ -15,7 +15,9 @@ use tokio::task::JoinSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::client::{Answer, Gateway};
-use crate::record::sent::{Claim, Claimed, DayCap, SentCards, Settled, claim_across};
+use crate::record::sent::{
+    Claim, Claimed, ClaimsLock, DayCap, Histories, SentCards, Settled, claim_across,
+};
 use crate::record::{Event, Ledger, RecordError};
 use crate::send::dispatch::{self, Attempt, Go, Halt, Journal, Stop, TokioClock, Turn};
 use crate::send::events::{self, Events, RowOutcome};
@@ -53,9 +55,11 @@ pub(crate) struct Lane {
     pub(crate) gateway: Arc<dyn Gateway>,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) cards: Arc<RwLock<SentCards>>,
-    /// The other instances' histories on this machine, read afresh at each claim: a card
-    /// one of them holds does not go from this one.
-    pub(crate) others: Arc<std::sync::Mutex<Vec<Arc<RwLock<SentCards>>>>>,
+    /// Every history the run looks at (see [`Histories`]), read afresh at each claim: a card
+    /// another instance's holds, or another lane claimed, does not go from this one.
+    pub(crate) histories: Arc<Histories>,
+    /// The machine's claims lock, this lane's own handle on it.
+    pub(crate) claims: Arc<ClaimsLock>,
     pub(crate) settings: Settings,
     pub(crate) counters: Arc<Counters>,
     pub(crate) events: Events,
@@ -77,7 +81,8 @@ pub struct Counters {
     failed: AtomicU64,
     unknown: AtomicU64,
     retried: AtomicU64,
-    /// Taken at the last moment by another run on the same instance.
+    /// Taken at the last moment by another run (on any instance of this machine), or by
+    /// another lane of this run.
     already_sent: AtomicU64,
 }
 
@@ -207,10 +212,13 @@ impl Journal for Arc<Shared> {
             .collect();
         let shared = self.clone();
         async move {
-            let (cards, others) = (shared.cards.clone(), shared.others.clone());
+            let (cards, histories, claims) = (
+                shared.cards.clone(),
+                shared.histories.clone(),
+                shared.claims.clone(),
+            );
             let claimed = tokio::task::spawn_blocking(move || {
-                let mut others = others.lock().unwrap_or_else(|e| e.into_inner());
-                claim_across(&cards, &mut others, &wanted, at, cap)
+                claim_across(&cards, &histories, &claims, &wanted, at, cap)
             })
             .await
             .unwrap_or_else(|e| panic!("claiming cards panicked: {e}"));

@@ -73,7 +73,8 @@ pub enum RowOutcome {
     Retrying {
         reason: String,
     },
-    /// Another run on the instance sent this card, or has it in flight: it does not go.
+    /// Another run on this machine (on this instance or another), or another lane of this
+    /// run, sent this card or has it in flight: it does not go.
     Taken,
 }
 

@@ -18,7 +18,7 @@ use crate::client::Gateway;
 use crate::contact::ContentKey;
 use crate::read;
 use crate::record::ledger::{History, unix_millis};
-use crate::record::sent::SentCards;
+use crate::record::sent::{ClaimsLock, Histories, SentCards};
 use crate::record::standing::{FirstLook, Policy};
 use crate::record::{Event as LedgerEvent, Record};
 use crate::route::Routing;
@@ -107,11 +107,13 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
         .into_iter()
         .map(|c| Arc::new(RwLock::new(c)))
         .collect();
+    let histories = Arc::new(Histories::new(cards.clone()));
     let run = Run {
         options: &options,
         gateways: &gateways,
         instances: &instances,
         cards: &cards,
+        histories: &histories,
         events: &events,
         cancel: &cancel,
         clock: WallClock::starting_at(options.started_at),
@@ -131,6 +133,9 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
     let (record, counts) = {
         let options = options.clone();
         blocking(move || {
+            // Every history the run looked at, those its claims found included: a row one of
+            // them refused says so.
+            let cards = histories.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let guards: Vec<_> = cards.iter().map(|c| read(c)).collect();
             let views: Vec<&SentCards> = guards.iter().map(|g| &**g).collect();
             let lookup = crate::record::standing::lookup_in(&views);
@@ -373,6 +378,8 @@ struct Run<'r> {
     instances: &'r [InstanceInfo],
     /// The sent-card histories: the lanes' (in lane order), then the missing instances'.
     cards: &'r [Arc<RwLock<SentCards>>],
+    /// The same, and those the lanes' claims find in the directory meanwhile.
+    histories: &'r Arc<Histories>,
     events: &'r Events,
     cancel: &'r Cancel,
     clock: WallClock,
@@ -557,12 +564,8 @@ impl Run<'_> {
                 gateway: gateway.clone(),
                 ledger: record.ledger(),
                 cards: self.cards[lane].clone(),
-                others: Arc::new(std::sync::Mutex::new(
-                    (self.cards.iter().enumerate())
-                        .filter(|&(other, _)| other != lane)
-                        .map(|(_, cards)| cards.clone())
-                        .collect(),
-                )),
+                histories: self.histories.clone(),
+                claims: Arc::new(ClaimsLock::open(&options.history_dir())?),
                 settings: engine::Settings {
                     rate: rates[lane],
                     ..options.settings.clone()

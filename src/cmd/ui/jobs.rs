@@ -539,7 +539,7 @@ fn apply(run: &Run, words: &mut Printer, event: Event) {
                     }
                     RowOutcome::Taken => {
                         state.taken += 1;
-                        "already sent by another run".to_string()
+                        "already sent (or on its way) from this machine".to_string()
                     }
                 };
                 state.last.push_front((row, what));

@@ -172,6 +172,15 @@ impl SentCards {
         }
     }
 
+    /// The history of `id_instance`, found in the directory after the run's first look: every
+    /// card in it counts as changed since then (read again by the run's last look).
+    fn found(state_dir: &Path, id_instance: &str) -> std::io::Result<SentCards> {
+        let path = SentCards::path(state_dir, id_instance);
+        let mut cards = SentCards::load(id_instance, path, None, false)?;
+        cards.refresh()?;
+        Ok(cards)
+    }
+
     fn load(
         instance: &str,
         path: PathBuf,
@@ -194,6 +203,8 @@ impl SentCards {
             claimed_now: HashSet::new(),
         };
         let Some(file) = &cards.file else {
+            // Nothing to build an index from: whatever appears later is a change.
+            cards.indexed = true;
             return Ok(cards);
         };
         if writable {
@@ -240,6 +251,8 @@ impl SentCards {
     /// they named. Called with the lock held.
     fn catch_up(&mut self) -> std::io::Result<()> {
         if self.read_to == 0 {
+            // An empty file, its header not written yet: nothing to build an index from.
+            self.indexed = true;
             return Ok(());
         }
         let mut file = self.file.as_ref().expect("a history with slots has a file");
@@ -399,14 +412,35 @@ impl SentCards {
 
     /// Reads what other runs appended since the last look, under a shared lock: another
     /// instance's history, looked at again just before this run claims its cards. A history
-    /// that did not exist when it was first looked for is looked for again.
+    /// that did not exist when it was first looked for is looked for again; one removed,
+    /// replaced or cut short since is read again from its start.
     fn refresh(&mut self) -> std::io::Result<()> {
+        let on_disk = match std::fs::metadata(&self.path) {
+            Ok(meta) => Some(meta),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let replaced = match (&self.file, &on_disk) {
+            (Some(file), Some(on_disk)) => {
+                let open = file.metadata()?;
+                on_disk.len() < self.read_to || !same_file(&open, on_disk)
+            }
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if replaced && !self.writable {
+            self.file = None;
+            self.read_to = 0;
+            self.index = CardIndex::default();
+            self.indexed = true;
+            self.files.clear();
+        }
         // Unchanged in length: nothing was appended (a slot rewritten in place since is read
         // when it is looked at), and the lock is not worth taking. Claims, the appends that
         // matter here, are made under the machine's claims lock, which the caller holds.
-        if let Some(file) = &self.file
+        if let (Some(_), Some(on_disk)) = (&self.file, &on_disk)
             && self.read_to > 0
-            && file.metadata()?.len() == self.read_to
+            && on_disk.len() == self.read_to
         {
             return Ok(());
         }
@@ -417,19 +451,44 @@ impl SentCards {
                 Err(e) => return Err(e),
             }
         }
-        if self.writable {
-            self.file().lock()?;
-        } else {
-            self.file().lock_shared()?;
-        }
+        // Shared even for a history this run writes (another lane's): a claim only reads.
+        self.file().lock_shared()?;
         let read = (|| {
             if self.read_to == 0 {
                 self.start()?;
             }
-            self.catch_up()
+            self.catch_up()?;
+            self.read_files()
         })();
         self.file().unlock()?;
         read
+    }
+
+    /// Whether this history holds `card` against a run writing results file `run_file`:
+    /// claimed by that run already (another of its lanes), sent, or in doubt (in flight, or
+    /// its answer lost) for another results file — a doubt of the run's own file is its
+    /// ledger's to decide. The slot the index names is read afresh: one made void since
+    /// does not hold, one that cannot be read (rewritten this instant, or damaged) holds.
+    fn holds(&self, card: CardKey, run_file: Option<u32>) -> bool {
+        if self.claimed_now.contains(&card) {
+            return true;
+        }
+        let Some(standing) = self.index.get(card.0 as u64) else {
+            return false;
+        };
+        let number = if standing.sent != 0 {
+            standing.sent - 1
+        } else if standing.doubt != 0 && Some(standing.doubt_file) != run_file {
+            standing.doubt - 1
+        } else {
+            return false;
+        };
+        match self.read_slot(number) {
+            // Another card whose key shares the index's fingerprint.
+            Ok(Some(slot)) if slot.card != card => false,
+            Ok(Some(slot)) => slot.settled != Settled::Void,
+            Ok(None) | Err(_) => true,
+        }
     }
 
     fn read_slot(&self, number: u32) -> std::io::Result<Option<Slot>> {
@@ -449,7 +508,7 @@ impl SentCards {
         cards: &[Claim],
         at: u64,
     ) -> Result<Vec<Option<u32>>, SentCardsError> {
-        let claimed = self.claim_within(cards, at, None, &HashSet::new())?;
+        let claimed = self.claim_within(cards, at, None, &Elsewhere::default())?;
         Ok(claimed
             .into_iter()
             .map(|c| match c {
@@ -467,7 +526,7 @@ impl SentCards {
         cards: &[Claim],
         at: u64,
         cap: Option<DayCap>,
-        elsewhere: &HashSet<CardKey>,
+        elsewhere: &Elsewhere,
     ) -> Result<Vec<Claimed>, SentCardsError> {
         let file = self
             .this_file
@@ -491,20 +550,12 @@ impl SentCards {
                     claimed.push(Claimed::Slot(own));
                     continue;
                 }
-                if history.claimed_now.contains(&card) || (elsewhere.contains(&card) && !again) {
+                // One run sends a card once, whichever of its lanes, even told to again.
+                if history.claimed_now.contains(&card) || elsewhere.claimed.contains(&card) {
                     claimed.push(Claimed::Taken);
                     continue;
                 }
-                let taken = history.index.get(card.0 as u64).is_some_and(|s| {
-                    let holding = if s.sent != 0 {
-                        s.sent
-                    } else if s.doubt != 0 && s.doubt_file != file {
-                        s.doubt
-                    } else {
-                        return false;
-                    };
-                    history.slot_of(holding - 1, card).is_some()
-                });
+                let taken = elsewhere.held.contains(&card) || history.holds(card, Some(file));
                 if taken && !again {
                     claimed.push(Claimed::Taken);
                     continue;
@@ -555,7 +606,12 @@ impl SentCards {
             file,
             settled,
         };
-        let written = write_at(self.file(), &slot.encode(), slot_offset(number));
+        // Under the file's lock: on Windows a lock keeps out the writes of those without it,
+        // and another run's claim may be reading this history.
+        let written = self.file().lock().and_then(|()| {
+            let written = write_at(self.file(), &slot.encode(), slot_offset(number));
+            self.file().unlock().and(written)
+        });
         written.map_err(|error| SentCardsError {
             path: crate::term::shown_path(&self.path),
             error,
@@ -731,66 +787,130 @@ impl SentCards {
     }
 }
 
-/// Claims `cards` in `own` ([`SentCards::claim_within`]), refusing those that another
-/// instance's history on this machine holds, sent or in flight: `others` (and any history
-/// that appeared in the directory since), each read afresh. Every run on this machine claims
-/// under one lock (`claims.lock` beside the histories), so two runs on two instances at the
-/// same moment never both send one card. `others` grows by the histories found.
+/// What other histories hold of the cards a claim is about: cards claimed by another lane of
+/// this run (refused even `--again`: one run sends a card once), and cards another
+/// instance's history holds, sent or in doubt (refused unless `--again`).
+#[derive(Debug, Default)]
+pub(crate) struct Elsewhere {
+    claimed: HashSet<CardKey>,
+    held: HashSet<CardKey>,
+}
+
+/// The machine's claims lock, `claims.lock` beside the histories: every run takes it around
+/// each claim (see [`claim_across`]). Each lane opens its own, so that the lanes of one run
+/// exclude each other as two runs do.
+pub(crate) struct ClaimsLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl ClaimsLock {
+    /// Opens (creating it) the lock beside the histories in `dir`: when the run starts, so
+    /// that a directory it cannot be made in stops the run before anything is sent.
+    pub(crate) fn open(dir: &Path) -> Result<ClaimsLock, SentCardsError> {
+        let path = dir.join("claims.lock");
+        let failed = |error| SentCardsError {
+            path: crate::term::shown_path(&path),
+            error,
+        };
+        std::fs::create_dir_all(dir).map_err(failed)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            // Another user's lock file: reading it is enough to lock it.
+            .or_else(|_| File::open(&path))
+            .map_err(failed)?;
+        Ok(ClaimsLock { file, path })
+    }
+}
+
+/// The histories a run looks at: its lanes' (in lane order), every other instance's on this
+/// machine, and those found in the directory since it started — one list for the run's
+/// lanes, and for its last look at what each row became.
+pub(crate) type Histories = std::sync::Mutex<Vec<std::sync::Arc<std::sync::RwLock<SentCards>>>>;
+
+/// Claims `cards` in `own` ([`SentCards::claim_within`]), refusing those that another of the
+/// run's `histories` holds — another lane's claim of this run, or another instance's card
+/// sent or in flight — each read afresh, and any history that appeared in the directory
+/// since (added to `histories`). Every run on this machine claims under one lock (`lock`), so
+/// two runs on two instances at the same moment never both send one card.
 pub(crate) fn claim_across(
-    own: &std::sync::RwLock<SentCards>,
-    others: &mut Vec<std::sync::Arc<std::sync::RwLock<SentCards>>>,
+    own: &std::sync::Arc<std::sync::RwLock<SentCards>>,
+    histories: &Histories,
+    lock: &ClaimsLock,
     cards: &[Claim],
     at: u64,
     cap: Option<DayCap>,
 ) -> Result<Vec<Claimed>, SentCardsError> {
-    let (dir, instance) = {
+    let (dir, instance, run_file) = {
         let own = crate::read(own);
         let dir = own.path.parent().map(Path::to_path_buf).unwrap_or_default();
-        (dir, own.instance.clone())
+        (dir, own.instance.clone(), own.this_file)
     };
-    let lock_path = dir.join("claims.lock");
     let failed = |path: &Path| {
         let shown = crate::term::shown_path(path);
         move |error| SentCardsError { path: shown, error }
     };
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(failed(&lock_path))?;
-    lock.lock().map_err(failed(&lock_path))?;
+    lock.file.lock().map_err(failed(&lock.path))?;
     let done = (|| {
-        let known: HashSet<String> = others
+        let mut histories = histories.lock().unwrap_or_else(|e| e.into_inner());
+        let known: HashSet<String> = histories
             .iter()
-            .map(|other| crate::read(other).instance.clone())
+            .map(|history| crate::read(history).instance.clone())
             .chain([instance.clone()])
             .collect();
         for appeared in SentCards::instances_in(&dir) {
             if !known.contains(&appeared) {
-                let peeked = SentCards::peek(&dir, &appeared)?;
-                others.push(std::sync::Arc::new(std::sync::RwLock::new(peeked)));
+                let found = SentCards::found(&dir, &appeared).map_err(failed(&dir))?;
+                histories.push(std::sync::Arc::new(std::sync::RwLock::new(found)));
             }
         }
-        let wanted: Vec<CardKey> = cards
+        let wanted: Vec<(CardKey, bool)> = cards
             .iter()
-            .filter(|claim| claim.slot.is_none() && !claim.again)
-            .map(|claim| claim.card)
+            .filter(|claim| claim.slot.is_none())
+            .map(|claim| (claim.card, claim.again))
             .collect();
-        let mut elsewhere = HashSet::new();
-        if !wanted.is_empty() {
-            for other in others.iter() {
-                let mut other = crate::write(other);
-                let path = other.path.clone();
-                other.refresh().map_err(failed(&path))?;
-                elsewhere.extend(wanted.iter().filter(|&&card| other.earlier(card).is_some()));
+        let mut elsewhere = Elsewhere::default();
+        for other in histories.iter().filter(|h| !std::sync::Arc::ptr_eq(h, own)) {
+            if wanted.is_empty() {
+                break;
+            }
+            let mut other = crate::write(other);
+            if other.instance == instance {
+                continue;
+            }
+            let path = other.path.clone();
+            other.refresh().map_err(failed(&path))?;
+            for &(card, again) in &wanted {
+                if other.claimed_now.contains(&card) {
+                    elsewhere.claimed.insert(card);
+                } else if !again && other.holds(card, run_file) {
+                    elsewhere.held.insert(card);
+                }
             }
         }
+        drop(histories);
         crate::write(own).claim_within(cards, at, cap, &elsewhere)
     })();
     // Closing the file would release the lock as well; an error unlocking changes nothing.
-    let _ = lock.unlock();
+    let _ = lock.file.unlock();
     done
+}
+
+/// Whether two metadata are of the same file (on Unix: its device and inode; elsewhere,
+/// what the length and times say).
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        a.created().ok() == b.created().ok()
+    }
 }
 
 /// A card to claim: its slot, when a retry of this run's already has one; whether it goes
@@ -1016,11 +1136,11 @@ mod tests {
             most: 3,
         });
         let claimed = first
-            .claim_within(&[fresh(1), fresh(2)], 10, cap, &HashSet::new())
+            .claim_within(&[fresh(1), fresh(2)], 10, cap, &Elsewhere::default())
             .unwrap();
         assert_eq!(claimed, [Claimed::Slot(0), Claimed::Slot(1)]);
         let claimed = second
-            .claim_within(&[fresh(3), fresh(4)], 11, cap, &HashSet::new())
+            .claim_within(&[fresh(3), fresh(4)], 11, cap, &Elsewhere::default())
             .unwrap();
         assert_eq!(claimed, [Claimed::Slot(2), Claimed::Capped]);
         // A retry keeps its slot; the next day has room again.
@@ -1030,7 +1150,7 @@ mod tests {
         };
         assert_eq!(
             first
-                .claim_within(&[retry], 12, cap, &HashSet::new())
+                .claim_within(&[retry], 12, cap, &Elsewhere::default())
                 .unwrap(),
             [Claimed::Slot(0)]
         );
@@ -1040,67 +1160,165 @@ mod tests {
             ..c
         });
         let claimed = second
-            .claim_within(&[fresh(4)], 86_400_001, tomorrow, &HashSet::new())
+            .claim_within(&[fresh(4)], 86_400_001, tomorrow, &Elsewhere::default())
             .unwrap();
         assert_eq!(claimed, [Claimed::Slot(3)]);
     }
 
-    /// A run on another instance of this machine, with its own results file.
+    /// A run on an instance of this machine, with its own results file.
     fn run_on(dir: &Path, instance: &str, results: &str) -> SentCards {
         let mut cards = SentCards::open(dir, instance).unwrap();
         cards.register(&identity(dir, results)).unwrap();
         cards
     }
 
-    fn shared(cards: SentCards) -> std::sync::Arc<std::sync::RwLock<SentCards>> {
+    type Shared = std::sync::Arc<std::sync::RwLock<SentCards>>;
+
+    fn shared(cards: SentCards) -> Shared {
         std::sync::Arc::new(std::sync::RwLock::new(cards))
+    }
+
+    /// A run's claims: its own history, the histories it looks at, its claims lock.
+    struct Claimer {
+        own: Shared,
+        histories: Histories,
+        lock: ClaimsLock,
+    }
+
+    impl Claimer {
+        fn new(dir: &Path, own: &Shared, others: &[&Shared]) -> Claimer {
+            let all = std::iter::once(own).chain(others.iter().copied()).cloned();
+            Claimer {
+                own: own.clone(),
+                histories: Histories::new(all.collect()),
+                lock: ClaimsLock::open(dir).unwrap(),
+            }
+        }
+
+        fn claim(&self, cards: &[Claim], at: u64) -> Vec<Claimed> {
+            claim_across(&self.own, &self.histories, &self.lock, cards, at, None).unwrap()
+        }
+    }
+
+    fn peeked(dir: &Path, instance: &str) -> Shared {
+        shared(SentCards::peek(dir, instance).unwrap())
     }
 
     #[test]
     fn a_card_another_instance_claims_meanwhile_does_not_go_from_this_one() {
         let dir = tempfile::tempdir().unwrap();
-        // Run A, on instance 1, opens its histories while instance 2's does not exist yet.
+        // Run A, on instance 1, looks while instance 2's history does not exist yet.
         let a = shared(run_on(dir.path(), "1101000001", "a.csv"));
-        let mut a_others = vec![shared(SentCards::peek(dir.path(), "1101000002").unwrap())];
-        // Run B, on instance 2, starts later and claims card 1 (in flight), then card 2
-        // (sent).
+        let a_claims = Claimer::new(dir.path(), &a, &[&peeked(dir.path(), "1101000002")]);
+        // Run B, on instance 2, starts later: card 1 stays in flight, card 2 is sent.
         let b = shared(run_on(dir.path(), "1101000002", "b.csv"));
-        let mut b_others = vec![shared(SentCards::peek(dir.path(), "1101000001").unwrap())];
-        let claimed = claim_across(&b, &mut b_others, &[fresh(1), fresh(2)], 10, None).unwrap();
+        let b_claims = Claimer::new(dir.path(), &b, &[&peeked(dir.path(), "1101000001")]);
+        let claimed = b_claims.claim(&[fresh(1), fresh(2)], 10);
         assert_eq!(claimed, [Claimed::Slot(0), Claimed::Slot(1)]);
         crate::write(&b)
             .settle(1, card(2), 11, Settled::Sent(Some("B2".into())))
             .unwrap();
         // A's claim reads instance 2's history afresh: neither card goes; a new one does.
-        let claimed =
-            claim_across(&a, &mut a_others, &[fresh(1), fresh(2), fresh(3)], 12, None).unwrap();
+        let claimed = a_claims.claim(&[fresh(1), fresh(2), fresh(3)], 12);
         assert_eq!(claimed, [Claimed::Taken, Claimed::Taken, Claimed::Slot(0)]);
-        // And B, whose look at instance 1's history is older than A's claim, sees card 3
-        // taken.
-        let claimed = claim_across(&b, &mut b_others, &[fresh(3)], 13, None).unwrap();
-        assert_eq!(claimed, [Claimed::Taken]);
+        // B's look at instance 1 is older than A's claim: card 3 is taken all the same.
+        assert_eq!(b_claims.claim(&[fresh(3)], 13), [Claimed::Taken]);
         // --again sends it whatever another instance holds.
         let again = Claim {
             again: true,
             ..fresh(2)
         };
-        assert_eq!(
-            claim_across(&a, &mut a_others, &[again], 14, None).unwrap(),
-            [Claimed::Slot(1)]
-        );
+        assert_eq!(a_claims.claim(&[again], 14), [Claimed::Slot(1)]);
+        // A card B gave up on (void) goes from A.
+        b_claims.claim(&[fresh(4)], 15);
+        crate::write(&b)
+            .settle(2, card(4), 16, Settled::Void)
+            .unwrap();
+        assert_eq!(a_claims.claim(&[fresh(4)], 17), [Claimed::Slot(2)]);
     }
 
     #[test]
-    fn a_history_that_appears_after_the_run_started_is_looked_at_too() {
+    fn a_history_that_appears_after_the_run_started_is_looked_at_too_and_counts_as_changed() {
         let dir = tempfile::tempdir().unwrap();
         let a = shared(run_on(dir.path(), "1101000001", "a.csv"));
-        let mut a_others = Vec::new();
+        let a_claims = Claimer::new(dir.path(), &a, &[]);
         // Instance 3 was never used when A started: its history is not in A's list.
         let c = shared(run_on(dir.path(), "1101000003", "c.csv"));
-        claim_across(&c, &mut Vec::new(), &[fresh(7)], 10, None).unwrap();
-        let claimed = claim_across(&a, &mut a_others, &[fresh(7)], 11, None).unwrap();
-        assert_eq!(claimed, [Claimed::Taken]);
-        assert_eq!(a_others.len(), 1, "found in the directory");
+        Claimer::new(dir.path(), &c, &[]).claim(&[fresh(7)], 10);
+        assert_eq!(a_claims.claim(&[fresh(7)], 11), [Claimed::Taken]);
+        let histories = a_claims.histories.lock().unwrap();
+        assert_eq!(histories.len(), 2, "found in the directory");
+        // The run's last look finds the card there, though it was absent at its first.
+        let found = crate::read(&histories[1]);
+        assert!(found.earlier_unless_absent(card(7), true).is_some());
+    }
+
+    #[test]
+    fn two_lanes_of_one_run_never_both_send_a_card_even_told_to_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let lane_a = shared(run_on(dir.path(), "1101000001", "r.csv"));
+        let lane_b = shared(run_on(dir.path(), "1101000002", "r.csv"));
+        let a_claims = Claimer::new(dir.path(), &lane_a, &[&lane_b]);
+        let b_claims = Claimer::new(dir.path(), &lane_b, &[&lane_a]);
+        assert_eq!(a_claims.claim(&[fresh(5)], 10), [Claimed::Slot(0)]);
+        let again = Claim {
+            again: true,
+            ..fresh(5)
+        };
+        assert_eq!(b_claims.claim(&[fresh(5), again], 11), [Claimed::Taken; 2]);
+    }
+
+    #[test]
+    fn this_results_files_own_doubts_on_a_dropped_instance_are_its_ledgers_to_decide() {
+        let dir = tempfile::tempdir().unwrap();
+        // An earlier run on r.csv left card 6 in flight on instance 2 (its answer lost).
+        let mut earlier = run_on(dir.path(), "1101000002", "r.csv");
+        earlier.claim(&[fresh(6)], 10).unwrap();
+        drop(earlier);
+        // This run on r.csv has only instance 1 (instance 2 dropped, its history peeked).
+        let lane = shared(run_on(dir.path(), "1101000001", "r.csv"));
+        let claims = Claimer::new(dir.path(), &lane, &[&peeked(dir.path(), "1101000002")]);
+        assert_eq!(claims.claim(&[fresh(6)], 11), [Claimed::Slot(0)]);
+        // Another results file's doubt on instance 2 holds.
+        let mut other = run_on(dir.path(), "1101000002", "other.csv");
+        other.claim(&[fresh(8)], 12).unwrap();
+        assert_eq!(claims.claim(&[fresh(8)], 13), [Claimed::Taken]);
+    }
+
+    #[test]
+    fn a_slot_that_cannot_be_read_holds_its_card() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = shared(run_on(dir.path(), "1101000002", "b.csv"));
+        Claimer::new(dir.path(), &b, &[]).claim(&[fresh(1)], 10);
+        let a = shared(run_on(dir.path(), "1101000001", "a.csv"));
+        let a_claims = Claimer::new(dir.path(), &a, &[&peeked(dir.path(), "1101000002")]);
+        // The slot torn as another run rewrites it (its checksum no longer matches).
+        let path = SentCards::path(dir.path(), "1101000002");
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        write_at(&file, &[0xAA; 8], slot_offset(0) + 16).unwrap();
+        assert_eq!(a_claims.claim(&[fresh(1)], 11), [Claimed::Taken]);
+    }
+
+    #[test]
+    fn a_history_replaced_while_a_run_looks_is_read_again_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = shared(run_on(dir.path(), "1101000002", "b.csv"));
+        Claimer::new(dir.path(), &b, &[]).claim(&[fresh(1), fresh(2)], 10);
+        drop(b);
+        let a = shared(run_on(dir.path(), "1101000001", "a.csv"));
+        let a_claims = Claimer::new(dir.path(), &a, &[&peeked(dir.path(), "1101000002")]);
+        assert_eq!(a_claims.claim(&[fresh(1)], 11), [Claimed::Taken]);
+        // Moved away (as the message for a damaged history says), then a new run on the
+        // instance claims card 3 in a new one.
+        let path = SentCards::path(dir.path(), "1101000002");
+        std::fs::rename(&path, dir.path().join("moved.bin")).unwrap();
+        let b = shared(run_on(dir.path(), "1101000002", "b2.csv"));
+        Claimer::new(dir.path(), &b, &[]).claim(&[fresh(3)], 12);
+        assert_eq!(
+            a_claims.claim(&[fresh(3), fresh(2)], 13),
+            [Claimed::Taken, Claimed::Slot(0)],
+            "the new history's card is held; the moved one's are forgotten"
+        );
     }
 
     #[test]
