@@ -97,6 +97,8 @@ pub(crate) struct SentCards {
     index: CardIndex,
     /// The results files' paths as shown, by number.
     files: HashMap<u32, String>,
+    /// How long `.files` was when it was last read.
+    files_read: Option<u64>,
     /// How far the slots were read (bytes).
     read_to: u64,
     /// The index was built (from the first look's slots, all at once; later looks add).
@@ -197,6 +199,7 @@ impl SentCards {
             writable,
             index: CardIndex::default(),
             files: HashMap::new(),
+            files_read: None,
             read_to: 0,
             indexed: false,
             this_file: None,
@@ -310,6 +313,7 @@ impl SentCards {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(e),
         };
+        self.files_read = Some(file.metadata()?.len());
         self.files.clear();
         for line in BufReader::new(file).lines() {
             let line = line?;
@@ -434,6 +438,7 @@ impl SentCards {
             self.index = CardIndex::default();
             self.indexed = true;
             self.files.clear();
+            self.files_read = None;
         }
         // Unchanged in length: nothing was appended (a slot rewritten in place since is read
         // when it is looked at), and the lock is not worth taking. Claims, the appends that
@@ -458,7 +463,12 @@ impl SentCards {
                 self.start()?;
             }
             self.catch_up()?;
-            self.read_files()
+            // The results files' names, when one was added since.
+            let files = std::fs::metadata(&self.files_path).map(|m| m.len()).ok();
+            if files.is_some() && files != self.files_read {
+                self.read_files()?;
+            }
+            Ok(())
         })();
         self.file().unlock()?;
         read
