@@ -517,7 +517,13 @@ fn cell_text(cell: &Data, out: &mut String) -> bool {
         }
         Data::Float(f) => {
             if f.fract() == 0.0 && f.abs() < 1e17 {
-                let _ = write!(out, "{f:.0}");
+                // A whole number (a phone stored as a number): its digits, as `{f:.0}` writes
+                // them, without formatting a float.
+                if *f == 0.0 && f.is_sign_negative() {
+                    out.push_str("-0");
+                } else {
+                    out.push_str(itoa::Buffer::new().format(*f as i64));
+                }
             } else {
                 let _ = write!(out, "{f}");
             }
@@ -549,6 +555,29 @@ mod tests {
         let mut out = String::new();
         cell_text(&cell, &mut out);
         out
+    }
+
+    #[test]
+    fn whole_numbers_are_written_as_formatting_them_would() {
+        let mut f = 1.0f64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            79_031_234_567.0,
+            -5.0,
+            1e16,
+            99_999_999_999_999_984.0,
+        ];
+        while f < 1e17 {
+            values.extend([f, -f, f + 1.0, f * 7.0]);
+            f *= 3.0;
+        }
+        for value in values
+            .into_iter()
+            .filter(|v| v.fract() == 0.0 && v.abs() < 1e17)
+        {
+            assert_eq!(text(Data::Float(value)), format!("{value:.0}"), "{value}");
+        }
     }
 
     #[test]
