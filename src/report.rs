@@ -81,12 +81,15 @@ impl Findings {
                 let file = Destination::of(path)
                     .with_context(|| format!("cannot create the report {}", shown_path(path)))?;
                 let report = if workbook {
-                    let out = file.file().try_clone()?;
-                    Report::Xlsx(Box::new(SheetWriter::new(
-                        out,
-                        "Findings",
-                        &REPORT_COLUMNS,
-                    )?))
+                    let started = file
+                        .file()
+                        .try_clone()
+                        .map_err(SheetError::from)
+                        .and_then(|out| SheetWriter::new(out, "Findings", &REPORT_COLUMNS));
+                    let sheet = started.with_context(|| {
+                        format!("cannot create the report {}", shown_path(path))
+                    })?;
+                    Report::Xlsx(Box::new(sheet))
                 } else {
                     let out = std::io::BufWriter::new(file.file().try_clone()?);
                     Findings::csv(Box::new(out))?

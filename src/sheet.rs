@@ -1,8 +1,8 @@
 //! Workbooks for people who live in Excel: the results file and the validation report as
 //! `.xlsx`, opened with a double click — no import dialog, no `7.9E+10`, no mangled Cyrillic.
 //!
-//! Every cell is written as text except row numbers and counts, so a phone keeps its digits
-//! and its leading zeros. The header is bold and frozen with an autofilter on it; columns are
+//! Every cell is written as text except row numbers, counts and a summary's plain numbers, so
+//! a phone keeps its digits and its leading zeros. The header is bold and frozen with an autofilter on it; columns are
 //! as wide as the content of the first [`SIZED_ROWS`] rows (within bounds); a status cell is
 //! coloured by what it says.
 //!
@@ -43,7 +43,7 @@ const WIDTH: (usize, usize) = (6, 60);
 /// The rows, header included, whose content sizes the columns: a worksheet names its
 /// columns' widths before its rows, and the rows after these are on their way into the
 /// archive by then.
-pub(crate) const SIZED_ROWS: u32 = 1_000;
+const SIZED_ROWS: u32 = 1_000;
 /// ... or as many of them as fit in this much XML, whichever is less.
 const SIZED_BYTES: usize = 8 << 20;
 /// How much sheet XML is handed to the compressing thread at a time.
@@ -135,7 +135,8 @@ pub(crate) struct SheetWriter {
     archive: Option<Archive>,
     /// Why the thread ended early, said again to a caller that goes on writing.
     stopped: Option<(std::io::ErrorKind, String)>,
-    /// The sheet XML handed to the thread so far, and the most it may be.
+    /// The sheet XML handed to the thread so far, and the most it may be ([`MAX_SHEET_BYTES`];
+    /// less in a test).
     handed: u64,
     most: u64,
     /// The small sheets after the data sheet: name and whole XML.
@@ -372,7 +373,7 @@ impl SheetWriter {
         let (kind, message) = self
             .stopped
             .clone()
-            .unwrap_or((std::io::ErrorKind::Other, "the workbook was saved".into()));
+            .expect("the thread ends early only with an error (saving takes the writer)");
         std::io::Error::new(kind, message).into()
     }
 
@@ -692,6 +693,7 @@ fn write_number(xml: &mut Vec<u8>, n: f64) {
 /// written.
 fn escape_text(xml: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
+    // 0xEF: the first byte of U+FFFE and U+FFFF (and of the rest of U+F000..U+FFFF).
     let special = |b: u8| {
         matches!(b, b'&' | b'<' | b'>' | b'_' | 0xEF) || (b < 0x20 && b != b'\t' && b != b'\n')
     };

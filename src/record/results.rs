@@ -665,12 +665,13 @@ impl ResultsWriter {
                 // A row number or a count, as greenbulk writes them: digits (a line edited
                 // by hand into something else stays as written).
                 fn number(text: &str) -> Cell<'_> {
+                    // At most 15 digits: as many as a cell's number holds exactly.
                     let digits = !text.is_empty()
                         && text.len() <= 15
                         && text.bytes().all(|b| b.is_ascii_digit())
                         && (text == "0" || !text.starts_with('0'));
-                    match text.parse::<f64>() {
-                        Ok(n) if digits => Cell::Number(n),
+                    match digits.then(|| text.parse::<f64>()) {
+                        Some(Ok(n)) => Cell::Number(n),
                         _ => Cell::Text(text),
                     }
                 }

@@ -135,7 +135,7 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
         blocking(move || {
             // Every history the run looked at, those its claims found included: a row one of
             // them refused says so.
-            let cards = histories.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let cards = crate::lock(&histories).clone();
             let guards: Vec<_> = cards.iter().map(|c| read(c)).collect();
             let views: Vec<&SentCards> = guards.iter().map(|g| &**g).collect();
             let lookup = crate::record::standing::lookup_in(&views);

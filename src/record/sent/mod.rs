@@ -819,9 +819,15 @@ impl ClaimsLock {
     /// that a directory it cannot be made in stops the run before anything is sent.
     pub(crate) fn open(dir: &Path) -> Result<ClaimsLock, SentCardsError> {
         let path = dir.join("claims.lock");
-        let failed = |error| SentCardsError {
+        let failed = |error: std::io::Error| SentCardsError {
             path: crate::term::shown_path(&path),
-            error,
+            error: std::io::Error::new(
+                error.kind(),
+                format!(
+                    "{error}; every run takes this lock (beside the histories) before it sends \
+                     a card: the state directory must be one greenbulk can write in"
+                ),
+            ),
         };
         std::fs::create_dir_all(dir).map_err(failed)?;
         let file = OpenOptions::new()
@@ -830,7 +836,7 @@ impl ClaimsLock {
             .write(true)
             .open(&path)
             // Another user's lock file: reading it is enough to lock it.
-            .or_else(|_| File::open(&path))
+            .or_else(|error| File::open(&path).map_err(|_| error))
             .map_err(failed)?;
         Ok(ClaimsLock { file, path })
     }
@@ -859,21 +865,21 @@ pub(crate) fn claim_across(
         let dir = own.path.parent().map(Path::to_path_buf).unwrap_or_default();
         (dir, own.instance.clone(), own.this_file)
     };
-    let failed = |path: &Path| {
-        let shown = crate::term::shown_path(path);
-        move |error| SentCardsError { path: shown, error }
+    let failed = |path: &Path, error| SentCardsError {
+        path: crate::term::shown_path(path),
+        error,
     };
-    lock.file.lock().map_err(failed(&lock.path))?;
+    lock.file.lock().map_err(|e| failed(&lock.path, e))?;
     let done = (|| {
-        let mut histories = histories.lock().unwrap_or_else(|e| e.into_inner());
-        let known: HashSet<String> = histories
-            .iter()
-            .map(|history| crate::read(history).instance.clone())
-            .chain([instance.clone()])
-            .collect();
+        let mut histories = crate::lock(histories);
         for appeared in SentCards::instances_in(&dir) {
-            if !known.contains(&appeared) {
-                let found = SentCards::found(&dir, &appeared).map_err(failed(&dir))?;
+            let known = appeared == instance
+                || histories
+                    .iter()
+                    .any(|history| crate::read(history).instance == appeared);
+            if !known {
+                let found = SentCards::found(&dir, &appeared)
+                    .map_err(|e| failed(&SentCards::path(&dir, &appeared), e))?;
                 histories.push(std::sync::Arc::new(std::sync::RwLock::new(found)));
             }
         }
@@ -891,8 +897,9 @@ pub(crate) fn claim_across(
             if other.instance == instance {
                 continue;
             }
-            let path = other.path.clone();
-            other.refresh().map_err(failed(&path))?;
+            if let Err(e) = other.refresh() {
+                return Err(failed(&other.path, e));
+            }
             for &(card, again) in &wanted {
                 if other.claimed_now.contains(&card) {
                     elsewhere.claimed.insert(card);
@@ -909,8 +916,9 @@ pub(crate) fn claim_across(
     done
 }
 
-/// Whether two metadata are of the same file (on Unix: its device and inode; elsewhere,
-/// what the length and times say).
+/// Whether two metadata, one of an open file and one of a path, are of the same file (on
+/// Unix: its device and inode; elsewhere, when each was created and last written, read at
+/// the same moment).
 fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     #[cfg(unix)]
     {
@@ -919,7 +927,7 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
     }
     #[cfg(not(unix))]
     {
-        a.created().ok() == b.created().ok()
+        a.created().ok() == b.created().ok() && a.modified().ok() == b.modified().ok()
     }
 }
 
