@@ -397,7 +397,10 @@ impl SentCards {
         } else {
             return None;
         };
-        let slot = self.slot_of(number, card)?;
+        // Read afresh: a slot another run has since made void holds nothing.
+        let slot = self
+            .slot_of(number, card)
+            .filter(|slot| slot.settled != Settled::Void)?;
         let results = self
             .files
             .get(&slot.file)
@@ -477,8 +480,9 @@ impl SentCards {
     /// Whether this history holds `card` against a run writing results file `run_file`:
     /// claimed by that run already (another of its lanes), sent, or in doubt (in flight, or
     /// its answer lost) for another results file — a doubt of the run's own file is its
-    /// ledger's to decide. The slot the index names is read afresh: one made void since
-    /// does not hold, one that cannot be read (rewritten this instant, or damaged) holds.
+    /// ledger's to decide. The slot the index names is read afresh (the caller holds the
+    /// file's lock, under which slots are rewritten): one made void since does not hold, and
+    /// a damaged one is skipped, as every look at the history skips it.
     fn holds(&self, card: CardKey, run_file: Option<u32>) -> bool {
         if self.claimed_now.contains(&card) {
             return true;
@@ -497,7 +501,7 @@ impl SentCards {
             // Another card whose key shares the index's fingerprint.
             Ok(Some(slot)) if slot.card != card => false,
             Ok(Some(slot)) => slot.settled != Settled::Void,
-            Ok(None) | Err(_) => true,
+            Ok(None) | Err(_) => false,
         }
     }
 
@@ -900,12 +904,24 @@ pub(crate) fn claim_across(
             if let Err(e) = other.refresh() {
                 return Err(failed(&other.path, e));
             }
+            // Its slots are read under its lock, which a settle takes to rewrite one: never
+            // half rewritten. Taken only when one of the cards is in its index at all.
+            let indexed = wanted
+                .iter()
+                .any(|(card, _)| other.index.get(card.0 as u64).is_some());
+            let locked = indexed && other.file.is_some();
+            if locked && let Err(e) = other.file().lock_shared() {
+                return Err(failed(&other.path, e));
+            }
             for &(card, again) in &wanted {
                 if other.claimed_now.contains(&card) {
                     elsewhere.claimed.insert(card);
                 } else if !again && other.holds(card, run_file) {
                     elsewhere.held.insert(card);
                 }
+            }
+            if locked {
+                let _ = other.file().unlock();
             }
         }
         drop(histories);
@@ -1304,17 +1320,24 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_that_cannot_be_read_holds_its_card() {
+    fn a_damaged_slot_is_skipped_by_a_claim_as_by_every_look() {
         let dir = tempfile::tempdir().unwrap();
         let b = shared(run_on(dir.path(), "1101000002", "b.csv"));
-        Claimer::new(dir.path(), &b, &[]).claim(&[fresh(1)], 10);
+        Claimer::new(dir.path(), &b, &[]).claim(&[fresh(1), fresh(2)], 10);
         let a = shared(run_on(dir.path(), "1101000001", "a.csv"));
         let a_claims = Claimer::new(dir.path(), &a, &[&peeked(dir.path(), "1101000002")]);
-        // The slot torn as another run rewrites it (its checksum no longer matches).
+        // Card 1's slot damaged on disk (its checksum no longer matches); card 2's intact.
         let path = SentCards::path(dir.path(), "1101000002");
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         write_at(&file, &[0xAA; 8], slot_offset(0) + 16).unwrap();
-        assert_eq!(a_claims.claim(&[fresh(1)], 11), [Claimed::Taken]);
+        // As a later look at the history reads it: card 1 unknown, card 2 there.
+        let later = SentCards::peek(dir.path(), "1101000002").unwrap();
+        assert_eq!(later.earlier(card(1)), None);
+        assert!(later.earlier(card(2)).is_some());
+        assert_eq!(
+            a_claims.claim(&[fresh(1), fresh(2)], 11),
+            [Claimed::Slot(0), Claimed::Taken]
+        );
     }
 
     #[test]
