@@ -11,8 +11,10 @@
 //! sent after all) and a checksum. A run *claims* its cards before their requests leave:
 //! under a file lock it reads what other runs appended since it last looked, refuses the
 //! cards already sent or in flight elsewhere, and appends a slot for each of the rest; the
-//! answer then rewrites that slot in place. So two runs on the same instance, even at the
-//! same moment, never both send one card. A million cards take 64 MB on disk and about
+//! answer then rewrites that slot in place (under the same lock). So two runs on the same
+//! instance, even at the same moment, never both send one card; and since a claim also reads
+//! every other instance's history afresh under the machine's claims lock ([`claim_across`]),
+//! neither do two runs on two instances (docs/never-twice.md). A million cards take 64 MB on disk and about
 //! 40 MB in memory, and a lookup is one hash probe.
 //!
 //! A slot torn by a crash fails its checksum and is skipped; a slot left "in flight" by a
