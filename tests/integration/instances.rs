@@ -394,3 +394,54 @@ fn a_number_taken_out_of_the_file_is_still_remembered_by_the_next_results_file()
         "{rows:?}"
     );
 }
+
+#[test]
+fn two_runs_on_two_numbers_at_the_same_moment_never_both_send_a_card() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(200));
+    let two: Vec<SandboxThread> = (0..2).map(|p| instance(p, Faults::default())).collect();
+    let all: Vec<&SandboxThread> = two.iter().collect();
+    instances_file(&dir, "first.csv", &all[..1], &[]);
+    instances_file(&dir, "second.csv", &all[1..], &[]);
+    // Two cron jobs, one per number, on the same export into results files of their own,
+    // started together: each claims its cards where the other can see them.
+    let started: Vec<std::process::Child> = [("first.csv", "a.csv"), ("second.csv", "b.csv")]
+        .iter()
+        .map(|(instances, results)| {
+            dir.command(&[
+                "send",
+                "in.csv",
+                "--results",
+                results,
+                "--instances",
+                instances,
+                "--rate",
+                "50/s",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for child in started {
+        let run = crate::util::Run::from_output(child.wait_with_output().unwrap());
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let (_, times) = accepted(&all);
+    assert_eq!(times.len(), 200, "every card went");
+    assert!(
+        times.values().all(|n| *n == 1),
+        "no chat got its card from both numbers: {:?}",
+        times.values().filter(|n| **n > 1).count()
+    );
+    // Each results file says what became of every row: sent here, or already sent there.
+    for results in ["a.csv", "b.csv"] {
+        let rows = read_records(&dir.path(results));
+        assert!(
+            rows.iter()
+                .all(|r| r["status"] == "sent" || r["status"] == "already-sent"),
+            "{rows:?}"
+        );
+    }
+}
