@@ -439,11 +439,15 @@ impl SheetWriter {
             self.start_sheet();
         }
         self.xml.extend_from_slice(b"</sheetData>");
-        let filter = self.filter_range();
-        if let Some(range) = &filter {
-            self.xml.extend_from_slice(b"<autoFilter ref=\"");
-            self.xml.extend_from_slice(range.as_bytes());
-            self.xml.extend_from_slice(b"\"/>");
+        // The header row and the rows under it, as far as the widest row: `A1:P11`.
+        let filter = self
+            .letters
+            .last()
+            .cloned()
+            .map(|last| (last, self.next_row.max(1)));
+        if let Some((column, row)) = &filter {
+            self.xml
+                .extend_from_slice(format!("<autoFilter ref=\"A1:{column}{row}\"/>").as_bytes());
         }
         self.xml.extend_from_slice(PAGE_MARGINS);
         self.xml.extend_from_slice(b"</worksheet>");
@@ -462,7 +466,7 @@ impl SheetWriter {
         let names: Vec<&str> = std::iter::once(self.name.as_str())
             .chain(self.more.iter().map(|(name, _)| name.as_str()))
             .collect();
-        part("xl/workbook.xml", &workbook_xml(&names, filter.as_deref()))?;
+        part("xl/workbook.xml", &workbook_xml(&names, filter.as_ref()))?;
         part("xl/_rels/workbook.xml.rels", &workbook_rels(names.len()))?;
         part("xl/styles.xml", STYLES)?;
         part("[Content_Types].xml", &content_types(names.len()))?;
@@ -470,12 +474,6 @@ impl SheetWriter {
         let mut out = zip.finish().map_err(zip_io)?.into_inner();
         out.finish()?;
         Ok(())
-    }
-
-    /// The header row and the rows under it, as far as the widest row: `A1:P11`.
-    fn filter_range(&self) -> Option<String> {
-        let last = self.letters.last()?;
-        Some(format!("A1:{last}{}", self.next_row.max(1)))
     }
 }
 
@@ -536,7 +534,8 @@ const ROOT_RELS: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\
 Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" \
 Target=\"xl/workbook.xml\"/></Relationships>";
 
-fn workbook_xml(names: &[&str], filter: Option<&str>) -> Vec<u8> {
+/// `xl/workbook.xml`: the sheets, and the data sheet's autofilter (its last column and row).
+fn workbook_xml(names: &[&str], filter: Option<&(Box<str>, u32)>) -> Vec<u8> {
     let mut xml = Vec::new();
     xml.extend_from_slice(XML_DECLARATION);
     xml.extend_from_slice(
@@ -552,21 +551,9 @@ fn workbook_xml(names: &[&str], filter: Option<&str>) -> Vec<u8> {
         xml.extend_from_slice(format!("\" sheetId=\"{id}\" r:id=\"rId{id}\"/>").as_bytes());
     }
     xml.extend_from_slice(b"</sheets>");
-    if let Some(range) = filter {
+    if let Some((column, row)) = filter {
         // The autofilter's range, as Excel itself names it.
-        let (from, to) = range.split_once(':').unwrap_or((range, range));
-        let absolute = |cell: &str| {
-            let split = cell
-                .find(|c: char| c.is_ascii_digit())
-                .unwrap_or(cell.len());
-            format!("${}${}", &cell[..split], &cell[split..])
-        };
-        let reference = format!(
-            "'{}'!{}:{}",
-            names[0].replace('\'', "''"),
-            absolute(from),
-            absolute(to)
-        );
+        let reference = format!("'{}'!$A$1:${column}${row}", names[0].replace('\'', "''"));
         xml.extend_from_slice(
             b"<definedNames><definedName name=\"_xlnm._FilterDatabase\" localSheetId=\"0\" \
               hidden=\"1\">",
