@@ -4,14 +4,13 @@
 //! 79001234568.0 becomes `79001234568`, never `7.9e10`. Dates become ISO dates, booleans
 //! `TRUE`/`FALSE`, error cells their Excel text (`#N/A`).
 
+use std::io::{Read, Seek};
 use std::path::Path;
 
-use std::fs::File;
-use std::io::BufReader;
-
-use calamine::{Data, DataRef, Range, Reader, Xlsx};
+use calamine::{Data, DataRef, Range, Reader, Sheets, Xlsx};
 use csv::StringRecord;
 
+use super::inflated::{FoundSlot, Inflated};
 use super::{InputError, Row, RowNumber, RowSource, zipscan};
 
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
@@ -96,26 +95,48 @@ pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opene
             },
         }
     };
+    // An XLSX is read through an archive of its parts inflated on other threads and scanned
+    // on the way; any other zipped workbook is scanned whole first.
+    if kind == Kind::Xlsx
+        && let Some(archive) = Inflated::open(path)
+    {
+        let found = archive.found_slot();
+        let refused =
+            |error: calamine::XlsxError| found.refusal().unwrap_or_else(|| fail(error.to_string()));
+        let workbook = Xlsx::new(archive).map_err(refused)?;
+        return choose_sheet(path, Sheets::Xlsx(workbook), sheet, fail, Some(found));
+    }
     if matches!(kind, Kind::Xlsx | Kind::Ods | Kind::UnknownZip) {
         zipscan::check(path)?;
     }
     let workbook = match kind {
         Kind::Xlsx => calamine::open_workbook(path)
-            .map(calamine::Sheets::Xlsx)
+            .map(Sheets::Xlsx)
             .map_err(|e| e.to_string()),
         Kind::Xlsb => calamine::open_workbook(path)
-            .map(calamine::Sheets::Xlsb)
+            .map(Sheets::Xlsb)
             .map_err(|e| e.to_string()),
         Kind::Xls => calamine::open_workbook(path)
-            .map(calamine::Sheets::Xls)
+            .map(Sheets::Xls)
             .map_err(|e| e.to_string()),
         Kind::Ods => calamine::open_workbook(path)
-            .map(calamine::Sheets::Ods)
+            .map(Sheets::Ods)
             .map_err(|e| e.to_string()),
         Kind::UnknownZip => calamine::open_workbook_auto(path).map_err(|e| e.to_string()),
     }
     .map_err(fail)?;
+    choose_sheet(path, workbook, sheet, fail, None)
+}
 
+/// Picks the sheet to read (the one named, else the first visible one) and starts reading
+/// it. `found`: where the scan of an inflated XLSX leaves what it refused.
+fn choose_sheet<RS: Read + Seek + Send + 'static>(
+    path: &Path,
+    workbook: Sheets<RS>,
+    sheet: Option<&str>,
+    fail: impl Fn(String) -> InputError,
+    found: Option<FoundSlot>,
+) -> Result<Opened, InputError> {
     let names = workbook.sheet_names();
     let mut warnings = Vec::new();
     let name = match sheet {
@@ -159,11 +180,11 @@ pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opene
     };
     let mut workbook = match workbook {
         // XLSX sheets are streamed cell by cell: memory stays flat whatever the sheet's size.
-        calamine::Sheets::Xlsx(xlsx) => {
+        Sheets::Xlsx(xlsx) => {
             return Ok(Opened {
                 sheet: name.clone(),
                 sheets: names.clone(),
-                rows: Box::new(StreamedRows::start(xlsx, name, path)),
+                rows: Box::new(StreamedRows::start(xlsx, name, path, found)),
                 warnings,
             });
         }
@@ -208,6 +229,9 @@ enum Streamed {
 struct StreamedRows {
     chunks: std::sync::mpsc::Receiver<Streamed>,
     pending: std::vec::IntoIter<SheetRow>,
+    /// Records read, going back to the reader thread to be filled again (see [`Spares`]).
+    spares: Vec<StringRecord>,
+    returns: Option<std::sync::mpsc::Sender<Vec<StringRecord>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     path: std::path::PathBuf,
     done: bool,
@@ -217,25 +241,43 @@ const DAMAGED_HINT: &str =
     "It may be damaged: open it in Excel and save it again, or export the sheet as CSV.";
 
 impl StreamedRows {
-    fn start(mut workbook: Xlsx<BufReader<File>>, sheet: String, path: &Path) -> StreamedRows {
+    /// `found`: where the scan of an inflated workbook leaves what it refused (the error
+    /// then, not calamine's stop).
+    fn start<RS: Read + Seek + Send + 'static>(
+        mut workbook: Xlsx<RS>,
+        sheet: String,
+        path: &Path,
+        found: Option<FoundSlot>,
+    ) -> StreamedRows {
         let (sender, chunks) = std::sync::mpsc::sync_channel(4);
+        let (returns, returned) = std::sync::mpsc::channel();
         let path = path.to_path_buf();
         let failed_path = path.clone();
         let thread = std::thread::spawn(move || {
-            let end = match stream_cells(&mut workbook, &sheet, &sender) {
+            let mut spares = Spares {
+                returned,
+                kept: Vec::new(),
+            };
+            let end = match stream_cells(&mut workbook, &sheet, &sender, &mut spares) {
                 Ok(()) => Streamed::Done,
-                Err(detail) => Streamed::Failed(InputError::Workbook {
-                    path: failed_path,
-                    kind: "XLSX",
-                    detail,
-                    hint: DAMAGED_HINT,
-                }),
+                Err(detail) => {
+                    Streamed::Failed(found.as_ref().and_then(FoundSlot::refusal).unwrap_or(
+                        InputError::Workbook {
+                            path: failed_path,
+                            kind: "XLSX",
+                            detail,
+                            hint: DAMAGED_HINT,
+                        },
+                    ))
+                }
             };
             let _ = sender.send(end);
         });
         StreamedRows {
             chunks,
             pending: Vec::new().into_iter(),
+            spares: Vec::new(),
+            returns: Some(returns),
             thread: Some(thread),
             path,
             done: false,
@@ -262,10 +304,11 @@ impl StreamedRows {
 }
 
 /// Sends the sheet's rows in chunks; cells arrive row by row, left to right.
-fn stream_cells(
-    workbook: &mut Xlsx<BufReader<File>>,
+fn stream_cells<RS: Read + Seek>(
+    workbook: &mut Xlsx<RS>,
     sheet: &str,
     sender: &std::sync::mpsc::SyncSender<Streamed>,
+    spares: &mut Spares,
 ) -> Result<(), String> {
     let mut cells = workbook
         .worksheet_cells_reader(sheet)
@@ -286,7 +329,7 @@ fn stream_cells(
             if chunk.is_full() && sender.send(Streamed::Rows(chunk.take())).is_err() {
                 return Ok(()); // the reader stopped listening
             }
-            current = Some(RowBuilder::new(number, chunk.sizes));
+            current = Some(RowBuilder::new(number, spares.take(chunk.sizes)));
         }
         let current = current.as_mut().expect("set above");
         let column = column as usize;
@@ -307,6 +350,54 @@ fn stream_cells(
         let _ = sender.send(Streamed::Rows(chunk.take()));
     }
     Ok(())
+}
+
+/// Records the reader has read, given back to be filled again: a row costs no allocation once
+/// the first chunks have gone round. Only ordinary rows' records come back (see
+/// [`Spares::give_back`]), so what is kept stays small whatever the sheet.
+struct Spares {
+    returned: std::sync::mpsc::Receiver<Vec<StringRecord>>,
+    kept: Vec<StringRecord>,
+}
+
+impl Spares {
+    /// The largest record given back, in text and in fields.
+    const MAX_BYTES: usize = 4096;
+    const MAX_FIELDS: usize = 256;
+
+    /// An empty record: one given back, else a new one with room for `(bytes, fields)`.
+    fn take(&mut self, (bytes, fields): (usize, usize)) -> StringRecord {
+        if self.kept.is_empty()
+            && let Ok(returned) = self.returned.try_recv()
+        {
+            self.kept = returned;
+        }
+        match self.kept.pop() {
+            Some(mut record) => {
+                record.clear();
+                record
+            }
+            None => StringRecord::with_capacity(bytes, fields),
+        }
+    }
+
+    /// Gives `record` back through `returns` (with others: `spares` collects them), if it is
+    /// an ordinary row's.
+    fn give_back(
+        record: StringRecord,
+        spares: &mut Vec<StringRecord>,
+        returns: Option<&std::sync::mpsc::Sender<Vec<StringRecord>>>,
+    ) {
+        let ordinary = record.as_byte_record().as_slice().len() <= Self::MAX_BYTES
+            && record.len() <= Self::MAX_FIELDS;
+        let Some(returns) = returns.filter(|_| ordinary) else {
+            return;
+        };
+        spares.push(record);
+        if spares.len() >= ChunkBuilder::ROWS {
+            let _ = returns.send(std::mem::take(spares));
+        }
+    }
 }
 
 /// The rows on their way to the next send. A chunk goes when it has [`ChunkBuilder::ROWS`]
@@ -354,10 +445,11 @@ struct RowBuilder {
 }
 
 impl RowBuilder {
-    fn new(number: u64, (bytes, fields): (usize, usize)) -> RowBuilder {
+    /// A row numbered `number`, its cells written into `cells` (empty).
+    fn new(number: u64, cells: StringRecord) -> RowBuilder {
         RowBuilder {
             number,
-            cells: StringRecord::with_capacity(bytes, fields),
+            cells,
             scattered: None,
             unsaved_formulas: 0,
             dated_numbers: 0,
@@ -419,7 +511,8 @@ impl RowSource for StreamedRows {
         loop {
             if let Some(next) = self.pending.next() {
                 row.number = RowNumber(next.number);
-                row.cells = next.cells;
+                let read = std::mem::replace(&mut row.cells, next.cells);
+                Spares::give_back(read, &mut self.spares, self.returns.as_ref());
                 row.unsaved_formulas = next.unsaved_formulas;
                 row.dated_numbers = next.dated_numbers;
                 return Ok(true);
@@ -585,7 +678,7 @@ mod tests {
         let fields =
             |row: SheetRow| -> Vec<String> { row.cells.iter().map(String::from).collect() };
 
-        let mut row = RowBuilder::new(2, (0, 0));
+        let mut row = RowBuilder::new(2, StringRecord::new());
         row.set(1, "b", false, false);
         row.set(3, "d", true, false);
         let row = row.finish();
@@ -594,7 +687,7 @@ mod tests {
 
         // Right to left across the whole width, then a repeat: linear, and the last value
         // wins (with its formula mark).
-        let mut row = RowBuilder::new(3, (4096, 256));
+        let mut row = RowBuilder::new(3, StringRecord::with_capacity(4096, 256));
         for column in (0..MAX_COLUMNS).rev() {
             row.set(
                 column,
@@ -639,6 +732,8 @@ mod tests {
         let mut rows = StreamedRows {
             chunks,
             pending: Vec::new().into_iter(),
+            spares: Vec::new(),
+            returns: None,
             thread: Some(thread),
             path: "book.xlsx".into(),
             done: false,

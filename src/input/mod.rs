@@ -7,6 +7,7 @@
 
 mod columns;
 mod excel;
+mod inflated;
 mod text;
 mod zipscan;
 

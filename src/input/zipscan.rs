@@ -1,13 +1,14 @@
-//! A look inside a zipped workbook (XLSX, ODS) before calamine opens it, so that no cell can
+//! A look inside a zipped workbook (XLSX, ODS) before calamine sees it, so that no cell can
 //! make it exhaust memory.
 //!
 //! calamine holds a cell's whole text in memory (and its shared strings all at once), so a
 //! 1 MB file whose one cell inflates to a gigabyte — a zip bomb — would take gigabytes. Every
 //! part that is not binary (whatever its name: a sheet can be called anything) is streamed
-//! through once here, in small buffers, measuring the longest stretch between two `<` (XML
+//! through a [`Scanner`] in small blocks, measuring the longest stretch between two `<` (XML
 //! allows no raw `<` inside a text or an attribute, so this bounds every text and every tag);
 //! a stretch over [`MAX_CELL_BYTES`] is refused, naming the row and column where it can be
-//! found. The shared strings, which calamine keeps all at once, are bounded in size and number
+//! found. An XLSX is scanned part by part as calamine reads it ([`super::inflated`]); other
+//! workbooks whole, before calamine opens them ([`check`]). The shared strings, which calamine keeps all at once, are bounded in size and number
 //! too. Workbooks of many ordinary rows pass untouched: it is the size of one text that is
 //! bounded, not the size of a sheet.
 
@@ -40,38 +41,102 @@ pub(super) fn check(path: &Path) -> Result<(), InputError> {
             continue;
         };
         let name = part_name(&entry);
-        let scanned = scan(entry).unwrap_or_default();
-        if let Some(at) = scanned.long_text {
-            return Err(oversized(path, &mut zip, &name, index, at));
-        }
-        let shared = name.to_ascii_lowercase().ends_with("sharedstrings.xml");
-        if shared
-            && (scanned.bytes > MAX_SHARED_STRINGS_BYTES || scanned.tags > MAX_SHARED_STRINGS_TAGS)
-        {
-            return Err(InputError::Workbook {
-                path: path.to_path_buf(),
-                kind: "Excel",
-                detail: format!(
-                    "its shared text ({name}) inflates to {} MB in {} tags, more than any \
-                     contact list: it is damaged or built to exhaust memory",
-                    scanned.bytes >> 20,
-                    scanned.tags
-                ),
-                hint: "Open it in Excel and save it again, or export the sheet as CSV.",
-            });
+        let mut scanner = Scanner::new(&name);
+        if let Err(problem) = scan(entry, &mut scanner) {
+            return Err(refusal(path, &mut zip, &name, index, problem));
         }
     }
     Ok(())
 }
 
-/// What streaming a part through found.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Scanned {
-    /// Where the first stretch of more than [`MAX_CELL_BYTES`] without a `<` starts.
-    long_text: Option<u64>,
-    /// The part's size, and how many `<` it holds (up to where the scan stopped).
+/// What is wrong with a part, found while streaming it through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Problem {
+    /// A stretch of more than [`MAX_CELL_BYTES`] without a `<` starts here.
+    LongText(u64),
+    /// The shared strings hold more text or more tags than calamine is let to hold.
+    SharedText,
+}
+
+/// Streams a part through block by block, as it is inflated: where the current stretch
+/// without a `<` started, and how much has gone by. A binary part (a NUL in its first 4 KB:
+/// an image, a `.bin`) is not markup and passes.
+#[derive(Debug)]
+pub(super) struct Scanner {
+    shared: bool,
     bytes: u64,
     tags: u64,
+    run_start: u64,
+    first: bool,
+    binary: bool,
+}
+
+impl Scanner {
+    /// A scanner for the part called `name` (the shared strings are bounded as a whole too).
+    pub(super) fn new(name: &str) -> Scanner {
+        Scanner {
+            shared: name.to_ascii_lowercase().ends_with("sharedstrings.xml"),
+            bytes: 0,
+            tags: 0,
+            run_start: 0,
+            first: true,
+            binary: false,
+        }
+    }
+
+    /// The next block of the part; the first problem found stops the scan.
+    pub(super) fn feed(&mut self, block: &[u8]) -> Result<(), Problem> {
+        if self.first && !block.is_empty() {
+            self.first = false;
+            self.binary = memchr::memchr(0, &block[..block.len().min(4096)]).is_some();
+        }
+        if self.binary {
+            return Ok(());
+        }
+        let offset = self.bytes;
+        for position in memchr::memchr_iter(b'<', block) {
+            let at = offset + position as u64;
+            if at - self.run_start > MAX_CELL_BYTES {
+                return Err(Problem::LongText(self.run_start));
+            }
+            self.run_start = at + 1;
+            self.tags += 1;
+        }
+        self.bytes += block.len() as u64;
+        if self.bytes - self.run_start > MAX_CELL_BYTES {
+            return Err(Problem::LongText(self.run_start));
+        }
+        if self.shared
+            && (self.bytes > MAX_SHARED_STRINGS_BYTES || self.tags > MAX_SHARED_STRINGS_TAGS)
+        {
+            return Err(Problem::SharedText);
+        }
+        Ok(())
+    }
+}
+
+/// The error for a problem found in part `name` (number `index` of the archive).
+pub(super) fn refusal(
+    path: &Path,
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    name: &str,
+    index: usize,
+    problem: Problem,
+) -> InputError {
+    match problem {
+        Problem::LongText(at) => oversized(path, zip, name, index, at),
+        Problem::SharedText => InputError::Workbook {
+            path: path.to_path_buf(),
+            kind: "Excel",
+            detail: format!(
+                "its shared text ({name}) inflates to more than {} MB or {} tags, more than \
+                 any contact list: it is damaged or built to exhaust memory",
+                MAX_SHARED_STRINGS_BYTES >> 20,
+                MAX_SHARED_STRINGS_TAGS
+            ),
+            hint: "Open it in Excel and save it again, or export the sheet as CSV.",
+        },
+    }
 }
 
 fn part_name(part: &zip::read::ZipFile<'_, BufReader<File>>) -> String {
@@ -80,38 +145,19 @@ fn part_name(part: &zip::read::ZipFile<'_, BufReader<File>>) -> String {
         .unwrap_or_default()
 }
 
-/// Streams a part through, stopping at the first stretch over [`MAX_CELL_BYTES`] without a
-/// `<`. A binary part (a NUL in its first 4 KB: an image, a `.bin`) is not markup and passes.
-fn scan(part: impl Read) -> std::io::Result<Scanned> {
+/// Streams a part through a scanner, in blocks; an unreadable part passes (calamine then
+/// says what is wrong with it).
+fn scan(part: impl Read, scanner: &mut Scanner) -> Result<(), Problem> {
     let mut reader = BufReader::with_capacity(64 * 1024, part);
-    let mut scanned = Scanned::default();
-    let mut run_start = 0u64;
-    let mut first = true;
     loop {
-        let buffer = reader.fill_buf()?;
+        let Ok(buffer) = reader.fill_buf() else {
+            return Ok(());
+        };
         if buffer.is_empty() {
-            return Ok(scanned);
+            return Ok(());
         }
-        if first && memchr::memchr(0, &buffer[..buffer.len().min(4096)]).is_some() {
-            return Ok(Scanned::default());
-        }
-        first = false;
         let length = buffer.len();
-        let offset = scanned.bytes;
-        for position in memchr::memchr_iter(b'<', buffer) {
-            let at = offset + position as u64;
-            if at - run_start > MAX_CELL_BYTES {
-                scanned.long_text = Some(run_start);
-                return Ok(scanned);
-            }
-            run_start = at + 1;
-            scanned.tags += 1;
-        }
-        scanned.bytes += length as u64;
-        if scanned.bytes - run_start > MAX_CELL_BYTES {
-            scanned.long_text = Some(run_start);
-            return Ok(scanned);
-        }
+        scanner.feed(buffer)?;
         reader.consume(length);
     }
 }
@@ -285,9 +331,9 @@ mod tests {
 
     #[test]
     fn long_stretches_without_markup_are_found_where_they_start() {
+        let scanned = |bytes: &[u8]| scan(bytes, &mut Scanner::new("xl/worksheets/sheet1.xml"));
         let short = b"<a>text</a><b x=\"1\"/>".repeat(1000);
-        assert_eq!(scan(&short[..]).unwrap().long_text, None);
-        assert_eq!(scan(&short[..]).unwrap().tags, 3000);
+        assert_eq!(scanned(&short[..]), Ok(()));
         let mut long = b"<row><c r=\"B2\"><is><t>".to_vec();
         let start = long.len() as u64;
         // A `>` is allowed in text: it must not reset the count.
@@ -297,12 +343,23 @@ mod tests {
         }
         long.extend_from_slice(b"</t></is></c></row>");
         // The stretch starts just after the last `<`, the one of `<t>`.
-        assert_eq!(scan(&long[..]).unwrap().long_text, Some(start - 2));
+        assert_eq!(scanned(&long[..]), Err(Problem::LongText(start - 2)));
         assert_eq!(cell_containing(&long[..start as usize]), Some("B2".into()));
+        // Fed in blocks of any size, the same.
+        let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
+        let fed = long.chunks(4093).try_for_each(|block| scanner.feed(block));
+        assert_eq!(fed, Err(Problem::LongText(start - 2)));
         // A binary part is not markup.
         let mut binary = vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13];
         binary.extend(std::iter::repeat_n(b'A', (2 * MAX_CELL_BYTES) as usize));
-        assert_eq!(scan(&binary[..]).unwrap(), Scanned::default());
+        assert_eq!(scanned(&binary[..]), Ok(()));
+        // The shared strings are bounded as a whole: in tags, here.
+        let strings = b"<si><t>a</t></si>".repeat(1 << 16);
+        let mut scanner = Scanner::new("xl/SharedStrings.xml");
+        let fed = (0..70).try_for_each(|_| scanner.feed(&strings));
+        assert_eq!(fed, Err(Problem::SharedText));
+        let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
+        assert_eq!((0..70).try_for_each(|_| scanner.feed(&strings)), Ok(()));
     }
 
     #[test]
