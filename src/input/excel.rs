@@ -98,7 +98,7 @@ pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opene
     // An XLSX is read through an archive of its parts inflated on other threads and scanned
     // on the way; any other zipped workbook is scanned whole first.
     if kind == Kind::Xlsx
-        && let Some(archive) = Inflated::open(path)
+        && let Some(archive) = Inflated::open(path)?
     {
         let found = archive.found_slot();
         let refused =
@@ -341,7 +341,7 @@ fn stream_cells<RS: Read + Seek>(
         }
         let unsaved = cell.value == DataRef::Empty && cell.formula.is_some();
         let (text, dated) = cell_str(&cell.value, &mut scratch);
-        current.set(column, text, unsaved, dated);
+        current.set(column, text, unsaved, dated)?;
     }
     if let Some(done) = current.take() {
         chunk.push(done.finish());
@@ -438,6 +438,8 @@ impl ChunkBuilder {
 /// a cell wins, as in calamine's own sheet reader.
 struct RowBuilder {
     number: u64,
+    /// The text of the row's cells so far.
+    bytes: u64,
     cells: StringRecord,
     scattered: Option<Vec<String>>,
     unsaved_formulas: u64,
@@ -449,6 +451,7 @@ impl RowBuilder {
     fn new(number: u64, cells: StringRecord) -> RowBuilder {
         RowBuilder {
             number,
+            bytes: 0,
             cells,
             scattered: None,
             unsaved_formulas: 0,
@@ -457,8 +460,10 @@ impl RowBuilder {
     }
 
     /// Puts a cell's text in its column; `unsaved` when it is a formula whose value was
-    /// never saved, `dated` when it is a number in a date format too large to be a date.
-    fn set(&mut self, column: usize, text: &str, unsaved: bool, dated: bool) {
+    /// never saved, `dated` when it is a number in a date format too large to be a date. A
+    /// row may hold at most 1 MB of text, as a CSV record may: each cell is bounded by the
+    /// scan, but a row of thousands of them would not be.
+    fn set(&mut self, column: usize, text: &str, unsaved: bool, dated: bool) -> Result<(), String> {
         if column < 64 {
             let bit = 1 << column;
             let flag = |mask: &mut u64, on: bool| {
@@ -471,10 +476,21 @@ impl RowBuilder {
             flag(&mut self.unsaved_formulas, unsaved);
             flag(&mut self.dated_numbers, dated);
         }
+        self.bytes += text.len() as u64;
+        if self.bytes > super::text::MAX_RECORD_BYTES {
+            return Err(format!(
+                "row {} holds more than 1 MB of text, more than any contact: the file is damaged \
+                 or built to exhaust memory",
+                self.number
+            ));
+        }
         if self.scattered.is_none() && column < self.cells.len() {
             self.scattered = Some(self.cells.iter().map(str::to_string).collect());
         }
         match &mut self.scattered {
+            // An empty cell past the last one adds nothing (trailing empty cells are dropped):
+            // a row of empty cells out to column XFD costs no room.
+            None if text.is_empty() => {}
             None => {
                 for _ in self.cells.len()..column {
                     self.cells.push_field("");
@@ -489,6 +505,7 @@ impl RowBuilder {
                 texts[column].push_str(text);
             }
         }
+        Ok(())
     }
 
     fn finish(self) -> SheetRow {
@@ -679,8 +696,8 @@ mod tests {
             |row: SheetRow| -> Vec<String> { row.cells.iter().map(String::from).collect() };
 
         let mut row = RowBuilder::new(2, StringRecord::new());
-        row.set(1, "b", false, false);
-        row.set(3, "d", true, false);
+        row.set(1, "b", false, false).unwrap();
+        row.set(3, "d", true, false).unwrap();
         let row = row.finish();
         assert_eq!(row.unsaved_formulas, 0b1000);
         assert_eq!(fields(row), ["", "b", "", "d"]);
@@ -694,10 +711,11 @@ mod tests {
                 if column % 2 == 0 { "x" } else { "" },
                 column == 2,
                 false,
-            );
+            )
+            .unwrap();
         }
-        row.set(2, "y", false, false);
-        row.set(0, "", false, false);
+        row.set(2, "y", false, false).unwrap();
+        row.set(0, "", false, false).unwrap();
         let row = row.finish();
         assert_eq!(row.unsaved_formulas, 0);
         assert_eq!(
@@ -706,6 +724,23 @@ mod tests {
             "the trailing empty cell dropped"
         );
         assert_eq!(fields(row)[..4], ["", "", "y", ""]);
+
+        // Empty cells out to column XFD take no room.
+        let mut row = RowBuilder::new(4, StringRecord::new());
+        row.set(0, "a", false, false).unwrap();
+        for column in 1..MAX_COLUMNS {
+            row.set(column, "", false, false).unwrap();
+        }
+        assert_eq!(row.cells.len(), 1);
+        assert_eq!(fields(row.finish()), ["a"]);
+
+        // A row's text is bounded as a CSV record's is: cells under 1 MB each, not together.
+        let mut row = RowBuilder::new(5, StringRecord::new());
+        let cell = "A".repeat(300 << 10);
+        let set: Result<Vec<()>, String> =
+            (0..4).map(|c| row.set(c, &cell, false, false)).collect();
+        let error = set.unwrap_err();
+        assert!(error.contains("row 5 holds more than 1 MB"), "{error}");
     }
 
     #[test]

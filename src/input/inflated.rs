@@ -27,6 +27,13 @@ use super::zipscan::{self, Problem, Scanner};
 const BLOCK: usize = 64 * 1024;
 const BLOCKS_AHEAD: usize = 4;
 
+/// The most bytes of part names laid out: a workbook's names are a few kilobytes; an archive
+/// with more is read as it is (after a whole scan).
+const MAX_NAMES_BYTES: usize = 1 << 20;
+
+/// The stack of a thread inflating a part: the inflater's state and window are on the heap.
+const INFLATE_STACK: usize = 256 * 1024;
+
 /// How far back from its end a zip reader looks for the end of an archive's directory: the
 /// record (22 bytes) and the longest comment it may have.
 const LOOKED_AT_FOR_THE_END: u64 = 22 + 4 + (1 << 16);
@@ -34,6 +41,9 @@ const LOOKED_AT_FOR_THE_END: u64 = 22 + 4 + (1 << 16);
 /// The archive calamine reads (see the module's documentation).
 pub(super) struct Inflated {
     workbook: Arc<Path>,
+    /// The workbook's own archive, its directory read once: each part's thread reads it
+    /// through a clone (the directory shared, the file read at a place of its own).
+    zip: zip::ZipArchive<At>,
     /// The headers and the directory, where [`Piece::Meta`] points.
     meta: Vec<u8>,
     /// What the archive holds from each place on, in order.
@@ -91,14 +101,40 @@ struct Entry {
 
 impl Inflated {
     /// Lays out the archive of the workbook at `path`; none when it cannot be laid out (not a
-    /// readable zip, or one this layout cannot copy).
-    pub(super) fn open(path: &Path) -> Option<Inflated> {
-        let file = BufReader::new(File::open(path).ok()?);
-        let mut zip = zip::ZipArchive::new(file).ok()?;
+    /// readable zip, or one this layout cannot copy). Its shared strings, which calamine holds
+    /// all at once, are scanned whole first, as [`zipscan::check`] scans every part: a bomb
+    /// there is refused before calamine holds any of it.
+    pub(super) fn open(path: &Path) -> Result<Option<Inflated>, InputError> {
+        let Ok(file) = File::open(path) else {
+            return Ok(None);
+        };
+        let at = At {
+            file: Arc::new(file),
+            position: 0,
+        };
+        let Ok(mut zip) = zip::ZipArchive::new(at) else {
+            return Ok(None);
+        };
+        let Some(entries) = Inflated::entries(&mut zip) else {
+            return Ok(None);
+        };
+        for (index, entry) in entries.iter().enumerate() {
+            if zipscan::is_shared_strings(&entry.name) {
+                zipscan::check_part(path, index)?;
+            }
+        }
+        Ok(Inflated::lay_out(path, zip, &entries))
+    }
+
+    /// What the layout needs of each part; none when a part cannot be copied (another
+    /// compression method, encryption, a size of 4 GB or more) or the names are too long to
+    /// be a workbook's.
+    fn entries(zip: &mut zip::ZipArchive<At>) -> Option<Vec<Entry>> {
         if zip.len() > usize::from(u16::MAX) {
             return None;
         }
         let mut entries = Vec::with_capacity(zip.len());
+        let mut names = 0;
         for index in 0..zip.len() {
             let part = zip.by_index_raw(index).ok()?;
             let method = part.compression();
@@ -107,7 +143,8 @@ impl Inflated {
                 zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
             );
             let name = part.name().ok()?.into_owned();
-            if !copied || part.encrypted() || name.len() > usize::from(u16::MAX) {
+            names += name.len();
+            if !copied || part.encrypted() || names > MAX_NAMES_BYTES {
                 return None;
             }
             entries.push(Entry {
@@ -116,11 +153,11 @@ impl Inflated {
                 size: u32::try_from(part.size()).ok().filter(|s| *s < u32::MAX)?,
             });
         }
-        Inflated::lay_out(path, &entries)
+        Some(entries)
     }
 
     /// The headers, the parts and the directory of a stored archive of `entries`.
-    fn lay_out(path: &Path, entries: &[Entry]) -> Option<Inflated> {
+    fn lay_out(path: &Path, zip: zip::ZipArchive<At>, entries: &[Entry]) -> Option<Inflated> {
         let mut meta = Vec::new();
         let mut pieces = Vec::with_capacity(2 * entries.len() + 1);
         let mut at = 0u64;
@@ -175,6 +212,7 @@ impl Inflated {
         u32::try_from(at).ok()?;
         Some(Inflated {
             workbook: Arc::from(path),
+            zip,
             meta,
             pieces,
             length: at,
@@ -206,11 +244,13 @@ impl Inflated {
             .as_ref()
             .is_some_and(|stream| stream.index == index && stream.at <= at);
         if !going_on {
-            self.stream = Some(Stream::start(
-                self.workbook.clone(),
-                index,
-                self.found.clone(),
-            ));
+            // A problem found in a part calamine has moved on from is not the reason for
+            // anything that goes wrong from here: calamine passed over it (a theme it does
+            // not need, say), and the scan had stopped it holding the part.
+            if let Ok(mut found) = self.found.lock() {
+                *found = None;
+            }
+            self.stream = Some(Stream::start(self.zip.clone(), index, self.found.clone()));
         }
         let stream = self.stream.as_mut().expect("set above");
         let mut skipped = [0u8; 4096];
@@ -296,6 +336,9 @@ fn common_fields(out: &mut Vec<u8>, entry: &Entry) {
 
 impl Read for Inflated {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         let Some(piece) = self.piece_at(self.position) else {
             return Ok(0);
         };
@@ -326,35 +369,49 @@ impl Read for Inflated {
 
 impl Seek for Inflated {
     fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
-        let position = match to {
-            SeekFrom::Start(at) => Some(at),
-            SeekFrom::End(by) => self.length.checked_add_signed(by),
-            SeekFrom::Current(by) => self.position.checked_add_signed(by),
-        };
-        self.position = position.ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a seek before the start of the workbook",
-            )
-        })?;
+        self.position = sought(to, self.position, self.length)?;
         Ok(self.position)
     }
 }
 
+/// Where a seek from `position` in `length` bytes lands.
+fn sought(to: SeekFrom, position: u64, length: u64) -> std::io::Result<u64> {
+    let landed = match to {
+        SeekFrom::Start(at) => Some(at),
+        SeekFrom::End(by) => length.checked_add_signed(by),
+        SeekFrom::Current(by) => position.checked_add_signed(by),
+    };
+    landed.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a seek before the start of the workbook",
+        )
+    })
+}
+
 impl Stream {
     /// Starts a thread inflating part `index` of the workbook.
-    fn start(workbook: Arc<Path>, index: usize, found: Arc<Mutex<Option<Found>>>) -> Stream {
+    fn start(
+        mut zip: zip::ZipArchive<At>,
+        index: usize,
+        found: Arc<Mutex<Option<Found>>>,
+    ) -> Stream {
         let (sender, blocks) = std::sync::mpsc::sync_channel(BLOCKS_AHEAD);
         let spawned = std::thread::Builder::new()
             .name("inflate".into())
+            .stack_size(INFLATE_STACK)
             .spawn(move || {
-                if let Err(error) = inflate(&workbook, index, &sender, &found) {
+                if let Err(error) = inflate(&mut zip, index, &sender, &found) {
                     let _ = sender.send(Err(error));
                 }
             });
         if let Err(error) = spawned {
             // No thread: the stream ends with the reason.
             let (sender, failed) = std::sync::mpsc::sync_channel(1);
+            let error = std::io::Error::new(
+                error.kind(),
+                format!("no thread could be started to inflate the workbook ({error})"),
+            );
             let _ = sender.send(Err(error));
             return Stream::over(index, failed);
         }
@@ -394,13 +451,11 @@ impl Stream {
 /// Inflates part `index` of the workbook into blocks, each scanned before it is sent; stops
 /// when the reader goes. The part must be as long as its directory says.
 fn inflate(
-    workbook: &Path,
+    zip: &mut zip::ZipArchive<At>,
     index: usize,
     sender: &SyncSender<std::io::Result<Vec<u8>>>,
     found: &Mutex<Option<Found>>,
 ) -> std::io::Result<()> {
-    let file = BufReader::new(File::open(workbook)?);
-    let mut zip = zip::ZipArchive::new(file)?;
     let part = zip.by_index(index)?;
     let name = part.name().map(|n| n.into_owned()).unwrap_or_default();
     let size = part.size();
@@ -411,14 +466,23 @@ fn inflate(
     loop {
         let mut block = vec![0u8; BLOCK];
         let mut filled = 0;
+        let mut failed = None;
         while filled < BLOCK {
-            match part.read(&mut block[filled..])? {
-                0 => break,
-                read => filled += read,
+            match part.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                // What was read before goes first: calamine meets the error only if it
+                // reads that far (a wrong checksum is found at the part's very end, which
+                // calamine may never read, as when it reads the workbook itself).
+                Err(error) => {
+                    failed = Some(std::io::Error::new(
+                        error.kind(),
+                        format!("the part {name}: {error}"),
+                    ));
+                    break;
+                }
             }
-        }
-        if filled == 0 {
-            break;
         }
         block.truncate(filled);
         sent += filled as u64;
@@ -441,14 +505,57 @@ fn inflate(
                 format!("the part {name} was refused (see the error above)"),
             ));
         }
-        if sender.send(Ok(block)).is_err() {
+        if filled > 0 && sender.send(Ok(block)).is_err() {
             return Ok(()); // calamine read no further
+        }
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        if filled < BLOCK {
+            break;
         }
     }
     if sent < size {
         return Err(ended_early());
     }
     Ok(())
+}
+
+/// The workbook file, read at a place of its own: clones share the file (and the archive's
+/// directory, read once), each reading where it is.
+#[derive(Debug, Clone)]
+pub(super) struct At {
+    file: Arc<File>,
+    position: u64,
+}
+
+impl Read for At {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = read_at(&self.file, buf, self.position)?;
+        self.position += read as u64;
+        Ok(read)
+    }
+}
+
+impl Seek for At {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let length = match to {
+            SeekFrom::End(_) => self.file.metadata()?.len(),
+            _ => 0,
+        };
+        self.position = sought(to, self.position, length)?;
+        Ok(self.position)
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
 #[cfg(test)]
@@ -495,7 +602,7 @@ mod tests {
                 ("xl/média/stored.bin", &[0, 1, 2, 3, 255], false),
             ],
         );
-        let inflated = Inflated::open(&path).expect("laid out");
+        let inflated = Inflated::open(&path).unwrap().expect("laid out");
         let mut zip = zip::ZipArchive::new(inflated).unwrap();
         assert_eq!(zip.len(), 4);
         assert_eq!(
@@ -530,7 +637,7 @@ mod tests {
         sheet.extend(std::iter::repeat_n(b'A', 3 << 20));
         sheet.extend_from_slice(b"</t></is></c></row></sheetData>");
         archive(&path, &[("xl/worksheets/sheet1.xml", &sheet, true)]);
-        let inflated = Inflated::open(&path).unwrap();
+        let inflated = Inflated::open(&path).unwrap().unwrap();
         let found = inflated.found_slot();
         assert!(found.refusal().is_none(), "nothing found before reading");
         let mut zip = zip::ZipArchive::new(inflated).unwrap();
@@ -579,7 +686,7 @@ mod tests {
             let path = dir.path().join(format!("{size}.xlsx"));
             archive(&path, &[("xl/a.xml", &text, true)]);
             misstate_size(&path, size);
-            let mut zip = zip::ZipArchive::new(Inflated::open(&path).unwrap()).unwrap();
+            let mut zip = zip::ZipArchive::new(Inflated::open(&path).unwrap().unwrap()).unwrap();
             let error = read_part(&mut zip, "xl/a.xml").unwrap_err().to_string();
             // The zip reader refuses more bytes than said, as it goes; fewer, the layout does.
             let said = if size == 100 {
@@ -589,5 +696,96 @@ mod tests {
             };
             assert!(error.contains(said), "{size}: {error}");
         }
+    }
+
+    /// The archive at `path` with the checksum of part `name` made wrong, in its local
+    /// header and its directory alike.
+    fn spoil_checksum(path: &Path, name: &str) {
+        let mut bytes = std::fs::read(path).unwrap();
+        for (signature, crc_at, name_at) in [(0x0403_4b50u32, 14, 30), (0x0201_4b50, 16, 46)] {
+            let mut from = 0;
+            while let Some(found) = bytes[from..]
+                .windows(4)
+                .position(|w| w == signature.to_le_bytes())
+            {
+                let at = from + found;
+                if bytes[at + name_at..].starts_with(name.as_bytes()) {
+                    bytes[at + crc_at] ^= 1;
+                }
+                from = at + 4;
+            }
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn a_wrong_checksum_is_found_only_by_reading_to_the_part_end_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crc.xlsx");
+        let text = b"<styleSheet><fonts/></styleSheet>\n".repeat(10);
+        archive(&path, &[("xl/styles.xml", &text, true)]);
+        spoil_checksum(&path, "xl/styles.xml");
+        let mut zip = zip::ZipArchive::new(Inflated::open(&path).unwrap().unwrap()).unwrap();
+        // calamine stops at the end of the element: everything before the end arrives.
+        let mut part = zip.by_name("xl/styles.xml").unwrap();
+        let mut start = vec![0u8; text.len() - 1];
+        part.read_exact(&mut start).unwrap();
+        assert_eq!(start, text[..text.len() - 1]);
+        drop(part);
+        // Reading to the end finds it, naming the part.
+        let error = read_part(&mut zip, "xl/styles.xml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("checksum"), "{error}");
+    }
+
+    #[test]
+    fn a_problem_in_a_part_calamine_moved_on_from_is_not_blamed_for_a_later_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("theme.xlsx");
+        let mut theme = b"<a:theme><a:clrScheme name=\"".to_vec();
+        theme.extend(std::iter::repeat_n(b'A', 2 << 20));
+        theme.extend_from_slice(b"\"/></a:theme>");
+        archive(
+            &path,
+            &[
+                ("xl/theme/theme1.xml", &theme, true),
+                ("xl/worksheets/sheet1.xml", b"<sheetData/>", true),
+            ],
+        );
+        let inflated = Inflated::open(&path).unwrap().unwrap();
+        let found = inflated.found_slot();
+        let mut zip = zip::ZipArchive::new(inflated).unwrap();
+        assert!(read_part(&mut zip, "xl/theme/theme1.xml").is_err());
+        assert!(
+            found.refusal().is_some(),
+            "the theme's problem, while on it"
+        );
+        // calamine passes over a theme it cannot read, and reads on.
+        assert_eq!(
+            read_part(&mut zip, "xl/worksheets/sheet1.xml").unwrap(),
+            b"<sheetData/>"
+        );
+        assert!(found.refusal().is_none(), "not the reason for what follows");
+    }
+
+    #[test]
+    fn shared_strings_are_scanned_whole_before_calamine_holds_any() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sst.xlsx");
+        let strings = b"<sst><si/><si/><si/><si/></sst>".repeat(1 << 22);
+        archive(&path, &[("xl/sharedStrings.xml", &strings, true)]);
+        let Err(error) = Inflated::open(&path) else {
+            panic!("opened");
+        };
+        assert!(error.to_string().contains("shared text"), "{error}");
+        // A count that would make calamine reserve room for ten billion strings.
+        let path = dir.path().join("count.xlsx");
+        let counted = br#"<?xml version="1.0"?><!-- a note --><sst count="1" uniqueCount="10000000000"><si><t>a</t></si></sst>"#;
+        archive(&path, &[("xl/sharedStrings.xml", counted, true)]);
+        let Err(error) = Inflated::open(&path) else {
+            panic!("opened");
+        };
+        assert!(error.to_string().contains("10000000000 strings"), "{error}");
     }
 }

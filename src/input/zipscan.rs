@@ -27,6 +27,9 @@ const MAX_SHARED_STRINGS_BYTES: u64 = 256 << 20;
 /// The most markup in the shared strings: every string takes at least four tags, so about
 /// four million strings.
 const MAX_SHARED_STRINGS_TAGS: u64 = 16 << 20;
+/// The most strings the shared strings may hold, or say they hold: as many as those tags can
+/// make as `<si><t>…</t></si>` (calamine keeps each as a text of its own).
+const MAX_SHARED_STRINGS: u64 = MAX_SHARED_STRINGS_TAGS / 4;
 
 /// Refuses a workbook one of whose XML parts holds a text (or a tag) over
 /// [`MAX_CELL_BYTES`]. A file that is not a readable zip passes: calamine then says what is
@@ -36,17 +39,63 @@ pub(super) fn check(path: &Path) -> Result<(), InputError> {
     let Some(mut zip) = opened.and_then(|file| zip::ZipArchive::new(file).ok()) else {
         return Ok(());
     };
-    for index in 0..zip.len() {
-        let Ok(entry) = zip.by_index(index) else {
-            continue;
-        };
-        let name = part_name(&entry);
-        let mut scanner = Scanner::new(&name);
-        if let Err(problem) = scan(entry, &mut scanner) {
-            return Err(refusal(path, &mut zip, &name, index, problem));
-        }
+    (0..zip.len()).try_for_each(|index| check_one(path, &mut zip, index))
+}
+
+/// [`check`] of one part, the one with this index.
+pub(super) fn check_part(path: &Path, index: usize) -> Result<(), InputError> {
+    let opened = File::open(path).ok().map(BufReader::new);
+    let Some(mut zip) = opened.and_then(|file| zip::ZipArchive::new(file).ok()) else {
+        return Ok(());
+    };
+    check_one(path, &mut zip, index)
+}
+
+fn check_one(
+    path: &Path,
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+    index: usize,
+) -> Result<(), InputError> {
+    let Ok(entry) = zip.by_index(index) else {
+        return Ok(());
+    };
+    let name = part_name(&entry);
+    let mut scanner = Scanner::for_any_part(&name);
+    let mut scanned = scan(entry, &mut scanner);
+    if scanned.is_ok()
+        && scanner.shared
+        && let Ok(entry) = zip.by_index(index)
+    {
+        scanned = declared_strings(entry);
     }
-    Ok(())
+    scanned.map_err(|problem| refusal(path, zip, &name, index, problem))
+}
+
+/// Whether a part is the shared strings (calamine holds them all at once).
+pub(super) fn is_shared_strings(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with("sharedstrings.xml")
+}
+
+/// How many strings the shared strings say they hold (calamine makes room for that many at
+/// once), refused when more than any contact list has.
+fn declared_strings(part: impl Read) -> Result<(), Problem> {
+    let mut declared = None;
+    for_each_tag(part, |_, tag| {
+        let (name, attributes) = tag_parts(tag);
+        if name != b"sst" {
+            return true;
+        }
+        declared = [&b"uniqueCount"[..], b"count"]
+            .iter()
+            .filter_map(|wanted| attribute(attributes, wanted))
+            .filter_map(|value| std::str::from_utf8(value).ok()?.trim().parse::<u64>().ok())
+            .max();
+        false
+    });
+    match declared {
+        Some(count) if count > MAX_SHARED_STRINGS => Err(Problem::SharedCount(count)),
+        _ => Ok(()),
+    }
 }
 
 /// What is wrong with a part, found while streaming it through.
@@ -56,31 +105,78 @@ pub(super) enum Problem {
     LongText(u64),
     /// The shared strings hold more text or more tags than calamine is let to hold.
     SharedText,
+    /// The shared strings say they hold this many strings, more than calamine is let to make
+    /// room for.
+    SharedCount(u64),
 }
 
 /// Streams a part through block by block, as it is inflated: where the current stretch
-/// without a `<` started, and how much has gone by. A binary part (a NUL in its first 4 KB:
-/// an image, a `.bin`) is not markup and passes.
+/// without a `<` started, and how much has gone by. What the XML reader holds whole is
+/// bounded: a text, a tag, a comment, a CDATA section or a processing instruction (`<` inside
+/// the last three does not end them), and a cell (`c`) or a shared string (`si`) as a whole,
+/// which calamine makes one text of, however many runs of rich text it is cut into.
 #[derive(Debug)]
 pub(super) struct Scanner {
     shared: bool,
+    /// A binary part (a NUL in its first 4 KB: an image) passes.
+    binary_passes: bool,
     bytes: u64,
     tags: u64,
     run_start: u64,
     first: bool,
     binary: bool,
+    /// The last bytes of the previous block: a `<` near its end is looked at with what
+    /// follows it, and a comment's end may straddle two blocks.
+    carry: Vec<u8>,
+    /// Where the scan goes on from (in the part).
+    next: u64,
+    /// The comment, CDATA section or processing instruction the scan is in, if any.
+    special: Option<Special>,
+    /// Where the cell or shared string the scan is in opened, if it is in one.
+    element: Option<u64>,
+    /// How many shared strings have opened.
+    strings: u64,
 }
 
+/// A stretch the XML reader holds whole until its end, whatever `<` it holds.
+#[derive(Debug, Clone, Copy)]
+struct Special {
+    start: u64,
+    end: &'static [u8],
+}
+
+/// How many bytes after a `<` say what it opens (`![CDATA[`, a tag's name with its prefix).
+const LOOKAHEAD: usize = 32;
+/// The most a cell or a shared string may hold in all, markup included.
+const MAX_ELEMENT_BYTES: u64 = 2 * MAX_CELL_BYTES;
+
 impl Scanner {
-    /// A scanner for the part called `name` (the shared strings are bounded as a whole too).
+    /// A scanner for the part called `name`, which calamine reads as XML whatever it holds
+    /// (the shared strings are bounded as a whole too).
     pub(super) fn new(name: &str) -> Scanner {
         Scanner {
-            shared: name.to_ascii_lowercase().ends_with("sharedstrings.xml"),
+            shared: is_shared_strings(name),
+            binary_passes: false,
             bytes: 0,
             tags: 0,
             run_start: 0,
             first: true,
             binary: false,
+            carry: Vec::new(),
+            next: 0,
+            special: None,
+            element: None,
+            strings: 0,
+        }
+    }
+
+    /// A scanner for a part that calamine may not read at all: one that is binary, and not
+    /// named as XML, passes (an image of one colour may go megabytes without a `<`).
+    fn for_any_part(name: &str) -> Scanner {
+        let lower = name.to_ascii_lowercase();
+        Scanner {
+            binary_passes: !lower.ends_with(".xml") && !lower.ends_with(".rels"),
+            ..Scanner::new(name)
         }
     }
 
@@ -88,30 +184,124 @@ impl Scanner {
     pub(super) fn feed(&mut self, block: &[u8]) -> Result<(), Problem> {
         if self.first && !block.is_empty() {
             self.first = false;
-            self.binary = memchr::memchr(0, &block[..block.len().min(4096)]).is_some();
+            self.binary =
+                self.binary_passes && memchr::memchr(0, &block[..block.len().min(4096)]).is_some();
         }
         if self.binary {
             return Ok(());
         }
-        let offset = self.bytes;
-        for position in memchr::memchr_iter(b'<', block) {
-            let at = offset + position as u64;
-            if at - self.run_start > MAX_CELL_BYTES {
-                return Err(Problem::LongText(self.run_start));
-            }
-            self.run_start = at + 1;
-            self.tags += 1;
-        }
+        // The block after the carried bytes: `base` is where they start in the part.
+        let base = self.bytes - self.carry.len() as u64;
+        let mut joined = std::mem::take(&mut self.carry);
+        joined.extend_from_slice(block);
+        let scanned = self.scan(&joined, base);
         self.bytes += block.len() as u64;
-        if self.bytes - self.run_start > MAX_CELL_BYTES {
-            return Err(Problem::LongText(self.run_start));
+        let kept = joined.len().min(2 * LOOKAHEAD);
+        joined.drain(..joined.len() - kept);
+        self.carry = joined;
+        scanned?;
+        let open = match self.special {
+            Some(special) => special.start,
+            None => self.run_start,
+        };
+        if self.bytes - open > MAX_CELL_BYTES {
+            return Err(Problem::LongText(open));
+        }
+        if self
+            .element
+            .is_some_and(|start| self.bytes - start > MAX_ELEMENT_BYTES)
+        {
+            return Err(Problem::LongText(self.bytes));
         }
         if self.shared
-            && (self.bytes > MAX_SHARED_STRINGS_BYTES || self.tags > MAX_SHARED_STRINGS_TAGS)
+            && (self.bytes > MAX_SHARED_STRINGS_BYTES
+                || self.tags > MAX_SHARED_STRINGS_TAGS
+                || self.strings > MAX_SHARED_STRINGS)
         {
             return Err(Problem::SharedText);
         }
         Ok(())
+    }
+
+    /// Goes through `joined` (which starts at `base` in the part) from where the scan got
+    /// to; a `<` too near the end to tell what it opens waits for the next block.
+    fn scan(&mut self, joined: &[u8], base: u64) -> Result<(), Problem> {
+        let mut i = (self.next - base) as usize;
+        loop {
+            if let Some(special) = self.special {
+                let Some(found) = memchr::memmem::find(&joined[i..], special.end) else {
+                    // Its end may begin in the last bytes, and be whole in the next block.
+                    let rest = joined.len().saturating_sub(special.end.len() - 1).max(i);
+                    self.next = base + rest as u64;
+                    return Ok(());
+                };
+                i += found + special.end.len();
+                if base + i as u64 - special.start > MAX_CELL_BYTES {
+                    return Err(Problem::LongText(special.start));
+                }
+                self.special = None;
+                self.run_start = base + i as u64;
+            }
+            let Some(found) = memchr::memchr(b'<', &joined[i..]) else {
+                self.next = base + joined.len() as u64;
+                return Ok(());
+            };
+            let lt = i + found;
+            let after = &joined[lt + 1..];
+            if after.len() < LOOKAHEAD {
+                self.next = base + lt as u64;
+                return Ok(());
+            }
+            let at = base + lt as u64;
+            if at - self.run_start > MAX_CELL_BYTES {
+                return Err(Problem::LongText(self.run_start));
+            }
+            if self
+                .element
+                .is_some_and(|start| at - start > MAX_ELEMENT_BYTES)
+            {
+                return Err(Problem::LongText(at));
+            }
+            self.run_start = at + 1;
+            self.tags += 1;
+            i = lt + 1;
+            let ends: Option<&'static [u8]> = match after[0] {
+                b'!' if after.starts_with(b"!--") => Some(b"-->"),
+                b'!' if after.starts_with(b"![CDATA[") => Some(b"]]>"),
+                b'?' => Some(b"?>"),
+                _ => None,
+            };
+            if let Some(end) = ends {
+                self.special = Some(Special { start: at, end });
+                continue;
+            }
+            let (closing, name) = match after.strip_prefix(b"/") {
+                Some(name) => (true, name),
+                None => (false, after),
+            };
+            match local_name(name) {
+                b"c" | b"si" => {
+                    self.element = (!closing).then_some(at);
+                    self.strings += u64::from(!closing && self.shared);
+                }
+                // A cell written `<c/>` has no end tag: its row's, or the strings', ends it.
+                b"row" | b"sheetData" | b"sst" => self.element = None,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The local name (without a namespace prefix) of the tag whose name starts `name`.
+fn local_name(name: &[u8]) -> &[u8] {
+    let end = name
+        .iter()
+        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
+        .unwrap_or(name.len());
+    let name = &name[..end];
+    match memchr::memrchr(b':', name) {
+        Some(colon) => &name[colon + 1..],
+        None => name,
     }
 }
 
@@ -129,10 +319,19 @@ pub(super) fn refusal(
             path: path.to_path_buf(),
             kind: "Excel",
             detail: format!(
-                "its shared text ({name}) inflates to more than {} MB or {} tags, more than \
-                 any contact list: it is damaged or built to exhaust memory",
+                "its shared text ({name}) inflates to more than {} MB, {MAX_SHARED_STRINGS} \
+                 strings or {MAX_SHARED_STRINGS_TAGS} tags, more than any contact list: it is \
+                 damaged or built to exhaust memory",
                 MAX_SHARED_STRINGS_BYTES >> 20,
-                MAX_SHARED_STRINGS_TAGS
+            ),
+            hint: "Open it in Excel and save it again, or export the sheet as CSV.",
+        },
+        Problem::SharedCount(count) => InputError::Workbook {
+            path: path.to_path_buf(),
+            kind: "Excel",
+            detail: format!(
+                "its shared text ({name}) says it holds {count} strings, more than any contact \
+                 list (at most {MAX_SHARED_STRINGS}): it is damaged or built to exhaust memory"
             ),
             hint: "Open it in Excel and save it again, or export the sheet as CSV.",
         },
@@ -349,10 +548,14 @@ mod tests {
         let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
         let fed = long.chunks(4093).try_for_each(|block| scanner.feed(block));
         assert_eq!(fed, Err(Problem::LongText(start - 2)));
-        // A binary part is not markup.
+        // A binary part not named as XML may be an image, not markup, when calamine may not
+        // read it; a part calamine reads is markup whatever it holds.
         let mut binary = vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13];
         binary.extend(std::iter::repeat_n(b'A', (2 * MAX_CELL_BYTES) as usize));
-        assert_eq!(scanned(&binary[..]), Ok(()));
+        assert_eq!(scanned(&binary[..]), Err(Problem::LongText(0)));
+        let any = |name: &str| scan(&binary[..], &mut Scanner::for_any_part(name));
+        assert_eq!(any("xl/media/image1.png"), Ok(()));
+        assert_eq!(any("xl/worksheets/sheet1.xml"), Err(Problem::LongText(0)));
         // The shared strings are bounded as a whole: in tags, here.
         let strings = b"<si><t>a</t></si>".repeat(1 << 16);
         let mut scanner = Scanner::new("xl/SharedStrings.xml");
@@ -360,6 +563,81 @@ mod tests {
         assert_eq!(fed, Err(Problem::SharedText));
         let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
         assert_eq!((0..70).try_for_each(|_| scanner.feed(&strings)), Ok(()));
+        // And in strings: empty ones are one tag each, but still a text each.
+        let empty = b"<si/>".repeat(1 << 16);
+        let mut scanner = Scanner::new("xl/sharedStrings.xml");
+        let fed = (0..65).try_for_each(|_| scanner.feed(&empty));
+        assert_eq!(fed, Err(Problem::SharedText));
+    }
+
+    /// What scanning `bytes` as a sheet finds, fed in blocks of `size` bytes.
+    fn scanned_in(bytes: &[u8], size: usize) -> Result<(), Problem> {
+        let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
+        bytes.chunks(size).try_for_each(|block| scanner.feed(block))
+    }
+
+    #[test]
+    fn what_the_xml_reader_holds_whole_is_bounded_however_it_is_cut() {
+        let big = (MAX_CELL_BYTES + 10) as usize;
+        // A `<` every few bytes inside a comment, a CDATA section or a processing instruction
+        // does not end it: the reader holds it whole.
+        for (open, close) in [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?pi ", "?>")] {
+            let mut part = format!("<sheetData><row r=\"1\">{open}").into_bytes();
+            let start = part.len() - open.len();
+            part.extend(b"a < b ".repeat(big / 6));
+            part.extend(close.as_bytes());
+            part.extend(b"</row></sheetData>");
+            for size in [7, 4096, 1 << 16] {
+                assert_eq!(
+                    scanned_in(&part, size),
+                    Err(Problem::LongText(start as u64)),
+                    "{open} in blocks of {size}"
+                );
+            }
+            // A short one, cut anywhere, passes.
+            let short = format!("<a>{open}x<y>z{close}</a>").repeat(1000);
+            for size in [1, 2, 3, 5, 64, 4096] {
+                assert_eq!(
+                    scanned_in(short.as_bytes(), size),
+                    Ok(()),
+                    "{open} / {size}"
+                );
+            }
+        }
+        // 40 texts of 64 KB, each between `open` and `close`.
+        let texts =
+            |open: &[u8], close: &[u8]| [open, &[b'A'; 64 << 10][..], close].concat().repeat(40);
+        // A cell of rich text in many runs, each small: calamine makes one text of them.
+        let cell = [
+            &b"<row r=\"3\"><c r=\"D3\" t=\"inlineStr\"><is>"[..],
+            &texts(b"<r><t>", b"</t></r>"),
+            b"</is></c></row>",
+        ]
+        .concat();
+        let Err(Problem::LongText(at)) = scanned_in(&cell, 1 << 16) else {
+            panic!("a rich text cell over 2 MB passed");
+        };
+        assert_eq!(cell_containing(&cell[..at as usize]), Some("D3".into()));
+        // A row of many such cells (2.5 MB in all), and cells written `<c/>`, pass.
+        let row = [
+            &b"<row r=\"4\"><c r=\"A4\"/>"[..],
+            &texts(b"<c><is><t>", b"</t></is></c><c/>"),
+            b"</row><x:row><x:c r=\"B5\"/></x:row>",
+            &b"<!-- a note after the rows -->".repeat(1000),
+        ]
+        .concat();
+        assert_eq!(scanned_in(&row, 1 << 16), Ok(()));
+        // A shared string of many runs is bounded as a cell is.
+        let strings = [
+            &b"<sst><si><r><t>a</t></r>"[..],
+            &texts(b"<r><t>", b"</t></r>"),
+        ]
+        .concat();
+        let mut scanner = Scanner::new("xl/sharedStrings.xml");
+        let fed = strings
+            .chunks(1 << 16)
+            .try_for_each(|block| scanner.feed(block));
+        assert!(matches!(fed, Err(Problem::LongText(_))), "{fed:?}");
     }
 
     #[test]

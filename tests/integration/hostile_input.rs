@@ -114,6 +114,19 @@ fn a_record_over_a_megabyte_is_refused_in_bounded_memory() {
     assert!(run.stderr.contains("1 MB"), "{run:?}");
 }
 
+/// `greenbulk validate NAME`: its exit code, its stderr and its peak memory.
+fn validate_watching_memory(dir: &Workdir, name: &str) -> (Option<i32>, String, u64) {
+    let mut child = dir
+        .command(&["validate", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let peak = crate::util::peak_memory_until_exit(&mut child);
+    let stderr = crate::util::read_all(child.stderr.take().unwrap());
+    (child.wait().unwrap().code(), stderr, peak)
+}
+
 #[test]
 fn an_xlsx_zip_bomb_cell_is_refused_in_bounded_memory() {
     let dir = Workdir::new();
@@ -123,20 +136,84 @@ fn an_xlsx_zip_bomb_cell_is_refused_in_bounded_memory() {
         std::fs::metadata(&path).unwrap().len() < 1 << 20,
         "a small file"
     );
-    let mut child = dir
-        .command(&["validate", "bomb.xlsx"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let peak = crate::util::peak_memory_until_exit(&mut child);
-    let stderr = crate::util::read_all(child.stderr.take().unwrap());
-    let code = child.wait().unwrap().code();
+    let (code, stderr, peak) = validate_watching_memory(&dir, "bomb.xlsx");
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("row 2"), "{stderr}");
     assert!(stderr.contains("column B"), "{stderr}");
     assert!(stderr.contains("1 MB"), "{stderr}");
     assert!(peak < 100 << 20, "peak {} MB", peak >> 20);
+}
+
+/// A sheet made of an opening, a block repeated so many times and an end; and what the error
+/// about it says.
+type Bomb<'a> = (&'a str, &'a [u8], Vec<u8>, usize, &'a [u8], &'a str);
+
+#[test]
+fn a_bomb_in_a_comment_rich_text_a_wide_row_or_behind_a_nul_is_refused_in_bounded_memory() {
+    let dir = Workdir::new();
+    let header = br#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c><c r="B1" t="inlineStr"><is><t>phoneContact</t></is></c><c r="C1" t="inlineStr"><is><t>firstName</t></is></c></row>"#;
+    let text = |bytes: usize| vec![b'A'; bytes];
+    let wrapped = |before: &[u8], middle: Vec<u8>, after: &[u8]| [before, &middle, after].concat();
+    // Each sheet: its opening, a block repeated to about 200 MB, its end; and what the error
+    // says. Each holds no stretch of 1 MB without a `<` but the last; the build before this
+    // took 200 MB and more for each.
+    let books: [Bomb; 4] = [
+        // One cell of many runs of rich text, each under 1 MB: calamine makes one text.
+        (
+            "runs.xlsx",
+            br#"<row r="2"><c r="C2" t="inlineStr"><is>"#,
+            wrapped(b"<r><t>", text(512 << 10), b"</t></r>"),
+            400,
+            b"</is></c></row>",
+            "column C",
+        ),
+        // A comment full of `<`: the XML reader holds a comment whole.
+        (
+            "comment.xlsx",
+            b"<!--",
+            b"<a>".repeat(1 << 18),
+            256,
+            b"-->",
+            "1 MB",
+        ),
+        // A row of cells under 1 MB each, 200 MB together.
+        (
+            "wide.xlsx",
+            br#"<row r="2">"#,
+            wrapped(
+                br#"<c t="inlineStr"><is><t>"#,
+                text(1000 << 10),
+                b"</t></is></c>",
+            ),
+            200,
+            b"</row>",
+            "row 2 holds more than 1 MB",
+        ),
+        // A NUL up front does not make a sheet an image the scan lets by.
+        (
+            "nul.xlsx",
+            b"<!--\0--><row r=\"2\"><c r=\"C2\" t=\"inlineStr\"><is><t>",
+            text(1 << 20),
+            200,
+            b"</t></is></c></row>",
+            "column C",
+        ),
+    ];
+    for (name, opening, block, times, end, says) in books {
+        let path = dir.path(name);
+        crate::util::write_raw_xlsx_parts(&path, crate::util::RawBook::default(), |sheet| {
+            sheet.write_all(header).unwrap();
+            sheet.write_all(opening).unwrap();
+            for _ in 0..times {
+                sheet.write_all(&block).unwrap();
+            }
+            sheet.write_all(end).unwrap();
+        });
+        let (code, stderr, peak) = validate_watching_memory(&dir, name);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(says), "{name}: {stderr}");
+        assert!(peak < 100 << 20, "{name}: peak {} MB", peak >> 20);
+    }
 }
 
 #[test]
