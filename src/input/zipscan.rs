@@ -484,12 +484,15 @@ fn count_tags(part: impl Read, wanted: &[u8]) -> usize {
     count
 }
 
-/// The first cell of any sheet that shows shared string number `string`.
+/// The first cell of any sheet that shows shared string number `string`, looked for among
+/// the first [`CELLS_LOOKED_AT`] tags of the sheets (a bomb's sheets may be endless): past
+/// them, the error names the part instead.
 fn cell_using_shared_string(
     zip: &mut zip::ZipArchive<BufReader<File>>,
     string: usize,
 ) -> Option<String> {
     let wanted = string.to_string();
+    let mut budget = CELLS_LOOKED_AT;
     for index in 0..zip.len() {
         let part = zip.by_index(index).ok()?;
         if !part_name(&part).contains("worksheets/") {
@@ -499,6 +502,10 @@ fn cell_using_shared_string(
         for_each_tag(part, |text, tag| {
             if in_value && shared && text == wanted.as_bytes() {
                 found = cell.clone();
+                return false;
+            }
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
                 return false;
             }
             let (name, attributes) = tag_parts(tag);
@@ -515,6 +522,10 @@ fn cell_using_shared_string(
     }
     None
 }
+
+/// How many tags of the sheets are looked through for a cell that shows a shared string:
+/// about a million cells, a second or so.
+const CELLS_LOOKED_AT: u64 = 4 << 20;
 
 /// `B12` → (`B`, 12).
 fn split_reference(reference: &str) -> Option<(String, u64)> {
