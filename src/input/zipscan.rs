@@ -76,26 +76,53 @@ pub(super) fn is_shared_strings(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with("sharedstrings.xml")
 }
 
-/// How many strings the shared strings say they hold (calamine makes room for that many at
-/// once), refused when more than any contact list has.
+/// How many strings the shared strings say they hold (`uniqueCount`: calamine makes room for
+/// that many at once), read as calamine reads it — the first `sst` element's attribute, with
+/// the same XML reader and settings — and refused when more than any contact list has. The
+/// part has passed the scan, so the reader holds nothing large.
 fn declared_strings(part: impl Read) -> Result<(), Problem> {
-    let mut declared = None;
-    for_each_tag(part, |_, tag| {
-        let (name, attributes) = tag_parts(tag);
-        if name != b"sst" {
-            return true;
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(BufReader::new(part));
+    let config = reader.config_mut();
+    config.check_end_names = false;
+    config.trim_text(false);
+    config.check_comments = false;
+    config.expand_empty_elements = true;
+    let mut buffer = Vec::new();
+    loop {
+        buffer.clear();
+        match reader.read_event_into(&mut buffer) {
+            Ok(Event::Start(element)) if element.local_name().as_ref() == "sst" => {
+                let declared = element
+                    .attributes()
+                    .with_checks(false)
+                    .flatten()
+                    .find(|attribute| attribute.key.as_ref() == "uniqueCount");
+                return match declared.and_then(|a| count_of(a.value.as_bytes())) {
+                    Some(count) if count > u128::from(MAX_SHARED_STRINGS) => {
+                        Err(Problem::SharedCount(count.min(u128::from(u64::MAX)) as u64))
+                    }
+                    _ => Ok(()),
+                };
+            }
+            Ok(Event::Eof) | Err(_) => return Ok(()),
+            Ok(_) => {}
         }
-        declared = [&b"uniqueCount"[..], b"count"]
-            .iter()
-            .filter_map(|wanted| attribute(attributes, wanted))
-            .filter_map(|value| std::str::from_utf8(value).ok()?.trim().parse::<u64>().ok())
-            .max();
-        false
-    });
-    match declared {
-        Some(count) if count > MAX_SHARED_STRINGS => Err(Problem::SharedCount(count)),
-        _ => Ok(()),
     }
+}
+
+/// A count as calamine reads it: digits, perhaps after a `+` (however many: a count too
+/// large for any number is as large as can be).
+fn count_of(value: &[u8]) -> Option<u128> {
+    let digits = value.strip_prefix(b"+").unwrap_or(value);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u128, |count, digit| {
+        count
+            .saturating_mul(10)
+            .saturating_add(u128::from(digit - b'0'))
+    }))
 }
 
 /// What is wrong with a part, found while streaming it through.
@@ -108,6 +135,12 @@ pub(super) enum Problem {
     /// The shared strings say they hold this many strings, more than calamine is let to make
     /// room for.
     SharedCount(u64),
+    /// A document type: no workbook part has one, and the XML reader holds it whole.
+    DocumentType,
+    /// Elements nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// More tags than [`MAX_HELD_TAGS`] in a part calamine holds whole.
+    TooMany,
 }
 
 /// Streams a part through block by block, as it is inflated: where the current stretch
@@ -132,21 +165,45 @@ pub(super) struct Scanner {
     next: u64,
     /// The comment, CDATA section or processing instruction the scan is in, if any.
     special: Option<Special>,
+    /// The tag the scan is in, if any.
+    tag: Option<Tag>,
     /// Where the cell or shared string the scan is in opened, if it is in one.
     element: Option<u64>,
     /// How many shared strings have opened.
     strings: u64,
+    /// How many elements are open (the XML reader keeps each one's name).
+    depth: u64,
+    /// The most tags the part may hold (for the parts calamine holds whole), if bounded.
+    max_tags: Option<u64>,
+}
+
+/// A tag being read: where it opened, the quote it is in, and what it is.
+#[derive(Debug, Clone, Copy)]
+struct Tag {
+    start: u64,
+    quote: Option<u8>,
+    closing: bool,
+    /// A cell or a shared string (or a name too long to tell).
+    cell: bool,
 }
 
 /// A stretch the XML reader holds whole until its end, whatever `<` it holds.
 #[derive(Debug, Clone, Copy)]
 struct Special {
     start: u64,
+    /// Where its end may begin (after its opener).
+    from: u64,
     end: &'static [u8],
 }
 
-/// How many bytes after a `<` say what it opens (`![CDATA[`, a tag's name with its prefix).
-const LOOKAHEAD: usize = 32;
+/// How many bytes after a `<` say what it opens: a tag's name with its prefix (a longer one is
+/// taken for a cell's, to be safe).
+const LOOKAHEAD: usize = 64;
+/// How deep elements may nest: a workbook's parts nest a few levels.
+const MAX_DEPTH: u64 = 1000;
+/// The most tags in the parts calamine holds whole besides the shared strings: the workbook,
+/// its relationships and the styles (Excel allows 64,000 cell formats).
+const MAX_HELD_TAGS: u64 = 512 << 10;
 /// The most a cell or a shared string may hold in all, markup included.
 const MAX_ELEMENT_BYTES: u64 = 2 * MAX_CELL_BYTES;
 
@@ -165,8 +222,11 @@ impl Scanner {
             carry: Vec::new(),
             next: 0,
             special: None,
+            tag: None,
             element: None,
             strings: 0,
+            depth: 0,
+            max_tags: held_whole(name).then_some(MAX_HELD_TAGS),
         }
     }
 
@@ -196,22 +256,28 @@ impl Scanner {
         joined.extend_from_slice(block);
         let scanned = self.scan(&joined, base);
         self.bytes += block.len() as u64;
-        let kept = joined.len().min(2 * LOOKAHEAD);
+        let kept = joined.len().min(2 * LOOKAHEAD + 2);
         joined.drain(..joined.len() - kept);
         self.carry = joined;
         scanned?;
-        let open = match self.special {
-            Some(special) => special.start,
-            None => self.run_start,
+        // Up to where the scan got (a `<` near the end waits for the next block).
+        let reached = self.next;
+        let open = match (self.special, self.tag) {
+            (Some(special), _) => special.start,
+            (None, Some(tag)) => tag.start,
+            (None, None) => self.run_start,
         };
-        if self.bytes - open > MAX_CELL_BYTES {
+        if reached.saturating_sub(open) > MAX_CELL_BYTES {
             return Err(Problem::LongText(open));
         }
         if self
             .element
-            .is_some_and(|start| self.bytes - start > MAX_ELEMENT_BYTES)
+            .is_some_and(|start| reached.saturating_sub(start) > MAX_ELEMENT_BYTES)
         {
-            return Err(Problem::LongText(self.bytes));
+            return Err(Problem::LongText(reached));
+        }
+        if self.max_tags.is_some_and(|most| self.tags > most) {
+            return Err(Problem::TooMany);
         }
         if self.shared
             && (self.bytes > MAX_SHARED_STRINGS_BYTES
@@ -224,23 +290,71 @@ impl Scanner {
     }
 
     /// Goes through `joined` (which starts at `base` in the part) from where the scan got
-    /// to; a `<` too near the end to tell what it opens waits for the next block.
+    /// to, as the XML reader would: text up to a `<`; a tag up to its `>` outside quotes; a
+    /// comment, CDATA section or processing instruction up to its end. A `<` too near the end
+    /// to tell what it opens waits for the next block.
     fn scan(&mut self, joined: &[u8], base: u64) -> Result<(), Problem> {
         let mut i = (self.next - base) as usize;
         loop {
             if let Some(special) = self.special {
-                let Some(found) = memchr::memmem::find(&joined[i..], special.end) else {
+                let from = i
+                    .max(special.from.saturating_sub(base) as usize)
+                    .min(joined.len());
+                let Some(found) = memchr::memmem::find(&joined[from..], special.end) else {
                     // Its end may begin in the last bytes, and be whole in the next block.
                     let rest = joined.len().saturating_sub(special.end.len() - 1).max(i);
                     self.next = base + rest as u64;
                     return Ok(());
                 };
-                i += found + special.end.len();
+                i = from + found + special.end.len();
                 if base + i as u64 - special.start > MAX_CELL_BYTES {
                     return Err(Problem::LongText(special.start));
                 }
                 self.special = None;
                 self.run_start = base + i as u64;
+            }
+            if let Some(mut tag) = self.tag {
+                // Most tags end at their first `>`: when no quote is open and the quotes
+                // before it pair up, no `>` before it was quoted (one would be after an odd
+                // one).
+                let plain = tag.quote.is_none().then(|| {
+                    let gt = memchr::memchr(b'>', &joined[i..])?;
+                    let inside = &joined[i..i + gt];
+                    let paired = memchr::memchr(b'\'', inside).is_none()
+                        && memchr::memchr_iter(b'"', inside).count().is_multiple_of(2);
+                    paired.then_some(i + gt)
+                });
+                let end = if let Some(Some(gt)) = plain {
+                    i = gt + 1;
+                    gt
+                } else {
+                    loop {
+                        let found = match tag.quote {
+                            Some(quote) => memchr::memchr(quote, &joined[i..]),
+                            None => memchr::memchr3(b'>', b'"', b'\'', &joined[i..]),
+                        };
+                        let Some(found) = found else {
+                            self.tag = Some(tag);
+                            self.next = base + joined.len() as u64;
+                            return Ok(());
+                        };
+                        let at = i + found;
+                        i = at + 1;
+                        match (tag.quote, joined[at]) {
+                            (Some(_), _) => tag.quote = None,
+                            (None, b'>') => break at,
+                            (None, quote) => tag.quote = Some(quote),
+                        }
+                    }
+                };
+                self.tag = None;
+                let at = base + end as u64;
+                if at - tag.start > MAX_CELL_BYTES {
+                    return Err(Problem::LongText(tag.start));
+                }
+                self.run_start = at + 1;
+                let empty = end > 0 && joined[end - 1] == b'/';
+                self.close_tag(tag, empty)?;
             }
             let Some(found) = memchr::memchr(b'<', &joined[i..]) else {
                 self.next = base + joined.len() as u64;
@@ -248,7 +362,15 @@ impl Scanner {
             };
             let lt = i + found;
             let after = &joined[lt + 1..];
-            if after.len() < LOOKAHEAD {
+            let (closing, name) = match after.strip_prefix(b"/") {
+                Some(name) => (true, name),
+                None => (false, after),
+            };
+            let name_end = name
+                .iter()
+                .take(LOOKAHEAD)
+                .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'));
+            if name_end.is_none() && name.len() < LOOKAHEAD {
                 self.next = base + lt as u64;
                 return Ok(());
             }
@@ -262,47 +384,72 @@ impl Scanner {
             {
                 return Err(Problem::LongText(at));
             }
-            self.run_start = at + 1;
             self.tags += 1;
             i = lt + 1;
-            let ends: Option<&'static [u8]> = match after[0] {
-                b'!' if after.starts_with(b"!--") => Some(b"-->"),
-                b'!' if after.starts_with(b"![CDATA[") => Some(b"]]>"),
-                b'?' => Some(b"?>"),
+            // As the XML reader tells them, by the bytes after `<!`: `-` a comment (ended by
+            // `-->` after `<!--`), `[` a CDATA section, `D` a document type.
+            let special = match (after[0], after.get(1)) {
+                (b'!', Some(b'-')) => Some((&b"-->"[..], 4)),
+                (b'!', Some(b'[')) => Some((&b"]]>"[..], 3)),
+                (b'!', Some(b'D' | b'd')) => return Err(Problem::DocumentType),
+                (b'?', _) => Some((&b"?>"[..], 1)),
                 _ => None,
             };
-            if let Some(end) = ends {
-                self.special = Some(Special { start: at, end });
+            if let Some((end, after_opener)) = special {
+                self.special = Some(Special {
+                    start: at,
+                    from: at + after_opener,
+                    end,
+                });
                 continue;
             }
-            let (closing, name) = match after.strip_prefix(b"/") {
-                Some(name) => (true, name),
-                None => (false, after),
-            };
-            match local_name(name) {
-                b"c" | b"si" => {
-                    self.element = (!closing).then_some(at);
-                    self.strings += u64::from(!closing && self.shared);
+            let cell = match name_end {
+                Some(end) => {
+                    let name = &name[..end];
+                    let local = name.rsplit(|b| *b == b':').next().unwrap_or(name);
+                    local == b"c" || local == b"si"
                 }
-                // A cell written `<c/>` has no end tag: its row's, or the strings', ends it.
-                b"row" | b"sheetData" | b"sst" => self.element = None,
-                _ => {}
+                None => true,
+            };
+            self.tag = Some(Tag {
+                start: at,
+                quote: None,
+                closing,
+                cell,
+            });
+        }
+    }
+
+    /// What a tag that has ended (`empty`: written `<…/>`) opens or closes.
+    fn close_tag(&mut self, tag: Tag, empty: bool) -> Result<(), Problem> {
+        if tag.closing {
+            self.depth = self.depth.saturating_sub(1);
+            if tag.cell {
+                self.element = None;
+            }
+            return Ok(());
+        }
+        if tag.cell {
+            self.strings += u64::from(self.shared);
+            if !empty && self.element.is_none() {
+                self.element = Some(tag.start);
             }
         }
+        if !empty {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(Problem::TooDeep);
+            }
+        }
+        Ok(())
     }
 }
 
-/// The local name (without a namespace prefix) of the tag whose name starts `name`.
-fn local_name(name: &[u8]) -> &[u8] {
-    let end = name
-        .iter()
-        .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'>' | b'/'))
-        .unwrap_or(name.len());
-    let name = &name[..end];
-    match memchr::memrchr(b':', name) {
-        Some(colon) => &name[colon + 1..],
-        None => name,
-    }
+/// Whether calamine holds a part whole (besides the shared strings): the workbook, its
+/// relationships and the styles.
+fn held_whole(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with("workbook.xml") || lower.ends_with(".rels") || lower.ends_with("styles.xml")
 }
 
 /// The error for a problem found in part `name` (number `index` of the archive).
@@ -332,6 +479,20 @@ pub(super) fn refusal(
             detail: format!(
                 "its shared text ({name}) says it holds {count} strings, more than any contact \
                  list (at most {MAX_SHARED_STRINGS}): it is damaged or built to exhaust memory"
+            ),
+            hint: "Open it in Excel and save it again, or export the sheet as CSV.",
+        },
+        Problem::DocumentType | Problem::TooDeep | Problem::TooMany => InputError::Workbook {
+            path: path.to_path_buf(),
+            kind: "Excel",
+            detail: format!(
+                "its part {name} {}, as no workbook does: it is damaged or built to exhaust \
+                 memory",
+                match problem {
+                    Problem::DocumentType => "declares a document type (<!DOCTYPE>)".to_string(),
+                    Problem::TooDeep => format!("nests elements more than {MAX_DEPTH} deep"),
+                    _ => format!("holds more than {MAX_HELD_TAGS} tags"),
+                }
             ),
             hint: "Open it in Excel and save it again, or export the sheet as CSV.",
         },
@@ -552,13 +713,13 @@ mod tests {
             long.push(b'>');
         }
         long.extend_from_slice(b"</t></is></c></row>");
-        // The stretch starts just after the last `<`, the one of `<t>`.
-        assert_eq!(scanned(&long[..]), Err(Problem::LongText(start - 2)));
+        // The stretch starts just after the last tag, `<t>`.
+        assert_eq!(scanned(&long[..]), Err(Problem::LongText(start)));
         assert_eq!(cell_containing(&long[..start as usize]), Some("B2".into()));
         // Fed in blocks of any size, the same.
         let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
         let fed = long.chunks(4093).try_for_each(|block| scanner.feed(block));
-        assert_eq!(fed, Err(Problem::LongText(start - 2)));
+        assert_eq!(fed, Err(Problem::LongText(start)));
         // A binary part not named as XML may be an image, not markup, when calamine may not
         // read it; a part calamine reads is markup whatever it holds.
         let mut binary = vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13];
@@ -649,6 +810,74 @@ mod tests {
             .chunks(1 << 16)
             .try_for_each(|block| scanner.feed(block));
         assert!(matches!(fed, Err(Problem::LongText(_))), "{fed:?}");
+    }
+
+    #[test]
+    fn the_scan_reads_markup_as_the_xml_reader_does() {
+        let sheet = |bytes: &[u8]| scanned_in(bytes, 1 << 16);
+        let two_mb = |unit: &[u8]| unit.repeat((2 << 20) / unit.len());
+        // `<!-->` is not a whole comment to the reader: it reads on to the next `-->`.
+        let comment = [&b"<sheetData><!-->"[..], &two_mb(b"a<b "), b"-->"].concat();
+        assert_eq!(sheet(&comment), Err(Problem::LongText(11)));
+        // `<!` and one byte: `-` a comment, `[` CDATA, `D` a document type (refused).
+        let cdata = [&b"<sheetData><![x"[..], &two_mb(b"a<b "), b"]]>"].concat();
+        assert_eq!(sheet(&cdata), Err(Problem::LongText(11)));
+        let doctype = b"<!DOCTYPE x [<!ENTITY a 'b'>]><sheetData/>".repeat(2);
+        assert_eq!(sheet(&doctype), Err(Problem::DocumentType));
+        // A `<` inside a tag does not end it: the reader reads a tag to its `>`.
+        let tag = [&b"<sheetData><a x=\""[..], &two_mb(b"<<"), b"\">"].concat();
+        assert_eq!(sheet(&tag), Err(Problem::LongText(11)));
+        // Runs of `<` are refused as one long tag, in one pass (not a pass for each).
+        assert_eq!(sheet(&two_mb(b"<")), Err(Problem::LongText(0)));
+        assert_eq!(sheet(&two_mb(b"<a")), Err(Problem::LongText(0)));
+        // A cell's bound is not restarted by a `<c/>` or a row inside its text.
+        let cell = [
+            &b"<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>"[..],
+            &[&[b'A'; 60 << 10][..], b"<c/><row/>"].concat().repeat(40),
+            b"</t></is></c></row>",
+        ]
+        .concat();
+        assert!(matches!(sheet(&cell), Err(Problem::LongText(_))));
+        // Elements nested deeper than any workbook's.
+        assert_eq!(sheet(&b"<a>".repeat(2000)), Err(Problem::TooDeep));
+        assert_eq!(sheet(&b"<a/>".repeat(2000)), Ok(()));
+        // The parts calamine holds whole are bounded in tags.
+        let mut workbook = Scanner::new("xl/workbook.xml");
+        let sheets = b"<sheet name=\"a\"/>".repeat(1 << 16);
+        let fed = (0..10).try_for_each(|_| workbook.feed(&sheets));
+        assert_eq!(fed, Err(Problem::TooMany));
+    }
+
+    #[test]
+    fn a_text_of_1_mb_ending_at_a_block_end_passes() {
+        // The `<` that ends it lands 16 bytes before a block's end, where the scan waits for
+        // the next block to see what it opens.
+        let opening = b"<row r=\"1\"><c r=\"B1\" t=\"inlineStr\"><is><t>";
+        let text = (16 << 16) - 16 - opening.len();
+        assert!(text as u64 <= MAX_CELL_BYTES);
+        let part = [&opening[..], &vec![b'A'; text], b"</t></is></c></row>"].concat();
+        assert_eq!(scanned_in(&part, 1 << 16), Ok(()));
+    }
+
+    #[test]
+    fn the_declared_count_is_read_as_calamine_reads_it() {
+        let declared = |text: &str| declared_strings(text.as_bytes());
+        // `count` is how many cells use a string, not how many strings there are.
+        assert_eq!(
+            declared(r#"<sst count="4500006" uniqueCount="3"/>"#),
+            Ok(())
+        );
+        let refused = Err(Problem::SharedCount(10_000_000_000));
+        assert_eq!(declared(r#"<sst uniqueCount='10000000000'>"#), refused);
+        assert_eq!(declared(r#"<sst uniqueCount = "+10000000000">"#), refused);
+        // A tag inside a comment before it is not the element.
+        let decoy = r#"<!-- x ><sst uniqueCount="1"> --><x:sst uniqueCount="10000000000">"#;
+        assert_eq!(declared(decoy), refused);
+        let endless = Err(Problem::SharedCount(u64::MAX));
+        assert_eq!(
+            declared(&format!(r#"<sst uniqueCount="{}">"#, "9".repeat(60))),
+            endless
+        );
     }
 
     #[test]
