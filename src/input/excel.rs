@@ -260,7 +260,15 @@ impl StreamedRows {
             };
             let end = match stream_cells(&mut workbook, &sheet, &sender, &mut spares) {
                 Ok(()) => Streamed::Done,
-                Err(detail) => {
+                Err(Stop::LongRow(number)) => Streamed::Failed(InputError::Text {
+                    path: failed_path,
+                    row: RowNumber(number),
+                    message: "holds more than 1 MB of text in all, more than any contact: the \
+                              workbook is damaged or built to exhaust memory. Open it in Excel, \
+                              shorten that row and save it again"
+                        .into(),
+                }),
+                Err(Stop::Damaged(detail)) => {
                     Streamed::Failed(found.as_ref().and_then(FoundSlot::refusal).unwrap_or(
                         InputError::Workbook {
                             path: failed_path,
@@ -303,23 +311,28 @@ impl StreamedRows {
     }
 }
 
+/// Why reading a sheet stopped before its end.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    /// The sheet cannot be read on: calamine's words, or ours.
+    Damaged(String),
+    /// The row with this number holds more text than a row may.
+    LongRow(u64),
+}
+
 /// Sends the sheet's rows in chunks; cells arrive row by row, left to right.
 fn stream_cells<RS: Read + Seek>(
     workbook: &mut Xlsx<RS>,
     sheet: &str,
     sender: &std::sync::mpsc::SyncSender<Streamed>,
     spares: &mut Spares,
-) -> Result<(), String> {
-    let mut cells = workbook
-        .worksheet_cells_reader(sheet)
-        .map_err(|e| e.to_string())?;
+) -> Result<(), Stop> {
+    let damaged = |error: calamine::XlsxError| Stop::Damaged(error.to_string());
+    let mut cells = workbook.worksheet_cells_reader(sheet).map_err(damaged)?;
     let mut chunk = ChunkBuilder::default();
     let mut current: Option<RowBuilder> = None;
     let mut scratch = String::new();
-    while let Some(cell) = cells
-        .next_cell_with_formula_metadata()
-        .map_err(|e| e.to_string())?
-    {
+    while let Some(cell) = cells.next_cell_with_formula_metadata().map_err(damaged)? {
         let (row, column) = cell.pos;
         let number = u64::from(row) + 1;
         if current.as_ref().is_none_or(|r| r.number != number) {
@@ -334,10 +347,10 @@ fn stream_cells<RS: Read + Seek>(
         let current = current.as_mut().expect("set above");
         let column = column as usize;
         if column >= MAX_COLUMNS {
-            return Err(format!(
+            return Err(Stop::Damaged(format!(
                 "row {number} has a cell past Excel's last column (XFD): the file is damaged or \
                  built to exhaust memory"
-            ));
+            )));
         }
         let unsaved = cell.value == DataRef::Empty && cell.formula.is_some();
         let (text, dated) = cell_str(&cell.value, &mut scratch);
@@ -463,7 +476,7 @@ impl RowBuilder {
     /// never saved, `dated` when it is a number in a date format too large to be a date. A
     /// row may hold at most 1 MB of text, as a CSV record may: each cell is bounded by the
     /// scan, but a row of thousands of them would not be.
-    fn set(&mut self, column: usize, text: &str, unsaved: bool, dated: bool) -> Result<(), String> {
+    fn set(&mut self, column: usize, text: &str, unsaved: bool, dated: bool) -> Result<(), Stop> {
         if column < 64 {
             let bit = 1 << column;
             let flag = |mask: &mut u64, on: bool| {
@@ -478,11 +491,7 @@ impl RowBuilder {
         }
         self.bytes += text.len() as u64;
         if self.bytes > super::text::MAX_RECORD_BYTES {
-            return Err(format!(
-                "row {} holds more than 1 MB of text, more than any contact: the file is damaged \
-                 or built to exhaust memory",
-                self.number
-            ));
+            return Err(Stop::LongRow(self.number));
         }
         if self.scattered.is_none() && column < self.cells.len() {
             self.scattered = Some(self.cells.iter().map(str::to_string).collect());
@@ -737,10 +746,8 @@ mod tests {
         // A row's text is bounded as a CSV record's is: cells under 1 MB each, not together.
         let mut row = RowBuilder::new(5, StringRecord::new());
         let cell = "A".repeat(300 << 10);
-        let set: Result<Vec<()>, String> =
-            (0..4).map(|c| row.set(c, &cell, false, false)).collect();
-        let error = set.unwrap_err();
-        assert!(error.contains("row 5 holds more than 1 MB"), "{error}");
+        let set: Result<Vec<()>, Stop> = (0..4).map(|c| row.set(c, &cell, false, false)).collect();
+        assert_eq!(set, Err(Stop::LongRow(5)));
     }
 
     #[test]

@@ -187,7 +187,7 @@ fn a_bomb_in_a_comment_rich_text_a_wide_row_or_behind_a_nul_is_refused_in_bounde
             ),
             200,
             b"</row>",
-            "row 2 holds more than 1 MB",
+            "row 2: holds more than 1 MB",
         ),
         // A NUL up front does not make a sheet an image the scan lets by.
         (
