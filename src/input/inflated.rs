@@ -8,11 +8,13 @@
 //! made as calamine reads them: a thread inflates the part from the workbook, runs each block
 //! through [`zipscan::Scanner`], and hands it over. A block reaches calamine only once it has
 //! passed the scan, so no cell can make calamine hold more than the scan allows, as before.
-//! A problem found stops the part with an error, and [`Inflated::refusal`] says what it was
-//! (the cell, as [`zipscan`] says it).
+//! A problem found stops the part with an error, and [`FoundSlot::refusal`] says what it was
+//! (the cell, as [`zipscan`] says it). The shared strings, which calamine holds whole, are
+//! scanned whole before it opens the archive.
 //!
-//! Archives this layout cannot copy (ZIP64 sizes, other compression methods, encryption) are
-//! not laid out: the caller scans them whole and lets calamine read the file itself.
+//! Archives this layout cannot copy (ZIP64 sizes, other compression methods, encryption, more
+//! than 65,535 parts or 1 MB of names) are not laid out: the caller scans them whole and lets
+//! calamine read the file itself.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
@@ -264,8 +266,8 @@ impl Inflated {
     }
 }
 
-/// Where [`Inflated::refusal`] finds what a scan found (the archive itself moves to
-/// calamine's thread).
+/// What a scan found, kept where the reader of calamine's errors can ask for it (the archive
+/// itself moves to calamine's thread).
 #[derive(Debug, Clone)]
 pub(super) struct FoundSlot {
     workbook: PathBuf,
