@@ -17,7 +17,7 @@
 //! calamine read the file itself.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -282,8 +282,7 @@ impl FoundSlot {
             name,
             problem,
         } = self.found.lock().ok()?.clone()?;
-        let file = BufReader::new(File::open(&self.workbook).ok()?);
-        let mut zip = zip::ZipArchive::new(file).ok()?;
+        let mut zip = zipscan::archive(&self.workbook)?;
         Some(zipscan::refusal(
             &self.workbook,
             &mut zip,

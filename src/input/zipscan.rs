@@ -35,8 +35,7 @@ const MAX_SHARED_STRINGS: u64 = MAX_SHARED_STRINGS_TAGS / 4;
 /// [`MAX_CELL_BYTES`]. A file that is not a readable zip passes: calamine then says what is
 /// wrong with it.
 pub(super) fn check(path: &Path) -> Result<(), InputError> {
-    let opened = File::open(path).ok().map(BufReader::new);
-    let Some(mut zip) = opened.and_then(|file| zip::ZipArchive::new(file).ok()) else {
+    let Some(mut zip) = archive(path) else {
         return Ok(());
     };
     (0..zip.len()).try_for_each(|index| check_one(path, &mut zip, index))
@@ -44,11 +43,15 @@ pub(super) fn check(path: &Path) -> Result<(), InputError> {
 
 /// [`check`] of one part, the one with this index.
 pub(super) fn check_part(path: &Path, index: usize) -> Result<(), InputError> {
-    let opened = File::open(path).ok().map(BufReader::new);
-    let Some(mut zip) = opened.and_then(|file| zip::ZipArchive::new(file).ok()) else {
+    let Some(mut zip) = archive(path) else {
         return Ok(());
     };
     check_one(path, &mut zip, index)
+}
+
+/// The workbook at `path` opened as a zip archive, if it is a readable one.
+pub(super) fn archive(path: &Path) -> Option<zip::ZipArchive<BufReader<File>>> {
+    zip::ZipArchive::new(BufReader::new(File::open(path).ok()?)).ok()
 }
 
 fn check_one(
