@@ -85,15 +85,18 @@ fn forward(before: Option<Delivery>, now: Delivery) -> Delivery {
     }
 }
 
-/// One round over the tracked cards.
-pub(crate) async fn observe(
+/// One round over `count` tracked cards, card `i` read by `card(i)` when it is needed (a
+/// round over a million cards keeps 4 bytes of each, not a copy). `Observed::states` and
+/// `Observed::asked` are by `i`.
+pub(crate) async fn observe<'h>(
     client: &dyn Gateway,
-    tracked: &[Tracked<'_>],
+    count: usize,
+    card: impl Fn(usize) -> Tracked<'h>,
     ttl: Duration,
     now_ms: u64,
     asked_per_round: usize,
 ) -> Result<Observed, CallError> {
-    let mut states: Vec<Option<Delivery>> = vec![None; tracked.len()];
+    let mut states: Vec<Option<Delivery>> = vec![None; count];
     let mut calls = Calls::default();
     let done = |states, calls| Observed {
         states,
@@ -101,8 +104,8 @@ pub(crate) async fn observe(
         waiting: 0,
         calls,
     };
-    let open: Vec<usize> = (0..tracked.len())
-        .filter(|&i| !tracked[i].delivery.is_some_and(Delivery::is_final))
+    let open: Vec<u32> = (0..count as u32)
+        .filter(|&i| !card(i as usize).delivery.is_some_and(Delivery::is_final))
         .collect();
     if open.is_empty() {
         return Ok(done(states, calls));
@@ -110,7 +113,7 @@ pub(crate) async fn observe(
 
     let oldest = open
         .iter()
-        .filter_map(|&i| tracked[i].accepted_at)
+        .filter_map(|&i| card(i as usize).accepted_at)
         .min()
         .unwrap_or(now_ms);
     let minutes = now_ms.saturating_sub(oldest) / 60_000 + 5;
@@ -122,17 +125,19 @@ pub(crate) async fn observe(
         .collect();
     let mut rest = Vec::new();
     for &i in &open {
-        let before = tracked[i].delivery;
+        let tracked = card(i as usize);
+        let before = tracked.delivery;
         match in_journal
-            .get(tracked[i].id_message)
+            .get(tracked.id_message)
             .and_then(|status| Delivery::from_status(status))
         {
-            Some(state) => states[i] = Some(forward(before, state)),
+            Some(state) => states[i as usize] = Some(forward(before, state)),
             // Seen to leave the queue before: nothing more to learn one by one.
-            None if before.is_some_and(|d| d != Delivery::Queued) => states[i] = before,
+            None if before.is_some_and(|d| d != Delivery::Queued) => states[i as usize] = before,
             None => rest.push(i),
         }
     }
+    drop(open);
     if rest.is_empty() {
         return Ok(done(states, calls));
     }
@@ -147,36 +152,41 @@ pub(crate) async fn observe(
     // The oldest of ours in the queue: every card of ours accepted after it is behind it.
     let head = rest
         .iter()
-        .filter(|&&i| queued.contains_key(tracked[i].id_message))
-        .filter_map(|&i| tracked[i].accepted_at)
+        .map(|&i| card(i as usize))
+        .filter(|tracked| queued.contains_key(tracked.id_message))
+        .filter_map(|tracked| tracked.accepted_at)
         .min();
     let mut ask = Vec::new();
     for i in rest {
-        let card = &tracked[i];
-        let behind_head = head.zip(card.accepted_at).is_some_and(|(h, a)| a >= h);
-        if queued.contains_key(card.id_message) || behind_head {
-            states[i] = Some(Delivery::Queued);
+        let tracked = card(i as usize);
+        let behind_head = head.zip(tracked.accepted_at).is_some_and(|(h, a)| a >= h);
+        if queued.contains_key(tracked.id_message) || behind_head {
+            states[i as usize] = Some(Delivery::Queued);
         } else {
             ask.push(i);
         }
     }
 
-    ask.sort_by(|&a, &b| {
-        let order = |card: &Tracked<'_>| (card.looked_up, card.accepted_at);
-        let (a, b) = (&tracked[a], &tracked[b]);
-        order(a)
-            .cmp(&order(b))
-            .then_with(|| a.id_message.cmp(b.id_message))
-    });
-    let waiting = ask.split_off(ask.len().min(asked_per_round.max(1))).len() as u64;
+    // The cards asked about longest ago first (never before all), then the oldest.
+    let order = |&i: &u32| {
+        let tracked = card(i as usize);
+        (tracked.looked_up, tracked.accepted_at, tracked.id_message)
+    };
+    let asked = asked_per_round.max(1);
+    if ask.len() > asked {
+        ask.select_nth_unstable_by(asked, |a, b| order(a).cmp(&order(b)));
+    }
+    let waiting = ask.len().saturating_sub(asked) as u64;
+    ask.truncate(asked);
+    ask.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
     for &i in &ask {
-        let card = &tracked[i];
-        let answer = client.message(card.chat_id, card.id_message).await?;
+        let tracked = card(i as usize);
+        let answer = client.message(tracked.chat_id, tracked.id_message).await?;
         calls.messages += 1;
         let state = match answer.and_then(|m| Delivery::from_status(&m.status)) {
-            Some(state) => forward(card.delivery, state),
+            Some(state) => forward(tracked.delivery, state),
             None => {
-                let accepted = card.accepted_at.unwrap_or(now_ms);
+                let accepted = tracked.accepted_at.unwrap_or(now_ms);
                 if now_ms.saturating_sub(accepted) > ttl.as_millis() as u64 {
                     Delivery::Expired
                 } else {
@@ -184,11 +194,11 @@ pub(crate) async fn observe(
                 }
             }
         };
-        states[i] = Some(state);
+        states[i as usize] = Some(state);
     }
     Ok(Observed {
         states,
-        asked: ask,
+        asked: ask.into_iter().map(|i| i as usize).collect(),
         waiting,
         calls,
     })

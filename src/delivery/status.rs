@@ -7,7 +7,7 @@
 //! queue's length and delay to say when the last card should leave. `--watch` repeats rounds
 //! until every card's state is final or 24 hours have passed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -314,23 +314,19 @@ async fn round(
     }
     // The chat of each sent card: the ledger's, else the results file's (older ledgers).
     let chats = results_chats(record)?;
-    let mut keys: Vec<ContentKey> = Vec::new();
-    let mut rows: Vec<RowNumber> = Vec::new();
-    let mut tracked: Vec<Tracked> = Vec::new();
-    // Which client asks about each tracked card (none: an instance not given here).
-    let mut asker: Vec<Option<usize>> = Vec::new();
+    // Each sent card with a chat: its place in the history (4 bytes, not a copy of it), and
+    // the client that asks about it (none: an instance not given here).
+    const NO_CLIENT: u16 = u16::MAX;
+    let mut open: Vec<u32> = Vec::new();
+    let mut asker: Vec<u16> = Vec::new();
     let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
     let mut unknown = 0;
-    for (key, state) in history.iter() {
+    for (place, (_, state)) in history.iter().enumerate() {
         match &state.fate {
             Fate::Sent(id) => {
-                let Some(chat) = state
-                    .chat
-                    .as_deref()
-                    .or_else(|| chats.get(id).map(String::as_str))
-                else {
+                if state.chat.is_none() && !chats.contains_key(id) {
                     continue;
-                };
+                }
                 // A card whose instance an older ledger did not record is asked about
                 // where it can only have gone: the one instance given.
                 let client = match history.instance(state.instance) {
@@ -342,79 +338,76 @@ async fn round(
                 {
                     *elsewhere.entry(on.to_string()).or_default() += 1;
                 }
-                keys.push(key);
-                rows.push(state.row);
-                asker.push(client);
-                tracked.push(Tracked {
-                    chat_id: chat,
-                    id_message: id,
-                    accepted_at: state.sent_at,
-                    delivery: state.delivery.map(|(delivery, _)| delivery),
-                    looked_up: state.looked_up,
-                });
+                open.push(place as u32);
+                asker.push(client.map_or(NO_CLIENT, |c| c as u16));
             }
             Fate::Unknown(_) => unknown += 1,
             _ => {}
         }
     }
+    let card = |i: usize| -> (ContentKey, RowNumber, Tracked<'_>) {
+        let (key, state) = history.at(open[i]).expect("a place in this history");
+        let id = match &state.fate {
+            Fate::Sent(id) => id.as_str(),
+            _ => unreachable!("only sent cards are tracked"),
+        };
+        let chat = state
+            .chat
+            .as_deref()
+            .or_else(|| chats.get(id).map(String::as_str))
+            .expect("only cards with a chat are tracked");
+        let tracked = Tracked {
+            chat_id: chat,
+            id_message: id,
+            accepted_at: state.sent_at,
+            delivery: state.delivery.map(|(delivery, _)| delivery),
+            looked_up: state.looked_up,
+        };
+        (key, state.row, tracked)
+    };
     let now = unix_millis();
-    let mut states: Vec<Option<Delivery>> = vec![None; tracked.len()];
-    let mut asked: Vec<usize> = Vec::new();
+    let mut states: Vec<Option<Delivery>> = vec![None; open.len()];
+    let mut asked: Vec<u32> = Vec::new();
     let mut waiting = 0;
     let mut calls = Calls::default();
     let mut queued_on = vec![false; clients.len()];
     for (place, client) in clients.iter().enumerate() {
-        let mine: Vec<usize> = (0..tracked.len())
-            .filter(|&i| asker[i] == Some(place))
-            .collect();
-        if mine.is_empty() {
+        let place16 = place as u16;
+        // One instance asks about every card: no list of them.
+        let every = asker.iter().all(|&a| a == place16);
+        let mine: Vec<u32> = if every {
+            Vec::new()
+        } else {
+            (0..open.len() as u32)
+                .filter(|&i| asker[i as usize] == place16)
+                .collect()
+        };
+        let count = if every { open.len() } else { mine.len() };
+        if count == 0 {
             continue;
         }
-        // One instance asks about every card: no copy of them.
-        let subset: std::borrow::Cow<[Tracked]> = if mine.len() == tracked.len() {
-            std::borrow::Cow::Borrowed(&tracked)
-        } else {
-            std::borrow::Cow::Owned(mine.iter().map(|&i| tracked[i]).collect())
-        };
+        let of = |j: usize| if every { j } else { mine[j] as usize };
         let observed = observe::observe(
             client.as_ref(),
-            &subset,
+            count,
+            |j| card(of(j)).2,
             options.queue_ttl,
             now,
             options.asked_per_round,
         )
         .await?;
-        for (state, &i) in observed.states.iter().zip(&mine) {
-            states[i] = *state;
+        for (j, state) in observed.states.iter().enumerate() {
+            states[of(j)] = *state;
             queued_on[place] |= *state == Some(Delivery::Queued);
         }
-        asked.extend(observed.asked.iter().map(|&j| mine[j]));
+        asked.extend(observed.asked.iter().map(|&j| of(j) as u32));
         waiting += observed.waiting;
         calls.add(observed.calls);
     }
-    let changes = states
-        .iter()
-        .zip(&tracked)
-        .zip(keys.iter().zip(&rows))
-        .filter_map(|((state, card), (key, row))| {
-            let state = (*state)?;
-            (card.delivery != Some(state)).then_some(Event::Delivery {
-                key: *key,
-                row: *row,
-                state,
-                at: now,
-            })
-        });
-    let looked_up = asked.iter().map(|&i| Event::LookedUp {
-        key: keys[i],
-        row: rows[i],
-        at: now,
-    });
-    let events: Vec<Event> = changes.chain(looked_up).collect();
 
     let mut round = Round {
         resolved: (resolved != Resolved::default()).then_some(resolved),
-        sent: tracked.len() as u64,
+        sent: open.len() as u64,
         unknown,
         to_look_up: waiting,
         elsewhere,
@@ -423,13 +416,13 @@ async fn round(
     };
     let mut all_settled = true;
     let mut all_delivered = unknown == 0;
-    for ((card, state), client) in tracked.iter().zip(&states).zip(&asker) {
-        let before = card.delivery;
+    for (i, (state, &client)) in states.iter().zip(&asker).enumerate() {
+        let before = card(i).2.delivery;
         // No answer for an open card: it waits for a later round's lookups (or for a
         // status given its instance). Whatever it was seen as before (queued, say), it is
         // not that any more, and what it is now is not known yet.
         let waiting =
-            (state.is_none() || client.is_none()) && !before.is_some_and(Delivery::is_final);
+            (state.is_none() || client == NO_CLIENT) && !before.is_some_and(Delivery::is_final);
         let state = state.or(before);
         *round
             .states
@@ -443,13 +436,28 @@ async fn round(
     }
     round.all_settled = all_settled && unknown == 0;
     // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
-    round.all_delivered = all_delivered && !tracked.is_empty();
+    round.all_delivered = all_delivered && !open.is_empty();
+
+    let changes = states.iter().enumerate().filter_map(|(i, state)| {
+        let state = (*state)?;
+        let (key, row, tracked) = card(i);
+        (tracked.delivery != Some(state)).then_some(Event::Delivery {
+            key,
+            row,
+            state,
+            at: now,
+        })
+    });
+    let looked_up = asked.iter().map(|&i| {
+        let (key, row, _) = card(i as usize);
+        Event::LookedUp { key, row, at: now }
+    });
+    record.append_unread(changes.chain(looked_up))?;
     // What the round tracked goes before the ledger is read again and the results file
     // rewritten: a million cards' worth, each.
-    drop((tracked, keys, rows, asker, states));
+    drop((open, asker, states, asked, chats));
     drop(history);
-    record.append(&events)?;
-    drop(events);
+    record.reload()?;
     for (place, client) in clients.iter().enumerate() {
         if !queued_on[place] {
             continue;
@@ -506,8 +514,9 @@ fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError
 /// from the input.
 fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
     let history = record.history().clone();
-    // By a hash of the row, chat and phone, and of the idMessage (24 bytes a card, not 48 and
-    // 32): what a hash finds is checked against the key's own state before it is used.
+    // The keys by a hash of the row, chat and phone, and by a hash of the idMessage: tables
+    // of places in the history (4 bytes a slot, not 32), each found checked against the
+    // state it leads to.
     let row_hash = |row: u64, chat: &str, phone: u64| {
         let mut hasher = xxhash_rust::xxh3::Xxh3::new();
         hasher.update(&row.to_le_bytes());
@@ -516,40 +525,71 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
         hasher.update(&phone.to_le_bytes());
         hasher.digest()
     };
-    let mut by_row: HashMap<u64, ContentKey> = HashMap::new();
-    let mut by_id: HashMap<u64, ContentKey> = HashMap::new();
-    for (key, state) in history.iter() {
-        if let (Some(chat), Some(phone)) = (&state.chat, state.phone) {
-            // The same row sent again corrected (--resend-changed): its latest attempt.
-            let held = by_row
-                .entry(row_hash(state.row.0, chat, phone))
-                .or_insert(key);
-            let attempted = |key: &ContentKey| history.get(*key).and_then(|s| s.attempt_at);
-            if state.attempt_at > attempted(held) {
-                *held = key;
+    let id_hash = |id: &str| xxhash_rust::xxh3::xxh3_64(id.as_bytes());
+    let state_at = |place: u32| history.at(place).expect("a place in this history").1;
+    let of_row = |place: u32| {
+        let state = state_at(place);
+        match (&state.chat, state.phone) {
+            (Some(chat), Some(phone)) => Some((state.row.0, chat.as_str(), phone)),
+            _ => None,
+        }
+    };
+    let sent_id = |place: u32| match &state_at(place).fate {
+        Fate::Sent(id) => Some(id.as_str()),
+        _ => None,
+    };
+    let mut by_row: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
+    let mut by_id: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
+    for (place, (_, state)) in history.iter().enumerate() {
+        let place = place as u32;
+        if let Some((row, chat, phone)) = of_row(place) {
+            let entry = by_row.entry(
+                row_hash(row, chat, phone),
+                |&held| of_row(held) == Some((row, chat, phone)),
+                |&held| of_row(held).map_or(0, |(r, c, p)| row_hash(r, c, p)),
+            );
+            match entry {
+                hashbrown::hash_table::Entry::Occupied(mut held) => {
+                    // The same row sent again corrected (--resend-changed): its latest attempt.
+                    if state.attempt_at > state_at(*held.get()).attempt_at {
+                        *held.get_mut() = place;
+                    }
+                }
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(place);
+                }
             }
         }
-        if let Fate::Sent(id) = &state.fate {
-            by_id.insert(xxhash_rust::xxh3::xxh3_64(id.as_bytes()), key);
+        if let Some(id) = sent_id(place) {
+            match by_id.entry(
+                id_hash(id),
+                |&held| sent_id(held) == Some(id),
+                |&held| sent_id(held).map_or(0, id_hash),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(mut held) => *held.get_mut() = place,
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(place);
+                }
+            }
         }
     }
-    let mut lines: HashSet<CardKey> = HashSet::new();
+    // The cards that have a line: one bit for each place a card can be kept.
+    let mut lines = vec![0u64; history.card_places().div_ceil(64)];
     let counts = record.update_results(|fields| {
         let field = |column: Column| fields[column.at()].as_str();
         let row = field(Column::Row).parse::<u64>().unwrap_or(0);
         let phone = field(Column::PhoneContact).parse::<u64>().unwrap_or(0);
         let chat = field(Column::ChatId);
         let card = CardKey::of(chat, phone);
-        lines.insert(card);
+        if let Some(place) = history.card_place(card) {
+            lines[place / 64] |= 1 << (place % 64);
+        }
         let old_error = field(Column::Error);
         let own = by_row
-            .get(&row_hash(row, chat, phone))
-            .and_then(|key| history.get(*key))
-            .filter(|state| {
-                state.row.0 == row
-                    && state.chat.as_deref() == Some(chat)
-                    && state.phone == Some(phone)
-            });
+            .find(row_hash(row, chat, phone), |&held| {
+                of_row(held) == Some((row, chat, phone))
+            })
+            .map(|&held| state_at(held));
         if let Some(state) = own {
             let mut line = results::sendable_line(Some(state));
             line.error = crate::record::keeping_removed_note(old_error, &line.error);
@@ -564,9 +604,8 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
         }
         let id = field(Column::IdMessage);
         let by_its_id = by_id
-            .get(&xxhash_rust::xxh3::xxh3_64(id.as_bytes()))
-            .and_then(|key| history.get(*key))
-            .filter(|state| matches!(&state.fate, Fate::Sent(sent) if sent == id));
+            .find(id_hash(id), |&held| sent_id(held) == Some(id))
+            .map(|&held| state_at(held));
         let line = match by_its_id {
             Some(state) => Some(results::sendable_line(Some(state))),
             None if !chat.is_empty() => history
@@ -580,9 +619,7 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
             line.fill(fields);
         }
     })?;
-    let missing = history
-        .cards()
-        .filter(|(card, _)| !lines.contains(card))
-        .count() as u64;
+    let with_lines: usize = lines.iter().map(|bits| bits.count_ones() as usize).sum();
+    let missing = history.card_count().saturating_sub(with_lines) as u64;
     Ok((counts, missing))
 }

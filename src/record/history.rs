@@ -2,7 +2,7 @@
 //! every card that went out or may have ([`CardState`]). The results file and the resume
 //! policy are derived from it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
@@ -63,7 +63,7 @@ pub(crate) struct History {
     /// The cards (chat and phone) that went out, or may have: by identity, whatever their
     /// names were, each where its state is kept (a key's, or a row taken back). Built after
     /// the replay.
-    cards: HashMap<CardKey, CardRef>,
+    cards: Cards,
     /// Rows taken back from the results file (see [`Event::Restored`]).
     restored: Vec<RestoredCard>,
     /// The `--set` values (and `--country`, under that key) recorded when the ledger was
@@ -163,11 +163,53 @@ pub(crate) struct CardState<'h> {
 }
 
 /// Where a card's state is kept: no copy of it (a million cards are a million chats and
-/// idMessages, once).
+/// idMessages, once). A key's place in [`Keys`]'s list, or a row taken back (its place in
+/// the list of them, with [`CardRef::RESTORED`] set): 4 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CardRef {
-    Key(ContentKey),
-    Restored(u32),
+struct CardRef(u32);
+
+impl CardRef {
+    const RESTORED: u32 = 1 << 31;
+
+    fn key(at: usize) -> CardRef {
+        CardRef(at as u32)
+    }
+
+    fn restored(at: usize) -> CardRef {
+        CardRef(at as u32 | CardRef::RESTORED)
+    }
+}
+
+/// The cards by identity: a table of [`CardRef`]s (4 bytes a slot), each found by the
+/// identity of the chat and phone it leads to. A hash map of identities (16 bytes) to where
+/// their states are would take 48 bytes a slot, 100 MB at a million cards.
+#[derive(Debug, Default)]
+struct Cards(hashbrown::HashTable<CardRef>);
+
+impl Cards {
+    fn hash(card: CardKey) -> u64 {
+        card.0 as u64
+    }
+
+    /// The identity of the card `at` leads to: none for a key whose chat and phone the
+    /// ledger did not record (never indexed).
+    fn identity(at: CardRef, keys: &Keys, restored: &[RestoredCard]) -> Option<CardKey> {
+        if at.0 & CardRef::RESTORED != 0 {
+            let card = restored.get((at.0 & !CardRef::RESTORED) as usize)?;
+            Some(CardKey::of(&card.chat, card.phone))
+        } else {
+            let (_, state) = keys.states.get(at.0 as usize)?;
+            Some(CardKey::of(state.chat.as_deref()?, state.phone?))
+        }
+    }
+
+    fn find(&self, card: CardKey, keys: &Keys, restored: &[RestoredCard]) -> Option<CardRef> {
+        self.0
+            .find(Cards::hash(card), |&at| {
+                Cards::identity(at, keys, restored) == Some(card)
+            })
+            .copied()
+    }
 }
 
 /// A row taken back from the results file (see [`Event::Restored`]).
@@ -218,57 +260,84 @@ impl History {
 
     /// The card with this chat and phone that went out (or may have), whatever its names.
     pub(crate) fn card(&self, card: CardKey) -> Option<CardState<'_>> {
-        self.cards.get(&card).and_then(|at| self.card_at(*at))
+        let at = self.cards.find(card, &self.keys, &self.restored)?;
+        self.card_at(at)
+    }
+
+    /// Where the card with this chat and phone is kept, as a number below
+    /// [`History::card_places`]: two lookups of the same card give the same number.
+    pub(crate) fn card_place(&self, card: CardKey) -> Option<usize> {
+        let at = self.cards.find(card, &self.keys, &self.restored)?;
+        Some(if at.0 & CardRef::RESTORED != 0 {
+            self.keys.states.len() + (at.0 & !CardRef::RESTORED) as usize
+        } else {
+            at.0 as usize
+        })
+    }
+
+    /// How many numbers [`History::card_place`] may give.
+    pub(crate) fn card_places(&self) -> usize {
+        self.keys.states.len() + self.restored.len()
+    }
+
+    /// How many cards went out or may have.
+    pub(crate) fn card_count(&self) -> usize {
+        self.cards.0.len()
     }
 
     /// Every card that went out or may have, by identity, in no particular order.
     pub(crate) fn cards(&self) -> impl Iterator<Item = (CardKey, CardState<'_>)> {
-        self.cards
-            .iter()
-            .filter_map(|(card, at)| Some((*card, self.card_at(*at)?)))
+        self.cards.0.iter().filter_map(|&at| {
+            let card = Cards::identity(at, &self.keys, &self.restored)?;
+            Some((card, self.card_at(at)?))
+        })
     }
 
     fn card_at(&self, at: CardRef) -> Option<CardState<'_>> {
-        match at {
-            CardRef::Key(key) => {
-                let state = self.keys.get(&key)?;
-                Some(CardState {
-                    key: Some(key),
-                    sent: match &state.fate {
-                        Fate::Sent(id) => Some(id),
-                        _ => None,
-                    },
-                    row: state.row,
-                    chat: state.chat.as_deref()?,
-                    phone: state.phone?,
-                    names: state.names.as_deref(),
-                    attempts: state.attempts,
-                    delivery: state.delivery,
-                    at: state.attempt_at,
-                    instance: state.instance,
-                })
-            }
-            CardRef::Restored(i) => {
-                let card = self.restored.get(i as usize)?;
-                Some(CardState {
-                    key: None,
-                    sent: card.sent.as_deref(),
-                    row: card.row,
-                    chat: &card.chat,
-                    phone: card.phone,
-                    names: None,
-                    attempts: 1,
-                    delivery: None,
-                    at: Some(card.at),
-                    instance: card.instance,
-                })
-            }
+        if at.0 & CardRef::RESTORED != 0 {
+            let card = self.restored.get((at.0 & !CardRef::RESTORED) as usize)?;
+            return Some(CardState {
+                key: None,
+                sent: card.sent.as_deref(),
+                row: card.row,
+                chat: &card.chat,
+                phone: card.phone,
+                names: None,
+                attempts: 1,
+                delivery: None,
+                at: Some(card.at),
+                instance: card.instance,
+            });
         }
+        let (key, state) = self.keys.states.get(at.0 as usize)?;
+        Some(CardState {
+            key: Some(*key),
+            sent: match &state.fate {
+                Fate::Sent(id) => Some(id),
+                _ => None,
+            },
+            row: state.row,
+            chat: state.chat.as_deref()?,
+            phone: state.phone?,
+            names: state.names.as_deref(),
+            attempts: state.attempts,
+            delivery: state.delivery,
+            at: state.attempt_at,
+            instance: state.instance,
+        })
     }
 
-    /// Every key and its state, in no particular order.
+    /// Every key and its state, in the order the ledger first named them.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (ContentKey, &KeyState)> {
         self.keys.iter()
+    }
+
+    /// The key at `place` in [`History::iter`]'s order, and its state.
+    pub(crate) fn at(&self, place: u32) -> Option<(ContentKey, &KeyState)> {
+        self.keys
+            .states
+            .get(place as usize)
+            .map(|(key, state)| (*key, state))
     }
 
     /// Whether an earlier run wrote anything here.
@@ -412,35 +481,49 @@ impl History {
     /// the results file counts only where the ledger knows nothing of its card.
     pub(super) fn index_cards(&mut self) {
         self.keys.shrink();
-        let History { keys, cards, .. } = self;
-        cards.clear();
+        let History {
+            keys,
+            cards,
+            restored,
+            ..
+        } = self;
+        let identity = |at: &CardRef| Cards::identity(*at, keys, restored).map_or(0, Cards::hash);
+        cards.0 = hashbrown::HashTable::with_capacity(keys.states.len() + restored.len());
         let rank = |state: &KeyState| (matches!(state.fate, Fate::Sent(_)), state.attempt_at);
-        for (key, state) in keys.iter() {
+        for (at, (_, state)) in keys.states.iter().enumerate() {
             let (Some(chat), Some(phone)) = (&state.chat, state.phone) else {
                 continue;
             };
             if matches!(state.fate, Fate::Pending(_) | Fate::Failed(_)) {
                 continue;
             }
-            match cards.entry(CardKey::of(chat, phone)) {
-                std::collections::hash_map::Entry::Occupied(mut held) => {
-                    let before = match held.get() {
-                        CardRef::Key(earlier) => keys.get(earlier).map(rank),
-                        CardRef::Restored(_) => None,
-                    };
+            let card = CardKey::of(chat, phone);
+            match cards.0.entry(
+                Cards::hash(card),
+                |&held| Cards::identity(held, keys, restored) == Some(card),
+                identity,
+            ) {
+                hashbrown::hash_table::Entry::Occupied(mut held) => {
+                    // Only keys are indexed yet: the rows taken back come after.
+                    let before = keys.states.get(held.get().0 as usize).map(|(_, s)| rank(s));
                     if Some(rank(state)) > before {
-                        held.insert(CardRef::Key(key));
+                        *held.get_mut() = CardRef::key(at);
                     }
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(CardRef::Key(key));
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(CardRef::key(at));
                 }
             }
         }
-        for (i, card) in self.restored.iter().enumerate() {
-            self.cards
-                .entry(CardKey::of(&card.chat, card.phone))
-                .or_insert(CardRef::Restored(i as u32));
+        for (at, card) in restored.iter().enumerate() {
+            let card = CardKey::of(&card.chat, card.phone);
+            if let hashbrown::hash_table::Entry::Vacant(slot) = cards.0.entry(
+                Cards::hash(card),
+                |&held| Cards::identity(held, keys, restored) == Some(card),
+                identity,
+            ) {
+                slot.insert(CardRef::restored(at));
+            }
         }
     }
 }

@@ -481,6 +481,27 @@ impl Record {
         self.reload()
     }
 
+    /// Appends events a batch at a time as they come (a round's million changes are hundreds
+    /// of MB held whole), and waits until they are on disk. The history holds them after the
+    /// next [`Record::reload`]: the caller lets go of its copy first.
+    pub(crate) fn append_unread(
+        &mut self,
+        events: impl IntoIterator<Item = Event>,
+    ) -> Result<(), RecordError> {
+        const BATCH: usize = 4096;
+        let written = |e| RecordError::write(&self.ledger_path, e);
+        let mut batch = Vec::with_capacity(BATCH);
+        for event in events {
+            batch.push(event);
+            if batch.len() == BATCH {
+                self.ledger.append(&batch).map_err(written)?;
+                batch.clear();
+            }
+        }
+        self.ledger.append(&batch).map_err(written)?;
+        self.ledger.sync().map_err(written)
+    }
+
     /// Reads the ledger again: the history then holds everything appended so far.
     pub(crate) fn reload(&mut self) -> Result<(), RecordError> {
         self.ledger
