@@ -51,7 +51,9 @@ pub fn shown_path(path: &std::path::Path) -> String {
     shown(&path.to_string_lossy()).into_owned()
 }
 
-fn needs_escape(c: char) -> bool {
+/// Whether a character is shown escaped: control characters, and those that change the
+/// direction of the text around them.
+pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

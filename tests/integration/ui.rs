@@ -201,7 +201,13 @@ fn from_a_spreadsheet_to_its_results_in_a_real_browser() {
             .expect("Download results once the run ends");
         screenshot(&client, "5-results").await;
         let href = link.attr("href").await.unwrap().expect("a link");
-        let cookie = client.get_named_cookie("greenbulk-session").await.unwrap();
+        // The session cookie is named for the page's port (a browser sends 127.0.0.1's
+        // cookies to every port there).
+        let page_port = origin.rsplit(':').next().unwrap();
+        let cookie = client
+            .get_named_cookie(&format!("greenbulk-session-{page_port}"))
+            .await
+            .unwrap();
         if std::env::var_os("GREENBULK_SCREENSHOTS").is_some() {
             // The Columns step, for the docs: the same file's columns, changeable.
             let columns = href.replace("/results.xlsx", "/columns");

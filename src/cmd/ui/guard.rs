@@ -22,8 +22,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::App;
 
-/// The cookie that carries the secret.
-pub(super) const COOKIE: &str = "greenbulk-session";
+/// The cookie that carries the secret, named for the page's port: a browser sends a cookie
+/// of 127.0.0.1 to every port there, and two pages must not take each other's (docs/ui.md).
+pub(super) fn cookie_name(port: u16) -> String {
+    format!("greenbulk-session-{port}")
+}
 
 /// A fresh secret: 128 bits from the operating system's generator, as hex.
 pub(super) fn secret() -> String {
@@ -86,16 +89,22 @@ async fn check(app: &App, request: Request, next: Next) -> Response {
                  printed when it started.",
             );
         }
+        // The page the browser was opened on has done its work.
+        app.forget_opened_from();
         // The secret moves into the cookie, and out of the address bar and the history.
         let mut response = Redirect::to(request.uri().path()).into_response();
-        let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", app.secret);
+        let cookie = format!(
+            "{}={}; HttpOnly; SameSite=Strict; Path=/",
+            cookie_name(app.port),
+            app.secret
+        );
         response.headers_mut().insert(
             header::SET_COOKIE,
             HeaderValue::from_str(&cookie).expect("hex is a valid header"),
         );
         return response;
     }
-    if !cookie_is_ours(request.headers(), &app.secret) {
+    if !cookie_is_ours(request.headers(), &cookie_name(app.port), &app.secret) {
         return refuse(
             StatusCode::FORBIDDEN,
             "This page needs the address `greenbulk ui` printed when it started (it carries a \
@@ -123,13 +132,13 @@ fn origin_is_ours(headers: &HeaderMap, port: u16) -> bool {
     }
 }
 
-fn cookie_is_ours(headers: &HeaderMap, secret: &str) -> bool {
+fn cookie_is_ours(headers: &HeaderMap, name: &str, secret: &str) -> bool {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
         .any(|value| same(value, secret))
 }
 

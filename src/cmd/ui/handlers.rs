@@ -114,7 +114,9 @@ pub(super) fn safe_name(given: &str) -> Option<String> {
     let cleaned: String = base
         .chars()
         .map(|c| {
-            if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+            // Control and direction characters too: a name must read as it is.
+            if crate::term::needs_escape(c) || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
+            {
                 '_'
             } else {
                 c
@@ -128,19 +130,6 @@ pub(super) fn safe_name(given: &str) -> Option<String> {
         .to_ascii_lowercase();
     (EXTENSIONS.contains(&extension.as_str()) && cleaned.len() > extension.len() + 1)
         .then_some(cleaned)
-}
-
-/// A path in `dir` for `name` that is not taken: `name`, else `stem-2.ext`, `stem-3.ext` …
-fn free_path(dir: &FsPath, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    if !path.exists() {
-        return path;
-    }
-    let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
-    (2..)
-        .map(|n| dir.join(format!("{stem}-{n}.{extension}")))
-        .find(|p| !p.exists())
-        .expect("some number is free")
 }
 
 pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart) -> Answer {
@@ -174,13 +163,10 @@ pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart
                         EXTENSIONS.join(", ")
                     )));
                 };
-                let path = free_path(&app.dir, &name);
-                let written = save(field, &path).await;
-                if let Err(e) = written {
-                    let _ = tokio::fs::remove_file(&path).await;
-                    return Err(bad(format!("cannot keep the file in the folder: {e}")));
+                match keep(field, &app.dir, &name).await {
+                    Ok(path) => kept = Some(path),
+                    Err(e) => return Err(bad(format!("cannot keep the file in the folder: {e}"))),
                 }
-                kept = Some(path);
             }
             _ => {}
         }
@@ -192,18 +178,55 @@ pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart
     Ok(see(&format!("/jobs/{}", job.id)))
 }
 
-/// Streams an uploaded file into a new file (never over one that exists).
-async fn save(mut field: axum::extract::multipart::Field<'_>, path: &FsPath) -> anyhow::Result<()> {
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .await?;
-    while let Some(chunk) = field.chunk().await? {
-        file.write_all(&chunk).await?;
+/// Streams an uploaded file into a new file in `dir`: `name`, else `stem-2.ext`,
+/// `stem-3.ext` … — never over a file that exists (or a link), and never one another upload
+/// is writing: each name is taken by creating it. A file cut short is removed.
+async fn keep(
+    mut field: axum::extract::multipart::Field<'_>,
+    dir: &FsPath,
+    name: &str,
+) -> anyhow::Result<PathBuf> {
+    const NAMES_TRIED: u32 = 10_000;
+    let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
+    let mut created = None;
+    for n in 1..=NAMES_TRIED {
+        let path = match n {
+            1 => dir.join(name),
+            n => dir.join(format!("{stem}-{n}.{extension}")),
+        };
+        let opened = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await;
+        match opened {
+            Ok(file) => {
+                created = Some((file, path));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
-    file.sync_all().await?;
-    Ok(())
+    let Some((mut file, path)) = created else {
+        anyhow::bail!("{NAMES_TRIED} files are named like '{name}' already; move some away");
+    };
+    let written = async {
+        while let Some(chunk) = field.chunk().await? {
+            file.write_all(&chunk).await?;
+        }
+        file.sync_all().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    match written {
+        Ok(()) => Ok(path),
+        Err(e) => {
+            drop(file);
+            let _ = tokio::fs::remove_file(&path).await;
+            Err(e)
+        }
+    }
 }
 
 pub(super) async fn open(
@@ -262,7 +285,7 @@ pub(super) async fn check(State(app): State<Arc<App>>, Path(id): Path<String>) -
         &job,
         &checked,
         app.target_name().as_deref(),
-        &job.resume_command(app.sandbox),
+        job.resume_command(app.sandbox).as_deref(),
     )))
 }
 
@@ -479,7 +502,7 @@ pub(super) async fn run_page(State(app): State<Arc<App>>, Path(id): Path<String>
         &job,
         &state,
         delivery.as_ref(),
-        &job.resume_command(app.sandbox),
+        job.resume_command(app.sandbox).as_deref(),
     )))
 }
 
@@ -568,6 +591,15 @@ pub(super) async fn credentials(
     } else {
         "/".to_string()
     };
+    if app.sandbox {
+        // A page started with --sandbox sends nowhere else: nothing leaves the machine.
+        *lock(&app.notice) = Some(
+            "this page was started with --sandbox: it sends to the built-in sandbox only; \
+             start `greenbulk ui` without --sandbox to send to an instance"
+                .into(),
+        );
+        return Ok(see(&back));
+    }
     match crate::client::Credentials::new(value("api_url"), value("id_instance"), value("token")) {
         Ok(credentials) => {
             app.use_credentials(credentials);

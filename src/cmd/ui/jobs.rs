@@ -29,6 +29,18 @@ use crate::validation::{self, Tally, Verdict};
 /// The most rows with problems the Check step shows (the report has them all).
 pub(super) const PROBLEMS_SHOWN: usize = 50;
 
+/// The most characters of a cell the page shows (and keeps) for a row with problems; the
+/// report has them whole.
+const SHOWN_CHARS: usize = 200;
+
+/// `text`, cut after `chars` characters with an ellipsis.
+fn at_most(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 /// How to read an input: the CLI's input flags, as the Columns step sets them.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Reading {
@@ -80,28 +92,38 @@ impl Job {
         }
     }
 
-    /// `contacts.csv` → `contacts-results.csv`, beside it.
+    /// `contacts.csv` → `contacts-results.csv`, beside it (`contacts.xlsx` →
+    /// `contacts-xlsx-results.csv`).
     pub(super) fn results(&self) -> PathBuf {
         self.beside("results", "csv")
     }
 
-    /// `contacts.csv` → `contacts-problems.xlsx`, beside it.
+    /// `contacts.csv` → `contacts-problems.xlsx`, beside it (`contacts.xlsx` →
+    /// `contacts-xlsx-problems.xlsx`).
     pub(super) fn report(&self) -> PathBuf {
         self.beside("problems", "xlsx")
     }
 
+    /// A name beside the input: a CSV file's stem, any other file's stem and extension, so
+    /// that `list.csv` and `list.xlsx` never share a results file (or its ledger).
     fn beside(&self, what: &str, extension: &str) -> PathBuf {
         let stem = self
             .input
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "input".into());
+        let stem = match self.input.extension().map(|e| e.to_string_lossy()) {
+            Some(e) if !e.eq_ignore_ascii_case("csv") => format!("{stem}-{e}"),
+            _ => stem,
+        };
         self.input
             .with_file_name(format!("{stem}-{what}.{extension}"))
     }
 
-    /// The terminal command that continues this job's run.
-    pub(super) fn resume_command(&self, sandbox: bool) -> String {
+    /// The terminal command that continues this job's run: each word quoted for a POSIX
+    /// shell, one with control or direction characters as `$'…'` (bash, zsh) so that it reads
+    /// as it is. None when a word cannot be given to a command at all (a NUL).
+    pub(super) fn resume_command(&self, sandbox: bool) -> Option<String> {
         let mut words = vec![
             "greenbulk".to_string(),
             "send".into(),
@@ -138,12 +160,34 @@ impl Job {
         if sandbox {
             words.push("--sandbox".into());
         }
-        let quoted: Vec<String> = words
-            .iter()
-            .map(|w| shlex::try_quote(w).map_or_else(|_| w.clone(), |q| q.into_owned()))
-            .collect();
-        crate::term::shown(&quoted.join(" ")).into_owned()
+        let quoted: Option<Vec<String>> = words.iter().map(|w| quoted(w)).collect();
+        Some(quoted?.join(" "))
     }
+}
+
+/// A word for a shell command line: as `shlex` quotes it, or as `$'…'` with escapes when it
+/// holds characters that would not read as they are; none for a word with a NUL.
+pub(super) fn quoted(word: &str) -> Option<String> {
+    if word.contains('\0') {
+        return None;
+    }
+    if !word.chars().any(crate::term::needs_escape) {
+        return shlex::try_quote(word).ok().map(|q| q.into_owned());
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if crate::term::needs_escape(c) && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if crate::term::needs_escape(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    Some(out)
 }
 
 /// What the Check step found.
@@ -200,7 +244,8 @@ pub(super) fn check_rows(job: &Job) -> Result<Checked, CheckError> {
     let mut findings = crate::report::Findings::new(report.then_some(report_path.as_path()))
         .map_err(|e| CheckError::File(e.to_string()))?;
     let mut problems = Vec::new();
-    let tally = validation::walk(&mut table, |row, checked, verdict| {
+    let mut unwritten: Option<String> = None;
+    let tally = validation::walk::<InputError>(&mut table, |row, checked, verdict| {
         if verdict == Verdict::Invalid && problems.len() < PROBLEMS_SHOWN {
             let mut marks = Vec::new();
             let mut other = Vec::new();
@@ -213,32 +258,46 @@ pub(super) fn check_rows(job: &Job) -> Result<Checked, CheckError> {
                     .iter()
                     .find(|field| field.name() == finding.field)
                     .and_then(|field| columns.get(*field));
+                let problem = at_most(&finding.problem, SHOWN_CHARS * 2);
                 match column {
-                    Some(column) => marks.push((column, finding.problem.clone())),
-                    None => other.push(format!("{} {}", finding.field, finding.problem)),
+                    Some(column) => marks.push((column, problem)),
+                    None => other.push(format!("{} {problem}", finding.field)),
                 }
             }
             problems.push(Problem {
                 row: row.number,
-                cells: row.cells.iter().map(str::to_string).collect(),
+                cells: row.cells.iter().map(|c| at_most(c, SHOWN_CHARS)).collect(),
                 marks,
                 other,
             });
         }
-        findings.add(row.number, &checked.findings)
+        if let Err(e) = findings.add(row.number, &checked.findings) {
+            // The rows are still checked; the page says why the report is left off.
+            unwritten.get_or_insert(format!("{e:#}"));
+            if let Ok(none) = crate::report::Findings::new(None) {
+                findings = none;
+            }
+        }
+        Ok(())
     })
     .map_err(|e| CheckError::File(e.to_string()))?;
-    findings
-        .finish()
-        .map_err(|e| CheckError::File(e.to_string()))?;
+    if let Err(e) = findings.finish() {
+        unwritten.get_or_insert(format!("{e:#}"));
+    }
+    let mut warnings = table.warnings.clone();
+    if let Some(why) = &unwritten {
+        warnings.push(format!(
+            "the report of every finding was not written: {why}"
+        ));
+    }
     Ok(Checked {
         tally,
         format: table.format.to_string(),
         columns: table.columns.notes.clone(),
-        warnings: table.warnings.clone(),
+        warnings,
         headers,
         problems,
-        report,
+        report: report && unwritten.is_none(),
         plan: Vec::new(),
         plan_error: None,
         to_send: None,

@@ -12,6 +12,7 @@ mod tests;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,6 +30,17 @@ use jobs::Job;
 /// The largest upload taken: a million-row CRM export is about 100 MB.
 const UPLOAD_LIMIT: usize = 256 << 20;
 
+/// The most connections served at once: a browser opens a few. Later ones wait to be
+/// taken, so that no local process can use up the file handles a run needs.
+const CONNECTIONS_AT_MOST: usize = 64;
+
+/// How long a connection may take to send a request's headers, or stay idle between
+/// requests, before it is closed.
+const HEADERS_WITHIN: Duration = Duration::from_secs(10);
+
+/// After Ctrl-C and the runs' ends, how long the connections still open have to finish.
+const CLOSING_WITHIN: Duration = Duration::from_secs(3);
+
 /// The files the page offers and takes.
 const EXTENSIONS: [&str; 8] = ["csv", "tsv", "txt", "xlsx", "xlsm", "xls", "xlsb", "ods"];
 
@@ -41,6 +53,9 @@ pub(super) struct App {
     port: u16,
     /// The largest upload taken ([`UPLOAD_LIMIT`]; the tests take less).
     upload_limit: usize,
+    /// [`CONNECTIONS_AT_MOST`] and [`HEADERS_WITHIN`] (the tests take less).
+    connections_at_most: usize,
+    headers_within: Duration,
     dir: PathBuf,
     state_dir: PathBuf,
     sandbox: bool,
@@ -48,6 +63,9 @@ pub(super) struct App {
     /// the page (kept here only, never written, never sent back to the page).
     target: Mutex<Option<Target>>,
     jobs: Mutex<Vec<Arc<Job>>>,
+    /// The page the browser was opened on, which holds the address with the secret: removed
+    /// once the secret has been used (or when the page stops).
+    opened_from: Mutex<Option<PathBuf>>,
     /// A message for the next page (an upload refused, columns to choose).
     notice: Mutex<Option<String>>,
 }
@@ -65,11 +83,14 @@ impl App {
             csrf: guard::secret(),
             port,
             upload_limit: UPLOAD_LIMIT,
+            connections_at_most: CONNECTIONS_AT_MOST,
+            headers_within: HEADERS_WITHIN,
             dir,
             state_dir,
             sandbox,
             target: Mutex::new(target),
             jobs: Mutex::new(Vec::new()),
+            opened_from: Mutex::new(None),
             notice: Mutex::new(None),
         }
     }
@@ -77,6 +98,13 @@ impl App {
     /// The address to open: with the secret, once.
     fn address(&self) -> String {
         format!("http://127.0.0.1:{}/?token={}", self.port, self.secret)
+    }
+
+    /// Removes the page the browser was opened on, if it is still there.
+    fn forget_opened_from(&self) {
+        if let Some(path) = lock(&self.opened_from).take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     fn job(&self, id: &str) -> Option<Arc<Job>> {
@@ -242,15 +270,84 @@ async fn serve(
         shown_path(&app.dir)
     );
     if !args.no_open && has_display() {
-        // Best effort: the address is printed for when no browser opens.
-        let _ = opener::open_browser(&address);
+        // Best effort: the address is printed for when no browser opens. The browser is
+        // given a page that leads to the address, not the address itself: a command line
+        // is seen by every user of the machine, the page only by its owner.
+        if let Ok(page) = opening_page(&app.dir, port, &address) {
+            *lock(&app.opened_from) = Some(page.clone());
+            if opener::open_browser(&page).is_err() {
+                app.forget_opened_from();
+            }
+        }
     }
-    let served = axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(async {
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+        say!("greenbulk ui: stopping (what is in flight is recorded); Ctrl-C again leaves at once");
+        tokio::spawn(async {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
-    // Runs still going end as Ctrl-C ends a terminal run: what is in flight is recorded.
+            say!(
+                "greenbulk ui: left at once; `greenbulk send … --resume` looks up what was in flight"
+            );
+            std::process::exit(130);
+        });
+    };
+    serve_until(listener, app.clone(), stop).await;
+    app.forget_opened_from();
+    say!("greenbulk ui: stopped");
+    Ok(Exit::Success)
+}
+
+/// Serves the page until `stop`; then stops the runs still going (as Ctrl-C stops a
+/// terminal run: what is in flight is recorded), waits for their ends, and gives the
+/// connections still open [`CLOSING_WITHIN`] to finish. No connection holds the page open:
+/// one that does not send its request's headers within [`App::headers_within`] is closed,
+/// and at most [`App::connections_at_most`] are served at once.
+async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let router = router(app.clone());
+    let slots = Arc::new(tokio::sync::Semaphore::new(app.connections_at_most));
+    let (closing, _) = tokio::sync::watch::channel(false);
+    tokio::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut stop => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file handles, say: a moment for some to be given back.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let mut closed = closing.subscribe();
+        let within = app.headers_within;
+        tokio::spawn(async move {
+            let _slot = slot;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(within)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = closed.wait_for(|closed| *closed) => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
     let running: Vec<_> = lock(&app.jobs)
         .iter()
         .filter_map(|job| lock(&job.run).clone())
@@ -262,9 +359,31 @@ async fn serve(
         let mut ended = run.ended.subscribe();
         let _ = ended.wait_for(|ended| *ended).await;
     }
-    served.map_err(Failure::usage)?;
-    say!("greenbulk ui: stopped");
-    Ok(Exit::Success)
+    let _ = closing.send(true);
+    let every = app.connections_at_most as u32;
+    let _ = tokio::time::timeout(CLOSING_WITHIN, slots.acquire_many(every)).await;
+}
+
+/// Writes the page the browser is opened on, in `dir` (where a sandboxed browser may read
+/// it), readable by its owner only: it leads to `address`, secret and all.
+fn opening_page(dir: &std::path::Path, port: u16, address: &str) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    let path = dir.join(format!("greenbulk-ui-{port}.html"));
+    // A file left by a page that did not stop (the name has its port): made anew, never
+    // written through (a link there is removed, not followed).
+    let _ = std::fs::remove_file(&path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path)?;
+    writeln!(
+        file,
+        "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" \
+         content=\"0;url={address}\"><title>greenbulk</title>\
+         <p><a href=\"{address}\">Open greenbulk</a></p>"
+    )?;
+    Ok(path)
 }
 
 /// Whether a browser could be shown: on Linux and the BSDs, an X or Wayland display.

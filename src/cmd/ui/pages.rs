@@ -162,7 +162,7 @@ pub(super) fn check(
     job: &Job,
     checked: &Checked,
     target: Option<&str>,
-    resume: &str,
+    resume: Option<&str>,
 ) -> Markup {
     let tally = &checked.tally;
     layout(
@@ -220,7 +220,9 @@ pub(super) fn check(
                     }
                     button type="submit" disabled[tally.sendable == 0] { "Send" }
                 }
-                p.hint { "In a terminal, the same run: " code { (resume) } }
+                @if let Some(resume) = resume {
+                    p.hint { "In a terminal, the same run: " code { (resume) } }
+                }
             }
         },
     )
@@ -289,7 +291,7 @@ pub(super) fn run(
     job: &Job,
     state: &RunState,
     delivery: Option<&Delivery>,
-    resume: &str,
+    resume: Option<&str>,
 ) -> Markup {
     let done = state.sent + state.failed + state.unknown + state.taken;
     let step = if state.finished.is_some() {
@@ -318,7 +320,13 @@ pub(super) fn run(
                         (csrf(csrf_token))
                         button type="submit" { "Stop" }
                     }
-                    p.hint { "Closing this page does not stop the run. Stop finishes the requests in flight and keeps everything: Send again, or " code { (resume) } ", goes on where it stopped." }
+                    p.hint {
+                        "Closing this page does not stop the run. Stop finishes the requests in flight and keeps everything: Send again"
+                        @if let Some(resume) = resume {
+                            ", or " code { (resume) } ","
+                        }
+                        " goes on where it stopped."
+                    }
                     noscript { p { a href={ "/jobs/" (job.id) "/run" } { "Refresh" } } }
                 }
                 Some(ended) => {
@@ -349,7 +357,9 @@ pub(super) fn run(
                         (csrf(csrf_token))
                         button type="submit" { "Send again" }
                     }
-                    p.hint { "In a terminal: " code { (resume) } }
+                    @if let Some(resume) = resume {
+                        p.hint { "In a terminal: " code { (resume) } }
+                    }
                 }
             }
             @if state.finished.is_none() && done > 0 {

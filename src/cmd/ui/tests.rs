@@ -2,6 +2,7 @@
 //! limits and names, and the HTML asserted by parsing it, as a browser and a screen reader
 //! see it. The whole flow in a real browser is the integration test `ui`.
 
+use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -20,6 +21,11 @@ struct Page {
 }
 
 fn page() -> Page {
+    page_with(|_| {})
+}
+
+/// A page whose server `adjust` sets up first (smaller bounds, say).
+fn page_with(adjust: impl FnOnce(&mut App)) -> Page {
     let dir = tempfile::tempdir().unwrap();
     let mut app = App::new(
         PORT,
@@ -29,6 +35,7 @@ fn page() -> Page {
         Some(Target::Sandbox { instances: 1 }),
     );
     app.upload_limit = 64 << 10;
+    adjust(&mut app);
     let app = Arc::new(app);
     Page {
         router: router(app.clone()),
@@ -39,7 +46,7 @@ fn page() -> Page {
 
 impl Page {
     fn cookie(&self) -> String {
-        format!("{}={}", guard::COOKIE, self.app.secret)
+        format!("{}={}", guard::cookie_name(PORT), self.app.secret)
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -131,6 +138,20 @@ async fn every_request_needs_the_secret_the_host_and_for_a_post_the_page_itself(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    // Named for the port: another page's cookie (another port's) is not this one's.
+    assert!(
+        cookie.starts_with(&format!("greenbulk-session-{PORT}=")),
+        "{cookie}"
+    );
+    let another = Request::get("/")
+        .header(header::HOST, format!("127.0.0.1:{PORT}"))
+        .header(
+            header::COOKIE,
+            format!("greenbulk-session-7778={}", page.app.secret),
+        )
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(page.send(another).await.0, StatusCode::FORBIDDEN);
     let (status, headers, _) = page.send(page.get("/")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -181,6 +202,11 @@ async fn uploads_are_bounded_and_kept_under_safe_names_never_over_a_file() {
         handlers::safe_name("a\u{1b}[31m.csv").as_deref(),
         Some("a_[31m.csv")
     );
+    assert_eq!(
+        handlers::safe_name("invoice\u{202e}xslx.csv").as_deref(),
+        Some("invoice_xslx.csv"),
+        "a name reads as it is"
+    );
     assert_eq!(handlers::safe_name("run.exe"), None);
     assert_eq!(handlers::safe_name(".csv"), None);
 
@@ -202,6 +228,37 @@ async fn uploads_are_bounded_and_kept_under_safe_names_never_over_a_file() {
         std::fs::read(page.app.dir.join("contacts-2.csv")).unwrap(),
         csv
     );
+
+    // A link in the folder under the name is left as it is, dangling or not.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(page.app.dir.join("gone"), page.app.dir.join("victim.csv"))
+            .unwrap();
+        page.send(page.upload("victim.csv", &csv)).await;
+        assert!(page.app.dir.join("victim.csv").symlink_metadata().is_ok());
+        assert_eq!(
+            std::fs::read(page.app.dir.join("victim-2.csv")).unwrap(),
+            csv
+        );
+    }
+    // Uploads of one name at once: each kept, under a name of its own.
+    let same = (0..8).map(|_| page.send(page.upload("same.csv", &csv)));
+    let answers = futures_util::future::join_all(same).await;
+    let mut jobs: Vec<String> = answers
+        .iter()
+        .map(|(_, headers, _)| headers[header::LOCATION].to_str().unwrap().to_string())
+        .collect();
+    jobs.sort();
+    jobs.dedup();
+    assert_eq!(jobs.len(), 8, "eight jobs: {jobs:?}");
+    assert!(jobs.iter().all(|job| job.starts_with("/jobs/")));
+    for name in ["same.csv", "same-2.csv", "same-8.csv"] {
+        assert_eq!(
+            std::fs::read(page.app.dir.join(name)).unwrap(),
+            csv,
+            "{name}"
+        );
+    }
 
     // Over the limit: a message on the first page, and nothing kept.
     let big = vec![b'7'; 80 << 10];
@@ -288,4 +345,279 @@ async fn from_the_file_to_the_results_by_accessible_names() {
     // The same files as the CLI's: the results beside the input, 7 sent.
     let results = std::fs::read_to_string(page.app.dir.join("contacts-results.csv")).unwrap();
     assert_eq!(results.matches(",sent,").count(), 7, "{results}");
+}
+
+/// A real socket to the page's server, and what it answers to `request` (until it closes).
+async fn over_a_socket(address: std::net::SocketAddr, request: &str) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_no_request_is_closed_and_no_more_than_so_many_are_served() {
+    let page = page_with(|app| {
+        app.connections_at_most = 2;
+        app.headers_within = Duration::from_millis(300);
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(serve_until(listener, page.app.clone(), async {
+        let _ = stopped.await;
+    }));
+    let bound = Duration::from_secs(30);
+    // Two connections that never finish their headers take every slot, then are closed.
+    let idle = [
+        over_a_socket(address, ""),
+        over_a_socket(address, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"),
+    ];
+    // A request behind them is answered once they are gone.
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+        page.cookie()
+    );
+    let (idle, answered) = tokio::time::timeout(bound, async {
+        tokio::join!(
+            futures_util::future::join_all(idle),
+            over_a_socket(address, &request)
+        )
+    })
+    .await
+    .expect("idle connections are closed");
+    for closed in idle {
+        let closed = closed.unwrap();
+        assert!(!closed.contains("200 OK"), "{closed}");
+    }
+    assert!(
+        answered.unwrap().starts_with("HTTP/1.1 200"),
+        "served after them"
+    );
+    stop.send(()).unwrap();
+    tokio::time::timeout(bound, served).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_page_stops_its_runs_whatever_connections_are_open() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let page = page_with(|app| app.upload_limit = 1 << 20);
+    let mut csv = String::from("chatId,phoneContact,firstName\n");
+    for i in 0..3000 {
+        csv.push_str(&format!("7916{i:07},7903{i:07},N{i}\n"));
+    }
+    let (_, headers, _) = page.send(page.upload("many.csv", csv.as_bytes())).await;
+    let job = headers[header::LOCATION].to_str().unwrap().to_string();
+    let (status, _, _) = page.send(page.get(&job)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = page
+        .send(page.post_form(&format!("{job}/send"), &[("csrf", &page.app.csrf)]))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let id = job.trim_start_matches("/jobs/");
+    let run = lock(&page.app.job(id).unwrap().run).clone().unwrap();
+    // Under way: a card has gone (a run that sent nothing leaves no files to look at).
+    let mut updates = run.updates.subscribe();
+    while lock(&run.state).sent == 0 {
+        if let Err(tokio::sync::broadcast::error::RecvError::Closed) = updates.recv().await {
+            panic!("the run ended before a card went");
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(serve_until(listener, page.app.clone(), async {
+        let _ = stopped.await;
+    }));
+    // The Send tab's progress stream, open, and a request cut short in its headers.
+    let mut events = tokio::net::TcpStream::connect(address).await.unwrap();
+    events
+        .write_all(
+            format!(
+                "GET {job}/events HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nCookie: {}\r\n\r\n",
+                page.cookie()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut events = tokio::io::BufReader::new(events);
+    let mut head = String::new();
+    events.read_line(&mut head).await.unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut cut = tokio::net::TcpStream::connect(address).await.unwrap();
+    cut.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), served)
+        .await
+        .expect("the page stops with connections open")
+        .unwrap();
+    assert!(*run.ended.borrow(), "the run ended before the page did");
+    let finished = lock(&run.state).finished.clone().unwrap();
+    assert!(finished.stopped.is_some(), "it was stopped: {finished:?}");
+    let results = std::fs::read_to_string(page.app.dir.join("many-results.csv")).unwrap();
+    let sent = results.matches(",sent,").count();
+    assert!(sent < 3000, "stopped short: {sent} sent");
+    assert_eq!(results.lines().count(), 3001, "every row has its line");
+}
+
+#[tokio::test]
+async fn a_page_started_with_sandbox_takes_no_instance() {
+    let page = page();
+    let (status, _, _) = page
+        .send(page.post_form(
+            "/credentials",
+            &[
+                ("csrf", &page.app.csrf),
+                ("api_url", "http://127.0.0.1:9"),
+                ("id_instance", "1101000001"),
+                (
+                    "token",
+                    "5a4db0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1",
+                ),
+            ],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(matches!(page.app.target(), Some(Target::Sandbox { .. })));
+    let (_, _, body) = page.send(page.get("/")).await;
+    let html = Html::parse_document(&body);
+    assert!(text(&select(&html, "[role=alert]")[0]).contains("--sandbox"));
+}
+
+#[test]
+fn a_csv_file_and_a_workbook_of_one_name_never_share_a_results_file() {
+    let csv = Job::new("a".into(), "/m/pair.csv".into());
+    let xlsx = Job::new("b".into(), "/m/pair.xlsx".into());
+    assert_eq!(csv.results(), FsPath::new("/m/pair-results.csv"));
+    assert_eq!(xlsx.results(), FsPath::new("/m/pair-xlsx-results.csv"));
+    assert_eq!(csv.report(), FsPath::new("/m/pair-problems.xlsx"));
+    assert_eq!(xlsx.report(), FsPath::new("/m/pair-xlsx-problems.xlsx"));
+}
+
+/// The terminal command's words read back, through a real shell, as they were.
+#[cfg(unix)]
+#[test]
+fn the_terminal_command_reads_back_as_written_or_is_not_offered() {
+    let words = [
+        "plain",
+        "two words",
+        "it's",
+        "given\tname",
+        "back\\slash 'and' quotes",
+        "invoice\u{202e}xslx",
+        "esc\u{1b}[31m",
+        "$(touch pwned)",
+    ];
+    for word in words {
+        let quoted = jobs::quoted(word).unwrap();
+        assert!(
+            !quoted.chars().any(crate::term::needs_escape),
+            "shown as it is: {quoted}"
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("printf '%s' {quoted}"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), word, "{quoted}");
+    }
+    assert_eq!(jobs::quoted("chatId=Phone\0 $(touch x)"), None);
+    let job = Job::new("a".into(), "/m/list.csv".into());
+    lock(&job.reading)
+        .mappings
+        .push(crate::input::FieldMapping {
+            field: crate::input::Field::ChatId,
+            header: "Phone\0".into(),
+        });
+    assert_eq!(
+        job.resume_command(true),
+        None,
+        "no command rather than a wrong one"
+    );
+}
+
+/// A report that cannot be written (here: to a full device) leaves the check whole, and
+/// says why; a problem row's long cell is kept and shown cut short.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_report_that_cannot_be_written_is_left_off_and_long_cells_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("list.csv");
+    let long = "7".repeat(100_000);
+    std::fs::write(
+        &input,
+        format!(
+            "chatId,phoneContact,firstName\n79161234567,79031234567,Ann\n{long},79031234568,Bob\n"
+        ),
+    )
+    .unwrap();
+    let job = Job::new("a".into(), input);
+    std::os::unix::fs::symlink("/dev/full", job.report()).unwrap();
+    let checked = match jobs::check_rows(&job) {
+        Ok(checked) => checked,
+        Err(_) => panic!("the check ends whole"),
+    };
+    assert!(!checked.report);
+    assert_eq!(checked.tally.invalid, 1);
+    assert!(
+        checked
+            .warnings
+            .iter()
+            .any(|w| w.contains("not written") && w.contains("space")),
+        "{:?}",
+        checked.warnings
+    );
+    let cells = &checked.problems[0].cells;
+    assert_eq!(
+        cells[0].chars().count(),
+        201,
+        "cut short: {}",
+        cells[0].len()
+    );
+    assert!(cells[0].ends_with('…'));
+    assert!(
+        checked.problems[0]
+            .marks
+            .iter()
+            .all(|(_, m)| m.chars().count() <= 401)
+    );
+}
+
+/// The browser is opened on a page only its owner can read (a command line is everyone's),
+/// written anew over nothing, and removed once the secret has been used.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_browser_opens_a_page_only_its_owner_reads_gone_once_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let page = page();
+    let elsewhere = page.app.dir.join("elsewhere.txt");
+    std::fs::write(&elsewhere, "keep").unwrap();
+    let name = page.app.dir.join(format!("greenbulk-ui-{PORT}.html"));
+    std::os::unix::fs::symlink(&elsewhere, &name).unwrap();
+    let opened = opening_page(&page.app.dir, PORT, &page.app.address()).unwrap();
+    assert_eq!(opened, name);
+    let meta = std::fs::symlink_metadata(&opened).unwrap();
+    assert!(meta.is_file(), "a file, not the link");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(
+        std::fs::read_to_string(&opened)
+            .unwrap()
+            .contains(&page.app.address())
+    );
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "keep");
+
+    *lock(&page.app.opened_from) = Some(opened.clone());
+    let first = Request::get(format!("/?token={}", page.app.secret))
+        .header(header::HOST, format!("127.0.0.1:{PORT}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(page.send(first).await.0, StatusCode::SEE_OTHER);
+    assert!(!opened.exists(), "gone once the secret is used");
 }
