@@ -485,8 +485,12 @@ pub(super) async fn send(post: JobPost) -> Answer {
         }
         return Ok(see(&format!("/jobs/{id}")));
     }
-    *lock(&job.delivery) = None;
-    *lock(&job.run) = Some(jobs::start(options));
+    // Looked at again and started under one lock: two Sends at once start one run.
+    let mut run = lock(&job.run);
+    if run.as_ref().is_none_or(|run| *run.ended.borrow()) {
+        *lock(&job.delivery) = None;
+        *run = Some(jobs::start(options));
+    }
     Ok(see(&format!("/jobs/{id}/run")))
 }
 
