@@ -305,7 +305,12 @@ impl Client {
     ) -> Result<Option<SentMessage>, CallError> {
         let body = serde_json::json!({ "chatId": chat_id, "idMessage": id_message });
         match self.call_json("getMessage", Some(&body), "").await {
-            Ok(value) => Ok(SentMessage::from_json(&value)),
+            // A 200 that is not a message says nothing of the card: not "gone", which would
+            // end its lookups as expired for good.
+            Ok(value) => match SentMessage::from_json(&value) {
+                Some(message) => Ok(Some(message)),
+                None => Err(self.unexpected("getMessage", &value)),
+            },
             Err(CallError::Rejected {
                 status: 400 | 404, ..
             }) => Ok(None),

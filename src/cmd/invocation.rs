@@ -120,6 +120,17 @@ impl Invocation {
         self.and([flag.to_string()])
     }
 
+    /// The same command without `flag` (a flag that takes no value).
+    pub(crate) fn without(mut self, flag: &str) -> Invocation {
+        let end = self.end_of_flags();
+        let mut at = 0;
+        self.words.retain(|word| {
+            at += 1;
+            at > end || word != flag
+        });
+        self
+    }
+
     /// The same command with `flag value`, replacing any value it had (`--flag=value` too).
     pub(crate) fn with_value(self, flag: &str, value: &str) -> Invocation {
         let dropped_token = self.dropped_token;
@@ -144,19 +155,43 @@ impl Invocation {
 }
 
 impl fmt::Display for Invocation {
-    /// The words, quoted for a POSIX shell; control characters escaped so that printing the
-    /// line cannot drive the terminal.
+    /// The words, quoted for a POSIX shell ([`shell_word`]): the line runs as it reads, and
+    /// printing it cannot drive the terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let quoted: Vec<String> = self
             .words
             .iter()
-            .map(|word| match shlex::try_quote(word) {
-                Ok(quoted) => crate::term::shown(&quoted).into_owned(),
-                Err(_) => crate::term::shown(word).into_owned(),
-            })
+            // No word of a command line holds a NUL; were one to, it is shown escaped.
+            .map(|word| shell_word(word).unwrap_or_else(|| crate::term::shown(word).into_owned()))
             .collect();
         f.write_str(&quoted.join(" "))
     }
+}
+
+/// A word for a shell command line: as `shlex` quotes it, or, when it holds control or
+/// direction characters, as `$'…'` with those escaped (bash, zsh) — so that the line runs as
+/// it reads and cannot drive a terminal. None for a word with a NUL: no command can take it.
+pub(crate) fn shell_word(word: &str) -> Option<String> {
+    if word.contains('\0') {
+        return None;
+    }
+    if !word.chars().any(crate::term::needs_escape) {
+        return shlex::try_quote(word).ok().map(|q| q.into_owned());
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if crate::term::needs_escape(c) && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if crate::term::needs_escape(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    Some(out)
 }
 
 #[cfg(test)]
@@ -198,7 +233,8 @@ mod tests {
             Invocation::new(["status", "out.csv", "--sandbox"]).to_string(),
             "greenbulk status out.csv --sandbox"
         );
-        assert_eq!(of(&["a\u{1b}b"]).to_string(), "greenbulk 'a\\x1bb'");
+        // Escaped as the shell reads it back: the line runs as shown.
+        assert_eq!(of(&["a\u{1b}b"]).to_string(), "greenbulk $'a\\x1bb'");
     }
 
     #[test]

@@ -69,11 +69,18 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
     print_table(&last, options.asked_per_round, &again);
     if last.missing_lines > 0 {
         say!(
-            "  warning: the ledger records {} that have no line in the results file (it was \
-             cut short or edited): run the `greenbulk send` that wrote it again with --resume, \
-             which rewrites it from the input and the ledger (nothing already sent goes out \
-             again)",
-            plural(last.missing_lines, "card", "cards")
+            "  warning: the ledger records {} no line in the results file (it was cut short \
+             or edited): run the `greenbulk send` that wrote it again with --resume, which \
+             rewrites it from the input and the ledger (nothing already sent goes out again)",
+            plural(last.missing_lines, "card that has", "cards that have")
+        );
+    }
+    if last.restored > 0 {
+        say!(
+            "  warning: the results file records {} as sent or unknown that the ledger did \
+             not know (it was emptied, lost or replaced): taken back into it, so that they are \
+             never sent again",
+            plural(last.restored, "row", "rows")
         );
     }
     say!("  results: {}", shown_path(&options.results));
@@ -107,6 +114,12 @@ fn failure(err: StatusError, results: &std::path::Path) -> Failure {
         StatusError::Refused(CallError::Refused { reason, .. }) => Failure::new(
             Exit::Stopped,
             anyhow::anyhow!("GREEN-API stopped status: {reason}"),
+        ),
+        // The disk full: nothing is lost (the ledger is cut back to whole lines, the results
+        // file kept as it was); the round can run again once there is room.
+        StatusError::Record(record) if record.is_out_of_space() => Failure::new(
+            Exit::Incomplete,
+            anyhow::anyhow!("{record}; what was learned before is in the ledger"),
         ),
         StatusError::Call(call) => Failure::new(
             Exit::Incomplete,

@@ -129,13 +129,7 @@ pub(crate) async fn resolve(
         return Ok(resolved);
     }
     // The messages some row already has, by id: asked for only when something is lost.
-    let known: HashSet<&str> = history
-        .iter()
-        .filter_map(|(_, state)| match &state.fate {
-            Fate::Sent(id) => Some(id.as_str()),
-            _ => None,
-        })
-        .collect();
+    let known = history.sent_ids();
     let looked = look_up(client, &lost, &known, now).await?;
     // The history is read again by the append: this copy goes first.
     drop(known);

@@ -120,6 +120,9 @@ pub struct Round {
     /// Cards the ledger records as sent or unknown that have no line in the results file (it
     /// was cut short or edited by hand).
     pub missing_lines: u64,
+    /// Lines the results file records as sent or unknown whose cards the ledger did not
+    /// know, taken back into it (its ledger was emptied, lost or replaced), over the rounds.
+    pub restored: u64,
     /// Every sent card was delivered or read, and no row is unknown.
     pub all_delivered: bool,
     /// The results file's counts after the rewrite.
@@ -182,8 +185,10 @@ pub fn run(
 ) -> Result<Round, StatusError> {
     // The files are taken only while a round looks, so a `send --resume` (a cron job's next
     // share) can run in between.
+    let mut restored = 0;
     if options.watch.is_none() {
-        Record::open_existing(&options.results)?;
+        let opened = Record::open_existing(&options.results)?;
+        restored += opened.restored().map_or(0, |restored| restored.rows);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -200,8 +205,10 @@ pub fn run(
                 Err(error) => Err(error.into()),
             };
             match looked {
-                Ok(round) => {
+                Ok(mut round) => {
                     failed = 0;
+                    restored += round.restored;
+                    round.restored = restored;
                     on_round(Watched::Round(&round));
                     last = Some(round);
                 }
@@ -264,6 +271,9 @@ async fn clients(
                 .named_instances()
                 .filter_map(|id| sandbox::built_in_place(id))
                 .collect();
+            // An instance is named by its attempts and by its run's list: one emulator each.
+            places.sort_unstable();
+            places.dedup();
             if places.is_empty() {
                 places.push(0);
             }
@@ -406,6 +416,7 @@ async fn round(
     }
 
     let mut round = Round {
+        restored: record.restored().map_or(0, |restored| restored.rows),
         resolved: (resolved != Resolved::default()).then_some(resolved),
         sent: open.len() as u64,
         unknown,
@@ -458,6 +469,9 @@ async fn round(
     drop((open, asker, states, asked, chats));
     drop(history);
     record.reload()?;
+    // The results file first: the queue's length and delay below are for the summary only,
+    // and a call of theirs that fails must not leave the file behind the ledger.
+    (round.counts, round.missing_lines) = rewrite(record)?;
     for (place, client) in clients.iter().enumerate() {
         if !queued_on[place] {
             continue;
@@ -474,7 +488,6 @@ async fn round(
         });
     }
     round.calls = calls;
-    (round.counts, round.missing_lines) = rewrite(record)?;
     Ok(round)
 }
 
@@ -550,8 +563,10 @@ fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
             );
             match entry {
                 hashbrown::hash_table::Entry::Occupied(mut held) => {
-                    // The same row sent again corrected (--resend-changed): its latest attempt.
-                    if state.attempt_at > state_at(*held.get()).attempt_at {
+                    // The same row sent again corrected (--resend-changed): the content sent,
+                    // then the latest attempt — as `send` writes the line (a correction that
+                    // failed leaves the row's card sent).
+                    if state.standing() > state_at(*held.get()).standing() {
                         *held.get_mut() = place;
                     }
                 }

@@ -45,6 +45,13 @@ pub(crate) struct KeyState {
     pub(crate) looked_up: Option<u64>,
 }
 
+impl KeyState {
+    /// Which of two attempts at one card (or one row) stands: the one sent, then the later.
+    pub(crate) fn standing(&self) -> (bool, Option<u64>) {
+        (matches!(self.fate, Fate::Sent(_)), self.attempt_at)
+    }
+}
+
 impl Default for Fate {
     fn default() -> Fate {
         Fate::Pending(None)
@@ -332,6 +339,16 @@ impl History {
         self.keys.iter()
     }
 
+    /// The idMessage of every card the ledger records as sent.
+    pub(crate) fn sent_ids(&self) -> std::collections::HashSet<&str> {
+        self.iter()
+            .filter_map(|(_, state)| match &state.fate {
+                Fate::Sent(id) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The key at `place` in [`History::iter`]'s order, and its state.
     pub(crate) fn at(&self, place: u32) -> Option<(ContentKey, &KeyState)> {
         self.keys
@@ -489,7 +506,6 @@ impl History {
         } = self;
         let identity = |at: &CardRef| Cards::identity(*at, keys, restored).map_or(0, Cards::hash);
         cards.0 = hashbrown::HashTable::with_capacity(keys.states.len() + restored.len());
-        let rank = |state: &KeyState| (matches!(state.fate, Fate::Sent(_)), state.attempt_at);
         for (at, (_, state)) in keys.states.iter().enumerate() {
             let (Some(chat), Some(phone)) = (&state.chat, state.phone) else {
                 continue;
@@ -505,8 +521,11 @@ impl History {
             ) {
                 hashbrown::hash_table::Entry::Occupied(mut held) => {
                     // Only keys are indexed yet: the rows taken back come after.
-                    let before = keys.states.get(held.get().0 as usize).map(|(_, s)| rank(s));
-                    if Some(rank(state)) > before {
+                    let before = keys
+                        .states
+                        .get(held.get().0 as usize)
+                        .map(|(_, s)| s.standing());
+                    if Some(state.standing()) > before {
                         *held.get_mut() = CardRef::key(at);
                     }
                 }

@@ -183,6 +183,12 @@ impl Record {
         }
         let results_exist = results.exists();
         let ledger_exists = ledger_path.exists();
+        // A file greenbulk did not write has no run to continue: --resume would not help.
+        if !resume && results_exist && !ledger_exists && !is_results_file(results) {
+            return Err(RecordError::NotResults {
+                path: shown_path(results),
+            });
+        }
         if !resume && (results_exist || ledger_exists) {
             let which = if results_exist { results } else { &ledger_path };
             return Err(RecordError::Exists {
@@ -302,6 +308,27 @@ impl Record {
                 at,
             });
         })?;
+        // A line whose idMessage the ledger records for another card was edited by hand
+        // (its chat or phone changed): it records no card of its own, and taking it back
+        // would mark a card that never went as sent.
+        if missing.iter().any(|e| {
+            matches!(
+                e,
+                Event::Restored {
+                    id_message: Some(_),
+                    ..
+                }
+            )
+        }) {
+            let known = history.sent_ids();
+            missing.retain(|event| match event {
+                Event::Restored {
+                    id_message: Some(id),
+                    ..
+                } => !known.contains(id.as_str()),
+                _ => true,
+            });
+        }
         if !missing.is_empty() {
             self.append(&missing)?;
         }

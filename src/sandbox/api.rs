@@ -269,6 +269,9 @@ async fn handle(
         "getStateInstance" if expect(Method::GET) => {
             Json(json!({ "stateInstance": shared.lock().state().name() })).into_response()
         }
+        "getSettings" if expect(Method::GET) && shared.lock().faults.garbage_settings => {
+            (StatusCode::OK, "<html><body>Bad gateway</body></html>").into_response()
+        }
         "getSettings" if expect(Method::GET) => Json(json!({
             "wid": format!("{}@c.us", shared.config.id_instance),
             "delaySendMessagesMilliseconds": shared.lock().faults.delay.as_millis() as u64,

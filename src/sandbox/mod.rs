@@ -123,6 +123,11 @@ pub struct Faults {
     /// The next this many calls of methods other than sendContact are answered 200 with a
     /// body that is not JSON, as a proxy's maintenance page would be.
     pub garbage_calls: u32,
+    /// The next this many `getMessage` calls are answered 200 with `{}`: JSON, but not a
+    /// message (a proxy's, or an API's, odd answer).
+    pub odd_messages: u32,
+    /// `getSettings` answers 200 with a page that is not JSON.
+    pub garbage_settings: bool,
     /// Share of chats that read their messages (a seeded choice by chat).
     pub reads: f64,
     /// The first this many accepted messages stay `pending` after they leave the queue, as
@@ -156,6 +161,8 @@ impl Default for Faults {
             hide_queue_head: false,
             busy_calls: 0,
             garbage_calls: 0,
+            odd_messages: 0,
+            garbage_settings: false,
             reads: 0.5,
             stuck_pending: 0,
             empty_200: 0.0,

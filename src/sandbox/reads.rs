@@ -102,7 +102,11 @@ pub(super) fn get_message(shared: &Shared, body: &[u8]) -> Response {
             "Validation failed. Details: 'chatId' and 'idMessage' are required",
         );
     };
-    let (state, now) = shared.now();
+    let (mut state, now) = shared.now();
+    if state.faults.odd_messages > 0 {
+        state.faults.odd_messages -= 1;
+        return Json(json!({})).into_response();
+    }
     let found = state
         .outgoing
         .iter()

@@ -279,8 +279,9 @@ fn status_fills_delivery_for_delivered_read_no_account_and_expired_rows() {
     assert_eq!(ledger.matches("\"event\":\"delivery\"").count(), 5);
 }
 
-#[test]
-fn status_says_what_is_still_queued_and_when_it_should_leave() {
+/// Three cards sent one by one to an instance that sends one every 30 s: the first has left
+/// the queue, two are still in it.
+fn two_still_queued() -> (Workdir, SandboxThread) {
     let dir = Workdir::new();
     let sandbox = sandbox(Faults {
         delay: Duration::from_secs(30),
@@ -292,6 +293,12 @@ fn status_says_what_is_still_queued_and_when_it_should_leave() {
         &send_args("in.csv", "out.csv", &["--concurrency", "1"]),
     );
     assert_eq!(run.code, 0, "{run:?}");
+    (dir, sandbox)
+}
+
+#[test]
+fn status_says_what_is_still_queued_and_when_it_should_leave() {
+    let (dir, sandbox) = two_still_queued();
     let run = dir.status(&sandbox, &["out.csv"]);
     assert_eq!(run.code, 1, "{run:?}");
     let rows = read_records(&dir.path("out.csv"));
@@ -792,4 +799,110 @@ fn status_on_a_results_file_cut_short_says_the_ledger_knows_more() {
         "{run:?}"
     );
     assert!(run.stderr.contains("--resume"), "{run:?}");
+}
+
+#[test]
+fn a_correction_that_failed_leaves_its_row_sent_in_status_as_in_send() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    dir.write("in.csv", contacts_csv(3));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let sent = read_records(&dir.path("out.csv"));
+    // Row 3's names corrected, and the corrected card refused for good.
+    dir.write("in.csv", contacts_csv(3).replace("Name1,", "Renamed1,"));
+    sandbox.set_faults(Faults {
+        fail_5xx: 1.0,
+        ..Faults::default()
+    });
+    let args = send_args("in.csv", "out.csv", &["--resume", "--resend-changed"]);
+    let run = dir.send(&sandbox, &args);
+    assert!(run.stderr.contains("failed 1"), "{run:?}");
+    sandbox.set_faults(Faults::default());
+    let after_send = read_records(&dir.path("out.csv"));
+    let run = dir.status(&sandbox, &["out.csv"]);
+    let after_status = read_records(&dir.path("out.csv"));
+    for rows in [&after_send, &after_status] {
+        assert_eq!(rows[1]["status"], "sent", "{run:?}");
+        assert_eq!(rows[1]["idMessage"], sent[1]["idMessage"]);
+    }
+    assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice");
+}
+
+#[test]
+fn a_message_lookup_answered_with_something_else_is_an_error_not_a_card_gone() {
+    // getMessage answers 200 `{}` to the first round's lookup: that says nothing of the
+    // card (it is not "still queued", nor "expired" when old).
+    let (dir, sandbox, status) = sent_past_the_journal(Faults {
+        odd_messages: 1,
+        ..Faults::default()
+    });
+    let run = status(&dir, &sandbox);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("unexpected body"), "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(rows.iter().all(|r| r["delivery"].is_empty()), "{rows:?}");
+    // The next round asks again and learns what became of them.
+    let run = status(&dir, &sandbox);
+    let rows = read_records(&dir.path("out.csv"));
+    let told = rows.iter().filter(|r| !r["delivery"].is_empty()).count();
+    assert_eq!(told, 2, "{run:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["delivery"] != "queued" && r["delivery"] != "expired"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn the_results_are_rewritten_even_when_the_queue_summary_cannot_be_read() {
+    let (dir, sandbox) = two_still_queued();
+    // The queue's delay, asked only for the summary, cannot be read this time.
+    sandbox.set_faults(Faults {
+        delay: Duration::from_secs(30),
+        garbage_settings: true,
+        ..Faults::default()
+    });
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("getSettings"), "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    let delivery: Vec<&str> = rows.iter().map(|r| r["delivery"].as_str()).collect();
+    assert_eq!(
+        delivery[1..],
+        ["queued", "queued"],
+        "what the ledger learned is in the file"
+    );
+}
+
+#[test]
+fn status_takes_back_only_cards_the_ledger_lost_and_says_so() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    dir.write("in.csv", contacts_csv(3));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    // A line's chat edited by hand: its idMessage is another card's, so it records no card
+    // of its own, and the chat it now names never got one.
+    let edited = dir
+        .read("out.csv")
+        .replacen("79161000001@c.us", "79169999999@c.us", 1);
+    dir.write("out.csv", &edited);
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert!(!run.stderr.contains("taken back"), "{run:?}");
+    assert!(
+        !dir.read("out.csv.ledger").contains("restored"),
+        "nothing taken back"
+    );
+    // The ledger emptied: its cards are taken back from the results file, and status says so.
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &["--resume"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    dir.write("out.csv.ledger", "");
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert!(
+        run.stderr
+            .contains("records 3 rows as sent or unknown that the ledger did not know"),
+        "{run:?}"
+    );
+    assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice");
 }

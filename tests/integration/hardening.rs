@@ -418,3 +418,29 @@ fn a_full_disk_under_a_workbook_is_one_clear_error_and_no_library_noise() {
     let left: Vec<_> = std::fs::read_dir(&disk.path).unwrap().collect();
     assert!(left.is_empty(), "no half-written report: {left:?}");
 }
+
+#[test]
+fn status_on_a_full_disk_exits_1_and_leaves_the_results_as_they_were() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(50));
+    let disk = SmallDisk::mount(&dir, 512);
+    let sandbox = sandbox(Faults::default());
+    let results = disk.file("r.csv");
+    let run = dir.send(&sandbox, &send_args("in.csv", &results, &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let before = std::fs::read(&results).unwrap();
+    // Every byte left taken.
+    {
+        use std::io::Write;
+        let mut ballast = std::fs::File::create(disk.file("ballast")).unwrap();
+        while ballast.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    let run = dir.status(&sandbox, &[&results]);
+    assert_eq!(run.code, 1, "a round that could not be written: {run:?}");
+    assert!(run.stderr.contains("r.csv"), "names the file: {run:?}");
+    assert_eq!(std::fs::read(&results).unwrap(), before);
+    std::fs::remove_file(disk.file("ballast")).unwrap();
+    let run = dir.status(&sandbox, &[&results]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    assert!(!run.stderr.contains("error:"), "{run:?}");
+}

@@ -705,3 +705,21 @@ fn suggested_commands_read_the_input_and_reach_the_instance_as_the_run_did() {
         "{run:?}"
     );
 }
+
+#[test]
+fn status_with_the_sandbox_asks_its_one_instance_as_one() {
+    let dir = Workdir::new();
+    // Twenty cards leave the sandbox's queue one every half second: some are still in it.
+    dir.write("in.csv", contacts_csv(20));
+    let run = dir.run(&["send", "in.csv", "--results", "r.csv", "--sandbox"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let status = dir.run(&["status", "r.csv", "--sandbox"]);
+    assert!(
+        status.stderr.contains("the instance's queue holds"),
+        "one instance, started once: {status:?}"
+    );
+    assert!(
+        !status.stderr.contains("instance 1101000001's queue"),
+        "{status:?}"
+    );
+}

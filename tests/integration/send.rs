@@ -358,10 +358,25 @@ fn existing_results_are_never_overwritten() {
     dir.write("in.csv", contacts_csv(2));
     dir.write("out.csv", "precious\n");
     let sandbox = sandbox(Faults::default());
+    // A file greenbulk did not write: left as it is, and no --resume offered (it would
+    // not help).
     let run = dir.send(&sandbox, &args("in.csv", &[]));
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("never overwritten"), "{run:?}");
+    assert!(run.stderr.contains("not a results file"), "{run:?}");
+    assert!(!run.stderr.contains("--resume"), "{run:?}");
     assert_eq!(dir.read("out.csv"), "precious\n");
+    // An earlier run's results: never overwritten; --resume continues them.
+    let mut done = vec!["in.csv", "--results", "done.csv"];
+    done.extend_from_slice(&FAST);
+    let other = self::sandbox(Faults::default());
+    let run = dir.send(&other, &done);
+    assert_eq!(run.code, 0, "{run:?}");
+    let before = dir.read("done.csv");
+    let run = dir.send(&other, &done);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("never overwritten"), "{run:?}");
+    assert!(run.stderr.contains("--resume"), "{run:?}");
+    assert_eq!(dir.read("done.csv"), before);
     // Nor continued, when it is not a results file.
     let run = dir.send(&sandbox, &args("in.csv", &["--resume"]));
     assert_eq!(run.code, 2, "{run:?}");
@@ -535,4 +550,25 @@ fn ctrl_c_and_sigterm_finish_in_flight_requests_and_exit_1() {
         assert_eq!(sent, sandbox.outgoing().len(), "{signal}");
         assert!(pending > 0, "{signal}: the run stopped early");
     }
+}
+
+#[test]
+fn a_token_given_as_a_flag_is_left_out_of_the_commands_suggested_and_said_so() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults::default());
+    let token = sandbox.config().token.clone();
+    let run = dir.send(
+        &sandbox,
+        &args("in.csv", &["--limit", "1", "--api-token-instance", &token]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains(&token), "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "the commands above leave out --api-token-instance: set GREEN_API_TOKEN_INSTANCE \
+             to the token instead, where other users of this machine cannot read it"
+        ),
+        "one line, as written: {run:?}"
+    );
 }

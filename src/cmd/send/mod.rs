@@ -67,9 +67,9 @@ struct Next {
 }
 
 impl Next {
-    /// This command with --resume.
+    /// This command with --resume: sending (a dry run's --dry-run left out).
     fn resume(&self) -> Invocation {
-        self.again.clone().with("--resume")
+        self.again.clone().without("--dry-run").with("--resume")
     }
 
     /// `greenbulk status RESULTS` against the same instance.
@@ -92,7 +92,9 @@ impl Next {
     fn token_note(&self) {
         if self.again.dropped_token() {
             say!(
-                "  (the commands above leave out --api-token-instance: set                  GREEN_API_TOKEN_INSTANCE to the token instead, where other users of this                  machine cannot read it in the list of processes)"
+                "  (the commands above leave out --api-token-instance: set \
+                 GREEN_API_TOKEN_INSTANCE to the token instead, where other users of this \
+                 machine cannot read it in the list of processes)"
             );
         }
     }
@@ -454,13 +456,15 @@ fn print_next_steps(counts: &StatusCounts, held_back: u64, stop: &Stop, next: &N
 }
 
 fn print_dry_run(dry: &DryRun) {
+    let target = match dry.target.as_deref() {
+        Some(url) => format!("would go to POST {url}"),
+        None => "would go out (no instance given yet: --api-url, --id-instance, \
+                 --api-token-instance, or --sandbox)"
+            .to_string(),
+    };
     say!(
-        "greenbulk: dry run: {} requests would go to POST {} at up to {}; nothing was sent or \
-         written",
+        "greenbulk: dry run: {} requests {target} at up to {}; nothing was sent or written",
         dry.to_send,
-        dry.target
-            .as_deref()
-            .unwrap_or("(no credentials given yet)"),
         dry.rate
     );
     for (row, body) in &dry.bodies {

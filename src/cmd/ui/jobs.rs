@@ -160,34 +160,12 @@ impl Job {
         if sandbox {
             words.push("--sandbox".into());
         }
-        let quoted: Option<Vec<String>> = words.iter().map(|w| quoted(w)).collect();
+        let quoted: Option<Vec<String>> = words
+            .iter()
+            .map(|w| crate::cmd::invocation::shell_word(w))
+            .collect();
         Some(quoted?.join(" "))
     }
-}
-
-/// A word for a shell command line: as `shlex` quotes it, or as `$'…'` with escapes when it
-/// holds characters that would not read as they are; none for a word with a NUL.
-pub(super) fn quoted(word: &str) -> Option<String> {
-    if word.contains('\0') {
-        return None;
-    }
-    if !word.chars().any(crate::term::needs_escape) {
-        return shlex::try_quote(word).ok().map(|q| q.into_owned());
-    }
-    let mut out = String::from("$'");
-    for c in word.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            c if crate::term::needs_escape(c) && (c as u32) < 0x80 => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if crate::term::needs_escape(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    Some(out)
 }
 
 /// What the Check step found.

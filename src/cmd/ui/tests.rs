@@ -516,7 +516,7 @@ fn the_terminal_command_reads_back_as_written_or_is_not_offered() {
         "$(touch pwned)",
     ];
     for word in words {
-        let quoted = jobs::quoted(word).unwrap();
+        let quoted = crate::cmd::invocation::shell_word(word).unwrap();
         assert!(
             !quoted.chars().any(crate::term::needs_escape),
             "shown as it is: {quoted}"
@@ -528,7 +528,10 @@ fn the_terminal_command_reads_back_as_written_or_is_not_offered() {
             .unwrap();
         assert_eq!(String::from_utf8(out.stdout).unwrap(), word, "{quoted}");
     }
-    assert_eq!(jobs::quoted("chatId=Phone\0 $(touch x)"), None);
+    assert_eq!(
+        crate::cmd::invocation::shell_word("chatId=Phone\0 $(touch x)"),
+        None
+    );
     let job = Job::new("a".into(), "/m/list.csv".into());
     lock(&job.reading)
         .mappings
