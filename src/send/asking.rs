@@ -278,7 +278,17 @@ fn calendar(
     );
     Some(Calendar {
         window: schedule.window.as_ref().map(ToString::to_string),
-        pace: schedule.pace.map(|p| p.to_string()),
+        // A pace under the queue's delay is held to it (the queue sends no faster): say so.
+        pace: schedule.pace.map(|p| {
+            if p.min < plan.delay {
+                format!(
+                    "{p}, and no faster than the queue's delay ({:.1} s)",
+                    plan.delay.as_secs_f64()
+                )
+            } else {
+                p.to_string()
+            }
+        }),
         daily_cap: schedule.daily_cap,
         zone: schedule.tz.iana_name().unwrap_or_default().to_string(),
         projection,

@@ -99,6 +99,8 @@ pub enum Note {
     InstanceStopped { instance: String, reason: String },
     /// Rows wait for an instance an earlier run sent from, which this run does not have.
     Waiting { instance: String, rows: u64 },
+    /// Nothing to send now: the rows left wait for instances the run does not have.
+    OnlyWaitingLeft,
     /// The sending window is closed (or full) for this instance: it waits until `opens`.
     OutsideWindow {
         instance: String,

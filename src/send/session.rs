@@ -535,6 +535,9 @@ impl Run<'_> {
                     Note::OnlyUnknownLeft
                 } else if checked.tally.rows == 0 {
                     Note::NoRows
+                } else if !checked.waiting.is_empty() {
+                    // Said above: the rows left wait for an instance this run does not have.
+                    Note::OnlyWaitingLeft
                 } else {
                     Note::NothingToSend
                 },

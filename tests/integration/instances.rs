@@ -194,6 +194,17 @@ fn a_fourth_instance_takes_about_a_quarter_of_the_unsent_rows_and_moves_no_other
                 .all(|r| r["instance"] == "1101000004" && r["error"].contains("--reassign")),
         "{waiting:?}"
     );
+    // Again: nothing is left but those rows, and the run says so (not "all sent before").
+    let run = send(&dir, "three.csv", "r.csv", &["--resume"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("the rows left wait for an instance"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains("every sendable row was sent before"),
+        "{run:?}"
+    );
     let run = send(&dir, "three.csv", "r.csv", &["--resume", "--reassign"]);
     assert_eq!(run.code, 0, "{run:?}");
     let (_, times) = accepted(&all);

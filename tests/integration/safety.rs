@@ -208,3 +208,21 @@ fn a_pace_does_not_hide_a_queue_already_a_day_long() {
     assert!(run.stderr.contains("cannot all leave"), "{run:?}");
     assert_eq!(sandbox.outgoing().len(), second);
 }
+
+#[test]
+fn a_pace_faster_than_the_queue_says_the_queue_holds_it() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    // The sandbox's queue sends one every 0.5 s.
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "r.csv", &["--pace", "100ms..200ms"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("and no faster than the queue's delay (0.5 s)"),
+        "{run:?}"
+    );
+}

@@ -235,6 +235,11 @@ impl Printer {
                 "greenbulk: nothing to send: the input has a header row and no data rows"
                     .to_string(),
             ),
+            Note::OnlyWaitingLeft => lines.push(
+                "greenbulk: nothing to send now: the rows left wait for an instance this run \
+                 does not have (see above)"
+                    .to_string(),
+            ),
             Note::OnlyUnknownLeft => lines.push(
                 "greenbulk: nothing to send now: the rows left are unknown (see below)".to_string(),
             ),
