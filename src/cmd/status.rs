@@ -75,6 +75,12 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
             plural(last.missing_lines, "card that has", "cards that have")
         );
     }
+    if let Some(line) = last.repaired {
+        say!(
+            "{}",
+            super::words::ledger_repaired(&crate::record::ledger_path(&options.results), line)
+        );
+    }
     if last.restored > 0 {
         say!(
             "  warning: the results file records {} as sent or unknown that the ledger did \

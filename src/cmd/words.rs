@@ -54,6 +54,15 @@ pub(crate) fn plural(count: u64, one: &str, many: &str) -> String {
     format!("{} {}", grouped(count), if count == 1 { one } else { many })
 }
 
+/// What a run says when it cut a torn last line off a ledger (`send` and `status` alike).
+pub(crate) fn ledger_repaired(ledger: &std::path::Path, line: u64) -> String {
+    format!(
+        "greenbulk: the last line ({line}) of {} was cut off by a crash or a full disk and was \
+         removed; the row it concerned counts as unknown if its request may have left",
+        crate::term::shown_path(ledger)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

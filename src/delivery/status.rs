@@ -120,6 +120,8 @@ pub struct Round {
     /// Cards the ledger records as sent or unknown that have no line in the results file (it
     /// was cut short or edited by hand).
     pub missing_lines: u64,
+    /// The ledger's torn last line this status cut off (its number), if it had one.
+    pub repaired: Option<u64>,
     /// Lines the results file records as sent or unknown whose cards the ledger did not
     /// know, taken back into it (its ledger was emptied, lost or replaced), over the rounds.
     pub restored: u64,
@@ -186,9 +188,11 @@ pub fn run(
     // The files are taken only while a round looks, so a `send --resume` (a cron job's next
     // share) can run in between.
     let mut restored = 0;
+    let mut repaired = None;
     if options.watch.is_none() {
         let opened = Record::open_existing(&options.results)?;
         restored += opened.restored().map_or(0, |restored| restored.rows);
+        repaired = opened.repaired();
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -209,6 +213,8 @@ pub fn run(
                     failed = 0;
                     restored += round.restored;
                     round.restored = restored;
+                    repaired = repaired.or(round.repaired);
+                    round.repaired = repaired;
                     on_round(Watched::Round(&round));
                     last = Some(round);
                 }
@@ -417,6 +423,7 @@ async fn round(
 
     let mut round = Round {
         restored: record.restored().map_or(0, |restored| restored.rows),
+        repaired: record.repaired(),
         resolved: (resolved != Resolved::default()).then_some(resolved),
         sent: open.len() as u64,
         unknown,

@@ -906,3 +906,23 @@ fn status_takes_back_only_cards_the_ledger_lost_and_says_so() {
     );
     assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice");
 }
+
+#[test]
+fn status_says_when_it_cut_a_torn_last_line_off_the_ledger() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    dir.write("in.csv", contacts_csv(2));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    // A crash mid-write: half a line at the end.
+    let mut ledger = dir.read("out.csv.ledger");
+    ledger.push_str("{\"event\":\"delivery\",\"key\":\"00");
+    dir.write("out.csv.ledger", &ledger);
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert!(
+        run.stderr
+            .contains("out.csv.ledger was cut off by a crash or a full disk"),
+        "{run:?}"
+    );
+    assert!(!dir.read("out.csv.ledger").contains("\"key\":\"00\n"));
+}

@@ -6,7 +6,7 @@ use crate::cmd::progress::{Display, Progress};
 use crate::cmd::words::{human, plural, time_in};
 use crate::report;
 use crate::send::{Event, InstanceInfo, Note};
-use crate::term::{say, shown_path};
+use crate::term::say;
 
 /// Prints what the session tells, on stderr.
 pub(crate) struct Printer {
@@ -70,12 +70,9 @@ impl Printer {
             Note::NewRun => lines.push(
                 "greenbulk: the results file does not exist yet: starting a new run".to_string(),
             ),
-            Note::Repaired { ledger, line } => lines.push(format!(
-                "greenbulk: the last line ({line}) of {} was cut off by a crash or a full disk \
-                 and was removed; the row it concerned counts as unknown if its request may \
-                 have left",
-                shown_path(&ledger)
-            )),
+            Note::Repaired { ledger, line } => {
+                lines.push(crate::cmd::words::ledger_repaired(&ledger, line))
+            }
             Note::Sandbox { url, instances: 1 } => lines.push(format!(
                 "greenbulk: sending to the built-in GREEN-API sandbox at {url} (nothing leaves \
                  this machine)"
