@@ -10,6 +10,17 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
+/// How many random characters a temporary file's name has (`.NAME.XXXXXX.tmp`).
+pub(crate) const RANDOM_CHARS: usize = 6;
+
+/// The folder a file is in (`.` for a bare name): where its temporary files go.
+pub(crate) fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    }
+}
+
 /// The new content of `path`, being written.
 pub(crate) struct Replacement {
     temporary: NamedTempFile,
@@ -19,16 +30,16 @@ pub(crate) struct Replacement {
 impl Replacement {
     /// Starts the replacement of `path` (which need not exist yet), in its folder.
     pub(crate) fn of(path: &Path) -> std::io::Result<Replacement> {
-        let folder = match path.parent() {
-            Some(folder) if !folder.as_os_str().is_empty() => folder,
-            _ => Path::new("."),
-        };
+        let folder = folder_of(path);
         let name = path.file_name().unwrap_or_default();
         let mut prefix = std::ffi::OsString::from(".");
         prefix.push(name);
         prefix.push(".");
         let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
+        builder
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .rand_bytes(RANDOM_CHARS);
         // As a new file would be made (the umask decides), not the owner-only default of a
         // temporary file; a file replaced keeps its own permissions (set in `place`).
         #[cfg(unix)]

@@ -146,6 +146,36 @@ pub struct Restored {
     pub rows: u64,
 }
 
+/// Removes what a run killed while it replaced the results file left beside it: files named
+/// as [`crate::replace::Replacement`] names its temporary files (`.NAME.XXXXXX.tmp`). Called
+/// with the ledger locked, so no other run is writing one; links and folders stay.
+fn remove_leftovers(results: &Path) {
+    let folder = crate::replace::folder_of(results);
+    let Some(name) = results.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(random) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let ours = random.len() == crate::replace::RANDOM_CHARS
+            && random.bytes().all(|b| b.is_ascii_alphanumeric())
+            && entry.file_type().is_ok_and(|t| t.is_file());
+        if ours {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Whether a file is a results file of `greenbulk send`, by its header.
 fn is_results_file(path: &Path) -> bool {
     crate::input::first_row(path, "Results").is_some_and(|row| ResultsHeader::find(&row).is_some())
@@ -225,6 +255,7 @@ impl Record {
                 return Err(RecordError::write(&ledger_path, e));
             }
         }
+        remove_leftovers(results);
         let (history, repaired) = load_and_repair(&file, &ledger_path, names)?;
         let ledger =
             Ledger::new(file, &ledger_path).map_err(|e| RecordError::write(&ledger_path, e))?;

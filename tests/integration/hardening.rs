@@ -444,3 +444,37 @@ fn status_on_a_full_disk_exits_1_and_leaves_the_results_as_they_were() {
     assert!(run.code == 0 || run.code == 1, "{run:?}");
     assert!(!run.stderr.contains("error:"), "{run:?}");
 }
+
+/// What a run killed while it replaced the results file left beside it is removed by the
+/// next run on that file; nothing else is.
+#[cfg(unix)]
+#[test]
+fn leftovers_of_a_killed_rewrite_are_removed_by_the_next_run_and_nothing_else() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    dir.write(".r.csv.Ab12Cd.tmp", "half a results file");
+    dir.write("keep.txt", "mine");
+    std::os::unix::fs::symlink(dir.path("keep.txt"), dir.path(".r.csv.Zz99Yy.tmp")).unwrap();
+    dir.write(".r.csv.notours.tmp", "mine");
+    dir.write(".other.csv.Ab12Cd.tmp", "mine");
+    let run = dir.status(&sandbox, &["r.csv"]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    assert!(
+        !dir.path(".r.csv.Ab12Cd.tmp").exists(),
+        "the leftover is gone"
+    );
+    for kept in [
+        ".r.csv.Zz99Yy.tmp",
+        ".r.csv.notours.tmp",
+        ".other.csv.Ab12Cd.tmp",
+    ] {
+        assert!(
+            dir.path(kept).symlink_metadata().is_ok(),
+            "{kept} is not a leftover of r.csv"
+        );
+    }
+    assert_eq!(dir.read("keep.txt"), "mine");
+}
