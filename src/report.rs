@@ -204,7 +204,7 @@ pub(crate) fn print_source(source: &Source) {
     say!("  columns: {}", source.columns.join(", "));
     if let Some((names, phone)) = &source.constant_card {
         // As the card will carry it: read in the --country plan when it has no code.
-        let phone = crate::contact::phone::parse_in(phone, source.country)
+        let phone = crate::contact::parse_in(phone, source.country)
             .map(|(number, _)| crate::contact::phone::pretty(number))
             .unwrap_or_else(|_| phone.to_string());
         say!("  every row gets the card {}, {phone}", shown(names));
@@ -244,7 +244,7 @@ fn with_hint(finding: &Finding, hint: Option<Country>) -> Finding {
     let Some(country) = hint.filter(|_| ["chatId", "phoneContact"].contains(&finding.field)) else {
         return finding;
     };
-    if let Ok((number, true)) = crate::contact::phone::parse_in(&finding.value, Some(country)) {
+    if let Ok((number, true)) = crate::contact::parse_in(&finding.value, Some(country)) {
         finding.problem.push_str(&format!(
             "; `--country {country}` would read it as {}",
             crate::contact::phone::pretty(number)

@@ -116,7 +116,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         cell(Field::PhoneContact),
         &mut findings,
     );
-    let phone_contact = match phone::parse_in(phone_text, country) {
+    let phone_contact = match super::parse_in(phone_text, country) {
         Ok((p, read_nationally)) => {
             national += u8::from(read_nationally);
             Some(p)
@@ -327,7 +327,7 @@ pub fn check_setting(setting: &FieldSetting, country: Option<Country>) -> Result
     }
     let problem = match field {
         Field::ChatId => ChatId::parse_in(value, country).err(),
-        Field::PhoneContact => phone::parse_in(value, country).err().map(|e| e.to_string()),
+        Field::PhoneContact => super::parse_in(value, country).err().map(|e| e.to_string()),
         Field::QuotedMessageId => None,
         _ => {
             let mut findings = Vec::new();

@@ -11,9 +11,9 @@ mod plans;
 mod request;
 
 pub use check::{Checked, Finding, NAME_FIELDS, Severity, check, check_setting};
-pub use country::{Ambiguous, Country, NotInPlan};
+pub use country::{Country, parse_in};
 pub use key::{CardKey, ContentKey};
-pub use phone::{PhoneError, PhoneNumber, Plausibility};
+pub use phone::{Ambiguous, NotInPlan, PhoneError, PhoneNumber, Plausibility};
 pub use request::{ChatId, Request};
 
 /// GREEN-API answers 500 `request entity too large` above this JSON body size.

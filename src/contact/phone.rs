@@ -3,12 +3,13 @@
 //! Accepted: digits with `+`, spaces, dots, dashes, slashes and parentheses, a `00`
 //! international prefix, and the `.0` a numeric export leaves behind. Refused with a reason:
 //! letters, Excel's scientific notation (digits already lost), national numbers starting
-//! with a single 0 (unless `--country` says whose they are: [`Country`]), short codes and
+//! with a single 0 (unless `--country` says whose they are: see
+//! [`parse_in`](super::country::parse_in)), short codes and
 //! USSD strings, fewer than 11 or more than 15 digits, values above 2^53-1.
 
 use std::fmt;
 
-use super::country::{Ambiguous, Country, NotInPlan};
+use crate::country::Country;
 
 /// The largest integer a JSON number keeps exactly (GREEN-API: "must be a safe number").
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -181,6 +182,83 @@ impl fmt::Display for PhoneError {
     }
 }
 
+/// Why a number without a country code is not a number of the country's plan, in the
+/// plan's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotInPlan {
+    pub country: Country,
+    /// The digits after the national (trunk) prefix, as the plan reads them.
+    pub national_digits: usize,
+    /// Whether a trunk prefix was written (and is not counted).
+    pub trunk: bool,
+    /// The lengths the plan allows, shortest first.
+    pub lengths: Vec<u16>,
+}
+
+impl fmt::Display for NotInPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            country,
+            national_digits,
+            trunk,
+            lengths,
+        } = self;
+        let after = if *trunk {
+            " after the trunk prefix"
+        } else {
+            ""
+        };
+        let plan = format!("{country}'s numbering plan (+{})", country.calling_code());
+        if lengths.contains(&(*national_digits as u16)) {
+            write!(
+                f,
+                "is not a number of {plan}: no line there starts this way; check the number, \
+                 or write it with its own country code (+…)"
+            )
+        } else {
+            let allowed: Vec<String> = lengths.iter().map(u16::to_string).collect();
+            write!(
+                f,
+                "is not a number of {plan}: it has {national_digits} digits{after}, and numbers \
+                 there have {}; check the number, or write it with its own country code (+…)",
+                allowed.join(" or ")
+            )
+        }
+    }
+}
+
+/// A number without a country code that two readings make two numbers: as written (it
+/// starts with a country code) and in the `--country` plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguous {
+    pub country: Country,
+    pub national: PhoneNumber,
+    pub written: PhoneNumber,
+}
+
+impl fmt::Display for Ambiguous {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            country,
+            national,
+            written,
+        } = self;
+        let trunk = country.trunk_prefix();
+        let trunk = if trunk.is_empty() {
+            String::new()
+        } else {
+            format!(", or with {country}'s trunk prefix {trunk} in front")
+        };
+        write!(
+            f,
+            "reads as two numbers: as written, {}; in {country}'s numbering plan (--country \
+             {country}), {}. Write it with + and its country code{trunk}, so it says which",
+            pretty(*written),
+            pretty(*national)
+        )
+    }
+}
+
 /// A number as people write it in its country (`+7 495 123-45-67`), from libphonenumber's
 /// formats; `+digits` when its country's plan does not know it.
 pub fn pretty(number: PhoneNumber) -> String {
@@ -199,37 +277,6 @@ pub fn parse(text: &str) -> Result<PhoneNumber, PhoneError> {
     scan(text).and_then(judge)
 }
 
-/// A number as [`parse`] reads it, or, with a `country`, a number written without its
-/// country code read in that country's plan (see [`Country::read`]): the number, and
-/// whether it was read as a national one.
-pub fn parse_in(text: &str, country: Option<Country>) -> Result<(PhoneNumber, bool), PhoneError> {
-    let digits = scan(text)?;
-    match country {
-        Some(country) if !digits.plus => {
-            // A full number (15 digits) behind the longest international prefix (`0011`):
-            // anything longer is too long, and past 19 digits the value no longer fits.
-            if digits.count > MAX_DIGITS + 4 {
-                return Err(PhoneError::TooLong(digits.count));
-            }
-            if digits.count == 0 {
-                return Err(PhoneError::Empty);
-            }
-            short(&digits)?;
-            let written = format!(
-                "{}{}",
-                "0".repeat(digits.leading_zeros),
-                if digits.value == 0 {
-                    String::new()
-                } else {
-                    digits.value.to_string()
-                }
-            );
-            country.read(&written)
-        }
-        _ => judge(digits).map(|number| (number, false)),
-    }
-}
-
 /// Whether a text reads as a number written without its country code, as numbers are
 /// within one country: no `+` or `00`, and a single leading 0 (a trunk prefix) or too few
 /// digits for a country code and number.
@@ -243,16 +290,16 @@ pub fn lacks_country_code(text: &str) -> bool {
 
 /// The digits of a text that passed the character checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Digits {
+pub(super) struct Digits {
     /// Their value (saturating: a value past u64 is caught by the length check).
-    value: u64,
-    count: usize,
-    leading_zeros: usize,
+    pub(super) value: u64,
+    pub(super) count: usize,
+    pub(super) leading_zeros: usize,
     /// Whether a `+` came first.
-    plus: bool,
+    pub(super) plus: bool,
 }
 
-fn scan(text: &str) -> Result<Digits, PhoneError> {
+pub(super) fn scan(text: &str) -> Result<Digits, PhoneError> {
     match parse_plain(text.as_bytes()) {
         Some(scanned) => scanned,
         None => parse_any(text),
@@ -308,7 +355,7 @@ fn parse_plain(text: &[u8]) -> Option<Result<Digits, PhoneError>> {
 }
 
 /// `800`, `112`, `90009`: five digits or fewer, written without `+` or a leading 0.
-fn short(digits: &Digits) -> Result<(), PhoneError> {
+pub(super) fn short(digits: &Digits) -> Result<(), PhoneError> {
     if !digits.plus && digits.leading_zeros == 0 && (1..=5).contains(&digits.count) {
         Err(PhoneError::ShortCode)
     } else {
@@ -317,7 +364,7 @@ fn short(digits: &Digits) -> Result<(), PhoneError> {
 }
 
 /// Digits counted: the `00` prefix, the length and the safe-integer limit decide.
-fn judge(digits: Digits) -> Result<PhoneNumber, PhoneError> {
+pub(super) fn judge(digits: Digits) -> Result<PhoneNumber, PhoneError> {
     short(&digits)?;
     let Digits {
         value,
@@ -498,65 +545,6 @@ mod tests {
     }
 
     #[test]
-    fn a_country_reads_its_national_numbers() {
-        let read = |text: &str, code: &str| {
-            parse_in(text, Some(code.parse().unwrap())).map(|(n, national)| (n.get(), national))
-        };
-        assert_eq!(read("034 12 345 67", "MG"), Ok((261341234567, true)));
-        assert_eq!(read("034 39 387 51", "MG"), Ok((261343938751, true)));
-        assert_eq!(read("0328718641", "MG"), Ok((261328718641, true)));
-        assert_eq!(read("8 903 123-45-67", "RU"), Ok((79031234567, true)));
-        assert_eq!(read("9031234567", "RU"), Ok((79031234567, true)));
-        // Italy keeps its leading 0 after the country code.
-        assert_eq!(read("06 6982 1234", "IT"), Ok((390669821234, true)));
-        // Numbers with their country code are what they say, `+` or not.
-        assert_eq!(read("+261 34 11 426 48", "MG"), Ok((261341142648, false)));
-        assert_eq!(read("261341142648", "MG"), Ok((261341142648, false)));
-        assert_eq!(read("79031234567", "RU"), Ok((79031234567, false)));
-        assert_eq!(read("79031234567", "MG"), Ok((79031234567, false)));
-        assert_eq!(read("00 7 903 123-45-67", "MG"), Ok((79031234567, false)));
-        // A country's own international prefix, whatever it is.
-        assert_eq!(read("0011 7 903 123 45 67", "AU"), Ok((79031234567, false)));
-        assert_eq!(
-            read("00700 44 20 7946 0958", "KR"),
-            Ok((442079460958, false))
-        );
-        assert_eq!(read("8 10 49 30 1234567", "RU"), Ok((49301234567, false)));
-        // Another country's number written without + that the plan would read as one of
-        // its own: refused, never changed.
-        for (text, code) in [
-            ("79031234567", "DE"),
-            ("13105551234", "CN"),
-            ("33612345678", "IT"),
-        ] {
-            assert!(
-                matches!(read(text, code), Err(PhoneError::Ambiguous(_))),
-                "{text} in {code}: {:?}",
-                read(text, code)
-            );
-        }
-        // What the plan does not know but starts with a country code is as written.
-        assert_eq!(read("380501234567", "US"), Ok((380501234567, false)));
-        // What the plan does not have stays an error, and so do short codes.
-        assert!(matches!(
-            read("034 39 387", "MG"),
-            Err(PhoneError::NotInPlan(_))
-        ));
-        assert_eq!(read("800", "MG"), Err(PhoneError::ShortCode));
-        assert_eq!(read("#322*67", "RU"), Err(PhoneError::Ussd));
-        assert_eq!(read("", "RU"), Err(PhoneError::Empty));
-        // Without a country, the plain reading.
-        assert_eq!(
-            parse_in("034 12 345 67", None),
-            Err(PhoneError::NationalNumber)
-        );
-        assert!(lacks_country_code("034 12 345 67"));
-        assert!(lacks_country_code("9031234567"));
-        assert!(!lacks_country_code("+7 903 123-45-67"));
-        assert!(!lacks_country_code("00 7 903 123-45-67"));
-    }
-
-    #[test]
     fn numbers_are_shown_the_way_their_country_writes_them() {
         assert_eq!(pretty(parse("74951234567").unwrap()), "+7 495 123-45-67");
         assert_eq!(pretty(parse("4930123456789").unwrap()), "+49 30 123456789");
@@ -682,7 +670,6 @@ mod tests {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,40}") {
             let _ = parse(&text);
-            let _ = parse_in(&text, Some("RU".parse().unwrap()));
         }
 
         #[test]

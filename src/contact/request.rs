@@ -7,7 +7,7 @@ use std::fmt;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::key::{KeyText, decimal};
-use super::{CardKey, ContentKey, Country, MAX_BODY_BYTES, PhoneNumber, phone};
+use super::{CardKey, ContentKey, Country, MAX_BODY_BYTES, PhoneNumber};
 
 /// Where a message goes: a personal chat (`digits@c.us`) or a group (`…@g.us`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -53,11 +53,11 @@ impl ChatId {
     }
 
     /// [`ChatId::parse`], a phone number written without its country code read in
-    /// `country`'s plan (see [`phone::parse_in`]); and whether it was.
+    /// `country`'s plan (see [`parse_in`](super::parse_in)); and whether it was.
     pub fn parse_in(text: &str, country: Option<Country>) -> Result<(ChatId, bool), String> {
         let text = text.trim();
         let phone = |text: &str| {
-            phone::parse_in(text, country)
+            super::parse_in(text, country)
                 .map(|(p, national)| (ChatId::Personal(p.get()), national))
                 .map_err(|e| e.to_string())
         };
@@ -259,6 +259,7 @@ impl Serialize for Request<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contact::phone;
 
     #[test]
     fn chat_ids_in_every_accepted_form() {

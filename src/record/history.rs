@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
 use crate::record::Delivery;
-use crate::record::ledger::Event;
+use crate::record::event::Event;
 
 /// What the journal says about one content key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 //! so a run that failed early leaves nothing that would refuse the next one.
 
 mod delivery;
+mod event;
 mod history;
 pub(crate) mod ledger;
 pub(crate) mod outputs;

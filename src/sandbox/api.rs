@@ -1,10 +1,7 @@
 //! The GREEN-API methods the emulator answers, and what it remembers of them.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, RawQuery, State};
@@ -12,214 +9,22 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::card::parse_card;
-use super::instance::{self, Fate, Instance, Pace};
+use super::message::{OutgoingMessage, Received};
 use super::reads::{check_whatsapp, get_message, last_outgoing, show_queue};
-use super::{Config, Faults, Hangup, InstanceState, Moment};
+use super::state::{EmulatorState, Shared, share};
+use super::{Hangup, InstanceState, Moment, answer};
 use crate::contact::MAX_BODY_BYTES;
 
 /// GREEN-API's limit for send methods, per instance.
 const SEND_LIMIT_PER_SECOND: usize = 50;
 
-/// One sendContact request as it arrived, and what it was answered.
-#[derive(Debug, Clone, Serialize)]
-pub struct Received {
-    /// Arrival time since the emulator started.
-    pub at: Duration,
-    pub body: String,
-    /// The status answered; 0 when the connection was dropped without an answer.
-    pub status: u16,
-}
-
-/// A contact card message the emulator accepted into its queue.
-#[derive(Debug, Clone, Serialize)]
-pub struct OutgoingMessage {
-    pub id_message: String,
-    pub chat_id: String,
-    pub phone_contact: u64,
-    pub quoted_message_id: Option<String>,
-    /// The contact as the request gave it (`phoneContact`, `firstName` …).
-    pub card: Value,
-    /// The contact as WhatsApp shows it.
-    pub contact: Contact,
-    pub accepted_at: Duration,
-    /// Accepted, then the connection was dropped before the answer (the ambiguous case).
-    pub dropped: bool,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Contact {
-    #[serde(rename = "displayName")]
-    pub display_name: String,
-    pub vcard: String,
-}
-
-pub(super) struct Shared {
-    config: Config,
-    started: Moment,
-    state: Mutex<EmulatorState>,
-}
-
-pub(super) struct EmulatorState {
-    pub(super) faults: Faults,
-    rng: fastrand::Rng,
-    /// For idMessages: seeded by the system, so ids are unique across runs (a saved
-    /// sandbox must never give one twice), whatever the faults' seed.
-    ids: fastrand::Rng,
-    pub(super) received: Vec<Received>,
-    pub(super) outgoing: Vec<OutgoingMessage>,
-    arrivals: VecDeque<Moment>,
-    /// The outgoing queue and what left it; its messages are `outgoing`'s, in order.
-    pub(super) instance: Instance,
-    /// The last call of each rate-limited method, and the calls that came too soon.
-    last_calls: HashMap<String, Moment>,
-    pub(super) over_limit: Vec<String>,
-    chats: HashSet<String>,
-    starting_until: Moment,
-}
-
-impl EmulatorState {
-    pub(super) fn set_faults(&mut self, faults: Faults) {
-        let now = super::now();
-        self.catch_up(now);
-        self.starting_until = now + faults.starting_for;
-        self.faults = faults;
-        self.catch_up(now);
-    }
-
-    fn state(&self) -> InstanceState {
-        match self.faults.state {
-            InstanceState::Starting if super::now() >= self.starting_until => {
-                InstanceState::Authorized
-            }
-            state => state,
-        }
-    }
-
-    /// Brings the queue up to `now`: what would have left (or expired) by then has.
-    pub(super) fn catch_up(&mut self, now: Moment) {
-        let since = match self.faults.state {
-            InstanceState::Authorized => Some(now),
-            InstanceState::Starting => Some(self.starting_until).filter(|t| *t <= now),
-            _ => None,
-        };
-        match since {
-            Some(since) => self.instance.set_sending(true, since),
-            None => self.instance.set_sending(false, now),
-        }
-        let pace = Pace {
-            delay: self.faults.delay,
-            ttl: self.faults.queue_ttl,
-        };
-        self.instance.advance(now, pace);
-    }
-
-    /// Whether a chat has WhatsApp: a number possible in its numbering plan, and not in the
-    /// seeded share of numbers that have no account (`Faults::no_account`).
-    pub(super) fn has_whatsapp(&self, chat: &str) -> bool {
-        let digits = chat.split('@').next().unwrap_or_default();
-        if chat.ends_with("@g.us") {
-            return true;
-        }
-        let possible = crate::contact::phone::parse(digits)
-            .is_ok_and(|p| p.plausibility() == crate::contact::Plausibility::Possible);
-        possible && share(self.faults.seed, digits, 1) >= self.faults.no_account
-    }
-
-    /// A message's status now: `queued`, `expired`, or what GREEN-API reports once it left.
-    pub(super) fn status_of(&self, index: usize, now: Moment) -> &'static str {
-        let message = &self.instance.messages[index];
-        match message.fate {
-            Fate::Queued => "queued",
-            Fate::Expired => "expired",
-            Fate::Left(_) => instance::status(message, now).unwrap_or("sent"),
-        }
-    }
-}
-
-/// Where `text` falls in [0, 1) for a seeded rule (`salt` keeps different rules apart).
-fn share(seed: u64, text: &str, salt: u64) -> f64 {
-    (xxh3_64_with_seed(text.as_bytes(), seed ^ salt) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-impl Shared {
-    pub(super) fn new(config: Config, started: Moment) -> Shared {
-        let faults = config.faults.clone();
-        Shared {
-            state: Mutex::new(EmulatorState {
-                rng: fastrand::Rng::with_seed(faults.seed),
-                ids: fastrand::Rng::new(),
-                starting_until: started + faults.starting_for,
-                faults,
-                received: Vec::new(),
-                outgoing: Vec::new(),
-                arrivals: VecDeque::new(),
-                instance: Instance::default(),
-                last_calls: HashMap::new(),
-                over_limit: Vec::new(),
-                chats: HashSet::new(),
-            }),
-            config,
-            started,
-        }
-    }
-
-    /// Puts back the messages an earlier run saved.
-    pub(super) fn restore(&self, saved: Vec<super::saved::Saved>) {
-        let mut state = self.lock();
-        for message in saved {
-            let (outgoing, queued) = message.restore(self.started);
-            state.chats.insert(outgoing.chat_id.clone());
-            state.outgoing.push(outgoing);
-            state.instance.restore(queued);
-        }
-    }
-
-    /// Every message, as it is to be saved.
-    pub(super) fn to_save(&self) -> Vec<super::saved::Saved> {
-        let (state, _) = self.now();
-        state
-            .outgoing
-            .iter()
-            .zip(&state.instance.messages)
-            .map(|(message, queued)| super::saved::Saved::of(message, queued))
-            .collect()
-    }
-
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, EmulatorState> {
-        super::lock(&self.state)
-    }
-
-    /// The state, with the queue brought up to now.
-    pub(super) fn now(&self) -> (std::sync::MutexGuard<'_, EmulatorState>, Moment) {
-        let mut state = self.lock();
-        let now = super::now();
-        state.catch_up(now);
-        (state, now)
-    }
-
-    /// An instant as the Unix seconds GREEN-API's records carry.
-    pub(super) fn unix(&self, at: Moment) -> u64 {
-        at.as_secs()
-    }
-}
-
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/{instance}/{method}/{token}", any(handle))
         .with_state(shared)
-}
-
-pub(super) fn answer(status: u16, message: &str) -> Response {
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        code,
-        Json(json!({ "statusCode": status, "message": message })),
-    )
-        .into_response()
 }
 
 async fn handle(

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::api::Contact;
+use super::message::Contact;
 use crate::contact::phone::MAX_SAFE_INTEGER;
 
 pub(super) struct Card {

@@ -6,21 +6,27 @@
 mod api;
 mod card;
 mod instance;
+mod message;
 mod reads;
 mod saved;
+mod state;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tower::ServiceExt;
 
-pub use api::{Contact, OutgoingMessage, Received};
+pub use message::{Contact, OutgoingMessage, Received};
 
 pub const DEFAULT_ID_INSTANCE: &str = "1101000001";
 /// Hexadecimal, like the tokens GREEN-API issues.
@@ -194,7 +200,7 @@ impl Default for Config {
 pub struct Sandbox {
     addr: SocketAddr,
     config: Config,
-    shared: Arc<api::Shared>,
+    shared: Arc<state::Shared>,
     /// Where its messages are kept between runs, if they are.
     saved: Option<PathBuf>,
     _stop: oneshot::Sender<()>,
@@ -205,7 +211,7 @@ impl Sandbox {
     pub async fn start(config: Config, port: u16) -> std::io::Result<Sandbox> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(api::Shared::new(config.clone(), now()));
+        let shared = Arc::new(state::Shared::new(config.clone(), now()));
         let app = api::router(shared.clone());
         let (stop, stopped) = oneshot::channel();
         tokio::spawn(accept_loop(listener, app, stopped));
@@ -433,6 +439,16 @@ async fn accept_loop(listener: TcpListener, app: axum::Router, mut stopped: ones
             }
         });
     }
+}
+
+/// An error as GREEN-API answers it: the status, and `{"statusCode": …, "message": …}`.
+pub(super) fn answer(status: u16, message: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        code,
+        Json(json!({ "statusCode": status, "message": message })),
+    )
+        .into_response()
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,8 +8,10 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use super::Moment;
-use super::api::{OutgoingMessage, Shared, answer};
+use super::answer;
 use super::instance::Fate;
+use super::message::OutgoingMessage;
+use super::state::Shared;
 
 /// A journal record of a message that left the queue. One to a number without WhatsApp has
 /// an empty `typeMessage` and no card, as GREEN-API's journal can show it.

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::api::{Contact, OutgoingMessage};
 use super::instance::{Fate, Queued};
+use super::message::{Contact, OutgoingMessage};
 
 /// The most messages kept: GREEN-API's journal lists the last 10,000, and a status lookup
 /// older than that many cards is rare; a file of this many lines is a few tens of MB.
