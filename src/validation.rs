@@ -31,6 +31,10 @@ pub struct Tally {
     pub duplicates: u64,
     pub errors: u64,
     pub warnings: u64,
+    /// Rows with a cell that holds what looks like another row of the file (a quote left
+    /// open): `--skip-invalid` cannot skip them.
+    #[serde(skip)]
+    pub swallowing: u64,
     /// Numbers read in the `--country` plan.
     pub national: u64,
     /// Without `--country`: numbers that look written without a country code.
@@ -48,6 +52,12 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Whether `--skip-invalid` may send the sendable rows and leave the invalid ones: there
+    /// are some, and no invalid row may hold others inside it.
+    pub fn skippable(&self) -> bool {
+        self.sendable > 0 && self.swallowing == 0
+    }
+
     /// The country the file's international numbers point to: nine in ten of them (and at
     /// least one) have its calling code. Asked when numbers lack their country code.
     pub fn likely_country(&self) -> Option<Country> {
@@ -95,6 +105,7 @@ impl Tally {
             self.count_code(request.phone_contact);
         }
         self.rows += 1;
+        self.swallowing += u64::from(checked.swallows());
         match verdict {
             Verdict::Sendable(_) => self.sendable += 1,
             Verdict::Invalid => self.invalid += 1,

@@ -22,7 +22,10 @@ pub fn run(args: &ValidateArgs) -> Result<Exit, Failure> {
     let first = findings.finish().map_err(Failure::usage)?;
     let tally = walked.map_err(Failure::usage)?;
     report::print_summary(&tally, &first, args.report.as_deref());
-    if tally.invalid > 0 {
+    if tally.invalid > 0 && !tally.skippable() {
+        say!("  {}", super::words::not_skippable(&tally));
+        Ok(Exit::Invalid)
+    } else if tally.invalid > 0 {
         let send = Invocation::new([
             "send",
             &args.input.input.to_string_lossy(),

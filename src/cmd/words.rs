@@ -63,6 +63,24 @@ pub(crate) fn ledger_repaired(ledger: &std::path::Path, line: u64) -> String {
     )
 }
 
+/// Why `--skip-invalid` cannot help a file whose rows have errors: no row can be sent, or a
+/// row holds what looks like other rows (a quote left open), which skipping would lose.
+pub(crate) fn not_skippable(tally: &crate::validation::Tally) -> String {
+    if tally.swallowing > 0 {
+        format!(
+            "{} what look like other rows of the file (a quote left open swallowed them): \
+             close or remove the stray quote, then run again. --skip-invalid does not skip \
+             such a row: the rows inside it would be neither sent nor listed",
+            plural(tally.swallowing, "row holds", "rows hold")
+        )
+    } else {
+        format!(
+            "{} errors and no row can be sent: fix them, then run again",
+            plural(tally.invalid, "row has", "rows have")
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

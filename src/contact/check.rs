@@ -61,6 +61,20 @@ pub struct Checked<'a> {
     pub without_code: u8,
 }
 
+/// What a name whose cell holds what looks like another row of the file is told: a quote
+/// left open swallowed that row (see [`Checked::swallows`]).
+const SWALLOWED: &str = "holds a line break followed by what looks like another row of the \
+    file: a quote opened in this cell and closed only on a later line? Close or remove the \
+    stray quote; if the text is really part of the name, put it on one line";
+
+impl Checked<'_> {
+    /// Whether a cell of the row holds what looks like another row of the file. Such a row
+    /// is never skipped (`--skip-invalid`): the rows inside it would go unsent and unlisted.
+    pub fn swallows(&self) -> bool {
+        self.findings.iter().any(|f| f.problem == SWALLOWED)
+    }
+}
+
 /// What a cell that reads empty because it is a formula with no saved value is told.
 const UNSAVED_FORMULA: &str = "is a formula whose value was never saved (the workbook was \
     written by a program that does not calculate formulas): open it in Excel and save it, so \
@@ -242,6 +256,14 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         ));
     }
 
+    // On every number read, whatever else the row has: the report lists every finding.
+    without_code += plausibility_warnings(
+        chat_id.as_ref(),
+        phone_contact,
+        chat_text,
+        phone_text,
+        &mut findings,
+    );
     let request = match (chat_id, phone_contact) {
         (Some(chat_id), Some(phone_contact)) if findings.iter().all(|f| f.severity != Error) => {
             Some(Request {
@@ -273,9 +295,6 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
             Some(r)
         }
     });
-    if let Some(r) = &request {
-        without_code += plausibility_warnings(r, chat_text, phone_text, &mut findings);
-    }
     Checked {
         request,
         findings,
@@ -369,10 +388,7 @@ fn name<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> Cow<'a,
             Severity::Error,
             field.name(),
             &text.chars().take(60).collect::<String>(),
-            "holds a line break followed by what looks like another row of the file: a quote \
-             opened in this cell and closed only on a later line? Close or remove the stray \
-             quote; if the text is really part of the name, put it on one line"
-                .into(),
+            SWALLOWED.into(),
         ));
     }
     if text.chars().any(char::is_control) {
@@ -448,7 +464,8 @@ fn contains(text: &str, needle: &[u8]) -> bool {
 /// The warnings about numbers no country's plan has; how many start with no known country
 /// code and were written without a `+`, as a national number would be (`8 903 …`).
 fn plausibility_warnings(
-    request: &Request,
+    chat_id: Option<&ChatId>,
+    phone_contact: Option<PhoneNumber>,
     chat_text: &str,
     phone_text: &str,
     findings: &mut Vec<Finding>,
@@ -460,8 +477,8 @@ fn plausibility_warnings(
                 && !text.trim_start().starts_with('+'),
         )
     };
-    if let ChatId::Personal(digits) = request.chat_id {
-        if digits == request.phone_contact.get() {
+    if let Some(&ChatId::Personal(digits)) = chat_id {
+        if phone_contact.is_some_and(|phone| phone.get() == digits) {
             findings.push(Finding::new(
                 Severity::Warning,
                 "chatId",
@@ -481,12 +498,14 @@ fn plausibility_warnings(
             ));
         }
     }
-    if let Some(problem) = implausible(request.phone_contact) {
-        without_code += unplaced(request.phone_contact, phone_text);
+    if let Some(phone) = phone_contact
+        && let Some(problem) = implausible(phone)
+    {
+        without_code += unplaced(phone, phone_text);
         findings.push(Finding::new(
             Severity::Warning,
             "phoneContact",
-            &request.phone_contact.to_string(),
+            &phone.to_string(),
             problem,
         ));
     }

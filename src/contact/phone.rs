@@ -98,6 +98,8 @@ pub enum PhoneError {
     Letters,
     Character(char),
     MisplacedPlus,
+    /// `-79161234610`: a minus in front of the number.
+    Negative,
     /// `79010000010.5`: a number cell with a fraction.
     NotWhole,
     NationalNumber,
@@ -143,6 +145,11 @@ impl fmt::Display for PhoneError {
                  number has no decimal part: check the cell in the original workbook"
             ),
             PhoneError::MisplacedPlus => write!(f, "has a '+' that is not at the start"),
+            PhoneError::Negative => write!(
+                f,
+                "starts with a minus sign: a phone number is never negative; check the cell \
+                 (a number typed with a minus, or a formula's result)"
+            ),
             PhoneError::NationalNumber => write!(
                 f,
                 "starts with 0, a national trunk prefix; write it in international form \
@@ -300,10 +307,44 @@ pub(super) struct Digits {
 }
 
 pub(super) fn scan(text: &str) -> Result<Digits, PhoneError> {
-    match parse_plain(text.as_bytes()) {
+    let scanned = match parse_plain(text.as_bytes()) {
         Some(scanned) => scanned,
         None => parse_any(text),
-    }
+    };
+    let Some(dropped) = optional_trunk_dropped(text) else {
+        return scanned;
+    };
+    // `+49 (0)30 1234567`: the 0 is dialled only within the country, and the number is
+    // +49 30 1234567 — when that number exists. Where it does not (Italy keeps its 0: `+39
+    // (0)6 6982 1234`), the digits are read as written.
+    let valid = |digits: &Result<Digits, PhoneError>| {
+        digits.as_ref().is_ok_and(|d| {
+            judge(*d).is_ok_and(|n| {
+                phonenumber::parse(None, format!("+{}", n.0)).is_ok_and(|p| p.is_valid())
+            })
+        })
+    };
+    let without = match parse_plain(dropped.as_bytes()) {
+        Some(scanned) => scanned,
+        None => parse_any(&dropped),
+    };
+    if valid(&without) { without } else { scanned }
+}
+
+/// The text without the `(0)` written after a country code (`+49 (0)30 1234567`, `44
+/// (0)7911 123456`): the trunk prefix, shown in brackets because it is dialled only within
+/// the country. None when the text has no such `(0)`.
+fn optional_trunk_dropped(text: &str) -> Option<String> {
+    let at = text.find("(0)")?;
+    let before = text[..at].trim();
+    let code = before
+        .strip_prefix('+')
+        .or_else(|| before.strip_prefix("00"))
+        .unwrap_or(before)
+        .trim_start();
+    let is_code = (1..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit());
+    (is_code && !code.starts_with('0'))
+        .then(|| format!("{}{}", &text[..at], &text[at + "(0)".len()..]))
 }
 
 /// The common case in one pass over the bytes: ASCII digits, a leading `+`, and the
@@ -335,6 +376,8 @@ fn parse_plain(text: &[u8]) -> Option<Result<Digits, PhoneError>> {
                 plus |= !started;
                 started = true;
             }
+            // `-79161234610`: a number cell typed with a minus, not a phone number.
+            b'-' if !started => return Some(Err(PhoneError::Negative)),
             b'-' | b'(' | b')' | b'/' => started = true,
             b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' => {}
             _ => return None,
@@ -410,6 +453,9 @@ fn parse_any(text: &str) -> Result<Digits, PhoneError> {
         return Err(PhoneError::NotWhole);
     }
     let text = strip_numeric_fraction(text);
+    if text.starts_with(|c: char| c == '-' || is_dash(c)) {
+        return Err(PhoneError::Negative);
+    }
     let mut plus = false;
     let mut value: u64 = 0;
     let mut digits = 0usize;
@@ -542,6 +588,30 @@ mod tests {
         assert_eq!(parse("112"), Err(PhoneError::ShortCode));
         assert_eq!(parse("#322*67"), Err(PhoneError::Ussd));
         assert_eq!(parse("*100#"), Err(PhoneError::Ussd));
+        // A number cell typed with a minus was sent as the number without it.
+        assert_eq!(parse("-79161234610"), Err(PhoneError::Negative));
+        assert_eq!(parse(" -7 916 123-46-10"), Err(PhoneError::Negative));
+        assert_eq!(parse("\u{2212}79161234610"), Err(PhoneError::Negative));
+        assert_eq!(parse("-79161234610.0"), Err(PhoneError::Negative));
+        assert_eq!(
+            parse("+7-916-123-46-10").map(PhoneNumber::get),
+            Ok(79161234610)
+        );
+    }
+
+    #[test]
+    fn a_trunk_zero_in_brackets_after_the_country_code_is_not_dialled() {
+        let read = |text: &str| parse(text).map(PhoneNumber::get);
+        assert_eq!(read("+49 (0)30 1234570"), Ok(49301234570));
+        assert_eq!(read("+49 (0) 151 12345678"), Ok(4915112345678));
+        assert_eq!(read("+44 (0)7911 123456"), Ok(447911123456));
+        assert_eq!(read("0044(0)20 7946 0018"), Ok(442079460018));
+        assert_eq!(read("41 (0)44 668 18 00"), Ok(41446681800));
+        // Italy keeps the 0 after its country code: only that number exists.
+        assert_eq!(read("+39 (0)6 6982 1234"), Ok(390669821234));
+        // A (0) that does not follow a country code is not this.
+        assert_eq!(read("(0)30 1234570"), Err(PhoneError::NationalNumber));
+        assert_eq!(read("+7 903 (0)12 34 56"), Ok(79030123456));
     }
 
     #[test]
@@ -664,6 +734,9 @@ mod tests {
             // "7900123456.00" reads as a numeric export of 7900123456, and "790012345.67" as
             // a number with a fraction, on purpose.
             prop_assume!(strip_numeric_fraction(&text) == text && !is_fractional(&text));
+            // `44(0)79…`: a trunk 0 in brackets after a country code is not dialled (see
+            // a_trunk_zero_in_brackets_after_the_country_code_is_not_dialled).
+            prop_assume!(!text.contains("(0)"));
             prop_assert_eq!(parse(&text).map(|p| p.get().to_string()), Ok(digits));
         }
 

@@ -7,7 +7,8 @@ use std::fmt;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::key::{KeyText, decimal};
-use super::{CardKey, ContentKey, Country, MAX_BODY_BYTES, PhoneNumber};
+use super::phone::MIN_DIGITS;
+use super::{CardKey, ContentKey, Country, MAX_BODY_BYTES, PhoneError, PhoneNumber};
 
 /// Where a message goes: a personal chat (`digits@c.us`) or a group (`…@g.us`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,16 +69,7 @@ impl ChatId {
         let not_national = |chat| (chat, false);
         let lower = text.to_ascii_lowercase();
         if let Some(digits) = lower.strip_suffix("@c.us") {
-            return match digits.parse::<u64>() {
-                Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) && n > 0 => {
-                    Ok(not_national(ChatId::Personal(n)))
-                }
-                _ => Err(
-                    "is not a personal chat id: it must be digits@c.us, the country code \
-                          and number without + (e.g. 79001234567@c.us)"
-                        .into(),
-                ),
-            };
+            return personal(digits).map(not_national);
         }
         if let Some(id) = lower.strip_suffix("@g.us") {
             let mut parts = id.splitn(2, '-');
@@ -106,6 +98,32 @@ impl ChatId {
             );
         }
         phone(text)
+    }
+}
+
+/// The digits of a personal chat id (`digits@c.us`): a phone number with its country code,
+/// judged as one (a chat id written this way is never read in a `--country` plan: it says
+/// it is whole). A leading 0 was a national or international prefix left in, which WhatsApp
+/// does not strip: such an id reaches nobody, or someone else.
+fn personal(digits: &str) -> Result<ChatId, String> {
+    const FORM: &str = "write it as the country code and number, digits only, then @c.us \
+        (e.g. 79001234567@c.us)";
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("is not a personal chat id: {FORM}"));
+    }
+    if digits.starts_with('0') {
+        return Err(format!(
+            "starts with 0, a trunk or international prefix that does not belong in a chat \
+             id: {FORM}"
+        ));
+    }
+    match super::phone::parse(digits) {
+        Ok(number) => Ok(ChatId::Personal(number.get())),
+        Err(PhoneError::TooShort(n, _)) => Err(format!(
+            "has {n} digits before @c.us, fewer than {MIN_DIGITS}: a digit or the country \
+             code is missing; {FORM}"
+        )),
+        Err(other) => Err(other.to_string()),
     }
 }
 
@@ -285,6 +303,18 @@ mod tests {
             "900",
         ] {
             assert!(ChatId::parse(bad).is_err(), "{bad}");
+        }
+        // digits@c.us is a phone number with its country code, judged as one: nothing is
+        // taken off or let through that a number written plainly would not be.
+        for (bad, says) in [
+            ("0343938751@c.us", "starts with 0"),
+            ("00079161234567@c.us", "starts with 0"),
+            ("343938752@c.us", "9 digits before @c.us"),
+            ("123@c.us", "short code"),
+            ("7900123456789012@c.us", "more than 15"),
+        ] {
+            let err = ChatId::parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
         }
     }
 

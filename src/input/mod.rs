@@ -138,6 +138,13 @@ pub enum InputError {
         path: PathBuf,
         error: std::io::Error,
     },
+    #[error(
+        "{} is standard input, a pipe or a device, not a file: greenbulk reads its input more than once (every \
+         row is checked before anything is sent), so save it to a file first (`… > \
+         contacts.csv`) and give that file",
+        shown_path(path)
+    )]
+    NotAFile { path: PathBuf },
     #[error("{} is empty: there is no header row", shown_path(path))]
     Empty { path: PathBuf },
     #[error(
@@ -401,7 +408,16 @@ fn open_source(options: &InputOptions) -> Result<Opened, InputError> {
         path: path.clone(),
         error,
     };
+    // `-` is standard input to many tools: a pipe here too.
+    if path.as_os_str() == "-" && !path.exists() {
+        return Err(InputError::NotAFile { path: path.clone() });
+    }
     let mut file = std::fs::File::open(path).map_err(open_err)?;
+    // A pipe (`<(…)`, `/dev/stdin` from a command) cannot be read twice, nor a device.
+    let kind = file.metadata().map_err(open_err)?.file_type();
+    if !kind.is_file() && !kind.is_dir() {
+        return Err(InputError::NotAFile { path: path.clone() });
+    }
     let mut magic = [0u8; 8];
     let read = read_prefix(&mut file, &mut magic).map_err(open_err)?;
     let magic = &magic[..read];

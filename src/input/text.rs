@@ -315,11 +315,26 @@ fn detect_encoding(sample: &[u8], complete: bool) -> &'static Encoding {
         Ok(_) => return UTF_8,
         // A sample cut inside a multi-byte character is still UTF-8.
         Err(e) if e.error_len().is_none() && !complete => return UTF_8,
+        Err(_) if mostly_utf8(sample) => return UTF_8,
         Err(_) => {}
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     detector.feed(sample, complete);
     detector.guess(None, chardetng::Utf8Detection::Allow)
+}
+
+/// Whether text that is not all UTF-8 is UTF-8 with a few pieces that are not: a row pasted
+/// in from a file of another encoding. Its characters past ASCII outnumber the undecodable
+/// pieces; in a file of a one-byte encoding (Windows-1251, say) nearly every letter past
+/// ASCII is undecodable, and those that decode are chance pairs. Read as UTF-8, the other rows keep their names and the odd row's
+/// cells are warned about; read in the one-byte encoding, every name would be garbled.
+fn mostly_utf8(sample: &[u8]) -> bool {
+    let (mut characters, mut undecodable) = (0usize, 0usize);
+    for chunk in sample.utf8_chunks() {
+        characters += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
+        undecodable += usize::from(!chunk.invalid().is_empty());
+    }
+    characters >= 4 && characters > undecodable
 }
 
 fn looks_utf16(sample: &[u8]) -> bool {
@@ -448,6 +463,15 @@ mod tests {
         let (cp1251, _, _) = encoding_rs::WINDOWS_1251
             .encode("Имя;Фамилия;Телефон\nИван;Петров;79001234567\nОльга;Смирнова;79001234568\n");
         assert_eq!(detect_encoding(&cp1251, true), encoding_rs::WINDOWS_1251);
+        // A UTF-8 file with one row pasted in from a Windows-1251 one is still UTF-8.
+        let mut mixed = "Имя;Телефон\nИван;79001234567\nПётр;79001234569\n"
+            .as_bytes()
+            .to_vec();
+        mixed.extend_from_slice(&encoding_rs::WINDOWS_1251.encode("Ольга;79001234568\n").0);
+        assert_eq!(detect_encoding(&mixed, true), UTF_8);
+        let (latin1, _, _) =
+            encoding_rs::WINDOWS_1252.encode("Prénom;Téléphone\nHélène;79001234567\n");
+        assert_ne!(detect_encoding(&latin1, true), UTF_8);
         assert_eq!(sep_directive("sep=;\na;b"), Some(b';'));
     }
 }

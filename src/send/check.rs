@@ -161,7 +161,8 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
             rows: *rows,
         });
     }
-    let going_ahead = checked.tally.invalid == 0 || pass.skip_invalid;
+    let going_ahead =
+        checked.tally.invalid == 0 || (pass.skip_invalid && checked.tally.skippable());
     // A CSV results file exists from the start, so a crash leaves it in place (--resume
     // rebuilds it from the ledger and the input either way).
     if let Some(writer) = writer

@@ -89,7 +89,7 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
         .await??
     };
     let tally = &checked.tally;
-    if tally.invalid > 0 && (!options.skip_invalid || tally.sendable == 0) {
+    if tally.invalid > 0 && (!options.skip_invalid || !tally.skippable()) {
         return Ok(Outcome::Invalid {
             tally: checked.tally,
         });

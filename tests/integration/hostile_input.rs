@@ -387,6 +387,63 @@ fn rows_swallowed_in_a_mac_file_or_into_short_rows_are_caught_and_an_address_is_
     assert_eq!(run.code, 0, "{run:?}");
 }
 
+/// One row swallowed into a name by a quote closed at the end of the next line: the name's
+/// check catches it, and `--skip-invalid` must not skip the row, which would lose the row
+/// inside it (it was neither sent nor listed, and the run exited 0).
+#[test]
+fn a_row_swallowed_into_a_name_stops_a_skip_invalid_send() {
+    let dir = Workdir::new();
+    dir.write(
+        "q.csv",
+        "chatId,phoneContact,firstName\n\
+         79161234500,79031234500,Zed\n\
+         79161234567,79031234567,\"Ann\n79161234568,79031234568,Bob\"\n\
+         79161234570,79031234570,Eve\n",
+    );
+    let run = dir.run(&["validate", "q.csv"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains("1 row holds what look like other rows"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains("--skip-invalid`"),
+        "no command that skips it: {run:?}"
+    );
+
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("q.csv", "out.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("stray quote"), "{run:?}");
+    assert!(sandbox.received().is_empty(), "nothing may leave");
+    assert!(!dir.path("out.csv").exists());
+}
+
+/// A file whose rows all have errors: the suggestion is to fix them, not to send "the other
+/// 0" with the same command again.
+#[test]
+fn when_no_row_can_be_sent_skip_invalid_is_not_offered() {
+    let dir = Workdir::new();
+    dir.write(
+        "bad.csv",
+        "chatId,phoneContact,firstName\n123,79031234500,Zed\n",
+    );
+    let run = dir.run(&["validate", "bad.csv"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("no row can be sent"), "{run:?}");
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("bad.csv", "out.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("no row can be sent"), "{run:?}");
+    assert!(!run.stderr.contains("the other 0"), "{run:?}");
+}
+
 #[test]
 fn a_bomb_cannot_hide_behind_a_greater_than_sign_or_another_part_name() {
     let dir = Workdir::new();
@@ -569,5 +626,83 @@ fn a_set_value_too_long_for_a_name_is_refused_in_one_short_line() {
     assert!(
         run.stderr.len() < 400,
         "the value is not echoed whole: {run:?}"
+    );
+}
+
+/// A UTF-8 file with one row pasted in from a Windows-1251 one: read as UTF-8, the other
+/// rows keep their names and the odd row is warned about. It was read whole as
+/// Windows-1252, every name garbled, with no warning.
+#[test]
+fn a_utf8_file_with_one_row_of_another_encoding_keeps_its_other_names() {
+    let dir = Workdir::new();
+    let mut csv = "chatId;phoneContact;firstName\n79161234567;79031234567;Иван\n\
+                   79161234569;79031234569;Пётр\n"
+        .as_bytes()
+        .to_vec();
+    csv.extend_from_slice(b"79161234568;79031234568;\xCE\xEB\xFC\xE3\xE0\n");
+    dir.write("mixed.csv", csv);
+    let run = dir.run(&["validate", "mixed.csv", "--report", "-"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("UTF-8"), "{run:?}");
+    assert!(
+        run.stdout.contains("4,warning,firstName,") && run.stdout.contains("--encoding"),
+        "{run:?}"
+    );
+    assert_eq!(run.stdout.lines().count(), 2, "one finding: {run:?}");
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("mixed.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let bodies: String = sandbox.received().iter().map(|r| r.body.clone()).collect();
+    assert!(
+        bodies.contains("Иван") && bodies.contains("Пётр"),
+        "{bodies}"
+    );
+}
+
+/// A pipe or a device cannot be read twice (checked, then sent): one message that says to
+/// save it to a file. It was "Illegal seek (os error 29)".
+#[cfg(unix)]
+#[test]
+fn a_pipe_a_device_or_standard_input_is_asked_to_be_a_file() {
+    let dir = Workdir::new();
+    for input in ["/dev/null", "-"] {
+        let run = dir.run(&["validate", input]);
+        assert_eq!(run.code, 2, "{input}: {run:?}");
+        assert!(
+            run.stderr.contains("save it to a file first"),
+            "{input}: {run:?}"
+        );
+    }
+    let fifo = dir.path("pipe.csv");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        // The writer end: opening a FIFO for reading waits for one.
+        let writer = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || {
+                let _ = std::fs::write(&fifo, "chatId,phoneContact,firstName\n");
+            }
+        });
+        let run = dir.run(&["validate", fifo.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stderr.contains("a pipe or a device"), "{run:?}");
+        writer.join().unwrap();
+    }
+}
+
+/// A number cell typed with a minus: an error, not the number without it.
+#[test]
+fn a_negative_number_is_not_a_phone_number() {
+    let dir = Workdir::new();
+    dir.write(
+        "neg.csv",
+        "chatId,phoneContact,firstName\n-79161234610,79031234567,A\n",
+    );
+    let run = dir.run(&["validate", "neg.csv", "--report", "-"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("2,error,chatId,-79161234610,\"starts with a minus sign"),
+        "{run:?}"
     );
 }

@@ -217,3 +217,85 @@ fn a_body_over_100_kb_is_an_error() {
         "{lines:?}"
     );
 }
+
+/// Numbers as Germans, Swiss and Britons write them (`+49 (0)30 …`): the bracketed trunk 0
+/// is not dialled, so it is not sent. It went out inside the number, to nobody.
+#[test]
+fn a_bracketed_trunk_zero_is_left_out_of_what_is_sent() {
+    let dir = Workdir::new();
+    dir.write(
+        "zero.csv",
+        "chatId,phoneContact,firstName\n\
+         +49 (0)30 1234570,+49 (0) 151 12345678,Anna\n\
+         +44 (0)7911 123456,+44(0)20 7946 0018,Carl\n",
+    );
+    let (code, lines) = report_of(&dir, "zero.csv");
+    assert_eq!(code, 0, "no finding: {lines:?}");
+    let sandbox = crate::util::sandbox(crate::util::Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &crate::util::send_args("zero.csv", "out.csv", &[]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = crate::util::read_records(&dir.path("out.csv"));
+    let sent: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["chatId"].as_str(), r["phoneContact"].as_str()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("49301234570@c.us", "4915112345678"),
+            ("447911123456@c.us", "442079460018")
+        ]
+    );
+}
+
+/// `digits@c.us` is a number with its country code: a leading 0 was dropped without a word,
+/// and a short code or nine digits went out, as no number written plainly could.
+#[test]
+fn a_chat_id_written_with_at_c_us_is_judged_as_the_number_it_is() {
+    let dir = Workdir::new();
+    dir.write(
+        "cus.csv",
+        "chatId,phoneContact,firstName\n\
+         0343938751@c.us,79031234567,A\n\
+         343938752@c.us,79031234568,B\n\
+         123@c.us,79031234570,C\n\
+         00079161234567@c.us,79031234571,D\n\
+         79161234567@c.us,79031234572,E\n",
+    );
+    let (code, lines) = report_of(&dir, "cus.csv");
+    assert_eq!(code, 3, "{lines:?}");
+    assert_eq!(
+        findings(&lines),
+        vec![
+            triple("2", "error", "chatId"),
+            triple("3", "error", "chatId"),
+            triple("4", "error", "chatId"),
+            triple("5", "error", "chatId"),
+        ]
+    );
+    for mark in ["starts with 0", "9 digits before @c.us", "short code"] {
+        assert!(lines.iter().any(|l| l.contains(mark)), "{mark}: {lines:?}");
+    }
+}
+
+/// `--report` writes every finding: a row with an error also gets its numbers' warnings.
+#[test]
+fn a_row_with_an_error_still_gets_its_numbers_warnings() {
+    let dir = Workdir::new();
+    dir.write(
+        "w.csv",
+        "chatId,phoneContact,firstName\n79161234567,89031234567,\n",
+    );
+    let (code, lines) = report_of(&dir, "w.csv");
+    assert_eq!(code, 3, "{lines:?}");
+    assert_eq!(
+        findings(&lines),
+        vec![
+            triple("2", "error", "firstName/middleName/lastName/company"),
+            triple("2", "warning", "phoneContact"),
+        ]
+    );
+}

@@ -38,14 +38,22 @@ pub fn run(args: &SendArgs) -> Result<Exit, Failure> {
     let outcome = drive(options)?;
     match outcome {
         Ok(Outcome::Invalid { tally }) => {
-            say!(
-                "greenbulk: nothing was sent: {} rows have errors. `{}` lists each; fix them, \
-                 or send the other {} with `{}`",
-                tally.invalid,
-                next.validate(),
-                tally.sendable,
-                next.again.clone().with("--skip-invalid")
-            );
+            if tally.skippable() {
+                say!(
+                    "greenbulk: nothing was sent: {} rows have errors. `{}` lists each; fix \
+                     them, or send the other {} with `{}`",
+                    tally.invalid,
+                    next.validate(),
+                    tally.sendable,
+                    next.again.clone().with("--skip-invalid")
+                );
+            } else {
+                say!(
+                    "greenbulk: nothing was sent: {}. `{}` lists each",
+                    super::words::not_skippable(&tally),
+                    next.validate()
+                );
+            }
             Ok(Exit::Invalid)
         }
         Ok(Outcome::DryRun(dry)) => {

@@ -515,10 +515,14 @@ pub(super) fn start(options: SendOptions) -> Arc<Run> {
             },
             Ok(Ok(Outcome::Invalid { tally })) => Ended {
                 counts: None,
-                stopped: Some(format!(
-                    "nothing was sent: {} rows have errors and none can be sent",
-                    tally.invalid
-                )),
+                stopped: Some(if tally.swallowing > 0 {
+                    super::pages::SWALLOWING_WORDS.to_string()
+                } else {
+                    format!(
+                        "nothing was sent: {} rows have errors and none can be sent",
+                        tally.invalid
+                    )
+                }),
                 results: false,
             },
             Ok(Ok(Outcome::DryRun(_))) => Ended {

@@ -48,6 +48,13 @@ pub(super) fn layout(title: &str, step: &str, body: Markup) -> Markup {
 }
 
 /// The CSRF token every form carries.
+/// Why nothing can be sent while a row holds what looks like other rows (a quote left open):
+/// the rows inside it would go unsent and unlisted.
+pub(super) const SWALLOWING_WORDS: &str = "A quote left open in the file swallowed rows: a \
+    cell holds a line break followed by what looks like another row. Close or remove the \
+    stray quote in the file and upload it again; until then nothing can be sent, since the \
+    rows inside that cell would be neither sent nor listed.";
+
 fn csrf(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
@@ -200,7 +207,9 @@ pub(super) fn check(
             @if target.is_some() {
                 form method="post" action={ "/jobs/" (job.id) "/send" } {
                     (csrf(csrf_token))
-                    @if tally.invalid > 0 {
+                    @if tally.swallowing > 0 {
+                        p.error { (SWALLOWING_WORDS) }
+                    } @else if tally.invalid > 0 {
                         p { "The " (plural(tally.invalid, "row", "rows")) " with problems " (if tally.invalid == 1 { "is" } else { "are" }) " skipped: fix them in the file and send again to send them too (nothing already sent goes again)." }
                     }
                     details {
@@ -218,7 +227,7 @@ pub(super) fn check(
                         label for="cap" { "At most this many a day" }
                         input #cap type="number" name="daily_cap" min="1";
                     }
-                    button type="submit" disabled[tally.sendable == 0] { "Send" }
+                    button type="submit" disabled[!tally.skippable()] { "Send" }
                 }
                 @if let Some(resume) = resume {
                     p.hint { "In a terminal, the same run: " code { (resume) } }

@@ -347,6 +347,28 @@ async fn from_the_file_to_the_results_by_accessible_names() {
     assert_eq!(results.matches(",sent,").count(), 7, "{results}");
 }
 
+/// A file where a quote left open swallowed a row: the page says so and offers no Send
+/// (the run would skip that row, and the row inside it with it).
+#[tokio::test]
+async fn a_file_with_a_swallowed_row_has_no_send_button() {
+    let page = page();
+    let csv = "chatId,phoneContact,firstName\n79161234500,79031234500,Zed\n\
+               79161234567,79031234567,\"Ann\n79161234568,79031234568,Bob\"\n";
+    let (_, headers, _) = page.send(page.upload("q.csv", csv.as_bytes())).await;
+    let job = headers[header::LOCATION].to_str().unwrap().to_string();
+    let (_, _, body) = page.send(page.get(&job)).await;
+    let html = Html::parse_document(&body);
+    let send = select(&html, "button")
+        .into_iter()
+        .find(|b| text(b) == "Send")
+        .expect("the Send button");
+    assert!(send.value().attr("disabled").is_some(), "{body}");
+    assert!(
+        text(&select(&html, "p.error")[0]).contains("stray quote"),
+        "{body}"
+    );
+}
+
 /// A real socket to the page's server, and what it answers to `request` (until it closes).
 async fn over_a_socket(address: std::net::SocketAddr, request: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
