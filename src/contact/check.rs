@@ -94,6 +94,12 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
     let missing = |field: Field, what: &str| {
         if row.unsaved_formula(columns.get(field)) {
             UNSAVED_FORMULA.to_string()
+        } else if let Some(label) = columns.labelled_not_a_phone(columns.get(field), row) {
+            format!(
+                "is missing: the row's number is labelled '{}', and a fax or a pager is not on \
+                 WhatsApp; {what}",
+                crate::term::shown(label.trim())
+            )
         } else {
             format!("is missing: {what}")
         }

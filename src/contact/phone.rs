@@ -133,6 +133,17 @@ impl fmt::Display for PhoneError {
                 f,
                 "contains letters; keep only the number (no extension, no words)"
             ),
+            PhoneError::Character('\'') => write!(
+                f,
+                "contains an apostrophe (Excel's mark for a number typed as text, kept by the \
+                 export): remove it"
+            ),
+            PhoneError::Character(c) if is_invisible(*c) => write!(
+                f,
+                "contains an invisible character (U+{:04X}, pasted in with the number): \
+                 retype the number, or remove that character",
+                u32::from(*c)
+            ),
             PhoneError::Character(c) => write!(
                 f,
                 "contains '{}'; write the number with digits, +, spaces, dots, dashes or \
@@ -500,6 +511,19 @@ fn is_space(c: char) -> bool {
     c.is_whitespace() || matches!(c, '\u{a0}' | '\u{202f}' | '\u{2007}' | '\u{feff}')
 }
 
+/// Characters that show as nothing: direction marks and embeddings, zero-width spaces and
+/// joiners, a byte order mark — what a number copied from a web page or a chat brings along.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    ) || c.is_control()
+}
+
 fn is_dash(c: char) -> bool {
     matches!(c, '\u{2010}'..='\u{2015}' | '\u{2212}')
 }
@@ -588,6 +612,13 @@ mod tests {
         assert_eq!(parse("112"), Err(PhoneError::ShortCode));
         assert_eq!(parse("#322*67"), Err(PhoneError::Ussd));
         assert_eq!(parse("*100#"), Err(PhoneError::Ussd));
+        let said = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(
+            said("'79161234501").contains("apostrophe"),
+            "{}",
+            said("'79161234501")
+        );
+        assert!(said("79161234501\u{200F}").contains("invisible character (U+200F"));
         // A number cell typed with a minus was sent as the number without it.
         assert_eq!(parse("-79161234610"), Err(PhoneError::Negative));
         assert_eq!(parse(" -7 916 123-46-10"), Err(PhoneError::Negative));

@@ -269,6 +269,10 @@ pub struct ColumnMap {
     /// For a phone field taken from the export's phone columns: the other phone columns,
     /// likeliest first, used on a row whose first one is empty.
     fallbacks: [Vec<usize>; 2],
+    /// Phone columns whose kind each row labels in a column beside them (Google Contacts:
+    /// `Phone 1 - Value`, labelled by `Phone 1 - Label` or `Phone 1 - Type`): the value's
+    /// column and its label's.
+    labels: Vec<(usize, usize)>,
     constants: [Option<String>; 7],
     /// `--country`: the plan numbers written without a country code are read in.
     country: Option<Country>,
@@ -305,19 +309,46 @@ impl ColumnMap {
 
     /// A field's text on a row: its `--set` value, or its column's cell ("" without either);
     /// for a phone field drawn from several phone columns, the first that is filled in.
+    /// A number a row labels a fax or a pager is not a phone: it is passed over, as an empty
+    /// cell is.
     pub fn text<'a>(&'a self, field: Field, row: &'a Row) -> &'a str {
         if let Some(value) = self.constant(field) {
             return value;
         }
-        let cell = row.cell(self.get(field));
-        match self.fallbacks.get(field.index()) {
-            Some(others) if !others.is_empty() && cell.trim().is_empty() => others
-                .iter()
-                .map(|&i| row.cell(Some(i)))
-                .find(|c| !c.trim().is_empty())
-                .unwrap_or(cell),
-            _ => cell,
+        let index = self.get(field);
+        let cell = row.cell(index);
+        let usable = |i: Option<usize>, cell: &str| {
+            !cell.trim().is_empty() && self.labelled_not_a_phone(i, row).is_none()
+        };
+        if usable(index, cell) {
+            return cell;
         }
+        let others = self
+            .fallbacks
+            .get(field.index())
+            .map_or(&[][..], Vec::as_slice);
+        let fallback = others
+            .iter()
+            .map(|&i| (i, row.cell(Some(i))))
+            .find(|&(i, c)| usable(Some(i), c));
+        match fallback {
+            Some((_, cell)) => cell,
+            None if self.labelled_not_a_phone(index, row).is_some() => "",
+            None => cell,
+        }
+    }
+
+    /// The label a row gives the number in column `index`, when it says the number is not a
+    /// phone (`Work Fax`, `Pager`).
+    pub fn labelled_not_a_phone<'a>(&self, index: Option<usize>, row: &'a Row) -> Option<&'a str> {
+        let index = index?;
+        let &(_, label) = self.labels.iter().find(|(value, _)| *value == index)?;
+        let text = row.cell(Some(label));
+        let loose = loose(text);
+        ["fax", "факс", "pager", "пейджер"]
+            .iter()
+            .any(|word| loose.contains(word))
+            .then_some(text)
     }
 
     /// The card every row gets, when `--set` fixes it: the phone and every name field come
@@ -346,6 +377,18 @@ impl ColumnMap {
     ) -> Result<ColumnMap, String> {
         let loose_headers: Vec<String> = headers.iter().map(loose).collect();
         let mut map = ColumnMap::default();
+        for (value, header) in loose_headers.iter().enumerate() {
+            let Some(stem) = header.strip_suffix("value") else {
+                continue;
+            };
+            let label = ["label", "type"].iter().find_map(|kind| {
+                let wanted = format!("{stem}{kind}");
+                loose_headers.iter().position(|h| *h == wanted)
+            });
+            if let Some(label) = label {
+                map.labels.push((value, label));
+            }
+        }
         let mut taken = vec![false; headers.len()];
         let mut notes: [String; 7] = Default::default();
         let shown_header = |i: usize| shown(&headers[i]).into_owned();
@@ -357,14 +400,24 @@ impl ColumnMap {
                     field = mapping.field
                 ));
             }
-            let index = headers
+            // Columns of one name are taken in order, one --map each (`Phone,Phone`: the
+            // first --map naming it gets the first); past them, the first again.
+            let exact: Vec<usize> = (0..headers.len())
+                .filter(|&i| &headers[i] == mapping.header.as_str())
+                .collect();
+            let named = if exact.is_empty() {
+                let wanted = loose(&mapping.header);
+                (0..headers.len())
+                    .filter(|&i| loose_headers[i] == wanted)
+                    .collect()
+            } else {
+                exact
+            };
+            let index = named
                 .iter()
-                .position(|h| h == mapping.header)
-                .or_else(|| {
-                    loose_headers
-                        .iter()
-                        .position(|h| *h == loose(&mapping.header))
-                })
+                .find(|&&i| !taken[i])
+                .or(named.first())
+                .copied()
                 .ok_or_else(|| {
                     let header = shown(&mapping.header);
                     format!(

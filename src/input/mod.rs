@@ -107,6 +107,31 @@ pub enum Format {
     },
 }
 
+impl Format {
+    /// For a workbook read from a sheet that holds no data (an empty first sheet, a sheet of
+    /// instructions), its other sheets and how to read one: `. Read sheet 'Sheet1'; the
+    /// workbook also has 'Data': --sheet NAME reads another`. Empty for a CSV file or a
+    /// workbook of one sheet.
+    fn other_sheets(&self) -> String {
+        let Format::Workbook { sheet, sheets, .. } = self else {
+            return String::new();
+        };
+        let others: Vec<&str> = sheets
+            .iter()
+            .filter(|s| *s != sheet)
+            .map(String::as_str)
+            .collect();
+        if others.is_empty() {
+            return String::new();
+        }
+        format!(
+            ". Read sheet '{}'; the workbook also has {}: --sheet NAME reads another",
+            shown(sheet),
+            quote_list(others.into_iter())
+        )
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -145,8 +170,14 @@ pub enum InputError {
         shown_path(path)
     )]
     NotAFile { path: PathBuf },
-    #[error("{} is empty: there is no header row", shown_path(path))]
-    Empty { path: PathBuf },
+    #[error("{}{sheet} is empty: there is no header row{others}", shown_path(path))]
+    Empty {
+        path: PathBuf,
+        /// `, sheet 'NAME',` for a workbook.
+        sheet: String,
+        /// The workbook's other sheets, and how to read one (see [`Format::other_sheets`]).
+        others: String,
+    },
     #[error(
         "{} is not a text file (it holds binary data); give a CSV or TSV export, or an Excel \
          workbook (.xlsx, .xls, .ods)",
@@ -180,7 +211,7 @@ pub enum InputError {
         available: String,
     },
     #[error(
-        "{}: {message}{}",
+        "{}: {message}{}{others}",
         shown_path(path),
         if message.contains('\n') {
             format!("\n  its headers (row {header_row}): {headers}")
@@ -193,6 +224,8 @@ pub enum InputError {
         header_row: RowNumber,
         message: String,
         headers: String,
+        /// The workbook's other sheets, and how to read one (see [`Format::other_sheets`]).
+        others: String,
     },
 }
 
@@ -254,6 +287,11 @@ fn header_row(
         if !rows.next_record(&mut header)? {
             return Err(InputError::Empty {
                 path: path.to_path_buf(),
+                sheet: match format {
+                    Format::Workbook { sheet, .. } => format!(", sheet '{}',", shown(sheet)),
+                    Format::Text { .. } => String::new(),
+                },
+                others: format.other_sheets(),
             });
         }
         if !header.is_blank() {
@@ -282,6 +320,7 @@ impl Table {
                 header_row: header.number,
                 message,
                 headers: quote_list(headers.iter()),
+                others: format.other_sheets(),
             })?;
         if let (Format::Text { .. }, Some(sheet)) = (&format, &options.sheet) {
             warnings.push(format!(

@@ -179,9 +179,11 @@ impl RowSource for TextRows {
                         if io.get_ref().is_some_and(|e| e.is::<RecordTooLong>()) =>
                     {
                         format!(
-                            "the record starting on line {line} runs on for more than 1 MB: a \
-                             quote opened there is probably never closed, so the rows after it \
-                             would become one cell. Close or remove that quote, then run again"
+                            "the record starting on line {line} runs on for more than 1 MB, \
+                             longer than any row of contacts: a quote opened there and never \
+                             closed would make the rows after it one cell. Close or remove \
+                             that quote (or, if there is none, check that this is the export \
+                             you meant), then run again"
                         )
                     }
                     csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {

@@ -323,3 +323,73 @@ fn map_flag_picks_a_column_and_rejects_a_missing_one() {
         "{run:?}"
     );
 }
+
+/// Two columns of one name: `validate` suggests `--map chatId=Phone --map phoneContact=Phone`,
+/// and that command must do what it says: each --map takes the next column of the name.
+/// Both took the first, and the card went to the person it describes.
+#[test]
+fn columns_of_one_name_are_mapped_in_order() {
+    let dir = Workdir::new();
+    dir.write("two.csv", "Phone,Phone,Name\n79161234567,79031234567,A\n");
+    let run = dir.run(&["validate", "two.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("--map chatId=Phone --map phoneContact=Phone"),
+        "{run:?}"
+    );
+    let sandbox = crate::util::sandbox(crate::util::Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &crate::util::send_args(
+            "two.csv",
+            "out.csv",
+            &["--map", "chatId=Phone", "--map", "phoneContact=Phone"],
+        ),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = crate::util::read_records(&dir.path("out.csv"));
+    assert_eq!(rows[0]["chatId"], "79161234567@c.us");
+    assert_eq!(rows[0]["phoneContact"], "79031234567");
+}
+
+/// Google Contacts labels each number in a column beside it: a `Work Fax` is passed over for
+/// the row's next number, never sent as the card's phone.
+#[test]
+fn a_number_a_row_labels_a_fax_is_not_used_as_a_phone() {
+    let dir = Workdir::new();
+    dir.write(
+        "g.csv",
+        "First Name,Last Name,Phone 1 - Label,Phone 1 - Value,Phone 2 - Label,Phone 2 - Value\n\
+         Boris,Popov,Work Fax,+7 495 201-33-46,Mobile,+7 916 201-33-47\n\
+         Vera,Orlova,Mobile,+7 916 201-33-48,Work Fax,+7 495 201-33-49\n\
+         Gleb,Sokolov,Pager,+7 495 201-33-50,,\n",
+    );
+    let run = dir.run(&[
+        "validate",
+        "g.csv",
+        "--set",
+        "chatId=79001234567",
+        "--report",
+        "-",
+    ]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("4,error,phoneContact,,\"is missing: the row's number is labelled 'Pager'"),
+        "{run:?}"
+    );
+    let sandbox = crate::util::sandbox(crate::util::Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &crate::util::send_args(
+            "g.csv",
+            "out.csv",
+            &["--set", "chatId=79001234567", "--skip-invalid"],
+        ),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    let phones: Vec<&str> = rows.iter().map(|r| r["phoneContact"].as_str()).collect();
+    assert_eq!(phones, ["79162013347", "79162013348", ""]);
+}

@@ -40,6 +40,7 @@ impl std::fmt::Debug for Run {
 }
 
 /// A cell of an XLSX fixture.
+#[derive(Clone)]
 pub enum Cell<'a> {
     Text(&'a str),
     Number(f64),

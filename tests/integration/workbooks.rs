@@ -262,3 +262,36 @@ fn workbook_formats_greenbulk_does_not_write_are_refused_with_the_two_choices() 
         assert!(run.stderr.contains(&format!("{stem}.csv")), "{run:?}");
     }
 }
+
+/// A workbook whose first sheet is empty, or holds instructions: the error names the sheet
+/// read and the others, and how to read one. It said the workbook was empty.
+#[test]
+fn a_first_sheet_without_the_data_names_the_other_sheets() {
+    use crate::util::Cell::Text;
+    let dir = Workdir::new();
+    let data = vec![
+        vec![Text("chatId"), Text("phoneContact"), Text("firstName")],
+        vec![Text("79161234567"), Text("79031234567"), Text("A")],
+    ];
+    dir.write_xlsx(
+        "empty-first.xlsx",
+        &[("Empty", vec![]), ("Data", data.clone())],
+    );
+    let run = dir.run(&["validate", "empty-first.xlsx"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("sheet 'Empty', is empty")
+            && run
+                .stderr
+                .contains("the workbook also has 'Data': --sheet NAME"),
+        "{run:?}"
+    );
+    let notes = vec![vec![Text("Fill in sheet Data")]];
+    dir.write_xlsx("notes-first.xlsx", &[("Notes", notes), ("Data", data)]);
+    let run = dir.run(&["validate", "notes-first.xlsx"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("no chatId column"), "{run:?}");
+    assert!(run.stderr.contains("also has 'Data'"), "{run:?}");
+    let run = dir.run(&["validate", "notes-first.xlsx", "--sheet", "Data"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
