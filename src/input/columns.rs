@@ -139,11 +139,13 @@ const FULL_NAME: &[&str] = &[
     "name",
     "fullname",
     "contactname",
+    "contactperson",
     "displayname",
     "фио",
     "полноеимя",
     "наименование",
     "контакт",
+    "контактноелицо",
 ];
 
 /// How likely a header is a phone a WhatsApp chat can be reached at (lower is likelier),
@@ -790,6 +792,12 @@ mod tests {
         let map = resolve(&["chatId", "phoneContact", "Name", "Given Name"]).unwrap();
         assert_eq!(map.get(Field::FirstName), Some(3));
         let map = resolve(&["chatId", "phoneContact", "ФИО"]).unwrap();
+        assert_eq!(map.get(Field::FirstName), Some(2));
+        // A company's contact person: the card has the person, not only the company.
+        let map = resolve(&["chatId", "Company Name", "Contact Person", "Mobile"]).unwrap();
+        assert_eq!(map.get(Field::FirstName), Some(2));
+        assert_eq!(map.get(Field::Company), Some(1));
+        let map = resolve(&["chatId", "Компания", "Контактное лицо", "Мобильный"]).unwrap();
         assert_eq!(map.get(Field::FirstName), Some(2));
     }
 
