@@ -18,6 +18,11 @@ pub trait Gateway: Send + Sync {
     fn masked_url(&self, method: &str) -> String;
     /// `sendContact`: one card, and what its answer means.
     fn send_contact(&self, body: Vec<u8>) -> Call<'_, Answer>;
+    /// Room for `count` `sendContact` requests leaving now, in what every run on the
+    /// instance sent in the last second: how many may go, or how long until one may.
+    fn reserve_sends(&self, count: usize) -> Result<usize, Duration> {
+        Ok(count)
+    }
     /// `getStateInstance`.
     fn state(&self) -> Call<'_, Result<String, CallError>>;
     /// `getSettings`' `delaySendMessagesMilliseconds`.
@@ -47,6 +52,10 @@ impl Gateway for Client {
 
     fn send_contact(&self, body: Vec<u8>) -> Call<'_, Answer> {
         Box::pin(Client::send_contact(self, body))
+    }
+
+    fn reserve_sends(&self, count: usize) -> Result<usize, Duration> {
+        Client::reserve_sends(self, count)
     }
 
     fn state(&self) -> Call<'_, Result<String, CallError>> {

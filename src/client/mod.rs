@@ -43,6 +43,8 @@ pub struct Client {
     /// Parsed once: parsing a URL for every request cost more than building the request.
     send_contact: reqwest::Url,
     spacing: spacing::Spacing,
+    /// The last second's `sendContact` requests of every run on the instance.
+    sends: Option<spacing::SendWindow>,
 }
 
 impl Client {
@@ -76,6 +78,9 @@ impl Client {
             base,
             token,
             send_contact,
+            sends: shared_calls
+                .as_ref()
+                .map(|file| spacing::SendWindow::new(file.with_extension("sends"))),
             spacing: spacing::Spacing::new(shared_calls),
         })
     }
@@ -87,6 +92,15 @@ impl Client {
     /// The URL of a method with the token masked, for showing.
     pub fn masked_url(&self, method: &str) -> String {
         method_url(&self.base, method, &mask(&self.token))
+    }
+
+    /// Room for `count` `sendContact` requests leaving now, shared with the other runs on
+    /// the instance: how many may go, or how long until one may.
+    pub fn reserve_sends(&self, count: usize) -> Result<usize, Duration> {
+        match &self.sends {
+            Some(window) => window.reserve(count),
+            None => Ok(count),
+        }
     }
 
     /// POSTs one sendContact body and classifies the outcome.

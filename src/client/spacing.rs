@@ -6,6 +6,12 @@
 //! time of each method's last call is kept in a small file per instance (in the user's state
 //! directory), locked while a run reserves its slot; a run then waits for its slot instead of
 //! being refused. Without a usable file (a read-only home), spacing holds within the run only.
+//!
+//! `sendContact` is paced by each run ([`crate::send::pacer`]); two runs on one instance at
+//! once would together go past GREEN-API's 50 a second, and their rows end `failed` after
+//! five 429s. So runs also share the instants of their last 50 requests ([`SendWindow`]): a
+//! request leaves only when no second (and a margin) holds 50 already, whichever run sent
+//! them.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -16,6 +22,7 @@ use std::time::Duration;
 
 use crate::lock;
 use crate::record::ledger::unix_millis;
+use crate::send::pacer::MAX_PER_SECOND;
 
 /// GREEN-API's documented rate limit of a method other than the `send*` ones, as the
 /// shortest gap between two calls on one instance (the emulator enforces the same table).
@@ -74,6 +81,21 @@ impl Spacing {
     }
 }
 
+/// A file runs share, created (with its folder) if need be, and locked until it is closed.
+fn open_locked(path: &PathBuf) -> std::io::Result<std::fs::File> {
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)?;
+    file.lock()?;
+    Ok(file)
+}
+
 /// Takes the next slot from the shared file: after the last call any run made, and after
 /// this run's own. The file is locked while it is read and rewritten.
 fn reserve_in_file(
@@ -83,16 +105,7 @@ fn reserve_in_file(
     interval: Duration,
     own_last: Option<u64>,
 ) -> std::io::Result<u64> {
-    if let Some(folder) = path.parent() {
-        std::fs::create_dir_all(folder)?;
-    }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)?;
-    file.lock()?;
+    let mut file = open_locked(path)?;
     let mut text = String::new();
     file.read_to_string(&mut text)?;
     let mut times: HashMap<String, u64> = serde_json::from_str(&text).unwrap_or_default();
@@ -110,9 +123,81 @@ fn reserve_in_file(
     Ok(slot)
 }
 
+/// The instants (Unix ms) of the last [`MAX_PER_SECOND`] `sendContact` requests on an
+/// instance, whichever run sent them, in a file of their own (8 bytes each, oldest first),
+/// locked while a run takes its share.
+pub(crate) struct SendWindow {
+    file: PathBuf,
+}
+
+/// The window GREEN-API counts in, and the margin the pacer keeps for the network's jitter.
+const SEND_WINDOW: Duration = Duration::from_millis(1000 + 15);
+
+impl SendWindow {
+    pub(crate) fn new(file: PathBuf) -> SendWindow {
+        SendWindow { file }
+    }
+
+    /// Takes room for up to `count` requests leaving now: how many may go, or how long until
+    /// one may. A file that cannot be used leaves the pacing to the run.
+    pub(crate) fn reserve(&self, count: usize) -> Result<usize, Duration> {
+        reserve_sends(&self.file, count, unix_millis()).unwrap_or(Ok(count))
+    }
+}
+
+fn reserve_sends(
+    path: &PathBuf,
+    count: usize,
+    now: u64,
+) -> std::io::Result<Result<usize, Duration>> {
+    const MOST: usize = MAX_PER_SECOND as usize;
+    let mut file = open_locked(path)?;
+    let mut bytes = Vec::with_capacity(MOST * 8);
+    file.read_to_end(&mut bytes)?;
+    let window = SEND_WINDOW.as_millis() as u64;
+    // Instants within the window; one in the future (a clock set back) counts as now.
+    let mut recent: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")).min(now))
+        .filter(|&at| at + window > now)
+        .collect();
+    recent.sort_unstable();
+    let room = MOST.saturating_sub(recent.len());
+    if room == 0 {
+        let oldest = recent[recent.len() - MOST];
+        return Ok(Err(Duration::from_millis((oldest + window - now).max(1))));
+    }
+    let granted = count.min(room);
+    recent.extend(std::iter::repeat_n(now, granted));
+    let bytes: Vec<u8> = recent.iter().flat_map(|at| at.to_le_bytes()).collect();
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&bytes)?;
+    file.set_len(bytes.len() as u64)?;
+    Ok(Ok(granted))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_on_one_instance_share_fifty_requests_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state/sends");
+        let now = 1_000_000;
+        assert_eq!(reserve_sends(&file, 30, now).unwrap(), Ok(30));
+        // Another run, the same second: only what is left of the 50.
+        assert_eq!(reserve_sends(&file, 30, now + 100).unwrap(), Ok(20));
+        assert_eq!(
+            reserve_sends(&file, 5, now + 200).unwrap(),
+            Err(Duration::from_millis(815))
+        );
+        // Once the first 30 are out of the window, there is room again.
+        assert_eq!(reserve_sends(&file, 5, now + 1015).unwrap(), Ok(5));
+        // Garbage (a torn write, a clock far ahead) never blocks for longer than a window.
+        std::fs::write(&file, [0xFF; 13]).unwrap();
+        assert_eq!(reserve_sends(&file, 5, now + 2000).unwrap(), Ok(5));
+    }
 
     #[test]
     fn calls_of_one_method_are_spaced_across_instances_sharing_a_file() {

@@ -72,7 +72,7 @@ pub(crate) fn target(
             instances: sandbox_instances(args)?,
         });
     }
-    let state = state_dir();
+    let state = state_dir()?;
     if let Some(file) = &args.instances {
         // Flags, not the environment: a profile that exports one instance's credentials
         // must not stand in the way of a run over several.
@@ -142,18 +142,36 @@ fn sandbox_instances(args: &CredentialArgs) -> Result<usize, Failure> {
 }
 
 /// Where runs keep what they share between them: `$XDG_STATE_HOME/greenbulk`, else
-/// `~/.local/state/greenbulk` (`%LOCALAPPDATA%\greenbulk` on Windows), else the system's
-/// temporary folder.
-pub(crate) fn state_dir() -> PathBuf {
-    let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    let base = nonempty("XDG_STATE_HOME").map(PathBuf::from).or_else(|| {
+/// `~/.local/state/greenbulk` (`%LOCALAPPDATA%\greenbulk` on Windows). A relative path is
+/// passed over, as the XDG specification says: it would be another folder in every working
+/// directory, each with its own history, and the cards one remembers sent again from
+/// another. Without any, the run stops: a temporary folder is emptied at a reboot.
+pub(crate) fn state_dir() -> Result<PathBuf, Failure> {
+    let absolute = |name| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    let base = absolute("XDG_STATE_HOME").or_else(|| {
         if cfg!(windows) {
-            nonempty("LOCALAPPDATA").map(PathBuf::from)
+            absolute("LOCALAPPDATA")
         } else {
-            nonempty("HOME").map(|home| PathBuf::from(home).join(".local/state"))
+            absolute("HOME").map(|home| home.join(".local/state"))
         }
     });
-    base.unwrap_or_else(std::env::temp_dir).join("greenbulk")
+    let home = if cfg!(windows) {
+        "LOCALAPPDATA"
+    } else {
+        "HOME"
+    };
+    base.map(|base| base.join("greenbulk")).ok_or_else(|| {
+        Failure::usage(anyhow::anyhow!(
+            "greenbulk keeps the cards this machine sent in a state folder, and neither \
+             XDG_STATE_HOME nor {home} names one (as an absolute path): set {home} (a cron \
+             job or a service may run without it), or XDG_STATE_HOME. A temporary folder \
+             would be emptied at the next reboot, and the cards it remembered sent again"
+        ))
+    })
 }
 
 /// What looking up the unknown rows found (`send --resume` and `status` say the same).

@@ -19,7 +19,7 @@ use super::invocation::{INSTANCE_FLAGS, Invocation};
 use super::words::{grouped, human, local_time, plural};
 
 pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
-    let state_dir = super::common::state_dir();
+    let state_dir = super::common::state_dir()?;
     let target = super::common::status_target(&args.credentials, args.sandbox)?;
     let options = StatusOptions {
         results: args.results.clone(),

@@ -317,6 +317,11 @@ impl Record {
             if status != "sent" && status != "unknown" {
                 return;
             }
+            // Unknown and never attempted from this file: its card is in doubt in another
+            // run (another results file settles it), not a card this file may have sent.
+            if status == "unknown" && columns.attempts.is_some_and(|at| field(at) == "0") {
+                return;
+            }
             let (chat, Ok(phone)) = (field(columns.chat_id), field(columns.phone_contact).parse())
             else {
                 return;

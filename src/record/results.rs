@@ -107,6 +107,7 @@ pub(crate) struct ResultsHeader {
     pub(crate) phone_contact: usize,
     /// None in a file written before greenbulk ran on several instances.
     pub(crate) instance: Option<usize>,
+    pub(crate) attempts: Option<usize>,
 }
 
 impl ResultsHeader {
@@ -129,6 +130,7 @@ impl ResultsHeader {
             chat_id: at("chatId")?,
             phone_contact: at("phoneContact")?,
             instance: at("instance"),
+            attempts: at("attempts"),
         })
     }
 }
@@ -208,6 +210,9 @@ pub struct StatusCounts {
     pub unknown: u64,
     pub pending: u64,
     pub already_sent: u64,
+    /// Of the unknown rows, those whose card another run attempted with no answer yet
+    /// (counted as the lines are written from the input; 0 for a file rewritten from itself).
+    pub unknown_elsewhere: u64,
 }
 
 impl StatusCounts {
@@ -362,7 +367,13 @@ fn already_sent_line(earlier: &Earlier, here: bool) -> Line {
             ),
         ),
     };
-    Line::new(Status::AlreadySent, id, error, 0)
+    // A card in doubt elsewhere is not known to have gone: unknown here too, not sent.
+    let status = if earlier.sent.is_some() {
+        Status::AlreadySent
+    } else {
+        Status::Unknown
+    };
+    Line::new(status, id, error, 0)
 }
 
 /// Decides a sendable row's line from where it stands and which instance it names.
@@ -590,6 +601,11 @@ impl ResultsWriter {
         standing: Option<(&Standing, &Placement)>,
     ) -> Result<(), WriteError> {
         use std::fmt::Write as _;
+        if let Some((Standing::AlreadySent(earlier), _)) = standing
+            && earlier.sent.is_none()
+        {
+            self.counts.unknown_elsewhere += 1;
+        }
         let line = line_for(checked, verdict, standing);
         let mut fixed = std::mem::take(&mut self.fixed);
         fixed.iter_mut().for_each(String::clear);

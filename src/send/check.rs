@@ -76,6 +76,7 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
     let mut checked = Checked::default();
     let mut changed = (0u64, Vec::new());
     let mut already_sent = 0u64;
+    let mut in_doubt = 0u64;
     let lookup = lookup_in(pass.cards);
     let prepare = |row: &Row, check: &CheckedRow| judge.prepare(row, check, &lookup);
     let has_cards = !pass.cards.is_empty();
@@ -107,7 +108,10 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
                     });
                 }
             }
-            Some((_, _, Standing::AlreadySent(_))) => already_sent += 1,
+            Some((_, _, Standing::AlreadySent(earlier))) => {
+                already_sent += 1;
+                in_doubt += u64::from(earlier.sent.is_none());
+            }
             _ => {}
         }
         if let Some((key, request, standing)) = &standing
@@ -152,6 +156,7 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
     if already_sent > 0 {
         pass.events.note(Note::AlreadySent {
             count: already_sent,
+            in_doubt,
             again: pass.policy.again,
         });
     }

@@ -154,6 +154,11 @@ pub(crate) trait Journal: Send + Sync {
     fn departing(&self, turns: &[Turn]);
     /// These rows' attempts were recorded, but the run stopped before their requests left.
     fn not_sent(&self, turns: &[Turn]);
+    /// Room for `count` requests leaving now among those other runs on the instance send:
+    /// how many may go, or how long until one may.
+    fn share(&self, count: usize) -> Result<usize, Duration> {
+        Ok(count)
+    }
 }
 
 /// Hands out turns, a batch at a time, at the pacer's rate, until every sender is gone or the
@@ -187,7 +192,12 @@ pub(crate) async fn dispatch<C: Clock>(
             break;
         }
         while !batch.is_empty() {
-            match pacer.admit(batch.len()) {
+            // The run's own pace first, then what other runs on the instance leave of the
+            // second (their requests count in GREEN-API's 50 too).
+            let admitted = pacer
+                .admit(batch.len())
+                .and_then(|admitted| journal.share(admitted));
+            match admitted {
                 Ok(admitted) => {
                     if halt.halted() {
                         break 'batches;
@@ -456,6 +466,23 @@ mod tests {
                 "{count}/s reported {reported}"
             );
         }
+    }
+
+    /// 3000/min is 50/s on average, and GREEN-API counts each second: no second may hold
+    /// more than 50, whatever a minute's window would allow (60 arrived in the first second).
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_per_minute_never_gathers_into_one_second() {
+        let rate: Rate = "3000/min".parse().unwrap();
+        let run = simulate(
+            rate,
+            Duration::from_millis(3),
+            Duration::from_secs(120),
+            16,
+            instant,
+        )
+        .await;
+        assert!(max_in_any_window(&run.sent, Duration::from_secs(1)) <= 50);
+        assert!(max_in_any_window(&run.sent, Duration::from_secs(60)) <= 3000);
     }
 
     #[tokio::test(start_paused = true)]

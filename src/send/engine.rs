@@ -290,6 +290,10 @@ impl Journal for Arc<Shared> {
             self.settle(&turn.attempt, Settled::Void);
         }
     }
+
+    fn share(&self, count: usize) -> Result<usize, Duration> {
+        self.gateway.reserve_sends(count)
+    }
 }
 
 /// Sends every job from `jobs` until they run out or the lane is halted (the caller halts

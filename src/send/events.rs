@@ -140,7 +140,12 @@ pub enum Note {
         resend: bool,
     },
     /// Rows whose card this machine sent from the instance in another run.
-    AlreadySent { count: u64, again: bool },
+    AlreadySent {
+        count: u64,
+        /// Of those, cards another run attempted with no answer yet (its rows are `unknown`).
+        in_doubt: u64,
+        again: bool,
+    },
     /// Every sendable row was sent by earlier runs.
     NothingToSend,
     /// The input has a header and no data rows.

@@ -195,6 +195,24 @@ impl<C: Clock + Clone> Pacer<C> {
             let oldest = self.window[0];
             return Err(window - Duration::from(now.duration_since(oldest)));
         }
+        // A rate per minute may not gather its minute's requests into one second: whatever
+        // the window, no second holds more than GREEN-API's limit.
+        let second = Duration::from_secs(1) + JITTER_MARGIN;
+        let mut room = room;
+        if self.rate.per > Duration::from_secs(1) {
+            let recent: Vec<_> = self
+                .window
+                .iter()
+                .rev()
+                .take_while(|at| Duration::from(now.duration_since(**at)) < second)
+                .collect();
+            let left = (MAX_PER_SECOND as usize).saturating_sub(recent.len());
+            if left == 0 {
+                let oldest = **recent.last().expect("a full second holds requests");
+                return Err(second - Duration::from(now.duration_since(oldest)));
+            }
+            room = room.min(left);
+        }
         let admitted = count.min(room);
         let cells = NonZeroU32::new(admitted as u32).expect("at least one request");
         match self.gcra.check_n(cells).expect("a batch fits the burst") {

@@ -437,6 +437,29 @@ fn two_runs_on_two_numbers_at_the_same_moment_never_both_send_a_card() {
         .collect();
     for child in started {
         let run = crate::util::Run::from_output(child.wait_with_output().unwrap());
+        // A run that ends while the other still waits for an answer about a card of theirs
+        // says that card is unknown (exit 1), never already sent.
+        match run.code {
+            0 => {}
+            1 => assert!(run.stderr.contains("unknown here: another run"), "{run:?}"),
+            _ => panic!("{run:?}"),
+        }
+    }
+    // Once both have ended, a --resume of each settles what it saw in doubt.
+    for (instances, results) in [("first.csv", "a.csv"), ("second.csv", "b.csv")] {
+        let run = crate::util::Run::from_output(
+            dir.command(&[
+                "send",
+                "in.csv",
+                "--results",
+                results,
+                "--instances",
+                instances,
+                "--resume",
+            ])
+            .output()
+            .unwrap(),
+        );
         assert_eq!(run.code, 0, "{run:?}");
     }
     let (_, times) = accepted(&all);

@@ -287,11 +287,19 @@ fn two_runs_at_once_with_different_results_files_send_each_card_once() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // A run that ends while another still waits for the answer to a card of theirs
+        // says that card is unknown (exit 1), never already sent.
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => assert!(stderr.contains("unknown here: another run"), "{stderr}"),
+            _ => panic!("{stderr}"),
+        }
+    }
+    // Once every run has ended, a --resume of each settles what it saw in doubt.
+    for results in ["a.csv", "b.csv", "c.csv"] {
+        let run = dir.send(&sandbox, &send_args("in.csv", results, &["--resume"]));
+        assert_eq!(run.code, 0, "{run:?}");
     }
     assert_no_double_delivery(&sandbox);
     assert_eq!(sandbox.outgoing().len(), 60);
@@ -587,11 +595,19 @@ fn a_killed_run_whose_ledger_is_lost_never_resends_what_was_in_flight() {
     let rows = read_records(&dir.path("s.csv"));
     let in_doubt = rows
         .iter()
-        .filter(|r| r["status"] == "already-sent" && r["error"].contains("no answer yet"))
+        .filter(|r| r["status"] == "unknown" && r["error"].contains("no answer yet"))
         .count();
     assert!(
         in_doubt > 0,
         "the killed run's requests in flight: {rows:?}"
+    );
+    // A card in doubt is not known to have gone: never `already-sent`, and the run is not
+    // complete (it exited 0, as if every card had gone).
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("with no answer yet: not sent, status unknown"),
+        "{run:?}"
     );
 }
 
@@ -722,4 +738,39 @@ fn status_with_the_sandbox_asks_its_one_instance_as_one() {
         !status.stderr.contains("instance 1101000001's queue"),
         "{status:?}"
     );
+}
+
+/// A relative XDG_STATE_HOME would be another history in every working directory, and the
+/// cards one remembers sent again from another: it is passed over for ~/.local/state, as the
+/// XDG specification says. Without HOME either, the run stops: a temporary folder is
+/// emptied at a reboot.
+#[test]
+fn a_relative_state_home_is_passed_over_and_no_home_at_all_stops_the_run() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    std::fs::create_dir_all(dir.path("a")).unwrap();
+    std::fs::create_dir_all(dir.path("b")).unwrap();
+    let run_in = |cwd: &str, results: &str| {
+        let mut command = dir.command(&["send", "../in.csv", "--sandbox", "--results", results]);
+        command
+            .current_dir(dir.path(cwd))
+            .env("XDG_STATE_HOME", "state")
+            .env("HOME", dir.path("home"));
+        crate::util::Run::from_output(command.output().unwrap())
+    };
+    let first = run_in("a", "../one.csv");
+    assert_eq!(first.code, 0, "{first:?}");
+    let second = run_in("b", "../two.csv");
+    assert_eq!(second.code, 0, "{second:?}");
+    assert!(second.stderr.contains("0 sent"), "{second:?}");
+    assert!(second.stderr.contains("3 already sent"), "{second:?}");
+    assert!(dir.path("home/.local/state/greenbulk").is_dir());
+    assert!(!dir.path("a/state").exists() && !dir.path("b/state").exists());
+
+    let mut command = dir.command(&["send", "in.csv", "--sandbox", "--results", "three.csv"]);
+    command.env_remove("XDG_STATE_HOME").env_remove("HOME");
+    let run = crate::util::Run::from_output(command.output().unwrap());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("set HOME"), "{run:?}");
+    assert!(!dir.path("three.csv").exists());
 }

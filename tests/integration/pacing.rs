@@ -84,3 +84,33 @@ fn never_over_the_rate_and_holds_it_at_250_ms_latency() {
         "a typical second carried {median} requests at {rate}/s with 250 ms latency"
     );
 }
+
+/// Two runs on one instance at once, each at 50/s: together they keep to GREEN-API's 50 a
+/// second (they share their last second's requests), and no row ends `failed` after five
+/// 429s, as 601 of 1,000 did.
+#[test]
+fn two_runs_on_one_instance_share_its_fifty_a_second() {
+    let dir = Workdir::new();
+    let rows = 150;
+    dir.write("a.csv", contacts_csv(rows));
+    let mut other = String::from("chatId,phoneContact,firstName\n");
+    for i in 0..rows {
+        other.push_str(&format!("7917{:07},7904{:07},Other{i}\n", i, i));
+    }
+    dir.write("b.csv", other);
+    let sandbox = sandbox(Faults::default());
+    let args = |input: &'static str, results: &'static str| {
+        vec![input, "--results", results, "--rate", "50/s"]
+    };
+    let first = dir.spawn_send(&sandbox, &args("a.csv", "a-out.csv"));
+    let second = dir.send(&sandbox, &args("b.csv", "b-out.csv"));
+    let first = crate::util::Run::from_output(first.wait_with_output().unwrap());
+    for run in [&first, &second] {
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(run.stderr.contains(&format!("{rows} sent")), "{run:?}");
+    }
+    let received = sandbox.received();
+    let refused = received.iter().filter(|r| r.status == 429).count();
+    assert_eq!(refused, 0, "{refused} requests were answered 429");
+    assert_eq!(received.len(), 2 * rows);
+}

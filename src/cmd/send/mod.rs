@@ -140,7 +140,7 @@ fn resolve(args: &SendArgs) -> Result<SendOptions, Failure> {
         dry_run: args.dry_run,
         limit: args.limit,
         queue_ttl: queue_ttl(),
-        state_dir: state_dir(),
+        state_dir: state_dir()?,
         reassign: args.reassign,
         schedule: schedule(&args.safety)?,
         started_at: None,
@@ -451,14 +451,31 @@ fn print_next_steps(counts: &StatusCounts, held_back: u64, stop: &Stop, next: &N
             counts.failed + counts.pending - held_back
         );
     }
-    if counts.unknown > 0 {
+    let own_unknown = counts.unknown.saturating_sub(counts.unknown_elsewhere);
+    if own_unknown > 0 {
         say!(
             "  {} unknown: GREEN-API may or may not have queued them (the answer was lost, cut \
              off, or did not say). `{}` (or the next --resume) looks them up in GREEN-API's \
              queue and journal; those not found 5 minutes on can be sent again with `{}`",
-            plural(counts.unknown, "row is", "rows are"),
+            plural(own_unknown, "row is", "rows are"),
             next.status(),
             next.resume().with("--retry-unknown")
+        );
+    }
+    if counts.unknown_elsewhere > 0 {
+        say!(
+            "  {} unknown here: another run on this machine attempted {} card with no answer \
+             yet (the error column names its results file). That run's answer settles it; if \
+             it ended without one, `greenbulk status` on its results file finds the cards that \
+             went, and `send --resume --retry-unknown` there sends those that did not. `{}` \
+             here then marks them already sent, or sends those that never went",
+            plural(counts.unknown_elsewhere, "row is", "rows are"),
+            if counts.unknown_elsewhere == 1 {
+                "its"
+            } else {
+                "their"
+            },
+            next.resume()
         );
     }
 }

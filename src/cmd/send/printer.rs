@@ -210,21 +210,45 @@ impl Printer {
                     ));
                 }
             }
-            Note::AlreadySent { count, again } => lines.push(format!(
-                "greenbulk: {} this machine already sent in an earlier run (into another \
-                 results file, from {}): {}",
-                plural(count, "row is a card", "rows are cards"),
-                if self.instances.len() > 1 {
+            Note::AlreadySent {
+                count,
+                in_doubt,
+                again,
+            } => {
+                let from = if self.instances.len() > 1 {
                     "these instances or another it used"
                 } else {
                     "this instance or another it used"
-                },
-                if again {
-                    "sent again, as --again asks"
-                } else {
-                    "not sent again, status already-sent (--again sends them anyway)"
+                };
+                let sent = count - in_doubt;
+                if sent > 0 {
+                    lines.push(format!(
+                        "greenbulk: {} this machine already sent in an earlier run (into \
+                         another results file, from {from}): {}",
+                        plural(sent, "row is a card", "rows are cards"),
+                        if again {
+                            "sent again, as --again asks"
+                        } else {
+                            "not sent again, status already-sent (--again sends them anyway)"
+                        }
+                    ));
                 }
-            )),
+                if in_doubt > 0 {
+                    lines.push(format!(
+                        "greenbulk: {} another run on this machine attempted (into another \
+                         results file, from {from}) with no answer yet: {}",
+                        plural(in_doubt, "row is a card", "rows are cards"),
+                        if again {
+                            "sent again, as --again asks"
+                        } else {
+                            "not sent, status unknown. They are settled in that results file \
+                             (`greenbulk status` there looks them up; `send --resume \
+                             --retry-unknown` there sends those that did not go); --again \
+                             sends them here anyway"
+                        }
+                    ));
+                }
+            }
             Note::NothingToSend => lines.push(
                 "greenbulk: nothing left to send: every sendable row was sent before".to_string(),
             ),

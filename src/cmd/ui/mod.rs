@@ -224,7 +224,7 @@ pub fn run(args: &UiArgs) -> Result<Exit, Failure> {
             shown_path(&args.dir)
         )));
     }
-    let state_dir = super::common::state_dir();
+    let state_dir = super::common::state_dir()?;
     let target = if args.sandbox {
         Some(Target::Sandbox { instances: 1 })
     } else {
