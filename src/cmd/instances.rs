@@ -96,6 +96,12 @@ pub(crate) fn read(path: &Path, state_dir: &Path) -> Result<Vec<ApiInstance>, St
         let place = format!("--instances {shown_file}, line {line}");
         let cell = |at: usize| record.get(at).unwrap_or("");
         let token = match cell(token_at).strip_prefix("env:") {
+            Some(variable) if variable.trim().is_empty() => {
+                return Err(format!(
+                    "{place}, apiTokenInstance: env: names no variable; write env:NAME (the \
+                     environment variable holding the token), or the token itself"
+                ));
+            }
             Some(variable) => std::env::var(variable.trim()).map_err(|_| {
                 format!(
                     "{place}, apiTokenInstance: the environment variable {} (named by \
@@ -274,6 +280,10 @@ mod tests {
             (
                 "apiUrl,idInstance,apiTokenInstance\nhttps://a.example,1,env:GREENBULK_NO_SUCH\n",
                 "GREENBULK_NO_SUCH (named by env:GREENBULK_NO_SUCH) is not set",
+            ),
+            (
+                "apiUrl,idInstance,apiTokenInstance\nhttps://a.example,1,env:\n",
+                "env: names no variable",
             ),
             (
                 "apiUrl,idInstance,apiTokenInstance,rate\nhttps://a.example,1,ab,fast\n",

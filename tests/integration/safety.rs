@@ -178,6 +178,23 @@ fn flags_that_make_no_sense_are_refused_before_anything_is_read() {
         assert_eq!(run.code, 2, "{flags:?}: {run:?}");
         assert!(run.stderr.contains(says), "{flags:?}: {run:?}");
     }
+    // Sending hours in a local time zone that cannot be read would quietly be UTC's.
+    let mut command = dir.command(&[
+        "send",
+        "in.csv",
+        "--results",
+        "r.csv",
+        "--sandbox",
+        "--window",
+        "09:00-18:00",
+    ]);
+    command.env("TZ", "garbage");
+    let run = crate::util::Run::from_output(command.output().unwrap());
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("TZ is 'garbage'") && run.stderr.contains("--tz"),
+        "{run:?}"
+    );
     assert!(!dir.path("r.csv").exists());
 }
 

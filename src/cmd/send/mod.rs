@@ -169,6 +169,20 @@ pub(crate) fn schedule(args: &SafetyArgs) -> Result<Schedule, Failure> {
                 crate::term::shown(name)
             ))
         })?,
+        // Hours, days and a day's cap are the local time zone's: one that cannot be read
+        // (TZ set to something that is not a zone) would quietly be UTC.
+        None if args.window.is_some() || args.days.is_some() || args.daily_cap.is_some() => {
+            jiff::tz::TimeZone::try_system().map_err(|_| {
+                usage(format!(
+                    "the local time zone cannot be read{}, and --window, --days and \
+                     --daily-cap count in it: give the zone with --tz (e.g. --tz \
+                     Europe/Moscow), or fix TZ",
+                    std::env::var("TZ")
+                        .map(|tz| format!(" (TZ is '{}')", crate::term::shown(&tz)))
+                        .unwrap_or_default()
+                ))
+            })?
+        }
         None => jiff::tz::TimeZone::system(),
     };
     let days = args

@@ -36,6 +36,12 @@ impl std::str::FromStr for Pace {
                 crate::term::shown(text)
             )
         })?;
+        if max.starts_with('.') {
+            return Err(format!(
+                "--pace '{}' is not MIN..MAX (two dots between them); e.g. 8s..20s",
+                crate::term::shown(text)
+            ));
+        }
         let (min, max) = (duration(min)?, duration(max)?);
         if min > max {
             return Err(format!(
@@ -134,5 +140,8 @@ mod tests {
         for bad in ["8s", "20s..8s", "8x..9s", "0s..0s", "1s..2d"] {
             assert!(bad.parse::<Pace>().is_err(), "{bad}");
         }
+        // Three dots: said so, not "the shortest is longer than the longest" (.2s).
+        let err = "1s...2s".parse::<Pace>().unwrap_err();
+        assert!(err.contains("two dots"), "{err}");
     }
 }
