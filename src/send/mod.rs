@@ -173,6 +173,9 @@ pub struct Finished {
     /// Rows left pending on purpose by the schedule: the daily cap, or the window with
     /// `--exit-outside-window` (docs/safety.md).
     pub held: u64,
+    /// Rows that wait for an instance this run does not have (a --resume sends them only
+    /// with that instance, or with --reassign).
+    pub waiting: u64,
     /// When the queue should have sent the last card, from the plan.
     pub last_leaves: Option<jiff::Timestamp>,
     pub rate: Rate,

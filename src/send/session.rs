@@ -510,6 +510,7 @@ impl Run<'_> {
             to_send,
             held_back: wanted - to_send,
             held: 0,
+            waiting: checked.waiting.values().sum(),
             last_leaves,
             rate: options.settings.rate,
             achieved_rate: None,

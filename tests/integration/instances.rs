@@ -205,6 +205,8 @@ fn a_fourth_instance_takes_about_a_quarter_of_the_unsent_rows_and_moves_no_other
         !run.stderr.contains("every sendable row was sent before"),
         "{run:?}"
     );
+    // Nor does it offer a --resume that would send them: it would not, without --reassign.
+    assert!(!run.stderr.contains("failed and pending rows"), "{run:?}");
     let run = send(&dir, "three.csv", "r.csv", &["--resume", "--reassign"]);
     assert_eq!(run.code, 0, "{run:?}");
     let (_, times) = accepted(&all);

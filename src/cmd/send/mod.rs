@@ -402,7 +402,12 @@ fn finish(run: &Finished, next: &Next) -> Exit {
                     next.status()
                 );
             }
-            print_next_steps(counts, run.held_back + run.held, &run.stop, next);
+            print_next_steps(
+                counts,
+                run.held_back + run.held + run.waiting,
+                &run.stop,
+                next,
+            );
             next.token_note();
             match stopped {
                 Some(exit) => exit,
