@@ -81,17 +81,22 @@ impl Spacing {
     }
 }
 
-/// A file runs share, created (with its folder) if need be, and locked until it is closed.
-fn open_locked(path: &PathBuf) -> std::io::Result<std::fs::File> {
+/// A file runs share, created (with its folder) if need be.
+fn open_shared(path: &PathBuf) -> std::io::Result<std::fs::File> {
     if let Some(folder) = path.parent() {
         std::fs::create_dir_all(folder)?;
     }
-    let file = OpenOptions::new()
+    OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
-        .open(path)?;
+        .open(path)
+}
+
+/// [`open_shared`], locked until it is closed.
+fn open_locked(path: &PathBuf) -> std::io::Result<std::fs::File> {
+    let file = open_shared(path)?;
     file.lock()?;
     Ok(file)
 }
@@ -127,32 +132,68 @@ fn reserve_in_file(
 /// instance, whichever run sent them, in a file of their own (8 bytes each, oldest first),
 /// locked while a run takes its share.
 pub(crate) struct SendWindow {
-    file: PathBuf,
+    path: PathBuf,
+    /// Opened at the first request and kept: a batch costs a lock, a read and a write.
+    file: Mutex<Option<std::fs::File>>,
 }
 
 /// The window GREEN-API counts in, and the margin the pacer keeps for the network's jitter.
 const SEND_WINDOW: Duration = Duration::from_millis(1000 + 15);
 
 impl SendWindow {
-    pub(crate) fn new(file: PathBuf) -> SendWindow {
-        SendWindow { file }
+    pub(crate) fn new(path: PathBuf) -> SendWindow {
+        SendWindow {
+            path,
+            file: Mutex::new(None),
+        }
     }
 
     /// Takes room for up to `count` requests leaving now: how many may go, or how long until
     /// one may. A file that cannot be used leaves the pacing to the run.
     pub(crate) fn reserve(&self, count: usize) -> Result<usize, Duration> {
-        reserve_sends(&self.file, count, unix_millis()).unwrap_or(Ok(count))
+        let mut kept = lock(&self.file);
+        let file = match kept.take() {
+            Some(file) => Ok(file),
+            None => open_shared(&self.path),
+        };
+        let Ok(mut file) = file else {
+            return Ok(count);
+        };
+        let taken = file.lock().and_then(|()| {
+            let taken = reserve_in(&mut file, count, unix_millis());
+            file.unlock()?;
+            taken
+        });
+        match taken {
+            Ok(taken) => {
+                *kept = Some(file);
+                taken
+            }
+            // Opened again at the next request.
+            Err(_) => Ok(count),
+        }
     }
 }
 
+/// [`SendWindow::reserve`] on the file at `path`, at `now`.
+#[cfg(test)]
 fn reserve_sends(
     path: &PathBuf,
     count: usize,
     now: u64,
 ) -> std::io::Result<Result<usize, Duration>> {
+    reserve_in(&mut open_locked(path)?, count, now)
+}
+
+/// Takes room in the window `file` holds (locked by the caller).
+fn reserve_in(
+    file: &mut std::fs::File,
+    count: usize,
+    now: u64,
+) -> std::io::Result<Result<usize, Duration>> {
     const MOST: usize = MAX_PER_SECOND as usize;
-    let mut file = open_locked(path)?;
     let mut bytes = Vec::with_capacity(MOST * 8);
+    file.seek(SeekFrom::Start(0))?;
     file.read_to_end(&mut bytes)?;
     let window = SEND_WINDOW.as_millis() as u64;
     // Instants within the window; one in the future (a clock set back) counts as now.
