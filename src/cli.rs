@@ -85,7 +85,7 @@ pub struct InputArgs {
     /// The CSV/TSV/TXT, XLSX, XLSM, XLS, XLSB or ODS file, one contact card per row.
     pub input: PathBuf,
 
-    /// The workbook sheet to read (default: the first sheet).
+    /// The workbook sheet to read (default: the first visible sheet).
     #[arg(long, value_name = "NAME")]
     pub sheet: Option<String>,
 
