@@ -105,7 +105,7 @@ impl Tally {
             self.count_code(request.phone_contact);
         }
         self.rows += 1;
-        self.swallowing += u64::from(checked.swallows());
+        self.swallowing += u64::from(checked.swallows);
         match verdict {
             Verdict::Sendable(_) => self.sendable += 1,
             Verdict::Invalid => self.invalid += 1,

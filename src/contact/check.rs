@@ -59,21 +59,17 @@ pub struct Checked<'a> {
     /// digits, no known country code) where no `--country` was given: what the summary's
     /// hint is about.
     pub without_code: u8,
+    /// A cell of the row holds what looks like another row of the file (a quote left open):
+    /// such a row is never skipped (`--skip-invalid`), since the row inside it would be
+    /// neither sent nor listed.
+    pub swallows: bool,
 }
 
 /// What a name whose cell holds what looks like another row of the file is told: a quote
-/// left open swallowed that row (see [`Checked::swallows`]).
+/// left open swallowed that row.
 const SWALLOWED: &str = "holds a line break followed by what looks like another row of the \
     file: a quote opened in this cell and closed only on a later line? Close or remove the \
     stray quote; if the text is really part of the name, put it on one line";
-
-impl Checked<'_> {
-    /// Whether a cell of the row holds what looks like another row of the file. Such a row
-    /// is never skipped (`--skip-invalid`): the rows inside it would go unsent and unlisted.
-    pub fn swallows(&self) -> bool {
-        self.findings.iter().any(|f| f.problem == SWALLOWED)
-    }
-}
 
 /// What a cell that reads empty because it is a formula with no saved value is told.
 const UNSAVED_FORMULA: &str = "is a formula whose value was never saved (the workbook was \
@@ -87,6 +83,21 @@ pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
 pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Checked<'a> {
     use Severity::{Error, Warning};
     let mut findings = Vec::new();
+    // A cell (any column, read or not) that swallowed a row, as the reader found it.
+    let mut swallows = row.swallowed.is_some();
+    if let Some(column) = &row.swallowed {
+        findings.push(Finding::new(
+            Error,
+            "row",
+            "",
+            format!(
+                "column '{column}' holds a line break followed by what looks like another row \
+                 of the file: a quote opened in that cell and closed only on a later line? \
+                 Close or remove the stray quote (the row inside it is otherwise neither sent \
+                 nor listed); if the text really belongs in that cell, put it on one line"
+            ),
+        ));
+    }
     let country = columns.country();
     let (mut national, mut without_code) = (0, 0);
     let texts = Field::ALL.map(|field| trim(columns.text(field, row)));
@@ -185,7 +196,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         Field::LastName,
         Field::Company,
     ]
-    .map(|field| name(field, cell(field), &mut findings));
+    .map(|field| name(field, cell(field), &mut findings, &mut swallows));
     if [&first_name, &middle_name, &last_name, &company]
         .iter()
         .all(|s| s.is_empty())
@@ -306,6 +317,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         findings,
         national,
         without_code,
+        swallows,
     }
 }
 
@@ -356,7 +368,7 @@ pub fn check_setting(setting: &FieldSetting, country: Option<Country>) -> Result
         Field::QuotedMessageId => None,
         _ => {
             let mut findings = Vec::new();
-            name(field, value, &mut findings);
+            name(field, value, &mut findings, &mut false);
             findings
                 .iter()
                 .find(|f| f.severity == Severity::Error)
@@ -378,7 +390,12 @@ pub fn check_setting(setting: &FieldSetting, country: Option<Country>) -> Result
 /// A name cell as it goes on the card: line breaks and tabs (Alt+Enter in Excel) become a
 /// space and other control characters are dropped, with a warning; a name longer than
 /// [`MAX_NAME_CHARS`] is an error.
-fn name<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> Cow<'a, str> {
+fn name<'a>(
+    field: Field,
+    text: &'a str,
+    findings: &mut Vec<Finding>,
+    swallows: &mut bool,
+) -> Cow<'a, str> {
     let mut name = Cow::Borrowed(text);
     // A line break is a control character: without any, only the length is left to check.
     if !has_control(text) {
@@ -396,6 +413,7 @@ fn name<'a>(field: Field, text: &'a str, findings: &mut Vec<Finding>) -> Cow<'a,
             &text.chars().take(60).collect::<String>(),
             SWALLOWED.into(),
         ));
+        *swallows = true;
     }
     if text.chars().any(char::is_control) {
         let cleaned: String = text

@@ -322,39 +322,37 @@ pub(super) fn scan(text: &str) -> Result<Digits, PhoneError> {
         Some(scanned) => scanned,
         None => parse_any(text),
     };
-    let Some(dropped) = optional_trunk_dropped(text) else {
-        return scanned;
-    };
-    // `+49 (0)30 1234567`: the 0 is dialled only within the country, and the number is
-    // +49 30 1234567 — when that number exists. Where it does not (Italy keeps its 0: `+39
-    // (0)6 6982 1234`), the digits are read as written.
-    let valid = |digits: &Result<Digits, PhoneError>| {
-        digits.as_ref().is_ok_and(|d| {
-            judge(*d).is_ok_and(|n| {
-                phonenumber::parse(None, format!("+{}", n.0)).is_ok_and(|p| p.is_valid())
-            })
-        })
-    };
-    let without = match parse_plain(dropped.as_bytes()) {
-        Some(scanned) => scanned,
-        None => parse_any(&dropped),
-    };
-    if valid(&without) { without } else { scanned }
+    // `+49 (0)30 1234567`: the 0 is the trunk prefix, dialled only within the country; the
+    // number is +49 30 1234567 (then judged by its length and plan like any other).
+    match optional_trunk_dropped(text) {
+        Some(dropped) => match parse_plain(dropped.as_bytes()) {
+            Some(scanned) => scanned,
+            None => parse_any(&dropped),
+        },
+        None => scanned,
+    }
 }
 
 /// The text without the `(0)` written after a country code (`+49 (0)30 1234567`, `44
 /// (0)7911 123456`): the trunk prefix, shown in brackets because it is dialled only within
-/// the country. None when the text has no such `(0)`.
+/// the country. None when the text has no such `(0)`, or when the code's country has no
+/// trunk prefix 0 (Italy's 0 is part of the number: `+39 (0)331 …` keeps it).
 fn optional_trunk_dropped(text: &str) -> Option<String> {
     let at = text.find("(0)")?;
-    let before = text[..at].trim();
+    let before = text[..at].trim_end_matches(['-', '.', ' ', '/']).trim();
     let code = before
         .strip_prefix('+')
         .or_else(|| before.strip_prefix("00"))
         .unwrap_or(before)
         .trim_start();
     let is_code = (1..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit());
-    (is_code && !code.starts_with('0'))
+    let trunk_zero = || {
+        code.parse()
+            .ok()
+            .and_then(Country::main_of)
+            .is_some_and(|country| country.trunk_prefix() == "0")
+    };
+    (is_code && !code.starts_with('0') && trunk_zero())
         .then(|| format!("{}{}", &text[..at], &text[at + "(0)".len()..]))
 }
 
@@ -640,6 +638,18 @@ mod tests {
         assert_eq!(read("41 (0)44 668 18 00"), Ok(41446681800));
         // Italy keeps the 0 after its country code: only that number exists.
         assert_eq!(read("+39 (0)6 6982 1234"), Ok(390669821234));
+        // A landline there, never turned into a mobile without its 0.
+        assert_eq!(read("+39 (0)331 1234567"), Ok(3903311234567));
+        assert_eq!(read("+39 (0)35 1234567"), Ok(390351234567));
+        // Separators around the bracket, as people type them.
+        assert_eq!(read("+44-(0)-20-7946-0959"), Ok(442079460959));
+        assert_eq!(read("+44.(0)20.7946.0960"), Ok(442079460960));
+        // Belgium's landlines have 10 digits with the country code: too short for a card,
+        // said so, never sent with a 0 no number has.
+        assert_eq!(
+            read("+32 (0)2 123 45 67"),
+            Err(PhoneError::TooShort(10, true))
+        );
         // A (0) that does not follow a country code is not this.
         assert_eq!(read("(0)30 1234570"), Err(PhoneError::NationalNumber));
         assert_eq!(read("+7 903 (0)12 34 56"), Ok(79030123456));

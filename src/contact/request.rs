@@ -117,6 +117,14 @@ fn personal(digits: &str) -> Result<ChatId, String> {
              id: {FORM}"
         ));
     }
+    // A chat may be a number shorter than a card's phone may (Norway's, Singapore's: ten
+    // digits with the country code), when its country's plan has it.
+    if (8..MIN_DIGITS).contains(&digits.len())
+        && phonenumber::parse(None, format!("+{digits}")).is_ok_and(|p| p.is_valid())
+        && let Ok(n) = digits.parse()
+    {
+        return Ok(ChatId::Personal(n));
+    }
     match super::phone::parse(digits) {
         Ok(number) => Ok(ChatId::Personal(number.get())),
         Err(PhoneError::TooShort(n, _)) => Err(format!(
@@ -306,10 +314,19 @@ mod tests {
         }
         // digits@c.us is a phone number with its country code, judged as one: nothing is
         // taken off or let through that a number written plainly would not be.
+        // Ten digits with the country code, where the country's plan has such numbers.
+        for ten in ["4791234567@c.us", "4520123456@c.us", "6581234567@c.us"] {
+            assert!(
+                ChatId::parse(ten).is_ok(),
+                "{ten}: {:?}",
+                ChatId::parse(ten)
+            );
+        }
         for (bad, says) in [
             ("0343938751@c.us", "starts with 0"),
             ("00079161234567@c.us", "starts with 0"),
             ("343938752@c.us", "9 digits before @c.us"),
+            ("4791234567@x.us", "not a chat id"),
             ("123@c.us", "short code"),
             ("7900123456789012@c.us", "more than 15"),
         ] {

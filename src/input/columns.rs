@@ -346,10 +346,13 @@ impl ColumnMap {
         let index = index?;
         let &(_, label) = self.labels.iter().find(|(value, _)| *value == index)?;
         let text = row.cell(Some(label));
-        let loose = loose(text);
-        ["fax", "факс", "pager", "пейджер"]
-            .iter()
-            .any(|word| loose.contains(word))
+        // Whole words: `Work Fax` is a fax, `Fairfax office` is not.
+        text.split(|c: char| !c.is_alphanumeric())
+            .any(|word| {
+                ["fax", "факс", "pager", "пейджер"]
+                    .iter()
+                    .any(|kind| word.to_lowercase() == *kind)
+            })
             .then_some(text)
     }
 
@@ -401,6 +404,10 @@ impl ColumnMap {
                     "--map {field}=… and --set {field}=… both give {field}; keep one",
                     field = mapping.field
                 ));
+            }
+            // A field mapped again gives back its column: the last --map of it wins.
+            if let Some(earlier) = map.indexes[mapping.field.index()] {
+                taken[earlier] = false;
             }
             // Columns of one name are taken in order, one --map each (`Phone,Phone`: the
             // first --map naming it gets the first); past them, the first again.

@@ -54,6 +54,9 @@ pub struct Row {
     /// Cells (by column, the first 64) that hold a number formatted as a date, too large to
     /// be one (a phone number in a date column): their text is the number.
     pub dated_numbers: u64,
+    /// The column (its header) of a cell that holds a line break followed by what looks like
+    /// another row of the file: a quote opened there swallowed that row (CSV only).
+    pub swallowed: Option<String>,
 }
 
 impl Row {

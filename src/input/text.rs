@@ -210,8 +210,9 @@ impl RowSource for TextRows {
             }
             break line;
         };
+        row.swallowed = None;
         if memchr::memchr2(b'\n', b'\r', buffer.as_slice()).is_some() {
-            self.refuse_swallowed_rows(&buffer, line)?;
+            row.swallowed = self.refuse_swallowed_rows(&buffer, line)?;
         } else {
             self.row_cells = buffer.len();
         }
@@ -239,25 +240,35 @@ impl TextRows {
     /// holds, and at least two) is a quote that swallowed them: an error naming the row, the
     /// column and the line. Two such lines are needed, or one when the quote ran to the end
     /// of the file: a cell may hold a line such as an address with commas on purpose, but
-    /// not two of them that look like rows. (A single row swallowed into a name is caught
-    /// by the name's own check.)
-    fn refuse_swallowed_rows(&self, record: &csv::ByteRecord, line: u64) -> Result<(), InputError> {
+    /// not two of them that look like rows. A cell with one such line is named in the row
+    /// (the column of the first), which validation makes the row's error: the row inside it
+    /// would otherwise be neither sent nor listed.
+    fn refuse_swallowed_rows(
+        &self,
+        record: &csv::ByteRecord,
+        line: u64,
+    ) -> Result<Option<String>, InputError> {
         let header = self.header.as_deref().unwrap_or_default();
         let row_delimiters = self.row_cells.saturating_sub(1).max(2);
         let to_the_end = self.reader.is_done();
+        let mut one = None;
         for (column, cell) in record.iter().enumerate() {
             let swallowed = cell
                 .split(|b| matches!(b, b'\n' | b'\r'))
                 .skip(1)
                 .filter(|part| memchr::memchr_iter(self.delimiter, part).count() >= row_delimiters)
                 .count();
-            if swallowed == 0 || (swallowed == 1 && !to_the_end) {
+            if swallowed == 0 {
                 continue;
             }
             let name = header.get(column).map_or_else(
                 || format!("{}", column + 1),
                 |h| crate::term::shown(h.trim()).into_owned(),
             );
+            if swallowed == 1 && !to_the_end {
+                one = one.or(Some(name));
+                continue;
+            }
             let closed = if to_the_end {
                 "is never closed"
             } else {
@@ -274,7 +285,7 @@ impl TextRows {
                 ),
             });
         }
-        Ok(())
+        Ok(one)
     }
 }
 
@@ -328,15 +339,16 @@ fn detect_encoding(sample: &[u8], complete: bool) -> &'static Encoding {
 /// Whether text that is not all UTF-8 is UTF-8 with a few pieces that are not: a row pasted
 /// in from a file of another encoding. Its characters past ASCII outnumber the undecodable
 /// pieces; in a file of a one-byte encoding (Windows-1251, say) nearly every letter past
-/// ASCII is undecodable, and those that decode are chance pairs. Read as UTF-8, the other rows keep their names and the odd row's
-/// cells are warned about; read in the one-byte encoding, every name would be garbled.
+/// ASCII is undecodable, and those that decode are chance pairs. Read as UTF-8, the other
+/// rows keep their names and the odd row's cells are warned about; read in the one-byte
+/// encoding, every name would be garbled.
 fn mostly_utf8(sample: &[u8]) -> bool {
     let (mut characters, mut undecodable) = (0usize, 0usize);
     for chunk in sample.utf8_chunks() {
         characters += chunk.valid().chars().filter(|c| !c.is_ascii()).count();
         undecodable += usize::from(!chunk.invalid().is_empty());
     }
-    characters >= 4 && characters > undecodable
+    characters > undecodable
 }
 
 fn looks_utf16(sample: &[u8]) -> bool {
@@ -474,6 +486,11 @@ mod tests {
         let (latin1, _, _) =
             encoding_rs::WINDOWS_1252.encode("Prénom;Téléphone\nHélène;79001234567\n");
         assert_ne!(detect_encoding(&latin1, true), UTF_8);
+        // Two names in UTF-8, one stray byte: UTF-8 still (José went out as "JosÃ©").
+        assert_eq!(
+            detect_encoding(b"n\nJos\xC3\xA9\nZo\xC3\xAB\nRen\xE9\n", true),
+            UTF_8
+        );
         assert_eq!(sep_directive("sep=;\na;b"), Some(b';'));
     }
 }

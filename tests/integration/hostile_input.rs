@@ -422,6 +422,35 @@ fn a_row_swallowed_into_a_name_stops_a_skip_invalid_send() {
     assert!(!dir.path("out.csv").exists());
 }
 
+/// The same in a column greenbulk does not read (`notes`), or in a number's cell: the row
+/// is an error naming the column, and a --skip-invalid send stops. In `notes` the row was not
+/// even an error, and the row inside it was lost without a word.
+#[test]
+fn a_row_swallowed_into_any_cell_is_caught() {
+    let dir = Workdir::new();
+    dir.write(
+        "notes.csv",
+        "chatId,phoneContact,firstName,notes\n\
+         79161234501,79031234501,Ann,\"note\n79161234502,79031234502,Bob,ok\"\n\
+         79161234503,79031234503,Cy,x\n",
+    );
+    dir.write(
+        "phone.csv",
+        "chatId,phoneContact,firstName,notes\n\
+         79161234501,\"79031234501\n79161234502,79031234502,Bob,ok\",Ann,x\n\
+         79161234503,79031234503,Cy,x\n",
+    );
+    for file in ["notes.csv", "phone.csv"] {
+        let run = dir.run(&["validate", file, "--report", "-"]);
+        assert_eq!(run.code, 3, "{file}: {run:?}");
+        assert!(run.stdout.contains("2,error,row,,"), "{file}: {run:?}");
+        let sandbox = sandbox(Faults::default());
+        let run = dir.send(&sandbox, &send_args(file, "out.csv", &["--skip-invalid"]));
+        assert_eq!(run.code, 3, "{file}: {run:?}");
+        assert!(sandbox.received().is_empty(), "{file}: nothing may leave");
+    }
+}
+
 /// A file whose rows all have errors: the suggestion is to fix them, not to send "the other
 /// 0" with the same command again.
 #[test]

@@ -351,6 +351,27 @@ fn columns_of_one_name_are_mapped_in_order() {
     let rows = crate::util::read_records(&dir.path("out.csv"));
     assert_eq!(rows[0]["chatId"], "79161234567@c.us");
     assert_eq!(rows[0]["phoneContact"], "79031234567");
+    // A field mapped twice keeps the last, and gives its first column back.
+    let run = dir.send(
+        &sandbox,
+        &crate::util::send_args(
+            "two.csv",
+            "again.csv",
+            &[
+                "--map",
+                "chatId=Phone",
+                "--map",
+                "chatId=Phone",
+                "--map",
+                "phoneContact=Phone",
+                "--again",
+            ],
+        ),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = crate::util::read_records(&dir.path("again.csv"));
+    assert_eq!(rows[0]["chatId"], "79161234567@c.us");
+    assert_eq!(rows[0]["phoneContact"], "79031234567");
 }
 
 /// Google Contacts labels each number in a column beside it: a `Work Fax` is passed over for
@@ -363,7 +384,8 @@ fn a_number_a_row_labels_a_fax_is_not_used_as_a_phone() {
         "First Name,Last Name,Phone 1 - Label,Phone 1 - Value,Phone 2 - Label,Phone 2 - Value\n\
          Boris,Popov,Work Fax,+7 495 201-33-46,Mobile,+7 916 201-33-47\n\
          Vera,Orlova,Mobile,+7 916 201-33-48,Work Fax,+7 495 201-33-49\n\
-         Gleb,Sokolov,Pager,+7 495 201-33-50,,\n",
+         Gleb,Sokolov,Pager,+7 495 201-33-50,,\n\
+         Dina,Lvova,Fairfax office,+7 916 201-33-51,,\n",
     );
     let run = dir.run(&[
         "validate",
@@ -391,5 +413,6 @@ fn a_number_a_row_labels_a_fax_is_not_used_as_a_phone() {
     assert_eq!(run.code, 0, "{run:?}");
     let rows = read_records(&dir.path("out.csv"));
     let phones: Vec<&str> = rows.iter().map(|r| r["phoneContact"].as_str()).collect();
-    assert_eq!(phones, ["79162013347", "79162013348", ""]);
+    // A label with "fax" inside a word (`Fairfax office`) is no fax.
+    assert_eq!(phones, ["79162013347", "79162013348", "", "79162013351"]);
 }

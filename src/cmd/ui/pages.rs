@@ -47,7 +47,6 @@ pub(super) fn layout(title: &str, step: &str, body: Markup) -> Markup {
     }
 }
 
-/// The CSRF token every form carries.
 /// Why nothing can be sent while a row holds what looks like other rows (a quote left open):
 /// the rows inside it would go unsent and unlisted.
 pub(super) const SWALLOWING_WORDS: &str = "A quote left open in the file swallowed rows: a \
@@ -55,6 +54,7 @@ pub(super) const SWALLOWING_WORDS: &str = "A quote left open in the file swallow
     stray quote in the file and upload it again; until then nothing can be sent, since the \
     rows inside that cell would be neither sent nor listed.";
 
+/// The CSRF token every form carries.
 fn csrf(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
