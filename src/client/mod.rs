@@ -78,9 +78,13 @@ impl Client {
             base,
             token,
             send_contact,
-            sends: shared_calls
-                .as_ref()
-                .map(|file| spacing::SendWindow::new(file.with_extension("sends"))),
+            // By the idInstance alone: one instance's runs share its 50/s whichever API URL
+            // (`localhost` or `127.0.0.1`, a host of its own or GREEN-API's general one)
+            // they name it by.
+            sends: shared_calls.as_ref().map(|file| {
+                let name = format!("sends-{}.bin", credentials.id_instance());
+                spacing::SendWindow::new(file.with_file_name(name))
+            }),
             spacing: spacing::Spacing::new(shared_calls),
         })
     }

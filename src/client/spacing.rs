@@ -138,7 +138,8 @@ pub(crate) struct SendWindow {
 }
 
 /// The window GREEN-API counts in, and the margin the pacer keeps for the network's jitter.
-const SEND_WINDOW: Duration = Duration::from_millis(1000 + 15);
+const SEND_WINDOW: Duration =
+    Duration::from_secs(1).saturating_add(crate::send::pacer::JITTER_MARGIN);
 
 impl SendWindow {
     pub(crate) fn new(path: PathBuf) -> SendWindow {
@@ -159,11 +160,22 @@ impl SendWindow {
         let Ok(mut file) = file else {
             return Ok(count);
         };
-        let taken = file.lock().and_then(|()| {
-            let taken = reserve_in(&mut file, count, unix_millis());
-            file.unlock()?;
-            taken
-        });
+        // A lock is held for microseconds; one held longer (a run stopped with SIGSTOP) is
+        // waited for a little, then this batch keeps to the run's own pace.
+        let mut locked = file.try_lock();
+        for _ in 0..20 {
+            if !matches!(locked, Err(std::fs::TryLockError::WouldBlock)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            locked = file.try_lock();
+        }
+        if locked.is_err() {
+            *kept = Some(file);
+            return Ok(count);
+        }
+        let taken = reserve_in(&mut file, count, unix_millis());
+        let taken = file.unlock().and(taken);
         match taken {
             Ok(taken) => {
                 *kept = Some(file);
@@ -196,25 +208,29 @@ fn reserve_in(
     file.seek(SeekFrom::Start(0))?;
     file.read_to_end(&mut bytes)?;
     let window = SEND_WINDOW.as_millis() as u64;
-    // Instants within the window; one in the future (a clock set back) counts as now.
+    // The instants within the window. One past now by more than a window is garbage or a
+    // clock set far back, and goes (it would hold every run back until then); one less far
+    // ahead (a clock set back a little) counts as now.
     let mut recent: Vec<u64> = bytes
         .chunks_exact(8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")).min(now))
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .filter(|&at| at <= now.saturating_add(window))
+        .map(|at| at.min(now))
         .filter(|&at| at + window > now)
         .collect();
     recent.sort_unstable();
-    let room = MOST.saturating_sub(recent.len());
-    if room == 0 {
-        let oldest = recent[recent.len() - MOST];
-        return Ok(Err(Duration::from_millis((oldest + window - now).max(1))));
-    }
-    let granted = count.min(room);
+    recent.drain(..recent.len().saturating_sub(MOST));
+    let granted = count.min(MOST - recent.len());
     recent.extend(std::iter::repeat_n(now, granted));
+    // Written back even when nothing is granted: what went stays gone.
     let bytes: Vec<u8> = recent.iter().flat_map(|at| at.to_le_bytes()).collect();
     file.seek(SeekFrom::Start(0))?;
     file.write_all(&bytes)?;
     file.set_len(bytes.len() as u64)?;
-    Ok(Ok(granted))
+    Ok(match granted {
+        0 => Err(Duration::from_millis((recent[0] + window - now).max(1))),
+        granted => Ok(granted),
+    })
 }
 
 #[cfg(test)]
@@ -235,9 +251,22 @@ mod tests {
         );
         // Once the first 30 are out of the window, there is room again.
         assert_eq!(reserve_sends(&file, 5, now + 1015).unwrap(), Ok(5));
-        // Garbage (a torn write, a clock far ahead) never blocks for longer than a window.
-        std::fs::write(&file, [0xFF; 13]).unwrap();
+        // Garbage (a torn write, a clock far ahead) never blocks for longer than a window:
+        // a whole file of instants far in the future is dropped, and so are they on disk.
+        std::fs::write(&file, [0xFF; 400]).unwrap();
         assert_eq!(reserve_sends(&file, 5, now + 2000).unwrap(), Ok(5));
+        let ahead: Vec<u8> = (0..50u64)
+            .flat_map(|_| (now + 120_000).to_le_bytes())
+            .collect();
+        std::fs::write(&file, ahead).unwrap();
+        assert_eq!(reserve_sends(&file, 5, now + 3000).unwrap(), Ok(5));
+        assert_eq!(std::fs::read(&file).unwrap().len(), 5 * 8);
+        // A full window: nothing granted, the wait until its oldest leaves.
+        assert_eq!(reserve_sends(&file, 45, now + 3000).unwrap(), Ok(45));
+        assert_eq!(
+            reserve_sends(&file, 1, now + 3100).unwrap(),
+            Err(Duration::from_millis(915))
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub(crate) struct Checked {
     pub(crate) lanes: Vec<u16>,
     /// Rows that wait for an instance the run does not have, by instance.
     pub(crate) waiting: BTreeMap<String, u64>,
+    /// Rows whose card another run attempted with no answer yet.
+    pub(crate) in_doubt: u64,
 }
 
 /// What the pass needs of the run.
@@ -153,6 +155,7 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
             resend: pass.policy.resend_changed,
         });
     }
+    checked.in_doubt = in_doubt;
     if already_sent > 0 {
         pass.events.note(Note::AlreadySent {
             count: already_sent,

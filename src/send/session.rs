@@ -148,8 +148,11 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
     };
     let mut record = record;
     // A run that created the results file and sent nothing removes it again, unless its
-    // lines say something: rows this machine sent in another run.
-    if counts.as_ref().is_ok_and(|c| c.total.already_sent > 0) {
+    // lines say something: rows this machine sent in another run, or may have.
+    if counts
+        .as_ref()
+        .is_ok_and(|c| c.total.already_sent + c.total.unknown_elsewhere > 0)
+    {
         record.keep();
     }
     if let Ok(counts) = counts {
@@ -539,6 +542,8 @@ impl Run<'_> {
                 } else if !checked.waiting.is_empty() {
                     // Said above: the rows left wait for an instance this run does not have.
                     Note::OnlyWaitingLeft
+                } else if checked.in_doubt > 0 {
+                    Note::OnlyInDoubtLeft
                 } else {
                     Note::NothingToSend
                 },

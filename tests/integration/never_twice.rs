@@ -774,3 +774,35 @@ fn a_relative_state_home_is_passed_over_and_no_home_at_all_stops_the_run() {
     assert!(run.stderr.contains("set HOME"), "{run:?}");
     assert!(!dir.path("three.csv").exists());
 }
+
+/// Every row of a run is a card another run attempted with no answer yet: the run says so
+/// (not "every sendable row was sent before"), exits 1, and keeps its results file, whose
+/// lines say which file settles each (it left none, and `status` on it then found nothing).
+#[test]
+fn a_run_whose_every_row_is_in_doubt_elsewhere_keeps_its_results_and_says_why() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults {
+        drop_after_accept: 1.0,
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "a.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    let run = dir.send(&sandbox, &send_args("in.csv", "b.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("the rows left are cards another run attempted"),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("sent before"), "{run:?}");
+    let rows = read_records(&dir.path("b.csv"));
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter().all(|r| r["status"] == "unknown"
+            && r["attempts"] == "0"
+            && r["error"].contains("a.csv")),
+        "{rows:?}"
+    );
+    assert_eq!(sandbox.outgoing().len(), 3, "nothing went twice");
+}

@@ -169,17 +169,17 @@ pub(crate) fn schedule(args: &SafetyArgs) -> Result<Schedule, Failure> {
                 crate::term::shown(name)
             ))
         })?,
-        // Hours, days and a day's cap are the local time zone's: one that cannot be read
-        // (TZ set to something that is not a zone) would quietly be UTC.
-        None if args.window.is_some() || args.days.is_some() || args.daily_cap.is_some() => {
+        // Hours, days and a day's cap are the local time zone's: TZ set to something that
+        // is not a zone would quietly be UTC. (A machine with no zone at all, TZ unset, is
+        // on UTC, as its own clock says.)
+        None if (args.window.is_some() || args.days.is_some() || args.daily_cap.is_some())
+            && std::env::var_os("TZ").is_some() =>
+        {
             jiff::tz::TimeZone::try_system().map_err(|_| {
                 usage(format!(
-                    "the local time zone cannot be read{}, and --window, --days and \
-                     --daily-cap count in it: give the zone with --tz (e.g. --tz \
-                     Europe/Moscow), or fix TZ",
-                    std::env::var("TZ")
-                        .map(|tz| format!(" (TZ is '{}')", crate::term::shown(&tz)))
-                        .unwrap_or_default()
+                    "TZ is '{}', not a time zone, and --window, --days and --daily-cap count \
+                     in the local one: give it with --tz (e.g. --tz Europe/Moscow), or fix TZ",
+                    crate::term::shown(&std::env::var("TZ").unwrap_or_default())
                 ))
             })?
         }

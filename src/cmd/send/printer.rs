@@ -256,6 +256,11 @@ impl Printer {
                 "greenbulk: nothing to send: the input has a header row and no data rows"
                     .to_string(),
             ),
+            Note::OnlyInDoubtLeft => lines.push(
+                "greenbulk: nothing to send now: the rows left are cards another run attempted \
+                 with no answer yet (see above)"
+                    .to_string(),
+            ),
             Note::OnlyWaitingLeft => lines.push(
                 "greenbulk: nothing to send now: the rows left wait for an instance this run \
                  does not have (see above)"
