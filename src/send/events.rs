@@ -101,6 +101,8 @@ pub enum Note {
     Waiting { instance: String, rows: u64 },
     /// Nothing to send now: the rows left wait for instances the run does not have.
     OnlyWaitingLeft,
+    /// A sent-card history had slots that failed their checksum.
+    HistoryDamaged { path: String, slots: u64 },
     /// Every row left is a card another run attempted with no answer yet.
     OnlyInDoubtLeft,
     /// The sending window is closed (or full) for this instance: it waits until `opens`.

@@ -57,6 +57,12 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
     if let Some(restored) = record.as_ref().and_then(Record::restored) {
         events.note(Note::Restored(restored));
     }
+    for history in cards.iter().filter(|c| c.damaged() > 0) {
+        events.note(Note::HistoryDamaged {
+            path: history.shown_path(),
+            slots: history.damaged(),
+        });
+    }
 
     let (record, cards, mut checked) = {
         let (options, events, history, routing) = (

@@ -806,3 +806,31 @@ fn a_run_whose_every_row_is_in_doubt_elsewhere_keeps_its_results_and_says_why() 
     );
     assert_eq!(sandbox.outgoing().len(), 3, "nothing went twice");
 }
+
+/// A slot of the sent-card history that fails its checksum (a power cut mid-write, the
+/// disk) is skipped, as it must be, but not without a word: the run warns that its card may
+/// go again.
+#[test]
+fn a_damaged_sent_card_history_is_said() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "a.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let history = std::fs::read_dir(dir.path("state/greenbulk"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "bin") && p.to_string_lossy().contains("cards-")
+        })
+        .expect("the instance's history");
+    let mut bytes = std::fs::read(&history).unwrap();
+    bytes[16 + 64 + 3] ^= 0xff;
+    std::fs::write(&history, bytes).unwrap();
+    let run = dir.send(&sandbox, &send_args("in.csv", "b.csv", &[]));
+    assert!(
+        run.stderr.contains("has 1 damaged slot") && run.stderr.contains("may be sent again"),
+        "{run:?}"
+    );
+}

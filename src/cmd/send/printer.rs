@@ -256,6 +256,18 @@ impl Printer {
                 "greenbulk: nothing to send: the input has a header row and no data rows"
                     .to_string(),
             ),
+            Note::HistoryDamaged { path, slots } => lines.push(format!(
+                "greenbulk: warning: the sent-card history {path} has {} (a power cut in the \
+                 middle of a write, or the disk): the cards {} are not known to it, and a row \
+                 of such a card whose own results file does not record it may be sent again. \
+                 Restore the file from a backup if you have one",
+                plural(slots, "damaged slot", "damaged slots"),
+                if slots == 1 {
+                    "it held is"
+                } else {
+                    "they held are"
+                }
+            )),
             Note::OnlyInDoubtLeft => lines.push(
                 "greenbulk: nothing to send now: the rows left are cards another run attempted \
                  with no answer yet (see above)"

@@ -110,6 +110,8 @@ pub(crate) struct SentCards {
     /// The cards this run claimed: a second row with the same card (chat and phone, other
     /// names) is refused, even with `--again` — one run sends a card once.
     claimed_now: HashSet<CardKey>,
+    /// Slots read that failed their checksum: their cards are not known to this history.
+    damaged: u64,
 }
 
 impl SentCards {
@@ -206,6 +208,7 @@ impl SentCards {
             indexed: false,
             this_file: None,
             claimed_now: HashSet::new(),
+            damaged: 0,
         };
         let Some(file) = &cards.file else {
             // Nothing to build an index from: whatever appears later is a change.
@@ -221,6 +224,17 @@ impl SentCards {
         cards.file().unlock()?;
         read?;
         Ok(cards)
+    }
+
+    /// How many of its slots were damaged when read (a power cut in the middle of a write,
+    /// or the disk): the cards they held are not known to it.
+    pub(crate) fn damaged(&self) -> u64 {
+        self.damaged
+    }
+
+    /// Its file, as shown.
+    pub(crate) fn shown_path(&self) -> String {
+        crate::term::shown_path(&self.path)
     }
 
     /// The open file (there is one whenever a slot can exist).
@@ -280,7 +294,9 @@ impl SentCards {
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
                     Err(e) => return Err(e),
                 }
-                if let Some(slot) = Slot::decode(&bytes) {
+                let decoded = Slot::decode(&bytes);
+                self.damaged += u64::from(decoded.is_none());
+                if let Some(slot) = decoded {
                     if first {
                         read.push(IndexRead {
                             fingerprint: slot.card.0 as u64,
@@ -1071,6 +1087,7 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let mut reopened = run(dir.path(), "b.csv");
         assert_eq!(reopened.len(), 1, "the damaged slot is skipped");
+        assert_eq!(reopened.damaged(), 1, "and counted, to be said");
         assert!(reopened.earlier(card(2)).is_some());
         let claimed = reopened.claim(&[fresh(4)], 2).unwrap();
         assert_eq!(claimed, [Some(2)], "appended after the whole slots");
