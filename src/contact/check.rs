@@ -196,7 +196,10 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         Field::LastName,
         Field::Company,
     ]
-    .map(|field| name(field, cell(field), &mut findings, &mut swallows));
+    .map(|field| {
+        let found = row.swallowed.is_some();
+        name(field, cell(field), &mut findings, &mut swallows, found)
+    });
     if [&first_name, &middle_name, &last_name, &company]
         .iter()
         .all(|s| s.is_empty())
@@ -368,7 +371,7 @@ pub fn check_setting(setting: &FieldSetting, country: Option<Country>) -> Result
         Field::QuotedMessageId => None,
         _ => {
             let mut findings = Vec::new();
-            name(field, value, &mut findings, &mut false);
+            name(field, value, &mut findings, &mut false, false);
             findings
                 .iter()
                 .find(|f| f.severity == Severity::Error)
@@ -395,6 +398,7 @@ fn name<'a>(
     text: &'a str,
     findings: &mut Vec<Finding>,
     swallows: &mut bool,
+    reader_found: bool,
 ) -> Cow<'a, str> {
     let mut name = Cow::Borrowed(text);
     // A line break is a control character: without any, only the length is left to check.
@@ -404,7 +408,9 @@ fn name<'a>(
         }
         return name;
     }
-    if let Some(rest) = text.split(['\n', '\r']).nth(1)
+    // Not said twice: the reader may have found it already (as many delimiters as a row).
+    if !reader_found
+        && let Some(rest) = text.split(['\n', '\r']).nth(1)
         && rest.matches([',', ';', '\t', '|']).count() >= 2
     {
         findings.push(Finding::new(
