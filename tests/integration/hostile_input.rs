@@ -410,6 +410,14 @@ fn a_row_swallowed_into_a_name_stops_a_skip_invalid_send() {
         !run.stderr.contains("--skip-invalid`"),
         "no command that skips it: {run:?}"
     );
+    // Said once: the reader found it, and the name's own check does not say it again.
+    let run = dir.run(&["validate", "q.csv", "--report", "-"]);
+    let errors = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("3,error,"))
+        .count();
+    assert_eq!(errors, 1, "{run:?}");
 
     let sandbox = sandbox(Faults::default());
     let run = dir.send(
