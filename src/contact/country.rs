@@ -77,7 +77,7 @@ impl Country {
             let without_trunk = trunk.is_empty() || !digits.starts_with(trunk);
             if without_trunk
                 && let Some(written) = as_written().filter(|written| *written != number)
-                && phonenumber::parse(None, format!("+{written}")).is_ok_and(|p| p.is_valid())
+                && phone::in_a_plan(written)
             {
                 return Err(PhoneError::Ambiguous(Box::new(Ambiguous {
                     country: self,

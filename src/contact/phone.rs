@@ -318,19 +318,20 @@ pub(super) struct Digits {
 }
 
 pub(super) fn scan(text: &str) -> Result<Digits, PhoneError> {
-    let scanned = match parse_plain(text.as_bytes()) {
-        Some(scanned) => scanned,
-        None => parse_any(text),
-    };
     // `+49 (0)30 1234567`: the 0 is the trunk prefix, dialled only within the country; the
     // number is +49 30 1234567 (then judged by its length and plan like any other).
-    match optional_trunk_dropped(text) {
-        Some(dropped) => match parse_plain(dropped.as_bytes()) {
-            Some(scanned) => scanned,
-            None => parse_any(&dropped),
-        },
-        None => scanned,
+    let dropped = optional_trunk_dropped(text);
+    let text = dropped.as_deref().unwrap_or(text);
+    match parse_plain(text.as_bytes()) {
+        Some(scanned) => scanned,
+        None => parse_any(text),
     }
+}
+
+/// Whether some country's numbering plan (libphonenumber's) has the number with these
+/// international digits (country code first).
+pub(super) fn in_a_plan(digits: impl fmt::Display) -> bool {
+    phonenumber::parse(None, format!("+{digits}")).is_ok_and(|p| p.is_valid())
 }
 
 /// The text without the `(0)` written after a country code (`+49 (0)30 1234567`, `44

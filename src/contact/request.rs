@@ -120,7 +120,7 @@ fn personal(digits: &str) -> Result<ChatId, String> {
     // A chat may be a number shorter than a card's phone may (Norway's, Singapore's: ten
     // digits with the country code), when its country's plan has it.
     if (8..MIN_DIGITS).contains(&digits.len())
-        && phonenumber::parse(None, format!("+{digits}")).is_ok_and(|p| p.is_valid())
+        && super::phone::in_a_plan(digits)
         && let Ok(n) = digits.parse()
     {
         return Ok(ChatId::Personal(n));

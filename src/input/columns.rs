@@ -148,6 +148,9 @@ const FULL_NAME: &[&str] = &[
     "контактноелицо",
 ];
 
+/// Numbers that are not phones: a column so named, or a number a row labels so.
+const NOT_PHONES: [&str; 4] = ["fax", "факс", "pager", "пейджер"];
+
 /// How likely a header is a phone a WhatsApp chat can be reached at (lower is likelier),
 /// or none for a header that is not a phone: mobile first, then a general or primary phone,
 /// then work, then home and the rest. Labels of phone columns (`Phone 1 - Type`), faxes and
@@ -162,22 +165,20 @@ fn phone_rank(loose_header: &str) -> Option<u8> {
         "телефон",
         "мобильн",
         "сотов",
-    ]) || has(&[
-        "fax",
-        "факс",
-        "pager",
-        "пейджер",
-        "type",
-        "label",
-        "тип",
-        "yomi",
-        "telex",
-        "tty",
-        "assistant",
-        "ext",
-        "доб",
-        "phonetic",
-    ]) {
+    ]) || has(&NOT_PHONES)
+        || has(&[
+            "type",
+            "label",
+            "тип",
+            "yomi",
+            "telex",
+            "tty",
+            "assistant",
+            "ext",
+            "доб",
+            "phonetic",
+        ])
+    {
         return None;
     }
     Some(if has(&["mobile", "cell", "мобильн", "сотов"]) {
@@ -348,11 +349,7 @@ impl ColumnMap {
         let text = row.cell(Some(label));
         // Whole words: `Work Fax` is a fax, `Fairfax office` is not.
         text.split(|c: char| !c.is_alphanumeric())
-            .any(|word| {
-                ["fax", "факс", "pager", "пейджер"]
-                    .iter()
-                    .any(|kind| word.to_lowercase() == *kind)
-            })
+            .any(|word| NOT_PHONES.contains(&word.to_lowercase().as_str()))
             .then_some(text)
     }
 
