@@ -32,6 +32,7 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
         },
         queue_ttl: super::common::queue_ttl(),
         asked_per_round: asked_per_round(),
+        parts: history_parts(),
         state_dir,
     };
     let watching = options.watch.as_ref().map(Duration::as_secs);
@@ -95,6 +96,15 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
     } else {
         Exit::Incomplete
     })
+}
+
+/// How many parts a round works on the history in: as many as its size calls for, unless
+/// the tests set a number (`GREENBULK_HISTORY_PARTS`) to work on a small history in parts.
+fn history_parts() -> Option<u32> {
+    std::env::var("GREENBULK_HISTORY_PARTS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&parts| parts > 0)
 }
 
 /// [`ASKED_PER_ROUND`]; the tests set a smaller number (`GREENBULK_LOOKUPS_PER_ROUND`) to

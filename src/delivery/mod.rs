@@ -7,6 +7,8 @@
 //! - [`lookup`]: a row whose answer was lost (`unknown`), found in the queue or the journal;
 //! - [`observe`] and [`status`]: every sent row's [`Delivery`] state, for `greenbulk status`.
 
+mod asked;
+mod lines;
 pub mod lookup;
 pub(crate) mod observe;
 pub mod status;

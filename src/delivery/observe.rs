@@ -59,13 +59,6 @@ pub struct Calls {
 }
 
 impl Calls {
-    /// Another round's calls (one instance's) added to these.
-    pub(crate) fn add(&mut self, other: Calls) {
-        self.journal += other.journal;
-        self.queue += other.queue;
-        self.messages += other.messages;
-    }
-
     pub fn total(&self) -> u32 {
         self.journal + self.queue + self.messages
     }
@@ -172,7 +165,7 @@ pub(crate) async fn observe<'h>(
         let tracked = card(i as usize);
         (tracked.looked_up, tracked.accepted_at, tracked.id_message)
     };
-    let asked = asked_per_round.max(1);
+    let asked = asked_per_round;
     if ask.len() > asked {
         ask.select_nth_unstable_by(asked, |a, b| order(a).cmp(&order(b)));
     }

@@ -7,22 +7,22 @@
 //! queue's length and delay to say when the last card should leave. `--watch` repeats rounds
 //! until every card's state is final or 24 hours have passed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Delivery;
+use super::asked::Asked;
+use super::lines;
 use super::lookup::{self, ResolveError, Resolved};
 use super::observe::{self, Calls, Tracked};
 use crate::client::{CallError, Client, Credentials, Gateway};
-use crate::contact::{CardKey, ContentKey};
+use crate::contact::ContentKey;
 use crate::input::RowNumber;
 use crate::record::ledger::unix_millis;
 use crate::record::sent::SentCards;
-use crate::record::{
-    Column, Event, Fate, Layout, Record, RecordError, Status, StatusCounts, results,
-};
+use crate::record::{Column, Event, Fate, Layout, Part, Record, RecordError, StatusCounts};
 use crate::sandbox::{self, Sandbox};
 
 /// Where `status` asks.
@@ -60,6 +60,9 @@ pub struct StatusOptions {
     pub asked_per_round: usize,
     /// Where the sent-card history is kept: a round brings it in line with what it learned.
     pub state_dir: PathBuf,
+    /// How many parts a round works on the history in (see [`Record::parts`]); none: as
+    /// many as keep each near 100,000 cards.
+    pub parts: Option<u32>,
 }
 
 /// When `--watch` may stop looking at a card.
@@ -272,7 +275,8 @@ async fn clients(
             }
         }
         StatusTarget::Sandbox => {
-            let history = Record::peek(&options.results)?;
+            // The instances it names, not its cards.
+            let history = Record::peek_part(&options.results, Part::NONE)?;
             let mut places: Vec<usize> = history
                 .named_instances()
                 .filter_map(|id| sandbox::built_in_place(id))
@@ -300,34 +304,142 @@ async fn clients(
     Ok((clients, started))
 }
 
+/// One round: every part of the history in turn ([`Record::parts`]), then the results file
+/// rewritten once from what each part found.
 async fn round(
     clients: &[Arc<dyn Gateway>],
     record: &mut Record,
     options: &StatusOptions,
 ) -> Result<Round, StatusError> {
+    // Each instance's queue and journal, asked once this round whichever part needs them:
+    // once to find lost answers, once for the sent cards' states.
+    let finding: Vec<Asked> = clients.iter().map(|c| Asked::new(c.as_ref())).collect();
+    let seeing: Vec<Asked> = clients.iter().map(|c| Asked::new(c.as_ref())).collect();
+    let parts = record.parts(options.parts);
+    let now = unix_millis();
+    let mut round = Round {
+        instances: clients.len(),
+        all_settled: true,
+        all_delivered: true,
+        ..Round::default()
+    };
     let mut resolved = Resolved::default();
-    for client in clients {
-        let scope = lookup::Scope {
-            instance: client.id_instance(),
-            alone: clients.len() == 1,
-        };
-        resolved.add(lookup::resolve(client.as_ref(), record, scope).await?);
+    let mut queued_on = vec![false; clients.len()];
+    let mut messages = 0;
+    let mut budget = options.asked_per_round;
+    let mut earlier = Vec::new();
+    let mut missing = 0;
+    for (done, &part) in parts.iter().enumerate() {
+        record.load_part(part)?;
+        for asked in &finding {
+            let scope = lookup::Scope {
+                instance: asked.id_instance(),
+                alone: clients.len() == 1,
+            };
+            resolved.add(lookup::resolve(asked, record, scope).await?);
+        }
+        reconcile_sent_cards(clients, record, options, part)?;
+        // The lookups one by one are shared out: each part its share of what is left.
+        let share = budget.div_ceil(parts.len() - done);
+        let seen = see_part(&seeing, record, options, now, share, &mut round).await?;
+        budget -= seen.asked.min(budget);
+        messages += seen.messages;
+        for (place, queued) in seen.queued_on.into_iter().enumerate() {
+            queued_on[place] |= queued;
+        }
+        if !part.is_last() {
+            let (found, part_missing) = lines::found_in_part(record)?;
+            earlier.push(found);
+            missing += part_missing;
+        }
     }
-    let history = record.history().clone();
-    // What the lookups learned goes into this machine's sent-card histories too: a card
-    // found sent is never sent again from another results file, one shown absent may be.
+    round.restored = record.restored().map_or(0, |restored| restored.rows);
+    round.repaired = record.repaired();
+    round.resolved = (resolved != Resolved::default()).then_some(resolved);
+    round.all_settled &= round.unknown == 0;
+    round.all_delivered &= round.unknown == 0;
+    // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
+    round.all_delivered &= round.sent > 0;
+    // The results file first: the queue's length and delay below are for the summary only,
+    // and a call of theirs that fails must not leave the file behind the ledger.
+    let (counts, last_missing) = lines::rewrite(record, earlier)?;
+    round.counts = counts;
+    round.missing_lines = missing + last_missing;
+    let mut calls = Calls {
+        messages,
+        ..Calls::default()
+    };
+    for asked in &seeing {
+        let (journal, queue) = asked.calls();
+        calls.journal += journal;
+        calls.queue += queue;
+    }
     for (place, client) in clients.iter().enumerate() {
-        let dir = match options.target {
-            StatusTarget::Sandbox => sandbox::history_dir(&options.state_dir),
-            StatusTarget::Api(_) => options.state_dir.clone(),
-        };
-        let mut cards =
-            SentCards::open(&dir, client.id_instance()).map_err(|e| anyhow::anyhow!(e))?;
+        if !queued_on[place] {
+            continue;
+        }
+        let length = client.queue_length().await?;
+        let delay = client.delay().await?;
+        let state = client.state().await?;
+        calls.queue += 3;
+        round.queues.push(Queue {
+            instance: client.id_instance().to_string(),
+            length: length.count,
+            drains_in: delay.saturating_mul(length.count as u32),
+            state,
+        });
+    }
+    round.calls = calls;
+    Ok(round)
+}
+
+/// What the lookups learned goes into this machine's sent-card histories too (the part of
+/// them the record holds): a card found sent is never sent again from another results
+/// file, one shown absent may be.
+fn reconcile_sent_cards(
+    clients: &[Arc<dyn Gateway>],
+    record: &Record,
+    options: &StatusOptions,
+    part: Part,
+) -> Result<(), StatusError> {
+    let dir = match options.target {
+        StatusTarget::Sandbox => sandbox::history_dir(&options.state_dir),
+        StatusTarget::Api(_) => options.state_dir.clone(),
+    };
+    let history = record.history();
+    for (place, client) in clients.iter().enumerate() {
+        let mut cards = SentCards::open_part(&dir, client.id_instance(), part)
+            .map_err(|e| anyhow::anyhow!(e))?;
         cards
             .register(&record.identity())
-            .and_then(|_| cards.reconcile_with(&history, unix_millis(), place == 0))
+            .and_then(|_| cards.reconcile_with(history, unix_millis(), place == 0))
             .map_err(|e| anyhow::anyhow!(e))?;
     }
+    Ok(())
+}
+
+/// What one part's sent cards showed.
+struct SeenPart {
+    /// Cards asked about one by one.
+    asked: usize,
+    /// `getMessage` calls made.
+    messages: u32,
+    /// Whether a card of this part is queued on each instance.
+    queued_on: Vec<bool>,
+}
+
+/// Finds the state of every sent card of the part the record holds (asking at most `share`
+/// of them one by one), records the changes in the ledger and in the history held, and adds
+/// what it saw to `round`.
+async fn see_part(
+    clients: &[Asked<'_>],
+    record: &mut Record,
+    options: &StatusOptions,
+    now: u64,
+    share: usize,
+    round: &mut Round,
+) -> Result<SeenPart, StatusError> {
+    let history = record.history().clone();
     // The chat of each sent card: the ledger's, else the results file's (older ledgers).
     let chats = results_chats(record)?;
     // Each sent card with a chat: its place in the history (4 bytes, not a copy of it), and
@@ -335,8 +447,6 @@ async fn round(
     const NO_CLIENT: u16 = u16::MAX;
     let mut open: Vec<u32> = Vec::new();
     let mut asker: Vec<u16> = Vec::new();
-    let mut elsewhere: BTreeMap<String, u64> = BTreeMap::new();
-    let mut unknown = 0;
     for (place, (_, state)) in history.iter().enumerate() {
         match &state.fate {
             Fate::Sent(id) => {
@@ -352,12 +462,12 @@ async fn round(
                 if client.is_none()
                     && let Some(on) = history.instance(state.instance)
                 {
-                    *elsewhere.entry(on.to_string()).or_default() += 1;
+                    *round.elsewhere.entry(on.to_string()).or_default() += 1;
                 }
                 open.push(place as u32);
                 asker.push(client.map_or(NO_CLIENT, |c| c as u16));
             }
-            Fate::Unknown(_) => unknown += 1,
+            Fate::Unknown(_) => round.unknown += 1,
             _ => {}
         }
     }
@@ -381,12 +491,14 @@ async fn round(
         };
         (key, state.row, tracked)
     };
-    let now = unix_millis();
     let mut states: Vec<Option<Delivery>> = vec![None; open.len()];
     let mut asked: Vec<u32> = Vec::new();
-    let mut waiting = 0;
-    let mut calls = Calls::default();
-    let mut queued_on = vec![false; clients.len()];
+    let mut seen = SeenPart {
+        asked: 0,
+        messages: 0,
+        queued_on: vec![false; clients.len()],
+    };
+    let mut share = share;
     for (place, client) in clients.iter().enumerate() {
         let place16 = place as u16;
         // One instance asks about every card: no list of them.
@@ -404,36 +516,25 @@ async fn round(
         }
         let of = |j: usize| if every { j } else { mine[j] as usize };
         let observed = observe::observe(
-            client.as_ref(),
+            client,
             count,
             |j| card(of(j)).2,
             options.queue_ttl,
             now,
-            options.asked_per_round,
+            share,
         )
         .await?;
         for (j, state) in observed.states.iter().enumerate() {
             states[of(j)] = *state;
-            queued_on[place] |= *state == Some(Delivery::Queued);
+            seen.queued_on[place] |= *state == Some(Delivery::Queued);
         }
         asked.extend(observed.asked.iter().map(|&j| of(j) as u32));
-        waiting += observed.waiting;
-        calls.add(observed.calls);
+        share -= observed.asked.len().min(share);
+        round.to_look_up += observed.waiting;
+        seen.messages += observed.calls.messages;
     }
-
-    let mut round = Round {
-        restored: record.restored().map_or(0, |restored| restored.rows),
-        repaired: record.repaired(),
-        resolved: (resolved != Resolved::default()).then_some(resolved),
-        sent: open.len() as u64,
-        unknown,
-        to_look_up: waiting,
-        elsewhere,
-        instances: clients.len(),
-        ..Round::default()
-    };
-    let mut all_settled = true;
-    let mut all_delivered = unknown == 0;
+    seen.asked = asked.len();
+    round.sent += open.len() as u64;
     for (i, (state, &client)) in states.iter().zip(&asker).enumerate() {
         let before = card(i).2.delivery;
         // No answer for an open card: it waits for a later round's lookups (or for a
@@ -449,12 +550,9 @@ async fn round(
                 _ => "not looked up",
             })
             .or_default() += 1;
-        all_settled &= state.is_some_and(|state| options.until.settled(state));
-        all_delivered &= state.is_some_and(Delivery::is_delivered);
+        round.all_settled &= state.is_some_and(|state| options.until.settled(state));
+        round.all_delivered &= state.is_some_and(Delivery::is_delivered);
     }
-    round.all_settled = all_settled && unknown == 0;
-    // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
-    round.all_delivered = all_delivered && !open.is_empty();
 
     let changes = states.iter().enumerate().filter_map(|(i, state)| {
         let state = (*state)?;
@@ -471,42 +569,40 @@ async fn round(
         Event::LookedUp { key, row, at: now }
     });
     record.append_unread(changes.chain(looked_up))?;
-    // What the round tracked goes before the ledger is read again and the results file
-    // rewritten: a million cards' worth, each.
-    drop((open, asker, states, asked, chats));
+    // The history held learns the same, without reading the ledger again.
+    drop(chats);
     drop(history);
-    record.reload()?;
-    // The results file first: the queue's length and delay below are for the summary only,
-    // and a call of theirs that fails must not leave the file behind the ledger.
-    (round.counts, round.missing_lines) = rewrite(record)?;
-    for (place, client) in clients.iter().enumerate() {
-        if !queued_on[place] {
-            continue;
+    record.update_history(|history| {
+        for (&place, state) in open.iter().zip(&states) {
+            if let (Some(state), Some(held)) = (state, history.state_at_mut(place))
+                && held.delivery.map(|(delivery, _)| delivery) != Some(*state)
+            {
+                held.delivery = Some((*state, now));
+            }
         }
-        let length = client.queue_length().await?;
-        let delay = client.delay().await?;
-        let state = client.state().await?;
-        calls.queue += 3;
-        round.queues.push(Queue {
-            instance: client.id_instance().to_string(),
-            length: length.count,
-            drains_in: delay.saturating_mul(length.count as u32),
-            state,
-        });
-    }
-    round.calls = calls;
-    Ok(round)
+        for &i in &asked {
+            if let Some(held) = history.state_at_mut(open[i as usize]) {
+                held.looked_up = Some(now);
+            }
+        }
+    })?;
+    Ok(seen)
 }
 
-/// The chat of each sent row, by idMessage, from the results file: only for ledgers written
-/// by a greenbulk that did not record the chat (none are read otherwise).
+/// The chat of each sent row whose ledger did not record it (written by an older
+/// greenbulk), by idMessage, from the results file (none is read otherwise).
 fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError> {
     let mut chats = HashMap::new();
-    let without_chat = record
-        .history()
+    let history = record.history();
+    let without_chat: HashSet<&str> = history
         .iter()
-        .any(|(_, state)| state.chat.is_none() && matches!(state.fate, Fate::Sent(_)));
-    if !without_chat {
+        .filter(|(_, state)| state.chat.is_none())
+        .filter_map(|(_, state)| match &state.fate {
+            Fate::Sent(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if without_chat.is_empty() {
         return Ok(chats);
     }
     let mut layout: Option<Layout> = None;
@@ -515,133 +611,10 @@ fn results_chats(record: &Record) -> Result<HashMap<String, String>, StatusError
         Some(layout) => {
             let mut fields = layout.arrange(line);
             let id = std::mem::take(&mut fields[Column::IdMessage.at()]);
-            if !id.is_empty() {
+            if without_chat.contains(id.as_str()) {
                 chats.insert(id, std::mem::take(&mut fields[Column::ChatId.at()]));
             }
         }
     })?;
     Ok(chats)
-}
-
-/// Rewrites the results file from itself with what the ledger now says of each line it can
-/// tell. A line is the ledger's row when its row number, chat and phone are the row's last
-/// attempt's: it gets the row's status, idMessage, error, attempts and delivery (a line of a
-/// card no longer in the input keeps saying so). Another line that says its card was sent or
-/// may have been — one that names a card sent from another row, or taken back from the
-/// results file — is found by its idMessage, else by its card (chat and phone), and gets
-/// that card's status and delivery, keeping its own note. The rest (duplicates, invalid
-/// rows, cards sent in other runs) stay as they are; the next `send --resume` rewrites them
-/// from the input.
-fn rewrite(record: &Record) -> Result<(StatusCounts, u64), StatusError> {
-    let history = record.history().clone();
-    // The keys by a hash of the row, chat and phone, and by a hash of the idMessage: tables
-    // of places in the history (4 bytes a slot, not 32), each found checked against the
-    // state it leads to.
-    let row_hash = |row: u64, chat: &str, phone: u64| {
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        hasher.update(&row.to_le_bytes());
-        hasher.update(chat.as_bytes());
-        hasher.update(&[0x1f]);
-        hasher.update(&phone.to_le_bytes());
-        hasher.digest()
-    };
-    let id_hash = |id: &str| xxhash_rust::xxh3::xxh3_64(id.as_bytes());
-    let state_at = |place: u32| history.at(place).expect("a place in this history").1;
-    let of_row = |place: u32| {
-        let state = state_at(place);
-        match (&state.chat, state.phone) {
-            (Some(chat), Some(phone)) => Some((state.row.0, chat.as_str(), phone)),
-            _ => None,
-        }
-    };
-    let sent_id = |place: u32| match &state_at(place).fate {
-        Fate::Sent(id) => Some(id.as_str()),
-        _ => None,
-    };
-    let mut by_row: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
-    let mut by_id: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
-    for (place, (_, state)) in history.iter().enumerate() {
-        let place = place as u32;
-        if let Some((row, chat, phone)) = of_row(place) {
-            let entry = by_row.entry(
-                row_hash(row, chat, phone),
-                |&held| of_row(held) == Some((row, chat, phone)),
-                |&held| of_row(held).map_or(0, |(r, c, p)| row_hash(r, c, p)),
-            );
-            match entry {
-                hashbrown::hash_table::Entry::Occupied(mut held) => {
-                    // The same row sent again corrected (--resend-changed): the content sent,
-                    // then the latest attempt — as `send` writes the line (a correction that
-                    // failed leaves the row's card sent).
-                    if state.standing() > state_at(*held.get()).standing() {
-                        *held.get_mut() = place;
-                    }
-                }
-                hashbrown::hash_table::Entry::Vacant(slot) => {
-                    slot.insert(place);
-                }
-            }
-        }
-        if let Some(id) = sent_id(place) {
-            match by_id.entry(
-                id_hash(id),
-                |&held| sent_id(held) == Some(id),
-                |&held| sent_id(held).map_or(0, id_hash),
-            ) {
-                hashbrown::hash_table::Entry::Occupied(mut held) => *held.get_mut() = place,
-                hashbrown::hash_table::Entry::Vacant(slot) => {
-                    slot.insert(place);
-                }
-            }
-        }
-    }
-    // The cards that have a line: one bit for each place a card can be kept.
-    let mut lines = vec![0u64; history.card_places().div_ceil(64)];
-    let counts = record.update_results(|fields| {
-        let field = |column: Column| fields[column.at()].as_str();
-        let row = field(Column::Row).parse::<u64>().unwrap_or(0);
-        let phone = field(Column::PhoneContact).parse::<u64>().unwrap_or(0);
-        let chat = field(Column::ChatId);
-        let card = CardKey::of(chat, phone);
-        if let Some(place) = history.card_place(card) {
-            lines[place / 64] |= 1 << (place % 64);
-        }
-        let old_error = field(Column::Error);
-        let own = by_row
-            .find(row_hash(row, chat, phone), |&held| {
-                of_row(held) == Some((row, chat, phone))
-            })
-            .map(|&held| state_at(held));
-        if let Some(state) = own {
-            let mut line = results::sendable_line(Some(state));
-            line.error = crate::record::keeping_removed_note(old_error, &line.error);
-            line.fill(fields);
-            return;
-        }
-        if !matches!(
-            Status::parse(field(Column::Status)),
-            Some(Status::Sent | Status::Unknown)
-        ) {
-            return;
-        }
-        let id = field(Column::IdMessage);
-        let by_its_id = by_id
-            .find(id_hash(id), |&held| sent_id(held) == Some(id))
-            .map(|&held| state_at(held));
-        let line = match by_its_id {
-            Some(state) => Some(results::sendable_line(Some(state))),
-            None if !chat.is_empty() => history
-                .card(card)
-                .map(|card| results::card_line(&card, String::new())),
-            None => None,
-        };
-        if let Some(mut line) = line {
-            // The line's own note stays: it says why this row's card is another row's.
-            line.error = old_error.to_string();
-            line.fill(fields);
-        }
-    })?;
-    let with_lines: usize = lines.iter().map(|bits| bits.count_ones() as usize).sum();
-    let missing = history.card_count().saturating_sub(with_lines) as u64;
-    Ok((counts, missing))
 }

@@ -8,6 +8,7 @@ use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
 use crate::record::Delivery;
 use crate::record::event::Event;
+use crate::record::part::Part;
 
 /// What the journal says about one content key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +87,9 @@ pub(crate) struct History {
     /// The cards' names are not kept (`status` never reads them: a million cards' names
     /// are a few hundred MB).
     without_names: bool,
+    /// The part of the cards kept (see [`Part`]); the rest of the ledger's rows are passed
+    /// over.
+    part: Part,
 }
 
 /// Every key's state: the states in a list, in the order first seen, found through a table
@@ -231,11 +235,75 @@ struct RestoredCard {
 }
 
 impl History {
-    /// An empty history that will not keep the cards' names (see [`KeyState::names`]).
-    pub(crate) fn without_names() -> History {
+    /// An empty history that will not keep the cards' names (see [`KeyState::names`]), or
+    /// only a part of the cards.
+    pub(crate) fn keeping(names: bool, part: Part) -> History {
         History {
-            without_names: true,
+            without_names: !names,
+            part,
             ..History::default()
+        }
+    }
+
+    /// Whether a ledger line is of another part of the cards, seen from the few fields that
+    /// say (much cheaper than reading the whole event): false when in doubt, and always for
+    /// the whole history. See [`History::holds`].
+    pub(super) fn passes_over(&self, line: &[u8]) -> bool {
+        /// What a line says of its part.
+        #[derive(serde::Deserialize)]
+        struct Peek<'a> {
+            event: &'a str,
+            #[serde(default)]
+            key: Option<&'a str>,
+            #[serde(default)]
+            chat: Option<&'a str>,
+            #[serde(default)]
+            phone: Option<u64>,
+        }
+        if self.part == Part::WHOLE {
+            return false;
+        }
+        let Ok(Peek {
+            event,
+            key: Some(key),
+            chat,
+            phone,
+        }) = serde_json::from_slice::<Peek>(line)
+        else {
+            return false;
+        };
+        if let ("attempt", Some(chat), Some(phone)) = (event, chat, phone) {
+            return !self.part.holds_card(CardKey::of(chat, phone));
+        }
+        let Ok(key) = key.parse::<ContentKey>() else {
+            return false;
+        };
+        let attempted = self.keys.get(&key).is_some();
+        match event {
+            "attempt" | "notsent" => !attempted && !self.part.holds_key(key),
+            "sent" | "failed" | "unknown" | "recovered" | "delivery" | "lookedup" => !attempted,
+            _ => false,
+        }
+    }
+
+    /// Whether a row's event is of this history's part: an attempt by its card (by its key
+    /// when it names no chat and phone), an answer or a delivery state by its key's attempt
+    /// (which came first, in whichever part), a row not sent by its key unless attempted.
+    fn holds(&self, event: &Event, key: ContentKey) -> bool {
+        if self.part == Part::WHOLE {
+            return true;
+        }
+        let attempted = || self.keys.get(&key).is_some();
+        match event {
+            Event::Attempt {
+                chat: Some(chat),
+                phone: Some(phone),
+                ..
+            } => self.part.holds_card(CardKey::of(chat, *phone)),
+            Event::Attempt { .. } | Event::NotSent { .. } => {
+                attempted() || self.part.holds_key(key)
+            }
+            _ => attempted(),
         }
     }
 
@@ -357,6 +425,15 @@ impl History {
             .map(|(key, state)| (*key, state))
     }
 
+    /// The state at `place` in [`History::iter`]'s order, to change it as an event the
+    /// caller appended says.
+    pub(crate) fn state_at_mut(&mut self, place: u32) -> Option<&mut KeyState> {
+        self.keys
+            .states
+            .get_mut(place as usize)
+            .map(|(_, state)| state)
+    }
+
     /// Whether an earlier run wrote anything here.
     pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.settings.is_none() && self.restored.is_empty()
@@ -387,6 +464,9 @@ impl History {
                     ..
                 } => {
                     let instance = instance.as_deref().map(|i| self.instance_id(i));
+                    if !self.part.holds_card(CardKey::of(chat, *phone)) {
+                        return;
+                    }
                     self.restored.push(RestoredCard {
                         sent: id_message.clone(),
                         row: *row,
@@ -407,6 +487,9 @@ impl History {
             } => Some(self.instance_id(instance)),
             _ => None,
         };
+        if !self.holds(event, key) {
+            return;
+        }
         let state = self.keys.get_or_default(key);
         state.row = row;
         if let Event::Delivery {

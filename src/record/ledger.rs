@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::lock;
 pub(crate) use crate::record::event::Event;
 pub(crate) use crate::record::history::{CardState, Fate, History, KeyState};
+use crate::record::part::Part;
 
 /// Now, in Unix milliseconds, as the ledger stamps events.
 pub(crate) fn unix_millis() -> u64 {
@@ -80,11 +81,8 @@ pub(crate) enum Names {
 
 /// Reads a journal from its start. Any line that is not an event is damage, except a torn
 /// last line, which is reported in [`Loaded::tail`] for the owner to cut off.
-pub(crate) fn load(file: &File, names: Names) -> Result<Loaded, LoadError> {
-    let mut history = match names {
-        Names::Keep => History::default(),
-        Names::Omit => History::without_names(),
-    };
+pub(crate) fn load(file: &File, names: Names, part: Part) -> Result<Loaded, LoadError> {
+    let mut history = History::keeping(names == Names::Keep, part);
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut line = Vec::new();
     let mut offset = 0u64;
@@ -108,6 +106,14 @@ pub(crate) fn load(file: &File, names: Names) -> Result<Loaded, LoadError> {
         }
         if let Some((line, _, detail)) = bad.take() {
             return Err(LoadError::Damaged(Damage { line, detail }));
+        }
+        if history.passes_over(text) {
+            tail = if terminated {
+                Tail::Clean
+            } else {
+                Tail::Unterminated
+            };
+            continue;
         }
         match serde_json::from_slice::<Event>(text) {
             Ok(event) => {
@@ -134,6 +140,29 @@ pub(crate) fn load(file: &File, names: Names) -> Result<Loaded, LoadError> {
     history.settle_in_flight();
     history.index_cards();
     Ok(Loaded { history, tail })
+}
+
+/// Which of `ids` a journal records as a card's idMessage (sent, or found sent after its
+/// answer was lost), read from its start; a line that is not an event is passed over.
+pub(crate) fn ids_among(
+    file: &File,
+    ids: &std::collections::HashSet<&str>,
+) -> std::io::Result<std::collections::HashSet<String>> {
+    let mut found = std::collections::HashSet::new();
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(found);
+        }
+        if let Ok(Event::Sent { id_message, .. } | Event::Recovered { id_message, .. }) =
+            serde_json::from_slice::<Event>(line.trim_ascii())
+            && ids.contains(id_message.as_str())
+        {
+            found.insert(id_message);
+        }
+    }
 }
 
 /// Appends events. Lines are written inline, which costs less than handing them to a writer
@@ -243,6 +272,10 @@ mod tests {
         ContentKey(n)
     }
 
+    fn load_whole(file: &File, names: Names) -> Result<Loaded, LoadError> {
+        load(file, names, Part::WHOLE)
+    }
+
     fn journal(lines: &str) -> File {
         let mut file = tempfile::tempfile().unwrap();
         file.write_all(lines.as_bytes()).unwrap();
@@ -312,7 +345,7 @@ mod tests {
             },
         ];
         let text: String = events.iter().map(line).collect();
-        let loaded = load(&journal(&text), Names::Keep).unwrap();
+        let loaded = load_whole(&journal(&text), Names::Keep).unwrap();
         let fate = |n| loaded.history.get(key(n)).unwrap().fate.clone();
         assert_eq!(fate(1), Fate::Sent("ID1".into()));
         assert_eq!(fate(2), Fate::Failed("400 bad".into()));
@@ -334,7 +367,7 @@ mod tests {
             instance: None,
         });
         let torn = format!("{attempt}{{\"event\":\"sen");
-        let loaded = load(&journal(&torn), Names::Keep).unwrap();
+        let loaded = load_whole(&journal(&torn), Names::Keep).unwrap();
         assert_eq!(
             loaded.tail,
             Tail::Torn {
@@ -349,19 +382,21 @@ mod tests {
 
         let unterminated = attempt.trim_end().to_string();
         assert_eq!(
-            load(&journal(&unterminated), Names::Keep).unwrap().tail,
+            load_whole(&journal(&unterminated), Names::Keep)
+                .unwrap()
+                .tail,
             Tail::Unterminated
         );
 
         // A whole last line that does not read is not torn: it may be a sent event.
         let whole = format!("{attempt}{{\"event\":\"sent\",\"key\":7}}\n");
         assert!(matches!(
-            load(&journal(&whole), Names::Keep),
+            load_whole(&journal(&whole), Names::Keep),
             Err(LoadError::Damaged(_))
         ));
 
         let damaged = format!("{{\"event\":\"sen\n{attempt}");
-        let Err(LoadError::Damaged(damage)) = load(&journal(&damaged), Names::Keep) else {
+        let Err(LoadError::Damaged(damage)) = load_whole(&journal(&damaged), Names::Keep) else {
             panic!("damage before the last line is refused");
         };
         assert_eq!(damage.line, 1);
@@ -372,11 +407,11 @@ mod tests {
         let text = "{\"event\":\"sent\",\"key\":\"xyz\",\"row\":2,\"id_message\":\"A\"}\n\
                     {\"event\":\"attempt\",\"key\":\"0000000000000000000000000000000a\",\"row\":3}\n";
         assert!(matches!(
-            load(&journal(text), Names::Keep),
+            load_whole(&journal(text), Names::Keep),
             Err(LoadError::Damaged(_))
         ));
         let short_key = "{\"event\":\"attempt\",\"key\":\"ab\",\"row\":2}\n\n";
-        let loaded = load(&journal(&format!("{short_key}{short_key}")), Names::Keep);
+        let loaded = load_whole(&journal(&format!("{short_key}{short_key}")), Names::Keep);
         assert!(matches!(loaded, Err(LoadError::Damaged(_))));
     }
 
@@ -384,7 +419,7 @@ mod tests {
     fn events_written_by_earlier_versions_still_read() {
         let text = "{\"event\":\"attempt\",\"key\":\"0000000000000000000000000000000a\",\"row\":2}\n\
                     {\"event\":\"notsent\",\"key\":\"0000000000000000000000000000000a\",\"row\":2,\"reason\":\"429\"}\n";
-        let loaded = load(&journal(text), Names::Keep).unwrap();
+        let loaded = load_whole(&journal(text), Names::Keep).unwrap();
         assert_eq!(
             loaded.history.get(key(10)).unwrap().fate,
             Fate::Pending(Some("429".into()))

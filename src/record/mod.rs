@@ -12,6 +12,7 @@ mod event;
 mod history;
 pub(crate) mod ledger;
 pub(crate) mod outputs;
+mod part;
 pub(crate) mod results;
 mod rewrite;
 pub(crate) mod sent;
@@ -27,6 +28,7 @@ use crate::term::shown_path;
 pub use delivery::{Delivery, iso_utc};
 use ledger::Names;
 pub(crate) use ledger::{Event, Fate, History, Ledger};
+pub(crate) use part::Part;
 pub(crate) use results::About;
 pub(crate) use rewrite::keeping_removed_note;
 
@@ -137,6 +139,8 @@ pub(crate) struct Record {
     keep: bool,
     /// Whether the history keeps the cards' names (`status` does without).
     names: Names,
+    /// The part of the cards the history holds (`status` works a part at a time).
+    part: Part,
 }
 
 /// What resuming found missing from the ledger and took back from the results file.
@@ -194,11 +198,17 @@ impl Record {
     /// earlier run may be continued), locks the ledger, cuts off a torn last line, and
     /// replays it.
     pub(crate) fn open(results: &Path, resume: bool) -> Result<Record, RecordError> {
-        Record::open_as(results, resume, Names::Keep)
+        Record::open_as(results, resume, Names::Keep, Part::WHOLE)
     }
 
-    /// [`Record::open`], the history keeping the cards' names or not.
-    fn open_as(results: &Path, resume: bool, names: Names) -> Result<Record, RecordError> {
+    /// [`Record::open`], the history keeping the cards' names or not, and a part of the
+    /// cards (taking back that part's lines of the results file the ledger lacks).
+    fn open_as(
+        results: &Path,
+        resume: bool,
+        names: Names,
+        part: Part,
+    ) -> Result<Record, RecordError> {
         let ledger_path = ledger_path(results);
         if let Some(folder) = results.parent().filter(|p| !p.as_os_str().is_empty())
             && !folder.is_dir()
@@ -257,7 +267,7 @@ impl Record {
             }
         }
         remove_leftovers(results);
-        let (history, repaired) = load_and_repair(&file, &ledger_path, names)?;
+        let (history, repaired) = load_and_repair(&file, &ledger_path, names, part)?;
         let ledger =
             Ledger::new(file, &ledger_path).map_err(|e| RecordError::write(&ledger_path, e))?;
         if !ledger_exists {
@@ -282,11 +292,12 @@ impl Record {
             about: About::default(),
             keep: false,
             names,
+            part,
         };
         if !ledger_exists {
             record.reload()?;
         }
-        if resume && results_exist {
+        if resume && results_exist && part != Part::NONE {
             let rows = record.take_back_from_results()?;
             if rows > 0 || !ledger_exists {
                 record.restored = Some(Restored {
@@ -307,6 +318,7 @@ impl Record {
         let mut seen = HashSet::new();
         let at = ledger::unix_millis();
         let history = self.history.clone();
+        let part = self.part;
         self.read_results(|line| {
             let Some(columns) = &header else {
                 header = ResultsHeader::find(&line);
@@ -327,7 +339,11 @@ impl Record {
                 return;
             };
             let card = CardKey::of(chat, phone);
-            if chat.is_empty() || history.card(card).is_some() || !seen.insert(card) {
+            if chat.is_empty()
+                || !part.holds_card(card)
+                || history.card(card).is_some()
+                || !seen.insert(card)
+            {
                 return;
             }
             missing.push(Event::Restored {
@@ -347,22 +363,27 @@ impl Record {
         })?;
         // A line whose idMessage the ledger records for another card was edited by hand
         // (its chat or phone changed): it records no card of its own, and taking it back
-        // would mark a card that never went as sent.
-        if missing.iter().any(|e| {
-            matches!(
-                e,
+        // would mark a card that never went as sent. That card may be in another part of
+        // the history: the ledger is read for these idMessages.
+        let ids: HashSet<&str> = missing
+            .iter()
+            .filter_map(|event| match event {
                 Event::Restored {
-                    id_message: Some(_),
+                    id_message: Some(id),
                     ..
-                }
-            )
-        }) {
-            let known = history.sent_ids();
+                } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !ids.is_empty() {
+            drop(history);
+            let known = self.sent_ids_among(&ids)?;
+            drop(ids);
             missing.retain(|event| match event {
                 Event::Restored {
                     id_message: Some(id),
                     ..
-                } => !known.contains(id.as_str()),
+                } => !known.contains(id),
                 _ => true,
             });
         }
@@ -377,14 +398,16 @@ impl Record {
         self.restored
     }
 
-    /// Opens the pair of an earlier run, which must exist (for `greenbulk status`).
+    /// Opens the pair of an earlier run, which must exist (for `greenbulk status`): locked,
+    /// a torn last line cut off, no card in its history until a part of them is loaded
+    /// ([`Record::load_part`]).
     pub(crate) fn open_existing(results: &Path) -> Result<Record, RecordError> {
         let ledger = ledger_path(results);
         let workbook = crate::sheet::workbook_path(results).unwrap_or(false);
         if workbook && !results.exists() && ledger.exists() {
             // A workbook comes when its run ends: a run still sending holds the ledger
             // (busy, and `status --watch` waits for it); else the run stopped short.
-            drop(Record::open_as(results, true, Names::Omit)?);
+            drop(Record::open_as(results, true, Names::Omit, Part::NONE)?);
             return Err(RecordError::Unfinished {
                 results: shown_path(results),
             });
@@ -396,15 +419,59 @@ impl Record {
                 });
             }
         }
-        Record::open_as(results, true, Names::Omit)
+        Record::open_as(results, true, Names::Omit, Part::NONE)
+    }
+
+    /// The parts `status` works on this ledger in, one after the other ([`Record::load_part`]):
+    /// `of` when given, else as many as keep a part's history near 100,000 cards
+    /// (docs/delivery.md).
+    pub(crate) fn parts(&self, of: Option<u32>) -> Vec<Part> {
+        // A sent card takes about 330 bytes of ledger (its attempt and its answer).
+        const PART_BYTES: u64 = 40 << 20;
+        let length = std::fs::metadata(&self.ledger_path).map_or(0, |m| m.len());
+        let of = of.unwrap_or_else(|| length.div_ceil(PART_BYTES).clamp(1, 4096) as u32);
+        Part::all(of).collect()
+    }
+
+    /// Replays `part` of the ledger's cards in place of the part the history held, and
+    /// takes back that part's lines of the results file that the ledger lacks.
+    pub(crate) fn load_part(&mut self, part: Part) -> Result<(), RecordError> {
+        self.part = part;
+        self.reload()?;
+        let rows = self.take_back_from_results()?;
+        if rows > 0 {
+            let before = self.restored.map_or(0, |restored| restored.rows);
+            self.restored = Some(Restored {
+                ledger_was_missing: false,
+                rows: before + rows,
+            });
+        }
+        Ok(())
+    }
+
+    /// Which of `ids` the ledger records as a card's idMessage (sent, or found sent).
+    fn sent_ids_among(&self, ids: &HashSet<&str>) -> Result<HashSet<String>, RecordError> {
+        let file = File::open(&self.ledger_path).map_err(|error| RecordError::Read {
+            path: shown_path(&self.ledger_path),
+            error,
+        })?;
+        ledger::ids_among(&file, ids).map_err(|error| RecordError::Read {
+            path: shown_path(&self.ledger_path),
+            error,
+        })
     }
 
     /// An earlier run's history without opening it for writing (for `--dry-run`): a torn
     /// last line is ignored, damage is still refused.
     pub(crate) fn peek(results: &Path) -> Result<History, RecordError> {
+        Record::peek_part(results, Part::WHOLE)
+    }
+
+    /// [`Record::peek`], keeping only `part` of the cards.
+    pub(crate) fn peek_part(results: &Path, part: Part) -> Result<History, RecordError> {
         let path = ledger_path(results);
         match File::open(&path) {
-            Ok(file) => Ok(read(&file, &path, Names::Keep)?.history),
+            Ok(file) => Ok(read(&file, &path, Names::Keep, part)?.history),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
             Err(error) => Err(RecordError::Read {
                 path: shown_path(&path),
@@ -458,6 +525,10 @@ impl Record {
 
     pub(crate) fn ledger(&self) -> Arc<Ledger> {
         self.ledger.clone()
+    }
+
+    pub(crate) fn results_path(&self) -> &Path {
+        &self.results
     }
 
     pub(crate) fn ledger_path(&self) -> &Path {
@@ -566,6 +637,21 @@ impl Record {
         self.ledger.sync().map_err(written)
     }
 
+    /// Changes the history held as events just appended say, without reading the ledger
+    /// again (`status`'s delivery states and lookups); read again if another holds it.
+    pub(crate) fn update_history(
+        &mut self,
+        update: impl FnOnce(&mut History),
+    ) -> Result<(), RecordError> {
+        match Arc::get_mut(&mut self.history) {
+            Some(history) => {
+                update(history);
+                Ok(())
+            }
+            None => self.reload(),
+        }
+    }
+
     /// Reads the ledger again: the history then holds everything appended so far.
     pub(crate) fn reload(&mut self) -> Result<(), RecordError> {
         self.ledger
@@ -578,7 +664,7 @@ impl Record {
         // The old history goes before the new one is read (when no one else holds it), so
         // that two are never in memory at once.
         self.history = Arc::default();
-        self.history = Arc::new(read(&file, &self.ledger_path, self.names)?.history);
+        self.history = Arc::new(read(&file, &self.ledger_path, self.names, self.part)?.history);
         Ok(())
     }
 }
@@ -606,7 +692,7 @@ impl Drop for Opening {
     }
 }
 
-fn read(file: &File, path: &Path, names: Names) -> Result<ledger::Loaded, RecordError> {
+fn read(file: &File, path: &Path, names: Names, part: Part) -> Result<ledger::Loaded, RecordError> {
     let mut reader = file;
     reader
         .seek(SeekFrom::Start(0))
@@ -614,7 +700,7 @@ fn read(file: &File, path: &Path, names: Names) -> Result<ledger::Loaded, Record
             path: shown_path(path),
             error,
         })?;
-    ledger::load(file, names).map_err(|e| match e {
+    ledger::load(file, names, part).map_err(|e| match e {
         ledger::LoadError::Io(error) => RecordError::Read {
             path: shown_path(path),
             error,
@@ -633,8 +719,9 @@ fn load_and_repair(
     file: &File,
     path: &Path,
     names: Names,
+    part: Part,
 ) -> Result<(History, Option<u64>), RecordError> {
-    let loaded = read(file, path, names)?;
+    let loaded = read(file, path, names, part)?;
     let written = |e| RecordError::write(path, e);
     let repaired = match loaded.tail {
         ledger::Tail::Clean => None,

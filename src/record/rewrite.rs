@@ -288,14 +288,15 @@ impl Coverage {
 
 impl Record {
     /// Rewrites the results file from itself, each line (all its fields) passed through
-    /// `update`; atomically, like every rewrite. Returns the counts of its statuses.
+    /// `update`; atomically, like every rewrite (an `update` that fails leaves the file as it
+    /// was). Returns the counts of its statuses.
     ///
     /// Streamed: a line is read, updated and written before the next is read, so memory does
     /// not grow with the file. Each line reaches `update` in the current layout (see
     /// [`Layout`]): a file written before a fixed column existed gets it, empty.
     pub(crate) fn update_results(
         &self,
-        mut update: impl FnMut(&mut [String]),
+        mut update: impl FnMut(&mut [String]) -> Result<(), RecordError>,
     ) -> Result<StatusCounts, RecordError> {
         let mut about = self.read_about();
         about.pairs.push((
@@ -317,7 +318,10 @@ impl Record {
                 }
                 Some((writer, layout)) => {
                     let mut fields = layout.arrange(line);
-                    update(&mut fields);
+                    if let Err(error) = update(&mut fields) {
+                        failed = Some(error);
+                        return;
+                    }
                     writer.line(&fields)
                 }
             };

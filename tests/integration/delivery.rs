@@ -317,7 +317,8 @@ fn status_says_what_is_still_queued_and_when_it_should_leave() {
 
 /// Five cards sent one by one to an instance whose journal shows them only an hour after they
 /// leave, so `status` must ask about each one by one. Returns the directory, the emulator,
-/// and a way to run `status` with two lookups a round.
+/// and a way to run `status` with two lookups a round, on the history whole (the order of
+/// the lookups is the whole history's; in parts, each part's).
 fn sent_past_the_journal(
     faults: Faults,
 ) -> (
@@ -341,6 +342,7 @@ fn sent_past_the_journal(
         Run::from_output(
             dir.api_command(sandbox, &["status", "out.csv"])
                 .env("GREENBULK_LOOKUPS_PER_ROUND", "2")
+                .env("GREENBULK_HISTORY_PARTS", "1")
                 .output()
                 .unwrap(),
         )
@@ -925,4 +927,129 @@ fn status_says_when_it_cut_a_torn_last_line_off_the_ledger() {
         "{run:?}"
     );
     assert!(!dir.read("out.csv.ledger").contains("\"key\":\"00\n"));
+}
+
+/// Copies a work dir's results file, ledger and state directory into another.
+fn copy_run(from: &Workdir, to: &Workdir) {
+    fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    for name in ["out.csv", "out.csv.ledger"] {
+        std::fs::copy(from.path(name), to.path(name)).unwrap();
+    }
+    copy_tree(&from.path("state"), &to.path("state"));
+}
+
+#[test]
+fn status_on_a_history_in_parts_finds_what_it_finds_on_it_whole() {
+    // A big history is worked on in parts (about 100,000 cards each); here a small one is
+    // cut in four, and everything status writes must be as when it is whole: lost answers
+    // found, delivery states, a card named by two rows, a line whose chat was edited by hand
+    // (its idMessage another card's, likely in another part), and lines taken back when the
+    // ledger is emptied.
+    let whole = Workdir::new();
+    let sandbox = sandbox(Faults {
+        drop_after_accept: 0.3,
+        no_account: 0.1,
+        // No chat reads its card: a state that moves on between the two looks would differ.
+        reads: 0.0,
+        delay: Duration::from_millis(1),
+        seed: 11,
+        ..Faults::default()
+    });
+    let mut input = contacts_csv(24);
+    input.push_str("79161000003,79032000003,Other,Names,Same card\n");
+    input.push_str("not a number,79032000099,Bad,Row,\n");
+    whole.write("in.csv", &input);
+    let run = whole.send(
+        &sandbox,
+        &send_args("in.csv", "out.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 1, "some answers are lost: {run:?}");
+    let ids = accepted_ids(&sandbox);
+    wait_until(Duration::from_secs(10), "every card to leave", || {
+        ids.iter().all(|id| {
+            matches!(
+                sandbox.status_of(id).as_deref(),
+                Some("delivered" | "noAccount")
+            )
+        })
+    });
+    let edited = whole
+        .read("out.csv")
+        .replacen("79161000001@c.us", "79169999999@c.us", 1);
+    whole.write("out.csv", &edited);
+    let parts = Workdir::new();
+    copy_run(&whole, &parts);
+    let status = |dir: &Workdir, parts: &str| {
+        Run::from_output(
+            dir.api_command(&sandbox, &["status", "out.csv"])
+                .env("GREENBULK_HISTORY_PARTS", parts)
+                .output()
+                .unwrap(),
+        )
+    };
+    // What the results file says, but when each state was seen.
+    let lines = |dir: &Workdir| {
+        let mut rows = read_records(&dir.path("out.csv"));
+        for row in &mut rows {
+            row.remove("deliveryAt");
+        }
+        rows
+    };
+    let events = |dir: &Workdir, event: &str| {
+        dir.read("out.csv.ledger")
+            .matches(&format!("\"event\":\"{event}\""))
+            .count()
+    };
+    let (a, b) = (status(&whole, "1"), status(&parts, "4"));
+    assert_eq!(a.code, b.code, "{a:?}\n{b:?}");
+    assert!(
+        a.stderr.contains("found in GREEN-API's queue or journal"),
+        "{a:?}"
+    );
+    assert_eq!(a.stderr, b.stderr);
+    assert_eq!(lines(&whole), lines(&parts));
+    for event in ["delivery", "recovered", "restored"] {
+        assert_eq!(events(&whole, event), events(&parts, event), "{event}");
+    }
+    assert_eq!(
+        events(&parts, "restored"),
+        0,
+        "the edited line is not taken back"
+    );
+    // Every card accepted has its state recorded, once.
+    let accepted: usize = a
+        .stderr
+        .split(" cards accepted by GREEN-API")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|count| count.parse().ok())
+        .expect("the count of cards accepted");
+    assert!(accepted >= 20, "{a:?}");
+    assert_eq!(events(&parts, "delivery"), accepted);
+
+    // The ledgers emptied: every card is taken back from the results file, in every part.
+    whole.write("out.csv.ledger", "");
+    parts.write("out.csv.ledger", "");
+    let (a, b) = (status(&whole, "1"), status(&parts, "4"));
+    assert_eq!(a.code, b.code, "{a:?}\n{b:?}");
+    assert!(
+        a.stderr
+            .contains("as sent or unknown that the ledger did not know"),
+        "{a:?}"
+    );
+    assert_eq!(a.stderr, b.stderr);
+    assert_eq!(lines(&whole), lines(&parts));
+    assert_eq!(events(&whole, "restored"), events(&parts, "restored"));
+    assert_eq!(sandbox.outgoing().len(), 24, "nothing sent twice");
 }

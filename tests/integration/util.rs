@@ -87,7 +87,9 @@ impl Workdir {
     }
 
     /// The binary with an empty environment (but PATH, and a state directory of the work
-    /// dir's own, so no test sees another's sent-card history), run in the work dir.
+    /// dir's own, so no test sees another's sent-card history), run in the work dir. With
+    /// `GREENBULK_HISTORY_PARTS` set for the tests, every `status` works on the history in
+    /// that many parts (as on a big one): `GREENBULK_HISTORY_PARTS=3 cargo test`.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_greenbulk"));
         command
@@ -97,6 +99,9 @@ impl Workdir {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("XDG_STATE_HOME", self.path("state"))
             .stdin(Stdio::null());
+        if let Some(parts) = std::env::var_os("GREENBULK_HISTORY_PARTS") {
+            command.env("GREENBULK_HISTORY_PARTS", parts);
+        }
         command
     }
 

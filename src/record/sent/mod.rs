@@ -30,6 +30,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::contact::CardKey;
+use crate::record::Part;
 use crate::record::ledger::{Fate, History};
 use index::{CardIndex, Read as IndexRead};
 pub(crate) use slot::Settled;
@@ -112,6 +113,9 @@ pub(crate) struct SentCards {
     claimed_now: HashSet<CardKey>,
     /// Slots read that failed their checksum: their cards are not known to this history.
     damaged: u64,
+    /// The cards known to it: a part's (see [`Part`]), for `status` working on a big
+    /// history a part at a time; the slots of other cards are read past.
+    part: Part,
 }
 
 impl SentCards {
@@ -142,6 +146,15 @@ impl SentCards {
 
     /// Opens (creating it) and reads the history of `id_instance`.
     pub(crate) fn open(state_dir: &Path, id_instance: &str) -> Result<SentCards, SentCardsError> {
+        SentCards::open_part(state_dir, id_instance, Part::WHOLE)
+    }
+
+    /// [`SentCards::open`], knowing only the cards of `part`.
+    pub(crate) fn open_part(
+        state_dir: &Path,
+        id_instance: &str,
+        part: Part,
+    ) -> Result<SentCards, SentCardsError> {
         let path = SentCards::path(state_dir, id_instance);
         let failed = |error| SentCardsError {
             path: crate::term::shown_path(&path),
@@ -157,7 +170,7 @@ impl SentCards {
             .write(true)
             .open(&path)
             .map_err(failed)?;
-        SentCards::load(id_instance, path.clone(), Some(file), true).map_err(failed)
+        SentCards::load(id_instance, path.clone(), Some(file), true, part).map_err(failed)
     }
 
     /// Reads the history of `id_instance` without changing it (none yet: empty).
@@ -168,11 +181,10 @@ impl SentCards {
             error,
         };
         match File::open(&path) {
-            Ok(file) => {
-                SentCards::load(id_instance, path.clone(), Some(file), false).map_err(failed)
-            }
+            Ok(file) => SentCards::load(id_instance, path.clone(), Some(file), false, Part::WHOLE)
+                .map_err(failed),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                SentCards::load(id_instance, path.clone(), None, false).map_err(failed)
+                SentCards::load(id_instance, path.clone(), None, false, Part::WHOLE).map_err(failed)
             }
             Err(e) => Err(failed(e)),
         }
@@ -182,7 +194,7 @@ impl SentCards {
     /// card in it counts as changed since then (read again by the run's last look).
     fn found(state_dir: &Path, id_instance: &str) -> std::io::Result<SentCards> {
         let path = SentCards::path(state_dir, id_instance);
-        let mut cards = SentCards::load(id_instance, path, None, false)?;
+        let mut cards = SentCards::load(id_instance, path, None, false, Part::WHOLE)?;
         cards.refresh()?;
         Ok(cards)
     }
@@ -192,6 +204,7 @@ impl SentCards {
         path: PathBuf,
         file: Option<File>,
         writable: bool,
+        part: Part,
     ) -> std::io::Result<SentCards> {
         let mut files_path = path.clone();
         files_path.set_extension("files");
@@ -209,6 +222,7 @@ impl SentCards {
             this_file: None,
             claimed_now: HashSet::new(),
             damaged: 0,
+            part,
         };
         let Some(file) = &cards.file else {
             // Nothing to build an index from: whatever appears later is a change.
@@ -285,7 +299,8 @@ impl SentCards {
             // The first look builds the index from every slot at once; later ones add to it.
             let first = !self.indexed;
             let mut read = Vec::new();
-            if first {
+            // Every slot, when every card is known to it (a part's grow as they come).
+            if first && self.part == Part::WHOLE {
                 read.reserve(((whole - self.read_to) / SLOT) as usize);
             }
             loop {
@@ -296,7 +311,7 @@ impl SentCards {
                 }
                 let decoded = Slot::decode(&bytes);
                 self.damaged += u64::from(decoded.is_none());
-                if let Some(slot) = decoded {
+                if let Some(slot) = decoded.filter(|slot| self.part.holds_card(slot.card)) {
                     if first {
                         read.push(IndexRead {
                             fingerprint: slot.card.0 as u64,
@@ -344,6 +359,9 @@ impl SentCards {
     }
 
     fn apply(&mut self, number: u32, slot: &Slot) {
+        if !self.part.holds_card(slot.card) {
+            return;
+        }
         self.index
             .apply(slot.card.0 as u64, number, &slot.settled, slot.file);
     }
