@@ -426,8 +426,9 @@ impl Record {
     /// `of` when given, else as many as keep a part's history near 100,000 cards
     /// (docs/delivery.md).
     pub(crate) fn parts(&self, of: Option<u32>) -> Vec<Part> {
-        // A sent card takes about 330 bytes of ledger (its attempt and its answer).
-        const PART_BYTES: u64 = 40 << 20;
+        // A sent card takes about 330 bytes of ledger (its attempt and its answer), and a
+        // part's history about 400 bytes of memory a card.
+        const PART_BYTES: u64 = 32 << 20;
         let length = std::fs::metadata(&self.ledger_path).map_or(0, |m| m.len());
         let of = of.unwrap_or_else(|| length.div_ceil(PART_BYTES).clamp(1, 4096) as u32);
         Part::all(of).collect()
