@@ -128,11 +128,10 @@ pub(crate) async fn resolve(
     if lost.is_empty() {
         return Ok(resolved);
     }
-    // The messages some row already has, by id: asked for only when something is lost.
-    let known = history.sent_ids();
-    let looked = look_up(client, &lost, &known, now).await?;
+    // The messages some row already has, of those GREEN-API shows: asked for only when
+    // something is lost (of the ledger, when the record holds a part of the cards).
+    let looked = look_up(client, &lost, |ids| record.sent_ids_of(ids), now).await?;
     // The history is read again by the append: this copy goes first.
-    drop(known);
     drop(history);
     let events: Vec<Event> = looked
         .found
@@ -226,14 +225,14 @@ pub(crate) struct Seen<'a> {
 }
 
 /// Looks the rows up: `showMessagesQueue` and `getMessagesCount`, and one
-/// `lastOutgoingMessages` reaching ten minutes before the oldest attempt. `known`: message
-/// ids already some row's.
+/// `lastOutgoingMessages` reaching ten minutes before the oldest attempt. `known`: which of
+/// the message ids shown are already some row's.
 pub(crate) async fn look_up(
     client: &dyn Gateway,
     lost: &[Lost],
-    known: &HashSet<&str>,
+    known: impl FnOnce(&HashSet<&str>) -> Result<HashSet<String>, RecordError>,
     now_ms: u64,
-) -> Result<LookedUp, CallError> {
+) -> Result<LookedUp, ResolveError> {
     if lost.is_empty() {
         return Ok(LookedUp::default());
     }
@@ -255,13 +254,20 @@ pub(crate) async fn look_up(
             .min()
             .unwrap_or(u64::MAX)
     };
+    let shown: HashSet<&str> = queue
+        .iter()
+        .map(|m| m.id_message.as_str())
+        .chain(journal.iter().map(|m| m.id_message.as_str()))
+        .collect();
+    let known = known(&shown)?;
+    let known: HashSet<&str> = known.iter().map(String::as_str).collect();
     let seen = Seen {
         queue: &queue,
         queue_whole,
         journal: &journal,
         journal_since,
     };
-    Ok(match_lost(lost, &seen, known))
+    Ok(match_lost(lost, &seen, &known))
 }
 
 /// The matching itself, pure.

@@ -326,7 +326,8 @@ async fn round(
     let mut resolved = Resolved::default();
     let mut queued_on = vec![false; clients.len()];
     let mut messages = 0;
-    let mut budget = options.asked_per_round;
+    // Each instance's lookups one by one this round.
+    let mut budget = vec![options.asked_per_round; clients.len()];
     let mut earlier = Vec::new();
     let mut missing = 0;
     for (done, &part) in parts.iter().enumerate() {
@@ -340,9 +341,14 @@ async fn round(
         }
         reconcile_sent_cards(clients, record, options, part)?;
         // The lookups one by one are shared out: each part its share of what is left.
-        let share = budget.div_ceil(parts.len() - done);
-        let seen = see_part(&seeing, record, options, now, share, &mut round).await?;
-        budget -= seen.asked.min(budget);
+        let shares: Vec<usize> = budget
+            .iter()
+            .map(|left| left.div_ceil(parts.len() - done))
+            .collect();
+        let seen = see_part(&seeing, record, options, now, &shares, &mut round).await?;
+        for (left, asked) in budget.iter_mut().zip(&seen.asked) {
+            *left -= (*asked).min(*left);
+        }
         messages += seen.messages;
         for (place, queued) in seen.queued_on.into_iter().enumerate() {
             queued_on[place] |= queued;
@@ -420,23 +426,23 @@ fn reconcile_sent_cards(
 
 /// What one part's sent cards showed.
 struct SeenPart {
-    /// Cards asked about one by one.
-    asked: usize,
+    /// Cards asked about one by one, on each instance.
+    asked: Vec<usize>,
     /// `getMessage` calls made.
     messages: u32,
     /// Whether a card of this part is queued on each instance.
     queued_on: Vec<bool>,
 }
 
-/// Finds the state of every sent card of the part the record holds (asking at most `share`
-/// of them one by one), records the changes in the ledger and in the history held, and adds
-/// what it saw to `round`.
+/// Finds the state of every sent card of the part the record holds (asking at most
+/// `shares[i]` of them one by one on instance `i`), records the changes in the ledger and in
+/// the history held, and adds what it saw to `round`.
 async fn see_part(
     clients: &[Asked<'_>],
     record: &mut Record,
     options: &StatusOptions,
     now: u64,
-    share: usize,
+    shares: &[usize],
     round: &mut Round,
 ) -> Result<SeenPart, StatusError> {
     let history = record.history().clone();
@@ -494,11 +500,10 @@ async fn see_part(
     let mut states: Vec<Option<Delivery>> = vec![None; open.len()];
     let mut asked: Vec<u32> = Vec::new();
     let mut seen = SeenPart {
-        asked: 0,
+        asked: vec![0; clients.len()],
         messages: 0,
         queued_on: vec![false; clients.len()],
     };
-    let mut share = share;
     for (place, client) in clients.iter().enumerate() {
         let place16 = place as u16;
         // One instance asks about every card: no list of them.
@@ -521,7 +526,7 @@ async fn see_part(
             |j| card(of(j)).2,
             options.queue_ttl,
             now,
-            share,
+            shares[place],
         )
         .await?;
         for (j, state) in observed.states.iter().enumerate() {
@@ -529,11 +534,10 @@ async fn see_part(
             seen.queued_on[place] |= *state == Some(Delivery::Queued);
         }
         asked.extend(observed.asked.iter().map(|&j| of(j) as u32));
-        share -= observed.asked.len().min(share);
+        seen.asked[place] = observed.asked.len();
         round.to_look_up += observed.waiting;
         seen.messages += observed.calls.messages;
     }
-    seen.asked = asked.len();
     round.sent += open.len() as u64;
     for (i, (state, &client)) in states.iter().zip(&asker).enumerate() {
         let before = card(i).2.delivery;

@@ -27,6 +27,10 @@ pub(crate) struct KeyState {
     pub(crate) row: RowNumber,
     pub(crate) attempts: u32,
     pub(super) in_flight: bool,
+    /// Working on a part of the cards: this key's attempts went without the chat and phone
+    /// (an older greenbulk) and then with them, of a card in another part — the key is that
+    /// part's now, and this state is nobody's.
+    pub(super) moved_out: bool,
     /// The chat and phone of the last attempt, when the ledger recorded them.
     pub(crate) chat: Option<String>,
     pub(crate) phone: Option<u64>,
@@ -56,6 +60,30 @@ impl KeyState {
 impl Default for Fate {
     fn default() -> Fate {
         Fate::Pending(None)
+    }
+}
+
+/// A row's event, as far as which part of the cards keeps it: an attempt (of its card, when
+/// it names the chat and phone), a "not sent", or an answer or a delivery state.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Attempt(Option<CardKey>),
+    NotSent,
+    Answer,
+}
+
+impl Kind {
+    fn of(event: &Event) -> Kind {
+        match event {
+            Event::Attempt {
+                chat: Some(chat),
+                phone: Some(phone),
+                ..
+            } => Kind::Attempt(Some(CardKey::of(chat, *phone))),
+            Event::Attempt { .. } => Kind::Attempt(None),
+            Event::NotSent { .. } => Kind::NotSent,
+            _ => Kind::Answer,
+        }
     }
 }
 
@@ -112,6 +140,15 @@ impl Keys {
         self.places
             .find(Keys::hash(*key), |&at| states[at as usize].0 == *key)
             .map(|&at| &states[at as usize].1)
+    }
+
+    fn get_mut(&mut self, key: &ContentKey) -> Option<&mut KeyState> {
+        let states = &self.states;
+        let at = self
+            .places
+            .find(Keys::hash(*key), |&at| states[at as usize].0 == *key)
+            .copied()?;
+        Some(&mut self.states[at as usize].1)
     }
 
     fn get_or_default(&mut self, key: ContentKey) -> &mut KeyState {
@@ -247,8 +284,9 @@ impl History {
 
     /// Whether a ledger line is of another part of the cards, seen from the few fields that
     /// say (much cheaper than reading the whole event): false when in doubt, and always for
-    /// the whole history. See [`History::holds`].
-    pub(super) fn passes_over(&self, line: &[u8]) -> bool {
+    /// the whole history. The instance an attempt names is noted either way (see
+    /// [`History::named_instances`]). The decision is [`History::keeps`]'.
+    pub(super) fn passes_over(&mut self, line: &[u8]) -> bool {
         /// What a line says of its part.
         #[derive(serde::Deserialize)]
         struct Peek<'a> {
@@ -259,6 +297,8 @@ impl History {
             chat: Option<&'a str>,
             #[serde(default)]
             phone: Option<u64>,
+            #[serde(default)]
+            instance: Option<&'a str>,
         }
         if self.part == Part::WHOLE {
             return false;
@@ -268,42 +308,49 @@ impl History {
             key: Some(key),
             chat,
             phone,
+            instance,
         }) = serde_json::from_slice::<Peek>(line)
         else {
             return false;
         };
-        if let ("attempt", Some(chat), Some(phone)) = (event, chat, phone) {
-            return !self.part.holds_card(CardKey::of(chat, phone));
-        }
         let Ok(key) = key.parse::<ContentKey>() else {
             return false;
         };
-        let attempted = self.keys.get(&key).is_some();
-        match event {
-            "attempt" | "notsent" => !attempted && !self.part.holds_key(key),
-            "sent" | "failed" | "unknown" | "recovered" | "delivery" | "lookedup" => !attempted,
-            _ => false,
+        let kind = match (event, chat, phone) {
+            ("attempt", Some(chat), Some(phone)) => Kind::Attempt(Some(CardKey::of(chat, phone))),
+            ("attempt", ..) => Kind::Attempt(None),
+            ("notsent", ..) => Kind::NotSent,
+            ("sent" | "failed" | "unknown" | "recovered" | "delivery" | "lookedup", ..) => {
+                Kind::Answer
+            }
+            _ => return false,
+        };
+        if let Some(instance) = instance.filter(|_| event == "attempt") {
+            self.instance_id(instance);
         }
+        // An attempt of another part's card whose key this part holds is read whole: the
+        // key moves out (see `apply`).
+        let moves_out = matches!(kind, Kind::Attempt(Some(_)))
+            && matches!(self.keys.get(&key), Some(state) if !state.moved_out);
+        let kept = self.keeps(kind, key) || moves_out;
+        !kept
     }
 
-    /// Whether a row's event is of this history's part: an attempt by its card (by its key
-    /// when it names no chat and phone), an answer or a delivery state by its key's attempt
-    /// (which came first, in whichever part), a row not sent by its key unless attempted.
-    fn holds(&self, event: &Event, key: ContentKey) -> bool {
+    /// Whether this history's part keeps a row's event. Every key is kept in one part: an
+    /// attempt by its card (by its key when it names no chat and phone, as an older
+    /// greenbulk wrote it); an answer, a delivery state or a "not sent" only when the key's
+    /// attempt was kept here (it comes first; a row never attempted is nobody's card, and
+    /// `status`, which works in parts, has nothing to say of it).
+    fn keeps(&self, kind: Kind, key: ContentKey) -> bool {
         if self.part == Part::WHOLE {
             return true;
         }
-        let attempted = || self.keys.get(&key).is_some();
-        match event {
-            Event::Attempt {
-                chat: Some(chat),
-                phone: Some(phone),
-                ..
-            } => self.part.holds_card(CardKey::of(chat, *phone)),
-            Event::Attempt { .. } | Event::NotSent { .. } => {
-                attempted() || self.part.holds_key(key)
-            }
-            _ => attempted(),
+        let held = self.keys.get(&key);
+        let attempted = held.is_some_and(|state| !state.moved_out);
+        match kind {
+            Kind::Attempt(Some(card)) => self.part.holds_card(card),
+            Kind::Attempt(None) => attempted || (held.is_none() && self.part.holds_key(key)),
+            Kind::NotSent | Kind::Answer => attempted,
         }
     }
 
@@ -487,7 +534,17 @@ impl History {
             } => Some(self.instance_id(instance)),
             _ => None,
         };
-        if !self.holds(event, key) {
+        let kind = Kind::of(event);
+        if !self.keeps(kind, key) {
+            if let Kind::Attempt(Some(_)) = kind
+                && let Some(state) = self.keys.get_mut(&key)
+                && !state.moved_out
+            {
+                *state = KeyState {
+                    moved_out: true,
+                    ..KeyState::default()
+                };
+            }
             return;
         }
         let state = self.keys.get_or_default(key);

@@ -107,7 +107,10 @@ pub(crate) fn load(file: &File, names: Names, part: Part) -> Result<Loaded, Load
         if let Some((line, _, detail)) = bad.take() {
             return Err(LoadError::Damaged(Damage { line, detail }));
         }
-        if history.passes_over(text) {
+        // The first of several parts reads every line whole, so that damage anywhere is
+        // found before anything is appended; a last line without its line break too (torn,
+        // or whole).
+        if terminated && !part.reads_every_line() && history.passes_over(text) {
             tail = if terminated {
                 Tail::Clean
             } else {
@@ -424,5 +427,178 @@ mod tests {
             loaded.history.get(key(10)).unwrap().fate,
             Fate::Pending(Some("429".into()))
         );
+    }
+
+    /// A ledger with what a real one holds for many cards: sent at once; a 429 retried
+    /// (attempt, not sent, attempt, sent); an answer lost; a row never attempted; two rows
+    /// of one card with other names; an older greenbulk's attempt without chat, then a
+    /// newer one with it; delivery states and lookups; a row taken back.
+    fn ledger_of_many() -> String {
+        // Keys spread over the parts, as content keys (hashes) are.
+        let spread = |n: u128| key((n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835));
+        let mut text = line(&Event::Instances {
+            ids: vec!["1101000001".into()],
+            replaced: false,
+            at: 1,
+        });
+        let attempt = |n: u128, chat: bool| {
+            line(&Event::Attempt {
+                key: spread(n),
+                row: RowNumber(n as u64 + 2),
+                at: Some(1_000 + n as u64),
+                chat: chat.then(|| format!("7916{:07}@c.us", n % 40)),
+                phone: chat.then_some(79030000000 + (n % 40) as u64),
+                names: None,
+                instance: Some("1101000001".into()),
+            })
+        };
+        let sent = |n: u128| {
+            line(&Event::Sent {
+                key: spread(n),
+                row: RowNumber(n as u64 + 2),
+                id_message: format!("ID{n}"),
+                sent_at: Some(2_000 + n as u64),
+            })
+        };
+        let not_sent = |n: u128| {
+            line(&Event::NotSent {
+                key: spread(n),
+                row: RowNumber(n as u64 + 2),
+                reason: "429".into(),
+            })
+        };
+        for n in 0..60u128 {
+            match n % 6 {
+                0 => text += &(attempt(n, true) + &sent(n)),
+                1 => text += &(attempt(n, true) + &not_sent(n) + &attempt(n, true) + &sent(n)),
+                2 => {
+                    text += &(attempt(n, true)
+                        + &line(&Event::Unknown {
+                            key: spread(n),
+                            row: RowNumber(n as u64 + 2),
+                            reason: "lost".into(),
+                        }))
+                }
+                3 => text += &not_sent(n),
+                4 => {
+                    text += &(attempt(n, false)
+                        + &line(&Event::Failed {
+                            key: spread(n),
+                            row: RowNumber(n as u64 + 2),
+                            error: "old".into(),
+                        })
+                        + &attempt(n, true)
+                        + &sent(n))
+                }
+                _ => {
+                    text += &(attempt(n, true)
+                        + &sent(n)
+                        + &line(&Event::Delivery {
+                            key: spread(n),
+                            row: RowNumber(n as u64 + 2),
+                            state: crate::record::Delivery::Delivered,
+                            at: 3_000,
+                        })
+                        + &line(&Event::LookedUp {
+                            key: spread(n),
+                            row: RowNumber(n as u64 + 2),
+                            at: 3_000,
+                        }))
+                }
+            }
+        }
+        // Rows 40–59 name the cards of rows 0–19 again (n % 40), with other names.
+        text += &line(&Event::Restored {
+            card: crate::contact::CardKey::of("79169999999@c.us", 79039999999),
+            row: RowNumber(99),
+            chat: "79169999999@c.us".into(),
+            phone: 79039999999,
+            id_message: Some("IDR".into()),
+            instance: None,
+            at: 5,
+        });
+        text
+    }
+
+    #[test]
+    fn a_ledger_replayed_in_parts_keeps_every_card_in_one_part_as_replayed_whole() {
+        let text = ledger_of_many();
+        let whole = load_whole(&journal(&text), Names::Omit).unwrap().history;
+        // What a card's state says that `status` reads: its key, fate, chat, delivery.
+        let seen = |history: &History| {
+            let mut states: Vec<String> = history
+                .iter()
+                .filter(|(_, state)| {
+                    state.chat.is_some() || !matches!(state.fate, Fate::Pending(_))
+                })
+                .map(|(key, state)| {
+                    format!(
+                        "{:?} {:?} {:?} {:?} {:?} {:?}",
+                        key,
+                        state.fate,
+                        state.chat,
+                        state.delivery,
+                        state.looked_up,
+                        state.instance.and_then(|i| history.instance(Some(i)))
+                    )
+                })
+                .collect();
+            states.sort();
+            states
+        };
+        let cards = |history: &History| {
+            let mut cards: Vec<String> = history
+                .cards()
+                .map(|(card, state)| format!("{card:?} {:?} {:?}", state.sent, state.key))
+                .collect();
+            cards.sort();
+            cards
+        };
+        for of in [2, 3, 5] {
+            let mut states = Vec::new();
+            let mut every_card = Vec::new();
+            for part in Part::all(of) {
+                let history = load(&journal(&text), Names::Omit, part).unwrap().history;
+                assert_eq!(
+                    history.named_instances().collect::<Vec<_>>(),
+                    whole.named_instances().collect::<Vec<_>>()
+                );
+                states.extend(seen(&history));
+                every_card.extend(cards(&history));
+            }
+            states.sort();
+            every_card.sort();
+            assert_eq!(states, seen(&whole), "{of} parts");
+            assert_eq!(every_card, cards(&whole), "{of} parts");
+        }
+        // No part at all: the instances named, no card.
+        let none = load(&journal(&text), Names::Omit, Part::NONE)
+            .unwrap()
+            .history;
+        assert_eq!(
+            none.named_instances().collect::<Vec<_>>(),
+            whole.named_instances().collect::<Vec<_>>()
+        );
+        assert_eq!(none.card_count(), 0);
+    }
+
+    #[test]
+    fn in_parts_damage_anywhere_is_found_by_the_first_and_a_torn_tail_by_any() {
+        let mut text = ledger_of_many();
+        // An answer without its idMessage: a whole line, but not an event.
+        text += "{\"event\":\"sent\",\"key\":\"000000000000000000000000000000aa\",\"row\":2}\n";
+        text += &line(&Event::Begun { at: 1, nonce: 2 });
+        let first = Part::all(4).next().unwrap();
+        assert!(matches!(
+            load(&journal(&text), Names::Omit, first),
+            Err(LoadError::Damaged(_))
+        ));
+        // The same as a last line without its line break: cut off as torn, whatever part.
+        let torn = ledger_of_many()
+            + "{\"event\":\"sent\",\"key\":\"000000000000000000000000000000aa\",\"row\":2}";
+        for part in Part::all(4).chain([Part::NONE]) {
+            let loaded = load(&journal(&torn), Names::Omit, part).unwrap();
+            assert!(matches!(loaded.tail, Tail::Torn { .. }), "{part:?}");
+        }
     }
 }

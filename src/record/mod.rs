@@ -364,7 +364,7 @@ impl Record {
         // A line whose idMessage the ledger records for another card was edited by hand
         // (its chat or phone changed): it records no card of its own, and taking it back
         // would mark a card that never went as sent. That card may be in another part of
-        // the history: the ledger is read for these idMessages.
+        // the history (see `sent_ids_of`).
         let ids: HashSet<&str> = missing
             .iter()
             .filter_map(|event| match event {
@@ -377,7 +377,7 @@ impl Record {
             .collect();
         if !ids.is_empty() {
             drop(history);
-            let known = self.sent_ids_among(&ids)?;
+            let known = self.sent_ids_of(&ids)?;
             drop(ids);
             missing.retain(|event| match event {
                 Event::Restored {
@@ -450,8 +450,17 @@ impl Record {
         Ok(())
     }
 
-    /// Which of `ids` the ledger records as a card's idMessage (sent, or found sent).
-    fn sent_ids_among(&self, ids: &HashSet<&str>) -> Result<HashSet<String>, RecordError> {
+    /// Which of `ids` the ledger records as a card's idMessage (sent, or found sent): from
+    /// the history when it holds every card, else read from the ledger.
+    pub(crate) fn sent_ids_of(&self, ids: &HashSet<&str>) -> Result<HashSet<String>, RecordError> {
+        if self.part == Part::WHOLE {
+            let sent = self.history.sent_ids();
+            return Ok(ids
+                .iter()
+                .filter(|id| sent.contains(*id))
+                .map(|id| id.to_string())
+                .collect());
+        }
         let file = File::open(&self.ledger_path).map_err(|error| RecordError::Read {
             path: shown_path(&self.ledger_path),
             error,

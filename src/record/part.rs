@@ -32,6 +32,12 @@ impl Part {
         (0..of).map(move |index| Part { index, of })
     }
 
+    /// Whether a replay of this part reads every ledger line whole: the whole history, and
+    /// the first of several parts (the others pass over what is not theirs from a peek).
+    pub(crate) fn reads_every_line(self) -> bool {
+        self.index == 0
+    }
+
     /// Whether this is the last of its parts.
     pub(crate) fn is_last(self) -> bool {
         self.index + 1 == self.of

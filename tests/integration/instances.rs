@@ -481,3 +481,36 @@ fn two_runs_on_two_numbers_at_the_same_moment_never_both_send_a_card() {
         );
     }
 }
+
+#[test]
+fn status_asks_each_instance_its_own_share_of_lookups_a_round() {
+    // Journals that show a card only an hour after it leaves: every card is asked about one
+    // by one, two a round on each instance (not two a round in all).
+    let faults = || Faults {
+        delay: Duration::from_millis(1),
+        journal_lag: Duration::from_secs(3600),
+        ..Faults::default()
+    };
+    let two: Vec<SandboxThread> = (0..2).map(|p| instance(p, faults())).collect();
+    let all: Vec<&SandboxThread> = two.iter().collect();
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(16));
+    instances_file(&dir, "instances.csv", &all, &[]);
+    let run = send(&dir, "instances.csv", "r.csv", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(all.iter().all(|one| one.outgoing().len() >= 3), "both sent");
+    let run = crate::util::Run::from_output(
+        dir.command(&["status", "r.csv", "--instances", "instances.csv"])
+            .env("GREENBULK_LOOKUPS_PER_ROUND", "2")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    let ledger = dir.read("r.csv.ledger");
+    assert_eq!(
+        ledger.matches("\"event\":\"lookedup\"").count(),
+        4,
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("12 cards left the queue"), "{run:?}");
+}
