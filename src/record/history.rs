@@ -118,6 +118,9 @@ pub(crate) struct History {
     /// The part of the cards kept (see [`Part`]); the rest of the ledger's rows are passed
     /// over.
     part: Part,
+    /// This part keeps a key attempted without chat and phone (an older greenbulk): such a
+    /// key may move out (see [`KeyState::moved_out`]).
+    bare_attempts: bool,
 }
 
 /// Every key's state: the states in a list, in the order first seen, found through a table
@@ -313,6 +316,16 @@ impl History {
         else {
             return false;
         };
+        // Another part's card, when no key here can move out: passed over without its key.
+        if let ("attempt", Some(chat), Some(phone)) = (event, chat, phone)
+            && !self.bare_attempts
+            && !self.part.holds_card(CardKey::of(chat, phone))
+        {
+            if let Some(instance) = instance {
+                self.instance_id(instance);
+            }
+            return true;
+        }
         let Ok(key) = key.parse::<ContentKey>() else {
             return false;
         };
@@ -547,6 +560,7 @@ impl History {
             }
             return;
         }
+        self.bare_attempts |= matches!(kind, Kind::Attempt(None));
         let state = self.keys.get_or_default(key);
         state.row = row;
         if let Event::Delivery {
