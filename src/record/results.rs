@@ -378,7 +378,12 @@ fn already_sent_line(earlier: &Earlier, here: bool) -> Line {
 
 /// Decides a sendable row's line from where it stands and which instance it names.
 pub(crate) fn standing_line(standing: &Standing, names: [&str; 4], placement: &Placement) -> Line {
-    let mut line = standing_only_line(standing, names, placement.routed);
+    let mut line = match &placement.waiting {
+        // Told to send it again, and held (the daily cap, the window, its instance): it did
+        // not go again, and says why.
+        Some(_) if placement.again => Line::new(Status::Pending, "", String::new(), 0),
+        _ => standing_only_line(standing, names, placement.routed),
+    };
     if let Some(waiting) = &placement.waiting
         && line.status == Status::Pending
     {

@@ -18,13 +18,14 @@ impl Record {
     /// results file from the input, atomically.
     /// Rows whose card went out (or may have) but is no longer in the input keep their
     /// lines, marked so, after the input's rows: nothing the file recorded disappears.
-    /// `routing`, `lookup` and `first_look` are the run's (see [`Judge`]).
+    /// `routing`, `lookup`, `first_look` and `again` are the run's (see [`Judge`]).
     pub(crate) fn rewrite(
         &mut self,
         input: &InputOptions,
         routing: &Routing,
         lookup: &Lookup,
         first_look: Option<&FirstLook>,
+        again: bool,
     ) -> Result<Counted, RewriteError> {
         self.reload()?;
         let mut table = Table::open(input)?;
@@ -33,6 +34,7 @@ impl Record {
             history: &history,
             routing,
             first_look,
+            again,
         };
         let mut rewrite = self.start_rewrite(&table.headers, judge)?;
         validation::walk_with(

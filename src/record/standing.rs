@@ -50,6 +50,10 @@ pub(crate) struct Judge<'a> {
     pub(crate) history: &'a History,
     pub(crate) routing: &'a Routing,
     pub(crate) first_look: Option<&'a FirstLook>,
+    /// The run was told to send again what another run sent (`--again`): a row of it that
+    /// this results file records as pending or failed (the daily cap held it, say) says so,
+    /// not that it went before.
+    pub(crate) again: bool,
 }
 
 /// How a pass looks a card up in the sent-card histories: `(card, known absent at the first
@@ -116,6 +120,8 @@ pub(crate) struct Placement<'p> {
     /// Whether the row goes to `instance` in this run (a card sent from another is not).
     pub(crate) routed: bool,
     pub(crate) waiting: Option<String>,
+    /// A card another run sent, that this run was told to send again (`--again`).
+    pub(crate) again: bool,
 }
 
 impl<'a> Judge<'a> {
@@ -173,12 +179,15 @@ impl<'a> Judge<'a> {
             Standing::Changed(card) | Standing::Restored(card) => {
                 (history.instance(card.instance).unwrap_or(""), false)
             }
+            // Sent again from the instance its chat goes to, waiting as a new row would.
+            Standing::AlreadySent(_) if self.again => (routed, true),
             Standing::AlreadySent(earlier) => (earlier.instance.as_str(), false),
         };
         Placement {
             instance,
             routed: instance == routed,
             waiting: waits.then(|| self.routing.waiting_reason(route)).flatten(),
+            again: self.again && matches!(standing, Standing::AlreadySent(_)),
         }
     }
 
@@ -204,7 +213,12 @@ impl<'a> Judge<'a> {
             };
         }
         if let Some(earlier) = earlier {
-            return Standing::AlreadySent(earlier);
+            // Told to send it again: what this results file records of it (pending, held by
+            // the daily cap; failed) is its line, and it goes as it would anyway.
+            return match own {
+                Some(state) if self.again => Standing::Recorded(state),
+                _ => Standing::AlreadySent(earlier),
+            };
         }
         match own {
             Some(state) => Standing::Recorded(state),

@@ -69,6 +69,7 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
         history: pass.history,
         routing: pass.routing,
         first_look: None,
+        again: pass.policy.again,
     };
     let mut writer = match pass.record {
         Some(record) => Some(record.start_rewrite(&table.headers, judge)?),

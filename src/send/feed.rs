@@ -48,6 +48,7 @@ pub(crate) fn feed(mut feed: Feed) -> Result<(), FeedError> {
         history: feed.history,
         routing: feed.routing,
         first_look: Some(feed.first_look),
+        again: feed.policy.again,
     };
     // Looked up beside the other rows, in each history as it stands: a card another run
     // claims meanwhile is refused when its own claim is made.

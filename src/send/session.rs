@@ -146,7 +146,13 @@ pub(super) async fn run(session: Session, cancel: Cancel) -> Result<Outcome, Sen
             let views: Vec<&SentCards> = guards.iter().map(|g| &**g).collect();
             let lookup = crate::record::standing::lookup_in(&views);
             let counts = record
-                .rewrite(&options.input, &routing, &lookup, Some(&first_look))
+                .rewrite(
+                    &options.input,
+                    &routing,
+                    &lookup,
+                    Some(&first_look),
+                    options.again,
+                )
                 .map_err(|e| e.to_string());
             (record, counts)
         })

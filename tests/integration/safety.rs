@@ -243,3 +243,32 @@ fn a_pace_faster_than_the_queue_says_the_queue_holds_it() {
         "{run:?}"
     );
 }
+
+#[test]
+fn rows_sent_again_that_the_daily_cap_holds_say_pending_not_already_sent() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(4));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    // The same cards again into another results file, six a day: two go, two wait.
+    let run = dir.send(
+        &sandbox,
+        &send_args("in.csv", "s.csv", &["--again", "--daily-cap", "6"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 6);
+    let rows = read_records(&dir.path("s.csv"));
+    let statuses: Vec<&str> = rows.iter().map(|r| r["status"].as_str()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "sent").count(),
+        2,
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r["status"] != "sent")
+            .all(|r| r["status"] == "pending" && r["error"].contains("daily cap reached")),
+        "{rows:?}"
+    );
+}
