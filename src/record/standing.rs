@@ -179,15 +179,23 @@ impl<'a> Judge<'a> {
             Standing::Changed(card) | Standing::Restored(card) => {
                 (history.instance(card.instance).unwrap_or(""), false)
             }
-            // Sent again from the instance its chat goes to, waiting as a new row would.
-            Standing::AlreadySent(_) if self.again => (routed, true),
-            Standing::AlreadySent(earlier) => (earlier.instance.as_str(), false),
+            // Sent again (`--again`), it waits as a new row would (see below).
+            Standing::AlreadySent(earlier) => (earlier.instance.as_str(), self.again),
+        };
+        let waiting = waits.then(|| self.routing.waiting_reason(route)).flatten();
+        let again = self.again && matches!(standing, Standing::AlreadySent(_));
+        // Held back, a card sent again names the instance it waits for; else the one that
+        // sent it before.
+        let instance = if again && waiting.is_some() {
+            routed
+        } else {
+            instance
         };
         Placement {
             instance,
             routed: instance == routed,
-            waiting: waits.then(|| self.routing.waiting_reason(route)).flatten(),
-            again: self.again && matches!(standing, Standing::AlreadySent(_)),
+            waiting,
+            again,
         }
     }
 
