@@ -1,11 +1,13 @@
 //! `greenbulk status RESULTS`: what became of every sent card, recorded in the ledger and
 //! written into the results file's `delivery` and `deliveryAt` columns.
 //!
-//! A round: resolve the `unknown` rows ([`lookup::resolve`]), find every open card's state
-//! ([`observe`]), record the changes as `delivery` ledger events, rewrite the results file
-//! from itself (it holds every input column, so the input file is not needed), and read the
-//! queue's length and delay to say when the last card should leave. `--watch` repeats rounds
-//! until every card's state is final or 24 hours have passed.
+//! A round, for each part of the history in turn (one, up to about 100,000 cards; see
+//! `record::Part` and docs/delivery.md): resolve the `unknown` rows (`lookup::resolve`),
+//! find every open card's state (`observe`), record the changes as `delivery` ledger
+//! events, and note what the part says of each results line (`lines`). Then the results file is rewritten once from itself (it holds every input
+//! column, so the input file is not needed), and the queue's length and delay read to say
+//! when the last card should leave. `--watch` repeats rounds until every card's state is
+//! final or 24 hours have passed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -60,8 +62,8 @@ pub struct StatusOptions {
     pub asked_per_round: usize,
     /// Where the sent-card history is kept: a round brings it in line with what it learned.
     pub state_dir: PathBuf,
-    /// How many parts a round works on the history in (see [`Record::parts`]); none: as
-    /// many as keep each near 100,000 cards.
+    /// How many parts a round works on the history in (docs/delivery.md); none: as many as
+    /// keep each near 100,000 cards.
     pub parts: Option<u32>,
 }
 
