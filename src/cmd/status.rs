@@ -101,20 +101,21 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
 /// How many parts a round works on the history in: as many as its size calls for, unless
 /// the tests set a number (`GREENBULK_HISTORY_PARTS`) to work on a small history in parts.
 fn history_parts() -> Option<u32> {
-    std::env::var("GREENBULK_HISTORY_PARTS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&parts| parts > 0)
+    test_setting("GREENBULK_HISTORY_PARTS")
 }
 
 /// [`ASKED_PER_ROUND`]; the tests set a smaller number (`GREENBULK_LOOKUPS_PER_ROUND`) to
 /// see rounds take turns without waiting a minute for each.
 fn asked_per_round() -> usize {
-    std::env::var("GREENBULK_LOOKUPS_PER_ROUND")
+    test_setting("GREENBULK_LOOKUPS_PER_ROUND").unwrap_or(ASKED_PER_ROUND)
+}
+
+/// A positive number the tests set in the environment, if they did.
+fn test_setting<T: std::str::FromStr + PartialOrd + Default>(name: &str) -> Option<T> {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(ASKED_PER_ROUND)
-        .max(1)
+        .filter(|n| *n > T::default())
 }
 
 fn failure(err: StatusError, results: &std::path::Path) -> Failure {

@@ -16,7 +16,6 @@
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 
-use super::status::StatusError;
 use crate::contact::CardKey;
 use crate::record::results::{self, COLUMNS};
 use crate::record::{Column, Fate, History, Layout, Record, RecordError, Status, StatusCounts};
@@ -31,7 +30,7 @@ enum Rank {
 }
 
 /// The columns a found line sets; `instance` too when its state knows it.
-const SET: [Column; 6] = [
+const FOUND_COLUMNS: [Column; 6] = [
     Column::Status,
     Column::IdMessage,
     Column::Error,
@@ -48,13 +47,13 @@ struct Found {
 }
 
 impl Found {
-    fn of(rank: Rank, line: results::Line) -> Found {
+    fn of(rank: Rank, mut line: results::Line) -> Found {
         let mut scratch = vec![String::new(); COLUMNS.len()];
-        let instance = line.instance.clone();
+        let instance = line.instance.take();
         line.fill(&mut scratch);
         Found {
             rank,
-            values: SET.map(|column| std::mem::take(&mut scratch[column.at()])),
+            values: FOUND_COLUMNS.map(|column| std::mem::take(&mut scratch[column.at()])),
             instance,
         }
     }
@@ -63,14 +62,14 @@ impl Found {
         if let Some(instance) = self.instance {
             fields[Column::Instance.at()] = instance;
         }
-        for (column, value) in SET.into_iter().zip(self.values) {
+        for (column, value) in FOUND_COLUMNS.into_iter().zip(self.values) {
             fields[column.at()] = value;
         }
     }
 
     /// As a line of a part's file: the results line's number, the rank, whether the
     /// instance is known, the instance, the values.
-    fn record(&self, line: u64) -> Vec<String> {
+    fn to_fields(&self, line: u64) -> Vec<String> {
         let mut record = vec![
             line.to_string(),
             (self.rank as u8).to_string(),
@@ -81,7 +80,7 @@ impl Found {
         record
     }
 
-    fn from_record(record: &csv::StringRecord) -> Option<(u64, Found)> {
+    fn from_fields(record: &csv::StringRecord) -> Option<(u64, Found)> {
         let line = record.get(0)?.parse().ok()?;
         let rank = match record.get(1)? {
             "1" => Rank::Card,
@@ -90,7 +89,7 @@ impl Found {
             _ => return None,
         };
         let instance = (record.get(2)? == "1").then(|| record.get(3).unwrap_or("").to_string());
-        let mut values = SET.map(|_| String::new());
+        let mut values = FOUND_COLUMNS.map(|_| String::new());
         for (at, value) in values.iter_mut().enumerate() {
             *value = record.get(4 + at)?.to_string();
         }
@@ -138,15 +137,15 @@ impl<'h> Finder<'h> {
             lines: vec![0u64; history.card_places().div_ceil(64)],
         };
         let Finder { by_row, by_id, .. } = &mut finder;
-        let of_row = |place: u32| of_row(history, place);
-        let sent_id = |place: u32| sent_id(history, place);
+        let row_of = |place: u32| of_row(history, place);
+        let id_of = |place: u32| sent_id(history, place);
         for (place, (_, state)) in history.iter().enumerate() {
             let place = place as u32;
-            if let Some((row, chat, phone)) = of_row(place) {
+            if let Some((row, chat, phone)) = row_of(place) {
                 let entry = by_row.entry(
                     row_hash(row, chat, phone),
-                    |&held| of_row(held) == Some((row, chat, phone)),
-                    |&held| of_row(held).map_or(0, |(r, c, p)| row_hash(r, c, p)),
+                    |&held| row_of(held) == Some((row, chat, phone)),
+                    |&held| row_of(held).map_or(0, |(r, c, p)| row_hash(r, c, p)),
                 );
                 match entry {
                     hashbrown::hash_table::Entry::Occupied(mut held) => {
@@ -162,11 +161,11 @@ impl<'h> Finder<'h> {
                     }
                 }
             }
-            if let Some(id) = sent_id(place) {
+            if let Some(id) = id_of(place) {
                 match by_id.entry(
                     id_hash(id),
-                    |&held| sent_id(held) == Some(id),
-                    |&held| sent_id(held).map_or(0, id_hash),
+                    |&held| id_of(held) == Some(id),
+                    |&held| id_of(held).map_or(0, id_hash),
                 ) {
                     hashbrown::hash_table::Entry::Occupied(mut held) => *held.get_mut() = place,
                     hashbrown::hash_table::Entry::Vacant(slot) => {
@@ -267,14 +266,25 @@ fn unreadable(record: &Record, error: impl std::fmt::Display) -> RecordError {
     }
 }
 
+/// A part's file of found lines could not be written (a full disk): the results file is
+/// left as it was.
+fn temporary(record: &Record, error: std::io::Error) -> RecordError {
+    RecordError::Write {
+        path: format!(
+            "a temporary file beside {} (what a part of the history found for it)",
+            crate::term::shown_path(record.results_path())
+        ),
+        error,
+    }
+}
+
 /// What the part of the history the record holds says of the results file's lines, in a
 /// temporary file beside it; and how many of the part's cards have no line.
-pub(crate) fn found_in_part(record: &Record) -> Result<(File, u64), StatusError> {
+pub(crate) fn found_in_part(record: &Record) -> Result<(File, u64), RecordError> {
     let history = record.history().clone();
     let mut finder = Finder::new(&history);
     let folder = crate::replace::folder_of(record.results_path());
-    let file = tempfile::tempfile_in(folder)
-        .map_err(|error| RecordError::write(record.results_path(), error))?;
+    let file = tempfile::tempfile_in(folder).map_err(|error| temporary(record, error))?;
     let mut writer = csv::Writer::from_writer(file);
     let mut layout: Option<Layout> = None;
     let mut line = 0u64;
@@ -285,7 +295,7 @@ pub(crate) fn found_in_part(record: &Record) -> Result<(File, u64), StatusError>
             let fields = layout.arrange(read);
             if let Some(found) = finder.find(&fields)
                 && failed.is_none()
-                && let Err(error) = writer.write_record(found.record(line))
+                && let Err(error) = writer.write_record(found.to_fields(line))
             {
                 failed = Some(error);
             }
@@ -296,9 +306,9 @@ pub(crate) fn found_in_part(record: &Record) -> Result<(File, u64), StatusError>
         Some(error) => Err(error.into()),
         None => writer.into_inner().map_err(|e| e.into_error()),
     };
-    let mut file = written.map_err(|error| RecordError::write(record.results_path(), error))?;
+    let mut file = written.map_err(|error| temporary(record, error))?;
     file.seek(SeekFrom::Start(0))
-        .map_err(|error| RecordError::write(record.results_path(), error))?;
+        .map_err(|error| temporary(record, error))?;
     Ok((file, finder.missing()))
 }
 
@@ -308,7 +318,7 @@ pub(crate) fn found_in_part(record: &Record) -> Result<(File, u64), StatusError>
 pub(crate) fn rewrite(
     record: &Record,
     earlier: Vec<File>,
-) -> Result<(StatusCounts, u64), StatusError> {
+) -> Result<(StatusCounts, u64), RecordError> {
     let history = record.history().clone();
     let mut finder = Finder::new(&history);
     let mut parts = Vec::with_capacity(earlier.len());
@@ -371,7 +381,7 @@ impl<'r> PartFile<'r> {
         if !more {
             return Ok(None);
         }
-        Found::from_record(&read)
+        Found::from_fields(&read)
             .map(Some)
             .ok_or_else(|| unreadable(self.record, "a line of it cannot be read"))
     }

@@ -58,7 +58,8 @@ pub struct StatusOptions {
     pub until: Until,
     /// How long GREEN-API keeps a queued message.
     pub queue_ttl: Duration,
-    /// The most cards a round asks about one by one (`getMessage`).
+    /// The most cards a round asks about one by one (`getMessage`), on each instance (0:
+    /// none; `greenbulk status` asks at least one).
     pub asked_per_round: usize,
     /// Where the sent-card history is kept: a round brings it in line with what it learned.
     pub state_dir: PathBuf,
@@ -191,13 +192,12 @@ pub fn run(
     on_round: &mut dyn FnMut(Watched),
 ) -> Result<Round, StatusError> {
     // The files are taken only while a round looks, so a `send --resume` (a cron job's next
-    // share) can run in between.
+    // share) can run in between. Without --watch they are looked at once first: a missing or
+    // damaged pair is said before any instance is asked, a torn last line cut off.
     let mut restored = 0;
     let mut repaired = None;
     if options.watch.is_none() {
-        let opened = Record::open_existing(&options.results)?;
-        restored += opened.restored().map_or(0, |restored| restored.rows);
-        repaired = opened.repaired();
+        repaired = Record::open_existing(&options.results)?.repaired();
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -369,7 +369,9 @@ async fn round(
     // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
     round.all_delivered &= round.sent > 0;
     // The results file first: the queue's length and delay below are for the summary only,
-    // and a call of theirs that fails must not leave the file behind the ledger.
+    // and a call of theirs that fails must not leave the file behind the ledger. (A part
+    // that fails before this leaves it behind what the earlier parts appended: the ledger
+    // holds it, and the next round writes it.)
     let (counts, last_missing) = lines::rewrite(record, earlier)?;
     round.counts = counts;
     round.missing_lines = missing + last_missing;

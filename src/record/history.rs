@@ -29,7 +29,8 @@ pub(crate) struct KeyState {
     pub(super) in_flight: bool,
     /// Working on a part of the cards: this key's attempts went without the chat and phone
     /// (an older greenbulk) and then with them, of a card in another part — the key is that
-    /// part's now, and this state is nobody's.
+    /// part's now (which counts only the attempts made with them), and this state is
+    /// nobody's.
     pub(super) moved_out: bool,
     /// The chat and phone of the last attempt, when the ledger recorded them.
     pub(crate) chat: Option<String>,
@@ -65,7 +66,7 @@ impl Default for Fate {
 
 /// A row's event, as far as which part of the cards keeps it: an attempt (of its card, when
 /// it names the chat and phone), a "not sent", or an answer or a delivery state.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Attempt(Option<CardKey>),
     NotSent,
@@ -73,6 +74,17 @@ enum Kind {
 }
 
 impl Kind {
+    /// The kind of a ledger line by its `event` name (as [`Event`] writes it) and its card,
+    /// when it names one; none for an event that is not a row's.
+    fn named(event: &str, card: Option<CardKey>) -> Option<Kind> {
+        Some(match event {
+            "attempt" => Kind::Attempt(card),
+            "notsent" => Kind::NotSent,
+            "sent" | "failed" | "unknown" | "recovered" | "delivery" | "lookedup" => Kind::Answer,
+            _ => return None,
+        })
+    }
+
     fn of(event: &Event) -> Kind {
         match event {
             Event::Attempt {
@@ -329,14 +341,11 @@ impl History {
         let Ok(key) = key.parse::<ContentKey>() else {
             return false;
         };
-        let kind = match (event, chat, phone) {
-            ("attempt", Some(chat), Some(phone)) => Kind::Attempt(Some(CardKey::of(chat, phone))),
-            ("attempt", ..) => Kind::Attempt(None),
-            ("notsent", ..) => Kind::NotSent,
-            ("sent" | "failed" | "unknown" | "recovered" | "delivery" | "lookedup", ..) => {
-                Kind::Answer
-            }
-            _ => return false,
+        let card = chat
+            .zip(phone)
+            .map(|(chat, phone)| CardKey::of(chat, phone));
+        let Some(kind) = Kind::named(event, card) else {
+            return false;
         };
         if let Some(instance) = instance.filter(|_| event == "attempt") {
             self.instance_id(instance);
@@ -698,5 +707,85 @@ impl History {
                 slot.insert(CardRef::restored(at));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event a row has, as the ledger writes it, is of the kind its peeked name says:
+    /// the cheap peek and the whole reading decide its part alike.
+    #[test]
+    fn a_peeked_event_is_of_the_kind_its_reading_says() {
+        let key = ContentKey(7);
+        let row = RowNumber(2);
+        let events = [
+            Event::Attempt {
+                key,
+                row,
+                at: Some(1),
+                chat: Some("79161234567@c.us".into()),
+                phone: Some(79031234567),
+                names: None,
+                instance: None,
+            },
+            Event::Attempt {
+                key,
+                row,
+                at: None,
+                chat: None,
+                phone: None,
+                names: None,
+                instance: None,
+            },
+            Event::Sent {
+                key,
+                row,
+                id_message: "A".into(),
+                sent_at: None,
+            },
+            Event::Failed {
+                key,
+                row,
+                error: "e".into(),
+            },
+            Event::Unknown {
+                key,
+                row,
+                reason: "r".into(),
+            },
+            Event::NotSent {
+                key,
+                row,
+                reason: "r".into(),
+            },
+            Event::Recovered {
+                key,
+                row,
+                id_message: "A".into(),
+                copies: 1,
+                at: 1,
+            },
+            Event::Delivery {
+                key,
+                row,
+                state: Delivery::Read,
+                at: 1,
+            },
+            Event::LookedUp { key, row, at: 1 },
+        ];
+        for event in events {
+            let json: serde_json::Value = serde_json::to_value(&event).unwrap();
+            let card = match (json.get("chat"), json.get("phone")) {
+                (Some(chat), Some(phone)) => {
+                    Some(CardKey::of(chat.as_str().unwrap(), phone.as_u64().unwrap()))
+                }
+                _ => None,
+            };
+            let name = json["event"].as_str().unwrap();
+            assert_eq!(Kind::named(name, card), Some(Kind::of(&event)), "{name}");
+        }
+        assert_eq!(Kind::named("begun", None), None);
     }
 }

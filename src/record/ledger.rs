@@ -111,11 +111,7 @@ pub(crate) fn load(file: &File, names: Names, part: Part) -> Result<Loaded, Load
         // found before anything is appended; a last line without its line break too (torn,
         // or whole).
         if terminated && !part.reads_every_line() && history.passes_over(text) {
-            tail = if terminated {
-                Tail::Clean
-            } else {
-                Tail::Unterminated
-            };
+            tail = Tail::Clean;
             continue;
         }
         match serde_json::from_slice::<Event>(text) {

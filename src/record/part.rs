@@ -5,7 +5,8 @@
 
 use crate::contact::{CardKey, ContentKey};
 
-/// One of `of` parts (`index` below `of`), or the whole history.
+/// One of `of` parts (`index` below `of`), the whole history (one of one), or no card at all
+/// ([`Part::NONE`], an index past the last).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Part {
     index: u32,
