@@ -237,6 +237,23 @@ pub(crate) fn country_line(tally: &Tally) -> Option<String> {
     ))
 }
 
+/// What the summary says of rows Excel hides, if there are any: how many, and the two ways
+/// on (each row's error says it too).
+pub(crate) fn hidden_line(tally: &Tally) -> Option<String> {
+    (tally.hidden > 0).then(|| {
+        format!(
+            "{} hidden in Excel (by a filter, or by hand): greenbulk reads every row, shown or \
+             not, so they are errors. Show them (clear the filter, or Unhide) and save to send \
+             them; --skip-invalid sends only the rows you see",
+            if tally.hidden == 1 {
+                "1 row is".to_string()
+            } else {
+                format!("{} rows are", tally.hidden)
+            }
+        )
+    })
+}
+
 /// A finding about a number, with what `--country` would read it as, when the summary's
 /// hint names a country that reads it.
 fn with_hint(finding: &Finding, hint: Option<Country>) -> Finding {
@@ -279,7 +296,10 @@ pub(crate) fn print_summary(tally: &Tally, first: &[(RowNumber, Finding)], repor
             shown(&f.problem)
         );
     }
-    if let Some(line) = country_line(tally) {
+    for line in [country_line(tally), hidden_line(tally)]
+        .into_iter()
+        .flatten()
+    {
         say!("  {line}");
     }
     let total = tally.errors + tally.warnings;

@@ -35,6 +35,9 @@ pub struct Tally {
     /// open): `--skip-invalid` cannot skip them.
     #[serde(skip)]
     pub swallowing: u64,
+    /// Rows Excel hides (errors: they would be sent though the user does not see them).
+    #[serde(skip)]
+    pub hidden: u64,
     /// Numbers read in the `--country` plan.
     pub national: u64,
     /// Without `--country`: numbers that look written without a country code.
@@ -106,6 +109,7 @@ impl Tally {
         }
         self.rows += 1;
         self.swallowing += u64::from(checked.swallows);
+        self.hidden += u64::from(checked.hidden);
         match verdict {
             Verdict::Sendable(_) => self.sendable += 1,
             Verdict::Invalid => self.invalid += 1,

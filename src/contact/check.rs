@@ -63,6 +63,8 @@ pub struct Checked<'a> {
     /// such a row is never skipped (`--skip-invalid`), since the row inside it would be
     /// neither sent nor listed.
     pub swallows: bool,
+    /// Excel hides the row (an error: see [`Row::hidden`]).
+    pub hidden: bool,
 }
 
 /// What a name whose cell holds what looks like another row of the file is told: a quote
@@ -75,6 +77,12 @@ const SWALLOWED: &str = "holds a line break followed by what looks like another 
 const UNSAVED_FORMULA: &str = "is a formula whose value was never saved (the workbook was \
     written by a program that does not calculate formulas): open it in Excel and save it, so \
     the values are stored, then run again";
+
+/// What a row Excel hides is told: it would be sent though the user does not see it (a
+/// filter chose the rows they mean).
+const HIDDEN: &str = "is hidden in Excel (by a filter, or by hand), and greenbulk reads every \
+    row, shown or not: show it (clear the filter, or Unhide) and save to send it, or add \
+    --skip-invalid to send only the rows you see";
 
 /// The field name the report uses for the "no name at all" error.
 pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
@@ -97,6 +105,9 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
                  nor listed); if the text really belongs in that cell, put it on one line"
             ),
         ));
+    }
+    if row.hidden {
+        findings.push(Finding::new(Error, "row", "", HIDDEN.into()));
     }
     let country = columns.country();
     let (mut national, mut without_code) = (0, 0);
@@ -321,6 +332,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         national,
         without_code,
         swallows,
+        hidden: row.hidden,
     }
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 use calamine::{Data, DataRef, Range, Reader, Sheets, Xlsx};
 use csv::StringRecord;
 
+use super::hidden::HiddenRows;
 use super::inflated::{FoundSlot, Inflated};
 use super::{InputError, Row, RowNumber, RowSource, zipscan};
 
@@ -206,13 +207,15 @@ fn choose_sheet<RS: Read + Seek + Send + 'static>(
     })
 }
 
-/// A sheet row as the reader thread hands it over: its number, cells, and which cells (by
-/// column, the first 64) hold a formula whose value was never saved.
+/// A sheet row as the reader thread hands it over: its number, cells, which cells (by
+/// column, the first 64) hold a formula whose value was never saved or a number in a date
+/// format, and whether Excel hides it.
 struct SheetRow {
     number: u64,
     cells: StringRecord,
     unsaved_formulas: u64,
     dated_numbers: u64,
+    hidden: bool,
 }
 
 type Chunk = Vec<SheetRow>;
@@ -258,7 +261,8 @@ impl StreamedRows {
                 returned,
                 kept: Vec::new(),
             };
-            let end = match stream_cells(&mut workbook, &sheet, &sender, &mut spares) {
+            let hidden = found.as_ref().map(FoundSlot::hidden_rows);
+            let end = match stream_cells(&mut workbook, &sheet, hidden, &sender, &mut spares) {
                 Ok(()) => Streamed::Done,
                 Err(Stop::LongRow(number)) => Streamed::Failed(InputError::Text {
                     path: failed_path,
@@ -320,10 +324,12 @@ enum Stop {
     LongRow(u64),
 }
 
-/// Sends the sheet's rows in chunks; cells arrive row by row, left to right.
+/// Sends the sheet's rows in chunks; cells arrive row by row, left to right. `hidden`: the
+/// rows the scan finds hidden, when the workbook is read through [`Inflated`].
 fn stream_cells<RS: Read + Seek>(
     workbook: &mut Xlsx<RS>,
     sheet: &str,
+    hidden: Option<&HiddenRows>,
     sender: &std::sync::mpsc::SyncSender<Streamed>,
     spares: &mut Spares,
 ) -> Result<(), Stop> {
@@ -342,7 +348,9 @@ fn stream_cells<RS: Read + Seek>(
             if chunk.is_full() && sender.send(Streamed::Rows(chunk.take())).is_err() {
                 return Ok(()); // the reader stopped listening
             }
-            current = Some(RowBuilder::new(number, spares.take(chunk.sizes)));
+            let mut row = RowBuilder::new(number, spares.take(chunk.sizes));
+            row.hidden = hidden.is_some_and(|hidden| hidden.is_hidden(number));
+            current = Some(row);
         }
         let current = current.as_mut().expect("set above");
         let column = column as usize;
@@ -457,6 +465,7 @@ struct RowBuilder {
     scattered: Option<Vec<String>>,
     unsaved_formulas: u64,
     dated_numbers: u64,
+    hidden: bool,
 }
 
 impl RowBuilder {
@@ -469,6 +478,7 @@ impl RowBuilder {
             scattered: None,
             unsaved_formulas: 0,
             dated_numbers: 0,
+            hidden: false,
         }
     }
 
@@ -528,6 +538,7 @@ impl RowBuilder {
             cells,
             unsaved_formulas: self.unsaved_formulas,
             dated_numbers: self.dated_numbers,
+            hidden: self.hidden,
         }
     }
 }
@@ -541,6 +552,7 @@ impl RowSource for StreamedRows {
                 Spares::give_back(read, &mut self.spares, self.returns.as_ref());
                 row.unsaved_formulas = next.unsaved_formulas;
                 row.dated_numbers = next.dated_numbers;
+                row.hidden = next.hidden;
                 return Ok(true);
             }
             if self.done {
@@ -567,6 +579,7 @@ impl RowSource for SheetRows {
         row.number = RowNumber(self.first_row + self.next as u64 + 1);
         row.unsaved_formulas = 0;
         row.dated_numbers = 0;
+        row.hidden = false;
         self.next += 1;
         let mut record = std::mem::take(&mut row.cells);
         record.clear();
@@ -768,6 +781,7 @@ mod tests {
                 cells: ["79001234567"].iter().collect(),
                 unsaved_formulas: 0,
                 dated_numbers: 0,
+                hidden: false,
             }]));
             panic!("calamine could not go on");
         });

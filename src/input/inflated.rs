@@ -23,6 +23,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use super::InputError;
+use super::hidden::HiddenRows;
 use super::zipscan::{self, Problem, Scanner};
 
 /// How much of a part a thread inflates ahead of calamine: blocks of this size, a few of them.
@@ -56,6 +57,8 @@ pub(super) struct Inflated {
     stream: Option<Stream>,
     /// The first problem a scan found.
     found: Arc<Mutex<Option<Found>>>,
+    /// The hidden rows the scan of the part being read found.
+    hidden: Arc<HiddenRows>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -221,6 +224,7 @@ impl Inflated {
             position: 0,
             stream: None,
             found: Arc::default(),
+            hidden: Arc::default(),
         })
     }
 
@@ -229,6 +233,7 @@ impl Inflated {
         FoundSlot {
             workbook: self.workbook.to_path_buf(),
             found: self.found.clone(),
+            hidden: self.hidden.clone(),
         }
     }
 
@@ -252,7 +257,14 @@ impl Inflated {
             if let Ok(mut found) = self.found.lock() {
                 *found = None;
             }
-            self.stream = Some(Stream::start(self.zip.clone(), index, self.found.clone()));
+            // Nor are its hidden rows this part's.
+            self.hidden.reading(index);
+            self.stream = Some(Stream::start(
+                self.zip.clone(),
+                index,
+                self.found.clone(),
+                self.hidden.clone(),
+            ));
         }
         let stream = self.stream.as_mut().expect("set above");
         let mut skipped = [0u8; 4096];
@@ -267,14 +279,20 @@ impl Inflated {
 }
 
 /// What a scan found, kept where the reader of calamine's errors can ask for it (the archive
-/// itself moves to calamine's thread).
+/// itself moves to calamine's thread), and the hidden rows it found.
 #[derive(Debug, Clone)]
 pub(super) struct FoundSlot {
     workbook: PathBuf,
     found: Arc<Mutex<Option<Found>>>,
+    hidden: Arc<HiddenRows>,
 }
 
 impl FoundSlot {
+    /// The rows of the part calamine reads that are hidden in Excel (see [`HiddenRows`]).
+    pub(super) fn hidden_rows(&self) -> &HiddenRows {
+        &self.hidden
+    }
+
     /// What a scan found, as the error for the user, if it found anything.
     pub(super) fn refusal(&self) -> Option<InputError> {
         let Found {
@@ -396,13 +414,14 @@ impl Stream {
         mut zip: zip::ZipArchive<At>,
         index: usize,
         found: Arc<Mutex<Option<Found>>>,
+        hidden: Arc<HiddenRows>,
     ) -> Stream {
         let (sender, blocks) = std::sync::mpsc::sync_channel(BLOCKS_AHEAD);
         let spawned = std::thread::Builder::new()
             .name("inflate".into())
             .stack_size(INFLATE_STACK)
             .spawn(move || {
-                if let Err(error) = inflate(&mut zip, index, &sender, &found) {
+                if let Err(error) = inflate(&mut zip, index, &sender, &found, &hidden) {
                     let _ = sender.send(Err(error));
                 }
             });
@@ -456,6 +475,7 @@ fn inflate(
     index: usize,
     sender: &SyncSender<std::io::Result<Vec<u8>>>,
     found: &Mutex<Option<Found>>,
+    hidden: &HiddenRows,
 ) -> std::io::Result<()> {
     let part = zip.by_index(index)?;
     let name = part.name().map(|n| n.into_owned()).unwrap_or_default();
@@ -506,6 +526,8 @@ fn inflate(
                 format!("the part {name} was refused (see the error above)"),
             ));
         }
+        // Before the block goes: calamine cannot reach a row before its number is here.
+        hidden.add(index, scanner.hidden_rows());
         if filled > 0 && sender.send(Ok(block)).is_err() {
             return Ok(()); // calamine read no further
         }

@@ -7,6 +7,7 @@
 
 mod columns;
 mod excel;
+mod hidden;
 mod inflated;
 mod text;
 mod zipscan;
@@ -57,6 +58,9 @@ pub struct Row {
     /// The column (its header) of a cell that holds a line break followed by what looks like
     /// another row of the file: a quote opened there swallowed that row (CSV only).
     pub swallowed: Option<String>,
+    /// Excel hides the row, by a filter or by hand (found in XLSX files read through the
+    /// scan: see docs/input.md).
+    pub hidden: bool,
 }
 
 impl Row {

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use super::hidden::RowsSeen;
 use super::{InputError, RowNumber};
 
 /// No cell may hold more text than this; a contact card's request is at most 100 KB.
@@ -178,6 +179,12 @@ pub(super) struct Scanner {
     depth: u64,
     /// The most tags the part may hold (for the parts calamine holds whole), if bounded.
     max_tags: Option<u64>,
+    /// The rows seen, and which are hidden (a sheet's).
+    rows: RowsSeen,
+    /// The bytes of an open `<row …>` tag begun in an earlier block (after its `<`), and
+    /// where in the part they reach.
+    row_tag: Vec<u8>,
+    row_tag_to: u64,
 }
 
 /// A tag being read: where it opened, the quote it is in, and what it is.
@@ -188,6 +195,8 @@ struct Tag {
     closing: bool,
     /// A cell or a shared string (or a name too long to tell).
     cell: bool,
+    /// A row (`<row>` or `</row>`).
+    row: bool,
 }
 
 /// A stretch the XML reader holds whole until its end, whatever `<` it holds.
@@ -230,7 +239,15 @@ impl Scanner {
             strings: 0,
             depth: 0,
             max_tags: held_whole(name).then_some(MAX_HELD_TAGS),
+            rows: RowsSeen::default(),
+            row_tag: Vec::new(),
+            row_tag_to: 0,
         }
+    }
+
+    /// The rows found hidden (with cells) since the last call, in the part's order.
+    pub(super) fn hidden_rows(&mut self) -> Vec<u64> {
+        self.rows.take()
     }
 
     /// A scanner for a part that calamine may not read at all: one that is binary, and not
@@ -258,6 +275,17 @@ impl Scanner {
         let mut joined = std::mem::take(&mut self.carry);
         joined.extend_from_slice(block);
         let scanned = self.scan(&joined, base);
+        // A `<row …>` tag still open goes on in the next block: its bytes so far are kept.
+        if let Some(tag) = self.tag.filter(|tag| tag.row && !tag.closing) {
+            let from = if self.row_tag.is_empty() {
+                tag.start + 1
+            } else {
+                self.row_tag_to
+            };
+            self.row_tag
+                .extend_from_slice(&joined[(from - base) as usize..]);
+            self.row_tag_to = base + joined.len() as u64;
+        }
         self.bytes += block.len() as u64;
         let kept = joined.len().min(2 * LOOKAHEAD + 2);
         joined.drain(..joined.len() - kept);
@@ -357,6 +385,17 @@ impl Scanner {
                 }
                 self.run_start = at + 1;
                 let empty = end > 0 && joined[end - 1] == b'/';
+                if tag.row && !tag.closing {
+                    if self.row_tag.is_empty() {
+                        let from = (tag.start + 1 - base) as usize;
+                        self.rows.row_opened(&joined[from..end], empty);
+                    } else {
+                        let from = (self.row_tag_to - base) as usize;
+                        self.row_tag.extend_from_slice(&joined[from..end]);
+                        self.rows.row_opened(&self.row_tag, empty);
+                        self.row_tag.clear();
+                    }
+                }
                 self.close_tag(tag, empty)?;
             }
             let Some(found) = memchr::memchr(b'<', &joined[i..]) else {
@@ -406,19 +445,16 @@ impl Scanner {
                 });
                 continue;
             }
-            let cell = match name_end {
-                Some(end) => {
-                    let name = &name[..end];
-                    let local = name.rsplit(|b| *b == b':').next().unwrap_or(name);
-                    local == b"c" || local == b"si"
-                }
-                None => true,
-            };
+            let local = name_end.map(|end| {
+                let name = &name[..end];
+                name.rsplit(|b| *b == b':').next().unwrap_or(name)
+            });
             self.tag = Some(Tag {
                 start: at,
                 quote: None,
                 closing,
-                cell,
+                cell: local.is_none_or(|local| local == b"c" || local == b"si"),
+                row: local == Some(b"row"),
             });
         }
     }
@@ -430,9 +466,13 @@ impl Scanner {
             if tag.cell {
                 self.element = None;
             }
+            if tag.row {
+                self.rows.row_closed();
+            }
             return Ok(());
         }
         if tag.cell {
+            self.rows.cell_opened();
             self.strings += u64::from(self.shared);
             if !empty && self.element.is_none() {
                 self.element = Some(tag.start);
@@ -597,7 +637,7 @@ fn for_each_tag(part: impl Read, mut visit: impl FnMut(&[u8], &[u8]) -> bool) {
 }
 
 /// A tag's local name (without a namespace prefix) and its attributes.
-fn tag_parts(tag: &[u8]) -> (&[u8], &[u8]) {
+pub(super) fn tag_parts(tag: &[u8]) -> (&[u8], &[u8]) {
     let end = tag
         .iter()
         .position(|b| b.is_ascii_whitespace() || *b == b'/')
@@ -607,19 +647,22 @@ fn tag_parts(tag: &[u8]) -> (&[u8], &[u8]) {
     (local, &tag[end..])
 }
 
-/// The value of attribute `name` in a tag's attributes.
-fn attribute<'t>(attributes: &'t [u8], name: &[u8]) -> Option<&'t [u8]> {
+/// The value of attribute `name` (as written, prefix and all) among a tag's attributes,
+/// read one after the other as the XML reader reads them: in either quotes, with spaces
+/// around the `=`, and never out of another attribute's value.
+pub(super) fn attribute<'t>(attributes: &'t [u8], name: &[u8]) -> Option<&'t [u8]> {
     let mut rest = attributes;
     loop {
-        let at = memchr::memmem::find(rest, name)?;
-        let before_ok = at == 0 || rest[at - 1].is_ascii_whitespace();
-        let after = &rest[at + name.len()..];
-        if before_ok && after.starts_with(b"=\"") {
-            let value = &after[2..];
-            let end = memchr::memchr(b'"', value)?;
-            return Some(&value[..end]);
+        rest = rest.trim_ascii_start();
+        let equals = memchr::memchr(b'=', rest)?;
+        let key = rest[..equals].trim_ascii_end();
+        let after = rest[equals + 1..].trim_ascii_start();
+        let quote = *after.first().filter(|q| matches!(q, b'"' | b'\''))?;
+        let length = memchr::memchr(quote, &after[1..])?;
+        if key == name {
+            return Some(&after[1..1 + length]);
         }
-        rest = after;
+        rest = &after[length + 2..];
     }
 }
 
@@ -890,6 +933,9 @@ mod tests {
             (&b"c"[..], &b" r=\"A1\" t=\"s\""[..])
         );
         assert_eq!(attribute(b" tr=\"9\" r=\"C7\"", b"r"), Some(&b"C7"[..]));
+        assert_eq!(attribute(b" t = 's' r='C7' /", b"r"), Some(&b"C7"[..]));
+        assert_eq!(attribute(b" n='a r=\"C7\"'", b"r"), None, "inside a value");
+        assert_eq!(attribute(b" x:r=\"C7\"", b"r"), None);
         assert_eq!(split_reference("AB12"), Some(("AB".into(), 12)));
         let sheet = b"<c r=\"A1\" t=\"s\"><v>0</v></c><c r=\"B1\" t=\"s\"><v>3</v></c>";
         let mut found = None;
@@ -906,5 +952,28 @@ mod tests {
             true
         });
         assert_eq!(found, Some(b"B1".to_vec()));
+    }
+
+    #[test]
+    fn hidden_rows_are_found_however_the_blocks_cut_their_tags() {
+        // Row tags longer than what a block keeps of the one before.
+        let long = "x".repeat(300);
+        let sheet = format!(
+            "<worksheet><sheetData><row r=\"1\"><c r=\"A1\"/></row>\
+             <row r=\"2\" hidden=\"1\" spans=\"1:2\" note=\"{long}\"><c r=\"A2\"><v>1</v></c></row>\
+             <row r=\"3\" note=\"{long}\"><c r=\"A3\"/></row>\
+             <x:row hidden='true' ht=\"15\"><x:c r=\"A4\"/></x:row>\
+             <row r=\"6\" hidden=\"1\"/><row r=\"7\" hidden=\"0\"><c/></row>\
+             <row note=\"{long}\" hidden=\"1\"><c/></row></sheetData></worksheet>"
+        );
+        for size in (1..200).chain([sheet.len()]) {
+            let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
+            let mut found = Vec::new();
+            for block in sheet.as_bytes().chunks(size) {
+                scanner.feed(block).expect("an ordinary sheet");
+                found.extend(scanner.hidden_rows());
+            }
+            assert_eq!(found, [2, 4, 8], "in blocks of {size}");
+        }
     }
 }

@@ -295,3 +295,121 @@ fn a_first_sheet_without_the_data_names_the_other_sheets() {
     let run = dir.run(&["validate", "notes-first.xlsx", "--sheet", "Data"]);
     assert_eq!(run.code, 0, "{run:?}");
 }
+
+/// A sheet filtered down to one city, as a user filters a CRM export to the customers they
+/// mean: the rows the filter hides are errors, not sent with the others; `--skip-invalid`
+/// sends only the rows shown.
+#[test]
+fn rows_a_filter_hides_are_errors_and_skip_invalid_sends_only_the_rows_shown() {
+    let dir = Workdir::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows = [
+        ("79001000001", "Anna", "Moscow"),
+        ("79001000002", "Boris", "Kazan"),
+        ("79001000003", "Vera", "Moscow"),
+        ("79001000004", "Gleb", "Omsk"),
+        ("79001000005", "Daria", "Moscow"),
+    ];
+    for (c, title) in ["chatId", "phoneContact", "First name", "City"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, c as u16, *title).unwrap();
+    }
+    for (r, (phone, name, city)) in rows.iter().enumerate() {
+        let r = r as u32 + 1;
+        sheet.write_string(r, 0, "79009990000").unwrap();
+        sheet.write_string(r, 1, *phone).unwrap();
+        sheet.write_string(r, 2, *name).unwrap();
+        sheet.write_string(r, 3, *city).unwrap();
+    }
+    sheet.autofilter(0, 0, rows.len() as u32, 3).unwrap();
+    let moscow = rust_xlsxwriter::FilterCondition::new().add_list_filter("Moscow");
+    sheet.filter_column(3, &moscow).unwrap();
+    book.save(dir.path("filtered.xlsx")).unwrap();
+
+    let run = dir.run(&["validate", "filtered.xlsx"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let summary = &run.stderr;
+    assert!(
+        summary.contains("row 3: error row is hidden in Excel")
+            && summary.contains("row 5: error row is hidden in Excel")
+            && summary.contains("2 rows are hidden in Excel")
+            && !summary.contains("row 2: error")
+            && !summary.contains("row 4: error"),
+        "{run:?}"
+    );
+
+    let sandbox = sandbox(Faults::default());
+    let refused = dir.send(&sandbox, &send_args("filtered.xlsx", "refused.csv", &[]));
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert!(sandbox.received().is_empty(), "nothing may leave");
+
+    let run = dir.send(
+        &sandbox,
+        &send_args("filtered.xlsx", "results.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut sent: Vec<u64> = sandbox.outgoing().iter().map(|m| m.phone_contact).collect();
+    sent.sort_unstable();
+    assert_eq!(sent, [79001000001, 79001000003, 79001000005]);
+    let results = crate::util::read_records(&dir.path("results.csv"));
+    let status: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| (r["row"].as_str(), r["status"].as_str()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("2", "sent"),
+            ("3", "invalid"),
+            ("4", "sent"),
+            ("5", "invalid"),
+            ("6", "sent")
+        ]
+    );
+    assert!(
+        results[1]["error"].contains("hidden in Excel"),
+        "{results:?}"
+    );
+}
+
+/// Hidden rows all through a sheet of many blocks (the scan reads it in 64 KB blocks, as
+/// calamine reads it): each one is found, and no other.
+#[test]
+fn every_hidden_row_of_a_long_sheet_is_found_and_no_other() {
+    let dir = Workdir::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, title) in ["chatId", "phoneContact", "Name"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *title).unwrap();
+    }
+    let mut hidden = Vec::new();
+    for r in 1..4000u32 {
+        sheet.write_string(r, 0, "79009990000").unwrap();
+        sheet
+            .write_string(r, 1, format!("7900{:07}", 1_000_000 + r))
+            .unwrap();
+        sheet
+            .write_string(r, 2, format!("Customer number {r} of the list"))
+            .unwrap();
+        if r % 7 == 3 || (1500..1540).contains(&r) {
+            sheet.set_row_hidden(r).unwrap();
+            hidden.push((r + 1).to_string());
+        }
+    }
+    // Rows hidden with no cell in them change nothing.
+    sheet.set_row_hidden(5000).unwrap();
+    book.save(dir.path("long.xlsx")).unwrap();
+
+    let run = dir.run(&["validate", "long.xlsx", "--report", "-"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let found: Vec<String> = csv::Reader::from_reader(run.stdout.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .inspect(|r| assert!(r[4].contains("hidden in Excel"), "{r:?}"))
+        .map(|r| r[0].to_string())
+        .collect();
+    assert_eq!(found, hidden);
+}

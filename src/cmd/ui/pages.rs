@@ -189,6 +189,9 @@ pub(super) fn check(
             @if let Some(line) = crate::report::country_line(tally) {
                 p.country { (line) }
             }
+            @if let Some(line) = crate::report::hidden_line(tally) {
+                p.warning { (line) }
+            }
             @if checked.problems.is_empty() {
                 p.ok { "No row has a problem." }
             } @else {
