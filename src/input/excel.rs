@@ -81,6 +81,17 @@ pub(super) struct Opened {
 
 pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opened, InputError> {
     let ext_says = Kind::from_extension(&super::extension(path));
+    // A workbook saved under another name (`export`, `list.zip`) is still an XLSX when it
+    // holds one's workbook part, and is read as one: scanned part by part, hidden rows found.
+    let kind = match kind {
+        Kind::UnknownZip
+            if zipscan::archive(path)
+                .is_some_and(|zip| zip.index_for_name("xl/workbook.xml").is_some()) =>
+        {
+            Kind::Xlsx
+        }
+        kind => kind,
+    };
     let fail = |detail: String| {
         let encrypted = kind == Kind::Xls && matches!(ext_says, Some(k) if k != Kind::Xls);
         InputError::Workbook {
@@ -126,7 +137,19 @@ pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opene
         Kind::UnknownZip => calamine::open_workbook_auto(path).map_err(|e| e.to_string()),
     }
     .map_err(fail)?;
-    choose_sheet(path, workbook, sheet, fail, None)
+    let mut opened = choose_sheet(path, workbook, sheet, fail, None)?;
+    // Said, not passed over: a filtered sheet's hidden rows are read like the others here.
+    let files = match kind {
+        Kind::Xlsx | Kind::UnknownZip => {
+            "this workbook (its archive is of a kind read whole, not part by part)".to_string()
+        }
+        Kind::Xls | Kind::Xlsb | Kind::Ods => format!("{} files", kind.name()),
+    };
+    opened.warnings.push(format!(
+        "rows hidden in Excel (by a filter, or by hand) are not looked for in {files}: every \
+         row is read, shown or not (in an .xlsx file, such rows are errors)"
+    ));
+    Ok(opened)
 }
 
 /// Picks the sheet to read (the one named, else the first visible one) and starts reading

@@ -181,10 +181,10 @@ pub(super) struct Scanner {
     max_tags: Option<u64>,
     /// The rows seen, and which are hidden (a sheet's).
     rows: RowsSeen,
-    /// The bytes of an open `<row …>` tag begun in an earlier block (after its `<`), and
-    /// where in the part they reach.
-    row_tag: Vec<u8>,
-    row_tag_to: u64,
+    /// The bytes of an open tag kept whole ([`Tag::kept`]) begun in an earlier block (after
+    /// its `<`), and where in the part they reach.
+    kept: Vec<u8>,
+    kept_to: u64,
 }
 
 /// A tag being read: where it opened, the quote it is in, and what it is.
@@ -197,6 +197,9 @@ struct Tag {
     cell: bool,
     /// A row (`<row>` or `</row>`).
     row: bool,
+    /// Its attributes are read ([`RowsSeen`]): a row's opening tag, or the first cell of a
+    /// hidden row.
+    kept: bool,
 }
 
 /// A stretch the XML reader holds whole until its end, whatever `<` it holds.
@@ -240,8 +243,8 @@ impl Scanner {
             depth: 0,
             max_tags: held_whole(name).then_some(MAX_HELD_TAGS),
             rows: RowsSeen::default(),
-            row_tag: Vec::new(),
-            row_tag_to: 0,
+            kept: Vec::new(),
+            kept_to: 0,
         }
     }
 
@@ -275,16 +278,17 @@ impl Scanner {
         let mut joined = std::mem::take(&mut self.carry);
         joined.extend_from_slice(block);
         let scanned = self.scan(&joined, base);
-        // A `<row …>` tag still open goes on in the next block: its bytes so far are kept.
-        if let Some(tag) = self.tag.filter(|tag| tag.row && !tag.closing) {
-            let from = if self.row_tag.is_empty() {
+        // A tag kept whole that is still open goes on in the next block: its bytes so far
+        // are kept.
+        if let Some(tag) = self.tag.filter(|tag| tag.kept) {
+            let from = if self.kept.is_empty() {
                 tag.start + 1
             } else {
-                self.row_tag_to
+                self.kept_to
             };
-            self.row_tag
+            self.kept
                 .extend_from_slice(&joined[(from - base) as usize..]);
-            self.row_tag_to = base + joined.len() as u64;
+            self.kept_to = base + joined.len() as u64;
         }
         self.bytes += block.len() as u64;
         let kept = joined.len().min(2 * LOOKAHEAD + 2);
@@ -385,16 +389,20 @@ impl Scanner {
                 }
                 self.run_start = at + 1;
                 let empty = end > 0 && joined[end - 1] == b'/';
-                if tag.row && !tag.closing {
-                    if self.row_tag.is_empty() {
-                        let from = (tag.start + 1 - base) as usize;
-                        self.rows.row_opened(&joined[from..end], empty);
+                if tag.kept {
+                    let bytes = if self.kept.is_empty() {
+                        &joined[(tag.start + 1 - base) as usize..end]
                     } else {
-                        let from = (self.row_tag_to - base) as usize;
-                        self.row_tag.extend_from_slice(&joined[from..end]);
-                        self.rows.row_opened(&self.row_tag, empty);
-                        self.row_tag.clear();
+                        let from = (self.kept_to - base) as usize;
+                        self.kept.extend_from_slice(&joined[from..end]);
+                        &self.kept[..]
+                    };
+                    if tag.row {
+                        self.rows.row_opened(bytes, empty);
+                    } else {
+                        self.rows.cell_opened(bytes);
                     }
+                    self.kept.clear();
                 }
                 self.close_tag(tag, empty)?;
             }
@@ -449,12 +457,14 @@ impl Scanner {
                 let name = &name[..end];
                 name.rsplit(|b| *b == b':').next().unwrap_or(name)
             });
+            let row = local == Some(b"row");
             self.tag = Some(Tag {
                 start: at,
                 quote: None,
                 closing,
                 cell: local.is_none_or(|local| local == b"c" || local == b"si"),
-                row: local == Some(b"row"),
+                row,
+                kept: !closing && (row || (local == Some(b"c") && self.rows.wants_cell())),
             });
         }
     }
@@ -472,7 +482,6 @@ impl Scanner {
             return Ok(());
         }
         if tag.cell {
-            self.rows.cell_opened();
             self.strings += u64::from(self.shared);
             if !empty && self.element.is_none() {
                 self.element = Some(tag.start);
@@ -956,7 +965,7 @@ mod tests {
 
     #[test]
     fn hidden_rows_are_found_however_the_blocks_cut_their_tags() {
-        // Row tags longer than what a block keeps of the one before.
+        // Row and cell tags longer than what a block keeps of the one before.
         let long = "x".repeat(300);
         let sheet = format!(
             "<worksheet><sheetData><row r=\"1\"><c r=\"A1\"/></row>\
@@ -964,7 +973,8 @@ mod tests {
              <row r=\"3\" note=\"{long}\"><c r=\"A3\"/></row>\
              <x:row hidden='true' ht=\"15\"><x:c r=\"A4\"/></x:row>\
              <row r=\"6\" hidden=\"1\"/><row r=\"7\" hidden=\"0\"><c/></row>\
-             <row note=\"{long}\" hidden=\"1\"><c/></row></sheetData></worksheet>"
+             <row note=\"{long}\" hidden=\"1\"><c/></row>\
+             <row r=\"9\" hidden=\"1\"><c note=\"{long}\" r=\"A10\"/></row></sheetData></worksheet>"
         );
         for size in (1..200).chain([sheet.len()]) {
             let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
@@ -973,7 +983,7 @@ mod tests {
                 scanner.feed(block).expect("an ordinary sheet");
                 found.extend(scanner.hidden_rows());
             }
-            assert_eq!(found, [2, 4, 8], "in blocks of {size}");
+            assert_eq!(found, [2, 4, 8, 10], "in blocks of {size}");
         }
     }
 }

@@ -413,3 +413,61 @@ fn every_hidden_row_of_a_long_sheet_is_found_and_no_other() {
         .collect();
     assert_eq!(found, hidden);
 }
+
+/// A sheet written by hand, rows 3 and 5 hidden (5 by a height of 0).
+const ROWS_TWO_HIDDEN: &str = concat!(
+    r#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c>"#,
+    r#"<c r="B1" t="inlineStr"><is><t>phoneContact</t></is></c>"#,
+    r#"<c r="C1" t="inlineStr"><is><t>firstName</t></is></c></row>"#,
+    r#"<row r="2"><c r="A2"><v>79009990000</v></c><c r="B2"><v>79001000002</v></c>"#,
+    r#"<c r="C2" t="inlineStr"><is><t>Anna</t></is></c></row>"#,
+    r#"<row r="3" hidden="1"><c r="A3"><v>79009990000</v></c><c r="B3"><v>79001000003</v></c>"#,
+    r#"<c r="C3" t="inlineStr"><is><t>Boris</t></is></c></row>"#,
+    r#"<row r="4"><c r="A4"><v>79009990000</v></c><c r="B4"><v>79001000004</v></c>"#,
+    r#"<c r="C4" t="inlineStr"><is><t>Vera</t></is></c></row>"#,
+    r#"<row r="5" ht="0" customHeight="1"><c r="A5"><v>79009990000</v></c>"#,
+    r#"<c r="B5"><v>79001000005</v></c><c r="C5" t="inlineStr"><is><t>Gleb</t></is></c></row>"#,
+);
+
+/// A workbook saved under a name without `.xlsx` is read as the XLSX it is, hidden rows
+/// found; one whose archive is read whole (no hidden rows looked for) says so rather than
+/// send them unsaid.
+#[test]
+fn hidden_rows_are_found_under_any_file_name_and_said_unlooked_for_where_they_are_not() {
+    let dir = Workdir::new();
+    crate::util::write_raw_xlsx(&dir.path("export"), ROWS_TWO_HIDDEN);
+    let run = dir.run(&["validate", "export", "--report", "-"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    let hidden: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.contains("hidden in Excel"))
+        .map(|line| line.split(',').next().unwrap())
+        .collect();
+    assert_eq!(hidden, ["3", "5"], "{run:?}");
+
+    // Part names over 1 MB in all: an archive greenbulk reads whole.
+    let path = dir.path("long-names.xlsx");
+    crate::util::write_raw_xlsx(&path, ROWS_TWO_HIDDEN);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let mut zip = zip::ZipWriter::new_append(file).unwrap();
+    for n in 0..17 {
+        let name = format!("docProps/{n}{}", "n".repeat(65_000));
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+    }
+    zip.finish().unwrap();
+    let run = dir.run(&["validate", "long-names.xlsx"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "warning: rows hidden in Excel (by a filter, or by hand) are not looked for in this \
+             workbook"
+        ),
+        "{run:?}"
+    );
+}
