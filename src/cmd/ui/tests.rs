@@ -369,6 +369,45 @@ async fn a_file_with_a_swallowed_row_has_no_send_button() {
     );
 }
 
+/// A workbook filtered in Excel: the page says how many rows the filter hides, and each is
+/// a problem of its own (the run sends only the rows shown).
+#[tokio::test]
+async fn a_filtered_workbook_says_how_many_rows_it_hides_and_lists_each() {
+    let page = page();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, title) in ["chatId", "phoneContact", "firstName"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *title).unwrap();
+    }
+    for r in 1..=5u32 {
+        sheet.write_string(r, 0, "79161234500").unwrap();
+        sheet.write_string(r, 1, format!("7903123450{r}")).unwrap();
+        sheet.write_string(r, 2, format!("Name {r}")).unwrap();
+    }
+    sheet.set_row_hidden(2).unwrap();
+    sheet.set_row_hidden(4).unwrap();
+    let bytes = book.save_to_buffer().unwrap();
+    let (_, headers, _) = page.send(page.upload("filtered.xlsx", &bytes)).await;
+    let job = headers[header::LOCATION].to_str().unwrap().to_string();
+    let (_, _, body) = page.send(page.get(&job)).await;
+    let html = Html::parse_document(&body);
+    assert!(
+        select(&html, "p.warning")
+            .iter()
+            .any(|p| text(p).starts_with("2 rows are hidden in Excel")),
+        "{body}"
+    );
+    let rows: Vec<String> = select(&html, "table.problems tbody tr")
+        .iter()
+        .filter(|tr| text(tr).contains("hidden in Excel"))
+        .map(|tr| {
+            let th = Selector::parse("th").unwrap();
+            text(&tr.select(&th).next().expect("the row's number"))
+        })
+        .collect();
+    assert_eq!(rows, ["3", "5"], "{body}");
+}
+
 /// A real socket to the page's server, and what it answers to `request` (until it closes).
 async fn over_a_socket(address: std::net::SocketAddr, request: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
