@@ -237,19 +237,14 @@ pub(crate) fn country_line(tally: &Tally) -> Option<String> {
     ))
 }
 
-/// What the summary says of rows Excel hides, if there are any: how many, and the two ways
-/// on (each row's error says it too).
+/// What the summary says of rows the sheet hides, if there are any: how many, and the two
+/// ways on (each row's error says it too).
 pub(crate) fn hidden_line(tally: &Tally) -> Option<String> {
     (tally.hidden > 0).then(|| {
         format!(
-            "{} hidden in Excel (by a filter, or by hand): greenbulk reads every row, shown or \
-             not, so they are errors. Show them (clear the filter, or Unhide) and save to send \
-             them; --skip-invalid sends only the rows you see",
-            if tally.hidden == 1 {
-                "1 row is".to_string()
-            } else {
-                format!("{} rows are", tally.hidden)
-            }
+            "{} hidden in the sheet (by a filter, or by hand), not sent unless shown: show them \
+             in Excel and save to send them, or add --skip-invalid to leave them out",
+            plural(tally.hidden, "row")
         )
     })
 }

@@ -35,7 +35,7 @@ pub struct Tally {
     /// open): `--skip-invalid` cannot skip them.
     #[serde(skip)]
     pub swallowing: u64,
-    /// Rows Excel hides (errors: they would be sent though the user does not see them).
+    /// Rows the sheet hides (errors: the user does not see them, so does not mean them).
     #[serde(skip)]
     pub hidden: u64,
     /// Numbers read in the `--country` plan.

@@ -78,11 +78,11 @@ const UNSAVED_FORMULA: &str = "is a formula whose value was never saved (the wor
     written by a program that does not calculate formulas): open it in Excel and save it, so \
     the values are stored, then run again";
 
-/// What a row Excel hides is told: it would be sent though the user does not see it (a
+/// What a row the sheet hides is told: the user does not see it, so does not mean it (a
 /// filter chose the rows they mean).
-const HIDDEN: &str = "is hidden in Excel (by a filter, or by hand), and greenbulk reads every \
-    row, shown or not: show it (clear the filter, or Unhide) and save to send it, or add \
-    --skip-invalid to send only the rows you see";
+const HIDDEN: &str = "is hidden in the sheet (by a filter, or by hand), and every program \
+    that reads the file sees it, shown or not: show it (in Excel, Data > Clear, or Home > Format \
+    > Hide & Unhide > Unhide Rows) and save to send it, or add --skip-invalid to leave it out";
 
 /// The field name the report uses for the "no name at all" error.
 pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";

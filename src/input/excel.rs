@@ -10,7 +10,7 @@ use std::path::Path;
 use calamine::{Data, DataRef, Range, Reader, Sheets, Xlsx};
 use csv::StringRecord;
 
-use super::hidden::HiddenRows;
+use super::hidden::{HiddenRanges, HiddenRows};
 use super::inflated::{FoundSlot, Inflated};
 use super::{InputError, Row, RowNumber, RowSource, zipscan};
 
@@ -67,6 +67,8 @@ pub(super) struct SheetRows {
     range: Range<Data>,
     first_row: u64,
     next: usize,
+    /// The rows hidden in the sheet (found for ODS files only).
+    hidden: HiddenRanges,
 }
 
 /// An opened sheet: its name, its rows, and what is worth a warning (a hidden first sheet
@@ -139,15 +141,16 @@ pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opene
     .map_err(fail)?;
     let mut opened = choose_sheet(path, workbook, sheet, fail, None)?;
     // Said, not passed over: a filtered sheet's hidden rows are read like the others here.
-    let files = match kind {
+    let why = match kind {
         Kind::Xlsx | Kind::UnknownZip => {
-            "this workbook (its archive is of a kind read whole, not part by part)".to_string()
+            "could not be looked for in this workbook, whose archive is read whole".to_string()
         }
-        Kind::Xls | Kind::Xlsb | Kind::Ods => format!("{} files", kind.name()),
+        Kind::Xls | Kind::Xlsb => format!("cannot be looked for in {} files", kind.name()),
+        Kind::Ods => return Ok(opened),
     };
     opened.warnings.push(format!(
-        "rows hidden in Excel (by a filter, or by hand) are not looked for in {files}: every \
-         row is read, shown or not (in an .xlsx file, such rows are errors)"
+        "rows hidden in the sheet (by a filter, or by hand) {why}: every row is read, shown or \
+         not; save the file as .xlsx in Excel to have them caught"
     ));
     Ok(opened)
 }
@@ -218,6 +221,10 @@ fn choose_sheet<RS: Read + Seek + Send + 'static>(
         .worksheet_range(&name)
         .map_err(|e| fail(e.to_string()))?;
     let first_row = range.start().map_or(0, |(row, _)| u64::from(row));
+    let hidden = match workbook {
+        Sheets::Ods(_) => HiddenRanges::of_ods_sheet(path, &name),
+        _ => HiddenRanges::default(),
+    };
     Ok(Opened {
         sheet: name,
         sheets: names,
@@ -225,6 +232,7 @@ fn choose_sheet<RS: Read + Seek + Send + 'static>(
             range,
             first_row,
             next: 0,
+            hidden,
         }),
         warnings,
     })
@@ -370,6 +378,14 @@ fn stream_cells<RS: Read + Seek>(
             }
             if chunk.is_full() && sender.send(Streamed::Rows(chunk.take())).is_err() {
                 return Ok(()); // the reader stopped listening
+            }
+            if hidden.is_some_and(HiddenRows::overflowed) {
+                return Err(Stop::Damaged(
+                    "more of its rows are hidden, with cells calamine does not place in them, \
+                     than any sheet holds: the workbook is damaged or built to mislead. Open it \
+                     in Excel and save it again"
+                        .into(),
+                ));
             }
             let mut row = RowBuilder::new(number, spares.take(chunk.sizes));
             row.hidden = hidden.is_some_and(|hidden| hidden.is_hidden(number));
@@ -602,7 +618,7 @@ impl RowSource for SheetRows {
         row.number = RowNumber(self.first_row + self.next as u64 + 1);
         row.unsaved_formulas = 0;
         row.dated_numbers = 0;
-        row.hidden = false;
+        row.hidden = self.hidden.contains(row.number.0);
         self.next += 1;
         let mut record = std::mem::take(&mut row.cells);
         record.clear();

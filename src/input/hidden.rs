@@ -1,16 +1,20 @@
-//! Rows hidden in Excel — by a filter, or by hand.
+//! Rows a sheet hides — by a filter, or by hand.
 //!
 //! calamine reads every row of a sheet, shown or not, and says nothing of which are hidden;
 //! a user who filtered a sheet down to the customers they mean and saved it would send to
 //! all of them. The scan of an inflated XLSX ([`super::zipscan::Scanner`]) reads each `<row>`
-//! tag on its way to calamine and notes, with [`RowsSeen`], the rows marked `hidden` that
-//! hold cells; the sheet reader asks [`HiddenRows`], row by row, whether the row it builds is
-//! one. Such a row is an error (docs/validation.md): shown again in Excel and saved, it is
-//! sent; with `--skip-invalid` it is left out.
+//! tag on its way to calamine and notes, with [`RowsSeen`], the rows hidden that hold cells:
+//! SpreadsheetML's `row` element (ECMA-376 Part 1) marked `hidden`, or of height 0, which
+//! Excel shows as hidden too. The sheet reader asks [`HiddenRows`], row by row, whether the
+//! row it builds is one. Such a row is an error (docs/validation.md): shown again and saved,
+//! it is sent; with `--skip-invalid` it is left out. An ODS file's sheet, which calamine reads
+//! whole, has its hidden rows read beforehand ([`HiddenRanges::of_ods_sheet`]).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::tags::{attribute, for_each_tag, tag_parts};
 
 /// What the scan of a part notes of its rows: their numbers as calamine counts them, and
 /// which hidden ones hold a cell.
@@ -39,17 +43,18 @@ impl RowsSeen {
     /// `<row …/>`, a row without cells. Hidden: `hidden` true (`1` or `true`, as XML Schema
     /// writes a boolean), or a height of 0.
     pub(super) fn row_opened(&mut self, tag: &[u8], empty: bool) {
-        let attributes = super::zipscan::tag_parts(tag).1;
+        let attributes = tag_parts(tag).1;
         let number = row_of(attributes).unwrap_or(self.next);
         self.next = number.saturating_add(1);
-        let hidden = super::zipscan::attribute(attributes, b"hidden")
+        let hidden = attribute(attributes, b"hidden")
             .is_some_and(|value| matches!(value.trim_ascii(), b"1" | b"true"))
-            || super::zipscan::attribute(attributes, b"ht")
+            || attribute(attributes, b"ht")
                 .and_then(|height| std::str::from_utf8(height).ok()?.trim().parse::<f64>().ok())
                 .is_some_and(|height| height == 0.0);
         self.open_hidden = (hidden && !empty).then_some(number);
     }
 
+    /// A `</row>`: the cells that follow are another row's.
     pub(super) fn row_closed(&mut self) {
         self.open_hidden = None;
     }
@@ -65,7 +70,7 @@ impl RowsSeen {
         let Some(row) = self.open_hidden.take() else {
             return;
         };
-        let attributes = super::zipscan::tag_parts(tag).1;
+        let attributes = tag_parts(tag).1;
         self.found.push(row_of(attributes).unwrap_or(row));
     }
 
@@ -77,7 +82,7 @@ impl RowsSeen {
 
 /// The row a tag's `r` says, as calamine reads it: `7` or `B7` (a column is passed over).
 fn row_of(attributes: &[u8]) -> Option<u64> {
-    let r = super::zipscan::attribute(attributes, b"r")?;
+    let r = attribute(attributes, b"r")?;
     let r = std::str::from_utf8(r).ok()?.trim();
     r.trim_start_matches(|c: char| c.is_ascii_alphabetic())
         .parse()
@@ -93,6 +98,8 @@ fn row_of(attributes: &[u8]) -> Option<u64> {
 pub(super) struct HiddenRows {
     /// Whether any row was found hidden: a sheet without one costs a read a row, no lock.
     any: AtomicBool,
+    /// More numbers came than are kept: some hidden rows would go unnoticed.
+    overflowed: AtomicBool,
     kept: Mutex<Kept>,
 }
 
@@ -106,8 +113,9 @@ struct Kept {
 
 /// The most numbers kept. The scan is a few 64 KB blocks ahead of calamine, and a hidden row
 /// with a cell takes at least 25 bytes: some 16,000 numbers at most are ever waiting. Only a
-/// hand-made sheet whose cells calamine does not report could leave more untaken; past this,
-/// its hidden rows go unnoticed rather than fill memory.
+/// hand-made sheet whose cells calamine does not report could leave more untaken: such a
+/// sheet is refused ([`HiddenRows::overflowed`]) rather than fill memory or have hidden rows
+/// go unnoticed.
 const MAX_KEPT: usize = 1 << 16;
 
 impl HiddenRows {
@@ -127,10 +135,21 @@ impl HiddenRows {
         if let Ok(mut kept) = self.kept.lock()
             && kept.part == Some(index)
         {
-            let room = MAX_KEPT.saturating_sub(kept.rows.len());
-            kept.rows.extend(found.into_iter().take(room));
+            for row in found {
+                if kept.rows.len() < MAX_KEPT {
+                    kept.rows.insert(row);
+                } else if !kept.rows.contains(&row) {
+                    self.overflowed.store(true, Ordering::Release);
+                }
+            }
             self.any.store(true, Ordering::Release);
         }
+    }
+
+    /// Whether more hidden rows came than are kept (see [`MAX_KEPT`]): the sheet cannot be
+    /// read on without missing some.
+    pub(super) fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
     }
 
     /// Whether row `number` is hidden (taken: a number is asked once, as its row is built).
@@ -141,6 +160,74 @@ impl HiddenRows {
         self.kept
             .lock()
             .is_ok_and(|mut kept| kept.rows.remove(&number))
+    }
+}
+
+/// The rows of an ODS sheet that LibreOffice (or Excel) hides: a `table:table-row` whose
+/// `table:visibility` is `collapse` (hidden by hand, or a folded group) or `filter` (a
+/// filter's), numbered as calamine numbers them (each row tag with its
+/// `table:number-rows-repeated`), as ranges in order: (first row, how many).
+#[derive(Debug, Default)]
+pub(super) struct HiddenRanges(Vec<(u64, u64)>);
+
+impl HiddenRanges {
+    /// Those of sheet `sheet` of the ODS file at `path` (already scanned: no text or tag in it
+    /// is over 1 MB); none if it cannot be read (calamine then says why).
+    pub(super) fn of_ods_sheet(path: &std::path::Path, sheet: &str) -> HiddenRanges {
+        let mut ranges = Vec::new();
+        let file = std::fs::File::open(path).map(std::io::BufReader::new);
+        let Some(mut zip) = file.ok().and_then(|f| zip::ZipArchive::new(f).ok()) else {
+            return HiddenRanges(ranges);
+        };
+        let Ok(content) = zip.by_name("content.xml") else {
+            return HiddenRanges(ranges);
+        };
+        let (mut in_sheet, mut rows) = (false, 0u64);
+        for_each_tag(content, |_, tag| {
+            let (closing, tag) = match tag.strip_prefix(b"/") {
+                Some(tag) => (true, tag),
+                None => (false, tag),
+            };
+            let name_end = tag
+                .iter()
+                .position(|b| b.is_ascii_whitespace() || *b == b'/')
+                .unwrap_or(tag.len());
+            let (name, attributes) = tag.split_at(name_end);
+            match name {
+                b"table:table" if closing => return !in_sheet,
+                b"table:table" => {
+                    in_sheet = attribute(attributes, b"table:name")
+                        .and_then(|n| {
+                            quick_xml::escape::unescape(std::str::from_utf8(n).ok()?).ok()
+                        })
+                        .is_some_and(|n| n == sheet);
+                    rows = 0;
+                }
+                b"table:table-row" if in_sheet && !closing => {
+                    let repeated = attribute(attributes, b"table:number-rows-repeated")
+                        .and_then(|n| std::str::from_utf8(n).ok()?.trim().parse::<u64>().ok())
+                        .unwrap_or(1)
+                        .max(1);
+                    let hidden = attribute(attributes, b"table:visibility")
+                        .is_some_and(|v| matches!(v.trim_ascii(), b"collapse" | b"filter"));
+                    if hidden {
+                        ranges.push((rows + 1, repeated));
+                    }
+                    rows = rows.saturating_add(repeated);
+                }
+                _ => {}
+            }
+            true
+        });
+        HiddenRanges(ranges)
+    }
+
+    /// Whether row `number` is among them.
+    pub(super) fn contains(&self, number: u64) -> bool {
+        let after = self.0.partition_point(|(first, _)| *first <= number);
+        after
+            .checked_sub(1)
+            .is_some_and(|i| number - self.0[i].0 < self.0[i].1)
     }
 }
 
@@ -188,6 +275,26 @@ mod tests {
     }
 
     #[test]
+    fn an_ods_sheets_hidden_rows_are_its_own_counted_with_their_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("book.ods");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        zip.start_file("content.xml", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(
+            &mut zip,
+            br#"<office:spreadsheet><table:table table:name="Other"><table:table-row table:visibility="collapse"/></table:table><table:table table:name="Q&amp;A"><table:table-header-rows><table:table-row><table:table-cell/></table:table-row></table:table-header-rows><table:table-row table:number-rows-repeated="2"/><table:table-row table:visibility="filter" table:number-rows-repeated="3"><table:table-cell/></table:table-row><table:table-row/><table:table-row-group><table:table-row table:visibility="collapse"/></table:table-row-group><table:table-row table:visibility="visible"/></table:table></office:spreadsheet>"#,
+        )
+        .unwrap();
+        zip.finish().unwrap();
+        let hidden = HiddenRanges::of_ods_sheet(&path, "Q&A");
+        assert_eq!(hidden.0, [(4, 3), (8, 1)]);
+        let found: Vec<u64> = (1..=10).filter(|n| hidden.contains(*n)).collect();
+        assert_eq!(found, [4, 5, 6, 8]);
+        assert!(HiddenRanges::of_ods_sheet(&path, "Missing").0.is_empty());
+    }
+
+    #[test]
     fn the_reader_takes_each_hidden_row_once_in_any_order() {
         let hidden = HiddenRows::default();
         assert!(!hidden.is_hidden(3));
@@ -203,5 +310,11 @@ mod tests {
         hidden.add(4, vec![14]);
         hidden.reading(5);
         assert!(!hidden.is_hidden(14), "the part read before");
+        // Numbers calamine never asks for (cells that name other rows) fill it: said.
+        hidden.add(5, (1..=MAX_KEPT as u64).collect());
+        hidden.add(5, vec![7]);
+        assert!(!hidden.overflowed(), "a number kept already");
+        hidden.add(5, vec![MAX_KEPT as u64 + 1]);
+        assert!(hidden.overflowed());
     }
 }

@@ -288,7 +288,7 @@ pub(super) struct FoundSlot {
 }
 
 impl FoundSlot {
-    /// The rows of the part calamine reads that are hidden in Excel (see [`HiddenRows`]).
+    /// The rows the part calamine reads hides (see [`HiddenRows`]).
     pub(super) fn hidden_rows(&self) -> &HiddenRows {
         &self.hidden
     }
@@ -675,7 +675,7 @@ mod tests {
             }
         };
         assert!(
-            read <= zipscan::MAX_CELL_BYTES + BLOCK as u64 * 2,
+            read <= super::super::MAX_CELL_BYTES + BLOCK as u64 * 2,
             "read {read}"
         );
         assert!(error.to_string().contains("refused"), "{error}");

@@ -9,6 +9,7 @@ mod columns;
 mod excel;
 mod hidden;
 mod inflated;
+mod tags;
 mod text;
 mod zipscan;
 
@@ -19,6 +20,10 @@ use csv::StringRecord;
 
 use crate::term::{shown, shown_path};
 pub use columns::{ColumnMap, Field, FieldMapping, FieldSetting, NAME_FIELDS};
+
+/// No cell of a workbook may hold more text than this (nor a tag): a contact card's request
+/// is at most 100 KB (see [`zipscan`]).
+const MAX_CELL_BYTES: u64 = 1 << 20;
 
 /// A row number as a spreadsheet shows it: the header is row 1 (for CSV, the record's number
 /// counting the header as 1; for a workbook, the sheet's own row number).

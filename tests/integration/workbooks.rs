@@ -333,9 +333,9 @@ fn rows_a_filter_hides_are_errors_and_skip_invalid_sends_only_the_rows_shown() {
     assert_eq!(run.code, 3, "{run:?}");
     let summary = &run.stderr;
     assert!(
-        summary.contains("row 3: error row is hidden in Excel")
-            && summary.contains("row 5: error row is hidden in Excel")
-            && summary.contains("2 rows are hidden in Excel")
+        summary.contains("row 3: error row is hidden in the sheet")
+            && summary.contains("row 5: error row is hidden in the sheet")
+            && summary.contains("2 rows hidden in the sheet")
             && !summary.contains("row 2: error")
             && !summary.contains("row 4: error"),
         "{run:?}"
@@ -370,7 +370,7 @@ fn rows_a_filter_hides_are_errors_and_skip_invalid_sends_only_the_rows_shown() {
         ]
     );
     assert!(
-        results[1]["error"].contains("hidden in Excel"),
+        results[1]["error"].contains("hidden in the sheet"),
         "{results:?}"
     );
 }
@@ -408,7 +408,7 @@ fn every_hidden_row_of_a_long_sheet_is_found_and_no_other() {
     let found: Vec<String> = csv::Reader::from_reader(run.stdout.as_bytes())
         .records()
         .map(Result::unwrap)
-        .inspect(|r| assert!(r[4].contains("hidden in Excel"), "{r:?}"))
+        .inspect(|r| assert!(r[4].contains("hidden in the sheet"), "{r:?}"))
         .map(|r| r[0].to_string())
         .collect();
     assert_eq!(found, hidden);
@@ -435,16 +435,10 @@ const ROWS_TWO_HIDDEN: &str = concat!(
 #[test]
 fn hidden_rows_are_found_under_any_file_name_and_said_unlooked_for_where_they_are_not() {
     let dir = Workdir::new();
-    crate::util::write_raw_xlsx(&dir.path("export"), ROWS_TWO_HIDDEN);
-    let run = dir.run(&["validate", "export", "--report", "-"]);
-    assert_eq!(run.code, 3, "{run:?}");
-    let hidden: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|line| line.contains("hidden in Excel"))
-        .map(|line| line.split(',').next().unwrap())
-        .collect();
-    assert_eq!(hidden, ["3", "5"], "{run:?}");
+    for name in ["export", "list.zip"] {
+        crate::util::write_raw_xlsx(&dir.path(name), ROWS_TWO_HIDDEN);
+        assert_eq!(hidden_rows_validated(&dir, name), ["3", "5"], "{name}");
+    }
 
     // Part names over 1 MB in all: an archive greenbulk reads whole.
     let path = dir.path("long-names.xlsx");
@@ -463,11 +457,60 @@ fn hidden_rows_are_found_under_any_file_name_and_said_unlooked_for_where_they_ar
     zip.finish().unwrap();
     let run = dir.run(&["validate", "long-names.xlsx"]);
     assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("4 rows: 4 sendable"), "{run:?}");
     assert!(
         run.stderr.contains(
-            "warning: rows hidden in Excel (by a filter, or by hand) are not looked for in this \
-             workbook"
+            "warning: rows hidden in the sheet (by a filter, or by hand) could not be looked for \
+             in this workbook"
         ),
         "{run:?}"
     );
+}
+
+/// An ODS sheet filtered in LibreOffice: its hidden rows (`table:visibility`, each row tag
+/// counted with its repeats, as calamine counts them) are errors as in an XLSX.
+#[test]
+fn rows_an_ods_filter_hides_are_errors_too() {
+    use std::io::Write;
+    let dir = Workdir::new();
+    let path = dir.path("filtered.ods");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("mimetype", stored).unwrap();
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
+    zip.start_file("META-INF/manifest.xml", stored).unwrap();
+    zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).unwrap();
+    zip.start_file("content.xml", stored).unwrap();
+    let row = |visibility: &str, phone: u64, name: &str| {
+        format!(
+            r#"<table:table-row{visibility}><table:table-cell office:value-type="string"><text:p>79009990000</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{phone}</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{name}</text:p></table:table-cell></table:table-row>"#
+        )
+    };
+    let filtered = r#" table:visibility="filter""#;
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Clients"><table:table-row><table:table-cell office:value-type="string"><text:p>chatId</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>phoneContact</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>firstName</text:p></table:table-cell></table:table-row>{}{}{}{}</table:table></office:spreadsheet></office:body></office:document-content>"#,
+        row("", 79001000002, "Anna"),
+        row(filtered, 79001000003, "Boris"),
+        row("", 79001000004, "Vera"),
+        row(r#" table:visibility="collapse""#, 79001000005, "Gleb"),
+    );
+    zip.write_all(content.as_bytes()).unwrap();
+    zip.finish().unwrap();
+
+    assert_eq!(hidden_rows_validated(&dir, "filtered.ods"), ["3", "5"]);
+}
+
+/// The rows `validate` reports hidden in `file` (it must exit 3, and say no other warning
+/// about hidden rows).
+fn hidden_rows_validated(dir: &Workdir, file: &str) -> Vec<String> {
+    let run = dir.run(&["validate", file, "--report", "-"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(!run.stderr.contains("warning: rows hidden"), "{run:?}");
+    run.stdout
+        .lines()
+        .filter(|line| line.contains("hidden in the sheet"))
+        .map(|line| line.split(',').next().unwrap().to_string())
+        .collect()
 }

@@ -189,8 +189,12 @@ pub(super) fn check(
             @if let Some(line) = crate::report::country_line(tally) {
                 p.country { (line) }
             }
-            @if let Some(line) = crate::report::hidden_line(tally) {
-                p.warning { (line) }
+            @if tally.hidden > 0 {
+                p.error {
+                    (grouped(tally.hidden)) @if tally.hidden == 1 { " row is" } @else { " rows are" }
+                    " hidden in the sheet (by a filter, or by hand), and not sent unless shown: \
+                     show them in Excel, save, and check the file again — or send the others."
+                }
             }
             @if checked.problems.is_empty() {
                 p.ok { "No row has a problem." }

@@ -392,14 +392,14 @@ async fn a_filtered_workbook_says_how_many_rows_it_hides_and_lists_each() {
     let (_, _, body) = page.send(page.get(&job)).await;
     let html = Html::parse_document(&body);
     assert!(
-        select(&html, "p.warning")
+        select(&html, "p.error")
             .iter()
-            .any(|p| text(p).starts_with("2 rows are hidden in Excel")),
+            .any(|p| text(p).starts_with("2 rows are hidden in the sheet")),
         "{body}"
     );
     let rows: Vec<String> = select(&html, "table.problems tbody tr")
         .iter()
-        .filter(|tr| text(tr).contains("hidden in Excel"))
+        .filter(|tr| text(tr).contains("hidden in the sheet"))
         .map(|tr| {
             let th = Selector::parse("th").unwrap();
             text(&tr.select(&th).next().expect("the row's number"))
