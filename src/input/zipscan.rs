@@ -568,6 +568,8 @@ fn scan(part: impl Read, scanner: &mut Scanner) -> Result<(), Problem> {
         }
         let length = buffer.len();
         scanner.feed(buffer)?;
+        // Nobody asks a whole scan for hidden rows: they go as they come, not kept.
+        drop(scanner.hidden_rows());
         reader.consume(length);
     }
 }
@@ -904,5 +906,14 @@ mod tests {
     fn a_reference_is_its_column_and_its_row() {
         assert_eq!(split_reference("AB12"), Some(("AB".into(), 12)));
         assert_eq!(split_reference("12"), None);
+    }
+
+    #[test]
+    fn a_whole_scan_keeps_no_hidden_rows() {
+        let rows = "<row hidden=\"1\"><c/></row>".repeat(100_000);
+        let sheet = format!("<worksheet><sheetData>{rows}</sheetData></worksheet>");
+        let mut scanner = Scanner::new("xl/worksheets/sheet1.xml");
+        assert_eq!(scan(sheet.as_bytes(), &mut scanner), Ok(()));
+        assert_eq!(scanner.hidden_rows(), Vec::<u64>::new(), "none piled up");
     }
 }
