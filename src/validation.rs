@@ -20,6 +20,11 @@ pub enum Verdict {
     Invalid,
     /// Same chat and contact as an earlier row: sent once, through that row.
     Duplicate { of: RowNumber, key: ContentKey },
+    /// A row the sheet hides, with nothing else wrong: an error — unless its card went out
+    /// before, which only `send` knows (then it is that card's line, and not sent again:
+    /// [`crate::record::standing::Standing::went_before`]). Never sent, never the first of
+    /// duplicates.
+    Hidden(ContentKey),
 }
 
 /// Counts for the summary.
@@ -112,7 +117,7 @@ impl Tally {
         self.hidden += u64::from(checked.hidden);
         match verdict {
             Verdict::Sendable(_) => self.sendable += 1,
-            Verdict::Invalid => self.invalid += 1,
+            Verdict::Invalid | Verdict::Hidden(_) => self.invalid += 1,
             Verdict::Duplicate { .. } => self.duplicates += 1,
         }
         for f in findings {
@@ -228,13 +233,20 @@ fn visit_chunk<E, P: Send>(
             (checked, key, Some(prepared))
         })
         .collect();
-    let earlier = seen.firsts(chunk, checked.iter().map(|(_, key, _)| *key));
+    // A hidden row is never sent: it is no row's first.
+    let earlier = seen.firsts(
+        chunk,
+        checked
+            .iter()
+            .map(|(checked, key, _)| key.filter(|_| !checked.hidden)),
+    );
     // By reference: moving each check out of the vector costs a copy of it.
     for ((row, (checked, key, prepared)), earlier) in
         chunk.iter().zip(checked.iter_mut()).zip(earlier)
     {
         let verdict = match (*key, earlier) {
             (None, _) => Verdict::Invalid,
+            (Some(key), _) if checked.hidden => Verdict::Hidden(key),
             (Some(key), Some(of)) => {
                 checked.findings.push(Finding {
                     severity: Severity::Warning,

@@ -50,7 +50,7 @@ impl Finding {
 /// The outcome of checking one row.
 #[derive(Debug)]
 pub struct Checked<'a> {
-    /// The request, when the row has no error.
+    /// The request, when the row has no error (but that the sheet hides it).
     pub request: Option<Request<'a>>,
     pub findings: Vec<Finding>,
     /// How many of its numbers (chat and card) were read in the `--country` plan.
@@ -63,8 +63,16 @@ pub struct Checked<'a> {
     /// such a row is never skipped (`--skip-invalid`), since the row inside it would be
     /// neither sent nor listed.
     pub swallows: bool,
-    /// Excel hides the row (an error: see [`Row::hidden`]).
+    /// The sheet hides the row (an error: see [`Row::hidden`]); its request, if nothing else
+    /// is wrong, is kept all the same (see [`crate::validation::Verdict::Hidden`]).
     pub hidden: bool,
+}
+
+impl Finding {
+    /// Whether this is the error of a row the sheet hides.
+    pub fn is_hidden_row(&self) -> bool {
+        self.field == "row" && self.problem == HIDDEN
+    }
 }
 
 /// What a name whose cell holds what looks like another row of the file is told: a quote
@@ -105,9 +113,6 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
                  nor listed); if the text really belongs in that cell, put it on one line"
             ),
         ));
-    }
-    if row.hidden {
-        findings.push(Finding::new(Error, "row", "", HIDDEN.into()));
     }
     let country = columns.country();
     let (mut national, mut without_code) = (0, 0);
@@ -326,6 +331,11 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
             Some(r)
         }
     });
+    // After the request: a hidden row keeps it when nothing else is wrong, for the send
+    // passes to tell whether its card went out before (see `Verdict::Hidden`).
+    if row.hidden {
+        findings.push(Finding::new(Error, "row", "", HIDDEN.into()));
+    }
     Checked {
         request,
         findings,

@@ -251,6 +251,18 @@ impl Standing<'_> {
         }
     }
 
+    /// Whether its card went out before (or may have): sent or unknown here, sent under
+    /// other names, taken back from the results file, or sent by another run. A row the
+    /// sheet hides whose card went before is that card's line, not an error (and is not sent
+    /// again, whatever the flags: see [`crate::validation::Verdict::Hidden`]).
+    pub(crate) fn went_before(&self) -> bool {
+        match self {
+            Standing::New => false,
+            Standing::Recorded(state) => matches!(state.fate, Fate::Sent(_) | Fate::Unknown(_)),
+            Standing::Changed(_) | Standing::Restored(_) | Standing::AlreadySent(_) => true,
+        }
+    }
+
     /// Whether its answer was lost in an earlier run of this results file.
     pub(crate) fn is_unknown(&self) -> bool {
         matches!(self, Standing::Recorded(state) if matches!(state.fate, Fate::Unknown(_)))

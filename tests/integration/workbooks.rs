@@ -514,3 +514,74 @@ fn hidden_rows_validated(dir: &Workdir, file: &str) -> Vec<String> {
         .map(|line| line.split(',').next().unwrap().to_string())
         .collect()
 }
+
+/// Rows hidden once their cards went (a user marking what is done): `--resume` goes on
+/// without them, each keeping its card's line; a new results file calls them
+/// `already-sent`; not even `--again` sends a hidden row.
+#[test]
+fn a_hidden_row_whose_card_went_before_is_that_cards_line_not_an_error() {
+    let dir = Workdir::new();
+    let write = |hidden: bool, rows: u32| {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, title) in ["chatId", "phoneContact", "firstName"].iter().enumerate() {
+            sheet.write_string(0, c as u16, *title).unwrap();
+        }
+        for r in 1..=rows {
+            sheet.write_string(r, 0, "79009990000").unwrap();
+            sheet.write_string(r, 1, format!("7900100000{r}")).unwrap();
+            sheet.write_string(r, 2, format!("Name {r}")).unwrap();
+        }
+        if hidden {
+            sheet.set_row_hidden(2).unwrap();
+        }
+        book.save(dir.path("list.xlsx")).unwrap();
+    };
+    let sandbox = sandbox(Faults::default());
+    write(false, 3);
+    let run = dir.send(&sandbox, &send_args("list.xlsx", "results.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let first = crate::util::read_records(&dir.path("results.csv"));
+    let row_3 = first[1]["idMessage"].clone();
+
+    // Row 3 (sent) hidden, row 5 added.
+    write(true, 4);
+    let run = dir.send(
+        &sandbox,
+        &send_args("list.xlsx", "results.csv", &["--resume"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stderr.contains("hidden"), "{run:?}");
+    let lines = crate::util::read_records(&dir.path("results.csv"));
+    let status: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .map(|l| (l["row"].as_str(), l["status"].as_str(), l["error"].as_str()))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("2", "sent", ""),
+            ("3", "sent", ""),
+            ("4", "sent", ""),
+            ("5", "sent", "")
+        ]
+    );
+    assert_eq!(lines[1]["idMessage"], row_3);
+    assert_eq!(sandbox.outgoing().len(), 4, "row 5 only, the second time");
+
+    let run = dir.send(&sandbox, &send_args("list.xlsx", "again.csv", &["--again"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines = crate::util::read_records(&dir.path("again.csv"));
+    assert_eq!(lines[1]["status"], "already-sent", "{lines:?}");
+    assert!(
+        lines[1]["error"].ends_with("the row is hidden in the sheet: not sent again"),
+        "{lines:?}"
+    );
+    let to_row_3 = sandbox
+        .outgoing()
+        .iter()
+        .filter(|m| m.phone_contact == 79001000002)
+        .count();
+    assert_eq!(to_row_3, 1, "never again");
+    assert_eq!(sandbox.outgoing().len(), 7, "rows 2, 4 and 5 again");
+}
