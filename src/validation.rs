@@ -21,9 +21,9 @@ pub enum Verdict {
     /// Same chat and contact as an earlier row: sent once, through that row.
     Duplicate { of: RowNumber, key: ContentKey },
     /// A row the sheet hides, with nothing else wrong: an error — unless its card went out
-    /// before, which only `send` knows (then it is that card's line, and not sent again:
-    /// [`crate::record::standing::Standing::went_before`]). Never sent, never the first of
-    /// duplicates.
+    /// before, from this row or another run, which only `send` knows (then it is that card's
+    /// line, and not sent again: [`crate::record::standing::Standing::settles_hidden`]).
+    /// Never sent, never the first of duplicates.
     Hidden(ContentKey),
 }
 
@@ -114,7 +114,7 @@ impl Tally {
         }
         self.rows += 1;
         self.swallowing += u64::from(checked.swallows);
-        self.hidden += u64::from(checked.hidden);
+        self.hidden += u64::from(checked.hidden && !matches!(verdict, Verdict::Duplicate { .. }));
         match verdict {
             Verdict::Sendable(_) => self.sendable += 1,
             Verdict::Invalid | Verdict::Hidden(_) => self.invalid += 1,
@@ -233,12 +233,12 @@ fn visit_chunk<E, P: Send>(
             (checked, key, Some(prepared))
         })
         .collect();
-    // A hidden row is never sent: it is no row's first.
+    // A hidden row is never sent: it may be a copy of an earlier row, but no row's first.
     let earlier = seen.firsts(
         chunk,
         checked
             .iter()
-            .map(|(checked, key, _)| key.filter(|_| !checked.hidden)),
+            .map(|(checked, key, _)| key.map(|key| (key, !checked.hidden))),
     );
     // By reference: moving each check out of the vector costs a copy of it.
     for ((row, (checked, key, prepared)), earlier) in
@@ -246,8 +246,9 @@ fn visit_chunk<E, P: Send>(
     {
         let verdict = match (*key, earlier) {
             (None, _) => Verdict::Invalid,
-            (Some(key), _) if checked.hidden => Verdict::Hidden(key),
             (Some(key), Some(of)) => {
+                // A copy is never sent: hidden or not, it is no error.
+                checked.findings.retain(|finding| !finding.is_hidden_row());
                 checked.findings.push(Finding {
                     severity: Severity::Warning,
                     field: "row",
@@ -259,6 +260,7 @@ fn visit_chunk<E, P: Send>(
                 });
                 Verdict::Duplicate { of, key }
             }
+            (Some(key), None) if checked.hidden => Verdict::Hidden(key),
             (Some(key), None) => Verdict::Sendable(key),
         };
         tally.count(verdict, checked);
@@ -305,17 +307,20 @@ impl Seen {
     }
 
     /// For each row of a chunk with a key: the earlier row that had the same key, if any
-    /// (and the row is remembered as the first otherwise). In parallel, by part.
+    /// (and the row is remembered as the first otherwise, if it may be one: `(key, true)`).
+    /// In parallel, by part.
     fn firsts(
         &mut self,
         chunk: &[Row],
-        keys: impl Iterator<Item = Option<ContentKey>>,
+        keys: impl Iterator<Item = Option<(ContentKey, bool)>>,
     ) -> Vec<Option<RowNumber>> {
         let mut count = 0;
         for (i, key) in keys.enumerate() {
             count += 1;
-            if let Some(key) = key {
-                self.shards[SeenShard::part(key)].chunk_keys.push((i, key));
+            if let Some((key, first)) = key {
+                self.shards[SeenShard::part(key)]
+                    .chunk_keys
+                    .push((i, key, first));
             }
         }
         let found: Vec<Vec<(usize, RowNumber)>> = self
@@ -325,7 +330,9 @@ impl Seen {
                 let mut keys = std::mem::take(&mut shard.chunk_keys);
                 let found = keys
                     .drain(..)
-                    .filter_map(|(i, key)| Some((i, shard.first(key, chunk[i].number)?)))
+                    .filter_map(|(i, key, first)| {
+                        Some((i, shard.first(key, chunk[i].number, first)?))
+                    })
                     .collect();
                 shard.chunk_keys = keys;
                 found
@@ -346,8 +353,9 @@ impl Seen {
 struct SeenShard {
     index: hashbrown::HashTable<u32>,
     entries: Vec<SeenEntry>,
-    /// This part's keys of the chunk at hand, with their places in it (kept for the next).
-    chunk_keys: Vec<(usize, ContentKey)>,
+    /// This part's keys of the chunk at hand, with their places in it and whether each may
+    /// be a first (kept for the next).
+    chunk_keys: Vec<(usize, ContentKey, bool)>,
 }
 
 struct SeenEntry {
@@ -361,8 +369,9 @@ impl SeenShard {
         ((key.0 >> 64) as usize) % SHARDS
     }
 
-    /// The row that first had `key`, or None (and `row` is remembered as the first).
-    fn first(&mut self, key: ContentKey, row: RowNumber) -> Option<RowNumber> {
+    /// The row that first had `key`, or None (and `row` is remembered as the first, if it
+    /// may be one).
+    fn first(&mut self, key: ContentKey, row: RowNumber, may_be_first: bool) -> Option<RowNumber> {
         let key = [key.0 as u64, (key.0 >> 64) as u64];
         let entries = &self.entries;
         let entry = self.index.entry(
@@ -374,6 +383,7 @@ impl SeenShard {
             hashbrown::hash_table::Entry::Occupied(found) => {
                 Some(entries[*found.get() as usize].row)
             }
+            hashbrown::hash_table::Entry::Vacant(_) if !may_be_first => None,
             hashbrown::hash_table::Entry::Vacant(slot) => {
                 // Past four billion keys in one part a key is no longer remembered: only a
                 // later copy of it could then go unnoticed.
@@ -403,8 +413,8 @@ mod tests {
         // Keys spread over every part; the second half of the rows repeats the first half's.
         let key = |i: u64| ContentKey(u128::from(i) << 64 | u128::from(i * 7919));
         let half = rows.len() / 2;
-        let keys: Vec<Option<ContentKey>> = (0..rows.len() as u64)
-            .map(|i| (i != 1).then(|| key(i % half as u64)))
+        let keys: Vec<Option<(ContentKey, bool)>> = (0..rows.len() as u64)
+            .map(|i| (i != 1).then(|| (key(i % half as u64), true)))
             .collect();
         let (first, second) = rows.split_at(half);
         let earlier_first = seen.firsts(first, keys[..half].iter().copied());
@@ -417,8 +427,25 @@ mod tests {
         }
         // Within one chunk too: the first copy is the first.
         let new = ContentKey(u128::MAX);
-        let again = seen.firsts(&rows[..3], [Some(new), Some(key(1)), Some(new)].into_iter());
+        let again = seen.firsts(
+            &rows[..3],
+            [Some((new, true)), Some((key(1), true)), Some((new, true))].into_iter(),
+        );
         let second_of_one = RowNumber(3 + half as u64);
         assert_eq!(again, vec![None, Some(second_of_one), Some(RowNumber(2))]);
+        // A row that may not be a first (a hidden one) finds an earlier copy, and is not
+        // remembered: the copy after it is the first.
+        let (hidden, shown) = (ContentKey(u128::MAX - 1), ContentKey(u128::MAX - 2));
+        let found = seen.firsts(
+            &rows[..4],
+            [
+                Some((hidden, false)),
+                Some((hidden, true)),
+                Some((new, false)),
+                Some((shown, true)),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(found, vec![None, None, Some(RowNumber(2)), None]);
     }
 }

@@ -44,9 +44,8 @@ impl Record {
                 let card = prepared.as_ref().map(|p| p.card);
                 let standing = match (verdict, prepared) {
                     (Verdict::Sendable(key), Some(prepared)) => Some(judge.standing(key, prepared)),
-                    (Verdict::Hidden(key), Some(prepared)) => {
-                        Some(judge.standing(key, prepared)).filter(standing::Standing::went_before)
-                    }
+                    (Verdict::Hidden(key), Some(prepared)) => Some(judge.standing(key, prepared))
+                        .filter(|standing| standing.settles_hidden(row.number)),
                     _ => None,
                 };
                 rewrite

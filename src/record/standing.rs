@@ -251,15 +251,19 @@ impl Standing<'_> {
         }
     }
 
-    /// Whether its card went out before (or may have): sent or unknown here, sent under
-    /// other names, taken back from the results file, or sent by another run. A row the
-    /// sheet hides whose card went before is that card's line, not an error (and is not sent
-    /// again, whatever the flags: see [`crate::validation::Verdict::Hidden`]).
-    pub(crate) fn went_before(&self) -> bool {
+    /// Whether row `row`, which the sheet hides, is its card's line rather than an error
+    /// (and is not sent again, whatever the flags: see [`crate::validation::Verdict::Hidden`]):
+    /// the card went out (or may have) from this very row of this results file — sent or
+    /// unknown, or under other names, or taken back — or from another run. Not when another
+    /// row of this file sent it: that row's line says so, and two lines would claim one card.
+    pub(crate) fn settles_hidden(&self, row: RowNumber) -> bool {
         match self {
             Standing::New => false,
-            Standing::Recorded(state) => matches!(state.fate, Fate::Sent(_) | Fate::Unknown(_)),
-            Standing::Changed(_) | Standing::Restored(_) | Standing::AlreadySent(_) => true,
+            Standing::Recorded(state) => {
+                state.row == row && matches!(state.fate, Fate::Sent(_) | Fate::Unknown(_))
+            }
+            Standing::Changed(card) | Standing::Restored(card) => card.row == row,
+            Standing::AlreadySent(_) => true,
         }
     }
 

@@ -99,7 +99,10 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
             }
             (Verdict::Hidden(key), Some(_), Some(prepared)) => {
                 let standing = judge.standing(key, prepared);
-                (None, standing.went_before().then_some(standing))
+                (
+                    None,
+                    standing.settles_hidden(row.number).then_some(standing),
+                )
             }
             _ => (None, None),
         };

@@ -585,3 +585,41 @@ fn a_hidden_row_whose_card_went_before_is_that_cards_line_not_an_error() {
     assert_eq!(to_row_3, 1, "never again");
     assert_eq!(sandbox.outgoing().len(), 7, "rows 2, 4 and 5 again");
 }
+
+/// A hidden copy of a row shown above it is a `duplicate` (sent once, through that row),
+/// not an error; a hidden row above its shown copy is the error, and the copy is sent.
+#[test]
+fn a_hidden_copy_of_a_shown_row_is_a_duplicate_and_a_hidden_first_leaves_its_copy_the_first() {
+    let dir = Workdir::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows = [
+        ["chatId", "phoneContact", "firstName"],
+        ["79009990000", "79001000002", "Anna"],
+        ["79009990000", "79001000003", "Boris"],
+        ["79009990000", "79001000002", "Anna"],
+        ["79009990000", "79001000003", "Boris"],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *cell).unwrap();
+        }
+    }
+    // Row 3 (Boris, first) and row 4 (Anna's copy) hidden.
+    sheet.set_row_hidden(2).unwrap();
+    sheet.set_row_hidden(3).unwrap();
+    book.save(dir.path("copies.xlsx")).unwrap();
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("copies.xlsx", "results.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("1 row hidden in the sheet"), "{run:?}");
+    let status: Vec<String> = crate::util::read_records(&dir.path("results.csv"))
+        .iter()
+        .map(|l| format!("{} {}", l["row"], l["status"]))
+        .collect();
+    assert_eq!(status, ["2 sent", "3 invalid", "4 duplicate", "5 sent"]);
+    assert_eq!(sandbox.outgoing().len(), 2);
+}
