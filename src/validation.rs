@@ -20,11 +20,6 @@ pub enum Verdict {
     Invalid,
     /// Same chat and contact as an earlier row: sent once, through that row.
     Duplicate { of: RowNumber, key: ContentKey },
-    /// A row the sheet hides, with nothing else wrong: an error — unless its card went out
-    /// before, from this row or another run, which only `send` knows (then it is that card's
-    /// line, and not sent again: [`crate::record::standing::Standing::settles_hidden`]).
-    /// Never sent, never the first of duplicates.
-    Hidden(ContentKey),
 }
 
 /// Counts for the summary.
@@ -117,7 +112,7 @@ impl Tally {
         self.hidden += u64::from(checked.hidden && !matches!(verdict, Verdict::Duplicate { .. }));
         match verdict {
             Verdict::Sendable(_) => self.sendable += 1,
-            Verdict::Invalid | Verdict::Hidden(_) => self.invalid += 1,
+            Verdict::Invalid => self.invalid += 1,
             Verdict::Duplicate { .. } => self.duplicates += 1,
         }
         for f in findings {
@@ -260,7 +255,12 @@ fn visit_chunk<E, P: Send>(
                 });
                 Verdict::Duplicate { of, key }
             }
-            (Some(key), None) if checked.hidden => Verdict::Hidden(key),
+            // A hidden row with nothing else wrong: its request served to find an earlier
+            // copy; it has none, so it is the error it says, and sendable no more.
+            (Some(_), None) if checked.hidden => {
+                checked.request = None;
+                Verdict::Invalid
+            }
             (Some(key), None) => Verdict::Sendable(key),
         };
         tally.count(verdict, checked);

@@ -64,7 +64,8 @@ pub struct Checked<'a> {
     /// neither sent nor listed.
     pub swallows: bool,
     /// The sheet hides the row (an error: see [`Row::hidden`]); its request, if nothing else
-    /// is wrong, is kept all the same (see [`crate::validation::Verdict::Hidden`]).
+    /// is wrong, is kept for the duplicate check, which drops it (a hidden copy of an earlier
+    /// row is a plain duplicate, never sent either way: see [`crate::validation::walk`]).
     pub hidden: bool,
 }
 
@@ -331,8 +332,8 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
             Some(r)
         }
     });
-    // After the request: a hidden row keeps it when nothing else is wrong, for the send
-    // passes to tell whether its card went out before (see `Verdict::Hidden`).
+    // After the request: a hidden row keeps it when nothing else is wrong, for the duplicate
+    // check to find an earlier copy of it (see `Checked::hidden`).
     if row.hidden {
         findings.push(Finding::new(Error, "row", "", HIDDEN.into()));
     }

@@ -338,9 +338,6 @@ pub(crate) fn card_line(card: &CardState, note: String) -> Line {
 
 /// The line of a row whose card this machine sent (or may have) in another run; `here`:
 /// from the instance the row goes to in this run.
-/// What an `already-sent` line says last: how to send the card anyway.
-const AGAIN_NOTE: &str = "; --again sends it anyway";
-
 fn already_sent_line(earlier: &Earlier, here: bool) -> Line {
     let when = iso_utc(earlier.at);
     let results = crate::term::shown(&earlier.results);
@@ -352,13 +349,13 @@ fn already_sent_line(earlier: &Earlier, here: bool) -> Line {
     let (id, error) = match &earlier.sent {
         Some(Some(id)) => (
             id.as_str(),
-            format!("sent from {from} on {when} (results file {results}){AGAIN_NOTE}"),
+            format!("sent from {from} on {when} (results file {results}); --again sends it anyway"),
         ),
         Some(None) => (
             "",
             format!(
-                "sent from {from} on {when}; its idMessage is in the results file \
-                 {results}{AGAIN_NOTE}"
+                "sent from {from} on {when}; its idMessage is in the results file {results}; \
+                 --again sends it anyway"
             ),
         ),
         None => (
@@ -433,8 +430,8 @@ fn standing_only_line(standing: &Standing, names: [&str; 4], here: bool) -> Line
     }
 }
 
-/// Decides a row's line from its check, its verdict and, sendable (or hidden, its card sent
-/// before), where it stands and which instance it names.
+/// Decides a row's line from its check, its verdict and, sendable, where it stands and
+/// which instance it names.
 fn line_for(
     checked: &Checked,
     verdict: Verdict,
@@ -442,30 +439,7 @@ fn line_for(
 ) -> Line {
     let line = Line::new;
     match verdict {
-        Verdict::Sendable(_) if standing.is_some() => {
-            let request = checked
-                .request
-                .as_ref()
-                .expect("a sendable row has a request");
-            let (standing, placement) = standing.expect("just seen");
-            standing_line(standing, request.names(), placement)
-        }
-        // Its card went out before: that card's line, as it stands, since it is not sent
-        // again whatever the flags.
-        Verdict::Hidden(_) if standing.is_some() => {
-            let request = checked
-                .request
-                .as_ref()
-                .expect("a hidden row with a standing has a request");
-            let (standing, placement) = standing.expect("just seen");
-            let mut line = standing_only_line(standing, request.names(), placement.routed);
-            line.instance = Some(placement.instance.to_string());
-            if let Some(said) = line.error.strip_suffix(AGAIN_NOTE) {
-                line.error = format!("{said}; the row is hidden in the sheet: not sent again");
-            }
-            line
-        }
-        Verdict::Invalid | Verdict::Hidden(_) => {
+        Verdict::Invalid => {
             let errors: Vec<String> = checked
                 .findings
                 .iter()
@@ -486,7 +460,14 @@ fn line_for(
             format!("duplicate of row {of}: sent once, through that row"),
             0,
         ),
-        Verdict::Sendable(_) => unreachable!("a sendable row has a standing"),
+        Verdict::Sendable(_) => {
+            let request = checked
+                .request
+                .as_ref()
+                .expect("a sendable row has a request");
+            let (standing, placement) = standing.expect("a sendable row has a standing");
+            standing_line(standing, request.names(), placement)
+        }
     }
 }
 

@@ -44,8 +44,6 @@ impl Record {
                 let card = prepared.as_ref().map(|p| p.card);
                 let standing = match (verdict, prepared) {
                     (Verdict::Sendable(key), Some(prepared)) => Some(judge.standing(key, prepared)),
-                    (Verdict::Hidden(key), Some(prepared)) => Some(judge.standing(key, prepared))
-                        .filter(|standing| standing.settles_hidden(row.number)),
                     _ => None,
                 };
                 rewrite
@@ -174,8 +172,7 @@ pub(crate) struct Rewrite<'r> {
 
 impl Rewrite<'_> {
     /// Adds a row's line: its card (for a row with a request), and where it stands (for a
-    /// sendable row, as [`Judge::standing`] says, or a hidden one whose card went before)
-    /// and which instance it names.
+    /// sendable row, as [`Judge::standing`] says) and which instance it names.
     pub(crate) fn row(
         &mut self,
         row: &crate::input::Row,
@@ -184,15 +181,13 @@ impl Rewrite<'_> {
         card: Option<CardKey>,
         standing: Option<&standing::Standing>,
     ) -> Result<(), RecordError> {
-        if let (
-            Verdict::Sendable(key) | Verdict::Duplicate { key, .. } | Verdict::Hidden(key),
-            Some(card),
-        ) = (verdict, card)
+        if let (Verdict::Sendable(key) | Verdict::Duplicate { key, .. }, Some(card)) =
+            (verdict, card)
         {
             self.coverage.cover(card, key);
         }
         let placement = match (verdict, &checked.request, standing) {
-            (Verdict::Sendable(key) | Verdict::Hidden(key), Some(request), Some(standing)) => {
+            (Verdict::Sendable(key), Some(request), Some(standing)) => {
                 Some((standing, self.judge.place(key, &request.chat_id, standing)))
             }
             _ => None,

@@ -251,22 +251,6 @@ impl Standing<'_> {
         }
     }
 
-    /// Whether row `row`, which the sheet hides, is its card's line rather than an error
-    /// (and is not sent again, whatever the flags: see [`crate::validation::Verdict::Hidden`]):
-    /// the card went out (or may have) from this very row of this results file — sent or
-    /// unknown, or under other names, or taken back — or from another run. Not when another
-    /// row of this file sent it: that row's line says so, and two lines would claim one card.
-    pub(crate) fn settles_hidden(&self, row: RowNumber) -> bool {
-        match self {
-            Standing::New => false,
-            Standing::Recorded(state) => {
-                state.row == row && matches!(state.fate, Fate::Sent(_) | Fate::Unknown(_))
-            }
-            Standing::Changed(card) | Standing::Restored(card) => card.row == row,
-            Standing::AlreadySent(_) => true,
-        }
-    }
-
     /// Whether its answer was lost in an earlier run of this results file.
     pub(crate) fn is_unknown(&self) -> bool {
         matches!(self, Standing::Recorded(state) if matches!(state.fate, Fate::Unknown(_)))

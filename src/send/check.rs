@@ -80,7 +80,6 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
     let mut changed = (0u64, Vec::new());
     let mut already_sent = 0u64;
     let mut in_doubt = 0u64;
-    let mut hidden_sent = 0u64;
     let lookup = lookup_in(pass.cards);
     let prepare = |row: &Row, check: &CheckedRow| judge.prepare(row, check, &lookup);
     let has_cards = !pass.cards.is_empty();
@@ -92,19 +91,11 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
         {
             checked.first_look.absent(row.number, prepared.card);
         }
-        // A hidden row whose card went out before is that card's line, not an error.
-        let (standing, settled) = match (verdict, &check.request, prepared) {
+        let standing = match (verdict, &check.request, prepared) {
             (Verdict::Sendable(key), Some(request), Some(prepared)) => {
-                (Some((key, request, judge.standing(key, prepared))), None)
+                Some((key, request, judge.standing(key, prepared)))
             }
-            (Verdict::Hidden(key), Some(_), Some(prepared)) => {
-                let standing = judge.standing(key, prepared);
-                (
-                    None,
-                    standing.settles_hidden(row.number).then_some(standing),
-                )
-            }
-            _ => (None, None),
+            _ => None,
         };
         match &standing {
             Some((key, _, standing)) if standing.is_unknown() => checked.unknown.push(*key),
@@ -147,28 +138,12 @@ pub(crate) fn check(pass: Pass) -> Result<Checked, SendError> {
         }
         if let Some(writer) = &mut writer {
             let standing = standing.as_ref().map(|(_, _, standing)| standing);
-            writer.row(row, check, verdict, card, standing.or(settled.as_ref()))?;
-        }
-        if settled.is_some() {
-            hidden_sent += 1;
-            let others: Vec<_> = check
-                .findings
-                .iter()
-                .filter(|finding| !finding.is_hidden_row())
-                .cloned()
-                .collect();
-            return findings.add(row.number, &others).map_err(SendError::Other);
+            writer.row(row, check, verdict, card, standing)?;
         }
         findings
             .add(row.number, &check.findings)
             .map_err(SendError::Other)
     })?;
-    // Counted as errors by the walk, which cannot know their cards went before.
-    let tally = &mut checked.tally;
-    tally.invalid -= hidden_sent;
-    tally.errors -= hidden_sent;
-    tally.hidden -= hidden_sent;
-    tally.sendable += hidden_sent;
     let first = findings.finish().map_err(SendError::Other)?;
     pass.events.send(Event::Validated {
         tally: checked.tally.clone(),

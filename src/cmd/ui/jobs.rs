@@ -224,9 +224,7 @@ pub(super) fn check_rows(job: &Job) -> Result<Checked, CheckError> {
     let mut problems = Vec::new();
     let mut unwritten: Option<String> = None;
     let tally = validation::walk::<InputError>(&mut table, |row, checked, verdict| {
-        if matches!(verdict, Verdict::Invalid | Verdict::Hidden(_))
-            && problems.len() < PROBLEMS_SHOWN
-        {
+        if verdict == Verdict::Invalid && problems.len() < PROBLEMS_SHOWN {
             let mut marks = Vec::new();
             let mut other = Vec::new();
             for finding in checked
