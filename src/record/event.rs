@@ -122,6 +122,21 @@ pub(crate) enum Event {
 }
 
 impl Event {
+    /// An attempt with no time, chat, phone, names or instance: as an older greenbulk wrote
+    /// them (tests of reading such ledgers).
+    #[cfg(test)]
+    pub(crate) fn bare_attempt(key: ContentKey, row: RowNumber) -> Event {
+        Event::Attempt {
+            key,
+            row,
+            at: None,
+            chat: None,
+            phone: None,
+            names: None,
+            instance: None,
+        }
+    }
+
     /// The row an event is about, and its content key (none for a run's settings).
     pub(super) fn row(&self) -> Option<(ContentKey, RowNumber)> {
         match self {

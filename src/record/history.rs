@@ -730,15 +730,7 @@ mod tests {
                 names: None,
                 instance: None,
             },
-            Event::Attempt {
-                key,
-                row,
-                at: None,
-                chat: None,
-                phone: None,
-                names: None,
-                instance: None,
-            },
+            Event::bare_attempt(key, row),
             Event::Sent {
                 key,
                 row,

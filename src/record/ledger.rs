@@ -305,43 +305,19 @@ mod tests {
                 id_message: "ID1".into(),
                 sent_at: Some(1_795_688_094_000),
             },
-            Event::Attempt {
-                key: key(2),
-                row,
-                at: None,
-                chat: None,
-                phone: None,
-                names: None,
-                instance: None,
-            },
+            Event::bare_attempt(key(2), row),
             Event::NotSent {
                 key: key(2),
                 row,
                 reason: "429".into(),
             },
-            Event::Attempt {
-                key: key(2),
-                row,
-                at: None,
-                chat: None,
-                phone: None,
-                names: None,
-                instance: None,
-            },
+            Event::bare_attempt(key(2), row),
             Event::Failed {
                 key: key(2),
                 row,
                 error: "400 bad".into(),
             },
-            Event::Attempt {
-                key: key(3),
-                row,
-                at: None,
-                chat: None,
-                phone: None,
-                names: None,
-                instance: None,
-            },
+            Event::bare_attempt(key(3), row),
         ];
         let text: String = events.iter().map(line).collect();
         let loaded = load_whole(&journal(&text), Names::Keep).unwrap();
@@ -356,15 +332,7 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_found_and_damage_before_it_is_refused() {
-        let attempt = line(&Event::Attempt {
-            key: key(7),
-            row: RowNumber(3),
-            at: None,
-            chat: None,
-            phone: None,
-            names: None,
-            instance: None,
-        });
+        let attempt = line(&Event::bare_attempt(key(7), RowNumber(3)));
         let torn = format!("{attempt}{{\"event\":\"sen");
         let loaded = load_whole(&journal(&torn), Names::Keep).unwrap();
         assert_eq!(

@@ -772,15 +772,7 @@ mod tests {
         {
             let record = Record::open(&results, false).unwrap();
             record.ledger().depart();
-            let attempt = Event::Attempt {
-                key,
-                row,
-                at: None,
-                chat: None,
-                phone: None,
-                names: None,
-                instance: None,
-            };
+            let attempt = Event::bare_attempt(key, row);
             record.ledger().record(&attempt).unwrap();
         }
         let path = ledger_path(&results);
