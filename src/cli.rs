@@ -226,6 +226,8 @@ pub struct SafetyArgs {
 /// Where and as whom to call GREEN-API (shared by `send` and `status`).
 #[derive(Debug, Args)]
 pub struct CredentialArgs {
+    // The help text is this comment, so the URL stays bare (as `--help` shows it).
+    #[allow(rustdoc::bare_urls)]
     /// GREEN-API base URL, as the console shows it (e.g. https://7103.api.greenapi.com).
     #[arg(long, env = "GREEN_API_URL", value_name = "URL")]
     pub api_url: Option<String>,

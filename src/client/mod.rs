@@ -49,7 +49,7 @@ pub struct Client {
 
 impl Client {
     /// `shared_calls`: the file through which runs on the same instance keep to the other
-    /// methods' rate limits together (see [`spacing`]); none for a private instance.
+    /// methods' rate limits together (see `spacing`); none for a private instance.
     pub fn new(
         credentials: &Credentials,
         timeout: Duration,

@@ -8,7 +8,7 @@ pub use crate::country::Country;
 use super::phone::{self, Ambiguous, NotInPlan, PhoneError, PhoneNumber};
 
 /// A number as [`phone::parse`] reads it, or, with a `country`, a number written without its
-/// country code read in that country's plan (see [`Country::read`]): the number, and
+/// country code read in that country's plan (see `Country::read`): the number, and
 /// whether it was read as a national one.
 pub fn parse_in(text: &str, country: Option<Country>) -> Result<(PhoneNumber, bool), PhoneError> {
     let digits = phone::scan(text)?;

@@ -94,7 +94,7 @@ impl fmt::Write for Feed<'_> {
 
 impl ContentKey {
     /// The key of a card with this chat (as sent: `digits@c.us`), phone and names
-    /// (`firstName`, `middleName`, `lastName`, `company`): what [`Request::key`] gives, for a
+    /// (`firstName`, `middleName`, `lastName`, `company`): what [`Request::key`](super::Request::key) gives, for a
     /// card read back from GREEN-API's queue.
     pub fn of(chat_id: impl fmt::Display, phone_contact: u64, names: [&str; 4]) -> ContentKey {
         use fmt::Write as _;

@@ -36,7 +36,7 @@ impl PhoneNumber {
     /// Whether the number is possible in its country's numbering plan: a known country code
     /// followed by a national number of a length that plan allows (libphonenumber's
     /// "possible number" test, from the `phonenumber` crate's metadata, built into a table:
-    /// see [`plans`](super::plans)). Lengths only, so it costs a table lookup, not a regex.
+    /// see `plans`). Lengths only, so it costs a table lookup, not a regex.
     pub fn plausibility(self) -> Plausibility {
         let Some((code, code_len)) = self.calling_code() else {
             return Plausibility::UnknownCountryCode;

@@ -5,7 +5,7 @@
 //! keeps a queued message at most 24 hours and drops it silently after that
 //! (docs/delivery.md). This module holds what greenbulk does about it:
 //! - [`lookup`]: a row whose answer was lost (`unknown`), found in the queue or the journal;
-//! - [`observe`] and [`status`]: every sent row's [`Delivery`] state, for `greenbulk status`.
+//! - `observe` and [`status`]: every sent row's [`Delivery`] state, for `greenbulk status`.
 
 mod asked;
 mod lines;

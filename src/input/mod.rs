@@ -187,7 +187,7 @@ pub enum InputError {
         path: PathBuf,
         /// `, sheet 'NAME',` for a workbook.
         sheet: String,
-        /// The workbook's other sheets, and how to read one (see [`Format::other_sheets`]).
+        /// The workbook's other sheets, and how to read one (see `Format::other_sheets`).
         others: String,
     },
     #[error(
@@ -236,7 +236,7 @@ pub enum InputError {
         header_row: RowNumber,
         message: String,
         headers: String,
-        /// The workbook's other sheets, and how to read one (see [`Format::other_sheets`]).
+        /// The workbook's other sheets, and how to read one (see `Format::other_sheets`).
         others: String,
     },
 }

@@ -1,8 +1,8 @@
 //! The dispatcher: the one place that lets requests leave, a batch at a time, at the pacer's
 //! rate, each batch's attempts made durable first.
 //!
-//! It is generic over its [`Clock`], so the loop the tests drive on a fake clock is the loop
-//! real runs use: production passes [`TokioClock`]; the tests pause tokio's clock (it then
+//! It is generic over its `Clock`, so the loop the tests drive on a fake clock is the loop
+//! real runs use: production passes `TokioClock`; the tests pause tokio's clock (it then
 //! jumps from timer to timer) and add the late wake-ups real timers have.
 
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! A send run, from checked options to typed outcome: a [`Session`], owned and async, that
 //! the CLI, a run over several instances and the local page all drive the same way.
 //!
-//! The steps, in order: open the results file and its ledger ([`Record`]: checks, lock,
+//! The steps, in order: open the results file and its ledger (`Record`: checks, lock,
 //! repair, replay) and the instances' sent-card histories → validate every row, writing the
 //! first results file as it goes → for each instance: preflight (it must exist and be able
 //! to send), look up rows whose answer an earlier run lost, plan (can its queue send its
@@ -14,8 +14,6 @@
 //! The session prints nothing: it reports through an owned stream of [`Event`]s and stops
 //! when its [`Cancel`] says so. GREEN-API is reached only through [`Gateway`]s, so a test
 //! drives a whole session in-process on a fake one, on a paused clock.
-//!
-//! [`Record`]: crate::record::Record
 
 mod asking;
 pub mod cancel;

@@ -16,7 +16,7 @@
 //! - a sliding window of the last N dispatch instants forbids an (N+1)th request inside any
 //!   window, which that catch-up (or governor's initial burst) could otherwise allow.
 //!
-//! Both work to a window [`JITTER_MARGIN`] longer than the rate's period: GREEN-API counts
+//! Both work to a window `JITTER_MARGIN` longer than the rate's period: GREEN-API counts
 //! requests as they *arrive*, and a request that left on time but arrived late, with the next
 //! window's requests arriving early, must not make 51 in its second.
 //!

@@ -3,8 +3,8 @@
 //! request is let go. GREEN-API sends from its queue on its own, one card per its delay, so
 //! greenbulk never queues a card that would leave after the window closes.
 //!
-//! The decision is pure ([`Gate::decide`]) on a clock it is given: the plan's calendar is the
-//! same arithmetic run ahead ([`project`]), and tests run days in microseconds.
+//! The decision is pure (`Gate::decide`) on a clock it is given: the plan's calendar is the
+//! same arithmetic run ahead (`project`), and tests run days in microseconds.
 
 pub mod pace;
 pub mod window;
