@@ -1,8 +1,9 @@
 //! Which input column (or `--set` value) feeds which `sendContact` field.
 //!
-//! Headers are matched loosely (case, spaces, `_`, `-` and `.` ignored), in passes: `--map`
-//! first, then a header that *is* the field's name, then the field's own aliases (English and
-//! Russian CRM exports: Google Contacts, Outlook, HubSpot, Salesforce, Bitrix24, amoCRM — the
+//! Headers are matched loosely (case, spaces, `_`, `-` and `.` ignored, and a record's name
+//! before them: Pipedrive's `Person - First name`), in passes: `--map` first, then a header
+//! that *is* the field's name, then the field's own aliases (English and Russian CRM exports:
+//! Google Contacts, Outlook, HubSpot, Salesforce, Bitrix24, amoCRM, Zoho, Pipedrive — the
 //! table is in docs/input.md), then `Name` beside a last-name column as the first name (as
 //! Bitrix24 writes it), then a full-name column (`Name`, `ФИО`) when no name part matched.
 //!
@@ -152,54 +153,128 @@ const FULL_NAME: &[&str] = &[
 const NOT_PHONES: [&str; 4] = ["fax", "факс", "pager", "пейджер"];
 
 /// How likely a header is a phone a WhatsApp chat can be reached at (lower is likelier),
-/// or none for a header that is not a phone: mobile first, then a general or primary phone,
-/// then work, then home and the rest. Labels of phone columns (`Phone 1 - Type`), faxes and
-/// pagers are not phones.
-fn phone_rank(loose_header: &str) -> Option<u8> {
-    let has = |parts: &[&str]| parts.iter().any(|p| loose_header.contains(p));
-    if !has(&[
-        "phone",
-        "tel",
-        "mobile",
-        "cell",
-        "телефон",
-        "мобильн",
-        "сотов",
-    ]) || has(&NOT_PHONES)
-        || has(&[
-            "type",
-            "label",
-            "тип",
-            "yomi",
-            "telex",
-            "tty",
-            "assistant",
-            "ext",
-            "доб",
-            "phonetic",
-        ])
+/// or none for a header that is not a phone: a WhatsApp number first, then mobile, then a
+/// primary or general phone, then work (and a company's), then home and the rest.
+///
+/// The header is read as words (`Mobile Phone`, `mobilePhone`, `Phone 1 - Value`): it is a
+/// phone when a word names one (a word that *starts* a phone word: `Cancellation Reason`,
+/// `Automobile` and `Telegram` are not phones) and no word says it is something about a phone
+/// rather than the number to reach (`Phone 1 - Type`, `Phone Country Code`, `Assistant's
+/// Phone`, `Source phone`, `Marketing consent phone`). Faxes and pagers are not phones. The
+/// lists are in docs/input.md.
+fn phone_rank(header: &str) -> Option<u8> {
+    let words = words(header);
+    let any = |test: &dyn Fn(&str) -> bool| words.iter().any(|w| test(w));
+    let starts = |w: &str, prefixes: &[&str]| prefixes.iter().any(|p| w.starts_with(p));
+    let glued_phone = |w: &str| {
+        ["phone", "telefon"].iter().any(|suffix| {
+            w.strip_suffix(suffix)
+                .is_some_and(|qualifier| GLUED_QUALIFIERS.contains(&qualifier))
+        })
+    };
+    let is_phone =
+        |w: &str| starts(w, PHONE_WORD_STARTS) || PHONE_WORDS.contains(&w) || glued_phone(w);
+    let whatsapp = |w: &str| w.starts_with("whatsapp");
+    if !any(&|w| is_phone(w) || whatsapp(w))
+        || any(&|w| NOT_PHONES.iter().any(|not| w.contains(not)))
+        || any(&|w| starts(w, NOT_THE_NUMBER_STARTS) || NOT_THE_NUMBER.contains(&w))
     {
         return None;
     }
-    Some(if has(&["mobile", "cell", "мобильн", "сотов"]) {
-        0
-    } else if has(&["business", "work", "рабоч", "company"]) {
-        3
-    } else if has(&["primary", "main", "основн"]) {
-        1
-    } else if has(&[
-        "home",
-        "other",
-        "car",
-        "radio",
-        "callback",
-        "домашн",
-        "друг",
-    ]) {
-        4
-    } else {
-        2
-    })
+    // A WhatsApp word alone (`Accepts WhatsApp Marketing`) is not a number; with a phone
+    // word (`WhatsApp Phone Number`) it is the likeliest of all.
+    if any(&whatsapp) {
+        return any(&is_phone).then_some(0);
+    }
+    let rank = |&(_, prefixes): &&(u8, &[&str])| any(&|w| starts(w, prefixes));
+    Some(RANKS.iter().find(rank).map_or(3, |&(rank, _)| rank))
+}
+
+/// The rank of a phone column one of whose words starts so (checked in this order: `Company
+/// Main Phone` is a company's), and 3 for any other: a general phone.
+#[rustfmt::skip]
+const RANKS: &[(u8, &[&str])] = &[
+    (1, &["mobil", "cell", "celular", "móvil", "movil", "handy", "моб", "сотов"]),
+    (4, &["business", "work", "office", "company", "corporate", "рабоч", "компан"]),
+    (2, &["primary", "main", "основн"]),
+    (5, &["home", "other", "car", "radio", "address", "домашн", "друг", "адрес"]),
+];
+
+/// Words a phone word starts with (`Phone`, `Phones`, `Telephone`, `Teléfono`, `Mobile`,
+/// `Mobiltelefon`, `Cellular`, `Телефона`, `Мобильный`, `Сотовый`).
+#[rustfmt::skip]
+const PHONE_WORD_STARTS: &[&str] = &[
+    "phone", "telef", "teléf", "teleph", "téléph", "mobil", "cell", "celular", "móvil", "movil",
+    "телефон", "мобильн", "сотов",
+];
+
+/// Phone words that are words of their own only (`Tel.` but not `Telegram`, `Моб.` but not
+/// `Мобилизация`).
+const PHONE_WORDS: &[&str] = &["tel", "handy", "тел", "моб"];
+
+/// What goes glued before `phone` or `telefon` in one word (`homephone`, `Mobiltelefon`),
+/// where `smartphone` or `microphone` is not a number.
+const GLUED_QUALIFIERS: &[&str] = &[
+    "home", "work", "business", "mobile", "mobil", "cell", "office", "main", "primary", "other",
+    "car", "auto", "direct", "company", "contact", "private", "haupt",
+];
+
+/// Words that make a phone header something about a phone, not the number to reach: what
+/// such a word starts with.
+#[rustfmt::skip]
+const NOT_THE_NUMBER_STARTS: &[&str] = &[
+    // what kind of number it is, or how to say it
+    "type", "label", "тип", "yomi", "phonetic",
+    // someone else's line, or another kind of line
+    "assist", "telex", "tty", "tdd",
+    // a part of a number
+    "extens", "доб", "code", "код",
+    // where it came from, and what its owner agreed to
+    "source", "источник", "consent", "соглас", "accept", "opted", "subscri", "подпис",
+    "status", "статус", "verif",
+    // the phone as a thing
+    "carrier", "operator", "оператор", "device", "portal", "enable",
+];
+
+/// The same, as whole words (`Ext.`, `Asst. Phone`, `Mobile App`, `Phone opt-in`), where a
+/// longer word may be a phone's (`Next of kin phone`, `Phone (optional)`).
+const NOT_THE_NUMBER: &[&str] = &["ext", "asst", "app", "os", "opt", "optin", "optout"];
+
+/// A header's words, lower case: split at anything not a letter or digit, where a lower-case
+/// letter meets an upper-case one (`mobilePhone`, but not `iPhone` or `WhatsApp`), and where
+/// letters meet digits (`Phone1`).
+fn words(header: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut last: Option<char> = None;
+    for c in header.chars() {
+        let boundary = match last {
+            _ if !c.is_alphanumeric() => {
+                last = None;
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                continue;
+            }
+            Some(before) => {
+                (before.is_lowercase()
+                    && c.is_uppercase()
+                    && word.chars().nth(1).is_some()
+                    && word != "whats")
+                    || (before.is_alphabetic() != c.is_alphabetic())
+            }
+            None => false,
+        };
+        if boundary && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        word.extend(c.to_lowercase());
+        last = Some(c);
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 impl fmt::Display for Field {
@@ -391,6 +466,12 @@ impl ColumnMap {
                 map.labels.push((value, label));
             }
         }
+        // What the passes below match: the header without a record's name before it
+        // (Pipedrive's `Person - First name`); `--map` names a header as it is written.
+        let field_headers: Vec<String> = headers
+            .iter()
+            .map(|h| loose(without_record_prefix(h)))
+            .collect();
         let mut taken = vec![false; headers.len()];
         let mut notes: [String; 7] = Default::default();
         let shown_header = |i: usize| shown(&headers[i]).into_owned();
@@ -441,7 +522,7 @@ impl ColumnMap {
             let mut note = format!("{} = '{}' (--set)", setting.field, shown(&setting.value));
             let would_match = [Pass::Name, Pass::Alias].into_iter().find_map(|pass| {
                 (0..headers.len())
-                    .find(|&i| !taken[i] && pass.matches(setting.field, &loose_headers[i]))
+                    .find(|&i| !taken[i] && pass.matches(setting.field, &field_headers[i]))
             });
             if let Some(ignored) = would_match {
                 taken[ignored] = true;
@@ -475,7 +556,7 @@ impl ColumnMap {
                     continue;
                 }
                 let matches: Vec<usize> = (0..headers.len())
-                    .filter(|&i| !taken[i] && pass.matches(field, &loose_headers[i]))
+                    .filter(|&i| !taken[i] && pass.matches(field, &field_headers[i]))
                     .collect();
                 let Some(&first) = matches.first() else {
                     continue;
@@ -501,7 +582,7 @@ impl ColumnMap {
         // Phone columns, likeliest first, fill the one phone field still missing.
         let mut phones: Vec<(u8, usize)> = (0..headers.len())
             .filter(|&i| !taken[i])
-            .filter_map(|i| phone_rank(&loose_headers[i]).map(|rank| (rank, i)))
+            .filter_map(|i| phone_rank(&headers[i]).map(|rank| (rank, i)))
             .collect();
         phones.sort();
         let phones: Vec<usize> = phones.into_iter().map(|(_, i)| i).collect();
@@ -645,6 +726,30 @@ impl Pass {
             Pass::FullName => FULL_NAME.contains(&loose_header),
         }
     }
+}
+
+/// Names of the record a CRM writes before each field of it (`Person - First name`,
+/// `Contact: Mobile`), in [`loose`] form.
+const RECORD_PREFIXES: &[&str] = &[
+    "person",
+    "contact",
+    "lead",
+    "customer",
+    "client",
+    "контакт",
+    "клиент",
+    "лид",
+];
+
+/// A header without the record's name written before it, with a `-`, `:` or `.` between
+/// (`Person - First name` → `First name`); any other header as it is.
+fn without_record_prefix(header: &str) -> &str {
+    header
+        .split_once(['-', ':', '.'])
+        .filter(|(record, field)| {
+            RECORD_PREFIXES.contains(&loose(record).as_str()) && !field.trim().is_empty()
+        })
+        .map_or(header, |(_, field)| field)
 }
 
 /// A header reduced for matching: lower case, without spaces, `_`, `-`, `.` and quotes.
@@ -850,13 +955,132 @@ mod tests {
             "Phone 1 - Type",
             "Phone 1 - Label",
             "Business Fax",
+            "Telefax",
             "Pager",
-            "Факс",
+            "Номер факса",
+            "Phonetic First Name",
+            "TTY/TDD Phone",
+            "Telex",
         ] {
-            assert_eq!(phone_rank(&loose(header)), None, "{header}");
+            assert_eq!(phone_rank(header), None, "{header}");
         }
-        assert!(phone_rank("mobilephone") < phone_rank("phone1value"));
-        assert!(phone_rank("phone1value") < phone_rank("businessphone"));
-        assert!(phone_rank("мобильныйтелефон") < phone_rank("рабочийтелефон"));
+        let order = [
+            "WhatsApp Phone Number",
+            "Mobile Phone",
+            "Primary Phone",
+            "Phone 1 - Value",
+            "Business Phone",
+            "Home Phone",
+        ];
+        for pair in order.windows(2) {
+            assert!(phone_rank(pair[0]) < phone_rank(pair[1]), "{pair:?}");
+        }
+        assert!(phone_rank("Мобильный телефон") < phone_rank("Рабочий телефон"));
+    }
+
+    /// Headers of real exports that hold a phone word inside another word, or say something
+    /// about a phone other than the number: none is taken for a phone.
+    #[test]
+    fn headers_that_only_mention_a_phone_are_not_phones() {
+        for header in [
+            "Cancellation Reason",
+            "Cancelled at",
+            "Automobile",
+            "Автомобиль",
+            "Telegram",
+            "Контакт Telegram",
+            "Hotel",
+            "Satellite office",
+            "Связанный пользователь",
+            "Phone Country Code",
+            "Phone Area Code",
+            "Код телефона",
+            "Assistant's Phone",
+            "Asst. Phone",
+            "AssistantPhone",
+            "Telefon Assistent",
+            "Phone Ext.",
+            "Extension",
+            "Добавочный телефона",
+            "Source phone",
+            "Источник телефона",
+            "Person - Marketing consent phone",
+            "Accepts WhatsApp Marketing",
+            "Accepts SMS Marketing",
+            "Phone opt-in",
+            "Phone Verified",
+            "Mobile App",
+            "Mobile Carrier",
+            "Мобильный оператор",
+            "Enable_Mobile_Portal__c",
+            "Smartphone",
+            "Microphone",
+            "iPhone",
+        ] {
+            assert_eq!(phone_rank(header), None, "{header}");
+        }
+        for header in [
+            "Tel.",
+            "Моб. тел.",
+            "Telephone",
+            "Teléfono",
+            "Téléphone",
+            "Telefonnummer",
+            "Mobiltelefon",
+            "Mobil-Tel.-Nr.",
+            "Celular",
+            "Móvil",
+            "Handy",
+            "Cellular",
+            "MobilePhone",
+            "homephone",
+            "Next of kin phone",
+            "Phone (optional)",
+            "Сотовый",
+            "Номер телефона",
+            "Phone2",
+        ] {
+            assert!(phone_rank(header).is_some(), "{header}");
+        }
+        assert_eq!(phone_rank("MobilePhone"), phone_rank("Mobile Phone"));
+        assert_eq!(phone_rank("Mobiltelefon"), phone_rank("Mobile"));
+        assert!(phone_rank("Phone") < phone_rank("Default Address Phone"));
+    }
+
+    #[test]
+    fn words_split_as_people_write_headers() {
+        assert_eq!(words("Phone 1 - Value"), ["phone", "1", "value"]);
+        assert_eq!(words("mobilePhone"), ["mobile", "phone"]);
+        assert_eq!(
+            words("Enable_Mobile_Portal__c"),
+            ["enable", "mobile", "portal", "c"]
+        );
+        assert_eq!(words("Mobil-Tel.-Nr."), ["mobil", "tel", "nr"]);
+        assert_eq!(words("Phone2"), ["phone", "2"]);
+        assert_eq!(words("Моб. тел."), ["моб", "тел"]);
+        assert_eq!(words("PHONE"), ["phone"]);
+        assert_eq!(words("WhatsApp Phone"), ["whatsapp", "phone"]);
+        assert_eq!(words("iPhone"), ["iphone"]);
+    }
+
+    #[test]
+    fn a_records_name_before_a_header_is_read_past() {
+        assert_eq!(without_record_prefix("Person - First name"), " First name");
+        assert_eq!(without_record_prefix("Contact: Mobile"), " Mobile");
+        for kept in [
+            "Organization 1 - Name",
+            "E-mail 1 - Value",
+            "Contact Name",
+            "Person -",
+        ] {
+            assert_eq!(without_record_prefix(kept), kept);
+        }
+        // `--map` names the header as written.
+        let headers = record(&["Person - Name", "Person - Phone - Mobile", "Person - Email"]);
+        let mapping: FieldMapping = "firstName=Person - Name".parse().unwrap();
+        let setting: FieldSetting = "chatId=79001234567".parse().unwrap();
+        let map = ColumnMap::resolve(&headers, &[mapping], &[setting], Path::new("x")).unwrap();
+        assert_eq!(map.get(Field::FirstName), Some(0));
+        assert_eq!(map.get(Field::PhoneContact), Some(1));
     }
 }

@@ -1,5 +1,6 @@
 //! One card to many chats (`--set`), and the exports people really have: Google Contacts,
-//! Outlook, HubSpot, Salesforce, Bitrix24, amoCRM, a plain list.
+//! Outlook, HubSpot, Salesforce, Bitrix24, amoCRM, Zoho, Pipedrive, Apollo, Shopify,
+//! Thunderbird, Wix, a plain list.
 
 use std::path::Path;
 
@@ -64,7 +65,7 @@ const EXPORTS: &[(&str, &str, [&str; 4], &[&str])] = &[
     ),
     (
         "Bitrix24 (Russian UI)",
-        "ID;Обращение;Имя;Отчество;Фамилия;Дата рождения;Должность;Компания;Рабочий телефон;Мобильный телефон;Номер факса;Домашний телефон;Номер пейджера;Телефон для рассылок;Другой телефон;Рабочий e-mail;Частный e-mail;Тип контакта;Источник;Ответственный;Комментарий",
+        "ID;Обращение;Имя;Фамилия;Отчество;Имя, Фамилия;Дата рождения;Фотография;Компания;Ответственный;Рабочий телефон;Мобильный телефон;Номер факса;Домашний телефон;Номер пейджера;Телефон для рассылок;Другой телефон;Корпоративный сайт;Личная страница;Страница Facebook;Страница ВКонтакте;Рабочий e-mail;Частный e-mail;E-mail для рассылок;Другой e-mail;Контакт Facebook;Контакт Telegram;Контакт ВКонтакте;Контакт Skype;Контакт Viber;Онлайн-чат;Контакт Открытая линия;Другой контакт;Должность;Комментарий;Тип контакта;Источник;Дополнительно об источнике;Экспорт;Доступен для всех;Источник телефона",
         ["Имя", "Отчество", "Фамилия", "Компания"],
         &[
             "Мобильный телефон",
@@ -76,17 +77,24 @@ const EXPORTS: &[(&str, &str, [&str; 4], &[&str])] = &[
     ),
     (
         "Bitrix24 (English UI)",
-        "ID,Salutation,Name,Second name,Last name,Date of birth,Position,Company,Work Phone,Mobile,Fax,Home Phone,Pager Number,Other Phone Number,Work E-mail,Private E-mail,Contact type,Source,Responsible person,Comment",
+        "ID,Salutation,Name,Second name,Last name,Date of birth,Position,Company,Work Phone,Mobile,Fax,Home Phone,Pager Number,SMS marketing phone,Other Phone Number,Work E-mail,Private E-mail,Facebook account,Telegram account,VK account,Skype ID,Viber contact,Contact type,Source,Responsible person,Comment",
         ["Name", "Second name", "Last name", "Company"],
-        &["Mobile", "Work Phone", "Home Phone", "Other Phone Number"],
+        &[
+            "Mobile",
+            "SMS marketing phone",
+            "Work Phone",
+            "Home Phone",
+            "Other Phone Number",
+        ],
     ),
     (
         "amoCRM (Russian UI)",
-        "ID,Имя,Фамилия,Полное имя,Компания,Ответственный,Дата создания,Кем создан,Теги,Рабочий телефон,Мобильный телефон,Домашний телефон,Другой телефон,Рабочий email,Должность",
-        ["Имя", "", "Фамилия", "Компания"],
+        "ID;Тип;Полное имя контакта;Имя;Фамилия;Название компании;Ответственный;Дата создания контакта;Кем создан контакт;Сделки;Дата редактирования;Кем редактирован;Теги;Примечание 1;Примечание 2;Рабочий телефон;Рабочий прямой телефон;Мобильный телефон;Факс;Домашний телефон;Другой телефон;Рабочий email;Личный email;Другой email;Web;Адрес;Должность",
+        ["Имя", "", "Фамилия", "Название компании"],
         &[
             "Мобильный телефон",
             "Рабочий телефон",
+            "Рабочий прямой телефон",
             "Домашний телефон",
             "Другой телефон",
         ],
@@ -96,6 +104,69 @@ const EXPORTS: &[(&str, &str, [&str; 4], &[&str])] = &[
         "ID,First name,Last name,Full name,Company,Responsible user,Date created,Created by,Tags,Work phone,Mobile phone,Home phone,Other phone,Work email,Position",
         ["First name", "", "Last name", "Company"],
         &["Mobile phone", "Work phone", "Home phone", "Other phone"],
+    ),
+    (
+        "HubSpot contacts (all properties)",
+        "Record ID,First Name,Last Name,Annual Revenue,City,Company Name,Country/Region,Create Date,Email,Fax Number,IP Country Code,Job Title,Lead Status,Mobile Phone Number,Phone Number,WhatsApp Phone Number",
+        ["First Name", "", "Last Name", "Company Name"],
+        &[
+            "WhatsApp Phone Number",
+            "Mobile Phone Number",
+            "Phone Number",
+        ],
+    ),
+    (
+        "Zoho CRM contacts",
+        "Record Id,Contact Owner,Lead Source,First Name,Last Name,Account Name,Vendor Name,Email,Title,Department,Phone,Home Phone,Other Phone,Fax,Mobile,Date of Birth,Assistant,Asst Phone,Email Opt Out,Created By,Modified By,Created Time,Modified Time,Full Name,Salutation,Secondary Email,Last Activity Time,Tag,Reporting To,Mailing Street,Mailing City,Mailing State,Mailing Zip,Mailing Country,Description",
+        ["First Name", "", "Last Name", "Account Name"],
+        &["Mobile", "Phone", "Home Phone", "Other Phone"],
+    ),
+    (
+        "Pipedrive people",
+        "Person - ID,Person - Name,Person - First name,Person - Last name,Person - Organization,Person - Email - Work,Person - Email - Home,Person - Email - Other,Person - Phone - Work,Person - Phone - Home,Person - Phone - Mobile,Person - Phone - Other,Person - Job title,Person - Owner,Person - Labels,Person - Notes,Person - Open deals,Person - Won deals",
+        [
+            "Person - First name",
+            "",
+            "Person - Last name",
+            "Person - Organization",
+        ],
+        &[
+            "Person - Phone - Mobile",
+            "Person - Phone - Work",
+            "Person - Phone - Home",
+            "Person - Phone - Other",
+        ],
+    ),
+    (
+        "Apollo.io",
+        "First Name,Last Name,Title,Company,Company Name for Emails,Email,Email Status,Primary Email Source,Seniority,Departments,Contact Owner,Work Direct Phone,Home Phone,Mobile Phone,Corporate Phone,Other Phone,Stage,Lists,Last Contacted,Account Owner,# Employees,Industry,Keywords,Person Linkedin Url,Website,Company Linkedin Url,City,State,Country,Company Address,Company City,Company State,Company Country,Company Phone,Apollo Contact Id,Apollo Account Id,Secondary Email,Do Not Call",
+        ["First Name", "", "Last Name", "Company"],
+        &[
+            "Mobile Phone",
+            "Work Direct Phone",
+            "Corporate Phone",
+            "Company Phone",
+            "Home Phone",
+            "Other Phone",
+        ],
+    ),
+    (
+        "Shopify customers",
+        "Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Default Address Company,Default Address Address1,Default Address Address2,Default Address City,Default Address Province Code,Default Address Country Code,Default Address Zip,Default Address Phone,Phone,Accepts SMS Marketing,Total Spent,Total Orders,Note,Tax Exempt,Tags",
+        ["First Name", "", "Last Name", ""],
+        &["Phone", "Default Address Phone"],
+    ),
+    (
+        "Thunderbird",
+        "First Name,Last Name,Display Name,Nickname,Primary Email,Secondary Email,Screen Name,Work Phone,Home Phone,Fax Number,Pager Number,Mobile Number,Home Address,Home Address 2,Home City,Home State,Home ZipCode,Home Country,Work Address,Work Address 2,Work City,Work State,Work ZipCode,Work Country,Job Title,Department,Organization,Web Page 1,Web Page 2,Birth Year,Birth Month,Birth Day,Custom 1,Custom 2,Custom 3,Custom 4,Notes",
+        ["First Name", "", "Last Name", "Organization"],
+        &["Mobile Number", "Work Phone", "Home Phone"],
+    ),
+    (
+        "Wix contacts",
+        "First Name,Last Name,Email 1,Email 2,Phone 1,Phone 2,Address 1 - Type,Address 1 - Street,Address 1 - City,Address 1 - State/Region,Address 1 - Zip,Address 1 - Country,Company,Labels,Created At (UTC+0),Email subscriber status,SMS subscriber status,Last Activity,Source,Language",
+        ["First Name", "", "Last Name", "Company"],
+        &["Phone 1", "Phone 2"],
     ),
     (
         "a plain Excel list",
