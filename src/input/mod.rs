@@ -212,6 +212,13 @@ pub enum InputError {
         detail: String,
         hint: &'static str,
     },
+    /// A web page, or an Excel 2003 XML spreadsheet, where an export was expected.
+    #[error("{} is {what}: {hint}", shown_path(path))]
+    NotAnExport {
+        path: PathBuf,
+        what: &'static str,
+        hint: &'static str,
+    },
     #[error(
         "{} has no sheet named '{}'; its sheets are: {available}",
         shown_path(path),
@@ -469,10 +476,19 @@ fn open_source(options: &InputOptions) -> Result<Opened, InputError> {
     if !kind.is_file() && !kind.is_dir() {
         return Err(InputError::NotAFile { path: path.clone() });
     }
-    let mut magic = [0u8; 8];
-    let read = read_prefix(&mut file, &mut magic).map_err(open_err)?;
-    let magic = &magic[..read];
+    let mut prefix = [0u8; 1024];
+    let read = read_prefix(&mut file, &mut prefix).map_err(open_err)?;
+    let prefix = &prefix[..read];
+    let magic = &prefix[..read.min(8)];
     let ext = extension(path);
+    let workbook_named = excel::Kind::from_extension(&ext).is_some();
+    if let Some((what, hint)) = not_an_export(prefix, workbook_named) {
+        return Err(InputError::NotAnExport {
+            path: path.clone(),
+            what,
+            hint,
+        });
+    }
     match excel::Kind::detect(magic, &ext) {
         Some(kind) => {
             let opened = excel::open(path, kind, options.sheet.as_deref())?;
@@ -508,6 +524,59 @@ fn open_source(options: &InputOptions) -> Result<Opened, InputError> {
             ))
         }
     }
+}
+
+/// What a file is when its first bytes show a web page (HTML) or an Excel 2003 XML
+/// spreadsheet rather than an export, and what to do: none for anything else. Web apps
+/// (Bitrix24's "Export to Excel" among them) write an HTML table under a `.xls` name, and a
+/// download that needed a login saves the login page under the export's name.
+fn not_an_export(prefix: &[u8], workbook_named: bool) -> Option<(&'static str, &'static str)> {
+    let text = prefix.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(prefix);
+    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    let text = text[start..].to_ascii_lowercase();
+    if !text.starts_with(b"<") {
+        return None;
+    }
+    let has = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
+    if has(b"urn:schemas-microsoft-com:office:spreadsheet") && !has(b"<html") {
+        return Some((
+            "an Excel 2003 XML spreadsheet, which greenbulk does not read",
+            "open it in Excel and save it as an Excel workbook (.xlsx), or export the \
+             contacts as CSV",
+        ));
+    }
+    const PAGE_STARTS: [&[u8]; 9] = [
+        b"<!doctype html",
+        b"<html",
+        b"<head",
+        b"<body",
+        b"<table",
+        b"<meta",
+        b"<style",
+        b"<title",
+        b"<!--",
+    ];
+    let page = PAGE_STARTS.iter().any(|tag| text.starts_with(tag))
+        && (!text.starts_with(b"<!--") || has(b"<html") || has(b"<table"))
+        || (text.starts_with(b"<?xml") && has(b"<html"));
+    if !page {
+        return None;
+    }
+    Some(if workbook_named {
+        (
+            "a web page (an HTML table) under a workbook's name, not a workbook",
+            "web apps' \"Export to Excel\" (Bitrix24's among them) write these. Export the \
+             contacts as CSV instead, or open this file in Excel and save it as an Excel \
+             workbook (.xlsx)",
+        )
+    } else {
+        (
+            "a web page (HTML), not an export",
+            "a login or error page downloaded in the export's place, or a table saved as a web \
+             page? Open it in a browser to see what it holds, then export the contacts as CSV \
+             again",
+        )
+    })
 }
 
 fn read_prefix(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -289,6 +289,54 @@ fn a_binary_file_named_csv_is_not_a_text_file() {
     assert!(run.stderr.len() < 400, "{run:?}");
 }
 
+/// A web page where an export was expected: a web app's "Export to Excel" (an HTML table
+/// named `.xls`), a login page a cron job's download saved as the export, an Excel 2003 XML
+/// spreadsheet. Each is refused before anything is sent, with what it is and what to do; a
+/// CSV whose first cell only starts with `<` is still a CSV.
+#[test]
+fn a_web_page_where_an_export_was_expected_says_what_it_is() {
+    let dir = Workdir::new();
+    let table = "\u{FEFF}<meta http-equiv=\"Content-type\" content=\"text/html;charset=utf-8\" />\n\
+                 <table border=\"1\"><tr><th>Имя</th><th>Мобильный телефон</th></tr>\n\
+                 <tr><td>Иван</td><td>+7 903 123-45-67</td></tr></table>\n";
+    let login =
+        "\n  <!DOCTYPE html>\n<html><head><title>Sign in</title></head><body></body></html>\n";
+    let xml2003 = "<?xml version=\"1.0\"?>\n<?mso-application progid=\"Excel.Sheet\"?>\n\
+                   <Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\"></Workbook>\n";
+    let cases = [
+        (
+            "contacts.xls",
+            table,
+            "a web page (an HTML table) under a workbook's name",
+        ),
+        ("contacts.xlsx", table, "Export the contacts as CSV instead"),
+        (
+            "export.csv",
+            login,
+            "is a web page (HTML), not an export: a login or error page",
+        ),
+        ("export", table, "Open it in a browser"),
+        ("contacts.xml.xls", xml2003, "an Excel 2003 XML spreadsheet"),
+    ];
+    let sandbox = sandbox(Faults::default());
+    for (name, contents, said) in cases {
+        dir.write(name, contents);
+        let run = dir.run(&["validate", name]);
+        assert_eq!(run.code, 2, "{name}: {run:?}");
+        assert!(run.stderr.contains(said), "{name}: {run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{name}: {run:?}");
+        let send = dir.send(&sandbox, &send_args(name, "out.csv", &[]));
+        assert_eq!(send.code, 2, "{name}: {send:?}");
+    }
+    assert!(sandbox.outgoing().is_empty());
+    dir.write(
+        "angle.csv",
+        "<chatId>,phoneContact,firstName\n79001234567,79001234568,Vera\n",
+    );
+    let run = dir.run(&["validate", "angle.csv", "--map", "chatId=<chatId>"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
 #[test]
 fn small_messages_say_the_right_thing_once() {
     let dir = Workdir::new();
