@@ -212,7 +212,7 @@ pub enum InputError {
         detail: String,
         hint: &'static str,
     },
-    /// A web page, or an Excel 2003 XML spreadsheet, where an export was expected.
+    /// A web page, an Excel 2003 XML spreadsheet or a vCard file where an export was expected.
     #[error("{} is {what}: {hint}", shown_path(path))]
     NotAnExport {
         path: PathBuf,
@@ -526,14 +526,22 @@ fn open_source(options: &InputOptions) -> Result<Opened, InputError> {
     }
 }
 
-/// What a file is when its first bytes show a web page (HTML) or an Excel 2003 XML
-/// spreadsheet rather than an export, and what to do: none for anything else. Web apps
+/// What a file is when its first bytes show a web page (HTML), an Excel 2003 XML spreadsheet
+/// or a vCard file rather than an export, and what to do: none for anything else. Web apps
 /// (Bitrix24's "Export to Excel" among them) write an HTML table under a `.xls` name, and a
 /// download that needed a login saves the login page under the export's name.
 fn not_an_export(prefix: &[u8], workbook_named: bool) -> Option<(&'static str, &'static str)> {
     let text = prefix.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(prefix);
     let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
     let text = text[start..].to_ascii_lowercase();
+    if text.starts_with(b"begin:vcard") {
+        return Some((
+            "a vCard file (contacts as a phone, iCloud or Outlook export them), not a table",
+            "greenbulk reads CSV and Excel files. Export the contacts as CSV instead (Google \
+             Contacts: Export > Google CSV; Outlook: File > Open & Export > Export to a file > \
+             CSV), or import this file into Google Contacts and export that",
+        ));
+    }
     if !text.starts_with(b"<") {
         return None;
     }

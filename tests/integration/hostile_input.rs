@@ -291,10 +291,10 @@ fn a_binary_file_named_csv_is_not_a_text_file() {
 
 /// A web page where an export was expected: a web app's "Export to Excel" (an HTML table
 /// named `.xls`), a login page a cron job's download saved as the export, an Excel 2003 XML
-/// spreadsheet. Each is refused before anything is sent, with what it is and what to do; a
+/// spreadsheet, a phone's vCard file. Each is refused before anything is sent, with what it is and what to do; a
 /// CSV whose first cell only starts with `<` is still a CSV.
 #[test]
-fn a_web_page_where_an_export_was_expected_says_what_it_is() {
+fn a_web_page_or_a_vcard_where_an_export_was_expected_says_what_it_is() {
     let dir = Workdir::new();
     let table = "\u{FEFF}<meta http-equiv=\"Content-type\" content=\"text/html;charset=utf-8\" />\n\
                  <table border=\"1\"><tr><th>Имя</th><th>Мобильный телефон</th></tr>\n\
@@ -303,6 +303,8 @@ fn a_web_page_where_an_export_was_expected_says_what_it_is() {
         "\n  <!DOCTYPE html>\n<html><head><title>Sign in</title></head><body></body></html>\n";
     let xml2003 = "<?xml version=\"1.0\"?>\n<?mso-application progid=\"Excel.Sheet\"?>\n\
                    <Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\"></Workbook>\n";
+    let vcard =
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Vera\r\nTEL;TYPE=CELL:+79001234567\r\nEND:VCARD\r\n";
     let cases = [
         (
             "contacts.xls",
@@ -317,6 +319,7 @@ fn a_web_page_where_an_export_was_expected_says_what_it_is() {
         ),
         ("export", table, "Open it in a browser"),
         ("contacts.xml.xls", xml2003, "an Excel 2003 XML spreadsheet"),
+        ("contacts.csv", vcard, "a vCard file (contacts as a phone"),
     ];
     let sandbox = sandbox(Faults::default());
     for (name, contents, said) in cases {
