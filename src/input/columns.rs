@@ -194,23 +194,25 @@ fn phone_rank(header: &str) -> Option<u8> {
 /// Main Phone` is a company's), and 3 for any other: a general phone.
 #[rustfmt::skip]
 const RANKS: &[(u8, &[&str])] = &[
-    (1, &["mobil", "cell", "celular", "móvil", "movil", "handy", "моб", "сотов"]),
+    (1, &["mob", "cel", "telemóv", "telemov", "móvil", "movil", "handy", "моб", "сотов"]),
     (4, &["business", "work", "office", "company", "corporate", "рабоч", "компан"]),
     (2, &["primary", "main", "основн"]),
     (5, &["home", "other", "car", "radio", "address", "домашн", "друг", "адрес"]),
 ];
 
-/// Words a phone word starts with (`Phone`, `Phones`, `Telephone`, `Teléfono`, `Mobile`,
-/// `Mobiltelefon`, `Cellular`, `Телефона`, `Мобильный`, `Сотовый`).
+/// Words a phone word starts with (`Phone`, `Phones`, `Telephone`, `Teléfono`, `TelNo`,
+/// `Telemóvel`, `Mobile`, `Mobiltelefon`, `Cellular`, `Handynummer`, `Телефона`, `Мобильный`,
+/// `Сотовый`).
 #[rustfmt::skip]
 const PHONE_WORD_STARTS: &[&str] = &[
-    "phone", "telef", "teléf", "teleph", "téléph", "mobil", "cell", "celular", "móvil", "movil",
-    "телефон", "мобильн", "сотов",
+    "phone", "telef", "teléf", "teleph", "téléph", "telno", "telnr", "telnum", "telemóv",
+    "telemov", "mobil", "cell", "celular", "móvil", "movil", "handy", "телефон", "мобильн",
+    "сотов",
 ];
 
-/// Phone words that are words of their own only (`Tel.` but not `Telegram`, `Моб.` but not
-/// `Мобилизация`).
-const PHONE_WORDS: &[&str] = &["tel", "handy", "тел", "моб"];
+/// Phone words that are words of their own only (`Tel.` but not `Telegram`, `Mob. No.` but
+/// not `Mobster`).
+const PHONE_WORDS: &[&str] = &["tel", "mob", "cel", "тел", "моб"];
 
 /// What goes glued before `phone` or `telefon` in one word (`homephone`, `Mobiltelefon`),
 /// where `smartphone` or `microphone` is not a number.
@@ -1039,11 +1041,25 @@ mod tests {
             "Сотовый",
             "Номер телефона",
             "Phone2",
+            "telnumber",
+            "Telemóvel",
+            "Mob. No.",
+            "Cel",
+            "Handynummer",
         ] {
             assert!(phone_rank(header).is_some(), "{header}");
         }
         assert_eq!(phone_rank("MobilePhone"), phone_rank("Mobile Phone"));
-        assert_eq!(phone_rank("Mobiltelefon"), phone_rank("Mobile"));
+        for mobile in [
+            "Mobiltelefon",
+            "Mob. No.",
+            "Telemóvel",
+            "Celular",
+            "Handy",
+            "Сотовый",
+        ] {
+            assert_eq!(phone_rank(mobile), phone_rank("Mobile"), "{mobile}");
+        }
         assert!(phone_rank("Phone") < phone_rank("Default Address Phone"));
     }
 
