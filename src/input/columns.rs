@@ -157,11 +157,11 @@ const NOT_PHONES: [&str; 4] = ["fax", "факс", "pager", "пейджер"];
 /// primary or general phone, then work (and a company's), then home and the rest.
 ///
 /// The header is read as words (`Mobile Phone`, `mobilePhone`, `Phone 1 - Value`): it is a
-/// phone when a word names one (a word that *starts* a phone word: `Cancellation Reason`,
-/// `Automobile` and `Telegram` are not phones) and no word says it is something about a phone
-/// rather than the number to reach (`Phone 1 - Type`, `Phone Country Code`, `Assistant's
-/// Phone`, `Source phone`, `Marketing consent phone`). Faxes and pagers are not phones. The
-/// lists are in docs/input.md.
+/// phone when a word is a phone word (one that starts with a phone word's beginning:
+/// `Cancellation Reason`, `Automobile` and `Telegram` are not phones) and no word says it is
+/// something about a phone rather than the number to reach (`Phone 1 - Type`, `Phone Country
+/// Code`, `Assistant's Phone`, `Source phone`, `Phone Verified`). Faxes and pagers are not
+/// phones. docs/input.md ("What counts as a phone column") says the same.
 fn phone_rank(header: &str) -> Option<u8> {
     let words = words(header);
     let any = |test: &dyn Fn(&str) -> bool| words.iter().any(|w| test(w));
@@ -172,12 +172,28 @@ fn phone_rank(header: &str) -> Option<u8> {
                 .is_some_and(|qualifier| GLUED_QUALIFIERS.contains(&qualifier))
         })
     };
-    let is_phone =
-        |w: &str| starts(w, PHONE_WORD_STARTS) || PHONE_WORDS.contains(&w) || glued_phone(w);
+    // German `Mobil` is a mobile phone only beside a number's word (`Mobil-Tel.-Nr.`,
+    // `Mobil Nr.`): alone, it is Indonesian for a car.
+    let mobil = |w: &str| w == "mobil" && any(&|o| ["nr", "nummer", "no", "tel"].contains(&o));
+    let is_phone = |w: &str| {
+        starts(w, PHONE_WORD_STARTS) || PHONE_WORDS.contains(&w) || glued_phone(w) || mobil(w)
+    };
     let whatsapp = |w: &str| w.starts_with("whatsapp");
-    if !any(&|w| is_phone(w) || whatsapp(w))
-        || any(&|w| NOT_PHONES.iter().any(|not| w.contains(not)))
-        || any(&|w| starts(w, NOT_THE_NUMBER_STARTS) || NOT_THE_NUMBER.contains(&w))
+    let first_phone = words.iter().position(|w| is_phone(w) || whatsapp(w))?;
+    // `Phone Verified` says whether a number was checked; `Verified Phone` is a number.
+    let after_phone = |w: &str| {
+        words[first_phone + 1..].iter().any(|later| later == w) && starts(w, STATES_OF_A_PHONE)
+    };
+    // `Phone Country Code` is a part of a number; `Phone (with country code)` is a number.
+    let with = any(&|w| WITH.contains(&w));
+    let code = |w: &str| !with && (w.starts_with("code") || w.starts_with("код"));
+    if any(&|w| NOT_PHONES.iter().any(|not| w.contains(not)))
+        || any(&|w| {
+            starts(w, NOT_THE_NUMBER_STARTS)
+                || NOT_THE_NUMBER.contains(&w)
+                || after_phone(w)
+                || code(w)
+        })
     {
         return None;
     }
@@ -186,39 +202,52 @@ fn phone_rank(header: &str) -> Option<u8> {
     if any(&whatsapp) {
         return any(&is_phone).then_some(0);
     }
-    let rank = |&(_, prefixes): &&(u8, &[&str])| any(&|w| starts(w, prefixes));
-    Some(RANKS.iter().find(rank).map_or(3, |&(rank, _)| rank))
+    let ranked = |&&(_, prefixes, whole): &&(u8, &[&str], &[&str])| {
+        any(&|w| starts(w, prefixes) || whole.contains(&w))
+    };
+    Some(RANKS.iter().find(ranked).map_or(3, |&(rank, _, _)| rank))
 }
 
-/// The rank of a phone column one of whose words starts so (checked in this order: `Company
-/// Main Phone` is a company's), and 3 for any other: a general phone.
+/// The rank of a phone column one of whose words starts so, or is one of the whole words
+/// (checked in this order: `Company Main Phone` is a company's), and 3 for any other: a
+/// general phone.
 #[rustfmt::skip]
-const RANKS: &[(u8, &[&str])] = &[
-    (1, &["mob", "cel", "telemóv", "telemov", "móvil", "movil", "handy", "моб", "сотов"]),
-    (4, &["business", "work", "office", "company", "corporate", "рабоч", "компан"]),
-    (2, &["primary", "main", "основн"]),
-    (5, &["home", "other", "car", "radio", "address", "домашн", "друг", "адрес"]),
+const RANKS: &[(u8, &[&str], &[&str])] = &[
+    (1, &["mob", "cel", "handy", "handp", "ponsel", "telemóv", "telemov", "móvil", "movil",
+          "portabl", "моб", "сотов"],
+        &["cep", "gsm"]),
+    (4, &["business", "work", "office", "company", "corporate", "trabajo", "comercial",
+          "bureau", "geschäft", "geschaft", "dienst", "firma", "kantor", "рабоч", "компан"],
+        &["iş", "i̇ş"]),
+    (2, &["primary", "principal", "haupt", "основн"], &["main"]),
+    (5, &["home", "other", "car", "radio", "address", "particular", "residencial", "domicil",
+          "privat", "otro", "outro", "autre", "weiter", "auto", "rumah", "домашн", "друг",
+          "адрес"],
+        &["ev", "casa"]),
 ];
 
-/// Words a phone word starts with (`Phone`, `Phones`, `Telephone`, `Teléfono`, `TelNo`,
-/// `Telemóvel`, `Mobile`, `Mobiltelefon`, `Cellular`, `Handynummer`, `Телефона`, `Мобильный`,
-/// `Сотовый`).
+/// Words a phone word starts with (`Phone`, `Phones`, `Telephone`, `Teléfono`, `Telepon`,
+/// `TelNo`, `Telemóvel`, `Mobile`, `Mobiltelefon`, `Cellular`, `Handynummer`, `Handphone`,
+/// `Телефона`, `Мобильный`, `Сотовый`).
 #[rustfmt::skip]
 const PHONE_WORD_STARTS: &[&str] = &[
-    "phone", "telef", "teléf", "teleph", "téléph", "telno", "telnr", "telnum", "telemóv",
-    "telemov", "mobil", "cell", "celular", "móvil", "movil", "handy", "телефон", "мобильн",
+    "phone", "telef", "teléf", "teleph", "téléph", "telep", "telno", "telnr", "telnum",
+    "telemóv", "telemov", "mobile", "mobilt", "mobilnr", "mobilnum", "mobilfunk", "cell",
+    "celular", "móvil", "movil", "handyn", "handphone", "ponsel", "телефон", "мобильн",
     "сотов",
 ];
 
 /// Phone words that are words of their own only (`Tel.` but not `Telegram`, `Mob. No.` but
-/// not `Mobster`).
-const PHONE_WORDS: &[&str] = &["tel", "mob", "cel", "тел", "моб"];
+/// not `Mobster`, `Handy` but not `Handyman`).
+const PHONE_WORDS: &[&str] = &[
+    "tel", "tél", "telp", "mob", "cel", "handy", "fone", "gsm", "тел", "моб",
+];
 
-/// What goes glued before `phone` or `telefon` in one word (`homephone`, `Mobiltelefon`),
+/// What goes glued before `phone` or `telefon` in one word (`homephone`, `Haupttelefon`),
 /// where `smartphone` or `microphone` is not a number.
 const GLUED_QUALIFIERS: &[&str] = &[
-    "home", "work", "business", "mobile", "mobil", "cell", "office", "main", "primary", "other",
-    "car", "auto", "direct", "company", "contact", "private", "haupt",
+    "home", "work", "business", "office", "main", "primary", "other", "car", "auto", "direct",
+    "company", "contact", "private", "haupt",
 ];
 
 /// Words that make a phone header something about a phone, not the number to reach: what
@@ -230,17 +259,40 @@ const NOT_THE_NUMBER_STARTS: &[&str] = &[
     // someone else's line, or another kind of line
     "assist", "telex", "tty", "tdd",
     // a part of a number
-    "extens", "доб", "code", "код",
+    "extens", "доб",
     // where it came from, and what its owner agreed to
-    "source", "источник", "consent", "соглас", "accept", "opted", "subscri", "подпис",
-    "status", "статус", "verif",
-    // the phone as a thing
-    "carrier", "operator", "оператор", "device", "portal", "enable",
+    "source", "источник", "consent", "соглас", "accept", "opted",
+    // the phone as a thing, and calls made to it
+    "carrier", "operator", "operador", "оператор", "device", "portal", "enable", "telefonat",
+    "anruf",
 ];
 
-/// The same, as whole words (`Ext.`, `Asst. Phone`, `Mobile App`, `Phone opt-in`), where a
-/// longer word may be a phone's (`Next of kin phone`, `Phone (optional)`).
-const NOT_THE_NUMBER: &[&str] = &["ext", "asst", "app", "os", "opt", "optin", "optout"];
+/// The same, as whole words (`Ext.`, `Asst. Phone`, `Mobile App`, `Phone opt-in`, `Phone Call
+/// Date`), where a longer word may be a phone's (`Next of kin phone`, `Phone (optional)`).
+const NOT_THE_NUMBER: &[&str] = &[
+    "ext", "asst", "app", "os", "opt", "optin", "optout", "call", "calls", "date", "datum", "fecha",
+];
+
+/// What a word after the phone's says about it (`Phone Verified`, `Mobile Status`), where
+/// before it (`Verified Mobile Number`, `Subscriber Phone`) the number is meant.
+const STATES_OF_A_PHONE: &[&str] = &["verif", "subscri", "подпис", "status", "статус"];
+
+/// Words that make a country code part of a number's header (`Mobile Number (with country
+/// code)`, `Телефон с кодом страны`).
+const WITH: &[&str] = &[
+    "with",
+    "incl",
+    "including",
+    "inc",
+    "plus",
+    "с",
+    "со",
+    "con",
+    "com",
+    "mit",
+    "avec",
+    "dengan",
+];
 
 /// A header's words, lower case: split at anything not a letter or digit, where a lower-case
 /// letter meets an upper-case one (`mobilePhone`, but not `iPhone` or `WhatsApp`), and where
@@ -275,6 +327,11 @@ fn words(header: &str) -> Vec<String> {
     }
     if !word.is_empty() {
         words.push(word);
+    }
+    // `Whats App` is one word.
+    while let Some(at) = words.windows(2).position(|pair| pair == ["whats", "app"]) {
+        words[at] = "whatsapp".into();
+        words.remove(at + 1);
     }
     words
 }
@@ -472,7 +529,14 @@ impl ColumnMap {
         // (Pipedrive's `Person - First name`); `--map` names a header as it is written.
         let field_headers: Vec<String> = headers
             .iter()
-            .map(|h| loose(without_record_prefix(h)))
+            .zip(&loose_headers)
+            .map(|(header, as_written)| {
+                if names_a_field(as_written) {
+                    as_written.clone()
+                } else {
+                    loose(without_record_prefix(header))
+                }
+            })
             .collect();
         let mut taken = vec![false; headers.len()];
         let mut notes: [String; 7] = Default::default();
@@ -743,15 +807,27 @@ const RECORD_PREFIXES: &[&str] = &[
     "лид",
 ];
 
-/// A header without the record's name written before it, with a `-`, `:` or `.` between
-/// (`Person - First name` → `First name`); any other header as it is.
+/// A header without the record's name written before it, with ` - ` or `: ` between
+/// (`Person - First name` → `First name`); any other header (`Contact-Phone`,
+/// `contact.phone`) as it is.
 fn without_record_prefix(header: &str) -> &str {
     header
-        .split_once(['-', ':', '.'])
+        .split_once(['-', ':'])
         .filter(|(record, field)| {
-            RECORD_PREFIXES.contains(&loose(record).as_str()) && !field.trim().is_empty()
+            RECORD_PREFIXES.contains(&loose(record).as_str())
+                && field.starts_with(char::is_whitespace)
+                && !field.trim().is_empty()
         })
         .map_or(header, |(_, field)| field)
+}
+
+/// Whether a header, as written, is a field's name, one of its aliases or a full name's: such
+/// a header keeps its record's name (`Contact - Name` is a contact's name, a whole one).
+fn names_a_field(loose_header: &str) -> bool {
+    FULL_NAME.contains(&loose_header)
+        || Field::ALL.iter().any(|&field| {
+            Pass::Name.matches(field, loose_header) || Pass::Alias.matches(field, loose_header)
+        })
 }
 
 /// A header reduced for matching: lower case, without spaces, `_`, `-`, `.` and quotes.
@@ -1018,6 +1094,14 @@ mod tests {
             "Smartphone",
             "Microphone",
             "iPhone",
+            "Mobil",
+            "Merk Mobil",
+            "Operadora do celular",
+            "Letztes Telefonat",
+            "Phone Call Date",
+            "Handyman",
+            "Phone Verified",
+            "Mobile Status",
         ] {
             assert_eq!(phone_rank(header), None, "{header}");
         }
@@ -1046,20 +1130,49 @@ mod tests {
             "Mob. No.",
             "Cel",
             "Handynummer",
+            "Mobile Number (with country code)",
+            "Phone (incl. country code)",
+            "Телефон с кодом страны",
+            "Telepon",
+            "Nomor Telepon",
+            "Telp.",
+            "No. Handphone",
+            "Verified Mobile Number",
+            "Subscriber Phone",
+            "Whats App Phone",
+            "Tél.",
+            "Fone",
+            "GSM",
+            "Mobil Nr.",
         ] {
             assert!(phone_rank(header).is_some(), "{header}");
         }
         assert_eq!(phone_rank("MobilePhone"), phone_rank("Mobile Phone"));
-        for mobile in [
-            "Mobiltelefon",
-            "Mob. No.",
-            "Telemóvel",
-            "Celular",
-            "Handy",
-            "Сотовый",
-        ] {
-            assert_eq!(phone_rank(mobile), phone_rank("Mobile"), "{mobile}");
+        let same_rank = [
+            ("Mobile", "Mobiltelefon"),
+            ("Mobile", "Mob. No."),
+            ("Mobile", "Telemóvel"),
+            ("Mobile", "Celular"),
+            ("Mobile", "Handy"),
+            ("Mobile", "Сотовый"),
+            ("Mobile", "Cep Telefonu"),
+            ("Mobile", "Téléphone portable"),
+            ("Mobile", "No. Handphone"),
+            ("Primary Phone", "Telefone principal"),
+            ("Primary Phone", "Haupttelefon"),
+            ("Business Phone", "Telefon geschäftlich"),
+            ("Business Phone", "Teléfono del trabajo"),
+            ("Business Phone", "İş Telefonu"),
+            ("Business Phone", "Telepon Kantor"),
+            ("Home Phone", "Telefon privat"),
+            ("Home Phone", "Ev Telefonu"),
+            ("Home Phone", "Téléphone domicile"),
+            ("Phone", "Maintenance Phone"),
+        ];
+        for (known, other) in same_rank {
+            assert_eq!(phone_rank(other), phone_rank(known), "{other} as {known}");
         }
+        assert_eq!(phone_rank("Whats App Phone"), Some(0));
         assert!(phone_rank("Phone") < phone_rank("Default Address Phone"));
     }
 
@@ -1088,9 +1201,19 @@ mod tests {
             "E-mail 1 - Value",
             "Contact Name",
             "Person -",
+            "Contact-Phone",
+            "contact.phone",
         ] {
             assert_eq!(without_record_prefix(kept), kept);
         }
+        // A header that names a field as written keeps its record's name.
+        let headers = record(&["Name", "Mobile", "Contact - Phone", "Last name"]);
+        let setting: FieldSetting = "chatId=79001234567".parse().unwrap();
+        let map = ColumnMap::resolve(&headers, &[], &[setting], Path::new("x")).unwrap();
+        assert_eq!(map.get(Field::PhoneContact), Some(2));
+        let map = resolve(&["chatId", "phoneContact", "Contact - Name", "Last name"]).unwrap();
+        assert_eq!(map.get(Field::FirstName), None);
+        assert_eq!(map.get(Field::LastName), Some(3));
         // `--map` names the header as written.
         let headers = record(&["Person - Name", "Person - Phone - Mobile", "Person - Email"]);
         let mapping: FieldMapping = "firstName=Person - Name".parse().unwrap();

@@ -212,7 +212,8 @@ pub enum InputError {
         detail: String,
         hint: &'static str,
     },
-    /// A web page, an Excel 2003 XML spreadsheet or a vCard file where an export was expected.
+    /// A web page, an Excel 2003 XML spreadsheet, a vCard file, or an XML or JSON document
+    /// where an export was expected.
     #[error("{} is {what}: {hint}", shown_path(path))]
     NotAnExport {
         path: PathBuf,
@@ -526,14 +527,24 @@ fn open_source(options: &InputOptions) -> Result<Opened, InputError> {
     }
 }
 
-/// What a file is when its first bytes show a web page (HTML), an Excel 2003 XML spreadsheet
-/// or a vCard file rather than an export, and what to do: none for anything else. Web apps
+/// What a file is when its first bytes show a web page (HTML), an Excel 2003 XML spreadsheet,
+/// a vCard file or another XML or JSON document rather than an export, and what to do: none
+/// for anything else. Web apps
 /// (Bitrix24's "Export to Excel" among them) write an HTML table under a `.xls` name, and a
 /// download that needed a login saves the login page under the export's name.
 fn not_an_export(prefix: &[u8], workbook_named: bool) -> Option<(&'static str, &'static str)> {
-    let text = prefix.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(prefix);
+    // A UTF-16 file (a web page some servers write so, a vCard) is sniffed by its ASCII.
+    let text: Vec<u8> = match prefix {
+        [0xFF, 0xFE, rest @ ..] => rest.iter().step_by(2).copied().collect(),
+        [0xFE, 0xFF, rest @ ..] => rest.iter().skip(1).step_by(2).copied().collect(),
+        _ => prefix
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(prefix)
+            .to_vec(),
+    };
     let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
     let text = text[start..].to_ascii_lowercase();
+    let has = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
     if text.starts_with(b"begin:vcard") {
         return Some((
             "a vCard file (contacts as a phone, iCloud or Outlook export them), not a table",
@@ -542,10 +553,25 @@ fn not_an_export(prefix: &[u8], workbook_named: bool) -> Option<(&'static str, &
              CSV), or import this file into Google Contacts and export that",
         ));
     }
+    let document = |what| {
+        Some((
+            what,
+            "a download's error answer, or another program's file? Open it in a text editor to \
+             see what it holds, then export the contacts as CSV again",
+        ))
+    };
+    // `{"error": …}`, `[{"id": …}]`; a header such as `{{first_name}}` is a CSV's.
+    let json = text.strip_prefix(b"[").unwrap_or(&text);
+    let json = &json[json
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0)..];
+    if json.starts_with(b"{") && json[1..].trim_ascii_start().starts_with(b"\"") {
+        return document("a JSON document, not a table");
+    }
     if !text.starts_with(b"<") {
         return None;
     }
-    let has = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
     if has(b"urn:schemas-microsoft-com:office:spreadsheet") && !has(b"<html") {
         return Some((
             "an Excel 2003 XML spreadsheet, which greenbulk does not read",
@@ -553,22 +579,18 @@ fn not_an_export(prefix: &[u8], workbook_named: bool) -> Option<(&'static str, &
              contacts as CSV",
         ));
     }
-    const PAGE_STARTS: [&[u8]; 9] = [
-        b"<!doctype html",
-        b"<html",
-        b"<head",
-        b"<body",
-        b"<table",
-        b"<meta",
-        b"<style",
-        b"<title",
-        b"<!--",
-    ];
-    let page = PAGE_STARTS.iter().any(|tag| text.starts_with(tag))
-        && (!text.starts_with(b"<!--") || has(b"<html") || has(b"<table"))
-        || (text.starts_with(b"<?xml") && has(b"<html"));
+    // A page closes a tag somewhere; a CSV header such as `<Title>,<Name>` does not.
+    let closes = has(b"</") || has(b"/>");
+    let page = closes
+        && (PAGE_STARTS.iter().any(|tag| text.starts_with(tag))
+            && (!text.starts_with(b"<!--") || has(b"<html") || has(b"<table"))
+            || (text.starts_with(b"<?xml") && has(b"<html")));
     if !page {
-        return None;
+        return if text.starts_with(b"<?xml") {
+            document("an XML document, not a table")
+        } else {
+            None
+        };
     }
     Some(if workbook_named {
         (
@@ -586,6 +608,25 @@ fn not_an_export(prefix: &[u8], workbook_named: bool) -> Option<(&'static str, &
         )
     })
 }
+
+/// How a web page's first tag begins (after `<!--`, a page only if `<html` or `<table` comes).
+const PAGE_STARTS: [&[u8]; 15] = [
+    b"<!doctype html",
+    b"<html",
+    b"<head",
+    b"<body",
+    b"<table",
+    b"<meta",
+    b"<style",
+    b"<title",
+    b"<div",
+    b"<script",
+    b"<link",
+    b"<form",
+    b"<p>",
+    b"<h1",
+    b"<!--",
+];
 
 fn read_prefix(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     use std::io::{Read, Seek, SeekFrom};

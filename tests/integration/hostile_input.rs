@@ -290,9 +290,10 @@ fn a_binary_file_named_csv_is_not_a_text_file() {
 }
 
 /// A web page where an export was expected: a web app's "Export to Excel" (an HTML table
-/// named `.xls`), a login page a cron job's download saved as the export, an Excel 2003 XML
-/// spreadsheet, a phone's vCard file. Each is refused before anything is sent, with what it is and what to do; a
-/// CSV whose first cell only starts with `<` is still a CSV.
+/// named `.xls`, in UTF-8 or UTF-16), a login page or an error answer (XML, JSON) a cron job's
+/// download saved as the export, an Excel 2003 XML spreadsheet, a phone's vCard file. Each is
+/// refused before anything is sent, with what it is and what to do; a CSV whose headers are
+/// in angle brackets or braces is still a CSV.
 #[test]
 fn a_web_page_or_a_vcard_where_an_export_was_expected_says_what_it_is() {
     let dir = Workdir::new();
@@ -305,6 +306,8 @@ fn a_web_page_or_a_vcard_where_an_export_was_expected_says_what_it_is() {
                    <Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\"></Workbook>\n";
     let vcard =
         "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Vera\r\nTEL;TYPE=CELL:+79001234567\r\nEND:VCARD\r\n";
+    let s3 = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code></Error>";
+    let json = "[ {\"error\": \"token expired\"} ]";
     let cases = [
         (
             "contacts.xls",
@@ -320,9 +323,27 @@ fn a_web_page_or_a_vcard_where_an_export_was_expected_says_what_it_is() {
         ("export", table, "Open it in a browser"),
         ("contacts.xml.xls", xml2003, "an Excel 2003 XML spreadsheet"),
         ("contacts.csv", vcard, "a vCard file (contacts as a phone"),
+        (
+            "nightly.csv",
+            s3,
+            "an XML document, not a table: a download's error answer",
+        ),
+        ("nightly.csv", json, "a JSON document, not a table"),
     ];
     let sandbox = sandbox(Faults::default());
-    for (name, contents, said) in cases {
+    // The same page written as UTF-16, as some servers write it.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            table
+                .trim_start_matches('\u{FEFF}')
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    let cases = cases.map(|(name, text, said)| (name, text.as_bytes().to_vec(), said));
+    let utf16_case = ("utf16.xls", utf16, "a web page (an HTML table)");
+    for (name, contents, said) in cases.into_iter().chain([utf16_case]) {
         dir.write(name, contents);
         let run = dir.run(&["validate", name]);
         assert_eq!(run.code, 2, "{name}: {run:?}");
@@ -332,11 +353,24 @@ fn a_web_page_or_a_vcard_where_an_export_was_expected_says_what_it_is() {
         assert_eq!(send.code, 2, "{name}: {send:?}");
     }
     assert!(sandbox.outgoing().is_empty());
+    // Headers in angle brackets, as mail-merge templates write them, and a template's
+    // braces: still CSV files.
     dir.write(
         "angle.csv",
-        "<chatId>,phoneContact,firstName\n79001234567,79001234568,Vera\n",
+        "<Title>,<chatId>,phoneContact,firstName\nDr,79001234567,79001234568,Vera\n",
     );
     let run = dir.run(&["validate", "angle.csv", "--map", "chatId=<chatId>"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    dir.write(
+        "braces.csv",
+        "{{first_name}},chatId,phoneContact\nVera,79001234567,79001234568\n",
+    );
+    let run = dir.run(&[
+        "validate",
+        "braces.csv",
+        "--map",
+        "firstName={{first_name}}",
+    ]);
     assert_eq!(run.code, 0, "{run:?}");
 }
 
