@@ -154,9 +154,15 @@ impl Client {
                     .min(Duration::from_secs(15));
                 tokio::time::sleep(pause).await;
             }
-            let wait = self.spacing.reserve(method);
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+            let mut wait = self.spacing.reserve(method);
+            loop {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                wait = self.spacing.leave(method);
+                if wait.is_zero() {
+                    break;
+                }
             }
             let url = format!("{}{query}", self.url(method));
             let request = match body {

@@ -50,6 +50,9 @@ fn min_interval(method: &str) -> Option<Duration> {
 pub(crate) struct Spacing {
     file: Option<PathBuf>,
     last: Mutex<HashMap<String, u64>>,
+    /// When each method's last call really left (Unix milliseconds): a call that woke later
+    /// than its slot (a busy machine's timers run late) keeps the next its whole gap.
+    left: Mutex<HashMap<String, u64>>,
 }
 
 impl Spacing {
@@ -59,6 +62,7 @@ impl Spacing {
         Spacing {
             file,
             last: Mutex::new(HashMap::new()),
+            left: Mutex::new(HashMap::new()),
         }
     }
 
@@ -78,6 +82,32 @@ impl Spacing {
         });
         last.insert(method.to_string(), slot);
         Duration::from_millis(slot.saturating_sub(now))
+    }
+
+    /// Called when a call's slot has come, just before it leaves: zero when it may go (and it
+    /// is noted as gone now), else how much longer to wait — when the previous call of the
+    /// method left later than its own slot, the gap counts from when it really left.
+    pub(crate) fn leave(&self, method: &str) -> Duration {
+        self.leave_at(method, unix_millis())
+    }
+
+    fn leave_at(&self, method: &str, now: u64) -> Duration {
+        let Some(interval) = min_interval(method) else {
+            return Duration::ZERO;
+        };
+        let gap = interval.as_millis() as u64;
+        let mut left = lock(&self.left);
+        if let Some(&previous) = left.get(method)
+            && now < previous + gap
+        {
+            return Duration::from_millis(previous + gap - now);
+        }
+        left.insert(method.to_string(), now);
+        // Later reservations count from this departure too.
+        let mut last = lock(&self.last);
+        let slot = last.entry(method.to_string()).or_insert(now);
+        *slot = (*slot).max(now);
+        Duration::ZERO
     }
 }
 
@@ -285,6 +315,24 @@ mod tests {
         let third = first.reserve("getMessage");
         assert_eq!(third, Duration::ZERO);
         assert!(first.reserve("getMessage") >= Duration::from_millis(100));
+    }
+
+    /// A call that leaves late (its timer woke after its slot) pushes the next one back: the
+    /// gap between two calls is counted between their departures, not their slots.
+    #[test]
+    fn a_call_that_left_late_keeps_the_next_its_whole_gap() {
+        let spacing = Spacing::new(None);
+        let gap = min_interval("getMessage").unwrap().as_millis() as u64;
+        let t = 1_000_000;
+        assert_eq!(spacing.leave_at("getMessage", t + 40), Duration::ZERO);
+        // The next call's slot (gap after the first's) has come, but not gap after the first
+        // really left.
+        let early = spacing.leave_at("getMessage", t + gap);
+        assert_eq!(early, Duration::from_millis(40));
+        assert_eq!(spacing.leave_at("getMessage", t + gap + 40), Duration::ZERO);
+        // Methods without a documented limit never wait.
+        assert_eq!(spacing.leave_at("sendContact", t), Duration::ZERO);
+        assert_eq!(spacing.leave_at("sendContact", t), Duration::ZERO);
     }
 
     #[test]
