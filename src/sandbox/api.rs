@@ -86,6 +86,12 @@ async fn handle(
         }))
         .into_response(),
         "getMessagesCount" if expect(Method::GET) => {
+            let mut state = shared.lock();
+            if state.faults.garbage_counts > 0 {
+                state.faults.garbage_counts -= 1;
+                return (StatusCode::OK, "<html><body>Bad gateway</body></html>").into_response();
+            }
+            drop(state);
             Json(json!({ "count": shared.now().0.instance.queue_len() })).into_response()
         }
         "showMessagesQueue" if expect(Method::GET) => show_queue(&shared),

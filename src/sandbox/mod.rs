@@ -134,6 +134,9 @@ pub struct Faults {
     pub odd_messages: u32,
     /// `getSettings` answers 200 with a page that is not JSON.
     pub garbage_settings: bool,
+    /// The next this many `getMessagesCount` calls are answered 200 with a page that is not
+    /// JSON (the other methods answer as they should).
+    pub garbage_counts: u32,
     /// Share of chats that read their messages (a seeded choice by chat).
     pub reads: f64,
     /// The first this many accepted messages stay `pending` after they leave the queue, as
@@ -169,6 +172,7 @@ impl Default for Faults {
             garbage_calls: 0,
             odd_messages: 0,
             garbage_settings: false,
+            garbage_counts: 0,
             reads: 0.5,
             stuck_pending: 0,
             empty_200: 0.0,

@@ -593,6 +593,24 @@ fn a_queue_whose_head_is_hidden_is_not_proof_of_absence() {
         2,
         "the queued one was not sent again"
     );
+
+    // The same, when `getMessagesCount` answers a page that is not a count: the view alone,
+    // which hides the head, proves nothing either.
+    let mut faults = Faults {
+        delay: Duration::from_secs(600),
+        hide_queue_head: true,
+        garbage_counts: 10,
+        ..Faults::default()
+    };
+    faults.seed = 3;
+    sandbox.set_faults(faults);
+    let run = dir.send(&sandbox, &args);
+    assert!(run.stderr.contains("cannot be ruled out"), "{run:?}");
+    assert_eq!(
+        sandbox.outgoing().len(),
+        2,
+        "the queued one was not sent again: {run:?}"
+    );
 }
 
 #[test]
