@@ -2,7 +2,7 @@
 //! every card that went out or may have ([`CardState`]). The results file and the resume
 //! policy are derived from it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
@@ -400,6 +400,18 @@ impl History {
                 InstanceId((self.instance_names.len() - 1) as u16)
             }
         }
+    }
+
+    /// Which of `cards` the ledger has attempts of, whatever became of them (failed, or
+    /// answered without being accepted, as well as sent or in doubt).
+    pub(crate) fn attempted(&self, cards: &HashSet<CardKey>) -> HashSet<CardKey> {
+        self.keys
+            .states
+            .iter()
+            .filter(|(_, state)| state.attempts > 0)
+            .filter_map(|(_, state)| Some(CardKey::of(state.chat.as_deref()?, state.phone?)))
+            .filter(|card| cards.contains(card))
+            .collect()
     }
 
     /// The card with this chat and phone that went out (or may have), whatever its names.

@@ -361,6 +361,22 @@ impl Record {
                 at,
             });
         })?;
+        // A card the ledger has attempts of is the ledger's, whatever the line says: a line
+        // edited to `sent` by hand takes back nothing the ledger knows went otherwise.
+        if !missing.is_empty() {
+            let cards: HashSet<CardKey> = missing
+                .iter()
+                .filter_map(|event| match event {
+                    Event::Restored { card, .. } => Some(*card),
+                    _ => None,
+                })
+                .collect();
+            let attempted = history.attempted(&cards);
+            missing.retain(|event| match event {
+                Event::Restored { card, .. } => !attempted.contains(card),
+                _ => true,
+            });
+        }
         // A line whose idMessage the ledger records for another card was edited by hand
         // (its chat or phone changed): it records no card of its own, and taking it back
         // would mark a card that never went as sent. That card may be in another part of

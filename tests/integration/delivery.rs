@@ -927,6 +927,47 @@ fn status_takes_back_only_cards_the_ledger_lost_and_says_so() {
     assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice");
 }
 
+/// A results line edited by hand to `sent` over a card the ledger knows did not go (refused
+/// by the plan's quota): the ledger wins. Nothing is taken back, `status` puts the line back
+/// as it was, and `--resume` sends the card (found by a hostile audit: the edit made it an
+/// "already sent" for good).
+#[test]
+fn a_line_edited_to_sent_over_a_card_that_did_not_go_is_not_taken_back() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    // The plan's quota refuses the first card, and the run stops.
+    let sandbox = sandbox(Faults {
+        quota: Some(0),
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 4, "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    assert_eq!(rows[0]["status"], "pending", "{rows:?}");
+    assert_eq!(rows[0]["attempts"], "1", "{rows:?}");
+    let edited = dir
+        .read("out.csv")
+        .replacen(",pending,,", ",sent,FAKEID1,", 1);
+    assert!(edited.contains("FAKEID1"), "{edited}");
+    dir.write("out.csv", &edited);
+
+    sandbox.set_faults(Faults::default());
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert!(!run.stderr.contains("did not know"), "{run:?}");
+    assert!(
+        !dir.read("out.csv.ledger").contains("restored"),
+        "nothing taken back"
+    );
+    let rows = read_records(&dir.path("out.csv"));
+    assert_eq!(rows[0]["status"], "pending", "{rows:?}");
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &["--resume"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 2, "both cards went: {run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
+    assert!(rows.iter().all(|r| r["idMessage"] != "FAKEID1"), "{rows:?}");
+}
+
 #[test]
 fn status_says_when_it_cut_a_torn_last_line_off_the_ledger() {
     let dir = Workdir::new();
