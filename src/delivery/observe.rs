@@ -64,10 +64,12 @@ impl Calls {
     }
 }
 
-/// The later of two states of a card: a state never moves back (a journal can lag).
+/// The later of two states of a card: a state never moves back (a journal can lag). A card
+/// held under a yellow card is still in the queue (GREEN-API keeps it 24 hours, and it may
+/// yet go): it moves on to sent, delivered or read.
 fn forward(before: Option<Delivery>, now: Delivery) -> Delivery {
     let step = |d: Delivery| match d {
-        Delivery::Queued => 0,
+        Delivery::Queued | Delivery::YellowCard => 0,
         Delivery::Sent => 1,
         Delivery::Delivered => 2,
         _ => 3,
@@ -176,8 +178,11 @@ pub(crate) async fn observe<'h>(
         let tracked = card(i as usize);
         let answer = client.message(tracked.chat_id, tracked.id_message).await?;
         calls.messages += 1;
-        let state = match answer.and_then(|m| Delivery::from_status(&m.status)) {
-            Some(state) => forward(tracked.delivery, state),
+        let state = match answer.map(|m| Delivery::from_status(&m.status)) {
+            Some(Some(state)) => forward(tracked.delivery, state),
+            // GREEN-API has the message, in a state without a name greenbulk knows: not
+            // dropped; what was known of it stands.
+            Some(None) => tracked.delivery.unwrap_or(Delivery::Queued),
             None => {
                 let accepted = tracked.accepted_at.unwrap_or(now_ms);
                 if now_ms.saturating_sub(accepted) > ttl.as_millis() as u64 {
@@ -209,5 +214,8 @@ mod tests {
         assert_eq!(forward(Some(Sent), Read), Read);
         assert_eq!(forward(None, Queued), Queued);
         assert_eq!(forward(Some(Queued), NoAccount), NoAccount);
+        // A yellow card holds a card in the queue; it may still go.
+        assert_eq!(forward(Some(YellowCard), Delivered), Delivered);
+        assert_eq!(forward(Some(Sent), YellowCard), Sent);
     }
 }

@@ -132,6 +132,9 @@ pub struct Faults {
     /// The next this many `getMessage` calls are answered 200 with `{}`: JSON, but not a
     /// message (a proxy's, or an API's, odd answer).
     pub odd_messages: u32,
+    /// The next this many `getMessage` answers about a message that left the queue hold it
+    /// without its `statusMessage` (a state the API has no name for yet).
+    pub statusless_messages: u32,
     /// `getSettings` answers 200 with a page that is not JSON.
     pub garbage_settings: bool,
     /// The next this many `getMessagesCount` calls are answered 200 with a page that is not
@@ -171,6 +174,7 @@ impl Default for Faults {
             busy_calls: 0,
             garbage_calls: 0,
             odd_messages: 0,
+            statusless_messages: 0,
             garbage_settings: false,
             garbage_counts: 0,
             reads: 0.5,

@@ -116,7 +116,12 @@ pub(super) fn get_message(shared: &Shared, body: &[u8]) -> Response {
     match found.map(|index| (index, state.instance.messages[index].fate)) {
         Some((index, Fate::Left(at))) => {
             let status = state.status_of(index, now);
-            Json(record(shared, &state.outgoing[index], at, status)).into_response()
+            let mut record = record(shared, &state.outgoing[index], at, status);
+            if state.faults.statusless_messages > 0 {
+                state.faults.statusless_messages -= 1;
+                record.as_object_mut().map(|r| r.remove("statusMessage"));
+            }
+            Json(record).into_response()
         }
         _ => answer(404, "message not found"),
     }

@@ -875,6 +875,42 @@ fn a_message_lookup_answered_with_something_else_is_an_error_not_a_card_gone() {
 }
 
 #[test]
+fn a_message_in_a_state_without_a_known_name_is_not_called_expired() {
+    // getMessage finds the cards, but without a statusMessage: GREEN-API has them, so they
+    // were not dropped, however old (a queue kept for 0 s here makes every card "old").
+    let (dir, sandbox, _) = sent_past_the_journal(Faults {
+        statusless_messages: 100,
+        ..Faults::default()
+    });
+    let status = || {
+        Run::from_output(
+            dir.api_command(&sandbox, &["status", "out.csv"])
+                .env("GREENBULK_QUEUE_TTL_SECONDS", "0")
+                .output()
+                .unwrap(),
+        )
+    };
+    let run = status();
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(
+        rows.iter().all(|r| r["delivery"] == "queued"),
+        "{run:?} {rows:?}"
+    );
+    // Once the states come with their names, the cards move on.
+    sandbox.set_faults(Faults {
+        delay: Duration::from_millis(1),
+        journal_lag: Duration::from_secs(3600),
+        ..Faults::default()
+    });
+    let run = status();
+    let rows = read_records(&dir.path("out.csv"));
+    for row in &rows {
+        let truth = sandbox.status_of(&row["idMessage"]).unwrap();
+        assert_eq!(row["delivery"], truth, "{run:?}");
+    }
+}
+
+#[test]
 fn the_results_are_rewritten_even_when_the_queue_summary_cannot_be_read() {
     let (dir, sandbox) = two_still_queued();
     // The queue's delay, asked only for the summary, cannot be read this time.
