@@ -782,7 +782,7 @@ fn status_watch_until_read_waits_for_every_card_to_be_read() {
 }
 
 #[test]
-fn status_on_files_another_run_holds_exits_1_and_says_so() {
+fn status_or_send_on_files_another_run_holds_exits_1_and_says_so() {
     let dir = Workdir::new();
     let sandbox = sandbox(Faults::default());
     dir.write("in.csv", contacts_csv(2));
@@ -797,6 +797,12 @@ fn status_on_files_another_run_holds_exits_1_and_says_so() {
         "{run:?}"
     );
     assert!(run.stderr.contains("--watch"), "{run:?}");
+    // A send on the same files then exits 1 too, sending nothing, with the command to run
+    // again (a cron job's `send` meeting a `status` round).
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &["--resume"]));
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("nothing was sent. Run `"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 2);
     held.unlock().unwrap();
     let run = dir.status(&sandbox, &["out.csv"]);
     assert_ne!(run.code, 2, "{run:?}");

@@ -286,6 +286,15 @@ fn failure(err: SendError, next: &Next) -> Failure {
              (rows already sent are not sent again): `{}`; or choose another --results path",
             next.resume()
         )),
+        // As `status` does: a run holding the files now is a reason to run again, not a
+        // mistake in the command (README, "Exit codes").
+        SendError::Record(RecordError::Busy { path }) => Failure::new(
+            Exit::Incomplete,
+            anyhow::anyhow!(
+                "another greenbulk run (a send, or a status round) is using {path} right now;                  nothing was sent. Run `{}` again once it has finished",
+                next.again
+            ),
+        ),
         SendError::QueueFull {
             plan,
             fitting,
