@@ -123,6 +123,9 @@ pub struct Round {
     pub instances: usize,
     /// Every sent card is settled (see [`Until`]): the watch may stop.
     pub all_settled: bool,
+    /// Cards not settled yet that a later round can learn about (their instance was given):
+    /// with none, and no row unknown, watching longer learns nothing.
+    pub learnable: u64,
     /// Cards the ledger records as sent or unknown that have no line in the results file (it
     /// was cut short or edited by hand).
     pub missing_lines: u64,
@@ -238,7 +241,11 @@ pub fn run(
                 }
                 Err(other) => return Err(other),
             }
-            let settled = last.as_ref().is_some_and(|round| round.all_settled);
+            // Cards only instances not given here could tell about: the last round's table
+            // says so, and another round would say the same.
+            let settled = last.as_ref().is_some_and(|round| {
+                round.all_settled || (round.learnable == 0 && round.unknown == 0)
+            });
             let done = settled || started.elapsed() >= WATCH_AT_MOST;
             match (options.watch, last.take()) {
                 (Some(every), round) if !done => {
@@ -558,7 +565,9 @@ async fn see_part(
                 _ => "not looked up",
             })
             .or_default() += 1;
-        round.all_settled &= state.is_some_and(|state| options.until.settled(state));
+        let settled = state.is_some_and(|state| options.until.settled(state));
+        round.all_settled &= settled;
+        round.learnable += u64::from(!settled && client != NO_CLIENT);
         round.all_delivered &= state.is_some_and(Delivery::is_delivered);
     }
 

@@ -514,3 +514,58 @@ fn status_asks_each_instance_its_own_share_of_lookups_a_round() {
     );
     assert!(run.stderr.contains("12 cards left the queue"), "{run:?}");
 }
+
+/// `status --watch` given one of the two instances a run sent from: the other's cards cannot
+/// be looked up here, so it stops after one round and says where they went, instead of
+/// watching for 24 hours (found by a hostile audit).
+#[test]
+fn a_watch_given_only_some_instances_stops_when_it_can_learn_nothing_more() {
+    let quick = || Faults {
+        delay: Duration::from_millis(1),
+        ..Faults::default()
+    };
+    let two: Vec<SandboxThread> = (0..2).map(|p| instance(p, quick())).collect();
+    let all: Vec<&SandboxThread> = two.iter().collect();
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(8));
+    instances_file(&dir, "instances.csv", &all, &[]);
+    let run = send(&dir, "instances.csv", "r.csv", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = read_records(&dir.path("r.csv"));
+    let second = &two[1].config().id_instance;
+    let on_second = rows.iter().filter(|r| &r["instance"] == second).count();
+    assert!(on_second > 0, "{rows:?}");
+    // Every card of the first instance delivered: only the second's are left to learn about.
+    let delivered =
+        |id: &str| matches!(two[0].status_of(id).as_deref(), Some("delivered" | "read"));
+    crate::util::wait_until(
+        Duration::from_secs(20),
+        "the first's cards to arrive",
+        || {
+            rows.iter()
+                .filter(|r| r["instance"] != *second)
+                .all(|r| delivered(&r["idMessage"]))
+        },
+    );
+    instances_file(&dir, "first.csv", &all[..1], &[]);
+    let run = dir.run(&[
+        "status",
+        "r.csv",
+        "--instances",
+        "first.csv",
+        "--watch",
+        "5",
+    ]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert_eq!(
+        run.stderr.matches("sent cards:").count(),
+        1,
+        "one round: {run:?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "sent from instance {second}, which this status was not given"
+        )),
+        "{run:?}"
+    );
+}
