@@ -90,8 +90,19 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
             plural(last.restored, "row", "rows")
         );
     }
+    for (instance, error) in &last.silent {
+        say!(
+            "  instance {instance} did not answer ({error}): its cards were not looked up, the              other instances' were"
+        );
+    }
     say!("  results: {}", shown_path(&options.results));
-    Ok(if last.all_delivered {
+    let refused = last
+        .silent
+        .iter()
+        .any(|(_, error)| matches!(error, CallError::Refused { .. }));
+    Ok(if refused {
+        Exit::Stopped
+    } else if last.all_delivered {
         Exit::Success
     } else {
         Exit::Incomplete
@@ -165,6 +176,9 @@ fn one_line(round: &Round) -> String {
     }
     if round.to_look_up > 0 {
         line.push_str(&format!("; {} still to look up", grouped(round.to_look_up)));
+    }
+    for (instance, _) in &round.silent {
+        line.push_str(&format!("; instance {instance} did not answer"));
     }
     line.push_str(&format!(
         " ({})",

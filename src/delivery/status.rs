@@ -126,6 +126,9 @@ pub struct Round {
     /// Cards not settled yet that a later round can learn about (their instance was given):
     /// with none, and no row unknown, watching longer learns nothing.
     pub learnable: u64,
+    /// Instances (of several) that did not answer this round, and why: their cards were not
+    /// looked up, the others' were. A refusal (credentials, plan) ends the run with exit 4.
+    pub silent: Vec<(String, CallError)>,
     /// Cards the ledger records as sent or unknown that have no line in the results file (it
     /// was cut short or edited by hand).
     pub missing_lines: u64,
@@ -339,14 +342,24 @@ async fn round(
     let mut budget = vec![options.asked_per_round; clients.len()];
     let mut earlier = Vec::new();
     let mut missing = 0;
+    // Of several instances, one that does not answer keeps only its own cards unlooked-at.
+    let mut silent: Vec<Option<CallError>> = vec![None; clients.len()];
+    let several = clients.len() > 1;
     for (done, &part) in parts.iter().enumerate() {
         record.load_part(part)?;
-        for asked in &finding {
+        for (place, asked) in finding.iter().enumerate() {
+            if silent[place].is_some() {
+                continue;
+            }
             let scope = lookup::Scope {
                 instance: asked.id_instance(),
                 alone: clients.len() == 1,
             };
-            resolved.add(lookup::resolve(asked, record, scope).await?);
+            match lookup::resolve(asked, record, scope).await {
+                Ok(found) => resolved.add(found),
+                Err(ResolveError::Call(error)) if several => silent[place] = Some(error),
+                Err(other) => return Err(other.into()),
+            }
         }
         reconcile_sent_cards(clients, record, options, part)?;
         // The lookups one by one are shared out: each part its share of what is left.
@@ -354,7 +367,16 @@ async fn round(
             .iter()
             .map(|left| left.div_ceil(parts.len() - done))
             .collect();
-        let seen = see_part(&seeing, record, options, now, &shares, &mut round).await?;
+        let seen = see_part(
+            &seeing,
+            record,
+            options,
+            now,
+            &shares,
+            &mut silent,
+            &mut round,
+        )
+        .await?;
         for (left, asked) in budget.iter_mut().zip(&seen.asked) {
             *left -= (*asked).min(*left);
         }
@@ -367,6 +389,11 @@ async fn round(
             earlier.push(found);
             missing += part_missing;
         }
+    }
+    if let Some(error) = silent.iter().flatten().next()
+        && silent.iter().all(Option::is_some)
+    {
+        return Err(error.clone().into());
     }
     round.restored = record.restored().map_or(0, |restored| restored.rows);
     round.repaired = record.repaired();
@@ -392,12 +419,24 @@ async fn round(
         calls.queue += queue;
     }
     for (place, client) in clients.iter().enumerate() {
-        if !queued_on[place] {
+        if !queued_on[place] || silent[place].is_some() {
             continue;
         }
-        let length = client.queue_length().await?;
-        let delay = client.delay().await?;
-        let state = client.state().await?;
+        let queue = async {
+            Ok::<_, CallError>((
+                client.queue_length().await?,
+                client.delay().await?,
+                client.state().await?,
+            ))
+        };
+        let (length, delay, state) = match queue.await {
+            Ok(queue) => queue,
+            Err(error) if several => {
+                silent[place] = Some(error);
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
         calls.queue += 3;
         round.queues.push(Queue {
             instance: client.id_instance().to_string(),
@@ -407,6 +446,11 @@ async fn round(
         });
     }
     round.calls = calls;
+    round.silent = clients
+        .iter()
+        .zip(silent)
+        .filter_map(|(client, error)| Some((client.id_instance().to_string(), error?)))
+        .collect();
     Ok(round)
 }
 
@@ -454,6 +498,7 @@ async fn see_part(
     options: &StatusOptions,
     now: u64,
     shares: &[usize],
+    silent: &mut [Option<CallError>],
     round: &mut Round,
 ) -> Result<SeenPart, StatusError> {
     let history = record.history().clone();
@@ -527,7 +572,7 @@ async fn see_part(
                 .collect()
         };
         let count = if every { open.len() } else { mine.len() };
-        if count == 0 {
+        if count == 0 || silent[place].is_some() {
             continue;
         }
         let of = |j: usize| if every { j } else { mine[j] as usize };
@@ -539,7 +584,15 @@ async fn see_part(
             now,
             shares[place],
         )
-        .await?;
+        .await;
+        let observed = match observed {
+            Ok(observed) => observed,
+            Err(error) if clients.len() > 1 => {
+                silent[place] = Some(error);
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
         for (j, state) in observed.states.iter().enumerate() {
             states[of(j)] = *state;
             seen.queued_on[place] |= *state == Some(Delivery::Queued);
@@ -567,7 +620,11 @@ async fn see_part(
             .or_default() += 1;
         let settled = state.is_some_and(|state| options.until.settled(state));
         round.all_settled &= settled;
-        round.learnable += u64::from(!settled && client != NO_CLIENT);
+        // An instance that refused the credentials will not answer a later round either.
+        let refused = silent
+            .get(usize::from(client))
+            .is_some_and(|error| matches!(error, Some(CallError::Refused { .. })));
+        round.learnable += u64::from(!settled && client != NO_CLIENT && !refused);
         round.all_delivered &= state.is_some_and(Delivery::is_delivered);
     }
 

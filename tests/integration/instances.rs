@@ -569,3 +569,45 @@ fn a_watch_given_only_some_instances_stops_when_it_can_learn_nothing_more() {
         "{run:?}"
     );
 }
+
+/// One of two instances refuses `status` (its token changed in the console): the other's
+/// cards are still looked up and written, the refusing one is named, and the exit is 4
+/// (found by a hostile audit: one instance stopped the round for all).
+#[test]
+fn one_instance_refusing_status_leaves_the_others_cards_looked_up() {
+    let quick = || Faults {
+        delay: Duration::from_millis(1),
+        ..Faults::default()
+    };
+    let two: Vec<SandboxThread> = (0..2).map(|p| instance(p, quick())).collect();
+    let all: Vec<&SandboxThread> = two.iter().collect();
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(8));
+    instances_file(&dir, "instances.csv", &all, &[]);
+    let run = send(&dir, "instances.csv", "r.csv", &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let first = &two[0].config().id_instance;
+    let second = &two[1].config().id_instance;
+    instances_file(
+        &dir,
+        "changed.csv",
+        &all,
+        &[None, Some("0000ffffeeee0000dddd")],
+    );
+    let run = dir.run(&["status", "r.csv", "--instances", "changed.csv"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("instance {second} did not answer")),
+        "{run:?}"
+    );
+    let rows = read_records(&dir.path("r.csv"));
+    for row in &rows {
+        if &row["instance"] == first {
+            assert!(!row["delivery"].is_empty(), "{row:?}");
+        } else {
+            assert!(row["delivery"].is_empty(), "{row:?}");
+        }
+    }
+    assert!(rows.iter().any(|r| &r["instance"] == second), "{rows:?}");
+}
