@@ -515,11 +515,9 @@ fn status_asks_each_instance_its_own_share_of_lookups_a_round() {
     assert!(run.stderr.contains("12 cards left the queue"), "{run:?}");
 }
 
-/// `status --watch` given one of the two instances a run sent from: the other's cards cannot
-/// be looked up here, so it stops after one round and says where they went, instead of
-/// watching for 24 hours (found by a hostile audit).
-#[test]
-fn a_watch_given_only_some_instances_stops_when_it_can_learn_nothing_more() {
+/// Two emulated instances whose queues send at once, and a run that sent eight cards from
+/// them into `r.csv` (with `instances.csv` naming both).
+fn eight_cards_sent_from_two_instances() -> (Vec<SandboxThread>, Workdir) {
     let quick = || Faults {
         delay: Duration::from_millis(1),
         ..Faults::default()
@@ -531,6 +529,16 @@ fn a_watch_given_only_some_instances_stops_when_it_can_learn_nothing_more() {
     instances_file(&dir, "instances.csv", &all, &[]);
     let run = send(&dir, "instances.csv", "r.csv", &[]);
     assert_eq!(run.code, 0, "{run:?}");
+    (two, dir)
+}
+
+/// `status --watch` given one of the two instances a run sent from: the other's cards cannot
+/// be looked up here, so it stops after one round and says where they went, instead of
+/// watching for 24 hours (found by a hostile audit).
+#[test]
+fn a_watch_given_only_some_instances_stops_when_it_can_learn_nothing_more() {
+    let (two, dir) = eight_cards_sent_from_two_instances();
+    let all: Vec<&SandboxThread> = two.iter().collect();
     let rows = read_records(&dir.path("r.csv"));
     let second = &two[1].config().id_instance;
     let on_second = rows.iter().filter(|r| &r["instance"] == second).count();
@@ -575,17 +583,8 @@ fn a_watch_given_only_some_instances_stops_when_it_can_learn_nothing_more() {
 /// (found by a hostile audit: one instance stopped the round for all).
 #[test]
 fn one_instance_refusing_status_leaves_the_others_cards_looked_up() {
-    let quick = || Faults {
-        delay: Duration::from_millis(1),
-        ..Faults::default()
-    };
-    let two: Vec<SandboxThread> = (0..2).map(|p| instance(p, quick())).collect();
+    let (two, dir) = eight_cards_sent_from_two_instances();
     let all: Vec<&SandboxThread> = two.iter().collect();
-    let dir = Workdir::new();
-    dir.write("in.csv", contacts_csv(8));
-    instances_file(&dir, "instances.csv", &all, &[]);
-    let run = send(&dir, "instances.csv", "r.csv", &[]);
-    assert_eq!(run.code, 0, "{run:?}");
     let first = &two[0].config().id_instance;
     let second = &two[1].config().id_instance;
     instances_file(
