@@ -96,6 +96,10 @@ pub(crate) enum Event {
         /// The instance the results file gives.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         instance: Option<String>,
+        /// The delivery state the results file gives, and since when (Unix ms): what an
+        /// earlier `status` learned, kept rather than blanked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivery: Option<(Delivery, u64)>,
         at: u64,
     },
     /// The first line of every ledger greenbulk begins: when, and a random number. A ledger

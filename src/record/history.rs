@@ -279,6 +279,7 @@ impl Cards {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RestoredCard {
     sent: Option<String>,
+    delivery: Option<(Delivery, u64)>,
     row: RowNumber,
     chat: String,
     phone: u64,
@@ -460,7 +461,7 @@ impl History {
                 phone: card.phone,
                 names: None,
                 attempts: 1,
-                delivery: None,
+                delivery: card.delivery,
                 at: Some(card.at),
                 instance: card.instance,
             });
@@ -541,6 +542,7 @@ impl History {
                     phone,
                     id_message,
                     instance,
+                    delivery,
                     at,
                     ..
                 } => {
@@ -550,6 +552,7 @@ impl History {
                     }
                     self.restored.push(RestoredCard {
                         sent: id_message.clone(),
+                        delivery: *delivery,
                         row: *row,
                         chat: chat.clone(),
                         phone: *phone,

@@ -479,6 +479,7 @@ mod tests {
             phone: 79039999999,
             id_message: Some("IDR".into()),
             instance: None,
+            delivery: None,
             at: 5,
         });
         text

@@ -358,6 +358,16 @@ impl Record {
                     .map(field)
                     .filter(|i| !i.is_empty())
                     .map(str::to_string),
+                delivery: columns.delivery.and_then(|column| {
+                    let state = Delivery::ALL
+                        .into_iter()
+                        .find(|state| state.name() == field(column))?;
+                    let since = columns
+                        .delivery_at
+                        .and_then(|column| field(column).parse::<jiff::Timestamp>().ok())
+                        .map_or(at, |t| t.as_millisecond().max(0) as u64);
+                    Some((state, since))
+                }),
                 at,
             });
         })?;

@@ -108,6 +108,9 @@ pub(crate) struct ResultsHeader {
     /// None in a file written before greenbulk ran on several instances.
     pub(crate) instance: Option<usize>,
     pub(crate) attempts: Option<usize>,
+    /// The delivery columns `greenbulk status` fills.
+    pub(crate) delivery: Option<usize>,
+    pub(crate) delivery_at: Option<usize>,
 }
 
 impl ResultsHeader {
@@ -131,6 +134,8 @@ impl ResultsHeader {
             phone_contact: at("phoneContact")?,
             instance: at("instance"),
             attempts: at("attempts"),
+            delivery: at("delivery"),
+            delivery_at: at("deliveryAt"),
         })
     }
 }

@@ -957,8 +957,16 @@ fn status_takes_back_only_cards_the_ledger_lost_and_says_so() {
         "nothing taken back"
     );
     // The ledger emptied: its cards are taken back from the results file, and status says so.
+    // What an earlier status learned stays in the file (found by a hostile audit: the
+    // delivery columns were blanked, and the file was their only copy).
     let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &["--resume"]));
     assert_eq!(run.code, 0, "{run:?}");
+    dir.status(&sandbox, &["out.csv"]);
+    let learned: Vec<(String, String)> = read_records(&dir.path("out.csv"))
+        .into_iter()
+        .map(|r| (r["delivery"].clone(), r["deliveryAt"].clone()))
+        .collect();
+    assert!(learned.iter().all(|(d, _)| !d.is_empty()), "{learned:?}");
     dir.write("out.csv.ledger", "");
     let run = dir.status(&sandbox, &["out.csv"]);
     assert!(
@@ -967,6 +975,11 @@ fn status_takes_back_only_cards_the_ledger_lost_and_says_so() {
         "{run:?}"
     );
     assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice");
+    let kept: Vec<(String, String)> = read_records(&dir.path("out.csv"))
+        .into_iter()
+        .map(|r| (r["delivery"].clone(), r["deliveryAt"].clone()))
+        .collect();
+    assert_eq!(kept, learned, "{run:?}");
 }
 
 /// A results line edited by hand to `sent` over a card the ledger knows did not go (refused
