@@ -92,7 +92,8 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
     }
     for (instance, error) in &last.silent {
         say!(
-            "  instance {instance} did not answer ({error}): its cards were not looked up, the              other instances' were"
+            "  instance {instance} did not answer ({error}): its cards were not looked up, the \
+             other instances' were"
         );
     }
     say!("  results: {}", shown_path(&options.results));

@@ -114,19 +114,21 @@ pub(crate) async fn observe<'h>(
     let minutes = now_ms.saturating_sub(oldest) / 60_000 + 5;
     let journal = client.journal(minutes).await?;
     calls.journal += 1;
-    let in_journal: HashMap<&str, &str> = journal
-        .iter()
-        .map(|m| (m.id_message.as_str(), m.status.as_str()))
-        .collect();
+    // A message the journal lists twice is as far along as its furthest entry.
+    let mut in_journal: HashMap<&str, Delivery> = HashMap::new();
+    for message in &journal {
+        if let Some(state) = Delivery::from_status(&message.status) {
+            let id = message.id_message.as_str();
+            let furthest = forward(in_journal.get(id).copied(), state);
+            in_journal.insert(id, furthest);
+        }
+    }
     let mut rest = Vec::new();
     for &i in &open {
         let tracked = card(i as usize);
         let before = tracked.delivery;
-        match in_journal
-            .get(tracked.id_message)
-            .and_then(|status| Delivery::from_status(status))
-        {
-            Some(state) => states[i as usize] = Some(forward(before, state)),
+        match in_journal.get(tracked.id_message) {
+            Some(&state) => states[i as usize] = Some(forward(before, state)),
             // Seen to leave the queue before: nothing more to learn one by one.
             None if before.is_some_and(|d| d != Delivery::Queued) => states[i as usize] = before,
             None => rest.push(i),

@@ -135,6 +135,9 @@ pub struct Faults {
     /// The next this many `getMessage` answers about a message that left the queue hold it
     /// without its `statusMessage` (a state the API has no name for yet).
     pub statusless_messages: u32,
+    /// `lastOutgoingMessages` lists each message twice, the second time as `sent` (a
+    /// journal that repeats a message, its older state after the newer).
+    pub journal_twice: bool,
     /// `getSettings` answers 200 with a page that is not JSON.
     pub garbage_settings: bool,
     /// The next this many `getMessagesCount` calls are answered 200 with a page that is not
@@ -175,6 +178,7 @@ impl Default for Faults {
             garbage_calls: 0,
             odd_messages: 0,
             statusless_messages: 0,
+            journal_twice: false,
             garbage_settings: false,
             garbage_counts: 0,
             reads: 0.5,

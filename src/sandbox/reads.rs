@@ -80,12 +80,16 @@ pub(super) fn last_outgoing(shared: &Shared, query: Option<&str>) -> Response {
         })
         .collect();
     left.sort_by(|a, b| b.cmp(a));
+    let twice = state.faults.journal_twice;
     let records: Vec<Value> = left
         .into_iter()
         .take(10_000)
-        .map(|(at, index)| {
+        .flat_map(|(at, index)| {
             let status = state.status_of(index, now);
-            record(shared, &state.outgoing[index], at, status)
+            let entry = record(shared, &state.outgoing[index], at, status);
+            // The same message again, as it stood when it left the queue.
+            let again = twice.then(|| record(shared, &state.outgoing[index], at, "sent"));
+            std::iter::once(entry).chain(again)
         })
         .collect();
     Json(records).into_response()

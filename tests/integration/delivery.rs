@@ -917,6 +917,35 @@ fn a_message_in_a_state_without_a_known_name_is_not_called_expired() {
 }
 
 #[test]
+fn a_message_the_journal_lists_twice_is_as_far_along_as_its_furthest_entry() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_millis(1),
+        reads: 1.0,
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(2));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let ids = accepted_ids(&sandbox);
+    wait_until(Duration::from_secs(20), "both to be read", || {
+        ids.iter()
+            .all(|id| sandbox.status_of(id).as_deref() == Some("read"))
+    });
+    // The journal lists each message again after its newest entry, as it stood when it left.
+    sandbox.set_faults(Faults {
+        delay: Duration::from_millis(1),
+        reads: 1.0,
+        journal_twice: true,
+        ..Faults::default()
+    });
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(rows.iter().all(|r| r["delivery"] == "read"), "{rows:?}");
+}
+
+#[test]
 fn the_results_are_rewritten_even_when_the_queue_summary_cannot_be_read() {
     let (dir, sandbox) = two_still_queued();
     // The queue's delay, asked only for the summary, cannot be read this time.

@@ -600,6 +600,11 @@ fn one_instance_refusing_status_leaves_the_others_cards_looked_up() {
             .contains(&format!("instance {second} did not answer")),
         "{run:?}"
     );
+    assert!(
+        run.stderr
+            .contains("its cards were not looked up, the other instances' were"),
+        "{run:?}"
+    );
     let rows = read_records(&dir.path("r.csv"));
     for row in &rows {
         if &row["instance"] == first {

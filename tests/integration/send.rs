@@ -478,11 +478,15 @@ fn a_second_run_on_the_same_results_is_refused_while_the_first_runs() {
     let second = dir.send(&sandbox, &args("in.csv", &["--resume"]));
     let _ = first.kill();
     let _ = first.wait();
-    assert_eq!(second.code, 2, "{second:?}");
+    // Exit 1, as status gives: run it again once the other has finished.
+    assert_eq!(second.code, 1, "{second:?}");
     assert!(
-        second.stderr.contains("another greenbulk run"),
+        second
+            .stderr
+            .contains("another greenbulk run (a send, or a status round) is using out.csv"),
         "{second:?}"
     );
+    assert!(!second.stderr.contains("  "), "{second:?}");
 }
 
 #[test]

@@ -291,7 +291,8 @@ fn failure(err: SendError, next: &Next) -> Failure {
         SendError::Record(RecordError::Busy { path }) => Failure::new(
             Exit::Incomplete,
             anyhow::anyhow!(
-                "another greenbulk run (a send, or a status round) is using {path} right now;                  nothing was sent. Run `{}` again once it has finished",
+                "another greenbulk run (a send, or a status round) is using {path} right now; \
+                 nothing was sent. Run `{}` again once it has finished",
                 next.again
             ),
         ),
