@@ -355,10 +355,13 @@ async fn round(
                 instance: asked.id_instance(),
                 alone: clients.len() == 1,
             };
-            match lookup::resolve(asked, record, scope).await {
-                Ok(found) => resolved.add(found),
-                Err(ResolveError::Call(error)) if several => silent[place] = Some(error),
-                Err(other) => return Err(other.into()),
+            let found = match lookup::resolve(asked, record, scope).await {
+                Err(ResolveError::Record(error)) => return Err(error.into()),
+                Err(ResolveError::Call(error)) => Err(error),
+                Ok(found) => Ok(found),
+            };
+            if let Some(found) = unless_silent(found, several, &mut silent[place])? {
+                resolved.add(found);
             }
         }
         reconcile_sent_cards(clients, record, options, part)?;
@@ -429,13 +432,9 @@ async fn round(
                 client.state().await?,
             ))
         };
-        let (length, delay, state) = match queue.await {
-            Ok(queue) => queue,
-            Err(error) if several => {
-                silent[place] = Some(error);
-                continue;
-            }
-            Err(error) => return Err(error.into()),
+        let Some((length, delay, state)) = unless_silent(queue.await, several, &mut silent[place])?
+        else {
+            continue;
         };
         calls.queue += 3;
         round.queues.push(Queue {
@@ -452,6 +451,24 @@ async fn round(
         .filter_map(|(client, error)| Some((client.id_instance().to_string(), error?)))
         .collect();
     Ok(round)
+}
+
+/// An instance's answer; of `several` instances, one whose call failed is `silent` for the
+/// rest of the round (none: its cards go unlooked-at, the others' do not), while a run on one
+/// instance ends with the failure.
+fn unless_silent<T>(
+    answer: Result<T, CallError>,
+    several: bool,
+    silent: &mut Option<CallError>,
+) -> Result<Option<T>, StatusError> {
+    match answer {
+        Ok(answer) => Ok(Some(answer)),
+        Err(error) if several => {
+            *silent = Some(error);
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// What the lookups learned goes into this machine's sent-card histories too (the part of
@@ -585,13 +602,8 @@ async fn see_part(
             shares[place],
         )
         .await;
-        let observed = match observed {
-            Ok(observed) => observed,
-            Err(error) if clients.len() > 1 => {
-                silent[place] = Some(error);
-                continue;
-            }
-            Err(error) => return Err(error.into()),
+        let Some(observed) = unless_silent(observed, clients.len() > 1, &mut silent[place])? else {
+            continue;
         };
         for (j, state) in observed.states.iter().enumerate() {
             states[of(j)] = *state;

@@ -55,6 +55,11 @@ impl Delivery {
         })
     }
 
+    /// The state a results file's `delivery` column names (as [`Delivery::name`] writes it).
+    pub fn named(name: &str) -> Option<Delivery> {
+        Delivery::ALL.into_iter().find(|state| state.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Delivery::Queued => "queued",

@@ -359,9 +359,7 @@ impl Record {
                     .filter(|i| !i.is_empty())
                     .map(str::to_string),
                 delivery: columns.delivery.and_then(|column| {
-                    let state = Delivery::ALL
-                        .into_iter()
-                        .find(|state| state.name() == field(column))?;
+                    let state = Delivery::named(field(column))?;
                     let since = columns
                         .delivery_at
                         .and_then(|column| field(column).parse::<jiff::Timestamp>().ok())

@@ -75,7 +75,7 @@ async fn handle(
             Json(json!({ "stateInstance": shared.lock().state().name() })).into_response()
         }
         "getSettings" if expect(Method::GET) && shared.lock().faults.garbage_settings => {
-            (StatusCode::OK, "<html><body>Bad gateway</body></html>").into_response()
+            (StatusCode::OK, NOT_JSON).into_response()
         }
         "getSettings" if expect(Method::GET) => Json(json!({
             "wid": format!("{}@c.us", shared.config.id_instance),
@@ -89,7 +89,7 @@ async fn handle(
             let mut state = shared.lock();
             if state.faults.garbage_counts > 0 {
                 state.faults.garbage_counts -= 1;
-                return (StatusCode::OK, "<html><body>Bad gateway</body></html>").into_response();
+                return (StatusCode::OK, NOT_JSON).into_response();
             }
             drop(state);
             Json(json!({ "count": shared.now().0.instance.queue_len() })).into_response()
@@ -109,6 +109,9 @@ async fn handle(
         _ => answer(404, "Not Found"),
     }
 }
+
+/// What a proxy in front of GREEN-API answers with a 200 when it is down: not JSON.
+const NOT_JSON: &str = "<html><body>Bad gateway</body></html>";
 
 /// 429 for a call that comes too soon after the last one of its method (and notes it), or
 /// for a call the `busy_calls` fault refuses; a page that is not JSON for one the
