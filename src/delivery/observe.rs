@@ -34,6 +34,11 @@ pub(crate) struct Tracked<'h> {
     pub(crate) id_message: &'h str,
     /// When it was accepted (Unix ms), if the ledger knows.
     pub(crate) accepted_at: Option<u64>,
+    /// When it was accepted at the latest: `accepted_at` when the ledger knows it; for a row
+    /// taken back from the results file, which says only that it had been accepted by then,
+    /// when it was taken back. It is dropped from the queue no later than this plus the time
+    /// the queue keeps a message, and the journal is read back at least this far.
+    pub(crate) accepted_by: Option<u64>,
     /// Its state so far.
     pub(crate) delivery: Option<Delivery>,
     /// When it was last asked about one by one (Unix ms).
@@ -108,7 +113,7 @@ pub(crate) async fn observe<'h>(
 
     let oldest = open
         .iter()
-        .filter_map(|&i| card(i as usize).accepted_at)
+        .filter_map(|&i| card(i as usize).accepted_by)
         .min()
         .unwrap_or(now_ms);
     let minutes = now_ms.saturating_sub(oldest) / 60_000 + 5;
@@ -186,7 +191,7 @@ pub(crate) async fn observe<'h>(
             // dropped; what was known of it stands.
             Some(None) => tracked.delivery.unwrap_or(Delivery::Queued),
             None => {
-                let accepted = tracked.accepted_at.unwrap_or(now_ms);
+                let accepted = tracked.accepted_by.unwrap_or(now_ms);
                 if now_ms.saturating_sub(accepted) > ttl.as_millis() as u64 {
                     Delivery::Expired
                 } else {

@@ -20,7 +20,7 @@ use super::lines;
 use super::lookup::{self, ResolveError, Resolved};
 use super::observe::{self, Calls, Tracked};
 use crate::client::{CallError, Client, Credentials, Gateway};
-use crate::contact::ContentKey;
+use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
 use crate::record::ledger::unix_millis;
 use crate::record::sent::SentCards;
@@ -522,35 +522,63 @@ async fn see_part(
     // The chat of each sent card: the ledger's, else the results file's (older ledgers).
     let chats = results_chats(record)?;
     // Each sent card with a chat: its place in the history (4 bytes, not a copy of it), and
-    // the client that asks about it (none: an instance not given here).
+    // the client that asks about it (none: an instance not given here). The keys' come
+    // first, then the rows taken back from the results file (from `keyed` on).
     const NO_CLIENT: u16 = u16::MAX;
     let mut open: Vec<u32> = Vec::new();
     let mut asker: Vec<u16> = Vec::new();
+    let mut ask_on = |instance: Option<&str>| {
+        // A card whose instance an older ledger did not record is asked about where it
+        // can only have gone: the one instance given.
+        let client = match instance {
+            Some(on) => clients.iter().position(|c| c.id_instance() == on),
+            None => (clients.len() == 1).then_some(0),
+        };
+        if client.is_none()
+            && let Some(on) = instance
+        {
+            *round.elsewhere.entry(on.to_string()).or_default() += 1;
+        }
+        client.map_or(NO_CLIENT, |c| c as u16)
+    };
     for (place, (_, state)) in history.iter().enumerate() {
         match &state.fate {
             Fate::Sent(id) => {
                 if state.chat.is_none() && !chats.contains_key(id) {
                     continue;
                 }
-                // A card whose instance an older ledger did not record is asked about
-                // where it can only have gone: the one instance given.
-                let client = match history.instance(state.instance) {
-                    Some(on) => clients.iter().position(|c| c.id_instance() == on),
-                    None => (clients.len() == 1).then_some(0),
-                };
-                if client.is_none()
-                    && let Some(on) = history.instance(state.instance)
-                {
-                    *round.elsewhere.entry(on.to_string()).or_default() += 1;
-                }
                 open.push(place as u32);
-                asker.push(client.map_or(NO_CLIENT, |c| c as u16));
+                asker.push(ask_on(history.instance(state.instance)));
             }
             Fate::Unknown(_) => round.unknown += 1,
             _ => {}
         }
     }
-    let card = |i: usize| -> (ContentKey, RowNumber, Tracked<'_>) {
+    let keyed = open.len();
+    for place in history.restored_sent() {
+        let (_, state) = history.restored_at(place).expect("a row taken back");
+        open.push(place);
+        asker.push(ask_on(history.instance(state.instance)));
+    }
+    let card = |i: usize| -> (Learned, RowNumber, Tracked<'_>) {
+        if i >= keyed {
+            let (card, state) = history.restored_at(open[i]).expect("a row taken back");
+            // Accepted before it was taken back, and before its state was first learned.
+            let accepted_by = state
+                .at
+                .into_iter()
+                .chain(state.delivery.map(|(_, since)| since))
+                .min();
+            let tracked = Tracked {
+                chat_id: state.chat,
+                id_message: state.sent.expect("only sent rows are followed"),
+                accepted_at: None,
+                accepted_by,
+                delivery: state.delivery.map(|(delivery, _)| delivery),
+                looked_up: state.looked_up,
+            };
+            return (Learned::Card(card), state.row, tracked);
+        }
         let (key, state) = history.at(open[i]).expect("a place in this history");
         let id = match &state.fate {
             Fate::Sent(id) => id.as_str(),
@@ -565,10 +593,11 @@ async fn see_part(
             chat_id: chat,
             id_message: id,
             accepted_at: state.sent_at,
+            accepted_by: state.sent_at,
             delivery: state.delivery.map(|(delivery, _)| delivery),
             looked_up: state.looked_up,
         };
-        (key, state.row, tracked)
+        (Learned::Key(key), state.row, tracked)
     };
     let mut states: Vec<Option<Delivery>> = vec![None; open.len()];
     let mut asked: Vec<u32> = Vec::new();
@@ -640,39 +669,76 @@ async fn see_part(
         round.all_delivered &= state.is_some_and(Delivery::is_delivered);
     }
 
-    let changes = states.iter().enumerate().filter_map(|(i, state)| {
-        let state = (*state)?;
-        let (key, row, tracked) = card(i);
-        (tracked.delivery != Some(state)).then_some(Event::Delivery {
-            key,
-            row,
-            state,
-            at: now,
-        })
+    // What changed: a card's new state, and whether it was asked about one by one.
+    let mut was_asked = vec![false; open.len()];
+    for &i in &asked {
+        was_asked[i as usize] = true;
+    }
+    drop(asked);
+    let changed = |i: usize| {
+        let (_, _, tracked) = card(i);
+        states[i].filter(|&state| tracked.delivery != Some(state))
+    };
+    let events = (0..open.len()).flat_map(|i| {
+        let (learned, row, _) = card(i);
+        let (state, asked) = (changed(i), was_asked[i]);
+        match learned {
+            Learned::Key(key) => [
+                state.map(|state| Event::Delivery {
+                    key,
+                    row,
+                    state,
+                    at: now,
+                }),
+                asked.then_some(Event::LookedUp { key, row, at: now }),
+            ],
+            Learned::Card(card) => [
+                (state.is_some() || asked).then_some(Event::Followed {
+                    card,
+                    state,
+                    looked_up: asked,
+                    at: now,
+                }),
+                None,
+            ],
+        }
+        .into_iter()
+        .flatten()
     });
-    let looked_up = asked.iter().map(|&i| {
-        let (key, row, _) = card(i as usize);
-        Event::LookedUp { key, row, at: now }
-    });
-    record.append_unread(changes.chain(looked_up))?;
+    record.append_unread(events)?;
     // The history held learns the same, without reading the ledger again.
+    let changes: Vec<(usize, Option<Delivery>)> = (0..open.len())
+        .map(|i| (i, changed(i)))
+        .filter(|&(i, state)| state.is_some() || was_asked[i])
+        .collect();
     drop(chats);
     drop(history);
     record.update_history(|history| {
-        for (&place, state) in open.iter().zip(&states) {
-            if let (Some(state), Some(held)) = (state, history.state_at_mut(place))
-                && held.delivery.map(|(delivery, _)| delivery) != Some(*state)
-            {
-                held.delivery = Some((*state, now));
+        for (i, state) in changes {
+            let (place, asked) = (open[i], was_asked[i]);
+            if i >= keyed {
+                history.follow_restored(place, state, asked, now);
+                continue;
             }
-        }
-        for &i in &asked {
-            if let Some(held) = history.state_at_mut(open[i as usize]) {
-                held.looked_up = Some(now);
+            if let Some(held) = history.state_at_mut(place) {
+                if let Some(state) = state {
+                    held.delivery = Some((state, now));
+                }
+                if asked {
+                    held.looked_up = Some(now);
+                }
             }
         }
     })?;
     Ok(seen)
+}
+
+/// Whose state a status round learned: a key's, or a row's taken back from the results
+/// file (known by its card).
+#[derive(Clone, Copy)]
+enum Learned {
+    Key(ContentKey),
+    Card(CardKey),
 }
 
 /// The chat of each sent row whose ledger did not record it (written by an older

@@ -102,6 +102,17 @@ pub(crate) enum Event {
         delivery: Option<(Delivery, u64)>,
         at: u64,
     },
+    /// What `status` learned of a row taken back from the results file (see
+    /// [`Event::Restored`]; it has no key, so it is known by its card): its delivery state,
+    /// when that changed, and whether it was asked about one by one, at `at` (Unix ms).
+    Followed {
+        card: CardKey,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<Delivery>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        looked_up: bool,
+        at: u64,
+    },
     /// The first line of every ledger greenbulk begins: when, and a random number. A ledger
     /// begun again at the same path (the earlier one deleted or lost) is thereby another
     /// run's, and the sent-card history does not take the earlier one's doubts for its own
@@ -155,7 +166,8 @@ impl Event {
             Event::Begun { .. }
             | Event::Instances { .. }
             | Event::Settings { .. }
-            | Event::Restored { .. } => None,
+            | Event::Restored { .. }
+            | Event::Followed { .. } => None,
         }
     }
 }

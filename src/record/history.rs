@@ -2,7 +2,7 @@
 //! every card that went out or may have ([`CardState`]). The results file and the resume
 //! policy are derived from it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
@@ -114,6 +114,9 @@ pub(crate) struct History {
     cards: Cards,
     /// Rows taken back from the results file (see [`Event::Restored`]).
     restored: Vec<RestoredCard>,
+    /// Where each card taken back is in `restored`: what `status` learns of it later
+    /// ([`Event::Followed`]) is found by its card.
+    restored_places: HashMap<CardKey, u32>,
     /// The `--set` values (and `--country`, under that key) recorded when the ledger was
     /// started, if any were.
     pub(crate) settings: Option<BTreeMap<String, String>>,
@@ -220,9 +223,12 @@ pub(crate) struct CardState<'h> {
     pub(crate) names: Option<&'h [String; 4]>,
     pub(crate) attempts: u32,
     pub(crate) delivery: Option<(Delivery, u64)>,
-    /// When it was attempted (Unix ms), if known.
+    /// When it was attempted (Unix ms), if known; for a row taken back, when it was taken
+    /// back (it was attempted before that).
     pub(crate) at: Option<u64>,
     pub(crate) instance: Option<InstanceId>,
+    /// When `status` last asked about it one by one (Unix ms).
+    pub(crate) looked_up: Option<u64>,
 }
 
 /// Where a card's state is kept: no copy of it (a million cards are a million chats and
@@ -285,6 +291,7 @@ struct RestoredCard {
     phone: u64,
     at: u64,
     instance: Option<InstanceId>,
+    looked_up: Option<u64>,
 }
 
 impl History {
@@ -464,6 +471,7 @@ impl History {
                 delivery: card.delivery,
                 at: Some(card.at),
                 instance: card.instance,
+                looked_up: card.looked_up,
             });
         }
         let (key, state) = self.keys.states.get(at.0 as usize)?;
@@ -481,7 +489,50 @@ impl History {
             delivery: state.delivery,
             at: state.attempt_at,
             instance: state.instance,
+            looked_up: state.looked_up,
         })
+    }
+
+    /// The rows taken back from the results file that `status` follows, by their place
+    /// (for [`History::restored_at`]): those recorded as sent, where the card's state is
+    /// kept (the ledger knows nothing else of the card).
+    pub(crate) fn restored_sent(&self) -> impl Iterator<Item = u32> {
+        (0..self.restored.len()).filter_map(|at| {
+            let card = &self.restored[at];
+            card.sent.as_ref()?;
+            let held = self.cards.find(
+                CardKey::of(&card.chat, card.phone),
+                &self.keys,
+                &self.restored,
+            )?;
+            (held == CardRef::restored(at)).then_some(at as u32)
+        })
+    }
+
+    /// The row taken back at `place`, and its card.
+    pub(crate) fn restored_at(&self, place: u32) -> Option<(CardKey, CardState<'_>)> {
+        let card = self.restored.get(place as usize)?;
+        let state = self.card_at(CardRef::restored(place as usize))?;
+        Some((CardKey::of(&card.chat, card.phone), state))
+    }
+
+    /// Changes the row taken back at `place` as [`Event::Followed`] says.
+    pub(crate) fn follow_restored(
+        &mut self,
+        place: u32,
+        state: Option<Delivery>,
+        looked_up: bool,
+        at: u64,
+    ) {
+        let Some(card) = self.restored.get_mut(place as usize) else {
+            return;
+        };
+        if let Some(state) = state {
+            card.delivery = Some((state, at));
+        }
+        if looked_up {
+            card.looked_up = Some(at);
+        }
     }
 
     /// Every key and its state, in the order the ledger first named them.
@@ -547,9 +598,12 @@ impl History {
                     ..
                 } => {
                     let instance = instance.as_deref().map(|i| self.instance_id(i));
-                    if !self.part.holds_card(CardKey::of(chat, *phone)) {
+                    let card = CardKey::of(chat, *phone);
+                    if !self.part.holds_card(card) {
                         return;
                     }
+                    self.restored_places
+                        .insert(card, self.restored.len() as u32);
                     self.restored.push(RestoredCard {
                         sent: id_message.clone(),
                         delivery: *delivery,
@@ -558,7 +612,18 @@ impl History {
                         phone: *phone,
                         at: *at,
                         instance,
+                        looked_up: None,
                     })
+                }
+                Event::Followed {
+                    card,
+                    state,
+                    looked_up,
+                    at,
+                } => {
+                    if let Some(&place) = self.restored_places.get(card) {
+                        self.follow_restored(place, *state, *looked_up, *at);
+                    }
                 }
                 _ => {}
             }
@@ -647,7 +712,8 @@ impl History {
             | Event::Begun { .. }
             | Event::Instances { .. }
             | Event::Settings { .. }
-            | Event::Restored { .. } => {
+            | Event::Restored { .. }
+            | Event::Followed { .. } => {
                 unreachable!("handled above")
             }
             Event::Failed { error, .. } => Fate::Failed(error.clone()),

@@ -482,6 +482,13 @@ mod tests {
             delivery: None,
             at: 5,
         });
+        // What `status` learned of it later.
+        text += &line(&Event::Followed {
+            card: crate::contact::CardKey::of("79169999999@c.us", 79039999999),
+            state: Some(crate::record::Delivery::Read),
+            looked_up: true,
+            at: 6,
+        });
         text
     }
 
@@ -514,7 +521,12 @@ mod tests {
         let cards = |history: &History| {
             let mut cards: Vec<String> = history
                 .cards()
-                .map(|(card, state)| format!("{card:?} {:?} {:?}", state.sent, state.key))
+                .map(|(card, state)| {
+                    format!(
+                        "{card:?} {:?} {:?} {:?} {:?}",
+                        state.sent, state.key, state.delivery, state.looked_up
+                    )
+                })
                 .collect();
             cards.sort();
             cards
@@ -536,6 +548,13 @@ mod tests {
             assert_eq!(states, seen(&whole), "{of} parts");
             assert_eq!(every_card, cards(&whole), "{of} parts");
         }
+        let taken_back = whole
+            .card(crate::contact::CardKey::of("79169999999@c.us", 79039999999))
+            .unwrap();
+        assert_eq!(
+            (taken_back.delivery, taken_back.looked_up),
+            (Some((crate::record::Delivery::Read, 6)), Some(6))
+        );
         // No part at all: the instances named, no card.
         let none = load(&journal(&text), Names::Omit, Part::NONE)
             .unwrap()

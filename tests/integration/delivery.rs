@@ -1004,11 +1004,80 @@ fn status_takes_back_only_cards_the_ledger_lost_and_says_so() {
         "{run:?}"
     );
     assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice");
-    let kept: Vec<(String, String)> = read_records(&dir.path("out.csv"))
-        .into_iter()
-        .map(|r| (r["delivery"].clone(), r["deliveryAt"].clone()))
-        .collect();
-    assert_eq!(kept, learned, "{run:?}");
+    // Each card is where it was or further on (status follows the cards it took back).
+    let step = |state: &str| {
+        ["queued", "sent", "delivered", "read"]
+            .iter()
+            .position(|s| *s == state)
+    };
+    let kept = read_records(&dir.path("out.csv"));
+    for (row, (before, at)) in kept.iter().zip(&learned) {
+        let (now, before) = (step(&row["delivery"]), step(before));
+        assert!(
+            now.is_some() && now >= before,
+            "{row:?} {learned:?} {run:?}"
+        );
+        if now == before {
+            assert_eq!(&row["deliveryAt"], at, "{row:?} {learned:?}");
+        }
+    }
+}
+
+/// Rows taken back from the results file (their ledger was lost) are followed by `status` as
+/// any sent card is: counted, looked at, their delivery brought forward, and what was learned
+/// kept in the ledger (found by a hostile audit: status said "0 cards accepted" of them and
+/// left them `queued` for good).
+#[test]
+fn rows_taken_back_from_the_results_file_are_followed_by_status() {
+    let dir = Workdir::new();
+    // Every chat reads what it gets; two cards wait in the queue.
+    let sandbox = sandbox(Faults {
+        delay: Duration::from_secs(30),
+        reads: 1.0,
+        ..Faults::default()
+    });
+    dir.write("in.csv", contacts_csv(3));
+    let args = send_args("in.csv", "out.csv", &["--concurrency", "1"]);
+    let run = dir.send(&sandbox, &args);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 1, "two still queued: {run:?}");
+    std::fs::remove_file(dir.path("out.csv.ledger")).unwrap();
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &["--resume"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        dir.read("out.csv.ledger").matches("\"restored\"").count(),
+        3
+    );
+    let rows = read_records(&dir.path("out.csv"));
+    let delivery: Vec<&str> = rows.iter().map(|r| r["delivery"].as_str()).collect();
+    assert_eq!(delivery[1..], ["queued", "queued"], "{rows:?}");
+
+    // The queue drains, and every card is read.
+    sandbox.set_faults(Faults {
+        delay: Duration::from_millis(1),
+        reads: 1.0,
+        ..Faults::default()
+    });
+    let ids = accepted_ids(&sandbox);
+    wait_until(Duration::from_secs(20), "every card to be read", || {
+        ids.iter()
+            .all(|id| sandbox.status_of(id).as_deref() == Some("read"))
+    });
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("3 cards accepted by GREEN-API"),
+        "{run:?}"
+    );
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(rows.iter().all(|r| r["delivery"] == "read"), "{rows:?}");
+    assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice");
+    // What was learned is in the ledger: the next status has nothing left to ask.
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("(0 calls)"), "{run:?}");
+    assert!(run.stderr.contains("read                  3"), "{run:?}");
 }
 
 /// A results line edited by hand to `sent` over a card the ledger knows did not go (refused
