@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cli::{StatusArgs, UntilArg};
 use crate::client::CallError;
 use crate::delivery::Delivery;
-use crate::delivery::observe::ASKED_PER_ROUND;
+use crate::delivery::observe::{ASKED_PER_ROUND, ASKING_AT_MOST};
 use crate::delivery::status::{
     self, FAILED_ROUNDS_AT_MOST, Queue, Round, StatusError, StatusOptions, StatusTarget, Until,
     Watched,
@@ -32,6 +32,8 @@ pub fn run(args: &StatusArgs) -> Result<Exit, Failure> {
         },
         queue_ttl: super::common::queue_ttl(),
         asked_per_round: asked_per_round(),
+        asking_per_round: test_setting("GREENBULK_ASKING_SECONDS")
+            .map_or(ASKING_AT_MOST, Duration::from_secs),
         parts: history_parts(),
         state_dir,
     };

@@ -27,6 +27,19 @@ use crate::client::{CallError, Gateway};
 /// about a minute's worth.
 pub(crate) const ASKED_PER_ROUND: usize = 600;
 
+/// The longest one round asks about cards one by one, on each instance: three times what
+/// [`ASKED_PER_ROUND`] takes. A server that answers each slowly (each in time) leaves the
+/// rest for the next round, rather than holding a round, and the files, for hours.
+pub(crate) const ASKING_AT_MOST: Duration = Duration::from_secs(180);
+
+/// How much one round may still ask about cards one by one, on one instance (or, after,
+/// how much it did).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Share {
+    pub(crate) cards: usize,
+    pub(crate) time: Duration,
+}
+
 /// A sent card to look after, borrowing its chat and idMessage from the ledger's history.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tracked<'h> {
@@ -47,12 +60,14 @@ pub(crate) struct Tracked<'h> {
 
 /// What one round found: each tracked card's state now (none for those already final, and
 /// for those whose lookup waits for a later round), the cards asked about one by one, how
-/// many wait for a later round (over [`ASKED_PER_ROUND`]), and the calls made.
+/// many wait for a later round (over its [`Share`]), the calls made, and how long asking
+/// one by one took.
 pub(crate) struct Observed {
     pub(crate) states: Vec<Option<Delivery>>,
     pub(crate) asked: Vec<usize>,
     pub(crate) waiting: u64,
     pub(crate) calls: Calls,
+    pub(crate) asking_took: Duration,
 }
 
 /// The calls one round made.
@@ -94,7 +109,7 @@ pub(crate) async fn observe<'h>(
     card: impl Fn(usize) -> Tracked<'h>,
     ttl: Duration,
     now_ms: u64,
-    asked_per_round: usize,
+    share: Share,
 ) -> Result<Observed, CallError> {
     let mut states: Vec<Option<Delivery>> = vec![None; count];
     let mut calls = Calls::default();
@@ -103,6 +118,7 @@ pub(crate) async fn observe<'h>(
         asked: Vec::new(),
         waiting: 0,
         calls,
+        asking_took: Duration::ZERO,
     };
     let open: Vec<u32> = (0..count as u32)
         .filter(|&i| !card(i as usize).delivery.is_some_and(Delivery::is_final))
@@ -174,14 +190,21 @@ pub(crate) async fn observe<'h>(
         let tracked = card(i as usize);
         (tracked.looked_up, tracked.accepted_at, tracked.id_message)
     };
-    let asked = asked_per_round;
+    let asked = share.cards;
     if ask.len() > asked {
         ask.select_nth_unstable_by(asked, |a, b| order(a).cmp(&order(b)));
     }
-    let waiting = ask.len().saturating_sub(asked) as u64;
+    let mut waiting = ask.len().saturating_sub(asked) as u64;
     ask.truncate(asked);
     ask.sort_unstable_by(|a, b| order(a).cmp(&order(b)));
+    let asking = tokio::time::Instant::now();
+    let mut answered = 0;
     for &i in &ask {
+        // Out of time: the rest wait for the next round.
+        if asking.elapsed() >= share.time {
+            break;
+        }
+        answered += 1;
         let tracked = card(i as usize);
         let answer = client.message(tracked.chat_id, tracked.id_message).await?;
         calls.messages += 1;
@@ -201,11 +224,14 @@ pub(crate) async fn observe<'h>(
         };
         states[i as usize] = Some(state);
     }
+    waiting += (ask.len() - answered) as u64;
+    ask.truncate(answered);
     Ok(Observed {
         states,
         asked: ask.into_iter().map(|i| i as usize).collect(),
         waiting,
         calls,
+        asking_took: asking.elapsed(),
     })
 }
 

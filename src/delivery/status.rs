@@ -18,7 +18,7 @@ use super::Delivery;
 use super::asked::Asked;
 use super::lines;
 use super::lookup::{self, ResolveError, Resolved};
-use super::observe::{self, Calls, Tracked};
+use super::observe::{self, Calls, Share, Tracked};
 use crate::client::{CallError, Client, Credentials, Gateway};
 use crate::contact::{CardKey, ContentKey};
 use crate::input::RowNumber;
@@ -61,6 +61,8 @@ pub struct StatusOptions {
     /// The most cards a round asks about one by one (`getMessage`), on each instance (0:
     /// none; `greenbulk status` asks at least one).
     pub asked_per_round: usize,
+    /// The longest a round asks about cards one by one, on each instance.
+    pub asking_per_round: Duration,
     /// Where the sent-card history is kept: a round brings it in line with what it learned.
     pub state_dir: PathBuf,
     /// How many parts a round works on the history in (docs/delivery.md); none: as many as
@@ -339,7 +341,11 @@ async fn round(
     let mut queued_on = vec![false; clients.len()];
     let mut messages = 0;
     // Each instance's lookups one by one this round.
-    let mut budget = vec![options.asked_per_round; clients.len()];
+    let whole = Share {
+        cards: options.asked_per_round,
+        time: options.asking_per_round,
+    };
+    let mut budget = vec![whole; clients.len()];
     let mut earlier = Vec::new();
     let mut missing = 0;
     // Of several instances, one that does not answer keeps only its own cards unlooked-at.
@@ -366,9 +372,13 @@ async fn round(
         }
         reconcile_sent_cards(clients, record, options, part)?;
         // The lookups one by one are shared out: each part its share of what is left.
-        let shares: Vec<usize> = budget
+        let parts_left = parts.len() - done;
+        let shares: Vec<Share> = budget
             .iter()
-            .map(|left| left.div_ceil(parts.len() - done))
+            .map(|left| Share {
+                cards: left.cards.div_ceil(parts_left),
+                time: left.time / parts_left as u32,
+            })
             .collect();
         let seen = see_part(
             &seeing,
@@ -380,8 +390,9 @@ async fn round(
             &mut round,
         )
         .await?;
-        for (left, asked) in budget.iter_mut().zip(&seen.asked) {
-            *left -= (*asked).min(*left);
+        for (left, used) in budget.iter_mut().zip(&seen.used) {
+            left.cards -= used.cards.min(left.cards);
+            left.time = left.time.saturating_sub(used.time);
         }
         messages += seen.messages;
         for (place, queued) in seen.queued_on.into_iter().enumerate() {
@@ -498,23 +509,23 @@ fn reconcile_sent_cards(
 
 /// What one part's sent cards showed.
 struct SeenPart {
-    /// Cards asked about one by one, on each instance.
-    asked: Vec<usize>,
+    /// Cards asked about one by one, on each instance, and how long that took.
+    used: Vec<Share>,
     /// `getMessage` calls made.
     messages: u32,
     /// Whether a card of this part is queued on each instance.
     queued_on: Vec<bool>,
 }
 
-/// Finds the state of every sent card of the part the record holds (asking at most
-/// `shares[i]` of them one by one on instance `i`), records the changes in the ledger and in
+/// Finds the state of every sent card of the part the record holds (asking as many
+/// as `shares[i]` allows one by one on instance `i`), records the changes in the ledger and in
 /// the history held, and adds what it saw to `round`.
 async fn see_part(
     clients: &[Asked<'_>],
     record: &mut Record,
     options: &StatusOptions,
     now: u64,
-    shares: &[usize],
+    shares: &[Share],
     silent: &mut [Option<CallError>],
     round: &mut Round,
 ) -> Result<SeenPart, StatusError> {
@@ -602,7 +613,7 @@ async fn see_part(
     let mut states: Vec<Option<Delivery>> = vec![None; open.len()];
     let mut asked: Vec<u32> = Vec::new();
     let mut seen = SeenPart {
-        asked: vec![0; clients.len()],
+        used: vec![Share::default(); clients.len()],
         messages: 0,
         queued_on: vec![false; clients.len()],
     };
@@ -639,7 +650,10 @@ async fn see_part(
             seen.queued_on[place] |= *state == Some(Delivery::Queued);
         }
         asked.extend(observed.asked.iter().map(|&j| of(j) as u32));
-        seen.asked[place] = observed.asked.len();
+        seen.used[place] = Share {
+            cards: observed.asked.len(),
+            time: observed.asking_took,
+        };
         round.to_look_up += observed.waiting;
         seen.messages += observed.calls.messages;
     }

@@ -96,7 +96,11 @@ async fn handle(
         }
         "showMessagesQueue" if expect(Method::GET) => show_queue(&shared),
         "lastOutgoingMessages" if expect(Method::GET) => last_outgoing(&shared, query.as_deref()),
-        "getMessage" if expect(Method::POST) => get_message(&shared, &body),
+        "getMessage" if expect(Method::POST) => {
+            let slow = shared.lock().faults.slow_messages;
+            tokio::time::sleep(slow).await;
+            get_message(&shared, &body)
+        }
         "checkWhatsapp" if expect(Method::POST) => check_whatsapp(&shared, &body),
         "sendContact"
         | "getStateInstance"

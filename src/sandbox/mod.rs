@@ -135,6 +135,9 @@ pub struct Faults {
     /// The next this many `getMessage` answers about a message that left the queue hold it
     /// without its `statusMessage` (a state the API has no name for yet).
     pub statusless_messages: u32,
+    /// `getMessage` answers this long after it is asked (each answer in time, all of them
+    /// slow: a server under load).
+    pub slow_messages: Duration,
     /// `lastOutgoingMessages` lists each message twice, the second time as `sent` (a
     /// journal that repeats a message, its older state after the newer).
     pub journal_twice: bool,
@@ -178,6 +181,7 @@ impl Default for Faults {
             garbage_calls: 0,
             odd_messages: 0,
             statusless_messages: 0,
+            slow_messages: Duration::ZERO,
             journal_twice: false,
             garbage_settings: false,
             garbage_counts: 0,

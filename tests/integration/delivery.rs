@@ -384,6 +384,53 @@ fn cards_the_journal_does_not_list_are_looked_up_a_share_per_round() {
     assert_eq!(sandbox.over_limit_calls(), Vec::<String>::new());
 }
 
+/// A server that answers each `getMessage` in time, but slowly, does not hold a round (and
+/// the files) for as long as its lookups would take: past the round's time for them, the rest
+/// wait for the next round (a hostile audit's finding: at up to 30 s an answer, a round's
+/// 600 lookups could hold one `status` for five hours).
+#[test]
+fn a_slow_server_leaves_the_rest_of_the_lookups_to_the_next_round() {
+    let (dir, sandbox, _) = sent_past_the_journal(Faults {
+        slow_messages: Duration::from_secs(1),
+        ..Faults::default()
+    });
+    let status = || {
+        Run::from_output(
+            dir.api_command(&sandbox, &["status", "out.csv"])
+                .env("GREENBULK_ASKING_SECONDS", "2")
+                .env("GREENBULK_HISTORY_PARTS", "1")
+                .output()
+                .unwrap(),
+        )
+    };
+    let told = || {
+        read_records(&dir.path("out.csv"))
+            .iter()
+            .filter(|r| !r["delivery"].is_empty())
+            .count()
+    };
+    // Each answer takes a second: two seconds of asking hear two answers at most.
+    let run = status();
+    assert_eq!(run.code, 1, "{run:?}");
+    let first = told();
+    assert!((1..=2).contains(&first), "{first} {run:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "{} cards left the queue before the oldest message",
+            5 - first
+        )),
+        "{run:?}"
+    );
+    // The next rounds go on where it stopped.
+    for _ in 0..5 {
+        if told() == 5 {
+            break;
+        }
+        status();
+    }
+    assert_eq!(told(), 5);
+}
+
 #[test]
 fn cards_that_stay_pending_do_not_hold_back_the_others_lookups() {
     // The three oldest cards (rows 2–4) never get past `pending`: WhatsApp never acknowledged

@@ -610,6 +610,7 @@ pub(super) fn status(job: &Job, target: StatusTarget, state_dir: &Path) -> Deliv
         until: Until::Delivered,
         queue_ttl: crate::delivery::QUEUE_TTL,
         asked_per_round: crate::delivery::observe::ASKED_PER_ROUND,
+        asking_per_round: crate::delivery::observe::ASKING_AT_MOST,
         parts: None,
         state_dir: state_dir.to_path_buf(),
     };
