@@ -185,9 +185,7 @@ impl<'h> Finder<'h> {
         let phone = field(Column::PhoneContact).parse::<u64>().unwrap_or(0);
         let chat = field(Column::ChatId);
         let card = CardKey::of(chat, phone);
-        if let Some(place) = history.card_place(card) {
-            self.lines[place / 64] |= 1 << (place % 64);
-        }
+        self.has_line(card);
         let old_error = field(Column::Error);
         let own = self
             .by_row
@@ -212,7 +210,14 @@ impl<'h> Finder<'h> {
             .find(id_hash(id), |&held| sent_id(history, held) == Some(id))
             .map(|&held| state_at(history, held));
         let (rank, mut line) = match by_its_id {
-            Some(state) => (Rank::Id, results::sendable_line(Some(state))),
+            Some(state) => {
+                // Its card has this line, whatever its chat and phone now say (a phone that
+                // Excel turned into `7.9E+10` when the file was saved again).
+                if let (Some(chat), Some(phone)) = (&state.chat, state.phone) {
+                    self.has_line(CardKey::of(chat, phone));
+                }
+                (Rank::Id, results::sendable_line(Some(state)))
+            }
             None if !chat.is_empty() => (
                 Rank::Card,
                 results::card_line(&history.card(card)?, String::new()),
@@ -222,6 +227,13 @@ impl<'h> Finder<'h> {
         // The line's own note stays: it says why this row's card is another row's.
         line.error = old_error.to_string();
         Some(Found::of(rank, line))
+    }
+
+    /// Notes that `card` has a line.
+    fn has_line(&mut self, card: CardKey) {
+        if let Some(place) = self.history.card_place(card) {
+            self.lines[place / 64] |= 1 << (place % 64);
+        }
     }
 
     /// The cards of this part that have no line in the results file.

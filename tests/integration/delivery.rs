@@ -874,6 +874,44 @@ fn status_on_a_results_file_cut_short_says_the_ledger_knows_more() {
     assert!(run.stderr.contains("--resume"), "{run:?}");
 }
 
+/// A results file opened in Excel and saved again, its phones now `7.9E+10`: each line is
+/// still its card's, by its idMessage. It gets its delivery, and no warning says the ledger's
+/// cards have no line (a hostile audit's finding: the warning counted every such line).
+#[test]
+fn status_on_a_results_file_whose_phones_excel_rounded_finds_each_card_by_its_id() {
+    let dir = Workdir::new();
+    let sandbox = sandbox(Faults::default());
+    dir.write("in.csv", contacts_csv(3));
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let mut reader = csv::Reader::from_path(dir.path("out.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let phone = header.iter().position(|h| h == "phoneContact").unwrap();
+    let mut writer = csv::Writer::from_path(dir.path("saved.csv")).unwrap();
+    writer.write_record(&header).unwrap();
+    for record in reader.records() {
+        let mut fields: Vec<String> = record.unwrap().iter().map(str::to_string).collect();
+        fields[phone] = format!("{:.4E}", fields[phone].parse::<f64>().unwrap());
+        writer.write_record(&fields).unwrap();
+    }
+    writer.flush().unwrap();
+    std::fs::rename(dir.path("saved.csv"), dir.path("out.csv")).unwrap();
+    assert!(
+        dir.read("out.csv").contains("E10"),
+        "{}",
+        dir.read("out.csv")
+    );
+
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert!(!run.stderr.contains("no line"), "{run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "sent" && !r["delivery"].is_empty()),
+        "{rows:?}"
+    );
+}
+
 #[test]
 fn a_correction_that_failed_leaves_its_row_sent_in_status_as_in_send() {
     let dir = Workdir::new();
