@@ -93,6 +93,27 @@ impl Client {
         method_url(&self.base, method, &self.token)
     }
 
+    /// A server's answer with the token masked wherever it appears: a server other than
+    /// GREEN-API (a proxy, a web framework's "Cannot GET /…/{token}" page) may repeat the
+    /// address, and what it says is shown.
+    fn without_token(&self, text: String) -> String {
+        let token = self.token.to_ascii_lowercase();
+        if token.is_empty() || !text.to_ascii_lowercase().contains(&token) {
+            return text;
+        }
+        // The token is ASCII, so the lowercase copy has the same byte offsets.
+        let lower = text.to_ascii_lowercase();
+        let mut shown = String::with_capacity(text.len());
+        let mut from = 0;
+        for (at, _) in lower.match_indices(&token) {
+            shown.push_str(&text[from..at]);
+            shown.push_str(&mask(&text[at..at + token.len()]));
+            from = at + token.len();
+        }
+        shown.push_str(&text[from..]);
+        shown
+    }
+
     /// The URL of a method with the token masked, for showing.
     pub fn masked_url(&self, method: &str) -> String {
         method_url(&self.base, method, &mask(&self.token))
@@ -119,7 +140,7 @@ impl Client {
             Ok(response) => {
                 let status = response.status().as_u16();
                 match response.text().await {
-                    Ok(text) => classify(status, &text),
+                    Ok(text) => classify(status, &self.without_token(text)),
                     Err(err) if status == 200 => Answer::Unknown {
                         reason: format!("the answer was cut off: {}", describe(&err)),
                     },
@@ -181,7 +202,7 @@ impl Client {
             };
             let status = response.status().as_u16();
             let text = match response.text().await {
-                Ok(text) => text,
+                Ok(text) => self.without_token(text),
                 Err(err) => {
                     last = CallError::Unexpected {
                         url: shown.clone(),
@@ -387,5 +408,12 @@ mod tests {
             "https://7103.api.greenapi.com/waInstance7103000001/sendContact/5ec7e70ce123"
         );
         assert!(!client.masked_url("sendContact").contains("5ec7e70ce123"));
+        // What a server says, token and all, is shown masked, in any case.
+        assert_eq!(
+            client.without_token(
+                "Cannot GET /sendContact/5EC7E70CE123 — ünïcode 5ec7e70ce123".into()
+            ),
+            "Cannot GET /sendContact/5EC7**** — ünïcode 5ec7****"
+        );
     }
 }

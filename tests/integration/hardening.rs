@@ -478,3 +478,59 @@ fn leftovers_of_a_killed_rewrite_are_removed_by_the_next_run_and_nothing_else() 
     }
     assert_eq!(dir.read("keep.txt"), "mine");
 }
+
+/// A server at `--api-url` that is not GREEN-API (a web framework's 404 page, a proxy's error
+/// page) and repeats the address it was asked, token and all: what it says is shown with the
+/// token masked (a hostile audit's finding: the terminal and the local page showed the whole
+/// token).
+#[test]
+fn a_server_that_repeats_the_address_it_was_asked_never_shows_the_token() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap_or(0);
+            let mut length = 0;
+            let mut header = String::new();
+            while reader.read_line(&mut header).unwrap_or(0) > 2 {
+                if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                header.clear();
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap_or(());
+            // Upper case too, as some pages write the address.
+            let path = request.split_whitespace().nth(1).unwrap_or("/");
+            let page = format!("Cannot GET {path} ({})", path.to_ascii_uppercase());
+            let answer = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            stream.write_all(answer.as_bytes()).unwrap_or(());
+        }
+    });
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let token = "5a4db0c2e0f1a2b3";
+    let run = dir.run(&[
+        "send",
+        "in.csv",
+        "--results",
+        "out.csv",
+        "--api-url",
+        &url,
+        "--id-instance",
+        "1101000001",
+        "--api-token-instance",
+        token,
+    ]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("Cannot GET"), "{run:?}");
+    assert!(run.stderr.contains("5a4d****"), "{run:?}");
+    assert!(!run.stderr.to_ascii_lowercase().contains(token), "{run:?}");
+}
