@@ -615,3 +615,32 @@ fn one_instance_refusing_status_leaves_the_others_cards_looked_up() {
     }
     assert!(rows.iter().any(|r| &r["instance"] == second), "{rows:?}");
 }
+
+/// `greenbulk ui` takes `--instances` as `send` does (a hostile audit's finding: it was taken
+/// and ignored, and the page sent from one instance): a file that is not there stops it at
+/// once, with the file's name, before the page is served.
+#[test]
+fn the_local_page_reads_instances_as_send_does() {
+    let dir = Workdir::new();
+    let mut child = dir
+        .command(&[
+            "ui",
+            "--no-open",
+            "--dir",
+            ".",
+            "--instances",
+            "no-such-instances.csv",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut exited = None;
+    crate::util::wait_until(Duration::from_secs(20), "ui to stop", || {
+        exited = child.try_wait().unwrap();
+        exited.is_some()
+    });
+    let run = crate::util::Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(exited.unwrap().code(), Some(2), "{run:?}");
+    assert!(run.stderr.contains("no-such-instances.csv"), "{run:?}");
+}

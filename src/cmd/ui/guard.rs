@@ -91,8 +91,16 @@ async fn check(app: &App, request: Request, next: Next) -> Response {
         }
         // The page the browser was opened on has done its work.
         app.forget_opened_from();
-        // The secret moves into the cookie, and out of the address bar and the history.
-        let mut response = Redirect::to(request.uri().path()).into_response();
+        // The secret moves into the cookie, and out of the address bar and the history. The
+        // page's own path only: `//host/…` (or `/\host/…`, which browsers read alike) would
+        // be another site's address.
+        let path = request.uri().path();
+        let path = if path.starts_with("//") || path.starts_with("/\\") {
+            "/"
+        } else {
+            path
+        };
+        let mut response = Redirect::to(path).into_response();
         let cookie = format!(
             "{}={}; HttpOnly; SameSite=Strict; Path=/",
             cookie_name(app.port),

@@ -101,7 +101,7 @@ async fn blocking<T: Send + 'static>(
 pub(super) async fn home(State(app): State<Arc<App>>) -> Response {
     html(pages::upload(
         &app.csrf,
-        &app.recent(),
+        &app.inputs(),
         lock(&app.notice).take().as_deref(),
         &app.dir.to_string_lossy(),
     ))
@@ -128,8 +128,18 @@ pub(super) fn safe_name(given: &str) -> Option<String> {
         .extension()?
         .to_str()?
         .to_ascii_lowercase();
-    (EXTENSIONS.contains(&extension.as_str()) && cleaned.len() > extension.len() + 1)
-        .then_some(cleaned)
+    if !EXTENSIONS.contains(&extension.as_str()) || cleaned.len() <= extension.len() + 1 {
+        return None;
+    }
+    // The names made beside it (`-xlsx-problems.xlsx`, a ledger's temporary file) must fit
+    // in the 255 bytes a file name may have: a long stem is cut.
+    const STEM_AT_MOST: usize = 150;
+    let (stem, extension) = cleaned.rsplit_once('.')?;
+    let mut end = stem.len().min(STEM_AT_MOST);
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(format!("{}.{extension}", &stem[..end]))
 }
 
 pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart) -> Answer {
@@ -163,9 +173,17 @@ pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart
                         EXTENSIONS.join(", ")
                     )));
                 };
-                match keep(field, &app.dir, &name).await {
+                match keep(field, &app, &name).await {
                     Ok(path) => kept = Some(path),
-                    Err(e) => return Err(bad(format!("cannot keep the file in the folder: {e}"))),
+                    Err(NotKept::Cut(e)) => {
+                        return Err(bad(format!(
+                            "the upload did not arrive whole ({e}); files up to {} MB are taken",
+                            app.upload_limit >> 20
+                        )));
+                    }
+                    Err(NotKept::Folder(e)) => {
+                        return Err(bad(format!("cannot keep the file in the folder: {e}")));
+                    }
                 }
             }
             _ => {}
@@ -178,55 +196,94 @@ pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart
     Ok(see(&format!("/jobs/{}", job.id)))
 }
 
-/// Streams an uploaded file into a new file in `dir`: `name`, else `stem-2.ext`,
-/// `stem-3.ext` … — never over a file that exists (or a link), and never one another upload
-/// is writing: each name is taken by creating it. A file cut short is removed.
+/// Why an upload was not kept.
+enum NotKept {
+    /// It did not arrive whole (cut off, or over the limit).
+    Cut(axum::extract::multipart::MultipartError),
+    /// The folder would not take it.
+    Folder(anyhow::Error),
+}
+
+/// What an upload is written to until it is whole: hidden, and never an input's name.
+pub(super) const PART_PREFIX: &str = ".greenbulk-upload-";
+
+/// Streams an uploaded file into the folder: into a hidden file of its own first
+/// ([`PART_PREFIX`]), and once whole under `name`, else `stem-2.ext`, `stem-3.ext` … — never
+/// over a file that exists (or a link), never a name another upload took (each is taken by
+/// creating it), and never one whose results file another input in the folder would share
+/// (`list.csv` beside `list.CSV`). A file cut short — the browser gone, the page stopped,
+/// the machine down — is never under an input's name: the page never offers half a list.
 async fn keep(
     mut field: axum::extract::multipart::Field<'_>,
-    dir: &FsPath,
+    app: &App,
     name: &str,
-) -> anyhow::Result<PathBuf> {
+) -> Result<PathBuf, NotKept> {
     const NAMES_TRIED: u32 = 10_000;
+    let folder = |e: std::io::Error| NotKept::Folder(e.into());
+    let part = app.dir.join(format!(
+        "{PART_PREFIX}{}.part",
+        &super::guard::secret()[..12]
+    ));
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part)
+        .await
+        .map_err(folder)?;
+    let written = async {
+        while let Some(chunk) = field.chunk().await.map_err(NotKept::Cut)? {
+            file.write_all(&chunk).await.map_err(folder)?;
+        }
+        file.sync_all().await.map_err(folder)
+    }
+    .await;
+    drop(file);
+    let placed = match written {
+        Ok(()) => place(app, &part, name, NAMES_TRIED).await,
+        Err(e) => Err(e),
+    };
+    if placed.is_err() {
+        let _ = tokio::fs::remove_file(&part).await;
+    }
+    placed
+}
+
+/// Puts the whole upload at `part` under its name in the folder (see [`keep`]): the name is
+/// taken by creating it, then the upload renamed over that empty file.
+async fn place(app: &App, part: &FsPath, name: &str, tries: u32) -> Result<PathBuf, NotKept> {
+    let _placing = app.placing.lock().await;
     let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
-    let mut created = None;
-    for n in 1..=NAMES_TRIED {
-        let path = match n {
-            1 => dir.join(name),
-            n => dir.join(format!("{stem}-{n}.{extension}")),
+    for n in 1..=tries {
+        let candidate = match n {
+            1 => name.to_string(),
+            n => format!("{stem}-{n}.{extension}"),
         };
-        let opened = tokio::fs::OpenOptions::new()
+        if app.sharing_results(&candidate).is_some() {
+            continue;
+        }
+        let path = app.dir.join(&candidate);
+        let taken = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .await;
-        match opened {
-            Ok(file) => {
-                created = Some((file, path));
-                break;
+        match taken {
+            Ok(_) => {
+                return match tokio::fs::rename(part, &path).await {
+                    Ok(()) => Ok(path),
+                    Err(e) => {
+                        let _ = tokio::fs::remove_file(&path).await;
+                        Err(NotKept::Folder(e.into()))
+                    }
+                };
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(NotKept::Folder(e.into())),
         }
     }
-    let Some((mut file, path)) = created else {
-        anyhow::bail!("{NAMES_TRIED} files are named like '{name}' already; move some away");
-    };
-    let written = async {
-        while let Some(chunk) = field.chunk().await? {
-            file.write_all(&chunk).await?;
-        }
-        file.sync_all().await?;
-        anyhow::Ok(())
-    }
-    .await;
-    match written {
-        Ok(()) => Ok(path),
-        Err(e) => {
-            drop(file);
-            let _ = tokio::fs::remove_file(&path).await;
-            Err(e)
-        }
-    }
+    Err(NotKept::Folder(anyhow::anyhow!(
+        "{tries} files are named like '{name}' already; move some away"
+    )))
 }
 
 pub(super) async fn open(
@@ -235,10 +292,25 @@ pub(super) async fn open(
 ) -> Answer {
     csrf(&app, form.get("csrf"))?;
     let name = form.get("name").map(String::as_str).unwrap_or_default();
-    if !app.recent().iter().any(|n| n == name) {
+    if !app.inputs().iter().any(|n| n == name) {
         *lock(&app.notice) = Some(format!(
             "there is no file '{}' here",
             crate::term::shown(name)
+        ));
+        return Ok(see("/"));
+    }
+    if let Some(other) = app.sharing_results(name) {
+        let results = jobs::beside(&app.dir.join(name), "results", "csv");
+        *lock(&app.notice) = Some(format!(
+            "'{}' and '{}' would share one results file, {}: rename one of them in the folder \
+             {}",
+            crate::term::shown(name),
+            crate::term::shown(&other),
+            results
+                .file_name()
+                .map_or_else(String::new, |n| crate::term::shown(&n.to_string_lossy())
+                    .into_owned()),
+            crate::term::shown_path(&app.dir),
         ));
         return Ok(see("/"));
     }
@@ -286,6 +358,7 @@ pub(super) async fn check(State(app): State<Arc<App>>, Path(id): Path<String>) -
         &checked,
         app.target_name().as_deref(),
         job.resume_command(app.sandbox).as_deref(),
+        lock(&app.notice).take().as_deref(),
     )))
 }
 
@@ -604,7 +677,14 @@ pub(super) async fn credentials(
         );
         return Ok(see(&back));
     }
-    match crate::client::Credentials::new(value("api_url"), value("id_instance"), value("token")) {
+    // Errors name the form's fields, as the GREEN-API console does.
+    let credentials = crate::client::Credentials::named(
+        value("api_url"),
+        value("id_instance"),
+        value("token"),
+        crate::client::Names::COLUMNS,
+    );
+    match credentials {
         Ok(credentials) => {
             app.use_credentials(credentials);
         }

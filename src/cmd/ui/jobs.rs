@@ -104,20 +104,8 @@ impl Job {
         self.beside("problems", "xlsx")
     }
 
-    /// A name beside the input: a CSV file's stem, any other file's stem and extension, so
-    /// that `list.csv` and `list.xlsx` never share a results file (or its ledger).
     fn beside(&self, what: &str, extension: &str) -> PathBuf {
-        let stem = self
-            .input
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "input".into());
-        let stem = match self.input.extension().map(|e| e.to_string_lossy()) {
-            Some(e) if !e.eq_ignore_ascii_case("csv") => format!("{stem}-{e}"),
-            _ => stem,
-        };
-        self.input
-            .with_file_name(format!("{stem}-{what}.{extension}"))
+        beside(&self.input, what, extension)
     }
 
     /// The terminal command that continues this job's run: each word quoted for a POSIX
@@ -204,6 +192,23 @@ pub(super) enum CheckError {
     Columns(String),
     /// The file itself cannot be read.
     File(String),
+}
+
+/// A name beside `input`: a CSV file's stem, any other file's stem and extension, so that
+/// `list.csv` and `list.xlsx` never share a results file (or its ledger). Two names can still
+/// lead to one (`list.csv` and `list.CSV`, `book.xlsx` and `book-xlsx.csv`): the page keeps
+/// an upload under a name of its own results, and opens no file whose results another file
+/// in the folder would share (see `handlers::upload` and `handlers::open`).
+pub(super) fn beside(input: &Path, what: &str, extension: &str) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "input".into());
+    let stem = match input.extension().map(|e| e.to_string_lossy()) {
+        Some(e) if !e.eq_ignore_ascii_case("csv") => format!("{stem}-{e}"),
+        _ => stem,
+    };
+    input.with_file_name(format!("{stem}-{what}.{extension}"))
 }
 
 /// Checks every row (the CLI's validation pass), keeps the first rows with problems and

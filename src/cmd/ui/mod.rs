@@ -30,6 +30,9 @@ use jobs::Job;
 /// The largest upload taken: a million-row CRM export is about 100 MB.
 const UPLOAD_LIMIT: usize = 256 << 20;
 
+/// The largest form taken (the columns chosen, an instance typed in): its fields are short.
+const FORM_LIMIT: usize = 64 << 10;
+
 /// The most connections served at once: a browser opens a few. Later ones wait to be
 /// taken, so that no local process can use up the file handles a run needs.
 const CONNECTIONS_AT_MOST: usize = 64;
@@ -68,6 +71,9 @@ pub(super) struct App {
     opened_from: Mutex<Option<PathBuf>>,
     /// A message for the next page (an upload refused, columns to choose).
     notice: Mutex<Option<String>>,
+    /// Held while an upload is given its name: two at once never take names that would
+    /// share a results file.
+    placing: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -92,6 +98,7 @@ impl App {
             jobs: Mutex::new(Vec::new()),
             opened_from: Mutex::new(None),
             notice: Mutex::new(None),
+            placing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -123,7 +130,7 @@ impl App {
     }
 
     /// The input files in the folder, newest first.
-    fn recent(&self) -> Vec<String> {
+    fn inputs(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -140,7 +147,42 @@ impl App {
             })
             .collect();
         files.sort_by(|a, b| b.cmp(a));
-        files.into_iter().take(20).map(|(_, name)| name).collect()
+        files.into_iter().map(|(_, name)| name).collect()
+    }
+
+    /// Removes the uploads a stopped page or a crash left half-written (see
+    /// `handlers::keep`): those untouched for an hour, so that another page's upload into the
+    /// same folder goes on.
+    fn sweep_parts(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|at| {
+                at.elapsed()
+                    .is_ok_and(|age| age > Duration::from_secs(3600))
+            });
+            if name.starts_with(handlers::PART_PREFIX) && name.ends_with(".part") && stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    /// Another input file in the folder whose results file would be `name`'s (`list.csv`
+    /// and `list.CSV`), if there is one: compared without regard to case, as Windows and
+    /// macOS name files.
+    fn sharing_results(&self, name: &str) -> Option<String> {
+        let results = |name: &str| {
+            jobs::beside(&self.dir.join(name), "results", "csv")
+                .to_string_lossy()
+                .to_lowercase()
+        };
+        let own = results(name);
+        self.inputs()
+            .into_iter()
+            .find(|other| other != name && results(other) == own)
     }
 
     fn target(&self) -> Option<Target> {
@@ -185,7 +227,10 @@ impl App {
 fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(handlers::home))
-        .route("/upload", post(handlers::upload))
+        .route(
+            "/upload",
+            post(handlers::upload).layer(DefaultBodyLimit::max(app.upload_limit)),
+        )
         .route("/open", post(handlers::open))
         .route("/credentials", post(handlers::credentials))
         .route("/jobs/{id}", get(handlers::check))
@@ -202,7 +247,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/jobs/{id}/results.csv", get(handlers::results_csv))
         .route("/jobs/{id}/results.xlsx", get(handlers::results_xlsx))
         .route("/assets/{name}", get(handlers::asset))
-        .layer(DefaultBodyLimit::max(app.upload_limit))
+        // A form is a few fields: only an upload is big.
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             guard::guard,
@@ -225,12 +271,10 @@ pub fn run(args: &UiArgs) -> Result<Exit, Failure> {
         )));
     }
     let state_dir = super::common::state_dir()?;
-    let target = if args.sandbox {
-        Some(Target::Sandbox { instances: 1 })
-    } else {
-        super::common::credentials(&args.credentials, true)
-            .map_err(usage)?
-            .map(|credentials| Target::Api(vec![ApiInstance::single(credentials, &state_dir)]))
+    // As `send` takes them (`--instances` too); none yet: the page asks for one.
+    let target = match super::common::target(&args.credentials, args.sandbox, true)? {
+        Target::Unset => None,
+        target => Some(target),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -256,6 +300,7 @@ async fn serve(
         })?;
     let port = listener.local_addr().map_err(Failure::usage)?.port();
     let app = Arc::new(App::new(port, dir, state_dir, args.sandbox, target));
+    app.sweep_parts();
     let address = app.address();
     {
         // The first stdout line is the address; a closed stdout must not stop the page.

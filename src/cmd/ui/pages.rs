@@ -59,13 +59,8 @@ fn csrf(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
-/// Step 1: a file, uploaded or already in the folder.
-pub(super) fn upload(
-    csrf_token: &str,
-    recent: &[String],
-    error: Option<&str>,
-    dir: &str,
-) -> Markup {
+/// Step 1: a file, uploaded or already in the folder (`files`, newest first).
+pub(super) fn upload(csrf_token: &str, files: &[String], error: Option<&str>, dir: &str) -> Markup {
     layout(
         "Upload",
         "Upload",
@@ -82,23 +77,39 @@ pub(super) fn upload(
                 p.hint { "CSV, or an Excel or LibreOffice workbook; drop it here or choose it. It is kept in " code { (dir) } "." }
                 button type="submit" { "Check" }
             }
-            @if !recent.is_empty() {
+            @if !files.is_empty() {
                 h2 { "Or a file already in the folder" }
-                ul.recent {
-                    @for name in recent {
-                        li {
-                            form method="post" action="/open" {
-                                (csrf(csrf_token))
-                                input type="hidden" name="name" value=(name);
-                                button type="submit" aria-label={ "Open " (name) } { "Open" }
-                                " " (name)
-                            }
-                        }
+                (opening(csrf_token, &files[..files.len().min(NEWEST_SHOWN)]))
+                @if files.len() > NEWEST_SHOWN {
+                    details {
+                        summary { (plural((files.len() - NEWEST_SHOWN) as u64, "older file", "older files")) }
+                        (opening(csrf_token, &files[NEWEST_SHOWN..]))
                     }
                 }
             }
         },
     )
+}
+
+/// How many of the folder's files the first page lists before "older files".
+const NEWEST_SHOWN: usize = 20;
+
+/// A button to open each of `files`.
+fn opening(csrf_token: &str, files: &[String]) -> Markup {
+    html! {
+        ul.recent {
+            @for name in files {
+                li {
+                    form method="post" action="/open" {
+                        (csrf(csrf_token))
+                        input type="hidden" name="name" value=(name);
+                        button type="submit" aria-label={ "Open " (name) } { "Open" }
+                        " " (name)
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Step 2: which column is which field, or a value for every row.
@@ -170,6 +181,7 @@ pub(super) fn check(
     checked: &Checked,
     target: Option<&str>,
     resume: Option<&str>,
+    notice: Option<&str>,
 ) -> Markup {
     let tally = &checked.tally;
     layout(
@@ -177,6 +189,9 @@ pub(super) fn check(
         "Check",
         html! {
             h1 { "Check: " (job.name) }
+            @if let Some(notice) = notice {
+                p.error role="alert" { (notice) }
+            }
             p { (checked.format) }
             p.columns { "Columns: " (checked.columns.join(", ")) " " a href={ "/jobs/" (job.id) "/columns" } { "change" } }
             @for warning in &checked.warnings { p.warning { (warning) } }

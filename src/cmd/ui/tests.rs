@@ -92,6 +92,11 @@ impl Page {
         .into_bytes();
         body.extend_from_slice(bytes);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.upload_of(boundary, Body::from(body))
+    }
+
+    /// An upload whose multipart `body` (parts between `boundary`) is given whole.
+    fn upload_of(&self, boundary: &str, body: Body) -> Request<Body> {
         Request::post("/upload")
             .header(header::HOST, format!("127.0.0.1:{PORT}"))
             .header(header::COOKIE, self.cookie())
@@ -99,7 +104,7 @@ impl Page {
                 header::CONTENT_TYPE,
                 format!("multipart/form-data; boundary={boundary}"),
             )
-            .body(Body::from(body))
+            .body(body)
             .unwrap()
     }
 }
@@ -684,4 +689,227 @@ async fn the_browser_opens_a_page_only_its_owner_reads_gone_once_used() {
         .unwrap();
     assert_eq!(page.send(first).await.0, StatusCode::SEE_OTHER);
     assert!(!opened.exists(), "gone once the secret is used");
+}
+
+/// Two names whose results files would be one (`list.csv` and `list.CSV`, `book.xlsx` and
+/// `book-xlsx.csv`): the upload is kept under a name of its own results, and a pair put in
+/// the folder by hand is not opened (a hostile audit's finding: the second file's run took
+/// over the first's results and ledger).
+#[tokio::test]
+async fn two_files_never_share_a_results_file() {
+    let page = page();
+    let csv = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/contacts-clean.csv"
+    ))
+    .unwrap();
+    for (first, second, kept) in [
+        ("list.csv", "list.CSV", "list-2.CSV"),
+        ("book-xlsx.csv", "book.xlsx", "book-2.xlsx"),
+        ("notes-TXT.csv", "notes.TXT", "notes-2.TXT"),
+    ] {
+        std::fs::write(page.app.dir.join(first), &csv).unwrap();
+        let (status, headers, _) = page.send(page.upload(second, &csv)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{second}");
+        let job = headers[header::LOCATION].to_str().unwrap();
+        let job = page.app.job(job.trim_start_matches("/jobs/")).unwrap();
+        assert_eq!(job.input, page.app.dir.join(kept), "{second}");
+        assert_ne!(
+            job.results(),
+            jobs::beside(&page.app.dir.join(first), "results", "csv"),
+            "{second}"
+        );
+        assert!(!page.app.dir.join(second).exists(), "{second}");
+    }
+    // Put there by hand: neither is opened, and the page says why.
+    std::fs::write(page.app.dir.join("pair.csv"), &csv).unwrap();
+    std::fs::write(page.app.dir.join("pair.CSV"), &csv).unwrap();
+    let (_, headers, _) = page
+        .send(page.post_form("/open", &[("csrf", &page.app.csrf), ("name", "pair.CSV")]))
+        .await;
+    assert_eq!(headers[header::LOCATION], "/");
+    let (_, _, body) = page.send(page.get("/")).await;
+    let html = Html::parse_document(&body);
+    let alert = text(&select(&html, "[role=alert]")[0]);
+    assert!(
+        alert.contains("would share one results file, pair-results.csv"),
+        "{alert}"
+    );
+}
+
+/// An upload cut short — the page stopped under it, or the machine — leaves no file under an
+/// input's name (a hostile audit's finding: half a list was offered as a file after a
+/// restart), and the next page removes what it left once it is an hour old.
+#[tokio::test]
+async fn an_upload_cut_short_is_never_offered_as_a_file() {
+    use futures_util::StreamExt;
+    let page = page();
+    let boundary = "greenbulk-test-boundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"half.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nchatId,phoneContact,firstName\n79161234567,79031234567,Ann\n",
+        page.app.csrf
+    );
+    // The body's first part arrives, and the rest never does.
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) })
+        .chain(futures_util::stream::pending());
+    let upload = page
+        .router
+        .clone()
+        .oneshot(page.upload_of(boundary, Body::from_stream(body)));
+    // The page stops with the upload under way: its task is dropped.
+    let parts = || {
+        std::fs::read_dir(&page.app.dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(handlers::PART_PREFIX))
+            .collect::<Vec<_>>()
+    };
+    let mut upload = Box::pin(upload);
+    let mut begun = false;
+    for _ in 0..500 {
+        if tokio::time::timeout(Duration::from_millis(10), &mut upload)
+            .await
+            .is_ok()
+        {
+            panic!("the upload cannot end: its body never does");
+        }
+        if !parts().is_empty() {
+            begun = true;
+            break;
+        }
+    }
+    assert!(begun, "the upload is being written");
+    drop(upload);
+    assert!(!page.app.dir.join("half.csv").exists());
+    assert!(page.app.inputs().is_empty(), "{:?}", page.app.inputs());
+    // An hour later, the next page removes it.
+    let part = page.app.dir.join(&parts()[0]);
+    std::fs::File::options()
+        .write(true)
+        .open(&part)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+    page.app.sweep_parts();
+    assert!(parts().is_empty());
+}
+
+/// Any file in the folder can be opened, not only the newest the first page lists; forms
+/// are small; the credentials typed in are checked and the Check page says what is wrong,
+/// naming the form's fields; and the address's secret leads to the page's own path only.
+#[tokio::test]
+async fn the_page_opens_any_file_takes_small_forms_and_says_where_it_was_asked() {
+    let page = page_with(|app| {
+        app.sandbox = false;
+        *lock(&app.target) = None;
+    });
+    let csv = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/contacts-clean.csv"
+    ))
+    .unwrap();
+    for n in 0..25 {
+        let path = page.app.dir.join(format!("f{n:02}.csv"));
+        std::fs::write(&path, &csv).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600 - n * 60))
+            .unwrap();
+    }
+    // The newest 20 listed, the others under "older files".
+    let (_, _, body) = page.send(page.get("/")).await;
+    let html = Html::parse_document(&body);
+    assert_eq!(
+        select(&html, "body > main > ul.recent li").len(),
+        20,
+        "{body}"
+    );
+    assert_eq!(text(&select(&html, "details summary")[0]), "5 older files");
+    let older: Vec<String> = select(&html, "details li").iter().map(text).collect();
+    assert!(older.contains(&"Open f00.csv".to_string()), "{older:?}");
+    let (_, headers, _) = page
+        .send(page.post_form("/open", &[("csrf", &page.app.csrf), ("name", "f00.csv")]))
+        .await;
+    let job = headers[header::LOCATION].to_str().unwrap().to_string();
+    assert!(job.starts_with("/jobs/"), "{job}");
+
+    let name = "n".repeat(100 << 10);
+    let (status, _, _) = page
+        .send(page.post_form("/open", &[("csrf", &page.app.csrf), ("name", &name)]))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (status, headers, _) = page
+        .send(page.post_form(
+            "/credentials",
+            &[
+                ("csrf", &page.app.csrf),
+                ("back", &job),
+                ("api_url", "https://7103.api.greenapi.com"),
+                ("id_instance", "abc"),
+                ("token", "0123abcd"),
+            ],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], job.as_str());
+    let (_, _, body) = page.send(page.get(&job)).await;
+    let html = Html::parse_document(&body);
+    let alert = text(&select(&html, "[role=alert]")[0]);
+    assert!(alert.starts_with("idInstance"), "{alert}");
+    assert!(!alert.contains("--id-instance"), "{alert}");
+
+    let (_, headers, _) = page
+        .send(
+            Request::get(format!("//evil.example/?token={}", page.app.secret))
+                .header(header::HOST, format!("127.0.0.1:{PORT}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(headers[header::LOCATION], "/");
+    assert_eq!(
+        handlers::safe_name(&format!("{}.xlsx", "ж".repeat(200))).map(|n| n.len()),
+        Some(150 + ".xlsx".len())
+    );
+}
+
+/// A page started for several instances sends from them all (a hostile audit's finding:
+/// `ui --instances` was taken and the run went from one).
+#[tokio::test]
+async fn a_page_for_several_instances_sends_from_them_all() {
+    let page = page_with(|app| *lock(&app.target) = Some(Target::Sandbox { instances: 3 }));
+    let rows: String = (0..12)
+        .map(|n| format!("791612345{n:02},790312345{n:02},Name{n}\n"))
+        .collect();
+    let csv = format!("chatId,phoneContact,firstName\n{rows}");
+    let (_, headers, _) = page.send(page.upload("many.csv", csv.as_bytes())).await;
+    let job = headers[header::LOCATION].to_str().unwrap().to_string();
+    page.send(page.get(&job)).await;
+    let (status, _, _) = page
+        .send(page.post_form(&format!("{job}/send"), &[("csrf", &page.app.csrf)]))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let id = job.trim_start_matches("/jobs/");
+    let run = lock(&page.app.job(id).unwrap().run).clone().unwrap();
+    let mut ended = run.ended.subscribe();
+    ended.wait_for(|ended| *ended).await.unwrap();
+    let mut reader = csv::Reader::from_path(page.app.dir.join("many-results.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let (status, instance) = (
+        header.iter().position(|h| h == "status").unwrap(),
+        header.iter().position(|h| h == "instance").unwrap(),
+    );
+    let mut instances = std::collections::BTreeSet::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        assert_eq!(&record[status], "sent", "{record:?}");
+        instances.insert(record[instance].to_string());
+    }
+    assert!(instances.len() > 1, "{instances:?}");
 }
