@@ -154,7 +154,12 @@ fn cookie_is_ours(headers: &HeaderMap, name: &str, secret: &str) -> bool {
 pub(super) fn refuse(status: StatusCode, why: &str) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            // A connection refused once is not kept for more: a program without the secret
+            // cannot hold one open (see `serve_until`).
+            (header::CONNECTION, "close"),
+        ],
         format!("greenbulk: {why}\n"),
     )
         .into_response()

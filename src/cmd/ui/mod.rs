@@ -10,6 +10,7 @@ mod pages;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -342,11 +343,38 @@ async fn serve(
     Ok(Exit::Success)
 }
 
+/// The connections that have not sent a request yet, oldest first, each with what closes it.
+#[derive(Default)]
+struct Silent(Mutex<VecDeque<(u64, tokio::sync::oneshot::Sender<()>)>>);
+
+impl Silent {
+    fn add(&self, id: u64) -> tokio::sync::oneshot::Receiver<()> {
+        let (close, closed) = tokio::sync::oneshot::channel();
+        lock(&self.0).push_back((id, close));
+        closed
+    }
+
+    /// Connection `id` sent a request (or ended).
+    fn spoke(&self, id: u64) {
+        lock(&self.0).retain(|(held, _)| *held != id);
+    }
+
+    /// Closes the connection silent longest, if there is one.
+    fn close_oldest(&self) {
+        if let Some((_, close)) = lock(&self.0).pop_front() {
+            let _ = close.send(());
+        }
+    }
+}
+
 /// Serves the page until `stop`; then stops the runs still going (as Ctrl-C stops a
 /// terminal run: what is in flight is recorded), waits for their ends, and gives the
 /// connections still open [`CLOSING_WITHIN`] to finish. No connection holds the page open:
 /// one that does not send its request's headers within [`App::headers_within`] is closed,
-/// and at most [`App::connections_at_most`] are served at once.
+/// and at most [`App::connections_at_most`] are served at once; when every one is taken, a
+/// new connection closes the one that has been silent longest (one that never sent a
+/// request), so that a program opening connections and sending nothing cannot keep the
+/// browser out.
 async fn serve_until(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
@@ -357,13 +385,10 @@ async fn serve_until(
 
     let router = router(app.clone());
     let slots = Arc::new(tokio::sync::Semaphore::new(app.connections_at_most));
+    let silent = Arc::new(Silent::default());
     let (closing, _) = tokio::sync::watch::channel(false);
     tokio::pin!(stop);
-    loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            () = &mut stop => break,
-        };
+    for id in 0u64.. {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -375,9 +400,26 @@ async fn serve_until(
             },
             () = &mut stop => break,
         };
-        let service = TowerToHyperService::new(router.clone());
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                silent.close_oldest();
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                    () = &mut stop => break,
+                }
+            }
+        };
+        let mut evicted = silent.add(id);
+        let speaking = silent.clone();
+        let inner = TowerToHyperService::new(router.clone());
+        let service = hyper::service::service_fn(move |request| {
+            speaking.spoke(id);
+            hyper::service::Service::call(&inner, request)
+        });
         let mut closed = closing.subscribe();
         let within = app.headers_within;
+        let gone = silent.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let connection = hyper::server::conn::http1::Builder::new()
@@ -385,11 +427,17 @@ async fn serve_until(
                 .header_read_timeout(within)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                _ = closed.wait_for(|closed| *closed) => connection.as_mut().graceful_shutdown(),
+            let closing = tokio::select! {
+                _ = connection.as_mut() => false,
+                // Silent longest when the slots ran out: it makes room.
+                Ok(()) = &mut evicted => false,
+                _ = closed.wait_for(|closed| *closed) => true,
+            };
+            if closing {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
             }
-            let _ = connection.await;
+            gone.spoke(id);
         });
     }
     drop(listener);

@@ -466,6 +466,57 @@ async fn a_connection_that_sends_no_request_is_closed_and_no_more_than_so_many_a
     tokio::time::timeout(bound, served).await.unwrap().unwrap();
 }
 
+/// A program that keeps every slot with connections that send nothing (or a request without
+/// the secret, then nothing more) does not keep the browser out until they time out: a new
+/// connection closes the one silent longest, and a refused one is closed at once (a hostile
+/// audit's finding: 400 idle connections held the page for as long as they liked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_send_nothing_cannot_keep_the_browser_out() {
+    use tokio::io::AsyncWriteExt;
+    let page = page_with(|app| {
+        app.connections_at_most = 4;
+        // Far longer than the test may take: only being closed frees a slot in time.
+        app.headers_within = Duration::from_secs(600);
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(serve_until(listener, page.app.clone(), async {
+        let _ = stopped.await;
+    }));
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+        page.cookie()
+    );
+    // Connections that send nothing; then connections refused (no secret) kept open for more.
+    for refused in [false, true] {
+        let mut held = Vec::new();
+        for _ in 0..12 {
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            if refused {
+                let bare = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n\r\n");
+                stream.write_all(bare.as_bytes()).await.unwrap();
+            }
+            held.push(stream);
+        }
+        let answered =
+            tokio::time::timeout(Duration::from_secs(60), over_a_socket(address, &request))
+                .await
+                .expect("answered while the others still hold their connections")
+                .unwrap();
+        assert!(
+            answered.starts_with("HTTP/1.1 200"),
+            "refused: {refused}: {answered}"
+        );
+        drop(held);
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), served)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_page_stops_its_runs_whatever_connections_are_open() {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
