@@ -65,8 +65,10 @@ pub(crate) struct Lane {
     pub(crate) events: Events,
     pub(crate) halt: Halt,
     pub(crate) run: Halt,
-    /// The window, pace and cap each card passes before it goes (none: nothing holds it).
-    pub(crate) gate: Option<Gate>,
+    /// The window, pace and cap each card passes before it goes, each attempt (a retry too),
+    /// one card at a time: held from its decision until its request leaves, so that what
+    /// the gate counts as gone is what left (none: nothing holds it).
+    pub(crate) gate: Option<tokio::sync::Mutex<Gate>>,
     /// The schedule, for the daily cap counted again as each card is claimed.
     pub(crate) schedule: Option<Arc<Schedule>>,
     /// The instance's state when the run asked before sending.
@@ -298,10 +300,9 @@ impl Journal for Arc<Shared> {
 
 /// Sends every job from `jobs` until they run out or the lane is halted (the caller halts
 /// it on Ctrl-C; a fatal answer halts it from within).
-pub(crate) async fn run(mut lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
+pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
     let settings = lane.settings.clone();
     let halt = lane.halt.clone();
-    let mut gate = lane.gate.take();
     let shared = Arc::new(lane);
     let watcher = settings
         .state_every
@@ -319,25 +320,12 @@ pub(crate) async fn run(mut lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sendin
 
     let permits = Arc::new(Semaphore::new(settings.concurrency as usize));
     let mut tasks = JoinSet::new();
-    let mut held = None;
     loop {
         let job = tokio::select! {
             job = jobs.recv() => job,
             _ = halt.until_halted() => None,
         };
         let Some(job) = job else { break };
-        if let Some(gate) = &mut gate {
-            match admit(gate, &shared).await {
-                Admitted::Go => {}
-                Admitted::Held(reason) => {
-                    // This job and those behind it stay pending, saying why; those let
-                    // through before it still go.
-                    held = Some(reason);
-                    break;
-                }
-                Admitted::Halted => break,
-            }
-        }
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("never closed"),
             _ = halt.until_halted() => break,
@@ -361,10 +349,7 @@ pub(crate) async fn run(mut lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sendin
         shared.fault(format!("cannot write the sent-card history: {e}"));
     }
     Sending {
-        stop: halt
-            .stop()
-            .or(held.map(Stop::Held))
-            .unwrap_or(Stop::Finished),
+        stop: halt.stop().unwrap_or(Stop::Finished),
         achieved_rate,
     }
 }
@@ -375,6 +360,34 @@ enum Admitted {
     Held(String),
     /// The lane was halted while the card waited.
     Halted,
+}
+
+/// A row's turn to go, through the gate when the lane has one: the gate is held from its
+/// decision until the dispatcher answers, and told that the card went only when its request
+/// may leave. A card the gate holds back for good halts the lane (this row and those behind
+/// it stay pending, saying why; those that left before it are answered as they come).
+async fn turn(
+    shared: &Shared,
+    turns: &mpsc::UnboundedSender<Turn>,
+    attempt: Attempt,
+) -> Option<Go> {
+    let Some(gate) = &shared.gate else {
+        return Turn::take(turns, attempt).await;
+    };
+    let mut gate = gate.lock().await;
+    match admit(&mut gate, shared).await {
+        Admitted::Go => {}
+        Admitted::Held(reason) => {
+            shared.halt.halt(Stop::Held(reason));
+            return None;
+        }
+        Admitted::Halted => return None,
+    }
+    let go = Turn::take(turns, attempt).await;
+    if let Some(Go::Send { .. }) = go {
+        gate.went(shared.clock.now());
+    }
+    go
 }
 
 /// Holds a card until the schedule lets it go (the window, the pace), saying at once until
@@ -392,10 +405,7 @@ async fn admit(gate: &mut Gate, shared: &Shared) -> Admitted {
                 .unwrap_or(u64::MAX)
         };
         match gate.decide(now, &mut sent_between) {
-            Decision::Go => {
-                gate.went(now);
-                return Admitted::Go;
-            }
+            Decision::Go => return Admitted::Go,
             Decision::Hold(reason) => return Admitted::Held(reason),
             Decision::Wait { until, closed } => {
                 if closed && told != Some(until) {
@@ -455,7 +465,7 @@ async fn watch_state(shared: Arc<Shared>, every: Duration) {
 async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, mut job: Job) {
     let (key, row) = (job.attempt.key, job.attempt.row);
     for attempt in 1..=shared.settings.max_attempts {
-        match Turn::take(turns, job.attempt.clone()).await {
+        match turn(shared, turns, job.attempt.clone()).await {
             None => return,
             Some(Go::Taken) => {
                 shared.tell(row, RowOutcome::Taken);

@@ -67,7 +67,7 @@ impl Rate {
     }
 
     /// The even spacing between two requests.
-    fn interval(self) -> Duration {
+    pub(crate) fn interval(self) -> Duration {
         self.window() / self.count
     }
 }

@@ -595,7 +595,9 @@ impl Run<'_> {
                 events: events.clone(),
                 halt: Halt::new(),
                 run: run_halt.clone(),
-                gate: gates[lane].take(),
+                gate: gates[lane]
+                    .take()
+                    .map(|gate| tokio::sync::Mutex::new(gate.spaced(rates[lane].interval()))),
                 schedule: schedule.is_active().then(|| schedule.clone()),
                 state: states[lane].clone().unwrap_or_default(),
                 clock: self.clock,

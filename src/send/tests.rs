@@ -444,6 +444,70 @@ async fn no_card_is_queued_that_would_leave_after_the_window_and_the_rest_wait_f
     assert_eq!(waited, [moscow("2026-11-30T09:00")]);
 }
 
+/// A rate slower than the queue: each card is judged by the window when the rate lets it
+/// leave, not when it was read (a hostile audit's finding: at 12 a minute, 18 cards were let
+/// through ahead of the rate and left after the window closed).
+#[tokio::test(start_paused = true)]
+async fn a_slow_rate_never_carries_a_card_past_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    // Friday 17:59:00: a minute left, one card every 5 s.
+    let mut options = scheduled(dir.path(), 30, "2026-11-27T17:59:00", working_hours(true));
+    options.settings.rate = "12/min".parse().unwrap();
+    let started = Instant::now();
+    let fake = FakeGateway::accepting("1101000001");
+    let (outcome, _) = run(options, vec![fake.clone()], Cancel::new()).await;
+    let finished = finished(outcome);
+    assert!(
+        matches!(finished.stop, Stop::Held(_)),
+        "{:?}",
+        finished.stop
+    );
+    let sent = finished.counts.unwrap().sent;
+    assert!(
+        (10..=12).contains(&sent),
+        "{sent} in a minute at 12 a minute"
+    );
+    let wall = |at: Instant| {
+        moscow("2026-11-27T17:59:00")
+            .checked_add(jiff::SignedDuration::try_from(at - started).unwrap())
+            .unwrap()
+    };
+    let window = working_hours(true).window.unwrap();
+    for (at, _) in fake.received() {
+        assert!(window.is_open(wall(at)), "a card left at {}", wall(at));
+    }
+}
+
+/// A card GREEN-API answers "not now" (429) is tried again through the window and the pace
+/// like any other (a hostile audit's finding: retries went 60 ms apart under a 1 s pace).
+#[tokio::test(start_paused = true)]
+async fn a_retried_card_keeps_to_the_pace() {
+    let dir = tempfile::tempdir().unwrap();
+    let pace = Schedule {
+        pace: Some("8s..20s".parse().unwrap()),
+        ..Schedule::default()
+    };
+    let options = scheduled(dir.path(), 8, "2026-11-27T10:00", pace);
+    // Every third request is refused for now.
+    let fake = FakeGateway::new("1101000001", |n| match n % 3 {
+        1 => Answer::Retry {
+            reason: "429 Too Many Requests".into(),
+        },
+        _ => Answer::Sent {
+            id_message: format!("{n:020X}"),
+        },
+    });
+    let (outcome, _) = run(options, vec![fake.clone()], Cancel::new()).await;
+    assert_eq!(finished(outcome).counts.unwrap().sent, 8);
+    let at: Vec<Instant> = fake.received().iter().map(|(at, _)| *at).collect();
+    assert!(at.len() > 8, "some were tried again");
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|g| *g >= Duration::from_secs(8)),
+        "{gaps:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn outside_the_window_with_exit_outside_window_nothing_goes_and_the_rest_is_held() {
     let dir = tempfile::tempdir().unwrap();

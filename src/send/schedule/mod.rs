@@ -89,6 +89,10 @@ pub(crate) struct Gate {
     mean: bool,
     /// The day counted for the cap, and the cards sent on it.
     today: Option<(Date, u64)>,
+    /// The run's rate, as the least time between two cards (see [`Gate::spaced`]), and when
+    /// the last one went.
+    spacing: Duration,
+    last_went: Option<Timestamp>,
 }
 
 impl Gate {
@@ -109,7 +113,16 @@ impl Gate {
             rng: fastrand::Rng::new(),
             mean: false,
             today: None,
+            spacing: Duration::ZERO,
+            last_went: None,
         }
+    }
+
+    /// The gate of a run that lets a card leave at most every `spacing` (its rate): a card
+    /// is decided on when the rate lets it leave, not before, so that the window is judged
+    /// at the moment the card goes.
+    pub(crate) fn spaced(self, spacing: Duration) -> Gate {
+        Gate { spacing, ..self }
     }
 
     /// What to do with the next card at `now`. `sent_between(from, to)`: how many cards
@@ -131,6 +144,14 @@ impl Gate {
                      (--daily-cap); --resume sends the rest on another day"
                 ));
             }
+        }
+        if let Some(last) = self.last_went
+            && now < add(last, self.spacing)
+        {
+            return Decision::Wait {
+                until: add(last, self.spacing),
+                closed: false,
+            };
         }
         if let Some(window) = &schedule.window {
             let (opens, closes) = window.stretch(now);
@@ -171,6 +192,7 @@ impl Gate {
 
     /// A card was let through at `now`.
     pub(crate) fn went(&mut self, now: Timestamp) {
+        self.last_went = Some(now);
         self.queue_free_at = add(now.max(self.queue_free_at), self.delay);
         if let Some(pace) = self.schedule.pace {
             let interval = if self.mean {

@@ -156,17 +156,23 @@ impl Window {
 
     /// The stretch that opens on `day`.
     fn stretch_of(&self, day: Date) -> (Timestamp, Timestamp) {
-        let at = |date: Date, time: Time| {
-            // A time a clock change skips is read as the moment after the gap.
-            date.to_datetime(time)
-                .to_zoned(self.tz.clone())
-                .map_or(Timestamp::MAX, |z| z.timestamp())
+        // A time a clock change skips, or shows twice, is read on the safe side: an opening
+        // as the later moment (after the gap), a closing as the earlier (before the gap, at
+        // its first showing), so that the window is never longer than the clock says.
+        let at = |date: Date, time: Time, closing: bool| {
+            let moment = self.tz.to_ambiguous_timestamp(date.to_datetime(time));
+            let moment = if closing {
+                moment.earlier()
+            } else {
+                moment.later()
+            };
+            moment.unwrap_or(Timestamp::MAX)
         };
-        let opens = at(day, self.from);
+        let opens = at(day, self.from, false);
         let closes = if self.to > self.from {
-            at(day, self.to)
+            at(day, self.to, true)
         } else {
-            at(day.tomorrow().unwrap_or(day), self.to)
+            at(day.tomorrow().unwrap_or(day), self.to, true)
         };
         (opens, closes)
     }
@@ -287,6 +293,20 @@ mod tests {
         let gap = window("02:30-04:00", "sun", "Europe/Berlin");
         let (opens, _) = gap.stretch(at("2026-03-29T00:00", "Europe/Berlin"));
         assert_eq!(opens, at("2026-03-29T03:30", "Europe/Berlin"));
+        // One closing in the skipped hour closes before it: the clock never shows 02:30 that
+        // day, and what goes after the jump is past it (a hostile audit's finding: it closed
+        // at 03:30 summer time, an hour late).
+        let closing = window("01:00-02:30", "sun", "Europe/Berlin");
+        let (_, closes) = closing.stretch(at("2026-03-29T00:00", "Europe/Berlin"));
+        assert!(
+            closes <= at("2026-03-29T03:00", "Europe/Berlin"),
+            "{closes}"
+        );
+        assert!(!closing.is_open(at("2026-03-29T03:00", "Europe/Berlin")));
+        // One closing in the hour shown twice closes at its first showing.
+        let twice = window("01:00-02:30", "sun", "Europe/Berlin");
+        let (opens, closes) = twice.stretch(at("2026-10-25T00:00", "Europe/Berlin"));
+        assert_eq!((closes - opens).get_seconds(), 90 * 60);
     }
 
     #[test]
