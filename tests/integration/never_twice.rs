@@ -834,3 +834,37 @@ fn a_damaged_sent_card_history_is_said() {
         "{run:?}"
     );
 }
+
+/// A history emptied (a disk that lost what was written, or by hand) is refused, not taken
+/// for a new one: taking it so would send every card again (a hostile audit's finding: all
+/// 30 went twice). A history greenbulk begins is never empty: its header is on disk before it
+/// takes its name.
+#[test]
+fn an_emptied_sent_card_history_is_refused_not_taken_for_a_new_one() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "a.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let histories: Vec<_> = std::fs::read_dir(dir.path("state/greenbulk"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("cards-"))
+        .collect();
+    let history = histories
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "bin"))
+        .expect("the instance's history");
+    assert!(
+        histories
+            .iter()
+            .all(|p| !p.to_string_lossy().ends_with(".new")),
+        "nothing half-made left: {histories:?}"
+    );
+    std::fs::write(history, "").unwrap();
+    let run = dir.send(&sandbox, &send_args("in.csv", "b.csv", &[]));
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("it is empty"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice: {run:?}");
+}

@@ -161,16 +161,55 @@ impl SentCards {
             error,
         };
         std::fs::create_dir_all(state_dir).map_err(failed)?;
+        SentCards::create_whole(&path).map_err(failed)?;
         // Not in append mode: a slot is rewritten in place when its answer comes, and Linux
         // appends every write to a file opened for appending, whatever its offset.
         let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
             .read(true)
             .write(true)
             .open(&path)
             .map_err(failed)?;
         SentCards::load(id_instance, path.clone(), Some(file), true, part).map_err(failed)
+    }
+
+    /// Makes a new history at `path`, when there is none, whole or not at all: its header
+    /// written to a file of its own and on disk before it takes the name (never over a file
+    /// another run made meanwhile). An empty history is then never one greenbulk began: it
+    /// is refused as damaged (see [`SentCards::start`]). On a file system without hard links
+    /// the file is made in place, as it was before.
+    fn create_whole(path: &Path) -> std::io::Result<()> {
+        if path.exists() {
+            return Ok(());
+        }
+        let mut new = path.as_os_str().to_owned();
+        new.push(format!(".{:016x}.new", fastrand::u64(..)));
+        let new = PathBuf::from(new);
+        let made = (|| {
+            let mut file = OpenOptions::new().write(true).create_new(true).open(&new)?;
+            file.write_all(MAGIC)?;
+            file.sync_all()?;
+            match std::fs::hard_link(&new, path) {
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+                Err(_) => {
+                    // No hard links here: the header written in place, under the lock.
+                    let file = OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .read(true)
+                        .write(true)
+                        .open(path)?;
+                    file.lock()?;
+                    if file.metadata()?.len() == 0 {
+                        write_at(&file, MAGIC, 0)?;
+                        file.sync_all()?;
+                    }
+                    file.unlock()
+                }
+                Ok(()) => Ok(()),
+            }
+        })();
+        let _ = std::fs::remove_file(&new);
+        made
     }
 
     /// Reads the history of `id_instance` without changing it (none yet: empty).
@@ -256,16 +295,18 @@ impl SentCards {
         self.file.as_ref().expect("a history with slots has a file")
     }
 
-    /// Writes the header of a new file, or checks an existing one's.
+    /// Checks the header: a history is made whole (see [`SentCards::create_whole`]), so an
+    /// empty one was emptied — by a disk that lost what was written, or by hand — and the
+    /// cards it knew are not known any more: taking it for a new one would send them again.
     fn start(&mut self) -> std::io::Result<()> {
         let mut file = self.file();
         let length = file.metadata()?.len();
         if length == 0 {
-            if self.writable {
-                write_at(file, MAGIC, 0)?;
-            }
-            self.read_to = if self.writable { MAGIC.len() as u64 } else { 0 };
-            return Ok(());
+            return Err(std::io::Error::other(
+                "it is empty: a disk or a crash emptied it, and the cards it knew (to send none \
+                 twice) are not known any more. Restore it from a backup; or delete it to start \
+                 a new history, knowing that cards sent before may then be sent again",
+            ));
         }
         let mut magic = [0u8; 16];
         file.seek(SeekFrom::Start(0))?;
