@@ -23,6 +23,12 @@ pub trait Gateway: Send + Sync {
     fn reserve_sends(&self, count: usize) -> Result<usize, Duration> {
         Ok(count)
     }
+    /// Takes the next `--pace` slot on the instance, `interval` after the last one any run
+    /// on this machine took: how long to wait for it (a pace holds for the number, not only
+    /// for each run).
+    fn pace_slot(&self, _interval: Duration) -> Duration {
+        Duration::ZERO
+    }
     /// `getStateInstance`.
     fn state(&self) -> Call<'_, Result<String, CallError>>;
     /// `getSettings`' `delaySendMessagesMilliseconds`.
@@ -56,6 +62,10 @@ impl Gateway for Client {
 
     fn reserve_sends(&self, count: usize) -> Result<usize, Duration> {
         Client::reserve_sends(self, count)
+    }
+
+    fn pace_slot(&self, interval: Duration) -> Duration {
+        Client::pace_slot(self, interval)
     }
 
     fn state(&self) -> Call<'_, Result<String, CallError>> {

@@ -128,6 +128,12 @@ impl Client {
         }
     }
 
+    /// Takes the next `--pace` slot on the instance, `interval` after the one the last card
+    /// of any run on this machine took: how long to wait for it.
+    pub fn pace_slot(&self, interval: Duration) -> Duration {
+        self.spacing.reserve_after("pace", interval)
+    }
+
     /// POSTs one sendContact body and classifies the outcome.
     pub async fn send_contact(&self, body: Vec<u8>) -> Answer {
         let request = self

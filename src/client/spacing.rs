@@ -68,19 +68,25 @@ impl Spacing {
 
     /// Reserves the next slot for `method` and returns how long to wait for it.
     pub(crate) fn reserve(&self, method: &str) -> Duration {
-        let Some(interval) = min_interval(method) else {
-            return Duration::ZERO;
-        };
+        match min_interval(method) {
+            Some(interval) => self.reserve_after(method, interval),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// Reserves the next slot of `key`, `interval` after the last one any run took (or now),
+    /// and returns how long to wait for it: a method's calls, or `--pace`'s cards.
+    pub(crate) fn reserve_after(&self, key: &str, interval: Duration) -> Duration {
         let now = unix_millis();
         let mut last = lock(&self.last);
         let shared = self.file.as_ref().and_then(|path| {
-            reserve_in_file(path, method, now, interval, last.get(method).copied()).ok()
+            reserve_in_file(path, key, now, interval, last.get(key).copied()).ok()
         });
         let slot = shared.unwrap_or_else(|| {
-            last.get(method)
+            last.get(key)
                 .map_or(now, |t| (t + interval.as_millis() as u64).max(now))
         });
-        last.insert(method.to_string(), slot);
+        last.insert(key.to_string(), slot);
         Duration::from_millis(slot.saturating_sub(now))
     }
 
@@ -165,7 +171,14 @@ pub(crate) struct SendWindow {
     path: PathBuf,
     /// Opened at the first request and kept: a batch costs a lock, a read and a write.
     file: Mutex<Option<std::fs::File>>,
+    /// Since when another run has held the file's lock, while it does.
+    busy_since: Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a run waits for another that holds the window's lock (a lock is held for
+/// microseconds: one held longer is a run stopped with SIGSTOP, or starved by a loaded
+/// machine) before it goes on at its own pace.
+const BUSY_AT_MOST: Duration = Duration::from_secs(30);
 
 /// The window GREEN-API counts in, and the margin the pacer keeps for the network's jitter.
 const SEND_WINDOW: Duration =
@@ -176,6 +189,7 @@ impl SendWindow {
         SendWindow {
             path,
             file: Mutex::new(None),
+            busy_since: Mutex::new(None),
         }
     }
 
@@ -190,8 +204,9 @@ impl SendWindow {
         let Ok(mut file) = file else {
             return Ok(count);
         };
-        // A lock is held for microseconds; one held longer (a run stopped with SIGSTOP) is
-        // waited for a little, then this batch keeps to the run's own pace.
+        // A lock is held for microseconds; one held longer is waited for (nothing goes
+        // meanwhile: the other run's requests may be using the second), up to
+        // [`BUSY_AT_MOST`], then this run keeps to its own pace.
         let mut locked = file.try_lock();
         for _ in 0..20 {
             if !matches!(locked, Err(std::fs::TryLockError::WouldBlock)) {
@@ -200,10 +215,25 @@ impl SendWindow {
             std::thread::sleep(Duration::from_millis(1));
             locked = file.try_lock();
         }
-        if locked.is_err() {
-            *kept = Some(file);
-            return Ok(count);
+        let mut busy = lock(&self.busy_since);
+        match locked {
+            Ok(()) => *busy = None,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                *kept = Some(file);
+                let since = *busy.get_or_insert_with(std::time::Instant::now);
+                return if since.elapsed() < BUSY_AT_MOST {
+                    Err(Duration::from_millis(10))
+                } else {
+                    Ok(count)
+                };
+            }
+            // A file system without locks: the run's own pace.
+            Err(std::fs::TryLockError::Error(_)) => {
+                *kept = Some(file);
+                return Ok(count);
+            }
         }
+        drop(busy);
         let taken = reserve_in(&mut file, count, unix_millis());
         let taken = file.unlock().and(taken);
         match taken {
@@ -333,6 +363,22 @@ mod tests {
         // Methods without a documented limit never wait.
         assert_eq!(spacing.leave_at("sendContact", t), Duration::ZERO);
         assert_eq!(spacing.leave_at("sendContact", t), Duration::ZERO);
+    }
+
+    /// Another run holding the window's lock longer than a moment (stopped, or starved by
+    /// a loaded machine): this run waits rather than send as if alone (a hostile audit's
+    /// finding: two runs at 50 a second then sent 100 in one).
+    #[test]
+    fn a_run_waits_while_another_holds_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sends-1101000001.bin");
+        let window = SendWindow::new(path.clone());
+        assert_eq!(window.reserve(10), Ok(10));
+        let holder = open_shared(&path).unwrap();
+        holder.lock().unwrap();
+        assert!(window.reserve(10).is_err(), "waits while the lock is held");
+        holder.unlock().unwrap();
+        assert_eq!(window.reserve(10), Ok(10));
     }
 
     #[test]

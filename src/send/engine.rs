@@ -343,6 +343,15 @@ pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
     while tasks.join_next().await.is_some() {}
     if let Some(watcher) = watcher {
         watcher.abort();
+        // A run shorter than the watch's first look is looked at once at its end: cards
+        // queued on a number WhatsApp flagged meanwhile sit in its queue, and the run says
+        // so (exit 4) rather than end as if all were well.
+        if !halt.halted() && shared.counters.sent.load(Ordering::Relaxed) > 0 {
+            let state = shared.gateway.state().await;
+            if let Some(reason) = state_stops(&shared, state, &shared.state) {
+                halt.halt(Stop::Fatal(reason));
+            }
+        }
     }
     let achieved_rate = dispatcher.await.unwrap_or(None);
     if let Err(e) = read(&shared.cards).sync() {
@@ -395,6 +404,8 @@ async fn turn(
 /// `--exit-outside-window`).
 async fn admit(gate: &mut Gate, shared: &Shared) -> Admitted {
     let mut told = None;
+    // With a pace, the card's slot among every run's on the instance, once taken.
+    let mut slot_taken = false;
     loop {
         let now = shared.clock.now();
         let cards = shared.cards.clone();
@@ -405,6 +416,15 @@ async fn admit(gate: &mut Gate, shared: &Shared) -> Admitted {
                 .unwrap_or(u64::MAX)
         };
         match gate.decide(now, &mut sent_between) {
+            Decision::Go if !slot_taken && let Some(interval) = gate.draw() => {
+                // The pace holds for the number: the card waits for its slot after the last
+                // card any run let go, then is decided on again (the window may have closed).
+                slot_taken = true;
+                let wait = shared.gateway.pace_slot(interval);
+                if !wait.is_zero() && !shared.halt.pause(&TokioClock, wait).await {
+                    return Admitted::Halted;
+                }
+            }
             Decision::Go => return Admitted::Go,
             Decision::Hold(reason) => return Admitted::Held(reason),
             Decision::Wait { until, closed } => {
@@ -437,27 +457,37 @@ async fn watch_state(shared: Arc<Shared>, every: Duration) {
         if !shared.halt.pause(&TokioClock, every).await {
             return;
         }
-        let reason = match shared.gateway.state().await {
-            Ok(state)
-                if matches!(state.as_str(), "yellowCard" | "blocked" | "suspended")
-                    || (state == "notAuthorized" && before == "authorized") =>
-            {
-                let at = shared.clock.now().to_zoned(jiff::tz::TimeZone::system());
-                format!(
-                    "the instance turned '{state}' while sending (seen at {})",
-                    at.strftime("%Y-%m-%d %H:%M:%S %Z")
-                )
-            }
-            Err(crate::client::CallError::Refused { reason, .. }) => reason,
-            Ok(state) => {
-                before = state;
-                continue;
-            }
-            // Unanswered: asked again next time.
-            Err(_) => continue,
-        };
-        shared.halt.halt(Stop::Fatal(reason));
-        return;
+        let state = shared.gateway.state().await;
+        if let Some(reason) = state_stops(&shared, state.clone(), &before) {
+            shared.halt.halt(Stop::Fatal(reason));
+            return;
+        }
+        if let Ok(state) = state {
+            before = state;
+        }
+    }
+}
+
+/// Why the instance's state, as asked (`before` it was that), stops its lane: none while it
+/// can send, or when it did not answer (asked again next time).
+fn state_stops(
+    shared: &Shared,
+    state: Result<String, crate::client::CallError>,
+    before: &str,
+) -> Option<String> {
+    match state {
+        Ok(state)
+            if matches!(state.as_str(), "yellowCard" | "blocked" | "suspended")
+                || (state == "notAuthorized" && before == "authorized") =>
+        {
+            let at = shared.clock.now().to_zoned(jiff::tz::TimeZone::system());
+            Some(format!(
+                "the instance turned '{state}' while sending (seen at {})",
+                at.strftime("%Y-%m-%d %H:%M:%S %Z")
+            ))
+        }
+        Err(crate::client::CallError::Refused { reason, .. }) => Some(reason),
+        Ok(_) | Err(_) => None,
     }
 }
 

@@ -629,6 +629,37 @@ async fn an_instance_that_turns_yellow_mid_run_stops_within_one_watch_and_nothin
     );
 }
 
+/// A run shorter than the watch's first look still sees a number flagged while it sent: it
+/// looks once at its end, and stops with exit 4's reason rather than end as if all were
+/// well (a hostile audit's finding: 35 cards went to a flagged number, exit 0).
+#[tokio::test(start_paused = true)]
+async fn a_short_run_into_a_number_flagged_meanwhile_says_so_at_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = contacts(dir.path(), 8);
+    let fake = FakeGateway::accepting("1101000001");
+    let turning = fake.clone();
+    let mut options = options(dir.path(), input, "10/s");
+    options.settings.state_every = Some(Duration::from_secs(60));
+    tokio::spawn(async move {
+        while turning.received().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        *turning.state.lock().unwrap() = "yellowCard".into();
+    });
+    let (outcome, _) = run(options, vec![fake.clone()], Cancel::new()).await;
+    let finished = finished(outcome);
+    assert!(
+        matches!(&finished.stop, Stop::Fatal(why) if why.contains("'yellowCard'")),
+        "{:?}",
+        finished.stop
+    );
+    assert_eq!(
+        finished.counts.unwrap().sent,
+        8,
+        "each card sent is said so"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_phone_unlinked_from_the_start_is_warned_of_not_stopped_for() {
     let dir = tempfile::tempdir().unwrap();

@@ -114,3 +114,36 @@ fn two_runs_on_one_instance_share_its_fifty_a_second() {
     assert_eq!(refused, 0, "{refused} requests were answered 429");
     assert_eq!(received.len(), 2 * rows);
 }
+
+/// A pace holds for the number, not only for each run: two runs on one instance at once,
+/// each `--pace 1s..1s`, never put two cards less than a second apart (a hostile audit's
+/// finding: together they sent one every half second).
+#[test]
+fn two_runs_on_one_instance_keep_one_pace_between_them() {
+    let dir = Workdir::new();
+    let rows = 5;
+    dir.write("a.csv", contacts_csv(rows));
+    let mut other = String::from("chatId,phoneContact,firstName\n");
+    for i in 0..rows {
+        other.push_str(&format!("7917{:07},7904{:07},Other{i}\n", i, i));
+    }
+    dir.write("b.csv", other);
+    let sandbox = sandbox(Faults::default());
+    let args = |input: &'static str, results: &'static str| {
+        vec![input, "--results", results, "--pace", "1s..1s"]
+    };
+    let first = dir.spawn_send(&sandbox, &args("a.csv", "a-out.csv"));
+    let second = dir.send(&sandbox, &args("b.csv", "b-out.csv"));
+    let first = crate::util::Run::from_output(first.wait_with_output().unwrap());
+    for run in [&first, &second] {
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let at: Vec<Duration> = sandbox.received().iter().map(|r| r.at).collect();
+    assert_eq!(at.len(), 2 * rows);
+    // Less a little for the network between the decision and the arrival.
+    let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|g| *g >= Duration::from_millis(900)),
+        "{gaps:?}"
+    );
+}

@@ -82,8 +82,10 @@ pub(crate) struct Gate {
     delay: Duration,
     /// When the queue will have sent everything let through so far.
     queue_free_at: Timestamp,
-    /// The pace: not before this.
+    /// The pace: not before this, and the interval drawn for it (the next card's shared
+    /// slot is taken with the same).
     next_at: Option<Timestamp>,
+    next_interval: Option<Duration>,
     rng: fastrand::Rng,
     /// The pace's mean instead of a random draw (the plan's projection).
     mean: bool,
@@ -110,6 +112,7 @@ impl Gate {
             delay,
             queue_free_at: add(now, backlog),
             next_at: None,
+            next_interval: None,
             rng: fastrand::Rng::new(),
             mean: false,
             today: None,
@@ -201,10 +204,23 @@ impl Gate {
                 pace.draw(&mut self.rng, self.delay)
             };
             self.next_at = Some(add(now, interval));
+            self.next_interval = Some(interval);
         }
         if let Some((_, sent)) = &mut self.today {
             *sent += 1;
         }
+    }
+
+    /// The pace's interval before the next card (none without a pace): the one drawn when
+    /// the last card went, else a new draw. The next card's slot among every run's on the
+    /// instance is taken with it (see `engine::admit`).
+    pub(crate) fn draw(&mut self) -> Option<Duration> {
+        let pace = self.schedule.pace?;
+        Some(
+            self.next_interval
+                .take()
+                .unwrap_or_else(|| pace.draw(&mut self.rng, self.delay)),
+        )
     }
 
     /// The zone the schedule's days are in (an IANA name; empty for the system's).
