@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::util::{Faults, Workdir, contacts_csv, sandbox};
+use crate::util::{Faults, Run, Workdir, contacts_csv, sandbox};
 
 #[test]
 fn never_over_the_rate_and_holds_it_at_250_ms_latency() {
@@ -90,23 +90,9 @@ fn never_over_the_rate_and_holds_it_at_250_ms_latency() {
 /// 429s, as 601 of 1,000 did.
 #[test]
 fn two_runs_on_one_instance_share_its_fifty_a_second() {
-    let dir = Workdir::new();
     let rows = 150;
-    dir.write("a.csv", contacts_csv(rows));
-    let mut other = String::from("chatId,phoneContact,firstName\n");
-    for i in 0..rows {
-        other.push_str(&format!("7917{:07},7904{:07},Other{i}\n", i, i));
-    }
-    dir.write("b.csv", other);
-    let sandbox = sandbox(Faults::default());
-    let args = |input: &'static str, results: &'static str| {
-        vec![input, "--results", results, "--rate", "50/s"]
-    };
-    let first = dir.spawn_send(&sandbox, &args("a.csv", "a-out.csv"));
-    let second = dir.send(&sandbox, &args("b.csv", "b-out.csv"));
-    let first = crate::util::Run::from_output(first.wait_with_output().unwrap());
-    for run in [&first, &second] {
-        assert_eq!(run.code, 0, "{run:?}");
+    let (sandbox, runs) = two_runs_at_once(rows, &["--rate", "50/s"]);
+    for run in &runs {
         assert!(run.stderr.contains(&format!("{rows} sent")), "{run:?}");
     }
     let received = sandbox.received();
@@ -120,24 +106,8 @@ fn two_runs_on_one_instance_share_its_fifty_a_second() {
 /// finding: together they sent one every half second).
 #[test]
 fn two_runs_on_one_instance_keep_one_pace_between_them() {
-    let dir = Workdir::new();
     let rows = 5;
-    dir.write("a.csv", contacts_csv(rows));
-    let mut other = String::from("chatId,phoneContact,firstName\n");
-    for i in 0..rows {
-        other.push_str(&format!("7917{:07},7904{:07},Other{i}\n", i, i));
-    }
-    dir.write("b.csv", other);
-    let sandbox = sandbox(Faults::default());
-    let args = |input: &'static str, results: &'static str| {
-        vec![input, "--results", results, "--pace", "1s..1s"]
-    };
-    let first = dir.spawn_send(&sandbox, &args("a.csv", "a-out.csv"));
-    let second = dir.send(&sandbox, &args("b.csv", "b-out.csv"));
-    let first = crate::util::Run::from_output(first.wait_with_output().unwrap());
-    for run in [&first, &second] {
-        assert_eq!(run.code, 0, "{run:?}");
-    }
+    let (sandbox, _) = two_runs_at_once(rows, &["--pace", "1s..1s"]);
     let at: Vec<Duration> = sandbox.received().iter().map(|r| r.at).collect();
     assert_eq!(at.len(), 2 * rows);
     // Less a little for the network between the decision and the arrival.
@@ -146,4 +116,29 @@ fn two_runs_on_one_instance_keep_one_pace_between_them() {
         gaps.iter().all(|g| *g >= Duration::from_millis(900)),
         "{gaps:?}"
     );
+}
+
+/// Two runs on one instance at once, on files of `rows` different cards each, with `flags`:
+/// both end 0.
+fn two_runs_at_once(rows: usize, flags: &[&str]) -> (crate::util::SandboxThread, [Run; 2]) {
+    let dir = Workdir::new();
+    dir.write("a.csv", contacts_csv(rows));
+    let mut other = String::from("chatId,phoneContact,firstName\n");
+    for i in 0..rows {
+        other.push_str(&format!("7917{:07},7904{:07},Other{i}\n", i, i));
+    }
+    dir.write("b.csv", other);
+    let sandbox = sandbox(Faults::default());
+    let args = |input: &'static str, results: &'static str| {
+        let mut args = vec![input, "--results", results];
+        args.extend_from_slice(flags);
+        args
+    };
+    let first = dir.spawn_send(&sandbox, &args("a.csv", "a-out.csv"));
+    let second = dir.send(&sandbox, &args("b.csv", "b-out.csv"));
+    let first = Run::from_output(first.wait_with_output().unwrap());
+    for run in [&first, &second] {
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    (sandbox, [first, second])
 }
