@@ -170,6 +170,8 @@ fn flags_that_make_no_sense_are_refused_before_anything_is_read() {
         ),
         (vec!["--days", "mon-funday"], "'funday' is not a day"),
         (vec!["--exit-outside-window"], "needs a window"),
+        // A zone for nothing: the hours or the cap it was meant for are missing.
+        (vec!["--tz", "Europe/Moscow"], "none is given"),
         (vec!["--daily-cap", "0"], "--daily-cap"),
     ] {
         let mut args = vec!["send", "in.csv", "--results", "r.csv", "--sandbox"];

@@ -212,6 +212,13 @@ pub(crate) fn schedule(args: &SafetyArgs) -> Result<Schedule, Failure> {
             "--exit-outside-window needs a window: give --window HH:MM-HH:MM (or --days)".into(),
         ));
     }
+    if args.tz.is_some() && window.is_none() && args.daily_cap.is_none() {
+        return Err(usage(
+            "--tz is the zone of --window, --days and --daily-cap, and none is given: add the \
+             one you meant (e.g. --window 09:00-18:00), or leave --tz out"
+                .into(),
+        ));
+    }
     Ok(Schedule {
         window,
         pace: args.pace,
