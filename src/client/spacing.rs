@@ -206,16 +206,17 @@ impl SendWindow {
         };
         // A lock is held for microseconds; one held longer is waited for (nothing goes
         // meanwhile: the other run's requests may be using the second), up to
-        // [`BUSY_AT_MOST`], then this run keeps to its own pace.
+        // [`BUSY_AT_MOST`], then this run keeps to its own pace. The first look spins a
+        // little; while the lock stays held, the caller sleeps between looks instead.
+        let mut busy = lock(&self.busy_since);
         let mut locked = file.try_lock();
-        for _ in 0..20 {
+        for _ in 0..if busy.is_some() { 0 } else { 20 } {
             if !matches!(locked, Err(std::fs::TryLockError::WouldBlock)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
             locked = file.try_lock();
         }
-        let mut busy = lock(&self.busy_since);
         match locked {
             Ok(()) => *busy = None,
             Err(std::fs::TryLockError::WouldBlock) => {

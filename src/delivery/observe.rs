@@ -209,20 +209,24 @@ pub(crate) async fn observe<'h>(
         let answer = client.message(tracked.chat_id, tracked.id_message).await?;
         calls.messages += 1;
         let state = match answer.map(|m| Delivery::from_status(&m.status)) {
-            Some(Some(state)) => forward(tracked.delivery, state),
+            Some(Some(state)) => Some(forward(tracked.delivery, state)),
             // GREEN-API has the message, in a state without a name greenbulk knows: not
             // dropped; what was known of it stands.
-            Some(None) => tracked.delivery.unwrap_or(Delivery::Queued),
+            Some(None) => Some(tracked.delivery.unwrap_or(Delivery::Queued)),
             None => {
                 let accepted = tracked.accepted_by.unwrap_or(now_ms);
                 if now_ms.saturating_sub(accepted) > ttl.as_millis() as u64 {
-                    Delivery::Expired
+                    Some(Delivery::Expired)
+                } else if tracked.accepted_at.is_none() {
+                    // A row taken back from the results file, sent when no one knows: not
+                    // found is not "still queued"; what was known of it stands.
+                    tracked.delivery
                 } else {
-                    Delivery::Queued
+                    Some(Delivery::Queued)
                 }
             }
         };
-        states[i as usize] = Some(state);
+        states[i as usize] = state;
     }
     waiting += (ask.len() - answered) as u64;
     ask.truncate(answered);

@@ -720,22 +720,28 @@ async fn see_part(
         .flatten()
     });
     record.append_unread(events)?;
-    // The history held learns the same, without reading the ledger again.
-    let changes: Vec<(usize, Option<Delivery>)> = (0..open.len())
-        .map(|i| (i, changed(i)))
-        .filter(|&(i, state)| state.is_some() || was_asked[i])
-        .collect();
+    // The history held learns the same, without reading the ledger again (nor keeping a
+    // list of the changes: a million cards' would be 16 MB).
     drop(chats);
     drop(history);
     record.update_history(|history| {
-        for (i, state) in changes {
-            let (place, asked) = (open[i], was_asked[i]);
+        for (i, (&place, &state)) in open.iter().zip(&states).enumerate() {
+            let asked = was_asked[i];
             if i >= keyed {
-                history.follow_restored(place, state, asked, now);
+                let before = history
+                    .restored_at(place)
+                    .and_then(|(_, card)| card.delivery)
+                    .map(|(delivery, _)| delivery);
+                let state = state.filter(|&state| Some(state) != before);
+                if state.is_some() || asked {
+                    history.follow_restored(place, state, asked, now);
+                }
                 continue;
             }
             if let Some(held) = history.state_at_mut(place) {
-                if let Some(state) = state {
+                if let Some(state) = state
+                    && held.delivery.map(|(delivery, _)| delivery) != Some(state)
+                {
                     held.delivery = Some((state, now));
                 }
                 if asked {

@@ -65,13 +65,20 @@ impl Halt {
         Halt(Arc::new(watch::channel(None).0))
     }
 
+    /// Stops the run for `stop`, unless it is stopped already; a hold (the cap, the window)
+    /// gives way to a refusal or a file that cannot be written, which come after it from the
+    /// requests still in flight and must be said (and exit) as such.
     pub(crate) fn halt(&self, stop: Stop) {
         self.0.send_if_modified(|current| {
-            let first = current.is_none();
-            if first {
+            let replaces = match current {
+                None => true,
+                Some(Stop::Held(_)) => matches!(stop, Stop::Fatal(_) | Stop::Fault(_)),
+                Some(_) => false,
+            };
+            if replaces {
                 *current = Some(stop);
             }
-            first
+            replaces
         });
     }
 
@@ -229,6 +236,21 @@ mod tests {
     use crate::send::pacer::Rate;
     use governor::clock::Clock as _;
     use std::sync::Mutex;
+
+    /// A hold (the cap, the window) gives way to a refusal or a write failure that comes
+    /// after it from a request in flight; nothing else replaces the first reason.
+    #[test]
+    fn a_hold_gives_way_to_a_refusal_and_the_first_reason_stands_otherwise() {
+        let halt = Halt::new();
+        halt.halt(Stop::Held("cap".into()));
+        halt.halt(Stop::Interrupted);
+        assert_eq!(halt.stop(), Some(Stop::Held("cap".into())));
+        halt.halt(Stop::Fatal("401".into()));
+        assert_eq!(halt.stop(), Some(Stop::Fatal("401".into())));
+        halt.halt(Stop::Fault("disk".into()));
+        halt.halt(Stop::Held("window".into()));
+        assert_eq!(halt.stop(), Some(Stop::Fatal("401".into())));
+    }
 
     /// tokio's paused clock, with every sleep waking up late by up to `lateness`, as real
     /// timers do.

@@ -71,6 +71,9 @@ pub(crate) struct Lane {
     pub(crate) gate: Option<tokio::sync::Mutex<Gate>>,
     /// The schedule, for the daily cap counted again as each card is claimed.
     pub(crate) schedule: Option<Arc<Schedule>>,
+    /// Why no new card goes (the cap, the window with `--exit-outside-window`), once one was
+    /// held back: the rest stay pending, while cards already counted (a retry) still go.
+    pub(crate) held: std::sync::OnceLock<String>,
     /// The instance's state when the run asked before sending.
     pub(crate) state: String,
     pub(crate) clock: WallClock,
@@ -304,6 +307,7 @@ pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
     let settings = lane.settings.clone();
     let halt = lane.halt.clone();
     let shared = Arc::new(lane);
+    let started = tokio::time::Instant::now();
     let watcher = settings
         .state_every
         .map(|every| tokio::spawn(watch_state(shared.clone(), every)));
@@ -326,6 +330,10 @@ pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
             _ = halt.until_halted() => None,
         };
         let Some(job) = job else { break };
+        // Held back: this job and those behind it stay pending, saying why.
+        if shared.held.get().is_some() {
+            break;
+        }
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("never closed"),
             _ = halt.until_halted() => break,
@@ -345,10 +353,20 @@ pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
         watcher.abort();
         // A run shorter than the watch's first look is looked at once at its end: cards
         // queued on a number WhatsApp flagged meanwhile sit in its queue, and the run says
-        // so (exit 4) rather than end as if all were well.
-        if !halt.halted() && shared.counters.sent.load(Ordering::Relaxed) > 0 {
-            let state = shared.gateway.state().await;
-            if let Some(reason) = state_stops(&shared, state, &shared.state) {
+        // so (exit 4) rather than end as if all were well. Briefly: an instance that does
+        // not answer at once does not hold the run's end.
+        let never_looked = settings
+            .state_every
+            .is_some_and(|every| started.elapsed() < every);
+        if never_looked && !halt.halted() && shared.counters.sent.load(Ordering::Relaxed) > 0 {
+            let asked = tokio::time::timeout(FINAL_LOOK_WITHIN, shared.gateway.state());
+            let state = tokio::select! {
+                state = asked => state.ok(),
+                _ = halt.until_halted() => None,
+            };
+            if let Some(reason) =
+                state.and_then(|state| state_stops(&shared, &state, &shared.state))
+            {
                 halt.halt(Stop::Fatal(reason));
             }
         }
@@ -358,14 +376,21 @@ pub(crate) async fn run(lane: Lane, mut jobs: mpsc::Receiver<Job>) -> Sending {
         shared.fault(format!("cannot write the sent-card history: {e}"));
     }
     Sending {
-        stop: halt.stop().unwrap_or(Stop::Finished),
+        stop: halt
+            .stop()
+            .or_else(|| shared.held.get().cloned().map(Stop::Held))
+            .unwrap_or(Stop::Finished),
         achieved_rate,
     }
 }
 
+/// How long the last look at a short run's instance may take (see `run`).
+const FINAL_LOOK_WITHIN: Duration = Duration::from_secs(10);
+
 /// What the gate said of a card.
 enum Admitted {
-    Go,
+    /// It may go: decided at this moment.
+    Go(jiff::Timestamp),
     Held(String),
     /// The lane was halted while the card waited.
     Halted,
@@ -373,28 +398,37 @@ enum Admitted {
 
 /// A row's turn to go, through the gate when the lane has one: the gate is held from its
 /// decision until the dispatcher answers, and told that the card went only when its request
-/// may leave. A card the gate holds back for good halts the lane (this row and those behind
-/// it stay pending, saying why; those that left before it are answered as they come).
+/// may leave. A card the gate holds back for good holds the lane (this row and those behind
+/// it stay pending, saying why; those that left before it are answered as they come, and
+/// tried again if GREEN-API says "not now").
 async fn turn(
     shared: &Shared,
     turns: &mpsc::UnboundedSender<Turn>,
     attempt: Attempt,
+    first: bool,
 ) -> Option<Go> {
     let Some(gate) = &shared.gate else {
         return Turn::take(turns, attempt).await;
     };
     let mut gate = gate.lock().await;
-    match admit(&mut gate, shared).await {
-        Admitted::Go => {}
+    // Halted, or held, while it waited for the gate: nothing more is decided (nor a pace
+    // slot taken).
+    if shared.halt.halted() || (first && shared.held.get().is_some()) {
+        return None;
+    }
+    let decided = match admit(&mut gate, shared, first).await {
+        Admitted::Go(at) => at,
         Admitted::Held(reason) => {
-            shared.halt.halt(Stop::Held(reason));
+            let _ = shared.held.set(reason);
             return None;
         }
         Admitted::Halted => return None,
-    }
+    };
     let go = Turn::take(turns, attempt).await;
     if let Some(Go::Send { .. }) = go {
-        gate.went(shared.clock.now());
+        // From the decision: the claim and its sync before the request leaves are not
+        // added to every interval.
+        gate.went(decided, first);
     }
     go
 }
@@ -402,7 +436,7 @@ async fn turn(
 /// Holds a card until the schedule lets it go (the window, the pace), saying at once until
 /// when when the window is closed; or holds it back for good (the cap, the window with
 /// `--exit-outside-window`).
-async fn admit(gate: &mut Gate, shared: &Shared) -> Admitted {
+async fn admit(gate: &mut Gate, shared: &Shared, first: bool) -> Admitted {
     let mut told = None;
     // With a pace, the card's slot among every run's on the instance, once taken.
     let mut slot_taken = false;
@@ -415,19 +449,24 @@ async fn admit(gate: &mut Gate, shared: &Shared) -> Admitted {
                 .sent_between(unix_ms(from), unix_ms(to))
                 .unwrap_or(u64::MAX)
         };
-        match gate.decide(now, &mut sent_between) {
-            Decision::Go if !slot_taken && let Some(interval) = gate.draw() => {
+        match gate.decide_on(now, &mut sent_between, first) {
+            Decision::Go => {
                 // The pace holds for the number: the card waits for its slot after the last
                 // card any run let go, then is decided on again (the window may have closed).
+                let interval = if slot_taken { None } else { gate.draw() };
+                let Some(interval) = interval else {
+                    return Admitted::Go(now);
+                };
                 slot_taken = true;
                 let wait = shared.gateway.pace_slot(interval);
                 if !wait.is_zero() && !shared.halt.pause(&TokioClock, wait).await {
                     return Admitted::Halted;
                 }
             }
-            Decision::Go => return Admitted::Go,
             Decision::Hold(reason) => return Admitted::Held(reason),
             Decision::Wait { until, closed } => {
+                // A slot taken before a wait is stale after it: the card takes a new one.
+                slot_taken = false;
                 if closed && told != Some(until) {
                     told = Some(until);
                     shared.events.note(events::Note::OutsideWindow {
@@ -458,7 +497,7 @@ async fn watch_state(shared: Arc<Shared>, every: Duration) {
             return;
         }
         let state = shared.gateway.state().await;
-        if let Some(reason) = state_stops(&shared, state.clone(), &before) {
+        if let Some(reason) = state_stops(&shared, &state, &before) {
             shared.halt.halt(Stop::Fatal(reason));
             return;
         }
@@ -472,7 +511,7 @@ async fn watch_state(shared: Arc<Shared>, every: Duration) {
 /// can send, or when it did not answer (asked again next time).
 fn state_stops(
     shared: &Shared,
-    state: Result<String, crate::client::CallError>,
+    state: &Result<String, crate::client::CallError>,
     before: &str,
 ) -> Option<String> {
     match state {
@@ -486,7 +525,7 @@ fn state_stops(
                 at.strftime("%Y-%m-%d %H:%M:%S %Z")
             ))
         }
-        Err(crate::client::CallError::Refused { reason, .. }) => Some(reason),
+        Err(crate::client::CallError::Refused { reason, .. }) => Some(reason.clone()),
         Ok(_) | Err(_) => None,
     }
 }
@@ -495,8 +534,13 @@ fn state_stops(
 async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, mut job: Job) {
     let (key, row) = (job.attempt.key, job.attempt.row);
     for attempt in 1..=shared.settings.max_attempts {
-        match turn(shared, turns, job.attempt.clone()).await {
-            None => return,
+        match turn(shared, turns, job.attempt.clone(), attempt == 1).await {
+            None => {
+                // A retry held back (the window, the cap) or stopped: its claim, kept while it
+                // waited to go again, is let go (the ledger has its "not sent").
+                shared.settle(&job.attempt, Settled::Void);
+                return;
+            }
             Some(Go::Taken) => {
                 shared.tell(row, RowOutcome::Taken);
                 return;
@@ -508,10 +552,11 @@ async fn deliver(shared: &Shared, turns: &mpsc::UnboundedSender<Turn>, mut job: 
                     .as_ref()
                     .and_then(|s| s.daily_cap)
                     .unwrap_or_default();
-                shared.halt.halt(Stop::Held(format!(
+                let _ = shared.held.set(format!(
                     "daily cap reached: {cap} cards today from this instance (--daily-cap); \
                      --resume sends the rest on another day"
-                )));
+                ));
+                shared.settle(&job.attempt, Settled::Void);
                 return;
             }
             Some(Go::Send { slot }) => job.attempt.slot = slot,

@@ -599,6 +599,7 @@ impl Run<'_> {
                     .take()
                     .map(|gate| tokio::sync::Mutex::new(gate.spaced(rates[lane].interval()))),
                 schedule: schedule.is_active().then(|| schedule.clone()),
+                held: std::sync::OnceLock::new(),
                 state: states[lane].clone().unwrap_or_default(),
                 clock: self.clock,
             };

@@ -583,6 +583,37 @@ async fn the_daily_cap_holds_across_runs_in_one_day_and_resets_the_next() {
     assert_eq!(fake.received().len(), 10);
 }
 
+/// A card GREEN-API answered "not now" and that went on a second try is one card of the
+/// day's cap, not two (a review's finding: each try counted, and the run stopped early).
+#[tokio::test(start_paused = true)]
+async fn a_card_tried_twice_counts_once_in_the_daily_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = Schedule {
+        daily_cap: Some(5),
+        tz: jiff::tz::TimeZone::get("Europe/Moscow").unwrap(),
+        ..Schedule::default()
+    };
+    // The second and fourth requests are refused for now.
+    let fake = FakeGateway::new("1101000001", |n| match n {
+        1 | 3 => Answer::Retry {
+            reason: "429 Too Many Requests".into(),
+        },
+        _ => Answer::Sent {
+            id_message: format!("{n:020X}"),
+        },
+    });
+    let options = scheduled(dir.path(), 12, "2026-11-27T10:00", cap);
+    let (outcome, _) = run(options, vec![fake.clone()], Cancel::new()).await;
+    let finished = finished(outcome);
+    assert_eq!(
+        (finished.counts.as_ref().unwrap().sent, finished.held),
+        (5, 7),
+        "{:?}",
+        finished.stop
+    );
+    assert_eq!(fake.received().len(), 7, "five cards, two of them twice");
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_instance_that_turns_yellow_mid_run_stops_within_one_watch_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();

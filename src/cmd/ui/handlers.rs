@@ -248,8 +248,9 @@ async fn keep(
     placed
 }
 
-/// Puts the whole upload at `part` under its name in the folder (see [`keep`]): the name is
-/// taken by creating it, then the upload renamed over that empty file.
+/// Puts the whole upload at `part` under its name in the folder (see [`keep`]): linked there,
+/// which fails on a name taken; on a file system without links, the name is taken by
+/// creating it, then the upload renamed over that empty file.
 async fn place(app: &App, part: &FsPath, name: &str, tries: u32) -> Result<PathBuf, NotKept> {
     let _placing = app.placing.lock().await;
     let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
@@ -262,6 +263,14 @@ async fn place(app: &App, part: &FsPath, name: &str, tries: u32) -> Result<PathB
             continue;
         }
         let path = app.dir.join(&candidate);
+        match tokio::fs::hard_link(part, &path).await {
+            Ok(()) => {
+                let _ = tokio::fs::remove_file(part).await;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(_) => {}
+        }
         let taken = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

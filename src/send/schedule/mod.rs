@@ -135,8 +135,19 @@ impl Gate {
         now: Timestamp,
         sent_between: &mut dyn FnMut(Timestamp, Timestamp) -> u64,
     ) -> Decision {
+        self.decide_on(now, sent_between, true)
+    }
+
+    /// [`Gate::decide`] for a card's `first` attempt, or for one more after GREEN-API's
+    /// "not now": the day's count has it already, and the cap does not hold it back.
+    pub(crate) fn decide_on(
+        &mut self,
+        now: Timestamp,
+        sent_between: &mut dyn FnMut(Timestamp, Timestamp) -> u64,
+        first: bool,
+    ) -> Decision {
         let schedule = self.schedule.clone();
-        if let Some(cap) = schedule.daily_cap {
+        if let Some(cap) = schedule.daily_cap.filter(|_| first) {
             let (date, start, end) = schedule.day(now);
             if self.today.is_none_or(|(day, _)| day != date) {
                 self.today = Some((date, sent_between(start, end)));
@@ -193,10 +204,17 @@ impl Gate {
         Decision::Go
     }
 
-    /// A card was let through at `now`.
-    pub(crate) fn went(&mut self, now: Timestamp) {
+    /// A card was let through at `now`: its `first` attempt, or one more after GREEN-API's
+    /// "not now" (which the pace spaces as any request, but which is not one more card in
+    /// the queue or the day's count).
+    pub(crate) fn went(&mut self, now: Timestamp, first: bool) {
         self.last_went = Some(now);
-        self.queue_free_at = add(now.max(self.queue_free_at), self.delay);
+        if first {
+            self.queue_free_at = add(now.max(self.queue_free_at), self.delay);
+            if let Some((_, sent)) = &mut self.today {
+                *sent += 1;
+            }
+        }
         if let Some(pace) = self.schedule.pace {
             let interval = if self.mean {
                 pace.mean(self.delay)
@@ -205,9 +223,6 @@ impl Gate {
             };
             self.next_at = Some(add(now, interval));
             self.next_interval = Some(interval);
-        }
-        if let Some((_, sent)) = &mut self.today {
-            *sent += 1;
         }
     }
 
@@ -336,7 +351,7 @@ pub(crate) fn project(
         steps -= 1;
         match gate.decide(at, &mut sent) {
             Decision::Go => {
-                gate.went(at);
+                gate.went(at, true);
                 going += 1;
                 let day = schedule.day(at).0;
                 if last_day != Some(day) {
@@ -400,7 +415,7 @@ mod tests {
         while went.len() < cards {
             match gate.decide(now, &mut none) {
                 Decision::Go => {
-                    gate.went(now);
+                    gate.went(now, true);
                     went.push(now);
                     now = add(now, Duration::from_millis(100));
                 }
@@ -461,7 +476,7 @@ mod tests {
         let mut now = at("2026-11-27T10:00");
         let mut went = 0;
         while gate.decide(now, &mut history) == Decision::Go {
-            gate.went(now);
+            gate.went(now, true);
             went += 1;
             now = add(now, Duration::from_secs(1));
         }
