@@ -171,13 +171,17 @@ pub(crate) struct SendWindow {
     path: PathBuf,
     /// Opened at the first request and kept: a batch costs a lock, a read and a write.
     file: Mutex<Option<std::fs::File>>,
-    /// Since when another run has held the file's lock, while it does.
-    busy_since: Mutex<Option<std::time::Instant>>,
+    /// Since when another run has held the file's lock, while it does, and when this run
+    /// last sent one request without it.
+    busy_since: Mutex<Option<(std::time::Instant, Option<std::time::Instant>)>>,
+    /// [`BUSY_AT_MOST`] (the tests wait less).
+    patience: Duration,
 }
 
 /// How long a run waits for another that holds the window's lock (a lock is held for
 /// microseconds: one held longer is a run stopped with SIGSTOP, or starved by a loaded
-/// machine) before it goes on at its own pace.
+/// machine) before it goes on without it — at one request a second, which no number of runs
+/// short of fifty can take past GREEN-API's limit.
 const BUSY_AT_MOST: Duration = Duration::from_secs(30);
 
 /// The window GREEN-API counts in, and the margin the pacer keeps for the network's jitter.
@@ -190,6 +194,7 @@ impl SendWindow {
             path,
             file: Mutex::new(None),
             busy_since: Mutex::new(None),
+            patience: BUSY_AT_MOST,
         }
     }
 
@@ -221,11 +226,17 @@ impl SendWindow {
             Ok(()) => *busy = None,
             Err(std::fs::TryLockError::WouldBlock) => {
                 *kept = Some(file);
-                let since = *busy.get_or_insert_with(std::time::Instant::now);
-                return if since.elapsed() < BUSY_AT_MOST {
-                    Err(Duration::from_millis(10))
-                } else {
-                    Ok(count)
+                let (since, alone) = busy.get_or_insert_with(|| (std::time::Instant::now(), None));
+                if since.elapsed() < self.patience {
+                    return Err(Duration::from_millis(10));
+                }
+                let second = Duration::from_secs(1);
+                return match alone.map(|at| at.elapsed()) {
+                    Some(gone) if gone < second => Err(second - gone),
+                    _ => {
+                        *alone = Some(std::time::Instant::now());
+                        Ok(count.min(1))
+                    }
                 };
             }
             // A file system without locks: the run's own pace.
@@ -380,6 +391,15 @@ mod tests {
         assert!(window.reserve(10).is_err(), "waits while the lock is held");
         holder.unlock().unwrap();
         assert_eq!(window.reserve(10), Ok(10));
+        // Held for longer than it waits: then one request a second, no more.
+        let window = SendWindow {
+            patience: Duration::ZERO,
+            ..SendWindow::new(path.clone())
+        };
+        holder.lock().unwrap();
+        assert_eq!(window.reserve(10), Ok(1));
+        let wait = window.reserve(10).expect_err("a second after the last");
+        assert!(wait > Duration::from_millis(900), "{wait:?}");
     }
 
     #[test]

@@ -817,6 +817,9 @@ impl SentCards {
             })
     }
 
+    /// Read from the newest slot back: a card counts by its newest slot, so a claim a
+    /// killed run left in flight and the void that settled it later (see
+    /// [`SentCards::reconcile`]) are no card, and a lost answer and the sent that found it one.
     fn count_between(&self, from: u64, to: u64) -> std::io::Result<u64> {
         let Some(file) = &self.file else {
             return Ok(0);
@@ -826,17 +829,21 @@ impl SentCards {
         let slots = length.saturating_sub(MAGIC.len() as u64) / SLOT;
         let mut end = slots;
         let mut count = 0;
+        let mut seen = HashSet::new();
         let mut bytes = vec![0u8; (CHUNK * SLOT) as usize];
         while end > 0 {
             let start = end.saturating_sub(CHUNK);
             let chunk = &mut bytes[..((end - start) * SLOT) as usize];
             read_at(file, chunk, slot_offset(start as u32))?;
             let mut newest = 0;
-            for raw in chunk.chunks_exact(SLOT as usize) {
+            for raw in chunk.chunks_exact(SLOT as usize).rev() {
                 let Some(slot) = Slot::decode(raw) else {
                     continue;
                 };
                 newest = newest.max(slot.at);
+                if !seen.insert(slot.card) {
+                    continue;
+                }
                 if (from..to).contains(&slot.at) && slot.settled != Settled::Void {
                     count += 1;
                 }
@@ -1236,6 +1243,27 @@ mod tests {
             1,
             "the voided card does not count"
         );
+    }
+
+    /// A claim a killed run left in flight, settled by the next run's reconciling (a void
+    /// appended after it), is no card of the day; a lost answer found sent is one (a hostile
+    /// audit's finding: a cron job killed mid-run lost part of each day's cap).
+    #[test]
+    fn a_card_counts_in_the_day_by_its_newest_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut killed = run(dir.path(), "r.csv");
+        killed
+            .claim(&[fresh(1), fresh(2), fresh(3)], 1_000)
+            .unwrap();
+        drop(killed);
+        let mut next = run(dir.path(), "r.csv");
+        let fates = [
+            (card(1), Reconciled::NotSent),
+            (card(2), Reconciled::Unknown),
+            (card(3), Reconciled::Sent("ID3".into())),
+        ];
+        assert_eq!(next.reconcile(fates.into_iter(), 2_000).unwrap(), 2);
+        assert_eq!(next.sent_between(0, 86_400_000).unwrap(), 2);
     }
 
     #[test]
