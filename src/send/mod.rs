@@ -204,6 +204,30 @@ pub struct LaneEnd {
     pub counters: Arc<Counters>,
 }
 
+/// What a run that cannot use a sent-card history says: why, what the history is for, and —
+/// when its folder refused — what to do about that.
+fn history_failed(error: &SentCardsError) -> String {
+    let folder = matches!(
+        error.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    );
+    format!(
+        "{error}. It is greenbulk's memory of what this machine sent; without it a new results \
+         file could send a card twice{}",
+        if folder {
+            ". Make its folder writable, or set XDG_STATE_HOME to a folder that is"
+        } else {
+            ""
+        }
+    )
+}
+
+impl From<SentCardsError> for SendError {
+    fn from(error: SentCardsError) -> SendError {
+        SendError::History(error)
+    }
+}
+
 /// Why a run ended before it could send, or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -211,13 +235,9 @@ pub enum SendError {
     Input(#[from] InputError),
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// The sent-card history cannot be read or written.
-    #[error(
-        "{0}. It is greenbulk's memory of what this machine sent; without it a new results \
-         file could send a card twice. Make its folder writable, or set XDG_STATE_HOME to a \
-         folder that is"
-    )]
-    History(#[from] SentCardsError),
+    /// The sent-card history cannot be read or written (said once: not a source to repeat).
+    #[error("{}", history_failed(.0))]
+    History(SentCardsError),
     #[error("cannot start the built-in sandbox: {0}")]
     Sandbox(std::io::Error),
     /// Before the first request: GREEN-API refused the credentials, or could not be asked.

@@ -865,6 +865,11 @@ fn an_emptied_sent_card_history_is_refused_not_taken_for_a_new_one() {
     std::fs::write(history, "").unwrap();
     let run = dir.send(&sandbox, &send_args("in.csv", "b.csv", &[]));
     assert_ne!(run.code, 0, "{run:?}");
-    assert!(run.stderr.contains("it is empty"), "{run:?}");
+    assert_eq!(
+        run.stderr.matches("it is empty").count(),
+        1,
+        "said once: {run:?}"
+    );
+    assert!(!run.stderr.contains("writable"), "{run:?}");
     assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice: {run:?}");
 }

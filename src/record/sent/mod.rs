@@ -88,6 +88,13 @@ pub struct SentCardsError {
     error: std::io::Error,
 }
 
+impl SentCardsError {
+    /// What kind of failure it was.
+    pub(crate) fn kind(&self) -> std::io::ErrorKind {
+        self.error.kind()
+    }
+}
+
 /// One instance's sent-card history, open.
 pub(crate) struct SentCards {
     /// The instance whose history this is.
