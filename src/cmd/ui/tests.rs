@@ -423,18 +423,30 @@ async fn over_a_socket(address: std::net::SocketAddr, request: &str) -> std::io:
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_that_sends_no_request_is_closed_and_no_more_than_so_many_are_served() {
-    let page = page_with(|app| {
-        app.connections_at_most = 2;
-        app.headers_within = Duration::from_millis(300);
-    });
+/// The page's server on a real socket: its address, what stops it, and its task.
+async fn serving(
+    page: &Page,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(serve_until(listener, page.app.clone(), async {
         let _ = stopped.await;
     }));
+    (address, stop, served)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_sends_no_request_is_closed_and_no_more_than_so_many_are_served() {
+    let page = page_with(|app| {
+        app.connections_at_most = 2;
+        app.headers_within = Duration::from_millis(300);
+    });
+    let (address, stop, served) = serving(&page).await;
     let bound = Duration::from_secs(30);
     // Two connections that never finish their headers take every slot, then are closed.
     let idle = [
@@ -478,12 +490,7 @@ async fn connections_that_send_nothing_cannot_keep_the_browser_out() {
         // Far longer than the test may take: only being closed frees a slot in time.
         app.headers_within = Duration::from_secs(600);
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(serve_until(listener, page.app.clone(), async {
-        let _ = stopped.await;
-    }));
+    let (address, stop, served) = serving(&page).await;
     let request = format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nCookie: {}\r\nConnection: close\r\n\r\n",
         page.cookie()
@@ -543,12 +550,7 @@ async fn stopping_the_page_stops_its_runs_whatever_connections_are_open() {
         }
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = tokio::spawn(serve_until(listener, page.app.clone(), async {
-        let _ = stopped.await;
-    }));
+    let (address, stop, served) = serving(&page).await;
     // The Send tab's progress stream, open, and a request cut short in its headers.
     let mut events = tokio::net::TcpStream::connect(address).await.unwrap();
     events
