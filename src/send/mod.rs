@@ -314,12 +314,8 @@ impl Session {
 }
 
 /// The file through which runs on one instance share their call times (see
-/// [`Target::Api`]): in `state_dir`, one per API URL and instance.
+/// [`Target::Api`]): in `state_dir`, one per instance, whatever URL reaches it — like the
+/// sent-card history and the `sendContact` instants (docs/choices.md).
 pub fn shared_calls_file(state_dir: &Path, credentials: &Credentials) -> PathBuf {
-    let instance = format!("{}|{}", credentials.api_url(), credentials.id_instance());
-    let key = xxhash_rust::xxh3::xxh3_64(instance.as_bytes());
-    state_dir.join(format!(
-        "calls-{}-{key:016x}.json",
-        credentials.id_instance()
-    ))
+    state_dir.join(format!("calls-{}.json", credentials.id_instance()))
 }
