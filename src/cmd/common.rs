@@ -86,6 +86,18 @@ pub(crate) fn target(
             ));
         }
         let instances = super::instances::read(Path::new(file), &state).map_err(usage)?;
+        if let Some(emulated) = instances.iter().find(|i| i.emulated)
+            && let Some(real) = instances.iter().find(|i| !i.emulated)
+        {
+            return Err(usage(format!(
+                "{}: instance {} is a standalone greenbulk sandbox and {} is not: what a \
+                 sandbox is sent is remembered apart from what real instances are sent, so \
+                 one run does not send to both; give each its own instances file",
+                crate::term::shown(file),
+                emulated.credentials.id_instance(),
+                real.credentials.id_instance()
+            )));
+        }
         return Ok(Target::Api(instances));
     }
     Ok(match credentials(args, dry_run).map_err(usage)? {
@@ -114,6 +126,7 @@ pub(crate) fn asked_by_status(target: Target) -> Option<StatusTarget> {
                 .map(|i| StatusInstance {
                     credentials: i.credentials,
                     shared_calls: i.shared_calls,
+                    emulated: i.emulated,
                 })
                 .collect(),
         ),

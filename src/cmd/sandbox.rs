@@ -81,6 +81,7 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         if let Some(path) = &args.write_instances {
             write_instances(path, &started)?;
         }
+        let _announced = announce(&started);
         let first = &started[0];
         let url = first.url();
         let id = &first.config().id_instance;
@@ -118,6 +119,37 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         say!("greenbulk sandbox: stopped after accepting {accepted} messages");
         Ok(Exit::Success)
     })
+}
+
+/// Marks the emulators' ports as the sandbox's in the state directory, for as long as they
+/// serve: runs that send to them keep their sent-card histories apart from the real
+/// instances' (docs/sandbox.md). What cannot be marked is said.
+fn announce(started: &[Sandbox]) -> Vec<std::fs::File> {
+    let state = match super::common::state_dir() {
+        Ok(state) => state,
+        Err(error) => {
+            say!(
+                "greenbulk sandbox: warning: {}; runs that send to it keep their sent-card \
+                 history with the real instances'",
+                error.error
+            );
+            return Vec::new();
+        }
+    };
+    let mut held = Vec::with_capacity(started.len());
+    for sandbox in started {
+        match crate::sandbox::announce(&state, sandbox.port()) {
+            Ok(file) => held.push(file),
+            Err(error) => say!(
+                "greenbulk sandbox: warning: cannot mark port {} as the sandbox's in {} \
+                 ({error}): runs that send to it keep their sent-card history with the real \
+                 instances'",
+                sandbox.port(),
+                crate::term::shown_path(&crate::sandbox::history_dir(&state))
+            ),
+        }
+    }
+    held
 }
 
 /// `N:STATE`.

@@ -44,6 +44,8 @@ pub enum StatusTarget {
 pub struct StatusInstance {
     pub credentials: Credentials,
     pub shared_calls: Option<PathBuf>,
+    /// A standalone emulator on this machine (see [`crate::send::ApiInstance`]).
+    pub emulated: bool,
 }
 
 /// `status`'s options, resolved.
@@ -491,8 +493,11 @@ fn reconcile_sent_cards(
     options: &StatusOptions,
     part: Part,
 ) -> Result<(), StatusError> {
-    let dir = match options.target {
+    let dir = match &options.target {
         StatusTarget::Sandbox => sandbox::history_dir(&options.state_dir),
+        StatusTarget::Api(instances) if instances.iter().all(|i| i.emulated) => {
+            sandbox::history_dir(&options.state_dir)
+        }
         StatusTarget::Api(_) => options.state_dir.clone(),
     };
     let history = record.history();

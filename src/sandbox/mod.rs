@@ -263,6 +263,11 @@ impl Sandbox {
         }
     }
 
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
     /// The base URL (`apiUrl`), e.g. `http://127.0.0.1:7123`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -371,6 +376,52 @@ pub fn built_in(place: usize) -> Config {
 /// real instances' (docs/sandbox.md).
 pub fn history_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("sandbox")
+}
+
+/// The file a standalone emulator (`greenbulk sandbox`) holds locked while it listens on
+/// `port` of loopback: a run that sends to it keeps its sent-card histories with the built-in
+/// sandbox's, apart from the real instances' (docs/sandbox.md) — a card tried out there is
+/// still sent for real, once.
+fn serving_file(state_dir: &Path, port: u16) -> PathBuf {
+    history_dir(state_dir).join(format!("serving-{port}.lock"))
+}
+
+/// Marks `port` as served by this process's emulator for as long as the file returned is
+/// open: the lock, not the file, says so, so a sandbox killed with -9 leaves nothing that
+/// counts.
+pub fn announce(state_dir: &Path, port: u16) -> std::io::Result<std::fs::File> {
+    std::fs::create_dir_all(history_dir(state_dir))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(serving_file(state_dir, port))?;
+    file.try_lock().map_err(std::io::Error::from)?;
+    Ok(file)
+}
+
+/// Whether `api_url` reaches a standalone emulator serving on this machine now, with this
+/// state directory (see [`announce`]).
+pub fn serves(state_dir: &Path, api_url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(api_url) else {
+        return false;
+    };
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let Some(port) = url.port_or_known_default().filter(|_| loopback) else {
+        return false;
+    };
+    let Ok(file) = std::fs::File::open(serving_file(state_dir, port)) else {
+        return false;
+    };
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
 }
 
 /// The file in which the built-in sandbox keeps an instance's messages between runs.

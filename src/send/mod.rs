@@ -74,6 +74,9 @@ pub struct ApiInstance {
     pub name: Option<String>,
     /// Its own rate (the instances file's `rate` column); else the run's.
     pub rate: Option<Rate>,
+    /// A standalone emulator (`greenbulk sandbox`) on this machine: what it is sent is
+    /// remembered with the built-in sandbox's cards, not the real instances'.
+    pub emulated: bool,
 }
 
 impl ApiInstance {
@@ -81,6 +84,7 @@ impl ApiInstance {
     pub fn single(credentials: Credentials, state_dir: &Path) -> ApiInstance {
         ApiInstance {
             shared_calls: Some(shared_calls_file(state_dir, &credentials)),
+            emulated: crate::sandbox::serves(state_dir, credentials.api_url()),
             credentials,
             name: None,
             rate: None,
@@ -122,11 +126,14 @@ pub struct SendOptions {
 
 impl SendOptions {
     /// Where the sent-card histories of this run's instances are: the state directory, or
-    /// for the built-in sandbox a folder of its own in it — trying things on the sandbox
-    /// never makes a real card `already-sent`.
+    /// for the built-in sandbox (and a standalone one) a folder of its own in it — trying
+    /// things on the sandbox never makes a real card `already-sent`.
     pub fn history_dir(&self) -> PathBuf {
-        match self.target {
+        match &self.target {
             Target::Sandbox { .. } => crate::sandbox::history_dir(&self.state_dir),
+            Target::Api(instances) if instances.iter().all(|i| i.emulated) => {
+                crate::sandbox::history_dir(&self.state_dir)
+            }
             _ => self.state_dir.clone(),
         }
     }

@@ -644,3 +644,33 @@ fn the_local_page_reads_instances_as_send_does() {
     assert_eq!(exited.unwrap().code(), Some(2), "{run:?}");
     assert!(run.stderr.contains("no-such-instances.csv"), "{run:?}");
 }
+
+/// One run does not send to a standalone sandbox (`greenbulk sandbox`) and a real instance at
+/// once: what each is sent is remembered apart (docs/sandbox.md), so "never twice" could not
+/// hold across them.
+#[test]
+fn an_instances_file_mixing_the_standalone_sandbox_and_a_real_instance_is_refused() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let standalone = crate::util::Standalone::start(&dir, &[]);
+    let real = instance(1, Faults::default());
+    let text = format!(
+        "apiUrl,idInstance,apiTokenInstance\n{},{},{}\n{},{},{}\n",
+        standalone.url,
+        emulator::DEFAULT_ID_INSTANCE,
+        emulator::DEFAULT_TOKEN,
+        real.url(),
+        real.config().id_instance,
+        real.config().token
+    );
+    set_mode(&dir.write("instances.csv", text), 0o600);
+    let run = send(&dir, "instances.csv", "r.csv", &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let said = format!(
+        "instance {} is a standalone greenbulk sandbox and {} is not",
+        emulator::DEFAULT_ID_INSTANCE,
+        real.config().id_instance
+    );
+    assert!(run.stderr.contains(&said), "{run:?}");
+    assert!(real.received().is_empty());
+}

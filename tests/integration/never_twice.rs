@@ -6,9 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
+use greenbulk::sandbox::{DEFAULT_ID_INSTANCE, DEFAULT_TOKEN};
+
 use crate::util::{
-    Faults, Workdir, accepted_ids, assert_no_double_delivery, contacts_csv, read_records, sandbox,
-    send_args,
+    Faults, Run, Standalone, Workdir, accepted_ids, assert_no_double_delivery, contacts_csv,
+    read_records, sandbox, send_args,
 };
 
 /// The bytes of a file, to show it was left as it was.
@@ -872,4 +874,46 @@ fn an_emptied_sent_card_history_is_refused_not_taken_for_a_new_one() {
     );
     assert!(!run.stderr.contains("writable"), "{run:?}");
     assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice: {run:?}");
+}
+
+/// What the standalone sandbox (`greenbulk sandbox`) was sent is remembered apart from what
+/// real instances were sent, as the built-in one's is: a card tried out there is still sent
+/// for real, once (a hostile audit's finding: the run on the real instance found every card
+/// `already-sent` from the sandbox's, and sent nothing). The harness's emulator stands in
+/// for the real GREEN-API: it does not say it is a sandbox.
+#[test]
+fn a_card_tried_on_the_standalone_sandbox_is_still_sent_for_real() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let standalone = Standalone::start(&dir, &["--delay-ms", "1"]);
+    let tried = dir
+        .command(&["send", "in.csv", "--results", "tried.csv"])
+        .env("GREEN_API_URL", &standalone.url)
+        .env("GREEN_API_ID_INSTANCE", DEFAULT_ID_INSTANCE)
+        .env("GREEN_API_TOKEN_INSTANCE", DEFAULT_TOKEN)
+        .output()
+        .expect("the binary runs");
+    let tried = Run::from_output(tried);
+    assert_eq!(tried.code, 0, "{tried:?}");
+    assert!(tried.stderr.contains("3 sent"), "{tried:?}");
+    // The instance's history is the sandbox's, not the real one's.
+    assert!(
+        dir.path("state/greenbulk/sandbox/cards-1101000001.bin")
+            .exists()
+    );
+    assert!(!dir.path("state/greenbulk/cards-1101000001.bin").exists());
+
+    let real = sandbox(Faults::default());
+    let run = dir.send(&real, &send_args("in.csv", "real.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(real.outgoing().len(), 3, "{run:?}");
+    let statuses: Vec<String> = read_records(&dir.path("real.csv"))
+        .into_iter()
+        .map(|r| r["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["sent", "sent", "sent"]);
+    // And once only: another results file on the real instance sends nothing again.
+    let again = dir.send(&real, &send_args("in.csv", "real-2.csv", &[]));
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(real.outgoing().len(), 3, "{again:?}");
 }

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use greenbulk::sandbox::{Config, Faults, InstanceState, Sandbox};
+use greenbulk::sandbox::{
+    Config, DEFAULT_ID_INSTANCE, DEFAULT_TOKEN, Faults, InstanceState, Sandbox,
+};
+
+use crate::util::{Standalone, Workdir};
 use serde_json::{Value, json};
 
 struct Api {
@@ -453,58 +457,19 @@ async fn dropped_connections_after_accepting() {
     assert!(outgoing[0].dropped);
 }
 
-/// `greenbulk sandbox ARGS` on a free port: the process (killed on drop) and its URL.
-struct Standalone {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Standalone {
-    fn start(args: &[&str]) -> Standalone {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_greenbulk"))
-            .args(["sandbox", "--port", "0"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let first = crate::util::first_line(child.stdout.take().unwrap());
-        assert!(
-            first.starts_with("greenbulk sandbox listening on http://127.0.0.1:"),
-            "{first}"
-        );
-        let url = first.trim().rsplit(' ').next().unwrap().to_string();
-        Standalone { child, url }
-    }
-
-    fn api(&self) -> Api {
-        Api::at(
-            &self.url,
-            greenbulk::sandbox::DEFAULT_ID_INSTANCE,
-            greenbulk::sandbox::DEFAULT_TOKEN,
-        )
-    }
-}
-
-impl Drop for Standalone {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn standalone_sandbox_prints_its_url_first() {
-    let sandbox = Standalone::start(&[]);
+    let dir = Workdir::new();
+    let sandbox = Standalone::start(&dir, &[]);
     let port: u16 = sandbox.url.rsplit(':').next().unwrap().parse().unwrap();
     assert!(port > 0);
 }
 
 #[tokio::test]
 async fn standalone_sandbox_takes_the_garbage_and_hidden_head_faults() {
-    let garbage = Standalone::start(&["--empty-200", "1"]);
-    let (status, body) = garbage
-        .api()
+    let dir = Workdir::new();
+    let garbage = Standalone::start(&dir, &["--empty-200", "1"]);
+    let (status, body) = Api::at(&garbage.url, DEFAULT_ID_INSTANCE, DEFAULT_TOKEN)
         .post(
             "sendContact",
             &card("79001234567@c.us", json!(79001234568u64)),
@@ -513,8 +478,8 @@ async fn standalone_sandbox_takes_the_garbage_and_hidden_head_faults() {
     assert_eq!(status, 200);
     assert!(body.get("idMessage").is_none(), "{body}");
 
-    let hidden = Standalone::start(&["--hide-queue-head", "--delay-ms", "600000"]);
-    let api = hidden.api();
+    let hidden = Standalone::start(&dir, &["--hide-queue-head", "--delay-ms", "600000"]);
+    let api = Api::at(&hidden.url, DEFAULT_ID_INSTANCE, DEFAULT_TOKEN);
     // The first leaves at once; two wait, and the view leaves out the one at the head.
     for phone in [79001234568u64, 79001234569, 79001234570] {
         let (status, _) = api

@@ -252,6 +252,39 @@ pub fn first_line(stream: impl std::io::Read) -> String {
     line
 }
 
+/// `greenbulk sandbox ARGS` on a free port, in a work directory (its state directory too):
+/// the process (killed on drop) and its URL.
+pub struct Standalone {
+    child: Child,
+    pub url: String,
+}
+
+impl Standalone {
+    pub fn start(dir: &Workdir, args: &[&str]) -> Standalone {
+        let mut child = dir
+            .command(&["sandbox", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let first = first_line(child.stdout.take().expect("a pipe"));
+        assert!(
+            first.starts_with("greenbulk sandbox listening on http://127.0.0.1:"),
+            "{first}"
+        );
+        let url = first.trim().rsplit(' ').next().unwrap().to_string();
+        Standalone { child, url }
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Everything a child writes to a pipe, until it closes it.
 pub fn read_all(mut stream: impl std::io::Read) -> String {
     let mut text = String::new();
