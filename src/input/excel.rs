@@ -16,7 +16,7 @@ use super::{InputError, Row, RowNumber, RowSource, zipscan};
 
 const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
 /// Excel's last column is XFD, the 16,384th.
-const MAX_COLUMNS: usize = 16_384;
+pub(super) const MAX_COLUMNS: usize = 16_384;
 const OLE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,7 +201,14 @@ fn choose_sheet<RS: Read + Seek + Send + 'static>(
                     ));
                     visible.name.clone()
                 }
-                _ => first.name.clone(),
+                Some(_) => first.name.clone(),
+                None => {
+                    warnings.push(format!(
+                        "every sheet is hidden: reading the first, '{}' (--sheet picks another)",
+                        crate::term::shown(&first.name)
+                    ));
+                    first.name.clone()
+                }
             }
         }
     };
@@ -217,14 +224,14 @@ fn choose_sheet<RS: Read + Seek + Send + 'static>(
         }
         other => other,
     };
+    let hidden = match workbook {
+        Sheets::Ods(_) => HiddenRanges::of_ods_sheet(path, &name).map_err(&fail)?,
+        _ => HiddenRanges::default(),
+    };
     let range = workbook
         .worksheet_range(&name)
         .map_err(|e| fail(e.to_string()))?;
     let first_row = range.start().map_or(0, |(row, _)| u64::from(row));
-    let hidden = match workbook {
-        Sheets::Ods(_) => HiddenRanges::of_ods_sheet(path, &name),
-        _ => HiddenRanges::default(),
-    };
     Ok(Opened {
         sheet: name,
         sheets: names,

@@ -26,6 +26,9 @@ pub(super) struct RowsSeen {
     open_hidden: Option<u64>,
     /// Hidden rows with cells, not yet taken.
     found: Vec<u64>,
+    /// The first row numbered past Excel's last (`r` out of bounds, or millions of rows
+    /// without one): calamine would count on, or wrap its count round, through them.
+    past_last: Option<u64>,
 }
 
 impl Default for RowsSeen {
@@ -34,6 +37,7 @@ impl Default for RowsSeen {
             next: 1,
             open_hidden: None,
             found: Vec::new(),
+            past_last: None,
         }
     }
 }
@@ -46,12 +50,20 @@ impl RowsSeen {
         let attributes = tag_parts(tag).1;
         let number = row_of(attributes).unwrap_or(self.next);
         self.next = number.saturating_add(1);
+        if number > super::MAX_ROWS && self.past_last.is_none() {
+            self.past_last = Some(number);
+        }
         let hidden = attribute(attributes, b"hidden")
             .is_some_and(|value| matches!(value.trim_ascii(), b"1" | b"true"))
             || attribute(attributes, b"ht")
                 .and_then(|height| std::str::from_utf8(height).ok()?.trim().parse::<f64>().ok())
                 .is_some_and(|height| height == 0.0);
         self.open_hidden = (hidden && !empty).then_some(number);
+    }
+
+    /// The first row found numbered past Excel's last, if any.
+    pub(super) fn past_last(&self) -> Option<u64> {
+        self.past_last
     }
 
     /// A `</row>`: the cells that follow are another row's.
@@ -81,12 +93,17 @@ impl RowsSeen {
 }
 
 /// The row a tag's `r` says, as calamine reads it: `7` or `B7` (a column is passed over).
+/// Digits too many for a number are the largest one: past any sheet's end.
 fn row_of(attributes: &[u8]) -> Option<u64> {
     let r = attribute(attributes, b"r")?;
     let r = std::str::from_utf8(r).ok()?.trim();
-    r.trim_start_matches(|c: char| c.is_ascii_alphabetic())
-        .parse()
-        .ok()
+    let digits = r.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.bytes().fold(0u64, |n, b| {
+        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    }))
 }
 
 /// The hidden rows of the part being read, from the scan (on the thread inflating it) to
@@ -172,22 +189,32 @@ pub(super) struct HiddenRanges(Vec<(u64, u64)>);
 
 impl HiddenRanges {
     /// Those of sheet `sheet` of the ODS file at `path` (already scanned: no text or tag in it
-    /// is over 1 MB); none if it cannot be read (calamine then says why).
-    pub(super) fn of_ods_sheet(path: &std::path::Path, sheet: &str) -> HiddenRanges {
+    /// is over 1 MB); none if it cannot be read (calamine then says why). Read before
+    /// calamine reads the sheet, which it holds whole with every repeat written out: a sheet
+    /// whose repeats make it more than [`MAX_ODS_CELLS`] cells, or put a row with cells past
+    /// the last row, is refused here (the error says why), not left to fill memory or to
+    /// lose rows.
+    pub(super) fn of_ods_sheet(
+        path: &std::path::Path,
+        sheet: &str,
+    ) -> Result<HiddenRanges, String> {
         let mut ranges = Vec::new();
         let file = std::fs::File::open(path).map(std::io::BufReader::new);
         let Some(mut zip) = file.ok().and_then(|f| zip::ZipArchive::new(f).ok()) else {
-            return HiddenRanges(ranges);
+            return Ok(HiddenRanges(ranges));
         };
         let Ok(content) = zip.by_name("content.xml") else {
-            return HiddenRanges(ranges);
+            return Ok(HiddenRanges(ranges));
         };
         let (mut in_sheet, mut rows) = (false, 0u64);
+        let mut row = OdsRow::default();
+        let mut size = OdsSize::default();
         for_each_tag(content, |_, tag| {
             let (closing, tag) = match tag.strip_prefix(b"/") {
                 Some(tag) => (true, tag),
                 None => (false, tag),
             };
+            let empty = tag.ends_with(b"/");
             let name_end = tag
                 .iter()
                 .position(|b| b.is_ascii_whitespace() || *b == b'/')
@@ -204,22 +231,30 @@ impl HiddenRanges {
                     rows = 0;
                 }
                 b"table:table-row" if in_sheet && !closing => {
-                    let repeated = attribute(attributes, b"table:number-rows-repeated")
-                        .and_then(|n| std::str::from_utf8(n).ok()?.trim().parse::<u64>().ok())
-                        .unwrap_or(1)
-                        .max(1);
+                    let repeated = repeats(attributes, b"table:number-rows-repeated");
                     let hidden = attribute(attributes, b"table:visibility")
                         .is_some_and(|v| matches!(v.trim_ascii(), b"collapse" | b"filter"));
                     if hidden {
                         ranges.push((rows + 1, repeated));
                     }
+                    row = OdsRow {
+                        first: rows.saturating_add(1),
+                        repeated,
+                        ..OdsRow::default()
+                    };
                     rows = rows.saturating_add(repeated);
+                }
+                b"table:table-row" if in_sheet => size.add(&row),
+                b"table:table-cell" | b"table:covered-table-cell" if in_sheet && !closing => {
+                    let repeated = repeats(attributes, b"table:number-columns-repeated");
+                    let filled = !empty || attribute(attributes, b"office:value-type").is_some();
+                    row.cell(repeated, filled);
                 }
                 _ => {}
             }
             true
         });
-        HiddenRanges(ranges)
+        size.refusal().map_or(Ok(HiddenRanges(ranges)), Err)
     }
 
     /// Whether row `number` is among them.
@@ -229,6 +264,99 @@ impl HiddenRanges {
             .checked_sub(1)
             .is_some_and(|i| number - self.0[i].0 < self.0[i].1)
     }
+}
+
+/// The most cells greenbulk lets calamine write out for an ODS sheet, which it holds whole
+/// (about 125 bytes a cell with the formulas beside them: half a gigabyte). An XLSX or CSV
+/// file of any size is read a row at a time.
+const MAX_ODS_CELLS: u64 = 4_000_000;
+
+/// A row of an ODS sheet as calamine writes it out: its first number, how many times it
+/// repeats, and the columns from its first cell with something in it to its last.
+#[derive(Debug, Default)]
+struct OdsRow {
+    first: u64,
+    repeated: u64,
+    /// Columns so far, with their repeats (calamine stops a row at Excel's last column).
+    columns: u64,
+    filled: Option<(u64, u64)>,
+}
+
+impl OdsRow {
+    fn cell(&mut self, repeated: u64, filled: bool) {
+        let end = self
+            .columns
+            .saturating_add(repeated)
+            .min(super::excel::MAX_COLUMNS as u64);
+        if filled && end > self.columns {
+            let first = self.filled.map_or(self.columns, |(first, _)| first);
+            self.filled = Some((first, end));
+        }
+        self.columns = end;
+    }
+}
+
+/// What calamine's range of an ODS sheet spans: the rows from the first with something in
+/// it to the last, and the columns likewise.
+#[derive(Debug, Default)]
+struct OdsSize {
+    rows: Option<(u64, u64)>,
+    columns: Option<(u64, u64)>,
+}
+
+impl OdsSize {
+    fn add(&mut self, row: &OdsRow) {
+        let Some((first, end)) = row.filled else {
+            return;
+        };
+        let last = row.first.saturating_add(row.repeated - 1);
+        self.rows = Some((self.rows.map_or(row.first, |(f, _)| f), last));
+        self.columns = Some(
+            self.columns
+                .map_or((first, end), |(f, e)| (f.min(first), e.max(end))),
+        );
+    }
+
+    /// Why calamine is not let to read the sheet, if it is not.
+    fn refusal(&self) -> Option<String> {
+        let ((first, last), (left, right)) = (self.rows?, self.columns?);
+        if last > super::MAX_ROWS {
+            return Some(format!(
+                "its sheet repeats a row with cells in it past the last row a sheet has \
+                 ({}): the file is damaged or built to exhaust memory",
+                super::MAX_ROWS
+            ));
+        }
+        let cells = (last - first + 1).saturating_mul(right - left);
+        (cells > MAX_ODS_CELLS).then(|| {
+            format!(
+                "its sheet spans {} rows by {} columns once its repeated rows and cells are \
+                 written out, {cells} cells: more than greenbulk reads from an .ods sheet \
+                 ({MAX_ODS_CELLS}), which is held whole (a file of a few kilobytes can say \
+                 this; it is damaged or built to exhaust memory)",
+                last - first + 1,
+                right - left
+            )
+        })
+    }
+}
+
+/// A repeat count (`table:number-rows-repeated`, `table:number-columns-repeated`): 1 when
+/// absent or unreadable (calamine refuses an unreadable one), the largest when too large.
+fn repeats(attributes: &[u8], name: &[u8]) -> u64 {
+    let Some(value) = attribute(attributes, name) else {
+        return 1;
+    };
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return 1;
+    }
+    digits
+        .iter()
+        .fold(0u64, |n, b| {
+            n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+        })
+        .max(1)
 }
 
 #[cfg(test)]
@@ -287,11 +415,16 @@ mod tests {
         )
         .unwrap();
         zip.finish().unwrap();
-        let hidden = HiddenRanges::of_ods_sheet(&path, "Q&A");
+        let hidden = HiddenRanges::of_ods_sheet(&path, "Q&A").expect("a sheet of a few rows");
         assert_eq!(hidden.0, [(4, 3), (8, 1)]);
         let found: Vec<u64> = (1..=10).filter(|n| hidden.contains(*n)).collect();
         assert_eq!(found, [4, 5, 6, 8]);
-        assert!(HiddenRanges::of_ods_sheet(&path, "Missing").0.is_empty());
+        assert!(
+            HiddenRanges::of_ods_sheet(&path, "Missing")
+                .expect("no such sheet")
+                .0
+                .is_empty()
+        );
     }
 
     #[test]

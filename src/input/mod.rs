@@ -24,6 +24,8 @@ pub use columns::{ColumnMap, Field, FieldMapping, FieldSetting, NAME_FIELDS};
 /// No cell of a workbook may hold more text than this (nor a tag): a contact card's request
 /// is at most 100 KB (see [`zipscan`]).
 const MAX_CELL_BYTES: u64 = 1 << 20;
+/// Excel's last row: a sheet numbered past it is damaged, or built to stall the reader.
+const MAX_ROWS: u64 = 1_048_576;
 
 /// A row number as a spreadsheet shows it: the header is row 1 (for CSV, the record's number
 /// counting the header as 1; for a workbook, the sheet's own row number).

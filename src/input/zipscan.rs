@@ -18,7 +18,7 @@ use std::path::Path;
 
 use super::hidden::RowsSeen;
 use super::tags::{attribute, for_each_tag, tag_parts};
-use super::{InputError, MAX_CELL_BYTES, RowNumber};
+use super::{InputError, MAX_CELL_BYTES, MAX_ROWS, RowNumber};
 
 /// The most shared text calamine is let to hold: far more than any contact list has (a
 /// million rows of unique names is about 50 MB), far less than a bomb would make.
@@ -143,6 +143,8 @@ pub(super) enum Problem {
     TooDeep,
     /// More tags than [`MAX_HELD_TAGS`] in a part calamine holds whole.
     TooMany,
+    /// A row numbered past Excel's last ([`MAX_ROWS`]): this one.
+    PastLastRow(u64),
 }
 
 /// Streams a part through block by block, as it is inflated: where the current stretch
@@ -397,6 +399,9 @@ impl Scanner {
                     };
                     if tag.row {
                         self.rows.row_opened(bytes, empty);
+                        if let Some(number) = self.rows.past_last() {
+                            return Err(Problem::PastLastRow(number));
+                        }
                     } else {
                         self.rows.cell_opened(bytes);
                     }
@@ -529,6 +534,20 @@ pub(super) fn refusal(
             detail: format!(
                 "its shared text ({name}) says it holds {count} strings, more than any contact \
                  list (at most {MAX_SHARED_STRINGS}): it is damaged or built to exhaust memory"
+            ),
+            hint: "Open it in Excel and save it again, or export the sheet as CSV.",
+        },
+        Problem::PastLastRow(number) => InputError::Workbook {
+            path: path.to_path_buf(),
+            kind: "Excel",
+            detail: format!(
+                "its sheet {name} numbers a row {}, past Excel's last row ({MAX_ROWS}): it \
+                 is damaged or built to stall the reader",
+                if number == u64::MAX {
+                    "with more digits than any number".to_string()
+                } else {
+                    number.to_string()
+                }
             ),
             hint: "Open it in Excel and save it again, or export the sheet as CSV.",
         },

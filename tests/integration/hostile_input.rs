@@ -3,7 +3,9 @@
 
 use std::process::Stdio;
 
-use crate::util::{Cell, Faults, Workdir, contacts_csv, sandbox, send_args};
+use crate::util::{
+    Cell, Faults, Workdir, contacts_csv, sandbox, send_args, write_raw_ods, write_raw_xlsx,
+};
 
 /// The file from the report: row 12 of 51 opens a quote that never closes.
 fn unclosed_quote_csv() -> String {
@@ -699,6 +701,53 @@ fn a_hidden_first_sheet_is_passed_over_and_the_summary_says_so() {
     assert_eq!(run.code, 2, "no chatId column there: {run:?}");
 }
 
+/// A workbook whose every sheet is hidden (Excel cannot save one, other programs can): the
+/// first is read, and the summary says so (a hostile audit: it was read without a word).
+#[test]
+fn a_workbook_with_every_sheet_hidden_is_read_from_its_first_with_a_warning() {
+    let dir = Workdir::new();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let contacts = book.add_worksheet();
+    contacts.set_name("Contacts").unwrap();
+    for (column, header) in ["chatId", "phoneContact", "firstName"].iter().enumerate() {
+        contacts.write_string(0, column as u16, *header).unwrap();
+    }
+    contacts.write_string(1, 0, "79001234567").unwrap();
+    contacts.write_string(1, 1, "79011234567").unwrap();
+    contacts.write_string(1, 2, "Ann").unwrap();
+    let buffer = book.save_to_buffer().unwrap();
+    // Hidden by hand in workbook.xml, as another program would write it.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(buffer)).unwrap();
+    let mut out = zip::ZipWriter::new(std::fs::File::create(dir.path("book.xlsx")).unwrap());
+    for index in 0..zip.len() {
+        let mut part = zip.by_index(index).unwrap();
+        let name = part.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut part, &mut bytes).unwrap();
+        if name == "xl/workbook.xml" {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.contains("<sheet name=\"Contacts\""), "{text}");
+            bytes = text
+                .replace(
+                    "<sheet name=\"Contacts\"",
+                    "<sheet name=\"Contacts\" state=\"hidden\"",
+                )
+                .into_bytes();
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut out, &bytes).unwrap();
+    }
+    out.finish().unwrap();
+    let run = dir.run(&["validate", "book.xlsx"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("every sheet is hidden: reading the first, 'Contacts'"),
+        "{run:?}"
+    );
+}
+
 #[test]
 fn a_phone_in_a_column_formatted_as_dates_is_read_as_its_number() {
     let dir = Workdir::new();
@@ -827,4 +876,103 @@ fn a_negative_number_is_not_a_phone_number() {
             .contains("2,error,chatId,-79161234610,\"starts with a minus sign"),
         "{run:?}"
     );
+}
+
+/// An ODS row with cells in it, of LibreOffice's shape.
+fn ods_row(attributes: &str, phone: u64, name: &str) -> String {
+    format!(
+        r#"<table:table-row{attributes}><table:table-cell office:value-type="string"><text:p>79009990000</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{phone}</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{name}</text:p></table:table-cell></table:table-row>"#
+    )
+}
+
+/// calamine holds an ODS sheet whole, every repeated row and cell written out: a file of a
+/// kilobyte repeating a row of 2,000 cells 10,000 times took 2.5 GB (a hostile audit), and a
+/// little more ended the process without a word. Such a sheet is refused before calamine
+/// reads it; LibreOffice's own repeats (the empty rows and cells it writes after the last
+/// one) are not counted.
+#[test]
+fn ods_repeats_that_would_fill_memory_are_refused_and_libreoffices_own_pass() {
+    let dir = Workdir::new();
+    let trailing = r#"<table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="1024"/></table:table-row>"#;
+    let plain = [ods_row("", 79001000002, "Anna"), trailing.to_string()].concat();
+    write_raw_ods(&dir.path("plain.ods"), &plain);
+    let run = dir.run(&["validate", "plain.ods"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("1 row: 1 sendable"), "{run:?}");
+
+    let bomb = [
+        ods_row("", 79001000002, "Anna"),
+        r#"<table:table-row table:number-rows-repeated="10000"><table:table-cell office:value-type="string" table:number-columns-repeated="2000"><text:p>x</text:p></table:table-cell></table:table-row>"#.to_string(),
+    ]
+    .concat();
+    write_raw_ods(&dir.path("bomb.ods"), &bomb);
+    let run = dir.run(&["validate", "bomb.ods"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("bomb.ods")
+            && run.stderr.contains("10002 rows by 2000 columns")
+            && run
+                .stderr
+                .contains("more than greenbulk reads from an .ods sheet"),
+        "{run:?}"
+    );
+    assert_eq!(run.stderr.matches("error").count(), 1, "{run:?}");
+}
+
+/// A row with cells after two billion empty ones: calamine stops counting rows at the
+/// sheet's last and the row vanished without a word (a hostile audit). It is refused.
+#[test]
+fn an_ods_row_past_the_last_row_is_refused_not_dropped() {
+    let dir = Workdir::new();
+    let rows = [
+        ods_row("", 79001000002, "Anna"),
+        r#"<table:table-row table:number-rows-repeated="2000000000"><table:table-cell table:number-columns-repeated="3"/></table:table-row>"#.to_string(),
+        ods_row("", 79001000003, "Boris"),
+    ]
+    .concat();
+    write_raw_ods(&dir.path("far.ods"), &rows);
+    let run = dir.run(&["validate", "far.ods"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("past the last row a sheet has (1048576)"),
+        "{run:?}"
+    );
+}
+
+/// A row numbered past Excel's last (1,048,576), or with more digits than a number holds:
+/// calamine's count overflows (a panic in a debug build; rows put in the wrong place in a
+/// release one). Refused with one message, as a damaged file.
+#[test]
+fn an_xlsx_row_numbered_past_the_last_row_is_refused() {
+    let dir = Workdir::new();
+    let row = |r: &str, phone: u64| {
+        format!(
+            r#"<row{r}><c t="inlineStr"><is><t>79009990000</t></is></c><c t="inlineStr"><is><t>{phone}</t></is></c><c t="inlineStr"><is><t>Anna</t></is></c></row>"#
+        )
+    };
+    let header = r#"<row r="1"><c r="A1" t="inlineStr"><is><t>chatId</t></is></c><c r="B1" t="inlineStr"><is><t>phoneContact</t></is></c><c r="C1" t="inlineStr"><is><t>firstName</t></is></c></row>"#;
+    for (name, rows, said) in [
+        (
+            "huge.xlsx",
+            row(r#" r="4294967298""#, 79001000002),
+            "numbers a row 4294967298, past Excel's last row (1048576)",
+        ),
+        (
+            "digits.xlsx",
+            row(r#" r="99999999999999999999999""#, 79001000002),
+            "numbers a row with more digits than any number",
+        ),
+        (
+            "counted.xlsx",
+            [row(r#" r="1048576""#, 79001000002), row("", 79001000003)].concat(),
+            "numbers a row 1048577",
+        ),
+    ] {
+        write_raw_xlsx(&dir.path(name), &format!("{header}{rows}"));
+        let run = dir.run(&["validate", name]);
+        assert_eq!(run.code, 2, "{name}: {run:?}");
+        assert!(run.stderr.contains(said), "{name}: {run:?}");
+        assert!(!run.stderr.contains("panicked"), "{name}: {run:?}");
+    }
 }

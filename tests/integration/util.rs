@@ -349,6 +349,29 @@ pub fn write_raw_xlsx(path: &Path, rows_xml: &str) {
     });
 }
 
+/// A minimal ODS file whose one sheet, `Clients`, holds a header row (chatId, phoneContact,
+/// firstName) and then `rows_xml` (`<table:table-row>` elements), written by hand so a test
+/// can put in what LibreOffice would not write.
+pub fn write_raw_ods(path: &Path, rows_xml: &str) {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("mimetype", stored).unwrap();
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .unwrap();
+    zip.start_file("META-INF/manifest.xml", stored).unwrap();
+    zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).unwrap();
+    let deflated = zip::write::SimpleFileOptions::default();
+    zip.start_file("content.xml", deflated).unwrap();
+    write!(
+        zip,
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Clients"><table:table-row><table:table-cell office:value-type="string"><text:p>chatId</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>phoneContact</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>firstName</text:p></table:table-cell></table:table-row>{rows_xml}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    )
+    .unwrap();
+    zip.finish().unwrap();
+}
+
 /// A zip bomb: a small XLSX whose cell B2 is an inline string of `bytes` bytes.
 pub fn write_xlsx_bomb(path: &Path, bytes: usize) {
     write_xlsx_bomb_in(path, bytes, RawBook::default());

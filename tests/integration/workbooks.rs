@@ -7,6 +7,7 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 
 use crate::util::{
     Faults, Workdir, assert_no_double_delivery, contacts_csv, sandbox, send_args, wait_until,
+    write_raw_ods,
 };
 
 /// A sheet of a workbook, cell by cell.
@@ -471,33 +472,20 @@ fn hidden_rows_are_found_under_any_file_name_and_said_unlooked_for_where_they_ar
 /// counted with its repeats, as calamine counts them) are errors as in an XLSX.
 #[test]
 fn rows_an_ods_filter_hides_are_errors_too() {
-    use std::io::Write;
     let dir = Workdir::new();
-    let path = dir.path("filtered.ods");
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-    let stored =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    zip.start_file("mimetype", stored).unwrap();
-    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
-        .unwrap();
-    zip.start_file("META-INF/manifest.xml", stored).unwrap();
-    zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).unwrap();
-    zip.start_file("content.xml", stored).unwrap();
     let row = |visibility: &str, phone: u64, name: &str| {
         format!(
             r#"<table:table-row{visibility}><table:table-cell office:value-type="string"><text:p>79009990000</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{phone}</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>{name}</text:p></table:table-cell></table:table-row>"#
         )
     };
     let filtered = r#" table:visibility="filter""#;
-    let content = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Clients"><table:table-row><table:table-cell office:value-type="string"><text:p>chatId</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>phoneContact</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>firstName</text:p></table:table-cell></table:table-row>{}{}{}{}</table:table></office:spreadsheet></office:body></office:document-content>"#,
+    let rows = [
         row("", 79001000002, "Anna"),
         row(filtered, 79001000003, "Boris"),
         row("", 79001000004, "Vera"),
         row(r#" table:visibility="collapse""#, 79001000005, "Gleb"),
-    );
-    zip.write_all(content.as_bytes()).unwrap();
-    zip.finish().unwrap();
+    ];
+    write_raw_ods(&dir.path("filtered.ods"), &rows.concat());
 
     assert_eq!(hidden_rows_validated(&dir, "filtered.ods"), ["3", "5"]);
 }
