@@ -16,6 +16,7 @@ pub mod country;
 pub mod delivery;
 mod exit;
 pub mod input;
+mod positioned;
 mod record;
 mod replace;
 mod report;

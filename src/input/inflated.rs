@@ -16,6 +16,7 @@
 //! than 65,535 parts or 1 MB of names) are not laid out: the caller scans them whole and lets
 //! calamine read the file itself.
 
+use crate::positioned::read_at;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -569,16 +570,6 @@ impl Seek for At {
         self.position = sought(to, self.position, length)?;
         Ok(self.position)
     }
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    std::os::unix::fs::FileExt::read_at(file, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
 #[cfg(test)]

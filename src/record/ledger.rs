@@ -22,8 +22,9 @@
 //! durability needed, a torn last line is easy to recognise and cut, and a person can read
 //! the file with `less` when something went wrong.
 
+use crate::positioned::ReadFrom;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -83,7 +84,7 @@ pub(crate) enum Names {
 /// last line, which is reported in [`Loaded::tail`] for the owner to cut off.
 pub(crate) fn load(file: &File, names: Names, part: Part) -> Result<Loaded, LoadError> {
     let mut history = History::keeping(names == Names::Keep, part);
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut reader = BufReader::with_capacity(256 * 1024, ReadFrom::start(file));
     let mut line = Vec::new();
     let mut offset = 0u64;
     let mut number = 0u64;
@@ -148,7 +149,7 @@ pub(crate) fn ids_among(
     ids: &std::collections::HashSet<&str>,
 ) -> std::io::Result<std::collections::HashSet<String>> {
     let mut found = std::collections::HashSet::new();
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut reader = BufReader::with_capacity(256 * 1024, ReadFrom::start(file));
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -183,7 +184,9 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// Wraps an open, locked journal positioned for appending.
+    /// Wraps an open, locked journal (open for reading and writing, not appending: Windows
+    /// lets a file opened to append grow but not be cut back). Lines are written at its end,
+    /// at offsets of their own.
     pub(crate) fn new(file: File, path: &std::path::Path) -> std::io::Result<Ledger> {
         let length = file.metadata()?.len();
         Ok(Ledger {
@@ -214,14 +217,14 @@ impl Ledger {
             serde_json::to_writer(&mut *buffer, event).expect("events always serialise");
             buffer.push(b'\n');
         }
-        let mut file = lock(&self.file);
+        let file = lock(&self.file);
         let mut written = lock(&self.written);
         if written.1 {
             return Err(std::io::Error::other(
                 "an earlier write to the ledger failed; nothing more is written",
             ));
         }
-        match file.write_all(&buffer) {
+        match crate::positioned::write_all_at(&file, &buffer, written.0) {
             Ok(()) => {
                 written.0 += buffer.len() as u64;
                 Ok(())
@@ -233,6 +236,13 @@ impl Ledger {
                 Err(e)
             }
         }
+    }
+
+    /// The journal, to read from its start (with [`crate::positioned::ReadFrom`]): through
+    /// the handle that holds its lock, since on Windows the lock keeps every other handle
+    /// out, in this process too.
+    pub(crate) fn file(&self) -> &File {
+        &self.sync
     }
 
     /// Waits until everything appended so far is on disk. Appends may go on meanwhile.
@@ -265,7 +275,6 @@ mod tests {
     use super::*;
     use crate::contact::ContentKey;
     use crate::input::RowNumber;
-    use std::io::{Seek, SeekFrom};
 
     fn key(n: u128) -> ContentKey {
         ContentKey(n)
@@ -277,8 +286,8 @@ mod tests {
 
     fn journal(lines: &str) -> File {
         let mut file = tempfile::tempfile().unwrap();
-        file.write_all(lines.as_bytes()).unwrap();
-        file.seek(SeekFrom::Start(0)).unwrap();
+        std::io::Write::write_all(&mut file, lines.as_bytes()).unwrap();
+        // Left at its end, as an appending writer leaves it: reading starts at 0 anyway.
         file
     }
 

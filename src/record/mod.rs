@@ -19,7 +19,7 @@ pub(crate) mod sent;
 pub(crate) mod standing;
 
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -245,8 +245,9 @@ impl Record {
         }
         let file = OpenOptions::new()
             .create(true)
+            .truncate(false)
             .read(true)
-            .append(true)
+            .write(true)
             .open(&ledger_path)
             .map_err(|e| RecordError::write(&ledger_path, e))?;
         // From here on, a failure must not leave a ledger this run created.
@@ -485,11 +486,7 @@ impl Record {
                 .map(|id| id.to_string())
                 .collect());
         }
-        let file = File::open(&self.ledger_path).map_err(|error| RecordError::Read {
-            path: shown_path(&self.ledger_path),
-            error,
-        })?;
-        ledger::ids_among(&file, ids).map_err(|error| RecordError::Read {
+        ledger::ids_among(self.ledger.file(), ids).map_err(|error| RecordError::Read {
             path: shown_path(&self.ledger_path),
             error,
         })
@@ -504,9 +501,17 @@ impl Record {
     /// [`Record::peek`], keeping only `part` of the cards.
     pub(crate) fn peek_part(results: &Path, part: Part) -> Result<History, RecordError> {
         let path = ledger_path(results);
+        let busy = || RecordError::Busy {
+            path: shown_path(&path),
+        };
         match File::open(&path) {
-            Ok(file) => Ok(read(&file, &path, Names::Keep, part)?.history),
+            Ok(file) => match read(&file, &path, Names::Keep, part) {
+                Ok(loaded) => Ok(loaded.history),
+                Err(RecordError::Read { error, .. }) if locked_elsewhere(&error) => Err(busy()),
+                Err(e) => Err(e),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
+            Err(error) if locked_elsewhere(&error) => Err(busy()),
             Err(error) => Err(RecordError::Read {
                 path: shown_path(&path),
                 error,
@@ -691,14 +696,11 @@ impl Record {
         self.ledger
             .sync()
             .map_err(|e| RecordError::write(&self.ledger_path, e))?;
-        let file = File::open(&self.ledger_path).map_err(|error| RecordError::Read {
-            path: shown_path(&self.ledger_path),
-            error,
-        })?;
         // The old history goes before the new one is read (when no one else holds it), so
         // that two are never in memory at once.
         self.history = Arc::default();
-        self.history = Arc::new(read(&file, &self.ledger_path, self.names, self.part)?.history);
+        let file = self.ledger.file();
+        self.history = Arc::new(read(file, &self.ledger_path, self.names, self.part)?.history);
         Ok(())
     }
 }
@@ -726,14 +728,15 @@ impl Drop for Opening {
     }
 }
 
+/// Whether reading failed because another process holds the file's lock: on Windows a lock
+/// keeps other handles from reading (on Unix it does not, and nothing fails).
+fn locked_elsewhere(error: &std::io::Error) -> bool {
+    /// `ERROR_LOCK_VIOLATION`.
+    const LOCK_VIOLATION: i32 = 33;
+    cfg!(windows) && error.raw_os_error() == Some(LOCK_VIOLATION)
+}
+
 fn read(file: &File, path: &Path, names: Names, part: Part) -> Result<ledger::Loaded, RecordError> {
-    let mut reader = file;
-    reader
-        .seek(SeekFrom::Start(0))
-        .map_err(|error| RecordError::Read {
-            path: shown_path(path),
-            error,
-        })?;
     ledger::load(file, names, part).map_err(|e| match e {
         ledger::LoadError::Io(error) => RecordError::Read {
             path: shown_path(path),
@@ -760,7 +763,8 @@ fn load_and_repair(
     let repaired = match loaded.tail {
         ledger::Tail::Clean => None,
         ledger::Tail::Unterminated => {
-            (&*file).write_all(b"\n").map_err(written)?;
+            let end = file.metadata().map_err(written)?.len();
+            crate::positioned::write_all_at(file, b"\n", end).map_err(written)?;
             file.sync_data().map_err(written)?;
             None
         }

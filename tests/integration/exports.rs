@@ -377,6 +377,7 @@ fn run_line(dir: &Path, state: &Path, line: &str, extra: &str) -> crate::util::R
     crate::util::Run::from_output(output)
 }
 
+#[cfg(unix)] // the commands run through a POSIX shell
 #[test]
 fn an_ambiguous_export_gets_commands_that_run() {
     let dir = Workdir::new();

@@ -364,6 +364,7 @@ fn a_200_without_an_id_message_is_not_called_a_lost_answer() {
     );
 }
 
+#[cfg(unix)] // sent a Unix signal
 #[test]
 fn sigterm_before_the_first_request_leaves_nothing_behind() {
     let dir = Workdir::new();

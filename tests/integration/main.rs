@@ -7,6 +7,7 @@ mod util;
 
 mod country;
 mod delivery;
+#[cfg(unix)] // the README's commands run through a POSIX shell
 mod docs;
 mod exports;
 mod hardening;

@@ -1,9 +1,8 @@
 //! `greenbulk completions SHELL` and `greenbulk man`: what the README's install section sets up.
 
-use std::process::Command;
-
 use crate::util::Workdir;
 
+#[cfg(unix)] // the commands run through a POSIX shell
 #[test]
 fn bash_completes_commands_and_flags_from_the_script() {
     let dir = Workdir::new();
@@ -17,7 +16,7 @@ fn bash_completes_commands_and_flags_from_the_script() {
              _greenbulk greenbulk \"${{COMP_WORDS[$COMP_CWORD]}}\" \"${{COMP_WORDS[$COMP_CWORD-1]}}\"; \
              echo \"${{COMPREPLY[@]}}\""
         );
-        let out = Command::new("bash")
+        let out = std::process::Command::new("bash")
             .arg("-c")
             .arg(script)
             .current_dir(dir.path(""))

@@ -390,6 +390,7 @@ fn a_dry_run_plans_what_the_limit_lets_through() {
     assert!(sandbox.received().is_empty());
 }
 
+#[cfg(unix)] // the commands run through a POSIX shell
 #[test]
 fn the_sandbox_cycle_is_complete_and_every_suggested_command_runs_as_printed() {
     let dir = Workdir::new();
@@ -425,6 +426,7 @@ fn the_sandbox_cycle_is_complete_and_every_suggested_command_runs_as_printed() {
     assert!(new.iter().all(|id| !first.contains(*id)), "{new:?}");
 }
 
+#[cfg(unix)] // the commands run through a POSIX shell
 #[test]
 fn what_a_run_suggests_next_runs_as_printed() {
     let dir = Workdir::new();
@@ -670,6 +672,7 @@ fn status_keeps_saying_which_lines_are_no_longer_in_the_input() {
     assert!(rows.iter().all(|r| !r["delivery"].is_empty()), "{rows:?}");
 }
 
+#[cfg(unix)] // the commands run through a POSIX shell
 #[test]
 fn suggested_commands_read_the_input_and_reach_the_instance_as_the_run_did() {
     let dir = Workdir::new();

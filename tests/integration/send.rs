@@ -524,6 +524,7 @@ fn terminal_mode_draws_a_progress_bar() {
     assert!(run.stderr.contains("sent "), "{run:?}");
 }
 
+#[cfg(unix)] // sent a Unix signal
 #[test]
 fn ctrl_c_and_sigterm_finish_in_flight_requests_and_exit_1() {
     for signal in ["-INT", "-TERM"] {

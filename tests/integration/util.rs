@@ -97,6 +97,8 @@ impl Workdir {
             .current_dir(self.dir.path())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            // Windows' sockets need it.
+            .envs(std::env::var_os("SystemRoot").map(|root| ("SystemRoot", root)))
             .env("XDG_STATE_HOME", self.path("state"))
             .stdin(Stdio::null());
         if let Some(parts) = std::env::var_os("GREENBULK_HISTORY_PARTS") {

@@ -277,7 +277,9 @@ async fn place(app: &App, part: &FsPath, name: &str, tries: u32) -> Result<PathB
             .open(&path)
             .await;
         match taken {
-            Ok(_) => {
+            Ok(file) => {
+                // Closed before the rename: Windows renames no file that is open.
+                drop(file);
                 return match tokio::fs::rename(part, &path).await {
                     Ok(()) => Ok(path),
                     Err(e) => {

@@ -30,11 +30,12 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::contact::CardKey;
+use crate::positioned::{read_exact_at, write_all_at};
 use crate::record::Part;
 use crate::record::ledger::{Fate, History};
 use index::{CardIndex, Read as IndexRead};
 pub(crate) use slot::Settled;
-use slot::{MAGIC, SLOT, Slot, read_at, slot_offset, write_at};
+use slot::{MAGIC, SLOT, Slot, slot_offset};
 
 /// What this machine sent of a card before, from another run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +208,7 @@ impl SentCards {
                         .open(path)?;
                     file.lock()?;
                     if file.metadata()?.len() == 0 {
-                        write_at(&file, MAGIC, 0)?;
+                        write_all_at(&file, MAGIC, 0)?;
                         file.sync_all()?;
                     }
                     file.unlock()
@@ -591,7 +592,7 @@ impl SentCards {
 
     fn read_slot(&self, number: u32) -> std::io::Result<Option<Slot>> {
         let mut bytes = [0u8; SLOT as usize];
-        read_at(self.file(), &mut bytes, slot_offset(number))?;
+        read_exact_at(self.file(), &mut bytes, slot_offset(number))?;
         Ok(Slot::decode(&bytes))
     }
 
@@ -676,7 +677,7 @@ impl SentCards {
                 next += 1;
             }
             if !bytes.is_empty() {
-                write_at(history.file(), &bytes, history.read_to)?;
+                write_all_at(history.file(), &bytes, history.read_to)?;
                 history.read_to += bytes.len() as u64;
                 for (number, slot) in appended {
                     history.apply(number, &slot);
@@ -707,7 +708,7 @@ impl SentCards {
         // Under the file's lock: on Windows a lock keeps out the writes of those without it,
         // and another run's claim may be reading this history.
         let written = self.file().lock().and_then(|()| {
-            let written = write_at(self.file(), &slot.encode(), slot_offset(number));
+            let written = write_all_at(self.file(), &slot.encode(), slot_offset(number));
             self.file().unlock().and(written)
         });
         written.map_err(|error| SentCardsError {
@@ -759,7 +760,7 @@ impl SentCards {
             history.catch_up()?;
             let first = ((history.read_to - MAGIC.len() as u64) / SLOT) as u32;
             let bytes: Vec<u8> = appended.iter().flat_map(Slot::encode).collect();
-            write_at(history.file(), &bytes, history.read_to)?;
+            write_all_at(history.file(), &bytes, history.read_to)?;
             history.file().sync_data()?;
             history.read_to += bytes.len() as u64;
             for (number, slot) in (first..).zip(&appended) {
@@ -841,7 +842,7 @@ impl SentCards {
         while end > 0 {
             let start = end.saturating_sub(CHUNK);
             let chunk = &mut bytes[..((end - start) * SLOT) as usize];
-            read_at(file, chunk, slot_offset(start as u32))?;
+            read_exact_at(file, chunk, slot_offset(start as u32))?;
             let mut newest = 0;
             for raw in chunk.chunks_exact(SLOT as usize).rev() {
                 let Some(slot) = Slot::decode(raw) else {
@@ -1442,7 +1443,7 @@ mod tests {
         // Card 1's slot damaged on disk (its checksum no longer matches); card 2's intact.
         let path = SentCards::path(dir.path(), "1101000002");
         let file = OpenOptions::new().write(true).open(&path).unwrap();
-        write_at(&file, &[0xAA; 8], slot_offset(0) + 16).unwrap();
+        write_all_at(&file, &[0xAA; 8], slot_offset(0) + 16).unwrap();
         // As a later look at the history reads it: card 1 unknown, card 2 there.
         let later = SentCards::peek(dir.path(), "1101000002").unwrap();
         assert_eq!(later.earlier(card(1)), None);

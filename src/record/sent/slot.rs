@@ -2,8 +2,6 @@
 //! key (16 bytes), when (8), which results file (4), what became of it (1), its idMessage's
 //! length (1) and up to 32 bytes of it, and a checksum (2) — read and written in place.
 
-use std::fs::File;
-
 use crate::contact::CardKey;
 
 /// The file's first bytes.
@@ -97,42 +95,6 @@ pub(super) fn checksum(bytes: &[u8]) -> u16 {
 
 pub(super) fn slot_offset(number: u32) -> u64 {
     MAGIC.len() as u64 + u64::from(number) * SLOT
-}
-
-#[cfg(unix)]
-pub(super) fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
-}
-
-#[cfg(unix)]
-pub(super) fn write_at(file: &File, buffer: &[u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::write_all_at(file, buffer, offset)
-}
-
-#[cfg(windows)]
-pub(super) fn read_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buffer.is_empty() {
-        match file.seek_read(buffer, offset)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buffer = &mut buffer[n..];
-                offset += n as u64;
-            }
-        }
-    }
-    Ok(())
-}
-
-#[cfg(windows)]
-pub(super) fn write_at(file: &File, mut buffer: &[u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buffer.is_empty() {
-        let n = file.seek_write(buffer, offset)?;
-        buffer = &buffer[n..];
-        offset += n as u64;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
