@@ -222,8 +222,11 @@ impl Record {
                 path: shown_path(results),
             });
         }
-        let results_exist = results.exists();
         let ledger_exists = ledger_path.exists();
+        // An emptied results file beside its ledger (a disk, an editor) is rebuilt from the
+        // ledger, which holds the truth (docs/results.md), as a lost one is.
+        let emptied = ledger_exists && std::fs::metadata(results).is_ok_and(|m| m.len() == 0);
+        let results_exist = results.exists() && !emptied;
         // A file greenbulk did not write has no run to continue: --resume would not help.
         if !resume && results_exist && !ledger_exists && !is_results_file(results) {
             return Err(RecordError::NotResults {

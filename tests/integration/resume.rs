@@ -166,3 +166,32 @@ fn a_damaged_ledger_is_refused_rather_than_guessed() {
     );
     assert_eq!(sandbox.outgoing().len(), 2);
 }
+
+/// A results file emptied beside its ledger (a disk, an editor saving nothing) is rebuilt
+/// from the ledger by `--resume`, which sends nothing again — it was refused as "not a
+/// results file", with advice to choose another path that abandoned the ledger (a hostile
+/// audit). Without `--resume` the run is still refused: the ledger says a run was here.
+#[test]
+fn an_emptied_results_file_is_rebuilt_from_its_ledger_on_resume() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults::default());
+    let args = ["in.csv", "--results", "out.csv"];
+    let run = dir.send(&sandbox, &args);
+    assert_eq!(run.code, 0, "{run:?}");
+    let sent: Vec<String> = read_records(&dir.path("out.csv"))
+        .into_iter()
+        .map(|r| r["idMessage"].clone())
+        .collect();
+    dir.write("out.csv", "");
+
+    let refused = dir.send(&sandbox, &args);
+    assert_eq!(refused.code, 2, "{refused:?}");
+    let run = dir.send(&sandbox, &["in.csv", "--results", "out.csv", "--resume"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 3, "nothing sent again: {run:?}");
+    let rows = read_records(&dir.path("out.csv"));
+    let rebuilt: Vec<String> = rows.iter().map(|r| r["idMessage"].clone()).collect();
+    assert_eq!(rebuilt, sent);
+    assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
+}

@@ -818,8 +818,16 @@ impl SentCards {
     /// other run's. For `--daily-cap`. The slots are read from the end back, as far as that
     /// time (and an hour more: a slot is rewritten with its answer's time).
     pub(crate) fn sent_between(&self, from: u64, to: u64) -> Result<u64, SentCardsError> {
-        self.count_between(from, to)
-            .map_err(|error| SentCardsError {
+        // Under a shared lock: a slot is read whole, never half rewritten, and on Windows a
+        // file another run holds locked cannot be read at all without waiting for it.
+        let counted = match &self.file {
+            Some(file) => file.lock_shared().and_then(|()| {
+                let counted = self.count_between(from, to);
+                file.unlock().and(counted)
+            }),
+            None => Ok(0),
+        };
+        counted.map_err(|error| SentCardsError {
                 path: crate::term::shown_path(&self.path),
                 error,
             })
