@@ -35,6 +35,10 @@ pub(crate) struct Findings {
     file: Option<Destination>,
     /// The report as messages name it.
     shown: String,
+    /// Written to a terminal (`--report -` not redirected): text from the file has its
+    /// control characters escaped, as everywhere it is shown (docs/input.md), so a file
+    /// cannot drive the terminal. Redirected, the CSV holds the cells as they are.
+    on_terminal: bool,
 }
 
 enum Destination {
@@ -70,6 +74,9 @@ impl Findings {
             Some(path) => shown_path(path),
             None => String::new(),
         };
+        let on_terminal = report.is_some_and(|path| path.as_os_str() == "-")
+            && (std::env::var_os("GREENBULK_FORCE_TTY").is_some_and(|v| v == "1")
+                || std::io::IsTerminal::is_terminal(&std::io::stdout()));
         let (report, file) = match report {
             None => (None, None),
             Some(path) if path.as_os_str() == "-" => {
@@ -102,6 +109,7 @@ impl Findings {
             first: Vec::new(),
             file,
             shown,
+            on_terminal,
         })
     }
 
@@ -116,6 +124,15 @@ impl Findings {
             let (row_text, severity) = (row.to_string(), f.severity.to_string());
             let written = match &mut self.report {
                 None => Ok(()),
+                Some(Report::Csv(w)) if self.on_terminal => w
+                    .write_record([
+                        row_text.as_str(),
+                        &severity,
+                        f.field,
+                        &crate::term::shown(&f.value),
+                        &crate::term::shown(&f.problem),
+                    ])
+                    .map_err(csv_io),
                 Some(Report::Csv(w)) => w
                     .write_record([row_text.as_str(), &severity, f.field, &f.value, &f.problem])
                     .map_err(csv_io),

@@ -976,3 +976,26 @@ fn an_xlsx_row_numbered_past_the_last_row_is_refused() {
         assert!(!run.stderr.contains("panicked"), "{name}: {run:?}");
     }
 }
+
+/// `validate --report -` on a terminal: the cells quoted in the findings have their control
+/// characters escaped, as everywhere the file's text is shown, so a file cannot clear the
+/// screen or plant a link (a hostile audit: they reached the terminal raw). Redirected to a
+/// file or a pipe, the report holds the cells as they are.
+#[test]
+fn a_report_on_a_terminal_shows_escape_sequences_escaped() {
+    let dir = Workdir::new();
+    dir.write(
+        "in.csv",
+        "chatId,phoneContact,firstName\n79161234561,\u{1b}[2J79031234561,Ann\n",
+    );
+    let mut command = dir.command(&["validate", "in.csv", "--report", "-"]);
+    command.env("GREENBULK_FORCE_TTY", "1");
+    let run = crate::util::Run::from_output(command.output().unwrap());
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stdout.contains("\\x1b[2J79031234561"), "{run:?}");
+    assert!(!run.stdout.contains('\u{1b}'), "{run:?}");
+
+    let piped = dir.run(&["validate", "in.csv", "--report", "-"]);
+    assert_eq!(piped.code, 3, "{piped:?}");
+    assert!(piped.stdout.contains("\u{1b}[2J79031234561"), "{piped:?}");
+}

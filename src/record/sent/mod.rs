@@ -828,9 +828,9 @@ impl SentCards {
             None => Ok(0),
         };
         counted.map_err(|error| SentCardsError {
-                path: crate::term::shown_path(&self.path),
-                error,
-            })
+            path: crate::term::shown_path(&self.path),
+            error,
+        })
     }
 
     /// Read from the newest slot back: a card counts by its newest slot, so a claim a
