@@ -879,6 +879,59 @@ fn an_emptied_sent_card_history_is_refused_not_taken_for_a_new_one() {
     assert_eq!(sandbox.outgoing().len(), 3, "nothing sent twice: {run:?}");
 }
 
+/// A history cut short — to its header, at a slot's end or in the middle of one, as a disk
+/// or an older copy put back would leave it — has lost cards: it is refused, as an emptied
+/// one is, not used as it is (a hostile audit: the run sent every lost card again, without a
+/// word). The mark beside it says how many slots it held; deleted, the run goes on with the
+/// history as it is, as the message says.
+#[test]
+fn a_sent_card_history_cut_short_is_refused_not_used() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(10));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "a.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let history = dir.path("state/greenbulk/cards-1101000001.bin");
+    let mark = dir.path("state/greenbulk/cards-1101000001.mark");
+    assert!(mark.exists());
+    let whole = std::fs::metadata(&history).unwrap().len();
+    assert_eq!(whole, 16 + 10 * 64);
+    let cut = |length: u64, held: u64, sent: usize| {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&history)
+            .unwrap();
+        file.set_len(length).unwrap();
+        drop(file);
+        let run = dir.send(&sandbox, &send_args("in.csv", "b.csv", &[]));
+        assert_ne!(run.code, 0, "{length}: {run:?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "it holds {} cards where it held {held}",
+                (length - 16) / 64
+            )),
+            "{length}: {run:?}"
+        );
+        assert_eq!(
+            sandbox.outgoing().len(),
+            sent,
+            "nothing sent twice: {run:?}"
+        );
+    };
+    // In the middle of a slot, then at a slot's end.
+    cut(16 + 6 * 64 + 20, 10, 10);
+    cut(16 + 5 * 64, 10, 10);
+    // The user's choice, as the message offers it: the history as it is (five cards).
+    std::fs::remove_file(&mark).unwrap();
+    let run = dir.send(&sandbox, &send_args("in.csv", "b.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 15, "{run:?}");
+    // Marked again: cut to its header now, it is refused again.
+    std::fs::remove_file(dir.path("b.csv")).unwrap();
+    std::fs::remove_file(dir.path("b.csv.ledger")).unwrap();
+    cut(16, 10, 15);
+}
+
 /// What the standalone sandbox (`greenbulk sandbox`) was sent is remembered apart from what
 /// real instances were sent, as the built-in one's is: a card tried out there is still sent
 /// for real, once (a hostile audit's finding: the run on the real instance found every card

@@ -132,6 +132,46 @@ impl SentCards {
         state_dir.join(format!("cards-{id_instance}.bin"))
     }
 
+    /// The file beside a history that keeps how many of its slots were once on disk for
+    /// certain (8 bytes, little-endian): a history found holding fewer — cut short by a disk,
+    /// or put back from an older copy — has lost cards, and is refused rather than trusted
+    /// (it would send them again).
+    fn mark_path(&self) -> PathBuf {
+        self.path.with_extension("mark")
+    }
+
+    /// How many slots the mark says the history has held (0 without one).
+    fn marked(&self) -> std::io::Result<u64> {
+        let file = match File::open(self.mark_path()) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = [0u8; 8];
+        Ok(match read_exact_at(&file, &mut bytes, 0) {
+            Ok(()) => u64::from_le_bytes(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e),
+        })
+    }
+
+    /// Raises the mark to the slots read so far, once they are on disk (after an fsync of
+    /// the file, which makes every run's writes to it durable). Never lowered; two runs
+    /// raising it at once may leave it lower than it could be, never higher than the
+    /// history.
+    fn raise_mark(&self) -> std::io::Result<()> {
+        let slots = self.read_to.saturating_sub(MAGIC.len() as u64) / SLOT;
+        if slots == 0 || slots <= self.marked()? {
+            return Ok(());
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.mark_path())?;
+        write_all_at(&file, &slots.to_le_bytes(), 0)
+    }
+
     /// The instances whose histories are in `state_dir`.
     pub(crate) fn instances_in(state_dir: &Path) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(state_dir) else {
@@ -312,8 +352,9 @@ impl SentCards {
         if length == 0 {
             return Err(std::io::Error::other(
                 "it is empty: a disk or a crash emptied it, and the cards it knew (to send none \
-                 twice) are not known any more. Restore it from a backup; or delete it to start \
-                 a new history, knowing that cards sent before may then be sent again",
+                 twice) are not known any more. Restore it from a backup; or delete it (and the \
+                 .mark file beside it) to start a new history, knowing that cards sent before \
+                 may then be sent again",
             ));
         }
         let mut magic = [0u8; 16];
@@ -326,6 +367,17 @@ impl SentCards {
             ));
         }
         self.read_to = MAGIC.len() as u64;
+        let slots = (length - MAGIC.len() as u64) / SLOT;
+        let marked = self.marked()?;
+        if marked > slots {
+            return Err(std::io::Error::other(format!(
+                "it holds {slots} cards where it held {marked}: it was cut short (by a disk, or \
+                 put back from an older copy), and the cards it lost (to send none twice) are \
+                 not known any more. Restore it from the newest backup; or, knowing that cards \
+                 sent before may then be sent again, delete {} to go on with it as it is",
+                crate::term::shown_path(&self.mark_path())
+            )));
+        }
         Ok(())
     }
 
@@ -766,7 +818,7 @@ impl SentCards {
             for (number, slot) in (first..).zip(&appended) {
                 history.apply(number, slot);
             }
-            Ok(())
+            history.raise_mark()
         })
         .map_err(failed)?;
         Ok(count)
@@ -872,9 +924,13 @@ impl SentCards {
         Ok(count)
     }
 
-    /// Makes every slot written so far durable.
+    /// Makes every slot written so far durable, and marks them so (see [`SentCards::marked`]).
     pub(crate) fn sync(&self) -> std::io::Result<()> {
-        self.file.as_ref().map_or(Ok(()), File::sync_data)
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        file.sync_data()?;
+        self.raise_mark()
     }
 
     /// Runs `work` with the file locked against other runs, a torn last slot cut off first.
