@@ -113,8 +113,17 @@ fn out_of_space(error: &std::io::Error) -> bool {
 }
 
 fn space_hint(error: &std::io::Error) -> &'static str {
+    /// Windows' `ERROR_SHARING_VIOLATION`: another program has the file open.
+    const SHARING_VIOLATION: i32 = 32;
     if out_of_space(error) {
         "; free space on that disk"
+    } else if cfg!(windows)
+        && (error.kind() == std::io::ErrorKind::PermissionDenied
+            || error.raw_os_error() == Some(SHARING_VIOLATION))
+    {
+        // Windows replaces no file another program holds open: a results file open in Excel.
+        "; if another program (Excel) has it open, close it there and run again (`send` with \
+         --resume: nothing sent goes out again)"
     } else {
         ""
     }
@@ -536,7 +545,7 @@ impl Record {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let folder = std::fs::canonicalize(folder)
+        let folder = dunce::canonicalize(folder)
             .or_else(|_| std::path::absolute(folder))
             .unwrap_or_else(|_| folder.to_path_buf());
         let path = match self.results.file_name() {

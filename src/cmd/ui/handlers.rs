@@ -139,7 +139,19 @@ pub(super) fn safe_name(given: &str) -> Option<String> {
     while !stem.is_char_boundary(end) {
         end -= 1;
     }
-    Some(format!("{}.{extension}", &stem[..end]))
+    // A name Windows keeps for a device (`con.csv`, `NUL.xlsx`: what comes before the first
+    // dot) is a device there, not a file: such a name is kept with `_` before it.
+    let first = stem
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let device = matches!(first.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((first.starts_with("COM") || first.starts_with("LPT"))
+            && first.len() == 4
+            && first.as_bytes()[3].is_ascii_digit());
+    let prefix = if device { "_" } else { "" };
+    Some(format!("{prefix}{}.{extension}", &stem[..end]))
 }
 
 pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart) -> Answer {

@@ -259,7 +259,7 @@ fn router(app: Arc<App>) -> Router {
 
 pub fn run(args: &UiArgs) -> Result<Exit, Failure> {
     let usage = |e: String| Failure::usage(anyhow::Error::msg(e));
-    let dir = std::fs::canonicalize(&args.dir).map_err(|e| {
+    let dir = dunce::canonicalize(&args.dir).map_err(|e| {
         usage(format!(
             "--dir {}: {e}; give a folder that exists",
             shown_path(&args.dir)

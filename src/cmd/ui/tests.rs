@@ -213,6 +213,17 @@ async fn uploads_are_bounded_and_kept_under_safe_names_never_over_a_file() {
         "a name reads as it is"
     );
     assert_eq!(handlers::safe_name("run.exe"), None);
+    // Windows' device names are kept as files.
+    for (given, kept) in [
+        ("con.csv", "_con.csv"),
+        ("NUL.xlsx", "_NUL.xlsx"),
+        ("Com1.list.csv", "_Com1.list.csv"),
+        ("lpt9.ods", "_lpt9.ods"),
+        ("console.csv", "console.csv"),
+        ("com10.csv", "com10.csv"),
+    ] {
+        assert_eq!(handlers::safe_name(given).as_deref(), Some(kept), "{given}");
+    }
     assert_eq!(handlers::safe_name(".csv"), None);
 
     std::fs::write(page.app.dir.join("contacts.csv"), "mine").unwrap();
