@@ -59,9 +59,9 @@ pub enum RecordError {
     Busy { path: String },
     #[error(
         "{missing} does not exist: there is no send run to look at here. `greenbulk status` \
-         takes the results file of a `greenbulk send`, with its ledger beside it"
+         takes the results file of a `greenbulk send`, with its ledger beside it{rebuild}"
     )]
-    NoRun { missing: String },
+    NoRun { missing: String, rebuild: String },
     #[error(
         "{results} is a workbook, written when its run ends, and its run stopped before its \
          end (its ledger is there): `greenbulk send INPUT --results {results} --resume` \
@@ -451,8 +451,21 @@ impl Record {
         }
         for path in [results.to_path_buf(), ledger] {
             if !path.exists() {
+                // A results file whose ledger was lost: the send that wrote it takes its rows
+                // back into a new ledger, sending none of them again.
+                let rebuild = if results.exists() && is_results_file(results) {
+                    format!(
+                        " (the ledger was lost: `greenbulk send INPUT --results {} --resume`, \
+                         with the input and flags of the run that wrote it, rebuilds it from \
+                         the results file and sends none of its rows again)",
+                        shown_path(results)
+                    )
+                } else {
+                    String::new()
+                };
                 return Err(RecordError::NoRun {
                     missing: shown_path(&path),
+                    rebuild,
                 });
             }
         }

@@ -561,6 +561,31 @@ fn status_needs_a_send_run_to_look_at() {
     let run = dir.status(&sandbox, &["nothing.csv"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("no send run to look at"), "{run:?}");
+    assert!(!run.stderr.contains("--resume"), "{run:?}");
+}
+
+/// A results file whose ledger was lost: `status` says how to get it back (a between-runs
+/// audit: it said only that there was no send run here), and doing so sends nothing again.
+#[test]
+fn status_on_a_results_file_without_its_ledger_says_how_to_rebuild_it() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    std::fs::remove_file(dir.path("out.csv.ledger")).unwrap();
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("`greenbulk send INPUT --results out.csv --resume`"),
+        "{run:?}"
+    );
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &["--resume"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 3, "{run:?}");
+    let run = dir.status(&sandbox, &["out.csv"]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
 }
 
 #[test]
