@@ -103,6 +103,8 @@ pub enum PhoneError {
     /// `79010000010.5`: a number cell with a fraction.
     NotWhole,
     NationalNumber,
+    /// `+0 903 1234567`: a `+` and then a 0, where a country code belongs.
+    PlusThenZero,
     /// Fewer digits than a country code and number; whether it was written as international
     /// (`+` or `00`: then `--country` cannot help).
     TooShort(usize, bool),
@@ -166,6 +168,12 @@ impl fmt::Display for PhoneError {
                 "starts with 0, a national trunk prefix; write it in international form \
                  with the country code (e.g. +49 30 1234567 instead of 030 1234567), or give \
                  the country of such numbers with --country (e.g. --country DE)"
+            ),
+            PhoneError::PlusThenZero => write!(
+                f,
+                "has a 0 right after the '+', where the country code belongs, and no country \
+                 code starts with 0: write the country code after the '+' and leave out the \
+                 national 0 (+49 30 1234567, not +0 30 1234567 or +49 030 1234567)"
             ),
             PhoneError::TooShort(n, true) => write!(
                 f,
@@ -430,6 +438,7 @@ pub(super) fn judge(digits: Digits) -> Result<PhoneNumber, PhoneError> {
         0 => count,
         2 => count - 2,
         _ if count == 0 => 0,
+        _ if digits.plus => return Err(PhoneError::PlusThenZero),
         _ => return Err(PhoneError::NationalNumber),
     };
     if significant < MIN_DIGITS {
@@ -602,6 +611,8 @@ mod tests {
         assert_eq!(parse("79001234568#"), Err(PhoneError::Character('#')));
         assert_eq!(parse("7900+1234568"), Err(PhoneError::MisplacedPlus));
         assert_eq!(parse("030 1234 5678"), Err(PhoneError::NationalNumber));
+        assert_eq!(parse("+0 903 1234567"), Err(PhoneError::PlusThenZero));
+        assert_eq!(parse("+030 1234 5678"), Err(PhoneError::PlusThenZero));
         assert_eq!(parse("79010000010.5"), Err(PhoneError::NotWhole));
         assert_eq!(parse("79010000010,25"), Err(PhoneError::NotWhole));
         assert_eq!(parse("9001234568"), Err(PhoneError::TooShort(10, false)));
