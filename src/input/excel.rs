@@ -123,6 +123,11 @@ pub(super) fn open(path: &Path, kind: Kind, sheet: Option<&str>) -> Result<Opene
     if matches!(kind, Kind::Xlsx | Kind::Ods | Kind::UnknownZip) {
         zipscan::check(path)?;
     }
+    if matches!(kind, Kind::Ods | Kind::UnknownZip)
+        && let Some(refusal) = super::hidden::ods_refusal(path)
+    {
+        return Err(fail(refusal));
+    }
     let workbook = match kind {
         Kind::Xlsx => calamine::open_workbook(path)
             .map(Sheets::Xlsx)
@@ -225,7 +230,7 @@ fn choose_sheet<RS: Read + Seek + Send + 'static>(
         other => other,
     };
     let hidden = match workbook {
-        Sheets::Ods(_) => HiddenRanges::of_ods_sheet(path, &name).map_err(&fail)?,
+        Sheets::Ods(_) => HiddenRanges::of_ods_sheet(path, &name),
         _ => HiddenRanges::default(),
     };
     let range = workbook

@@ -189,37 +189,23 @@ pub(super) struct HiddenRanges(Vec<(u64, u64)>);
 
 impl HiddenRanges {
     /// Those of sheet `sheet` of the ODS file at `path` (already scanned: no text or tag in it
-    /// is over 1 MB); none if it cannot be read (calamine then says why). Read before
-    /// calamine reads the sheet, which it holds whole with every repeat written out: a sheet
-    /// whose repeats make it more than [`MAX_ODS_CELLS`] cells, or put a row with cells past
-    /// the last row, is refused here (the error says why), not left to fill memory or to
-    /// lose rows.
-    pub(super) fn of_ods_sheet(
-        path: &std::path::Path,
-        sheet: &str,
-    ) -> Result<HiddenRanges, String> {
+    /// is over 1 MB); none if it cannot be read (calamine then says why).
+    pub(super) fn of_ods_sheet(path: &std::path::Path, sheet: &str) -> HiddenRanges {
         let mut ranges = Vec::new();
         let file = std::fs::File::open(path).map(std::io::BufReader::new);
         let Some(mut zip) = file.ok().and_then(|f| zip::ZipArchive::new(f).ok()) else {
-            return Ok(HiddenRanges(ranges));
+            return HiddenRanges(ranges);
         };
         let Ok(content) = zip.by_name("content.xml") else {
-            return Ok(HiddenRanges(ranges));
+            return HiddenRanges(ranges);
         };
         let (mut in_sheet, mut rows) = (false, 0u64);
-        let mut row = OdsRow::default();
-        let mut size = OdsSize::default();
         for_each_tag(content, |_, tag| {
             let (closing, tag) = match tag.strip_prefix(b"/") {
                 Some(tag) => (true, tag),
                 None => (false, tag),
             };
-            let empty = tag.ends_with(b"/");
-            let name_end = tag
-                .iter()
-                .position(|b| b.is_ascii_whitespace() || *b == b'/')
-                .unwrap_or(tag.len());
-            let (name, attributes) = tag.split_at(name_end);
+            let (name, attributes) = split_name(tag);
             match name {
                 b"table:table" if closing => return !in_sheet,
                 b"table:table" => {
@@ -237,24 +223,13 @@ impl HiddenRanges {
                     if hidden {
                         ranges.push((rows + 1, repeated));
                     }
-                    row = OdsRow {
-                        first: rows.saturating_add(1),
-                        repeated,
-                        ..OdsRow::default()
-                    };
                     rows = rows.saturating_add(repeated);
-                }
-                b"table:table-row" if in_sheet => size.add(&row),
-                b"table:table-cell" | b"table:covered-table-cell" if in_sheet && !closing => {
-                    let repeated = repeats(attributes, b"table:number-columns-repeated");
-                    let filled = !empty || attribute(attributes, b"office:value-type").is_some();
-                    row.cell(repeated, filled);
                 }
                 _ => {}
             }
             true
         });
-        size.refusal().map_or(Ok(HiddenRanges(ranges)), Err)
+        HiddenRanges(ranges)
     }
 
     /// Whether row `number` is among them.
@@ -264,6 +239,67 @@ impl HiddenRanges {
             .checked_sub(1)
             .is_some_and(|i| number - self.0[i].0 < self.0[i].1)
     }
+}
+
+/// Why calamine is not let to open the ODS file at `path`, if it is not: calamine reads every
+/// sheet of it whole, each repeated row and cell written out, when it opens it — whichever
+/// sheet is then read. A file whose sheets would take more than [`MAX_ODS_CELLS`] cells in
+/// all, or put a row with cells past the last row, is refused (a file of a kilobyte can say
+/// so). The file was scanned already (no text or tag in it is over 1 MB).
+pub(super) fn ods_refusal(path: &std::path::Path) -> Option<String> {
+    let file = std::fs::File::open(path)
+        .map(std::io::BufReader::new)
+        .ok()?;
+    let mut zip = zip::ZipArchive::new(file).ok()?;
+    let content = zip.by_name("content.xml").ok()?;
+    let (mut rows, mut row, mut size) = (0u64, OdsRow::default(), OdsSize::default());
+    let mut cells = 0u64;
+    let mut refusal = None;
+    for_each_tag(content, |_, tag| {
+        let (closing, tag) = match tag.strip_prefix(b"/") {
+            Some(tag) => (true, tag),
+            None => (false, tag),
+        };
+        let empty = tag.ends_with(b"/");
+        let (name, attributes) = split_name(tag);
+        match name {
+            b"table:table" if closing => {
+                refusal = size.refusal(&mut cells);
+                size = OdsSize::default();
+                rows = 0;
+            }
+            b"table:table-row" if !closing => {
+                let repeated = repeats(attributes, b"table:number-rows-repeated");
+                row = OdsRow {
+                    first: rows.saturating_add(1),
+                    repeated,
+                    ..OdsRow::default()
+                };
+                rows = rows.saturating_add(repeated);
+                if empty {
+                    size.add(&row);
+                }
+            }
+            b"table:table-row" => size.add(&row),
+            b"table:table-cell" | b"table:covered-table-cell" if !closing => {
+                let repeated = repeats(attributes, b"table:number-columns-repeated");
+                let filled = !empty || attribute(attributes, b"office:value-type").is_some();
+                row.cell(repeated, filled);
+            }
+            _ => {}
+        }
+        refusal.is_none()
+    });
+    refusal
+}
+
+/// A tag's name, and the rest (its attributes).
+fn split_name(tag: &[u8]) -> (&[u8], &[u8]) {
+    let end = tag
+        .iter()
+        .position(|b| b.is_ascii_whitespace() || *b == b'/')
+        .unwrap_or(tag.len());
+    tag.split_at(end)
 }
 
 /// The most cells greenbulk lets calamine write out for an ODS sheet, which it holds whole
@@ -317,25 +353,26 @@ impl OdsSize {
         );
     }
 
-    /// Why calamine is not let to read the sheet, if it is not.
-    fn refusal(&self) -> Option<String> {
+    /// Why calamine is not let to read the sheet, if it is not; `cells`: the cells of the
+    /// sheets before it, to which its own are added.
+    fn refusal(&self, cells: &mut u64) -> Option<String> {
         let ((first, last), (left, right)) = (self.rows?, self.columns?);
         if last > super::MAX_ROWS {
             return Some(format!(
-                "its sheet repeats a row with cells in it past the last row a sheet has \
+                "a sheet of it repeats a row with cells in it past the last row a sheet has \
                  ({}): the file is damaged or built to exhaust memory",
                 super::MAX_ROWS
             ));
         }
-        let cells = (last - first + 1).saturating_mul(right - left);
-        (cells > MAX_ODS_CELLS).then(|| {
+        let (rows, columns) = (last - first + 1, right - left);
+        *cells = cells.saturating_add(rows.saturating_mul(columns));
+        (*cells > MAX_ODS_CELLS).then(|| {
             format!(
-                "its sheet spans {} rows by {} columns once its repeated rows and cells are \
-                 written out, {cells} cells: more than greenbulk reads from an .ods sheet \
-                 ({MAX_ODS_CELLS}), which is held whole (a file of a few kilobytes can say \
-                 this; it is damaged or built to exhaust memory)",
-                last - first + 1,
-                right - left
+                "its sheets span {cells} cells once their repeated rows and cells are written \
+                 out (this one {rows} rows by {columns} columns), more than greenbulk reads \
+                 from an .ods file ({MAX_ODS_CELLS}), which is read whole, every sheet: save \
+                 it as .xlsx or CSV, which are read a row at a time (a file of a kilobyte can \
+                 ask this much, damaged or built to exhaust memory)"
             )
         })
     }
@@ -415,16 +452,11 @@ mod tests {
         )
         .unwrap();
         zip.finish().unwrap();
-        let hidden = HiddenRanges::of_ods_sheet(&path, "Q&A").expect("a sheet of a few rows");
+        let hidden = HiddenRanges::of_ods_sheet(&path, "Q&A");
         assert_eq!(hidden.0, [(4, 3), (8, 1)]);
         let found: Vec<u64> = (1..=10).filter(|n| hidden.contains(*n)).collect();
         assert_eq!(found, [4, 5, 6, 8]);
-        assert!(
-            HiddenRanges::of_ods_sheet(&path, "Missing")
-                .expect("no such sheet")
-                .0
-                .is_empty()
-        );
+        assert!(HiddenRanges::of_ods_sheet(&path, "Missing").0.is_empty());
     }
 
     #[test]
