@@ -26,9 +26,10 @@ pub(super) struct RowsSeen {
     open_hidden: Option<u64>,
     /// Hidden rows with cells, not yet taken.
     found: Vec<u64>,
-    /// The first row numbered past Excel's last (`r` out of bounds, or millions of rows
-    /// without one): calamine would count on, or wrap its count round, through them.
-    past_last: Option<u64>,
+    /// The first row numbered, or cell placed, past Excel's last row or column (`r` out of
+    /// bounds, or millions of rows without one), as said: calamine would count on, or wrap
+    /// its count round, through them.
+    past_last: Option<String>,
 }
 
 impl Default for RowsSeen {
@@ -51,7 +52,11 @@ impl RowsSeen {
         let number = row_of(attributes).unwrap_or(self.next);
         self.next = number.saturating_add(1);
         if number > super::MAX_ROWS && self.past_last.is_none() {
-            self.past_last = Some(number);
+            self.past_last = Some(if number == u64::MAX {
+                "a row numbered with more digits than any number".to_string()
+            } else {
+                format!("row {number}")
+            });
         }
         let hidden = attribute(attributes, b"hidden")
             .is_some_and(|value| matches!(value.trim_ascii(), b"1" | b"true"))
@@ -62,8 +67,8 @@ impl RowsSeen {
     }
 
     /// The first row found numbered past Excel's last, if any.
-    pub(super) fn past_last(&self) -> Option<u64> {
-        self.past_last
+    pub(super) fn past_last(&self) -> Option<&str> {
+        self.past_last.as_deref()
     }
 
     /// A `</row>`: the cells that follow are another row's.
@@ -72,17 +77,38 @@ impl RowsSeen {
     }
 
     /// Whether the next cell's tag is wanted: it is a hidden row's first.
-    pub(super) fn wants_cell(&self) -> bool {
+    #[cfg(test)]
+    fn wants_cell(&self) -> bool {
         self.open_hidden.is_some()
     }
 
-    /// The first cell of a hidden row (its tag, as for [`RowsSeen::row_opened`]): the row is
-    /// where calamine puts the cell — its `r` (`B7`: row 7) when it has one, else the row's.
+    /// A cell's tag (as for [`RowsSeen::row_opened`]). Its `r` places it past the sheet's
+    /// last row or column (XFD1048576): calamine's count would overflow, or wrap round and
+    /// put the cell in another row. The first cell of a hidden row: the row is where
+    /// calamine puts the cell — its `r` (`B7`: row 7) when it has one, else the row's.
     pub(super) fn cell_opened(&mut self, tag: &[u8]) {
+        let attributes = tag_parts(tag).1;
+        let reference = attribute(attributes, b"r");
+        if let Some(r) = reference
+            && self.past_last.is_none()
+        {
+            let letters = r.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+            let column = r[..letters].iter().fold(0u64, |n, b| {
+                n.saturating_mul(26)
+                    .saturating_add(u64::from(b.to_ascii_uppercase() - b'A' + 1))
+            });
+            let row = row_of(attributes).unwrap_or(0);
+            if column > super::excel::MAX_COLUMNS as u64 || row > super::MAX_ROWS {
+                let shown: String = String::from_utf8_lossy(&r[..r.len().min(40)])
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '?' })
+                    .collect();
+                self.past_last = Some(format!("a cell at {shown}"));
+            }
+        }
         let Some(row) = self.open_hidden.take() else {
             return;
         };
-        let attributes = tag_parts(tag).1;
         self.found.push(row_of(attributes).unwrap_or(row));
     }
 
@@ -457,6 +483,29 @@ mod tests {
         let found: Vec<u64> = (1..=10).filter(|n| hidden.contains(*n)).collect();
         assert_eq!(found, [4, 5, 6, 8]);
         assert!(HiddenRanges::of_ods_sheet(&path, "Missing").0.is_empty());
+    }
+
+    #[test]
+    fn a_cell_placed_past_the_last_row_or_column_is_noted() {
+        let past = |tag: &[u8]| {
+            let mut seen = RowsSeen::default();
+            seen.row_opened(b"row r=\"3\"", false);
+            seen.cell_opened(tag);
+            seen.past_last().map(str::to_string)
+        };
+        assert_eq!(past(b"c r=\"XFD1048576\" t=\"s\""), None);
+        assert_eq!(past(b"c t=\"s\""), None);
+        let said = |tag: &[u8]| past(tag).unwrap_or_default();
+        assert_eq!(said(b"c r=\"A1048577\""), "a cell at A1048577");
+        assert_eq!(said(b"c r=\"A4294967299\""), "a cell at A4294967299");
+        assert_eq!(said(b"c r=\"XFE3\""), "a cell at XFE3");
+        assert!(past(b"c r=\"AAAAAAAAAAAAAAAAAAAA3\"").is_some());
+        let mut seen = RowsSeen::default();
+        seen.row_opened(b"row r=\"99999999999999999999999\"", false);
+        assert_eq!(
+            seen.past_last(),
+            Some("a row numbered with more digits than any number")
+        );
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn count_of(value: &[u8]) -> Option<u128> {
 }
 
 /// What is wrong with a part, found while streaming it through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Problem {
     /// A stretch of more than [`MAX_CELL_BYTES`] without a `<` starts here.
     LongText(u64),
@@ -143,8 +143,9 @@ pub(super) enum Problem {
     TooDeep,
     /// More tags than [`MAX_HELD_TAGS`] in a part calamine holds whole.
     TooMany,
-    /// A row numbered past Excel's last ([`MAX_ROWS`]): this one.
-    PastLastRow(u64),
+    /// A row numbered, or a cell placed, past Excel's last row ([`MAX_ROWS`]) or column, as
+    /// said.
+    PastLast(String),
 }
 
 /// Streams a part through block by block, as it is inflated: where the current stretch
@@ -399,11 +400,11 @@ impl Scanner {
                     };
                     if tag.row {
                         self.rows.row_opened(bytes, empty);
-                        if let Some(number) = self.rows.past_last() {
-                            return Err(Problem::PastLastRow(number));
-                        }
                     } else {
                         self.rows.cell_opened(bytes);
+                    }
+                    if let Some(what) = self.rows.past_last() {
+                        return Err(Problem::PastLast(what.to_string()));
                     }
                     self.kept.clear();
                 }
@@ -467,7 +468,8 @@ impl Scanner {
                 closing,
                 cell: local.is_none_or(|local| local == b"c" || local == b"si"),
                 row,
-                kept: !closing && (row || (local == Some(b"c") && self.rows.wants_cell())),
+                // A cell's too: its reference is checked (see [`RowsSeen::cell_opened`]).
+                kept: !closing && (row || local == Some(b"c")),
             });
         }
     }
@@ -537,17 +539,12 @@ pub(super) fn refusal(
             ),
             hint: "Open it in Excel and save it again, or export the sheet as CSV.",
         },
-        Problem::PastLastRow(number) => InputError::Workbook {
+        Problem::PastLast(what) => InputError::Workbook {
             path: path.to_path_buf(),
             kind: "Excel",
             detail: format!(
-                "its sheet {name} numbers a row {}, past Excel's last row ({MAX_ROWS}): it \
-                 is damaged or built to stall the reader",
-                if number == u64::MAX {
-                    "with more digits than any number".to_string()
-                } else {
-                    number.to_string()
-                }
+                "its sheet {name} puts {what} past Excel's last row or column (the last cell is \
+                 XFD{MAX_ROWS}): it is damaged or built to stall the reader"
             ),
             hint: "Open it in Excel and save it again, or export the sheet as CSV.",
         },

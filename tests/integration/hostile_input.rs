@@ -633,7 +633,11 @@ fn a_shared_strings_bomb_and_a_cell_past_the_last_column_are_refused() {
     );
     let run = dir.run(&["validate", "far.xlsx"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("last column"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("puts a cell at AAAAAA1 past Excel's last row or column"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -976,17 +980,27 @@ fn an_xlsx_row_numbered_past_the_last_row_is_refused() {
         (
             "huge.xlsx",
             row(r#" r="4294967298""#, 79001000002),
-            "numbers a row 4294967298, past Excel's last row (1048576)",
+            "puts row 4294967298 past Excel's last row or column (the last cell is XFD1048576)",
         ),
         (
             "digits.xlsx",
             row(r#" r="99999999999999999999999""#, 79001000002),
-            "numbers a row with more digits than any number",
+            "puts a row numbered with more digits than any number past",
+        ),
+        (
+            "cell.xlsx",
+            row(r#" r="3""#, 79001000002).replace("<c t=", r#"<c r="A4294967299" t="#),
+            "puts a cell at A4294967299 past",
+        ),
+        (
+            "column.xlsx",
+            row(r#" r="3""#, 79001000002).replace("<c t=", r#"<c r="AAAAAAAAAAAAAAAAAAAA3" t="#),
+            "past Excel's last row or column",
         ),
         (
             "counted.xlsx",
             [row(r#" r="1048576""#, 79001000002), row("", 79001000003)].concat(),
-            "numbers a row 1048577",
+            "puts row 1048577 past",
         ),
     ] {
         write_raw_xlsx(&dir.path(name), &format!("{header}{rows}"));
