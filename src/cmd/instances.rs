@@ -138,7 +138,7 @@ pub(crate) fn read(path: &Path, state_dir: &Path) -> Result<Vec<ApiInstance>, St
             line,
             ApiInstance {
                 shared_calls: Some(crate::send::shared_calls_file(state_dir, &credentials)),
-                emulated: crate::sandbox::serves(state_dir, credentials.api_url()),
+                emulated: false,
                 credentials,
                 name: name.map(str::to_string),
                 rate,

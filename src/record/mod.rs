@@ -63,6 +63,12 @@ pub enum RecordError {
     )]
     NoRun { missing: String, rebuild: String },
     #[error(
+        "{results} is empty, its ledger beside it: `greenbulk send INPUT --results {results} \
+         --resume`, with the input and flags of the run that wrote it, rebuilds it from the \
+         ledger and sends nothing again; then `greenbulk status` can look"
+    )]
+    Emptied { results: String },
+    #[error(
         "{results} is a workbook, written when its run ends, and its run stopped before its \
          end (its ledger is there): `greenbulk send INPUT --results {results} --resume` \
          finishes it and writes the workbook; then `greenbulk status` can look"
@@ -446,6 +452,11 @@ impl Record {
             // (busy, and `status --watch` waits for it); else the run stopped short.
             drop(Record::open_as(results, true, Names::Omit, Part::NONE)?);
             return Err(RecordError::Unfinished {
+                results: shown_path(results),
+            });
+        }
+        if ledger.exists() && std::fs::metadata(results).is_ok_and(|m| m.len() == 0) {
+            return Err(RecordError::Emptied {
                 results: shown_path(results),
             });
         }

@@ -401,27 +401,37 @@ pub fn announce(state_dir: &Path, port: u16) -> std::io::Result<std::fs::File> {
 }
 
 /// Whether `api_url` reaches a standalone emulator serving on this machine now, with this
-/// state directory (see [`announce`]).
-pub fn serves(state_dir: &Path, api_url: &str) -> bool {
+/// state directory (see [`announce`]). It listens on 127.0.0.1 alone, so only that address
+/// is taken for it: another program may hold the same port on `::1` or another loopback
+/// address (a tunnel to the real GREEN-API), and `localhost` may lead there — `localhost` on
+/// a port the emulator serves is refused as unclear, naming the address that is.
+pub fn serves(state_dir: &Path, api_url: &str) -> Result<bool, String> {
     let Ok(url) = reqwest::Url::parse(api_url) else {
-        return false;
+        return Ok(false);
     };
     let host = url.host_str().unwrap_or_default();
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    let Some(port) = url.port_or_known_default().filter(|_| loopback) else {
-        return false;
+    let (ours, local) = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => (ip == std::net::Ipv4Addr::LOCALHOST, false),
+        Err(_) => (false, host.eq_ignore_ascii_case("localhost")),
     };
-    let Ok(file) = std::fs::File::open(serving_file(state_dir, port)) else {
-        return false;
+    let Some(port) = url.port_or_known_default().filter(|_| ours || local) else {
+        return Ok(false);
     };
-    matches!(
-        file.try_lock_shared(),
-        Err(std::fs::TryLockError::WouldBlock)
-    )
+    let serving = std::fs::File::open(serving_file(state_dir, port)).is_ok_and(|file| {
+        matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
+    });
+    if serving && local {
+        return Err(format!(
+            "{api_url}: the standalone sandbox (greenbulk sandbox) listens on \
+             http://127.0.0.1:{port}, and localhost may lead to another program on that port \
+             (over IPv6): give http://127.0.0.1:{port} for the sandbox, whose cards are kept \
+             apart from real instances', or the address of the real instance"
+        ));
+    }
+    Ok(serving)
 }
 
 /// The file in which the built-in sandbox keeps an instance's messages between runs.

@@ -75,7 +75,8 @@ pub struct ApiInstance {
     /// Its own rate (the instances file's `rate` column); else the run's.
     pub rate: Option<Rate>,
     /// A standalone emulator (`greenbulk sandbox`) on this machine: what it is sent is
-    /// remembered with the built-in sandbox's cards, not the real instances'.
+    /// remembered with the built-in sandbox's cards, not the real instances' (found when the
+    /// target is resolved, [`crate::sandbox::serves`]).
     pub emulated: bool,
 }
 
@@ -84,7 +85,7 @@ impl ApiInstance {
     pub fn single(credentials: Credentials, state_dir: &Path) -> ApiInstance {
         ApiInstance {
             shared_calls: Some(shared_calls_file(state_dir, &credentials)),
-            emulated: crate::sandbox::serves(state_dir, credentials.api_url()),
+            emulated: false,
             credentials,
             name: None,
             rate: None,

@@ -958,6 +958,24 @@ fn a_card_tried_on_the_standalone_sandbox_is_still_sent_for_real() {
             .exists()
     );
     assert!(!dir.path("state/greenbulk/cards-1101000001.bin").exists());
+    // `localhost` could lead to another program on that port (over IPv6): unclear, refused
+    // (a re-audit: a tunnel on [::1] was taken for the sandbox, and its cards went twice).
+    let local = standalone.url.replace("127.0.0.1", "localhost");
+    let unclear = dir
+        .command(&["send", "in.csv", "--results", "local.csv"])
+        .env("GREEN_API_URL", &local)
+        .env("GREEN_API_ID_INSTANCE", DEFAULT_ID_INSTANCE)
+        .env("GREEN_API_TOKEN_INSTANCE", DEFAULT_TOKEN)
+        .output()
+        .expect("the binary runs");
+    let unclear = Run::from_output(unclear);
+    assert_eq!(unclear.code, 2, "{unclear:?}");
+    assert!(
+        unclear
+            .stderr
+            .contains(&format!("give {} for the sandbox", standalone.url)),
+        "{unclear:?}"
+    );
 
     let real = sandbox(Faults::default());
     let run = dir.send(&real, &send_args("in.csv", "real.csv", &[]));

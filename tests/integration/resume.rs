@@ -187,6 +187,15 @@ fn an_emptied_results_file_is_rebuilt_from_its_ledger_on_resume() {
 
     let refused = dir.send(&sandbox, &args);
     assert_eq!(refused.code, 2, "{refused:?}");
+    // status says how to get it back, not to choose another path (a re-audit).
+    let status = dir.status(&sandbox, &["out.csv"]);
+    assert_eq!(status.code, 2, "{status:?}");
+    assert!(
+        status
+            .stderr
+            .contains("out.csv is empty, its ledger beside it: `greenbulk send INPUT --results out.csv --resume`"),
+        "{status:?}"
+    );
     let run = dir.send(&sandbox, &["in.csv", "--results", "out.csv", "--resume"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(sandbox.outgoing().len(), 3, "nothing sent again: {run:?}");

@@ -363,7 +363,7 @@ impl SentCards {
         if &magic != MAGIC {
             return Err(std::io::Error::other(
                 "it is not a greenbulk sent-card history (its first bytes differ); move it \
-                 away and greenbulk starts a new one",
+                 away, with the .mark file beside it, and greenbulk starts a new one",
             ));
         }
         self.read_to = MAGIC.len() as u64;
@@ -371,9 +371,9 @@ impl SentCards {
         let marked = self.marked()?;
         if marked > slots {
             return Err(std::io::Error::other(format!(
-                "it holds {slots} cards where it held {marked}: it was cut short (by a disk, or \
-                 put back from an older copy), and the cards it lost (to send none twice) are \
-                 not known any more. Restore it from the newest backup; or, knowing that cards \
+                "it holds {slots} cards where it held {marked}: it was cut short or replaced (by \
+                 a disk, an older copy put back, or the file deleted), and the cards it lost (to \
+                 send none twice) are not known any more. Restore it from the newest backup; or, knowing that cards \
                  sent before may then be sent again, delete {} to go on with it as it is",
                 crate::term::shown_path(&self.mark_path())
             )));
