@@ -942,14 +942,18 @@ fn a_card_tried_on_the_standalone_sandbox_is_still_sent_for_real() {
     let dir = Workdir::new();
     dir.write("in.csv", contacts_csv(3));
     let standalone = Standalone::start(&dir, &["--delay-ms", "1"]);
-    let tried = dir
-        .command(&["send", "in.csv", "--results", "tried.csv"])
-        .env("GREEN_API_URL", &standalone.url)
-        .env("GREEN_API_ID_INSTANCE", DEFAULT_ID_INSTANCE)
-        .env("GREEN_API_TOKEN_INSTANCE", DEFAULT_TOKEN)
-        .output()
-        .expect("the binary runs");
-    let tried = Run::from_output(tried);
+    // The standalone sandbox's own instance, at `url`.
+    let send_to = |url: &str, results: &str| {
+        let output = dir
+            .command(&["send", "in.csv", "--results", results])
+            .env("GREEN_API_URL", url)
+            .env("GREEN_API_ID_INSTANCE", DEFAULT_ID_INSTANCE)
+            .env("GREEN_API_TOKEN_INSTANCE", DEFAULT_TOKEN)
+            .output()
+            .expect("the binary runs");
+        Run::from_output(output)
+    };
+    let tried = send_to(&standalone.url, "tried.csv");
     assert_eq!(tried.code, 0, "{tried:?}");
     assert!(tried.stderr.contains("3 sent"), "{tried:?}");
     // The instance's history is the sandbox's, not the real one's.
@@ -961,14 +965,7 @@ fn a_card_tried_on_the_standalone_sandbox_is_still_sent_for_real() {
     // `localhost` could lead to another program on that port (over IPv6): unclear, refused
     // (a re-audit: a tunnel on [::1] was taken for the sandbox, and its cards went twice).
     let local = standalone.url.replace("127.0.0.1", "localhost");
-    let unclear = dir
-        .command(&["send", "in.csv", "--results", "local.csv"])
-        .env("GREEN_API_URL", &local)
-        .env("GREEN_API_ID_INSTANCE", DEFAULT_ID_INSTANCE)
-        .env("GREEN_API_TOKEN_INSTANCE", DEFAULT_TOKEN)
-        .output()
-        .expect("the binary runs");
-    let unclear = Run::from_output(unclear);
+    let unclear = send_to(&local, "local.csv");
     assert_eq!(unclear.code, 2, "{unclear:?}");
     assert!(
         unclear
