@@ -1,7 +1,8 @@
-//! Reads and writes at a given place in a file, without moving its cursor: the same on Unix
-//! (`pread`, `pwrite`) and Windows (`ReadFile` at an offset). A file shared between threads, or
-//! read through the one handle that holds its lock (on Windows a lock keeps out every other
-//! handle, in this process too), is read and written this way.
+//! Reads and writes at a given place in a file: the same on Unix (`pread`, `pwrite`, which
+//! leave the file's cursor where it was) and Windows (`ReadFile` at an offset, which moves
+//! it). A file shared between threads, or read through the one handle that holds its lock
+//! (on Windows a lock keeps out every other handle, in this process too), is read and written
+//! this way — and never through its cursor as well.
 
 use std::fs::File;
 use std::io::Read;
@@ -55,7 +56,7 @@ pub(crate) fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> std:
 }
 
 /// A file read from its start onward at offsets of its own: whatever else moves the file's
-/// cursor (an append through the same handle) does not move this.
+/// cursor does not move this.
 pub(crate) struct ReadFrom<'f> {
     file: &'f File,
     at: u64,

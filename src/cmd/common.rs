@@ -85,8 +85,7 @@ pub(crate) fn target(
                     .into(),
             ));
         }
-        let mut instances = super::instances::read(Path::new(file), &state).map_err(usage)?;
-        recognise_sandboxes(&mut instances, &state).map_err(usage)?;
+        let instances = super::instances::read(Path::new(file), &state).map_err(usage)?;
         if let Some(emulated) = instances.iter().find(|i| i.emulated)
             && let Some(real) = instances.iter().find(|i| !i.emulated)
         {
@@ -102,21 +101,11 @@ pub(crate) fn target(
         return Ok(Target::Api(instances));
     }
     Ok(match credentials(args, dry_run).map_err(usage)? {
-        Some(credentials) => {
-            let mut instances = vec![ApiInstance::single(credentials, &state)];
-            recognise_sandboxes(&mut instances, &state).map_err(usage)?;
-            Target::Api(instances)
-        }
+        Some(credentials) => Target::Api(vec![
+            ApiInstance::single(credentials, &state).map_err(usage)?,
+        ]),
         None => Target::Unset,
     })
-}
-
-/// Marks the instances a standalone sandbox on this machine serves (docs/sandbox.md).
-fn recognise_sandboxes(instances: &mut [ApiInstance], state: &Path) -> Result<(), String> {
-    for instance in instances {
-        instance.emulated = crate::sandbox::serves(state, instance.credentials.api_url())?;
-    }
-    Ok(())
 }
 
 /// Where `status` asks: the built-in sandbox, the instances of an `--instances` file, or the

@@ -138,7 +138,8 @@ pub(crate) fn read(path: &Path, state_dir: &Path) -> Result<Vec<ApiInstance>, St
             line,
             ApiInstance {
                 shared_calls: Some(crate::send::shared_calls_file(state_dir, &credentials)),
-                emulated: false,
+                emulated: crate::sandbox::serves(state_dir, credentials.api_url())
+                    .map_err(|e| format!("{place}: {e}"))?,
                 credentials,
                 name: name.map(str::to_string),
                 rate,

@@ -78,10 +78,11 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
             })?;
             started.push(sandbox);
         }
+        // Marked before anything says it is ready (the instances file, the first line).
+        let _announced = announce(&started);
         if let Some(path) = &args.write_instances {
             write_instances(path, &started)?;
         }
-        let _announced = announce(&started);
         let first = &started[0];
         let url = first.url();
         let id = &first.config().id_instance;

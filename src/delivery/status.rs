@@ -495,7 +495,9 @@ fn reconcile_sent_cards(
 ) -> Result<(), StatusError> {
     let dir = match &options.target {
         StatusTarget::Sandbox => sandbox::history_dir(&options.state_dir),
-        StatusTarget::Api(instances) if instances.iter().all(|i| i.emulated) => {
+        StatusTarget::Api(instances)
+            if !instances.is_empty() && instances.iter().all(|i| i.emulated) =>
+        {
             sandbox::history_dir(&options.state_dir)
         }
         StatusTarget::Api(_) => options.state_dir.clone(),

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::tags::{attribute, for_each_tag, tag_parts};
+use super::tags::{attribute, for_each_tag, qualified_parts, tag_parts};
 
 /// What the scan of a part notes of its rows: their numbers as calamine counts them, and
 /// which hidden ones hold a cell.
@@ -231,7 +231,7 @@ impl HiddenRanges {
                 Some(tag) => (true, tag),
                 None => (false, tag),
             };
-            let (name, attributes) = split_name(tag);
+            let (name, attributes) = qualified_parts(tag);
             match name {
                 b"table:table" if closing => return !in_sheet,
                 b"table:table" => {
@@ -281,19 +281,21 @@ pub(super) fn ods_refusal(path: &std::path::Path) -> Option<String> {
     let (mut rows, mut row, mut size) = (0u64, OdsRow::default(), OdsSize::default());
     let mut cells = 0u64;
     let mut refusal = None;
+    let mut open = false;
     for_each_tag(content, |_, tag| {
         let (closing, tag) = match tag.strip_prefix(b"/") {
             Some(tag) => (true, tag),
             None => (false, tag),
         };
         let empty = tag.ends_with(b"/");
-        let (name, attributes) = split_name(tag);
+        let (name, attributes) = qualified_parts(tag);
         match name {
             b"table:table" if closing => {
                 refusal = size.refusal(&mut cells);
                 size = OdsSize::default();
-                rows = 0;
+                (rows, open) = (0, false);
             }
+            b"table:table" => open = true,
             b"table:table-row" if !closing => {
                 let repeated = repeats(attributes, b"table:number-rows-repeated");
                 row = OdsRow {
@@ -309,23 +311,23 @@ pub(super) fn ods_refusal(path: &std::path::Path) -> Option<String> {
             b"table:table-row" => size.add(&row),
             b"table:table-cell" | b"table:covered-table-cell" if !closing => {
                 let repeated = repeats(attributes, b"table:number-columns-repeated");
-                let filled = !empty || attribute(attributes, b"office:value-type").is_some();
+                let filled = attribute(attributes, b"office:value-type").is_some()
+                    || attribute(attributes, b"table:formula").is_some();
                 row.cell(repeated, filled);
             }
             _ => {}
         }
         refusal.is_none()
     });
+    // calamine reads a sheet that never ends on and on, never returning.
+    if open && refusal.is_none() {
+        refusal = Some(
+            "it ends inside a sheet (its content.xml is cut short): it is damaged; open it in \
+             LibreOffice and save it again"
+                .to_string(),
+        );
+    }
     refusal
-}
-
-/// A tag's name, and the rest (its attributes).
-fn split_name(tag: &[u8]) -> (&[u8], &[u8]) {
-    let end = tag
-        .iter()
-        .position(|b| b.is_ascii_whitespace() || *b == b'/')
-        .unwrap_or(tag.len());
-    tag.split_at(end)
 }
 
 /// The most cells greenbulk lets calamine write out for an ODS sheet, which it holds whole

@@ -36,13 +36,18 @@ pub(super) fn for_each_tag(part: impl Read, mut visit: impl FnMut(&[u8], &[u8]) 
 
 /// A tag's local name (without a namespace prefix) and its attributes.
 pub(super) fn tag_parts(tag: &[u8]) -> (&[u8], &[u8]) {
+    let (name, attributes) = qualified_parts(tag);
+    let local = name.rsplit(|b| *b == b':').next().unwrap_or(name);
+    (local, attributes)
+}
+
+/// A tag's name with its prefix (`table:table-row`), and its attributes.
+pub(super) fn qualified_parts(tag: &[u8]) -> (&[u8], &[u8]) {
     let end = tag
         .iter()
         .position(|b| b.is_ascii_whitespace() || *b == b'/')
         .unwrap_or(tag.len());
-    let name = &tag[..end];
-    let local = name.rsplit(|b| *b == b':').next().unwrap_or(name);
-    (local, &tag[end..])
+    tag.split_at(end)
 }
 
 /// The value of attribute `name` (as written, prefix and all) among a tag's attributes,

@@ -389,14 +389,16 @@ fn serving_file(state_dir: &Path, port: u16) -> PathBuf {
 /// Marks `port` as served by this process's emulator for as long as the file returned is
 /// open: the lock, not the file, says so, so a sandbox killed with -9 leaves nothing that
 /// counts.
-pub fn announce(state_dir: &Path, port: u16) -> std::io::Result<std::fs::File> {
+pub(crate) fn announce(state_dir: &Path, port: u16) -> std::io::Result<std::fs::File> {
     std::fs::create_dir_all(history_dir(state_dir))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(serving_file(state_dir, port))?;
-    file.try_lock().map_err(std::io::Error::from)?;
+    // Waits out a run that looks at it this moment ([`serves`]): no other sandbox can hold
+    // it, the port being this one's.
+    file.lock()?;
     Ok(file)
 }
 
@@ -405,7 +407,7 @@ pub fn announce(state_dir: &Path, port: u16) -> std::io::Result<std::fs::File> {
 /// is taken for it: another program may hold the same port on `::1` or another loopback
 /// address (a tunnel to the real GREEN-API), and `localhost` may lead there — `localhost` on
 /// a port the emulator serves is refused as unclear, naming the address that is.
-pub fn serves(state_dir: &Path, api_url: &str) -> Result<bool, String> {
+pub(crate) fn serves(state_dir: &Path, api_url: &str) -> Result<bool, String> {
     let Ok(url) = reqwest::Url::parse(api_url) else {
         return Ok(false);
     };

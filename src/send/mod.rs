@@ -76,20 +76,22 @@ pub struct ApiInstance {
     pub rate: Option<Rate>,
     /// A standalone emulator (`greenbulk sandbox`) on this machine: what it is sent is
     /// remembered with the built-in sandbox's cards, not the real instances' (found when the
-    /// target is resolved, [`crate::sandbox::serves`]).
+    /// instance is made, [`crate::sandbox::serves`]).
     pub emulated: bool,
 }
 
 impl ApiInstance {
-    /// An instance given by the single-instance flags (or the environment).
-    pub fn single(credentials: Credentials, state_dir: &Path) -> ApiInstance {
-        ApiInstance {
+    /// An instance given by the single-instance flags (or the environment, or the page); a
+    /// standalone sandbox's is marked so ([`crate::sandbox::serves`]: an unclear address is
+    /// the error).
+    pub fn single(credentials: Credentials, state_dir: &Path) -> Result<ApiInstance, String> {
+        Ok(ApiInstance {
             shared_calls: Some(shared_calls_file(state_dir, &credentials)),
-            emulated: false,
+            emulated: crate::sandbox::serves(state_dir, credentials.api_url())?,
             credentials,
             name: None,
             rate: None,
-        }
+        })
     }
 }
 
@@ -132,7 +134,9 @@ impl SendOptions {
     pub fn history_dir(&self) -> PathBuf {
         match &self.target {
             Target::Sandbox { .. } => crate::sandbox::history_dir(&self.state_dir),
-            Target::Api(instances) if instances.iter().all(|i| i.emulated) => {
+            Target::Api(instances)
+                if !instances.is_empty() && instances.iter().all(|i| i.emulated) =>
+            {
                 crate::sandbox::history_dir(&self.state_dir)
             }
             _ => self.state_dir.clone(),

@@ -943,6 +943,30 @@ fn ods_repeats_that_would_fill_memory_are_refused_and_libreoffices_own_pass() {
     }
 }
 
+/// An .ods file cut short inside a sheet: calamine read on and on, never returning (a
+/// review found it). Refused as damaged.
+#[test]
+fn an_ods_file_cut_short_inside_a_sheet_is_refused_not_read_forever() {
+    let dir = Workdir::new();
+    write_raw_ods(&dir.path("whole.ods"), &ods_row("", 79001000002, "Anna"));
+    let whole = String::from_utf8(
+        std::io::Read::bytes(
+            zip::ZipArchive::new(std::fs::File::open(dir.path("whole.ods")).unwrap())
+                .unwrap()
+                .by_name("content.xml")
+                .unwrap(),
+        )
+        .map(Result::unwrap)
+        .collect(),
+    )
+    .unwrap();
+    let cut = &whole[..whole.find("</table:table>").unwrap()];
+    crate::util::write_ods_content(&dir.path("cut.ods"), cut);
+    let run = dir.run(&["validate", "cut.ods"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("it ends inside a sheet"), "{run:?}");
+}
+
 /// A row with cells after two billion empty ones: calamine stops counting rows at the
 /// sheet's last and the row vanished without a word (a hostile audit). It is refused.
 #[test]

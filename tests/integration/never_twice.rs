@@ -907,7 +907,7 @@ fn a_sent_card_history_cut_short_is_refused_not_used() {
         assert_ne!(run.code, 0, "{length}: {run:?}");
         assert!(
             run.stderr.contains(&format!(
-                "it holds {} cards where it held {held}",
+                "it holds {} entries where it held {held}",
                 (length - 16) / 64
             )),
             "{length}: {run:?}"

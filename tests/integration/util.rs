@@ -355,6 +355,16 @@ pub fn write_raw_xlsx(path: &Path, rows_xml: &str) {
 /// firstName) and then `rows_xml` (`<table:table-row>` elements), written by hand so a test
 /// can put in what LibreOffice would not write.
 pub fn write_raw_ods(path: &Path, rows_xml: &str) {
+    write_ods_content(
+        path,
+        &format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Clients"><table:table-row><table:table-cell office:value-type="string"><text:p>chatId</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>phoneContact</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>firstName</text:p></table:table-cell></table:table-row>{rows_xml}</table:table></office:spreadsheet></office:body></office:document-content>"#
+        ),
+    );
+}
+
+/// A minimal ODS file whose `content.xml` is `content`, as given.
+pub fn write_ods_content(path: &Path, content: &str) {
     use std::io::Write;
     let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
     let stored =
@@ -366,11 +376,7 @@ pub fn write_raw_ods(path: &Path, rows_xml: &str) {
     zip.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).unwrap();
     let deflated = zip::write::SimpleFileOptions::default();
     zip.start_file("content.xml", deflated).unwrap();
-    write!(
-        zip,
-        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:spreadsheet><table:table table:name="Clients"><table:table-row><table:table-cell office:value-type="string"><text:p>chatId</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>phoneContact</text:p></table:table-cell><table:table-cell office:value-type="string"><text:p>firstName</text:p></table:table-cell></table:table-row>{rows_xml}</table:table></office:spreadsheet></office:body></office:document-content>"#
-    )
-    .unwrap();
+    zip.write_all(content.as_bytes()).unwrap();
     zip.finish().unwrap();
 }
 

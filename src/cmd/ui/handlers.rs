@@ -707,11 +707,8 @@ pub(super) async fn credentials(
         value("token"),
         crate::client::Names::COLUMNS,
     );
-    match credentials {
-        Ok(credentials) => {
-            app.use_credentials(credentials);
-        }
-        Err(why) => *lock(&app.notice) = Some(why),
+    if let Err(why) = credentials.and_then(|credentials| app.use_credentials(credentials)) {
+        *lock(&app.notice) = Some(why);
     }
     Ok(see(&back))
 }

@@ -212,15 +212,16 @@ impl App {
         })
     }
 
-    /// The instance typed into the page, from now on (each file's plan is asked again).
-    fn use_credentials(&self, credentials: Credentials) {
-        *lock(&self.target) = Some(Target::Api(vec![ApiInstance::single(
-            credentials,
-            &self.state_dir,
-        )]));
+    /// The instance typed into the page, from now on (each file's plan is asked again); an
+    /// address that is unclear (`localhost` where the standalone sandbox listens) is the
+    /// error.
+    fn use_credentials(&self, credentials: Credentials) -> Result<(), String> {
+        let instance = ApiInstance::single(credentials, &self.state_dir)?;
+        *lock(&self.target) = Some(Target::Api(vec![instance]));
         for job in lock(&self.jobs).iter() {
             *lock(&job.checked) = None;
         }
+        Ok(())
     }
 }
 

@@ -977,3 +977,46 @@ async fn a_page_for_several_instances_sends_from_them_all() {
     }
     assert!(instances.len() > 1, "{instances:?}");
 }
+
+/// An instance typed into the page is recognised as a standalone sandbox as `send` recognises
+/// one (a review: the page took it for a real instance, whose history then held the
+/// sandbox's cards), and `localhost` on the port it serves is refused as unclear.
+#[tokio::test]
+async fn the_page_knows_a_standalone_sandbox_as_send_does() {
+    let page = page_with(|app| {
+        app.sandbox = false;
+        *lock(&app.target) = None;
+    });
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _marked = crate::sandbox::announce(&page.app.state_dir, port).unwrap();
+    let typed = |url: String| {
+        page.post_form(
+            "/credentials",
+            &[
+                ("csrf", &page.app.csrf),
+                ("api_url", &url),
+                ("id_instance", "1101000001"),
+                (
+                    "token",
+                    "5a4db0c2d4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1",
+                ),
+            ],
+        )
+    };
+    page.send(typed(format!("http://localhost:{port}"))).await;
+    assert!(page.app.target().is_none());
+    let (_, _, body) = page.send(page.get("/")).await;
+    let html = Html::parse_document(&body);
+    let alert = text(&select(&html, "[role=alert]")[0]);
+    assert!(
+        alert.contains(&format!("give http://127.0.0.1:{port} for the sandbox")),
+        "{alert}"
+    );
+
+    page.send(typed(format!("http://127.0.0.1:{port}"))).await;
+    match page.app.target() {
+        Some(Target::Api(instances)) => assert!(instances[0].emulated),
+        other => panic!("{other:?}"),
+    }
+}

@@ -155,21 +155,22 @@ impl SentCards {
         })
     }
 
-    /// Raises the mark to the slots read so far, once they are on disk (after an fsync of
-    /// the file, which makes every run's writes to it durable). Never lowered; two runs
-    /// raising it at once may leave it lower than it could be, never higher than the
-    /// history.
-    fn raise_mark(&self) -> std::io::Result<()> {
+    /// Raises the mark to the slots read so far, once they are on disk: called right after an
+    /// fsync of the file, which makes every run's writes to it durable. Never lowered; two
+    /// runs raising it at once may leave it lower than it could be, never higher than the
+    /// history. A mark that cannot be raised is left as it is: it guards the history, which
+    /// is whole without it, and a lower mark only guards less.
+    fn raise_mark(&self) {
         let slots = self.read_to.saturating_sub(MAGIC.len() as u64) / SLOT;
-        if slots == 0 || slots <= self.marked()? {
-            return Ok(());
+        if slots == 0 || self.marked().is_ok_and(|marked| slots <= marked) {
+            return;
         }
-        let file = OpenOptions::new()
+        let _ = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(self.mark_path())?;
-        write_all_at(&file, &slots.to_le_bytes(), 0)
+            .open(self.mark_path())
+            .and_then(|file| write_all_at(&file, &slots.to_le_bytes(), 0));
     }
 
     /// The instances whose histories are in `state_dir`.
@@ -371,9 +372,9 @@ impl SentCards {
         let marked = self.marked()?;
         if marked > slots {
             return Err(std::io::Error::other(format!(
-                "it holds {slots} cards where it held {marked}: it was cut short or replaced (by \
-                 a disk, an older copy put back, or the file deleted), and the cards it lost (to \
-                 send none twice) are not known any more. Restore it from the newest backup; or, knowing that cards \
+                "it holds {slots} entries where it held {marked}: it was cut short or replaced \
+                 (by a disk, an older copy put back, or the file deleted), and the cards it lost \
+                 (to send none twice) are not known any more. Restore it from the newest backup; or, knowing that cards \
                  sent before may then be sent again, delete {} to go on with it as it is",
                 crate::term::shown_path(&self.mark_path())
             )));
@@ -818,7 +819,8 @@ impl SentCards {
             for (number, slot) in (first..).zip(&appended) {
                 history.apply(number, slot);
             }
-            history.raise_mark()
+            history.raise_mark();
+            Ok(())
         })
         .map_err(failed)?;
         Ok(count)
@@ -930,7 +932,8 @@ impl SentCards {
             return Ok(());
         };
         file.sync_data()?;
-        self.raise_mark()
+        self.raise_mark();
+        Ok(())
     }
 
     /// Runs `work` with the file locked against other runs, a torn last slot cut off first.
