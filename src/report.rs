@@ -75,8 +75,7 @@ impl Findings {
             None => String::new(),
         };
         let on_terminal = report.is_some_and(|path| path.as_os_str() == "-")
-            && (std::env::var_os("GREENBULK_FORCE_TTY").is_some_and(|v| v == "1")
-                || std::io::IsTerminal::is_terminal(&std::io::stdout()));
+            && crate::term::is_terminal(&std::io::stdout());
         let (report, file) = match report {
             None => (None, None),
             Some(path) if path.as_os_str() == "-" => {
@@ -120,22 +119,17 @@ impl Findings {
     }
 
     pub(crate) fn add(&mut self, row: RowNumber, findings: &[Finding]) -> anyhow::Result<()> {
+        let on_terminal = self.on_terminal;
         for f in findings {
             let (row_text, severity) = (row.to_string(), f.severity.to_string());
             let written = match &mut self.report {
                 None => Ok(()),
-                Some(Report::Csv(w)) if self.on_terminal => w
-                    .write_record([
-                        row_text.as_str(),
-                        &severity,
-                        f.field,
-                        &crate::term::shown(&f.value),
-                        &crate::term::shown(&f.problem),
-                    ])
-                    .map_err(csv_io),
-                Some(Report::Csv(w)) => w
-                    .write_record([row_text.as_str(), &severity, f.field, &f.value, &f.problem])
-                    .map_err(csv_io),
+                Some(Report::Csv(w)) => {
+                    let shown = |text| escaped_if(on_terminal, text);
+                    let (value, problem) = (shown(&f.value), shown(&f.problem));
+                    w.write_record([row_text.as_str(), &severity, f.field, &value, &problem])
+                        .map_err(csv_io)
+                }
                 Some(Report::Xlsx(sheet)) => {
                     let tone = match f.severity {
                         Severity::Error => Tone::Bad,
@@ -341,5 +335,14 @@ fn plural(n: u64, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+/// `text` with its control characters escaped when it goes to a terminal, else as it is.
+fn escaped_if(terminal: bool, text: &str) -> std::borrow::Cow<'_, str> {
+    if terminal {
+        crate::term::shown(text)
+    } else {
+        text.into()
     }
 }

@@ -57,6 +57,12 @@ pub(crate) fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Whether `stream` is a person's terminal — or the tests pretend it is
+/// (`GREENBULK_FORCE_TTY=1`, so that the terminal's path is tested too).
+pub(crate) fn is_terminal(stream: &impl std::io::IsTerminal) -> bool {
+    std::env::var_os("GREENBULK_FORCE_TTY").is_some_and(|v| v == "1") || stream.is_terminal()
+}
+
 /// Whether an error is, at its root, a closed pipe: not an error, as ripgrep treats it.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {

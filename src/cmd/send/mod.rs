@@ -1,7 +1,6 @@
 //! `greenbulk send`: resolve the flags, run a send [`Session`], print what it tells, and map
 //! its outcome to an exit code.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 mod plans;
@@ -229,8 +228,7 @@ pub(crate) fn schedule(args: &SafetyArgs) -> Result<Schedule, Failure> {
 }
 
 fn display() -> Display {
-    let forced_tty = std::env::var_os("GREENBULK_FORCE_TTY").is_some_and(|v| v == "1");
-    if forced_tty || std::io::stderr().is_terminal() {
+    if crate::term::is_terminal(&std::io::stderr()) {
         Display::Bar {
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         }
