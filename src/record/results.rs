@@ -8,7 +8,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use crate::contact::{Checked, Severity};
-use crate::input::Row;
+use crate::input::{Row, RowNumber};
 use crate::record::ledger::{CardState, Fate, KeyState};
 use crate::record::sent::Earlier;
 use crate::record::standing::{self, Placement, Standing};
@@ -382,12 +382,17 @@ fn already_sent_line(earlier: &Earlier, here: bool) -> Line {
 }
 
 /// Decides a sendable row's line from where it stands and which instance it names.
-pub(crate) fn standing_line(standing: &Standing, names: [&str; 4], placement: &Placement) -> Line {
+pub(crate) fn standing_line(
+    row: RowNumber,
+    standing: &Standing,
+    names: [&str; 4],
+    placement: &Placement,
+) -> Line {
     let mut line = match &placement.waiting {
         // Told to send it again, and held (the daily cap, the window, its instance): it did
         // not go again, and says why.
         Some(_) if placement.again => Line::new(Status::Pending, "", String::new(), 0),
-        _ => standing_only_line(standing, names, placement.routed),
+        _ => standing_only_line(row, standing, names, placement.routed),
     };
     if let Some(waiting) = &placement.waiting
         && line.status == Status::Pending
@@ -398,7 +403,7 @@ pub(crate) fn standing_line(standing: &Standing, names: [&str; 4], placement: &P
     line
 }
 
-fn standing_only_line(standing: &Standing, names: [&str; 4], here: bool) -> Line {
+fn standing_only_line(row: RowNumber, standing: &Standing, names: [&str; 4], here: bool) -> Line {
     match standing {
         Standing::New => Line::new(Status::Pending, "", String::new(), 0),
         Standing::Recorded(state) => sendable_line(Some(state)),
@@ -414,14 +419,19 @@ fn standing_only_line(standing: &Standing, names: [&str; 4], here: bool) -> Line
             } else {
                 "attempted (unknown)"
             };
-            card_line(
+            let mut line = card_line(
                 card,
                 format!(
                     "this card was {sent} before, from row {}, {what}: not sent again \
                      (--resend-changed sends the corrected card)",
                     card.row
                 ),
-            )
+            );
+            // Its attempts are the other row's: no request went for this one.
+            if card.row != row {
+                line.attempts = 0;
+            }
+            line
         }
         Standing::Restored(card) => card_line(
             card,
@@ -438,6 +448,7 @@ fn standing_only_line(standing: &Standing, names: [&str; 4], here: bool) -> Line
 /// Decides a row's line from its check, its verdict and, sendable, where it stands and
 /// which instance it names.
 fn line_for(
+    row: RowNumber,
     checked: &Checked,
     verdict: Verdict,
     standing: Option<(&Standing, &Placement)>,
@@ -471,7 +482,7 @@ fn line_for(
                 .as_ref()
                 .expect("a sendable row has a request");
             let (standing, placement) = standing.expect("a sendable row has a standing");
-            standing_line(standing, request.names(), placement)
+            standing_line(row, standing, request.names(), placement)
         }
     }
 }
@@ -616,7 +627,7 @@ impl ResultsWriter {
         {
             self.counts.unknown_elsewhere += 1;
         }
-        let line = line_for(checked, verdict, standing);
+        let line = line_for(row.number, checked, verdict, standing);
         let mut fixed = std::mem::take(&mut self.fixed);
         fixed.iter_mut().for_each(String::clear);
         let [

@@ -610,6 +610,8 @@ fn one_card_named_by_two_rows_goes_once_even_when_its_answer_is_lost() {
         rows[1]["error"].contains("from row 2") && rows[1]["error"].contains("'Ann' → 'Anna'"),
         "{rows:?}"
     );
+    // One request, made for row 2: row 3 made none.
+    assert_eq!((&*rows[0]["attempts"], &*rows[1]["attempts"]), ("1", "0"));
     wait_until(
         Duration::from_secs(10),
         "the card to leave the queue",
@@ -629,6 +631,7 @@ fn one_card_named_by_two_rows_goes_once_even_when_its_answer_is_lost() {
     let rows = read_records(&dir.path("out.csv"));
     assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
     assert_eq!(rows[0]["idMessage"], rows[1]["idMessage"], "{rows:?}");
+    assert_eq!((&*rows[0]["attempts"], &*rows[1]["attempts"]), ("1", "0"));
 }
 
 #[test]

@@ -159,6 +159,10 @@ fn edits_between_runs_keep_the_sent_card_and_say_what_changed() {
             "the card that went: {row:?}"
         );
         assert!(row["error"].contains("--resend-changed"), "{row:?}");
+        assert_eq!(
+            row["attempts"], "1",
+            "its own attempt, in the first run: {row:?}"
+        );
     }
 
     // Asked to, the corrected cards go; the earlier ids stay in the ledger.
