@@ -8,7 +8,7 @@ use std::fmt;
 use super::{
     ChatId, Country, MAX_NAME_CHARS, PhoneError, PhoneNumber, Plausibility, Request, phone,
 };
-use crate::input::{ColumnMap, Field, FieldSetting, Row};
+use crate::input::{ColumnMap, Field, FieldSetting, OpenQuote, Row};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -100,10 +100,11 @@ pub const NAME_FIELDS: &str = "firstName/middleName/lastName/company";
 pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Checked<'a> {
     use Severity::{Error, Warning};
     let mut findings = Vec::new();
-    // A cell (any column, read or not) that swallowed a row, as the reader found it.
-    let mut swallows = row.swallowed.is_some();
-    if let Some(column) = &row.swallowed {
-        findings.push(Finding::new(
+    // A cell (any column, read or not) that swallowed a row, or whose quote the file ends
+    // inside, as the reader found it.
+    let mut swallows = matches!(row.open_quote, Some(OpenQuote::Swallowed { .. }));
+    match &row.open_quote {
+        Some(OpenQuote::Swallowed { column }) => findings.push(Finding::new(
             Error,
             "row",
             "",
@@ -113,7 +114,18 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
                  Close or remove the stray quote (the row inside it is otherwise neither sent \
                  nor listed); if the text really belongs in that cell, put it on one line"
             ),
-        ));
+        )),
+        Some(OpenQuote::Unclosed { column, line }) => findings.push(Finding::new(
+            Error,
+            "row",
+            "",
+            format!(
+                "column '{column}' opens a quote (line {line} of the file) that is never \
+                 closed: the file ends inside it, so everything after it was read as that one \
+                 cell. Close or remove the stray quote, then run again"
+            ),
+        )),
+        None => {}
     }
     let country = columns.country();
     let (mut national, mut without_code) = (0, 0);
@@ -214,7 +226,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         Field::Company,
     ]
     .map(|field| {
-        let found = row.swallowed.is_some();
+        let found = row.open_quote.is_some();
         name(field, cell(field), &mut findings, &mut swallows, found)
     });
     if [&first_name, &middle_name, &last_name, &company]

@@ -62,12 +62,23 @@ pub struct Row {
     /// Cells (by column, the first 64) that hold a number formatted as a date, too large to
     /// be one (a phone number in a date column): their text is the number.
     pub dated_numbers: u64,
-    /// The column (its header) of a cell that holds a line break followed by what looks like
-    /// another row of the file: a quote opened there swallowed that row (CSV only).
-    pub swallowed: Option<String>,
+    /// A quote left open in one of its cells (CSV only).
+    pub open_quote: Option<OpenQuote>,
     /// Excel hides the row, by a filter or by hand (found in XLSX files read through the
     /// scan: see docs/input.md).
     pub hidden: bool,
+}
+
+/// A quote left open in a cell of a CSV row, as the reader found it; `column` is the cell's
+/// header (or its number).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenQuote {
+    /// The cell holds a line break followed by what looks like another row of the file: a
+    /// quote opened there swallowed that row.
+    Swallowed { column: String },
+    /// The file ends inside the quote the cell opens, on line `line`: the rest of the file
+    /// was read as that one cell.
+    Unclosed { column: String, line: u64 },
 }
 
 impl Row {

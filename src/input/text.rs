@@ -12,6 +12,7 @@
 //! read with an error naming the row, and no record may grow past [`MAX_RECORD_BYTES`]: the
 //! parser is never fed more, so memory stays bounded whatever the file holds.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use csv::StringRecord;
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
 
-use super::{InputError, Row, RowNumber, RowSource};
+use super::{InputError, OpenQuote, Row, RowNumber, RowSource};
 
 /// How much of the file is looked at to guess the encoding and the delimiter.
 const SAMPLE_BYTES: usize = 64 * 1024;
@@ -55,11 +56,17 @@ pub(super) struct TextRows {
 }
 
 /// Feeds the CSV parser, but never more than [`MAX_RECORD_BYTES`] past the start of the
-/// record it is reading.
+/// record it is reading; keeps what it fed since that start (so at most that much), for the
+/// last record's quotes (see [`ends_inside_quote`]).
 struct RecordGuard<R> {
     inner: R,
     delivered: u64,
     record_start: Arc<AtomicU64>,
+    /// The bytes fed since the start of the record being read (and the read that started
+    /// it), the last of them at `delivered`.
+    since_start: VecDeque<u8>,
+    /// The file has no more to feed.
+    at_end: bool,
 }
 
 /// The error [`RecordGuard`] stops the parser with.
@@ -81,9 +88,63 @@ impl<R: Read> Read for RecordGuard<R> {
             return Err(std::io::Error::other(RecordTooLong));
         }
         let read = self.inner.read(buf)?;
+        self.at_end = read == 0 && !buf.is_empty();
+        let kept_from = self.delivered - self.since_start.len() as u64;
+        let done_with = start
+            .saturating_sub(kept_from)
+            .min(self.since_start.len() as u64);
+        self.since_start.drain(..done_with as usize);
+        self.since_start.extend(&buf[..read]);
         self.delivered += read as u64;
         Ok(read)
     }
+}
+
+impl<R> RecordGuard<R> {
+    /// The bytes fed from decoded offset `start` on, if they are all still kept.
+    fn fed_since(&self, start: u64) -> Option<impl Iterator<Item = u8> + '_> {
+        let kept_from = self.delivered - self.since_start.len() as u64;
+        let skip = start.checked_sub(kept_from)?;
+        Some(self.since_start.iter().skip(skip as usize).copied())
+    }
+}
+
+/// Where the file ends inside a quoted cell of its last record, read as the CSV parser reads
+/// it (a quote opens a cell only at its start; `""` inside is one quote): the cell's number
+/// and how many line breaks come before its quote. `record` starts where the parser started
+/// looking for the record (line breaks before it are skipped).
+fn ends_inside_quote(record: impl Iterator<Item = u8>, delimiter: u8) -> Option<(usize, u64)> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum At {
+        CellStart,
+        InCell,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let (mut at, mut cell, mut breaks, mut opened) = (At::CellStart, 0usize, 0u64, (0, 0));
+    for byte in record {
+        let newline = matches!(byte, b'\n' | b'\r');
+        breaks += u64::from(byte == b'\n');
+        at = match at {
+            At::Quoted if byte == b'"' => At::QuoteInQuoted,
+            At::Quoted => At::Quoted,
+            At::QuoteInQuoted if byte == b'"' => At::Quoted,
+            At::CellStart if byte == b'"' => {
+                opened = (cell, breaks);
+                At::Quoted
+            }
+            _ if byte == delimiter => {
+                cell += 1;
+                At::CellStart
+            }
+            _ if newline => {
+                cell = 0;
+                At::CellStart
+            }
+            _ => At::InCell,
+        };
+    }
+    (at == At::Quoted).then_some(opened)
 }
 
 /// Opens a text file: returns the encoding's name, the delimiter and the record stream.
@@ -133,6 +194,8 @@ pub(super) fn open(
         inner: decoded,
         delivered: 0,
         record_start: record_start.clone(),
+        since_start: VecDeque::new(),
+        at_end: false,
     };
     let reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -210,11 +273,16 @@ impl RowSource for TextRows {
             }
             break line;
         };
-        row.swallowed = None;
+        row.open_quote = None;
         if memchr::memchr2(b'\n', b'\r', buffer.as_slice()).is_some() {
-            row.swallowed = self.refuse_swallowed_rows(&buffer, line)?;
+            row.open_quote = self
+                .refuse_swallowed_rows(&buffer, line)?
+                .map(|column| OpenQuote::Swallowed { column });
         } else {
             self.row_cells = buffer.len();
+        }
+        if row.open_quote.is_none() && self.at_the_end() {
+            row.open_quote = self.unclosed_quote(line);
         }
         if self.header.is_none() && buffer.iter().any(|f| !f.trim_ascii().is_empty()) {
             self.header = Some(
@@ -236,6 +304,34 @@ impl RowSource for TextRows {
 }
 
 impl TextRows {
+    /// Whether the record just read runs to the end of the file: the parser took all it was
+    /// fed, and there is no more. (`csv::Reader::is_done` says so only a read later.)
+    fn at_the_end(&self) -> bool {
+        let guard = self.reader.get_ref();
+        guard.at_end && self.reader.position().byte() == guard.delivered
+    }
+
+    /// The last record's cell whose quote the file ends inside (the CSV parser closes it
+    /// there, silently), with the line it opens on; `line` is the record's first.
+    fn unclosed_quote(&self, line: u64) -> Option<OpenQuote> {
+        let start = self.record_start.load(Ordering::Relaxed);
+        let fed = self.reader.get_ref().fed_since(start)?;
+        let (column, breaks) = ends_inside_quote(fed, self.delimiter)?;
+        Some(OpenQuote::Unclosed {
+            column: self.column_name(column),
+            line: line + breaks,
+        })
+    }
+
+    /// A column's header as messages show it, or its number when it has none.
+    fn column_name(&self, column: usize) -> String {
+        let header = self.header.as_deref().unwrap_or_default();
+        header.get(column).map_or_else(
+            || format!("{}", column + 1),
+            |h| crate::term::shown(h.trim()).into_owned(),
+        )
+    }
+
     /// A cell whose lines look like rows of this file (as many delimiters as a row of it
     /// holds, and at least two) is a quote that swallowed them: an error naming the row, the
     /// column and the line. Two such lines are needed, or one when the quote ran to the end
@@ -248,9 +344,8 @@ impl TextRows {
         record: &csv::ByteRecord,
         line: u64,
     ) -> Result<Option<String>, InputError> {
-        let header = self.header.as_deref().unwrap_or_default();
         let row_delimiters = self.row_cells.saturating_sub(1).max(2);
-        let to_the_end = self.reader.is_done();
+        let to_the_end = self.at_the_end();
         let mut one = None;
         for (column, cell) in record.iter().enumerate() {
             let swallowed = cell
@@ -261,10 +356,7 @@ impl TextRows {
             if swallowed == 0 {
                 continue;
             }
-            let name = header.get(column).map_or_else(
-                || format!("{}", column + 1),
-                |h| crate::term::shown(h.trim()).into_owned(),
-            );
+            let name = self.column_name(column);
             if swallowed == 1 && !to_the_end {
                 one = one.or(Some(name));
                 continue;
@@ -460,6 +552,36 @@ mod tests {
         assert_eq!(
             sniff_delimiter("chatId;name\n1;Smith, John\n2;Doe, Jane\n"),
             b';'
+        );
+    }
+
+    #[test]
+    fn tells_a_file_that_ends_inside_a_quote() {
+        let ends = |text: &str| ends_inside_quote(text.bytes(), b',');
+        assert_eq!(ends("1,\"Bob,Smith"), Some((1, 0)));
+        assert_eq!(ends("1,\"Bob\nSmith\n"), Some((1, 0)));
+        assert_eq!(
+            ends("\n1,x,\"B\"\"ob"),
+            Some((2, 1)),
+            "\"\" is a quote inside"
+        );
+        assert_eq!(
+            ends("1,\"Bob\"x,\"Ann"),
+            Some((2, 0)),
+            "text after a closed quote"
+        );
+        assert_eq!(ends("1,\"B\"\"ob\"\"\""), None);
+        assert_eq!(ends("1,\"Bob\"\r\n"), None);
+        assert_eq!(
+            ends("1,5\" pipe,Bob"),
+            None,
+            "a quote inside a cell is text"
+        );
+        assert_eq!(ends("1,\"\""), None, "an empty quoted cell");
+        assert_eq!(
+            ends("1;\"Bob,Smith"),
+            None,
+            "under ',' that quote is inside a cell"
         );
     }
 

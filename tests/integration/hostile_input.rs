@@ -88,6 +88,62 @@ fn a_quote_closed_far_below_swallows_rows_and_is_caught_too() {
     assert!(run.stderr.contains("'note'"), "{run:?}");
 }
 
+/// A quote opened on the last line and never closed: the parser closes it at the end of the
+/// file, silently, and "Bob,Smith" went out as one first name.
+#[test]
+fn a_quote_the_file_ends_inside_is_an_error_on_its_row() {
+    let dir = Workdir::new();
+    let header = "chatId,phoneContact,firstName,lastName\n";
+    let rows = "79161234567,79031234567,Ann,Lee\n79161234599,79031234599,\"Bob,Smith";
+    let utf16: Vec<u8> = format!("{header}{rows}")
+        .replace(',', ";")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let files: [(&str, Vec<u8>); 5] = [
+        ("plain.csv", format!("{header}{rows}").into()),
+        ("newline.csv", format!("{header}{rows}\n").into()),
+        (
+            "crlf.csv",
+            format!("{header}{rows}\n").replace('\n', "\r\n").into(),
+        ),
+        ("sep.csv", format!("sep=,\n{header}{rows}").into()),
+        ("utf16.csv", [&b"\xFF\xFE"[..], &utf16].concat()),
+    ];
+    for (name, file) in files {
+        dir.write(name, file);
+        let run = dir.run(&["validate", name, "--report", "-"]);
+        assert_eq!(run.code, 3, "{name}: {run:?}");
+        let line = if name == "sep.csv" { 4 } else { 3 };
+        assert!(
+            run.stdout.contains(&format!(
+                "3,error,row,,\"column 'firstName' opens a quote (line {line} of the file) that \
+                 is never closed"
+            )),
+            "{name}: {run:?}"
+        );
+    }
+
+    // The rows before it go with --skip-invalid; nothing of it does.
+    let sandbox = sandbox(Faults::default());
+    let run = dir.send(
+        &sandbox,
+        &send_args("plain.csv", "out.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let sent = sandbox.outgoing();
+    assert_eq!(sent.len(), 1, "{run:?}");
+    assert_eq!(sent[0].chat_id, "79161234567@c.us");
+
+    // A quote closed at the very end, "" inside it, is no error.
+    dir.write(
+        "closed.csv",
+        "chatId,phoneContact,firstName\n79161234567,79031234567,\"Bob \"\"B\"\"\"",
+    );
+    let run = dir.run(&["validate", "closed.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+}
+
 #[test]
 fn an_absurdly_long_name_is_an_error_on_its_row() {
     let dir = Workdir::new();
