@@ -258,10 +258,31 @@ fn print_table(round: &Round, asked_per_round: usize, again: &Invocation) {
     }
     if round.unknown > 0 {
         say!(
-            "  {} rows are still unknown: not found in GREEN-API's queue or journal yet \
+            "  {} still unknown: not found in GREEN-API's queue or journal yet \
              (`send --resume --retry-unknown` sends those not found 5 minutes after their \
              attempt)",
-            grouped(round.unknown)
+            plural(round.unknown, "row is", "rows are")
+        );
+    }
+    if round.sent == 0 && round.counts.already_sent > 0 {
+        say!(
+            "  no card went from this results file: {} already-sent, from the results files \
+             {} (`greenbulk status` on those tells what became of them)",
+            plural(round.counts.already_sent, "row is", "rows are"),
+            if round.counts.already_sent == 1 {
+                "its error names"
+            } else {
+                "their errors name"
+            }
+        );
+    }
+    let unsettled = round.counts.unknown.saturating_sub(round.unknown);
+    if unsettled > 0 {
+        say!(
+            "  {} unknown but not this file's to settle: another run attempted the card with \
+             no answer yet (run `greenbulk status` on the results file each row's error names), \
+             or the row was taken back from this results file without its card",
+            plural(unsettled, "more row is", "more rows are")
         );
     }
     say!("  {}", round.counts);

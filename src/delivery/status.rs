@@ -416,14 +416,19 @@ async fn round(
     round.resolved = (resolved != Resolved::default()).then_some(resolved);
     round.all_settled &= round.unknown == 0;
     round.all_delivered &= round.unknown == 0;
-    // Nothing sent is nothing delivered: a batch of pending rows is not "all good".
-    round.all_delivered &= round.sent > 0;
     // The results file first: the queue's length and delay below are for the summary only,
     // and a call of theirs that fails must not leave the file behind the ledger. (A part
     // that fails before this leaves it behind what the earlier parts appended: the ledger
     // holds it, and the next round writes it.)
     let (counts, last_missing) = lines::rewrite(record, earlier)?;
     round.counts = counts;
+    // Rows unknown that the ledger does not hold as its own (another run's attempt, a row
+    // taken back from the results file) are not delivered either.
+    round.all_delivered &= counts.unknown == 0;
+    // Nothing sent is nothing delivered: a batch of pending rows is not "all good". A file
+    // whose every card went before, from other results files, has nothing to wait for.
+    let went_before = counts.already_sent > 0 && counts.pending == 0 && counts.failed == 0;
+    round.all_delivered &= round.sent > 0 || went_before;
     round.missing_lines = missing + last_missing;
     let mut calls = Calls {
         messages,

@@ -366,6 +366,15 @@ fn an_emptied_or_lost_ledger_never_means_resend() {
     );
     let ids: HashSet<String> = accepted_ids(&sandbox).into_iter().collect();
     assert!(rows.iter().all(|r| ids.contains(&r["idMessage"])));
+    // Nothing of its own to wait for: `status` on it is no failure (a nightly cron job on a
+    // day with nothing new), and says why nothing was looked up.
+    let run = dir.status(&sandbox, &["r.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("no card went from this results file: 300 rows are already-sent"),
+        "{run:?}"
+    );
 }
 
 #[test]
@@ -814,6 +823,42 @@ fn a_run_whose_every_row_is_in_doubt_elsewhere_keeps_its_results_and_says_why() 
         "{rows:?}"
     );
     assert_eq!(sandbox.outgoing().len(), 3, "nothing went twice");
+}
+
+/// `status` on a file whose other rows are all delivered still exits 1 while rows of it are
+/// unknown through another run's attempt (it exited 0, and a cron job took the file for
+/// settled), and says which file settles them.
+#[test]
+fn status_counts_rows_another_run_left_unknown() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults {
+        drop_after_accept: 1.0,
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "a.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    sandbox.set_faults(Faults::default());
+    // The same three cards and two others.
+    dir.write("more.csv", contacts_csv(5));
+    let run = dir.send(&sandbox, &send_args("more.csv", "b.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    let ids = accepted_ids(&sandbox);
+    assert_eq!(ids.len(), 5, "the two new cards went: {run:?}");
+    crate::util::wait_until(Duration::from_secs(10), "every card delivered", || {
+        ids.iter()
+            .all(|id| matches!(sandbox.status_of(id).as_deref(), Some("delivered" | "read")))
+    });
+    let run = dir.status(&sandbox, &["b.csv"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("3 more rows are unknown but not this file's to settle"),
+        "{run:?}"
+    );
+    // Settled in the file that attempted them, they are no longer in doubt here either.
+    let run = dir.status(&sandbox, &["a.csv"]);
+    assert_eq!(run.code, 0, "{run:?}");
 }
 
 /// A slot of the sent-card history that fails its checksum (a power cut mid-write, the
