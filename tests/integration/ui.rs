@@ -77,16 +77,13 @@ fn from_a_spreadsheet_to_its_results_in_a_real_browser() {
     }
     let dir = Workdir::new();
     std::fs::create_dir_all(dir.path("files")).unwrap();
+    // Opened as a person's double-click opens it: the browser is handed the page
+    // `greenbulk-ui-PORT.html` (here the "browser" only says yes, and Chromium below opens
+    // that page).
     let mut ui = dir
-        .command(&[
-            "ui",
-            "--port",
-            "0",
-            "--no-open",
-            "--sandbox",
-            "--dir",
-            "files",
-        ])
+        .command(&["ui", "--port", "0", "--sandbox", "--dir", "files"])
+        .env("BROWSER", "true")
+        .env("DISPLAY", ":0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -99,6 +96,11 @@ fn from_a_spreadsheet_to_its_results_in_a_real_browser() {
     let address = address.trim().to_string();
     assert!(address.starts_with("http://127.0.0.1:"), "{address}");
     let origin = address.split("/?").next().unwrap().to_string();
+    let ui_port = origin.rsplit(':').next().unwrap();
+    let opening = dir.path(&format!("files/greenbulk-ui-{ui_port}.html"));
+    wait_until(Duration::from_secs(20), "the opening page", || {
+        opening.exists()
+    });
 
     let port = free_port();
     let driver = Command::new(CHROMEDRIVER)
@@ -139,7 +141,26 @@ fn from_a_spreadsheet_to_its_results_in_a_real_browser() {
             .await
             .expect("a Chromium session");
 
-        client.goto(&address).await.unwrap();
+        // From a file:// page, Chromium sends no SameSite=Strict cookie along a redirect:
+        // the page must still open, and stay open on a reload.
+        client
+            .goto(&format!("file://{}", opening.display()))
+            .await
+            .unwrap();
+        let upload = "//label[normalize-space()='Spreadsheet']";
+        client
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::XPath(upload))
+            .await
+            .expect("the upload page, from the opening page");
+        assert!(!opening.exists(), "the opening page has done its work");
+        assert_eq!(client.current_url().await.unwrap().path(), "/");
+        client.refresh().await.unwrap();
+        client
+            .find(Locator::XPath(upload))
+            .await
+            .expect("the upload page, reloaded");
         screenshot(&client, "1-upload").await;
         let file = client
             .find(Locator::XPath(

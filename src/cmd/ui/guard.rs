@@ -3,7 +3,9 @@
 //!
 //! - Every request needs the secret: the address `greenbulk ui` prints carries it once, as
 //!   `?token=`; the answer puts it in an `HttpOnly`, `SameSite=Strict` cookie and sends the
-//!   browser on to the same page without it (so it is not left in the history).
+//!   browser on to the same page without it (so it is not left in the history), by a page of
+//!   its own rather than a redirect: a browser opened on `greenbulk-ui-PORT.html` (a `file://`
+//!   page) would count a redirect as a step from another site, and withhold the cookie.
 //! - The `Host` must be `127.0.0.1:PORT` or `localhost:PORT`: a page elsewhere that makes its
 //!   own name point at 127.0.0.1 (DNS rebinding) gets nothing.
 //! - State-changing requests are POSTs carrying the page's CSRF token (checked by each form's
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 
 use super::App;
 
@@ -100,7 +102,16 @@ async fn check(app: &App, request: Request, next: Next) -> Response {
         } else {
             path
         };
-        let mut response = Redirect::to(path).into_response();
+        // A page that moves on by itself (replacing itself in the history), not a redirect:
+        // the move is then this site's own, and a Strict cookie goes with it.
+        let page = maud::html! {
+            (maud::DOCTYPE)
+            meta charset="utf-8";
+            meta http-equiv="refresh" content=(format!("0;url={path}"));
+            title { "greenbulk" }
+            p { a href=(path) { "Open greenbulk" } }
+        };
+        let mut response = axum::response::Html(page.into_string()).into_response();
         let cookie = format!(
             "{}={}; HttpOnly; SameSite=Strict; Path=/",
             cookie_name(app.port),

@@ -135,9 +135,9 @@ async fn every_request_needs_the_secret_the_host_and_for_a_post_the_page_itself(
         .header(header::HOST, format!("127.0.0.1:{PORT}"))
         .body(Body::empty())
         .unwrap();
-    let (status, headers, _) = page.send(first).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers[header::LOCATION], "/");
+    let (status, headers, body) = page.send(first).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(moves_on_to(&body), "/");
     let cookie = headers[header::SET_COOKIE].to_str().unwrap();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
@@ -751,7 +751,7 @@ async fn the_browser_opens_a_page_only_its_owner_reads_gone_once_used() {
         .header(header::HOST, format!("127.0.0.1:{PORT}"))
         .body(Body::empty())
         .unwrap();
-    assert_eq!(page.send(first).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(page.send(first).await.0, StatusCode::OK);
     assert!(!opened.exists(), "gone once the secret is used");
 }
 
@@ -928,7 +928,7 @@ async fn the_page_opens_any_file_takes_small_forms_and_says_where_it_was_asked()
     assert!(alert.starts_with("idInstance"), "{alert}");
     assert!(!alert.contains("--id-instance"), "{alert}");
 
-    let (_, headers, _) = page
+    let (_, _, body) = page
         .send(
             Request::get(format!("//evil.example/?token={}", page.app.secret))
                 .header(header::HOST, format!("127.0.0.1:{PORT}"))
@@ -936,7 +936,7 @@ async fn the_page_opens_any_file_takes_small_forms_and_says_where_it_was_asked()
                 .unwrap(),
         )
         .await;
-    assert_eq!(headers[header::LOCATION], "/");
+    assert_eq!(moves_on_to(&body), "/");
     assert_eq!(
         handlers::safe_name(&format!("{}.xlsx", "ж".repeat(200))).map(|n| n.len()),
         Some(150 + ".xlsx".len())
@@ -1019,4 +1019,24 @@ async fn the_page_knows_a_standalone_sandbox_as_send_does() {
         Some(Target::Api(instances)) => assert!(instances[0].emulated),
         other => panic!("{other:?}"),
     }
+}
+
+/// Where the page that takes the secret moves on to (its `refresh`), the one link it holds
+/// leading to the same place.
+fn moves_on_to(body: &str) -> String {
+    let html = Html::parse_document(body);
+    let refresh = Selector::parse("meta[http-equiv=refresh]").unwrap();
+    let content = html
+        .select(&refresh)
+        .next()
+        .and_then(|meta| meta.value().attr("content"))
+        .expect("a refresh");
+    let to = content.strip_prefix("0;url=").expect("at once").to_string();
+    let link = Selector::parse("a").unwrap();
+    let links: Vec<_> = html
+        .select(&link)
+        .filter_map(|a| a.value().attr("href"))
+        .collect();
+    assert_eq!(links, [to.as_str()], "{body}");
+    to
 }
