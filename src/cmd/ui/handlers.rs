@@ -151,7 +151,17 @@ pub(super) fn safe_name(given: &str) -> Option<String> {
             && first.len() == 4
             && first.as_bytes()[3].is_ascii_digit());
     let prefix = if device { "_" } else { "" };
-    Some(format!("{prefix}{}.{extension}", &stem[..end]))
+    let mut name = format!("{prefix}{}.{extension}", &stem[..end]);
+    // The names the page gives what it writes beside an input (`list-results.csv`, its
+    // ledger, `list-problems.csv`) are never an upload's, in any case: an upload there would
+    // be taken for another input's results (`list-results.csv` uploaded, then `list.csv`
+    // sent on top of the rows it claims), or two uploads share one. `-` becomes `_`.
+    for made in ["-results.", "-problems."] {
+        while let Some(at) = name.to_ascii_lowercase().find(made) {
+            name.replace_range(at..at + 1, "_");
+        }
+    }
+    Some(name)
 }
 
 pub(super) async fn upload(State(app): State<Arc<App>>, mut multipart: Multipart) -> Answer {

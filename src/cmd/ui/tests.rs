@@ -221,6 +221,10 @@ async fn uploads_are_bounded_and_kept_under_safe_names_never_over_a_file() {
         ("lpt9.ods", "_lpt9.ods"),
         ("console.csv", "console.csv"),
         ("com10.csv", "com10.csv"),
+        // Never the name of what the page writes beside an input.
+        ("list-Results.csv", "list_Results.csv"),
+        ("a-problems.b-results.csv", "a_problems.b_results.csv"),
+        ("list-results.csv.ledger.csv", "list_results.csv.ledger.csv"),
     ] {
         assert_eq!(handlers::safe_name(given).as_deref(), Some(kept), "{given}");
     }
@@ -767,10 +771,19 @@ async fn two_files_never_share_a_results_file() {
         "/samples/contacts-clean.csv"
     ))
     .unwrap();
+    // An upload named as another's results file is kept under a name of its own (a hostile
+    // audit's finding: `k2-results.csv` uploaded, then `k2.csv` sent, took it for its results
+    // and claimed its rows as sent).
+    let (_, headers, _) = page.send(page.upload("k2-results.csv", &csv)).await;
+    let job = headers[header::LOCATION].to_str().unwrap();
+    let job = page.app.job(job.trim_start_matches("/jobs/")).unwrap();
+    assert_eq!(job.input, page.app.dir.join("k2_results.csv"));
+    assert!(!page.app.dir.join("k2-results.csv").exists());
     for (first, second, kept) in [
         ("list.csv", "list.CSV", "list-2.CSV"),
         ("book-xlsx.csv", "book.xlsx", "book-2.xlsx"),
         ("notes-TXT.csv", "notes.TXT", "notes-2.TXT"),
+        ("m_results.z.csv", "m-results.z.CSV", "m_results.z-2.CSV"),
     ] {
         std::fs::write(page.app.dir.join(first), &csv).unwrap();
         let (status, headers, _) = page.send(page.upload(second, &csv)).await;
