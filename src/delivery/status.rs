@@ -329,6 +329,17 @@ async fn round(
 ) -> Result<Round, StatusError> {
     // Each instance's queue and journal, asked once this round whichever part needs them:
     // once to find lost answers, once for the sent cards' states.
+    // Cards sent to the sandbox reached no one: a real instance has nothing to say of them,
+    // and its sent-card history must not take them (the sandbox stopped, its address now
+    // looks like any other).
+    if record.history().sent_to_sandbox() == Some(true) && !emulated(options) {
+        return Err(StatusError::Other(anyhow::anyhow!(
+            "{} holds cards sent to the sandbox, which reached no one: ask the sandbox that \
+             took them — add --sandbox for the built-in one, or start `greenbulk sandbox` \
+             again at the address it had",
+            crate::term::shown_path(&options.results)
+        )));
+    }
     let finding: Vec<Asked> = clients.iter().map(|c| Asked::new(c.as_ref())).collect();
     let seeing: Vec<Asked> = clients.iter().map(|c| Asked::new(c.as_ref())).collect();
     let parts = record.parts(options.parts);
@@ -489,6 +500,16 @@ fn unless_silent<T>(
     }
 }
 
+/// Whether `status` asks an emulator: the built-in sandbox, or standalone ones.
+fn emulated(options: &StatusOptions) -> bool {
+    match &options.target {
+        StatusTarget::Sandbox => true,
+        StatusTarget::Api(instances) => {
+            !instances.is_empty() && instances.iter().all(|i| i.emulated)
+        }
+    }
+}
+
 /// What the lookups learned goes into this machine's sent-card histories too (the part of
 /// them the record holds): a card found sent is never sent again from another results
 /// file, one shown absent may be.
@@ -498,14 +519,10 @@ fn reconcile_sent_cards(
     options: &StatusOptions,
     part: Part,
 ) -> Result<(), StatusError> {
-    let dir = match &options.target {
-        StatusTarget::Sandbox => sandbox::history_dir(&options.state_dir),
-        StatusTarget::Api(instances)
-            if !instances.is_empty() && instances.iter().all(|i| i.emulated) =>
-        {
-            sandbox::history_dir(&options.state_dir)
-        }
-        StatusTarget::Api(_) => options.state_dir.clone(),
+    let dir = if emulated(options) {
+        sandbox::history_dir(&options.state_dir)
+    } else {
+        options.state_dir.clone()
     };
     let history = record.history();
     for (place, client) in clients.iter().enumerate() {

@@ -10,6 +10,10 @@ use crate::record::Delivery;
 use crate::record::event::Event;
 use crate::record::part::Part;
 
+/// The setting a ledger records when its first run sent to an emulator (the built-in sandbox
+/// or `greenbulk sandbox`), beside the `--set` values: its cards reached no one, and a run
+/// to a real instance must not go on with it (docs/sandbox.md).
+pub(crate) const SANDBOX_SETTING: &str = "--sandbox";
 /// What the journal says about one content key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fate {
@@ -565,6 +569,23 @@ impl History {
             .states
             .get_mut(place as usize)
             .map(|(_, state)| state)
+    }
+
+    /// Whether the runs on this ledger sent to an emulator: `Some(true)` when one recorded
+    /// [`SANDBOX_SETTING`], `Some(false)` when requests went and none did, `None` when
+    /// nothing is known (no request yet, or only rows taken back from the results file).
+    pub(crate) fn sent_to_sandbox(&self) -> Option<bool> {
+        let recorded = self
+            .settings
+            .as_ref()
+            .is_some_and(|sets| sets.contains_key(SANDBOX_SETTING));
+        if recorded {
+            Some(true)
+        } else if self.keys.is_empty() {
+            None
+        } else {
+            Some(false)
+        }
     }
 
     /// Whether an earlier run wrote anything here.

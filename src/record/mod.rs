@@ -26,6 +26,7 @@ use std::sync::Arc;
 use crate::contact::CardKey;
 use crate::term::shown_path;
 pub use delivery::{Delivery, iso_utc};
+pub(crate) use history::SANDBOX_SETTING;
 use ledger::Names;
 pub(crate) use ledger::{Event, Fate, History, Ledger};
 pub(crate) use part::Part;

@@ -132,14 +132,19 @@ impl SendOptions {
     /// for the built-in sandbox (and a standalone one) a folder of its own in it — trying
     /// things on the sandbox never makes a real card `already-sent`.
     pub fn history_dir(&self) -> PathBuf {
+        if self.emulated() {
+            crate::sandbox::history_dir(&self.state_dir)
+        } else {
+            self.state_dir.clone()
+        }
+    }
+
+    /// Whether the run sends to an emulator: the built-in sandbox, or standalone ones.
+    pub fn emulated(&self) -> bool {
         match &self.target {
-            Target::Sandbox { .. } => crate::sandbox::history_dir(&self.state_dir),
-            Target::Api(instances)
-                if !instances.is_empty() && instances.iter().all(|i| i.emulated) =>
-            {
-                crate::sandbox::history_dir(&self.state_dir)
-            }
-            _ => self.state_dir.clone(),
+            Target::Sandbox { .. } => true,
+            Target::Api(instances) => !instances.is_empty() && instances.iter().all(|i| i.emulated),
+            Target::Unset => false,
         }
     }
 }
@@ -283,6 +288,26 @@ pub enum SendError {
         now: String,
         results: String,
     },
+    /// A run to a real instance on a results file whose cards went to the sandbox, or the
+    /// other way round (docs/sandbox.md).
+    #[error(
+        "{}",
+        if *sandbox_then {
+            format!(
+                "{results} holds cards sent to the sandbox, which reached no one; a real \
+                 instance must neither take them for its own nor add real cards to them. Send \
+                 for real into a new --results file, or start the sandbox again (`greenbulk \
+                 sandbox`, at the address it had) to go on with this one"
+            )
+        } else {
+            format!(
+                "{results} holds cards sent for real; the sandbox's made-up ones must not join \
+                 them. Give the real instance to go on with it, or try the sandbox with a new \
+                 --results file"
+            )
+        }
+    )]
+    SandboxChanged { results: String, sandbox_then: bool },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

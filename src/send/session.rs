@@ -20,7 +20,7 @@ use crate::read;
 use crate::record::ledger::{History, unix_millis};
 use crate::record::sent::{ClaimsLock, Histories, SentCards};
 use crate::record::standing::{FirstLook, Policy};
-use crate::record::{Event as LedgerEvent, Record};
+use crate::record::{Event as LedgerEvent, Record, SANDBOX_SETTING};
 use crate::route::Routing;
 use crate::send::schedule::{Gate, WallClock};
 use std::time::Duration;
@@ -803,6 +803,21 @@ fn same_card(
     if let Some(country) = options.input.country {
         sets.insert("--country".into(), country.to_string());
     }
+    // Cards sent to the sandbox reached no one: a real run must not take them for its own,
+    // nor a sandbox run add made-up cards to real ones.
+    let emulated = options.emulated();
+    if emulated {
+        sets.insert(SANDBOX_SETTING.into(), "yes".into());
+    }
+    if let Some(sandbox_then) = history.sent_to_sandbox()
+        && sandbox_then != emulated
+        && !matches!(options.target, Target::Unset)
+    {
+        return Err(SendError::SandboxChanged {
+            results: crate::term::shown_path(&options.results),
+            sandbox_then,
+        });
+    }
     if history.is_empty() {
         if let Some(record) = record
             && !sets.is_empty()
@@ -816,7 +831,10 @@ fn same_card(
     }
     let empty = BTreeMap::new();
     let recorded = history.settings.as_ref().unwrap_or(&empty);
-    let fields = recorded.keys().chain(sets.keys());
+    let fields = recorded
+        .keys()
+        .chain(sets.keys())
+        .filter(|field| *field != SANDBOX_SETTING);
     let quoted = |v: Option<&String>| {
         v.map_or("not set".to_string(), |v| {
             format!("'{}'", crate::term::shown(v))

@@ -1037,3 +1037,62 @@ fn a_card_tried_on_the_standalone_sandbox_is_still_sent_for_real() {
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(real.outgoing().len(), 3, "{again:?}");
 }
+
+/// A results file of the standalone sandbox, taken on once the sandbox stopped (its address
+/// then looks like any other, a real instance's): refused, before its cards reach the real
+/// sent-card history (a hostile audit's finding: a cron `--resume` or `status` put them
+/// there, and the real run then marked every row `already-sent`, sending nothing). The other
+/// way round, a real results file is not taken on by the sandbox.
+#[test]
+fn a_sandbox_results_file_is_never_taken_on_as_a_real_one() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let standalone = Standalone::start(&dir, &["--delay-ms", "1"]);
+    let url = standalone.url.clone();
+    let with_url = |args: &[&str]| {
+        let output = dir
+            .command(args)
+            .env("GREEN_API_URL", &url)
+            .env("GREEN_API_ID_INSTANCE", DEFAULT_ID_INSTANCE)
+            .env("GREEN_API_TOKEN_INSTANCE", DEFAULT_TOKEN)
+            .output()
+            .expect("the binary runs");
+        Run::from_output(output)
+    };
+    let tried = with_url(&["send", "in.csv", "--results", "tried.csv", "--limit", "2"]);
+    assert_eq!(tried.code, 0, "{tried:?}");
+    drop(standalone);
+
+    let real_history = dir.path("state/greenbulk/cards-1101000001.bin");
+    let resumed = with_url(&["send", "in.csv", "--results", "tried.csv", "--resume"]);
+    assert_eq!(resumed.code, 2, "{resumed:?}");
+    assert!(
+        resumed
+            .stderr
+            .contains("tried.csv holds cards sent to the sandbox, which reached no one"),
+        "{resumed:?}"
+    );
+    let status = with_url(&["status", "tried.csv"]);
+    assert_eq!(status.code, 2, "{status:?}");
+    assert!(status.stderr.contains("add --sandbox"), "{status:?}");
+    assert!(!real_history.exists(), "the real history took nothing");
+
+    let real = sandbox(Faults::default());
+    let run = dir.send(&real, &send_args("in.csv", "real.csv", &[]));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        real.outgoing().len(),
+        3,
+        "every card went for real: {run:?}"
+    );
+    let run = dir.run(&[
+        "send",
+        "in.csv",
+        "--results",
+        "real.csv",
+        "--resume",
+        "--sandbox",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("holds cards sent for real"), "{run:?}");
+}
