@@ -245,6 +245,7 @@ fn decide(
         accepted_at: arrived.saturating_sub(shared.started),
         dropped,
     });
+    state.journal_last();
     if let Some((after, turned)) = state.faults.state_after
         && state.outgoing.len() >= after as usize
     {

@@ -251,7 +251,11 @@ impl Sandbox {
         let saved = saved::load(&file)?;
         let mut sandbox = Sandbox::start(config, 0).await?;
         sandbox.shared.restore(saved);
-        sandbox.saved = write_back.then_some(file);
+        if write_back {
+            // Without it, what it was sent is still saved when it stops (or said not to be).
+            sandbox.shared.lock().journal = saved::Journal::open(&file).ok();
+            sandbox.saved = Some(file);
+        }
         Ok(sandbox)
     }
 
@@ -322,8 +326,16 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        // Best effort: the run's own results and ledger hold the truth about what it sent.
-        let _ = self.save();
+        // The run's own results and ledger hold the truth about what it sent; what the
+        // sandbox keeps is for `status --sandbox`. (Each message was added as it came: a
+        // save that fails leaves those, unless adding them failed too.)
+        if let (Some(file), Err(error)) = (&self.saved, self.save()) {
+            eprintln!(
+                "greenbulk: warning: the sandbox could not keep what it was sent in {} \
+                 ({error}): `status --sandbox` may not find those cards",
+                crate::term::shown_path(file)
+            );
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //! emptying while no greenbulk runs (its clock is the wall clock).
 //!
 //! One JSON line a message, newest last, at most [`KEPT`] of them. Two runs saving at once
-//! merge their messages under a lock, by idMessage.
+//! merge their messages under a lock, by idMessage. Each message is also added to the file
+//! as it is accepted ([`Journal`]), so a run killed before it saved (`kill -9`) still leaves
+//! what it was sent: a later line for an idMessage stands for it.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -106,21 +108,70 @@ impl Saved {
     }
 }
 
-/// Reads the saved messages, oldest first (none when there is no file yet). Lines that do
-/// not read (a torn last line) are left out.
+/// Reads the saved messages, oldest first (none when there is no file yet), the last line of
+/// each idMessage standing for it. Lines that do not read (a torn last line) are left out.
 pub(super) fn load(path: &Path) -> std::io::Result<Vec<Saved>> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let mut saved = Vec::new();
+    let mut saved: HashMap<String, Saved> = HashMap::new();
     for line in BufReader::new(file).lines() {
         if let Ok(message) = serde_json::from_str::<Saved>(&line?) {
-            saved.push(message);
+            saved.insert(message.id.clone(), message);
         }
     }
+    let mut saved: Vec<Saved> = saved.into_values().collect();
+    saved.sort_by(|a, b| (a.accepted, &a.id).cmp(&(b.accepted, &b.id)));
     Ok(saved)
+}
+
+/// The file kept open to add each message to as it is accepted, under the same lock as
+/// [`save`]. The first failure (a full disk) stops it, and is kept to be said.
+pub(super) struct Journal {
+    file: File,
+    lock: File,
+    pub(super) failed: Option<std::io::Error>,
+}
+
+impl Journal {
+    pub(super) fn open(path: &Path) -> std::io::Result<Journal> {
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        Ok(Journal {
+            file: OpenOptions::new().create(true).append(true).open(path)?,
+            lock: lock_file(path)?,
+            failed: None,
+        })
+    }
+
+    /// Adds a message's line, in one write, unless an earlier one failed.
+    pub(super) fn add(&mut self, message: &Saved) {
+        if self.failed.is_some() {
+            return;
+        }
+        let added = (|| {
+            let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+            line.push(b'\n');
+            self.lock.lock()?;
+            let written = self.file.write_all(&line);
+            self.lock.unlock()?;
+            written
+        })();
+        self.failed = added.err();
+    }
+}
+
+fn lock_file(path: &Path) -> std::io::Result<File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
 }
 
 /// Saves `messages`, merged with what another run saved meanwhile (ours win), keeping the
@@ -129,13 +180,7 @@ pub(super) fn save(path: &Path, messages: Vec<Saved>) -> std::io::Result<()> {
     if let Some(folder) = path.parent() {
         std::fs::create_dir_all(folder)?;
     }
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)?;
+    let lock = lock_file(path)?;
     lock.lock()?;
     let mut all: HashMap<String, Saved> =
         load(path)?.into_iter().map(|m| (m.id.clone(), m)).collect();

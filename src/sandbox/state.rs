@@ -32,9 +32,27 @@ pub(super) struct EmulatorState {
     pub(super) over_limit: Vec<String>,
     pub(super) chats: HashSet<String>,
     pub(super) starting_until: Moment,
+    /// Where each accepted message is added as it comes, when it keeps them between runs.
+    pub(super) journal: Option<super::saved::Journal>,
 }
 
 impl EmulatorState {
+    /// Adds the message just accepted to the journal, if it keeps one.
+    pub(super) fn journal_last(&mut self) {
+        let EmulatorState {
+            journal: Some(journal),
+            outgoing,
+            instance,
+            ..
+        } = self
+        else {
+            return;
+        };
+        if let (Some(message), Some(queued)) = (outgoing.last(), instance.messages.last()) {
+            journal.add(&super::saved::Saved::of(message, queued));
+        }
+    }
+
     pub(super) fn set_faults(&mut self, faults: Faults) {
         let now = super::now();
         self.catch_up(now);
@@ -114,6 +132,7 @@ impl Shared {
                 last_calls: HashMap::new(),
                 over_limit: Vec::new(),
                 chats: HashSet::new(),
+                journal: None,
             }),
             config,
             started,

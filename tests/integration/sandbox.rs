@@ -503,3 +503,55 @@ fn standalone_sandbox_refuses_a_share_above_one() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("--empty-200 1.5"), "{stderr}");
 }
+
+/// `send --sandbox` killed with -9 (a rehearsal of a crash): the built-in sandbox kept what
+/// it was sent as it came, so `status --sandbox` finds those cards, as GREEN-API would (a
+/// hostile audit's finding: it kept them only on a clean exit, and `status` then found none).
+#[test]
+fn the_built_in_sandbox_keeps_what_it_was_sent_through_a_kill_9() {
+    let dir = Workdir::new();
+    dir.write("in.csv", crate::util::contacts_csv(60));
+    let mut child = dir
+        .command(&[
+            "send",
+            "in.csv",
+            "--results",
+            "out.csv",
+            "--sandbox",
+            "--rate",
+            "10/s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sent_ids = || -> Vec<String> {
+        std::fs::read_to_string(dir.path("out.csv.ledger"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|event| event["event"] == "sent")
+            .map(|event| event["id_message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    crate::util::wait_until(Duration::from_secs(30), "cards to be accepted", || {
+        sent_ids().len() >= 5
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = dir.read(&format!(
+        "state/greenbulk/sandbox-{DEFAULT_ID_INSTANCE}.jsonl"
+    ));
+    let sent = sent_ids();
+    for id in &sent {
+        assert!(kept.contains(id), "{id} kept: {kept}");
+    }
+    let run = dir.run(&["status", "out.csv", "--sandbox"]);
+    assert!(run.code == 0 || run.code == 1, "{run:?}");
+    let rows = crate::util::read_records(&dir.path("out.csv"));
+    let looked_up = rows
+        .iter()
+        .filter(|r| sent.contains(&r["idMessage"]) && !r["delivery"].is_empty())
+        .count();
+    assert_eq!(looked_up, sent.len(), "{rows:?}");
+}
