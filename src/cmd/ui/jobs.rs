@@ -33,6 +33,10 @@ pub(super) const PROBLEMS_SHOWN: usize = 50;
 /// report has them whole.
 const SHOWN_CHARS: usize = 200;
 
+/// The problems table shows the columns read for the card and the first of the others, up
+/// to this many in all: a file of thousands of columns made a page no browser could show.
+const COLUMNS_SHOWN: usize = 24;
+
 /// `text`, cut after `chars` characters with an ellipsis.
 fn at_most(text: &str, chars: usize) -> String {
     match text.char_indices().nth(chars) {
@@ -164,7 +168,11 @@ pub(super) struct Checked {
     /// How each field was mapped (`chatId ← 'Phone'`).
     pub(super) columns: Vec<String>,
     pub(super) warnings: Vec<String>,
+    /// The headers of the columns the problems table shows (see [`COLUMNS_SHOWN`]), cut
+    /// as its cells are.
     pub(super) headers: Vec<String>,
+    /// How many columns it leaves out.
+    pub(super) columns_left_out: usize,
     /// The first rows with errors, as the spreadsheet numbers them.
     pub(super) problems: Vec<Problem>,
     /// Whether the report of every finding was written (its path is [`Job::report`]).
@@ -219,8 +227,21 @@ pub(super) fn check_rows(job: &Job) -> Result<Checked, CheckError> {
         InputError::Columns { .. } => CheckError::Columns(e.to_string()),
         other => CheckError::File(other.to_string()),
     })?;
-    let headers: Vec<String> = table.headers.iter().map(str::to_string).collect();
     let columns = table.columns.clone();
+    // The columns read for the card, and the others from the left, in file order.
+    let card: Vec<usize> = Field::ALL.iter().filter_map(|f| columns.get(*f)).collect();
+    let mut shown: Vec<usize> = (0..table.headers.len())
+        .filter(|c| !card.contains(c))
+        .take(COLUMNS_SHOWN.saturating_sub(card.len()))
+        .chain(card.iter().copied())
+        .collect();
+    shown.sort_unstable();
+    shown.dedup();
+    let headers: Vec<String> = shown
+        .iter()
+        .map(|c| at_most(table.headers.get(*c).unwrap_or_default(), SHOWN_CHARS))
+        .collect();
+    let columns_left_out = table.headers.len().saturating_sub(shown.len());
     let report_path = job.report();
     // A file of that name that greenbulk did not write stays as it is: no report then.
     let report = crate::record::outputs::check_report("--report", &report_path, &job.input).is_ok();
@@ -242,14 +263,17 @@ pub(super) fn check_rows(job: &Job) -> Result<Checked, CheckError> {
                     .find(|field| field.name() == finding.field)
                     .and_then(|field| columns.get(*field));
                 let problem = at_most(&finding.problem, SHOWN_CHARS * 2);
-                match column {
-                    Some(column) => marks.push((column, problem)),
+                match column.and_then(|c| shown.iter().position(|s| *s == c)) {
+                    Some(place) => marks.push((place, problem)),
                     None => other.push(format!("{} {problem}", finding.field)),
                 }
             }
             problems.push(Problem {
                 row: row.number,
-                cells: row.cells.iter().map(|c| at_most(c, SHOWN_CHARS)).collect(),
+                cells: shown
+                    .iter()
+                    .map(|c| at_most(row.cells.get(*c).unwrap_or_default(), SHOWN_CHARS))
+                    .collect(),
                 marks,
                 other,
             });
@@ -279,6 +303,7 @@ pub(super) fn check_rows(job: &Job) -> Result<Checked, CheckError> {
         columns: table.columns.notes.clone(),
         warnings,
         headers,
+        columns_left_out,
         problems,
         report: report && unwritten.is_none(),
         plan: Vec::new(),

@@ -292,6 +292,9 @@ fn problems(checked: &Checked) -> Markup {
                 }
             }
         }
+        @if checked.columns_left_out > 0 {
+            p.hint { "The columns read for the card and the first others: " (grouped(checked.columns_left_out as u64)) " more are left out here." }
+        }
         @if checked.tally.invalid > shown as u64 {
             p.hint { "The first " (PROBLEMS_SHOWN) " of " (grouped(checked.tally.invalid)) " rows with problems." }
         }

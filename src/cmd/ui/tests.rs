@@ -428,6 +428,45 @@ async fn a_filtered_workbook_says_how_many_rows_it_hides_and_lists_each() {
     assert_eq!(rows, ["3", "5"], "{body}");
 }
 
+/// A file of thousands of columns: the problems table shows the columns read for the card
+/// (the bad phone among them, far to the right) and the first others, and says how many it
+/// leaves out (a hostile audit's finding: 100,000 columns made a 48 MB page that Chromium
+/// never finished drawing).
+#[tokio::test]
+async fn a_file_of_thousands_of_columns_gives_a_check_page_of_a_few() {
+    let page = page();
+    let mut headers: Vec<String> = (0..3000).map(|c| format!("extra {c}")).collect();
+    headers.extend(["chatId", "phoneContact", "firstName"].map(String::from));
+    let mut csv = headers.join(",");
+    for row in 0..3 {
+        let mut cells = vec![String::from("x"); 3000];
+        cells.extend([format!("7916123456{row}"), "12".into(), "Ann".into()]);
+        csv.push('\n');
+        csv.push_str(&cells.join(","));
+    }
+    let (_, headers, _) = page.send(page.upload("wide.csv", csv.as_bytes())).await;
+    let job = headers[header::LOCATION].to_str().unwrap().to_string();
+    let (_, _, body) = page.send(page.get(&job)).await;
+    let html = Html::parse_document(&body);
+    let columns: Vec<String> = select(&html, "table.problems thead th")
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(
+        columns.len(),
+        1 + 24 + 1,
+        "Row, the columns, Also wrong: {columns:?}"
+    );
+    assert!(
+        columns.ends_with(&["chatId", "phoneContact", "firstName", "Also wrong"].map(String::from))
+    );
+    let marked = select(&html, "table.problems td.bad");
+    assert_eq!(marked.len(), 3, "each row's phone");
+    assert!(text(&marked[0]).starts_with("12"), "{}", text(&marked[0]));
+    assert!(body.contains("2,979 more are left out here"), "{body}");
+    assert!(body.len() < 100_000, "{} bytes", body.len());
+}
+
 /// A real socket to the page's server, and what it answers to `request` (until it closes).
 async fn over_a_socket(address: std::net::SocketAddr, request: &str) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
