@@ -401,6 +401,71 @@ struct Run<'r> {
 }
 
 impl Run<'_> {
+    /// How a run ends, before its lanes' ends are known.
+    fn finished(
+        &self,
+        to_send: u64,
+        held_back: u64,
+        waiting: u64,
+        last_leaves: Option<jiff::Timestamp>,
+    ) -> Finished {
+        Finished {
+            stop: Stop::Finished,
+            lanes: Vec::new(),
+            to_send,
+            held_back,
+            held: 0,
+            waiting,
+            last_leaves,
+            rate: self.options.settings.rate,
+            achieved_rate: None,
+            counters: Arc::new(Counters::default()),
+            results: self.options.results.clone(),
+            results_kept: true,
+            counts: Err("not written yet".into()),
+            by_instance: BTreeMap::new(),
+        }
+    }
+
+    /// A run with nothing to send ends here: it says why, and each instance's lane ends as
+    /// its first look left it.
+    fn sends_nothing(
+        &self,
+        record: &Record,
+        routing: &Routing,
+        checked: &Checked,
+        live: &[bool],
+        rates: &[super::Rate],
+        mut finished: Finished,
+    ) -> Finished {
+        self.events.note(
+            if check::still_unknown(&checked.unknown, record.history()) {
+                Note::OnlyUnknownLeft
+            } else if checked.tally.rows == 0 {
+                Note::NoRows
+            } else if !checked.waiting.is_empty() {
+                // Said above: the rows left wait for an instance this run does not have.
+                Note::OnlyWaitingLeft
+            } else if checked.in_doubt > 0 {
+                Note::OnlyInDoubtLeft
+            } else {
+                Note::NothingToSend
+            },
+        );
+        finished.lanes = (0..self.gateways.len())
+            .map(|lane| LaneEnd {
+                instance: self.instances[lane].clone(),
+                stop: preflight_stop(routing, lane, live),
+                started: false,
+                rate: rates[lane],
+                achieved_rate: None,
+                counters: Arc::new(Counters::default()),
+            })
+            .collect();
+        finished.stop = worst(finished.lanes.iter().map(|l| &l.stop));
+        finished
+    }
+
     /// Asks each instance, then feeds and dispatches every row this run sends, each to its
     /// instance's lane. An instance that cannot send, of several, stops only its own rows.
     async fn send(
@@ -413,6 +478,19 @@ impl Run<'_> {
         let (options, events, cancel) = (self.options, self.events, self.cancel);
         let lanes = self.gateways.len();
         let rates = asking::rates(options, lanes);
+        // Continuing a results file with nothing to send, look up or wait for: GREEN-API is
+        // not asked at all, so a cron job's `--resume` of a finished file succeeds while
+        // GREEN-API cannot be reached. (A new results file's run asks it all the same: the
+        // credentials of a run being set up are checked at once.)
+        if !record.is_new()
+            && checked.to_send == 0
+            && checked.unknown.is_empty()
+            && checked.waiting.is_empty()
+        {
+            let live = vec![true; lanes];
+            let finished = self.finished(0, 0, 0, None);
+            return Ok(self.sends_nothing(record, routing, &checked, &live, &rates, finished));
+        }
 
         // Each instance's state; of several, one that cannot send stops only its rows.
         let mut states: Vec<Option<String>> = Vec::with_capacity(lanes);
@@ -519,22 +597,12 @@ impl Run<'_> {
             })
             .collect();
 
-        let mut finished = Finished {
-            stop: Stop::Finished,
-            lanes: Vec::new(),
+        let mut finished = self.finished(
             to_send,
-            held_back: wanted - to_send,
-            held: 0,
-            waiting: checked.waiting.values().sum(),
+            wanted - to_send,
+            checked.waiting.values().sum(),
             last_leaves,
-            rate: options.settings.rate,
-            achieved_rate: None,
-            counters: Arc::new(Counters::default()),
-            results: options.results.clone(),
-            results_kept: true,
-            counts: Err("not written yet".into()),
-            by_instance: BTreeMap::new(),
-        };
+        );
         let lane_counters: Vec<Arc<Counters>> =
             (0..lanes).map(|_| Arc::new(Counters::default())).collect();
         let end = |lane: usize, stop: Stop, started: bool, achieved_rate| LaneEnd {
@@ -546,25 +614,7 @@ impl Run<'_> {
             counters: lane_counters[lane].clone(),
         };
         if to_send == 0 {
-            events.note(
-                if check::still_unknown(&checked.unknown, record.history()) {
-                    Note::OnlyUnknownLeft
-                } else if checked.tally.rows == 0 {
-                    Note::NoRows
-                } else if !checked.waiting.is_empty() {
-                    // Said above: the rows left wait for an instance this run does not have.
-                    Note::OnlyWaitingLeft
-                } else if checked.in_doubt > 0 {
-                    Note::OnlyInDoubtLeft
-                } else {
-                    Note::NothingToSend
-                },
-            );
-            finished.lanes = (0..lanes)
-                .map(|lane| end(lane, preflight_stop(routing, lane, &live), false, None))
-                .collect();
-            finished.stop = worst(finished.lanes.iter().map(|l| &l.stop));
-            return Ok(finished);
+            return Ok(self.sends_nothing(record, routing, &checked, &live, &rates, finished));
         }
 
         events.send(Event::Sending { total: to_send });

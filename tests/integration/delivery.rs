@@ -100,6 +100,25 @@ fn limit_then_resume_until_done_sends_every_row_once() {
     assert!(rows.iter().all(|r| r["status"] == "sent"), "{rows:?}");
 }
 
+/// A results file with nothing left to send or look up: `--resume` (a cron job's) asks
+/// GREEN-API nothing, and succeeds while it cannot be reached (it exited 1, "cannot reach
+/// GREEN-API", with no row failed, unknown or pending).
+#[test]
+fn resuming_a_finished_file_needs_no_network() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(3));
+    let sandbox = sandbox(Faults::default());
+    let args = send_args("in.csv", "out.csv", &["--resume"]);
+    let run = dir.send(&sandbox, &args);
+    assert_eq!(run.code, 0, "{run:?}");
+    // The same command, once the instance cannot be reached.
+    let mut resume = dir.send_command(&sandbox, &args);
+    drop(sandbox);
+    let run = Run::from_output(resume.output().unwrap());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("nothing left to send"), "{run:?}");
+}
+
 #[test]
 fn an_instance_that_cannot_send_stops_the_run_before_the_first_request() {
     for (state, says) in [
