@@ -106,7 +106,12 @@ impl Gate {
         queued: u64,
         now: Timestamp,
     ) -> Gate {
-        let backlog = delay.saturating_mul(u32::try_from(queued).unwrap_or(u32::MAX));
+        // The card at the queue's head may leave a whole delay from now (the one before it
+        // may have just left), and each after it a delay later: the first card let through
+        // leaves by `(queued + 1) × delay` at the latest, as the plan reckons (a hostile
+        // audit's finding: reckoned `queued × delay`, a card left after the window closed).
+        let backlog =
+            delay.saturating_mul(u32::try_from(queued.saturating_add(1)).unwrap_or(u32::MAX));
         Gate {
             schedule,
             delay,
@@ -155,7 +160,8 @@ impl Gate {
             if self.today.is_some_and(|(_, sent)| sent >= cap) {
                 return Decision::Hold(format!(
                     "daily cap reached: {cap} cards on {date} from this instance \
-                     (--daily-cap); --resume sends the rest on another day"
+                     (--daily-cap; in this run, a card GREEN-API refused counts too); --resume \
+                     sends the rest on another day"
                 ));
             }
         }
@@ -434,21 +440,39 @@ mod tests {
         let mut gate = Gate::new(s.clone(), delay, 0, at("2026-11-27T17:50"));
         let went = run(&mut gate, 20, at("2026-11-27T17:50"));
         let window = s.window.as_ref().unwrap();
-        // Ten fit before 18:00 (one a minute), the rest wait for Monday 09:00.
+        // Nine fit before 18:00: the first may leave a minute from now (the queue's last
+        // message may have just left), each after it a minute later; the rest wait for
+        // Monday 09:00.
         assert_eq!(
-            went[9],
+            went[8],
             at("2026-11-27T17:50")
-                .checked_add(jiff::SignedDuration::from_millis(900))
+                .checked_add(jiff::SignedDuration::from_millis(800))
                 .unwrap()
         );
-        assert_eq!(went[10], at("2026-11-30T09:00"));
-        // Each leaves the queue a minute after the one before, inside the window.
-        let mut free = at("2026-11-27T17:50");
+        assert_eq!(went[9], at("2026-11-30T09:00"));
+        // Each leaves the queue a minute after the one before, at the latest, inside the
+        // window.
+        let mut free = add(at("2026-11-27T17:50"), delay);
         for queued in &went {
             let leaves = (*queued).max(free);
             assert!(window.is_open(leaves), "{leaves}");
             free = add(leaves, delay);
         }
+    }
+
+    /// Three messages already in the queue: the third leaves by three delays from now, the
+    /// first card let through by four (a hostile audit's finding: reckoned from the queue's
+    /// length alone, the last card let through left 5 s after the window closed).
+    #[test]
+    fn a_queue_that_holds_messages_leaves_its_last_delay_to_the_window() {
+        let s = schedule(Some("09:00-18:00"), None, None);
+        let delay = Duration::from_secs(60);
+        let now = at("2026-11-27T17:50");
+        let mut gate = Gate::new(s, delay, 3, now);
+        let went = run(&mut gate, 10, now);
+        // 17:54, 17:55 … 17:59: six.
+        let today = went.iter().filter(|w| **w < at("2026-11-28T00:00")).count();
+        assert_eq!(today, 6, "{went:?}");
     }
 
     #[test]

@@ -138,8 +138,28 @@ pub fn parse_hours(text: &str) -> Result<(Time, Time), String> {
 }
 
 impl Window {
-    /// The open stretch that contains `at`, or else the next one: (opens, closes).
+    /// The open stretch that contains `at`, or else the next one: (opens, closes). Days
+    /// whose stretches meet (`00:00-24:00`, or `22:00-24:00` then `00:00-06:00`) are one
+    /// stretch: a card leaving at midnight is inside it, not outside until the next day.
     pub fn stretch(&self, at: Timestamp) -> (Timestamp, Timestamp) {
+        let (opens, mut closes) = self.one_stretch(at);
+        // A week at most: a window open every hour of every day never closes, but is
+        // judged a week at a time.
+        for _ in 0..7 {
+            let Ok(just_after) = closes.checked_add(jiff::SignedDuration::from_secs(1)) else {
+                break;
+            };
+            let (next_opens, next_closes) = self.one_stretch(closes);
+            if next_opens > just_after {
+                break;
+            }
+            closes = next_closes;
+        }
+        (opens, closes)
+    }
+
+    /// [`Window::stretch`] of one day's hours alone.
+    fn one_stretch(&self, at: Timestamp) -> (Timestamp, Timestamp) {
         let today = at.to_zoned(self.tz.clone()).date();
         let mut day = today.yesterday().unwrap_or(today);
         for _ in 0..9 {
@@ -255,6 +275,26 @@ mod tests {
         assert_eq!(opens, at("2026-11-30T09:00", "Europe/Moscow"));
         assert_eq!(closes, at("2026-11-30T18:00", "Europe/Moscow"));
         assert_eq!(w.to_string(), "09:00–18:00 Mon–Fri Europe/Moscow");
+    }
+
+    /// Days whose hours meet at midnight are one stretch (a hostile audit's finding:
+    /// `--window 00:00-24:00` held the cards that would leave after midnight, "outside the
+    /// window", until 00:00).
+    #[test]
+    fn hours_that_meet_at_midnight_are_one_stretch() {
+        let w = window("00:00-24:00", "sat-sun", "Etc/UTC");
+        // 2026-11-28 is a Saturday.
+        let (opens, closes) = w.stretch(at("2026-11-28T23:59:45", "Etc/UTC"));
+        assert_eq!(opens, at("2026-11-28T00:00", "Etc/UTC"));
+        assert!(closes > at("2026-11-29T23:59:59", "Etc/UTC"), "{closes}");
+        assert!(closes < at("2026-11-30T00:00:01", "Etc/UTC"), "{closes}");
+        let always = window("00:00-24:00", "mon-sun", "Etc/UTC");
+        let (_, closes) = always.stretch(at("2026-11-29T23:59:45", "Etc/UTC"));
+        assert!(closes >= at("2026-12-05T00:00", "Etc/UTC"), "{closes}");
+        // Hours that do not meet keep their midnight.
+        let evenings = window("20:00-24:00", "mon-sun", "Etc/UTC");
+        let (_, closes) = evenings.stretch(at("2026-11-29T23:00", "Etc/UTC"));
+        assert!(closes < at("2026-11-30T00:00:01", "Etc/UTC"), "{closes}");
     }
 
     #[test]
