@@ -211,6 +211,37 @@ fn unknown_rows_not_found_are_resent_only_when_old_enough_and_asked() {
     assert_eq!(sandbox.outgoing().len(), 1);
 }
 
+/// `status --watch` ends once every unknown row was shown absent long enough ago: nothing
+/// more can be learned of them but by `send --resume --retry-unknown`, which it says (it
+/// went on asking for 24 hours).
+#[test]
+fn watching_ends_when_the_unknown_rows_are_shown_absent() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let sandbox = sandbox(Faults {
+        empty_200: 1.0,
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", "out.csv", &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    age_attempts(&dir, "out.csv.ledger", &[2, 3], 10);
+    let mut watch = dir
+        .api_command(&sandbox, &["status", "out.csv", "--watch", "5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ended = None;
+    wait_until(Duration::from_secs(30), "the watch to end", || {
+        ended = watch.try_wait().unwrap();
+        ended.is_some()
+    });
+    let said = crate::util::read_all(watch.stderr.take().unwrap());
+    assert_eq!(ended.unwrap().code(), Some(1), "{said}");
+    assert!(said.contains("2 rows are still unknown"), "{said}");
+    assert!(said.contains("--retry-unknown"), "{said}");
+}
+
 /// Chats with and without WhatsApp on this emulator, in order.
 fn chats(sandbox: &crate::util::SandboxThread, with: usize, without: usize) -> Vec<String> {
     let (mut yes, mut no) = (Vec::new(), Vec::new());
