@@ -390,6 +390,7 @@ pub(super) async fn check(State(app): State<Arc<App>>, Path(id): Path<String>) -
         &job,
         &checked,
         app.target_name().as_deref(),
+        app.typed_in,
         job.resume_command(app.sandbox).as_deref(),
         lock(&app.notice).take().as_deref(),
     )))

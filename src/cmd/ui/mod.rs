@@ -66,6 +66,9 @@ pub(super) struct App {
     /// Where runs send: the sandbox, the flags' or environment's instance, or one typed into
     /// the page (kept here only, never written, never sent back to the page).
     target: Mutex<Option<Target>>,
+    /// The instance is typed into the page (none was given at the start): it may be typed
+    /// again, a mistyped token corrected.
+    typed_in: bool,
     jobs: Mutex<Vec<Arc<Job>>>,
     /// The page the browser was opened on, which holds the address with the secret: removed
     /// once the secret has been used (or when the page stops).
@@ -95,6 +98,7 @@ impl App {
             dir,
             state_dir,
             sandbox,
+            typed_in: target.is_none() && !sandbox,
             target: Mutex::new(target),
             jobs: Mutex::new(Vec::new()),
             opened_from: Mutex::new(None),

@@ -180,6 +180,7 @@ pub(super) fn check(
     job: &Job,
     checked: &Checked,
     target: Option<&str>,
+    typed_in: bool,
     resume: Option<&str>,
     notice: Option<&str>,
 ) -> Markup {
@@ -221,7 +222,17 @@ pub(super) fn check(
             }
             h2 { "Plan" }
             @match target {
-                Some(target) => p { "Sending to " (target) "." },
+                Some(target) => {
+                    p { "Sending to " (target) "." }
+                    // Typed into the page: it may be typed again (a mistyped token), open
+                    // when the instance could not be asked.
+                    @if typed_in {
+                        details open[checked.plan_error.is_some()] {
+                            summary { "Another instance" }
+                            (credentials(csrf_token, &job.id))
+                        }
+                    }
+                }
                 None => (credentials(csrf_token, &job.id)),
             }
             @for line in &checked.plan { p.plan { (line) } }

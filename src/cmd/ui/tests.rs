@@ -995,6 +995,68 @@ async fn the_page_opens_any_file_takes_small_forms_and_says_where_it_was_asked()
     );
 }
 
+/// A mistyped token is corrected on the page: the Check page says the instance refused it
+/// and offers the form again, open (a hostile audit's finding: the form was gone, and only
+/// restarting `greenbulk ui` helped).
+#[tokio::test]
+async fn a_mistyped_token_is_typed_again_on_the_page() {
+    let page = page_with(|app| {
+        app.sandbox = false;
+        app.typed_in = true;
+        *lock(&app.target) = None;
+    });
+    let emulator = crate::sandbox::Sandbox::start(crate::sandbox::Config::default(), 0)
+        .await
+        .unwrap();
+    let csv = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/contacts-clean.csv"
+    ))
+    .unwrap();
+    let (_, headers, _) = page.send(page.upload("clean.csv", &csv)).await;
+    let job = headers[header::LOCATION].to_str().unwrap().to_string();
+    let typed = |token: &str| {
+        page.post_form(
+            "/credentials",
+            &[
+                ("csrf", &page.app.csrf),
+                ("back", &job),
+                ("api_url", &emulator.url()),
+                ("id_instance", crate::sandbox::DEFAULT_ID_INSTANCE),
+                ("token", token),
+            ],
+        )
+    };
+    let wrong = "0123456789abcdef0123456789abcdef0123456789abcdef01";
+    page.send(typed(wrong)).await;
+    let (_, _, body) = page.send(page.get(&job)).await;
+    let html = Html::parse_document(&body);
+    let alert: Vec<String> = select(&html, "p.error[role=alert]")
+        .iter()
+        .map(text)
+        .collect();
+    assert!(
+        alert.iter().any(|a| a.contains("apiTokenInstance")),
+        "{alert:?}"
+    );
+    assert_eq!(
+        select(&html, "details[open] input#token").len(),
+        1,
+        "{body}"
+    );
+
+    page.send(typed(crate::sandbox::DEFAULT_TOKEN)).await;
+    let (_, _, body) = page.send(page.get(&job)).await;
+    let html = Html::parse_document(&body);
+    assert!(select(&html, "p.error[role=alert]").is_empty(), "{body}");
+    assert_eq!(
+        select(&html, "details:not([open]) input#token").len(),
+        1,
+        "{body}"
+    );
+    assert!(!select(&html, "p.plan").is_empty(), "{body}");
+}
+
 /// A page started for several instances sends from them all (a hostile audit's finding:
 /// `ui --instances` was taken and the run went from one).
 #[tokio::test]
