@@ -671,13 +671,32 @@ pub(super) async fn status(post: JobPost) -> Answer {
     Ok(see(&format!("/jobs/{}/run", job.id)))
 }
 
+/// Refuses a download of the results while a run writes them: the file on disk is the
+/// run's first look, its rows still `pending` (a hostile audit's finding: a tab left on
+/// the last run's Results offered it, stale and unmarked).
+fn not_while_running(job: &Job) -> Result<(), Response> {
+    let running = lock(&job.run)
+        .as_ref()
+        .is_some_and(|run| !*run.ended.borrow());
+    if running {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            "A run is sending from this file: its results are written when it ends. Download \
+             them then, from its Results page.",
+        ));
+    }
+    Ok(())
+}
+
 pub(super) async fn results_csv(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
     let job = job(&app, &id)?;
+    not_while_running(&job)?;
     download(&job.results(), &job.results(), "text/csv; charset=utf-8").await
 }
 
 pub(super) async fn results_xlsx(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
     let job = job(&app, &id)?;
+    not_while_running(&job)?;
     let folder = tempfile::tempdir()
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
     let path = folder.path().join("results.xlsx");

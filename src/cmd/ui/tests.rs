@@ -603,6 +603,11 @@ async fn stopping_the_page_stops_its_runs_whatever_connections_are_open() {
             panic!("the run ended before a card went");
         }
     }
+    // Its results are not offered while it writes them: on disk they are its first look.
+    for download in ["results.csv", "results.xlsx"] {
+        let (status, _, body) = page.send(page.get(&format!("{job}/{download}"))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{download}: {body}");
+    }
 
     let (address, stop, served) = serving(&page).await;
     // The Send tab's progress stream, open, and a request cut short in its headers.
