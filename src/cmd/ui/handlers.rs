@@ -351,14 +351,18 @@ pub(super) async fn open(
     Ok(see(&format!("/jobs/{}", job.id)))
 }
 
-/// The Check step: every row checked (once, until the columns change) and what sending
-/// would do.
+/// The Check step: every row checked (once, until the columns or the file change) and what
+/// sending would do.
 pub(super) async fn check(State(app): State<Arc<App>>, Path(id): Path<String>) -> Answer {
     let job = job(&app, &id)?;
     if lock(&job.run).is_some() {
         return Ok(see(&format!("/jobs/{id}/run")));
     }
-    let cached = lock(&job.checked).clone();
+    // A file edited since (saved again from Excel) is checked again: the page must show the
+    // rows a Send would send (a hostile audit's finding: it showed the first look's).
+    let cached = lock(&job.checked)
+        .clone()
+        .filter(|checked| checked.file.is_some() && checked.file == jobs::stamp(&job.input));
     let checked = match cached {
         Some(checked) => checked,
         None => {

@@ -182,6 +182,14 @@ pub(super) struct Checked {
     pub(super) plan_error: Option<String>,
     /// The rows a run would send.
     pub(super) to_send: Option<u64>,
+    /// The file as it was checked (its size and time): a file changed since is checked again.
+    pub(super) file: Option<(u64, std::time::SystemTime)>,
+}
+
+/// A file's size and modification time, to tell whether it changed.
+pub(super) fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.len(), metadata.modified().ok()?))
 }
 
 /// A row with errors: its cells, and each failing cell's message (by column).
@@ -222,6 +230,7 @@ pub(super) fn beside(input: &Path, what: &str, extension: &str) -> PathBuf {
 /// Checks every row (the CLI's validation pass), keeps the first rows with problems and
 /// writes the report of every finding beside the input. Blocking.
 pub(super) fn check_rows(job: &Job) -> Result<Checked, CheckError> {
+    let file = stamp(&job.input);
     let options = job.options();
     let mut table = Table::open(&options).map_err(|e| match e {
         InputError::Columns { .. } => CheckError::Columns(e.to_string()),
@@ -309,6 +318,7 @@ pub(super) fn check_rows(job: &Job) -> Result<Checked, CheckError> {
         plan: Vec::new(),
         plan_error: None,
         to_send: None,
+        file,
     })
 }
 

@@ -1000,6 +1000,32 @@ async fn the_page_opens_any_file_takes_small_forms_and_says_where_it_was_asked()
     );
 }
 
+/// A file saved again after its check is checked again when the Check step is shown: the
+/// page shows the rows a Send would send (a hostile audit's finding: it kept the first look,
+/// and Send then sent rows the page never showed).
+#[tokio::test]
+async fn a_file_changed_since_its_check_is_checked_again() {
+    let page = page();
+    let two =
+        "chatId,phoneContact,firstName\n79161234567,79031234567,Ann\n79161234568,79031234568,Bob\n";
+    let (_, headers, _) = page.send(page.upload("edit.csv", two.as_bytes())).await;
+    let job = headers[header::LOCATION].to_str().unwrap().to_string();
+    let (_, _, body) = page.send(page.get(&job)).await;
+    let html = Html::parse_document(&body);
+    assert!(select(&html, "table.problems").is_empty(), "{body}");
+    let five = format!(
+        "{two}79161234569,79031234569,Eve\n79161234570,12,Zed\n79161234571,79031234571,Kim\n"
+    );
+    std::fs::write(page.app.dir.join("edit.csv"), five).unwrap();
+    let (_, _, body) = page.send(page.get(&job)).await;
+    let html = Html::parse_document(&body);
+    let rows: Vec<String> = select(&html, "table.problems tbody th")
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(rows, ["5"], "{body}");
+}
+
 /// A mistyped token is corrected on the page: the Check page says the instance refused it
 /// and offers the form again, open (a hostile audit's finding: the form was gone, and only
 /// restarting `greenbulk ui` helped).
