@@ -256,7 +256,14 @@ fn print_table(round: &Round, asked_per_round: usize, again: &Invocation) {
             again.clone().with_value("--watch", "600")
         );
     }
-    if round.unknown > 0 {
+    if round.unknown > 0 && round.resolved.is_none() {
+        // None was looked up: their instance is not among those given here.
+        say!(
+            "  {} still unknown, not looked up: sent from an instance this status was not \
+             given (give it, or its --instances file)",
+            plural(round.unknown, "row is", "rows are")
+        );
+    } else if round.unknown > 0 {
         say!(
             "  {} still unknown: not found in GREEN-API's queue or journal yet \
              (`send --resume --retry-unknown` sends those not found 5 minutes after their \

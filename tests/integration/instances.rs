@@ -674,3 +674,44 @@ fn an_instances_file_mixing_the_standalone_sandbox_and_a_real_instance_is_refuse
     assert!(run.stderr.contains(&said), "{run:?}");
     assert!(real.received().is_empty());
 }
+
+/// `status` given one of two instances, the other's cards unknown: they are said to be not
+/// looked up, not "not found in GREEN-API's queue or journal" (a hostile audit's finding:
+/// it claimed a lookup that never happened, "(0 calls)").
+#[test]
+fn unknown_rows_of_an_instance_not_given_are_said_not_looked_up() {
+    let two = [
+        instance(0, Faults::default()),
+        instance(
+            1,
+            Faults {
+                empty_200: 1.0,
+                ..Faults::default()
+            },
+        ),
+    ];
+    let all: Vec<&SandboxThread> = two.iter().collect();
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(8));
+    instances_file(&dir, "instances.csv", &all, &[]);
+    let run = send(&dir, "instances.csv", "r.csv", &[]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let unknown = read_records(&dir.path("r.csv"))
+        .iter()
+        .filter(|r| r["status"] == "unknown")
+        .count();
+    assert!(unknown > 0, "{run:?}");
+    instances_file(&dir, "first.csv", &all[..1], &[]);
+    let run = dir.run(&["status", "r.csv", "--instances", "first.csv"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "still unknown, not looked up: sent from an instance this status was not given"
+        ),
+        "{run:?}"
+    );
+    assert!(
+        !run.stderr.contains("not found in GREEN-API's queue"),
+        "{run:?}"
+    );
+}
