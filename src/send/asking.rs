@@ -194,18 +194,23 @@ pub(super) async fn look_up(
     }
 }
 
-/// The plan for `cards` of this run on one instance: the queue's delay and length, noted
+/// The plan for an instance's `share` of this run: the queue's delay and length, noted
 /// (none when they cannot be read, which is noted too). Whether it fits is the caller's to
-/// judge, over every instance.
+/// judge, over every instance. With a daily cap, the queue holds no more than the cap at
+/// once: the plan is for that many, the calendar for the whole share.
 pub(super) async fn plan(
     options: &SendOptions,
     gateway: &dyn Gateway,
-    cards: u64,
+    share: u64,
     rate: Rate,
     state: &str,
     now: jiff::Timestamp,
     events: &Events,
 ) -> Result<Option<QueuePlan>, SendError> {
+    let cards = options
+        .schedule
+        .daily_cap
+        .map_or(share, |cap| share.min(cap));
     if cards == 0 {
         return Ok(None);
     }
@@ -240,7 +245,7 @@ pub(super) async fn plan(
         rate,
         ttl: options.queue_ttl,
     };
-    let calendar = calendar(options, gateway, &plan, now);
+    let calendar = calendar(options, gateway, &plan, share, now);
     events.note(Note::Plan {
         instance,
         plan,
@@ -251,12 +256,13 @@ pub(super) async fn plan(
     Ok(Some(plan))
 }
 
-/// The calendar a schedule makes of a plan: how many of its cards go in this run, on how
-/// many days, and when the last leaves.
+/// The calendar a schedule makes of an instance's `share`: how many of its cards go in
+/// this run, on how many days, and when the last leaves.
 fn calendar(
     options: &SendOptions,
     gateway: &dyn Gateway,
     plan: &QueuePlan,
+    share: u64,
     now: jiff::Timestamp,
 ) -> Option<Calendar> {
     let schedule = &options.schedule;
@@ -272,11 +278,12 @@ fn calendar(
         plan.delay,
         plan.queued,
         plan.rate.per_second(),
-        plan.cards,
+        share,
         sent_today,
         now,
     );
     Some(Calendar {
+        share,
         window: schedule.window.as_ref().map(ToString::to_string),
         // A pace under the queue's delay is held to it (the queue sends no faster): say so.
         pace: schedule.pace.map(|p| {

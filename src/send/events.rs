@@ -161,6 +161,8 @@ pub enum Note {
 /// The calendar of an instance's share under the schedule (docs/safety.md), for the plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Calendar {
+    /// The instance's cards in this run (its plan's, with a daily cap, are the cap's).
+    pub share: u64,
     /// `09:00–18:00 Mon–Fri Europe/Moscow`.
     pub window: Option<String>,
     /// `8–20 s`.

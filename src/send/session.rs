@@ -295,7 +295,7 @@ async fn dry_run(
             for (lane, gateway) in gateways.iter().enumerate() {
                 let asked = async {
                     let state = preflight(gateway.as_ref(), events).await?;
-                    let share = planned_share(options, shares[lane]);
+                    let share = shares[lane];
                     let now = options.started_at.unwrap_or_else(jiff::Timestamp::now);
                     plan(
                         options,
@@ -340,15 +340,6 @@ async fn dry_run(
         rate: options.settings.rate,
         bodies: checked.bodies,
     }))
-}
-
-/// How many of an instance's share its queue may hold at once: with a daily cap, no more
-/// than the cap.
-fn planned_share(options: &SendOptions, share: u64) -> u64 {
-    options
-        .schedule
-        .daily_cap
-        .map_or(share, |cap| share.min(cap))
 }
 
 /// Refuses the run when some instance's queue cannot send its share in time, with the most
@@ -564,7 +555,7 @@ impl Run<'_> {
             let asked = plan(
                 options,
                 gateway.as_ref(),
-                planned_share(options, shares[lane]),
+                shares[lane],
                 rates[lane],
                 state,
                 self.clock.now(),

@@ -90,6 +90,13 @@ fn the_daily_cap_holds_across_runs_and_the_held_rows_are_not_a_failure() {
             .contains("5 more would stay pending today, held back by --daily-cap"),
         "{dry:?}"
     );
+    // The plan counts every card, not only the day's (it said "3 cards").
+    assert!(
+        dry.stderr.contains(
+            "8 cards, one every 0.5 s (the queue's delay), at most 3 a day: 3 in this run"
+        ),
+        "{dry:?}"
+    );
     assert!(sandbox.outgoing().is_empty());
     let run = dir.send(
         &sandbox,

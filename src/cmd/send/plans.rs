@@ -63,7 +63,7 @@ pub(super) fn calendar_line(
     now: jiff::Timestamp,
     state: &str,
 ) -> String {
-    let mut parts = vec![plural(plan.cards, "card", "cards")];
+    let mut parts = vec![plural(calendar.share, "card", "cards")];
     parts.extend(calendar.window.clone());
     parts.push(match &calendar.pace {
         Some(pace) => format!("one every {pace}"),
@@ -77,7 +77,7 @@ pub(super) fn calendar_line(
     }
     let projection = &calendar.projection;
     let mut line = parts.join(", ");
-    if projection.going < plan.cards {
+    if projection.going < calendar.share {
         line.push_str(&format!(
             ": {} in this run, the rest stay pending ({})",
             grouped(projection.going),
