@@ -96,7 +96,7 @@ impl RecordError {
     pub(crate) fn write(path: &Path, error: std::io::Error) -> RecordError {
         RecordError::Write {
             path: shown_path(path),
-            error,
+            error: without_path(error),
         }
     }
 
@@ -109,6 +109,19 @@ impl RecordError {
 impl From<WriteError> for RecordError {
     fn from(e: WriteError) -> RecordError {
         RecordError::write(&e.path, e.error)
+    }
+}
+
+/// A temporary file's error without the path it adds ("… at path …", `tempfile`'s words):
+/// the message names the path already.
+fn without_path(error: std::io::Error) -> std::io::Error {
+    if error.raw_os_error().is_some() {
+        return error;
+    }
+    let text = error.to_string();
+    match text.rfind(" at path \"") {
+        Some(cut) => std::io::Error::new(error.kind(), &text[..cut]),
+        None => error,
     }
 }
 
@@ -817,6 +830,17 @@ fn load_and_repair(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_temporary_file_error_names_its_path_once() {
+        let wrapped = tempfile::Builder::new()
+            .tempfile_in("/nonexistent-greenbulk-dir")
+            .unwrap_err();
+        assert!(wrapped.to_string().contains("at path"), "{wrapped}");
+        let error = RecordError::write(Path::new("/nonexistent-greenbulk-dir/r.csv"), wrapped);
+        assert!(!error.to_string().contains("at path"), "{error}");
+        assert!(error.to_string().contains("os error"), "{error}");
+    }
     use crate::contact::ContentKey;
 
     #[test]
