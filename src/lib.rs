@@ -48,6 +48,24 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
 
 /// Prints the error that ended a command, once (nothing for a closed pipe, which is not an
 /// error), and returns its exit code.
+/// What the command line parser has to say — help, the version, or what is wrong with the
+/// flags — written as clap writes it. Help that cannot be written (stdout a full disk) is an
+/// error, as the manual's is; a closed pipe (`| head`) is not.
+pub fn report_parse(said: &clap::Error) -> Exit {
+    let exit = if said.exit_code() == 0 {
+        Exit::Success
+    } else {
+        Exit::Usage
+    };
+    match said.print() {
+        Err(e) if exit == Exit::Success && e.kind() != std::io::ErrorKind::BrokenPipe => {
+            term::say!("greenbulk: error: cannot write to stdout: {e}");
+            Exit::Usage
+        }
+        _ => exit,
+    }
+}
+
 pub fn report_failure(failure: &Failure) -> Exit {
     if !is_broken_pipe(&failure.error) {
         term::say!("greenbulk: error: {:#}", failure.error);

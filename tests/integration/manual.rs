@@ -90,3 +90,35 @@ fn the_manual_page_has_every_command_and_flag() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(out.stderr.is_empty(), "{out:?}");
 }
+
+/// Help, the manual and completions written to a full disk are an error (exit 2, said), and
+/// to a pipe closed early (`| head -1`) are not (a hostile audit's finding: `--help` to a
+/// full disk exited 0 in silence, where `man` said why and exited 2).
+#[cfg(target_os = "linux")] // /dev/full
+#[test]
+fn help_and_the_manual_to_a_full_disk_fail_and_to_a_closed_pipe_do_not() {
+    let dir = Workdir::new();
+    for args in [
+        &["status", "--help"][..],
+        &["--version"],
+        &["man"],
+        &["completions", "bash"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = dir.command(args).stdout(full).output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(said.contains("cannot write to stdout"), "{args:?}: {said}");
+
+        let mut child = dir
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{args:?}");
+    }
+}
