@@ -7,7 +7,8 @@ use std::time::Duration;
 pub(crate) fn human(duration: Duration) -> String {
     let s = duration.as_secs();
     match s {
-        0..60 => format!("{s} s"),
+        // Up, as minutes are: a wait of half a second is not "0 s".
+        0..60 => format!("{} s", duration.as_millis().div_ceil(1000)),
         60..3600 => format!("{} min", s.div_ceil(60)),
         _ if s < 48 * 3600 && s.is_multiple_of(3600) => format!("{} h", s / 3600),
         _ if s < 48 * 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
@@ -89,6 +90,8 @@ mod tests {
     fn durations_and_counts_read_as_a_person_says_them() {
         assert_eq!(human(Duration::from_secs(37_080)), "10 h 18 min");
         assert_eq!(human(Duration::from_secs(400)), "7 min");
+        assert_eq!(human(Duration::from_millis(500)), "1 s");
+        assert_eq!(human(Duration::ZERO), "0 s");
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(12), "12");
         assert_eq!(plural(1, "card", "cards"), "1 card");
