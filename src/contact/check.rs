@@ -102,7 +102,16 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
     let mut findings = Vec::new();
     // A cell (any column, read or not) that swallowed a row, or whose quote the file ends
     // inside, as the reader found it.
-    let mut swallows = matches!(row.open_quote, Some(OpenQuote::Swallowed { .. }));
+    let mut swallows = matches!(
+        row.open_quote,
+        Some(
+            OpenQuote::Swallowed { .. }
+                | OpenQuote::Unclosed {
+                    further_lines: true,
+                    ..
+                }
+        )
+    );
     match &row.open_quote {
         Some(OpenQuote::Swallowed { column }) => findings.push(Finding::new(
             Error,
@@ -115,7 +124,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
                  nor listed); if the text really belongs in that cell, put it on one line"
             ),
         )),
-        Some(OpenQuote::Unclosed { column, line }) => findings.push(Finding::new(
+        Some(OpenQuote::Unclosed { column, line, .. }) => findings.push(Finding::new(
             Error,
             "row",
             "",
@@ -226,7 +235,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         Field::Company,
     ]
     .map(|field| {
-        let found = row.open_quote.is_some();
+        let found = swallows;
         name(field, cell(field), &mut findings, &mut swallows, found)
     });
     if [&first_name, &middle_name, &last_name, &company]

@@ -77,8 +77,13 @@ pub enum OpenQuote {
     /// quote opened there swallowed that row.
     Swallowed { column: String },
     /// The file ends inside the quote the cell opens, on line `line`: the rest of the file
-    /// was read as that one cell.
-    Unclosed { column: String, line: u64 },
+    /// was read as that one cell, and `further_lines` when it runs past that line (what
+    /// follows may be rows: such a row is never skipped).
+    Unclosed {
+        column: String,
+        line: u64,
+        further_lines: bool,
+    },
 }
 
 impl Row {

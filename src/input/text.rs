@@ -122,9 +122,12 @@ fn ends_inside_quote(record: impl Iterator<Item = u8>, delimiter: u8) -> Option<
         QuoteInQuoted,
     }
     let (mut at, mut cell, mut breaks, mut opened) = (At::CellStart, 0usize, 0u64, (0, 0));
+    let mut after_cr = false;
     for byte in record {
         let newline = matches!(byte, b'\n' | b'\r');
-        breaks += u64::from(byte == b'\n');
+        // A line ends at CR LF, LF, or a CR alone (a classic Mac file).
+        breaks += u64::from(byte == b'\r' || (byte == b'\n' && !after_cr));
+        after_cr = byte == b'\r';
         at = match at {
             At::Quoted if byte == b'"' => At::QuoteInQuoted,
             At::Quoted => At::Quoted,
@@ -273,16 +276,34 @@ impl RowSource for TextRows {
             }
             break line;
         };
+        // The cell whose quote the file ends inside, if the record ran to the end in one.
+        let unclosed = if self.at_the_end() {
+            self.unclosed_cell()
+        } else {
+            None
+        };
         row.open_quote = None;
         if memchr::memchr2(b'\n', b'\r', buffer.as_slice()).is_some() {
             row.open_quote = self
-                .refuse_swallowed_rows(&buffer, line)?
+                .refuse_swallowed_rows(&buffer, line, unclosed.is_some())?
                 .map(|column| OpenQuote::Swallowed { column });
         } else {
             self.row_cells = buffer.len();
         }
-        if row.open_quote.is_none() && self.at_the_end() {
-            row.open_quote = self.unclosed_quote(line);
+        if let Some((column, breaks)) = unclosed
+            && row.open_quote.is_none()
+        {
+            // What follows a line break in that cell was the rest of the file: rows, maybe.
+            let further_lines = buffer.get(column).is_some_and(|cell| {
+                cell.split(|b| matches!(b, b'\n' | b'\r'))
+                    .skip(1)
+                    .any(|part| !part.trim_ascii().is_empty())
+            });
+            row.open_quote = Some(OpenQuote::Unclosed {
+                column: self.column_name(column),
+                line: line + breaks,
+                further_lines,
+            });
         }
         if self.header.is_none() && buffer.iter().any(|f| !f.trim_ascii().is_empty()) {
             self.header = Some(
@@ -312,15 +333,11 @@ impl TextRows {
     }
 
     /// The last record's cell whose quote the file ends inside (the CSV parser closes it
-    /// there, silently), with the line it opens on; `line` is the record's first.
-    fn unclosed_quote(&self, line: u64) -> Option<OpenQuote> {
+    /// there, silently): its column, and the line breaks before its quote.
+    fn unclosed_cell(&self) -> Option<(usize, u64)> {
         let start = self.record_start.load(Ordering::Relaxed);
         let fed = self.reader.get_ref().fed_since(start)?;
-        let (column, breaks) = ends_inside_quote(fed, self.delimiter)?;
-        Some(OpenQuote::Unclosed {
-            column: self.column_name(column),
-            line: line + breaks,
-        })
+        ends_inside_quote(fed, self.delimiter)
     }
 
     /// A column's header as messages show it, or its number when it has none.
@@ -343,9 +360,9 @@ impl TextRows {
         &self,
         record: &csv::ByteRecord,
         line: u64,
+        to_the_end: bool,
     ) -> Result<Option<String>, InputError> {
         let row_delimiters = self.row_cells.saturating_sub(1).max(2);
-        let to_the_end = self.at_the_end();
         let mut one = None;
         for (column, cell) in record.iter().enumerate() {
             let swallowed = cell
@@ -560,6 +577,11 @@ mod tests {
         let ends = |text: &str| ends_inside_quote(text.bytes(), b',');
         assert_eq!(ends("1,\"Bob,Smith"), Some((1, 0)));
         assert_eq!(ends("1,\"Bob\nSmith\n"), Some((1, 0)));
+        assert_eq!(
+            ends("\r\n\r2,\"Bob"),
+            Some((1, 2)),
+            "CR LF, then a CR alone"
+        );
         assert_eq!(
             ends("\n1,x,\"B\"\"ob"),
             Some((2, 1)),

@@ -135,6 +135,37 @@ fn a_quote_the_file_ends_inside_is_an_error_on_its_row() {
     assert_eq!(sent.len(), 1, "{run:?}");
     assert_eq!(sent[0].chat_id, "79161234567@c.us");
 
+    // A quote the file ends inside that runs past its line: what follows may be rows, so
+    // the row is never skipped (a re-audit's finding: `--skip-invalid` sent the others and
+    // Carl's row, inside it, was neither sent nor listed).
+    dir.write(
+        "short.csv",
+        "chatId,phoneContact,firstName,lastName\n79161234567,79031234567,Ann,Lee\n\
+         79161234599,79031234599,\"Bob\n79161234600,79031234600,Carl",
+    );
+    let run = dir.send(
+        &sandbox,
+        &send_args("short.csv", "short-out.csv", &["--skip-invalid"]),
+    );
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains("stray quote"), "{run:?}");
+    assert_eq!(sandbox.outgoing().len(), 1, "nothing more went: {run:?}");
+
+    // A quote closed at the end of a file with no last line break, one row-like line in it:
+    // the row's error, as with a line break (a re-audit's finding: a file error saying the
+    // quote "is never closed").
+    let address = "chatId,phoneContact,firstName,company\n79161234567,79031234567,Ann,Lee\n\
+                   79161234599,79031234599,Bob,\"Acme\nDept 4, Floor 2, Main St, Springfield\"";
+    for (name, file) in [
+        ("closed.csv", address.to_string()),
+        ("closed-newline.csv", format!("{address}\n")),
+    ] {
+        dir.write(name, file);
+        let run = dir.run(&["validate", name]);
+        assert_eq!(run.code, 3, "{name}: {run:?}");
+        assert!(!run.stderr.contains("never closed"), "{name}: {run:?}");
+    }
+
     // A quote closed at the very end, "" inside it, is no error.
     dir.write(
         "closed.csv",
