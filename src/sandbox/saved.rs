@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -127,12 +127,14 @@ pub(super) fn load(path: &Path) -> std::io::Result<Vec<Saved>> {
     Ok(saved)
 }
 
-/// The file kept open to add each message to as it is accepted, under the same lock as
-/// [`save`]. The first failure (a full disk) stops it, and is kept to be said.
+/// Adds each message to the file as it is accepted, under the same lock as [`save`]. The
+/// file is opened for each: another run's save renames a new one over it (a handle kept
+/// open would write to the replaced file, and a crash then loses those lines). The first
+/// failure (a full disk) stops it; the save at the end says so if it fails too.
 pub(super) struct Journal {
-    file: File,
+    path: PathBuf,
     lock: File,
-    pub(super) failed: Option<std::io::Error>,
+    failed: bool,
 }
 
 impl Journal {
@@ -141,26 +143,43 @@ impl Journal {
             std::fs::create_dir_all(folder)?;
         }
         Ok(Journal {
-            file: OpenOptions::new().create(true).append(true).open(path)?,
+            path: path.to_path_buf(),
             lock: lock_file(path)?,
-            failed: None,
+            failed: false,
         })
     }
 
-    /// Adds a message's line, in one write, unless an earlier one failed.
+    /// Adds a message's line, in one write, unless an earlier one failed. A line left torn
+    /// (a full disk, a crash) is ended first, so this one reads.
     pub(super) fn add(&mut self, message: &Saved) {
-        if self.failed.is_some() {
+        if self.failed {
             return;
         }
         let added = (|| {
             let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
             line.push(b'\n');
             self.lock.lock()?;
-            let written = self.file.write_all(&line);
+            let written = (|| {
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .read(true)
+                    .append(true)
+                    .open(&self.path)?;
+                let length = file.metadata()?.len();
+                if length > 0 {
+                    let mut last = [0u8];
+                    file.seek(SeekFrom::Start(length - 1))?;
+                    file.read_exact(&mut last)?;
+                    if last[0] != b'\n' {
+                        line.insert(0, b'\n');
+                    }
+                }
+                file.write_all(&line)
+            })();
             self.lock.unlock()?;
             written
         })();
-        self.failed = added.err();
+        self.failed = added.is_err();
     }
 }
 

@@ -535,7 +535,26 @@ fn the_built_in_sandbox_keeps_what_it_was_sent_through_a_kill_9() {
             .collect()
     };
     crate::util::wait_until(Duration::from_secs(30), "cards to be accepted", || {
-        sent_ids().len() >= 5
+        sent_ids().len() >= 3
+    });
+    // Another run meanwhile, to its end: its save replaces the kept file under the first
+    // (a re-audit's finding: the first went on adding to the file replaced, and lost those
+    // cards when killed).
+    dir.write(
+        "other.csv",
+        "chatId,phoneContact,firstName\n79169990001,79039990001,Zed\n",
+    );
+    let other = dir.run(&[
+        "send",
+        "other.csv",
+        "--results",
+        "other-out.csv",
+        "--sandbox",
+    ]);
+    assert_eq!(other.code, 0, "{other:?}");
+    let after = sent_ids().len();
+    crate::util::wait_until(Duration::from_secs(30), "more cards to be accepted", || {
+        sent_ids().len() >= after + 2
     });
     child.kill().unwrap();
     child.wait().unwrap();
@@ -546,6 +565,8 @@ fn the_built_in_sandbox_keeps_what_it_was_sent_through_a_kill_9() {
     for id in &sent {
         assert!(kept.contains(id), "{id} kept: {kept}");
     }
+    let others = crate::util::read_records(&dir.path("other-out.csv"));
+    assert!(kept.contains(&others[0]["idMessage"]), "{kept}");
     let run = dir.run(&["status", "out.csv", "--sandbox"]);
     assert!(run.code == 0 || run.code == 1, "{run:?}");
     let rows = crate::util::read_records(&dir.path("out.csv"));
