@@ -64,22 +64,35 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut started = Vec::with_capacity(count);
-        for (place, config) in configs.into_iter().enumerate() {
-            // The first on --port, the next on the ports after it (all free ones for 0).
-            let port = match args.port {
-                0 => 0,
+        // The first on --port, the next on the ports after it (all free ones for 0).
+        let ports = (0..count)
+            .map(|place| match args.port {
+                0 => Ok(0),
                 first => first.checked_add(place as u16).with_context(|| {
                     format!("--port {first} leaves no room for {count} instances")
-                })?,
-            };
+                }),
+            })
+            .collect::<anyhow::Result<Vec<u16>>>()?;
+        // Marked before anything says it is ready (the instances file, the first line) —
+        // and given ports before they listen: a run started the moment after (`greenbulk
+        // sandbox --port 7123 &`, then `send`) that finds one listening finds it marked.
+        let mut announced = if args.port == 0 {
+            Vec::new()
+        } else {
+            announce(&ports)
+        };
+        let mut started = Vec::with_capacity(count);
+        for (config, port) in configs.into_iter().zip(ports) {
             let sandbox = Sandbox::start(config, port).await.with_context(|| {
                 format!("cannot listen on 127.0.0.1:{port} (in use? --port 0 picks free ports)")
             })?;
             started.push(sandbox);
         }
-        // Marked before anything says it is ready (the instances file, the first line).
-        let _announced = announce(&started);
+        if args.port == 0 {
+            let ports: Vec<u16> = started.iter().map(Sandbox::port).collect();
+            announced = announce(&ports);
+        }
+        let _announced = announced;
         if let Some(path) = &args.write_instances {
             write_instances(path, &started)?;
         }
@@ -125,7 +138,7 @@ fn serve(args: &SandboxArgs) -> anyhow::Result<Exit> {
 /// Marks the emulators' ports as the sandbox's in the state directory, for as long as they
 /// serve: runs that send to them keep their sent-card histories apart from the real
 /// instances' (docs/sandbox.md). What cannot be marked is said.
-fn announce(started: &[Sandbox]) -> Vec<std::fs::File> {
+fn announce(ports: &[u16]) -> Vec<std::fs::File> {
     let state = match super::common::state_dir() {
         Ok(state) => state,
         Err(error) => {
@@ -137,15 +150,15 @@ fn announce(started: &[Sandbox]) -> Vec<std::fs::File> {
             return Vec::new();
         }
     };
-    let mut held = Vec::with_capacity(started.len());
-    for sandbox in started {
-        match crate::sandbox::announce(&state, sandbox.port()) {
+    let mut held = Vec::with_capacity(ports.len());
+    for port in ports {
+        match crate::sandbox::announce(&state, *port) {
             Ok(file) => held.push(file),
             Err(error) => say!(
                 "greenbulk sandbox: warning: cannot mark port {} as the sandbox's in {} \
                  ({error}): runs that send to it keep their sent-card history with the real \
                  instances'",
-                sandbox.port(),
+                port,
                 crate::term::shown_path(&crate::sandbox::history_dir(&state))
             ),
         }

@@ -102,7 +102,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
     let mut findings = Vec::new();
     // A cell (any column, read or not) that swallowed a row, or whose quote the file ends
     // inside, as the reader found it.
-    let mut swallows = matches!(
+    let reader_found = matches!(
         row.open_quote,
         Some(
             OpenQuote::Swallowed { .. }
@@ -112,6 +112,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
                 }
         )
     );
+    let mut swallows = reader_found;
     match &row.open_quote {
         Some(OpenQuote::Swallowed { column }) => findings.push(Finding::new(
             Error,
@@ -235,7 +236,7 @@ pub fn check<'a>(row: &'a Row, columns: &'a ColumnMap, header_len: usize) -> Che
         Field::Company,
     ]
     .map(|field| {
-        let found = swallows;
+        let found = reader_found;
         name(field, cell(field), &mut findings, &mut swallows, found)
     });
     if [&first_name, &middle_name, &last_name, &company]

@@ -332,13 +332,24 @@ async fn round(
     // Cards sent to the sandbox reached no one: a real instance has nothing to say of them,
     // and its sent-card history must not take them (the sandbox stopped, its address now
     // looks like any other).
-    if record.history().sent_to_sandbox() == Some(true) && !emulated(options) {
-        return Err(StatusError::Other(anyhow::anyhow!(
-            "{} holds cards sent to the sandbox, which reached no one: ask the sandbox that \
-             took them — add --sandbox for the built-in one, or start `greenbulk sandbox` \
-             again at the address it had",
-            crate::term::shown_path(&options.results)
-        )));
+    // Nor does a sandbox know real cards: its made-up states must not go into their ledger.
+    match record.history().sent_to_sandbox() {
+        Some((true, _)) if !emulated(options) => {
+            return Err(StatusError::Other(anyhow::anyhow!(
+                "{} holds cards sent to the sandbox, which reached no one: ask the sandbox \
+                 that took them — add --sandbox for the built-in one, or start `greenbulk \
+                 sandbox` again at the address it had",
+                crate::term::shown_path(&options.results)
+            )));
+        }
+        Some((false, true)) if emulated(options) => {
+            return Err(StatusError::Other(anyhow::anyhow!(
+                "{} holds cards sent for real: the sandbox knows nothing of them. Ask the \
+                 instance that sent them (leave out --sandbox)",
+                crate::term::shown_path(&options.results)
+            )));
+        }
+        _ => {}
     }
     let finding: Vec<Asked> = clients.iter().map(|c| Asked::new(c.as_ref())).collect();
     let seeing: Vec<Asked> = clients.iter().map(|c| Asked::new(c.as_ref())).collect();

@@ -571,20 +571,20 @@ impl History {
             .map(|(_, state)| state)
     }
 
-    /// Whether the runs on this ledger sent to an emulator: `Some(true)` when one recorded
-    /// [`SANDBOX_SETTING`], `Some(false)` when requests went and none did, `None` when
-    /// nothing is known (no request yet, or only rows taken back from the results file).
-    pub(crate) fn sent_to_sandbox(&self) -> Option<bool> {
+    /// Whether the runs on this ledger sent to an emulator, as its first run recorded
+    /// ([`SANDBOX_SETTING`]: `yes` or `no`): `(sandbox, recorded)`. A ledger of an older
+    /// greenbulk records nothing: its requests are taken for real ones (`recorded` false);
+    /// none when nothing is known (no request yet, or only rows taken back from the results
+    /// file).
+    pub(crate) fn sent_to_sandbox(&self) -> Option<(bool, bool)> {
         let recorded = self
             .settings
             .as_ref()
-            .is_some_and(|sets| sets.contains_key(SANDBOX_SETTING));
-        if recorded {
-            Some(true)
-        } else if self.keys.is_empty() {
-            None
-        } else {
-            Some(false)
+            .and_then(|sets| sets.get(SANDBOX_SETTING));
+        match recorded {
+            Some(word) => Some((word == "yes", true)),
+            None if self.keys.is_empty() => None,
+            None => Some((false, false)),
         }
     }
 

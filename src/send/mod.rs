@@ -301,13 +301,23 @@ pub enum SendError {
             )
         } else {
             format!(
-                "{results} holds cards sent for real; the sandbox's made-up ones must not join \
-                 them. Give the real instance to go on with it, or try the sandbox with a new \
-                 --results file"
+                "{results} holds cards sent for real{}; the sandbox's made-up ones must not \
+                 join them. Give the real instance to go on with it, or try the sandbox with a \
+                 new --results file",
+                if *recorded {
+                    ""
+                } else {
+                    " (its ledger, of an older greenbulk, does not say it was the sandbox)"
+                }
             )
         }
     )]
-    SandboxChanged { results: String, sandbox_then: bool },
+    SandboxChanged {
+        results: String,
+        sandbox_then: bool,
+        /// The ledger says which it was; an older one's requests are taken for real.
+        recorded: bool,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

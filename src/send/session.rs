@@ -846,17 +846,18 @@ fn same_card(
     }
     // Cards sent to the sandbox reached no one: a real run must not take them for its own,
     // nor a sandbox run add made-up cards to real ones.
+    // Recorded either way, so that a run that sent nothing yet still says which it was.
     let emulated = options.emulated();
-    if emulated {
-        sets.insert(SANDBOX_SETTING.into(), "yes".into());
-    }
-    if let Some(sandbox_then) = history.sent_to_sandbox()
+    let word = if emulated { "yes" } else { "no" };
+    sets.insert(SANDBOX_SETTING.into(), word.into());
+    if let Some((sandbox_then, recorded)) = history.sent_to_sandbox()
         && sandbox_then != emulated
         && !matches!(options.target, Target::Unset)
     {
         return Err(SendError::SandboxChanged {
             results: crate::term::shown_path(&options.results),
             sandbox_then,
+            recorded,
         });
     }
     if history.is_empty() {

@@ -1095,4 +1095,82 @@ fn a_sandbox_results_file_is_never_taken_on_as_a_real_one() {
     ]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("holds cards sent for real"), "{run:?}");
+    let run = dir.run(&["status", "real.csv", "--sandbox"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("the sandbox knows nothing of them"),
+        "{run:?}"
+    );
+
+    // A real run that sent nothing yet (its window closed) is real all the same: the
+    // sandbox does not go on with it (a re-audit's finding: it did, and the real run after
+    // took the sandbox's made-up card for sent).
+    let closed = {
+        let hour = (jiff::Timestamp::now().as_second() / 3600 + 2) % 24;
+        format!("{hour:02}:00-{:02}:00", (hour + 1) % 24)
+    };
+    let held = [
+        "--window",
+        closed.as_str(),
+        "--tz",
+        "Etc/UTC",
+        "--exit-outside-window",
+    ];
+    dir.write(
+        "new.csv",
+        "chatId,phoneContact,firstName\n79169990001,79039990001,Zed\n",
+    );
+    let run = dir.send(&real, &send_args("new.csv", "held.csv", &held));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("1 pending"), "{run:?}");
+    assert_eq!(real.outgoing().len(), 3, "nothing went: {run:?}");
+    let run = dir.run(&[
+        "send",
+        "new.csv",
+        "--results",
+        "held.csv",
+        "--resume",
+        "--sandbox",
+    ]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("holds cards sent for real"), "{run:?}");
+}
+
+/// A run started the moment after the standalone sandbox (`greenbulk sandbox --port N &`,
+/// then `send`, as docs/sandbox.md shows) still takes it for the sandbox: it marks a given
+/// port before it listens, and the run waits for one or the other (a re-audit's finding:
+/// such a run went before the sandbox had marked its port, and its cards went into the real
+/// sent-card history).
+#[test]
+fn a_run_started_with_the_standalone_sandbox_takes_it_for_the_sandbox() {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(2));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let sandbox = dir
+        .command(&["sandbox", "--port", &port])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sandbox = crate::util::Killed(sandbox);
+    let run = Run::from_output(
+        dir.command(&["send", "in.csv", "--results", "r.csv"])
+            .env("GREEN_API_URL", format!("http://127.0.0.1:{port}"))
+            .env("GREEN_API_ID_INSTANCE", DEFAULT_ID_INSTANCE)
+            .env("GREEN_API_TOKEN_INSTANCE", DEFAULT_TOKEN)
+            .output()
+            .unwrap(),
+    );
+    drop(sandbox);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        dir.path("state/greenbulk/sandbox/cards-1101000001.bin")
+            .exists()
+    );
+    assert!(!dir.path("state/greenbulk/cards-1101000001.bin").exists());
 }

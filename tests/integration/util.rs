@@ -256,6 +256,16 @@ pub fn first_line(stream: impl std::io::Read) -> String {
 
 /// `greenbulk sandbox ARGS` on a free port, in a work directory (its state directory too):
 /// the process (killed on drop) and its URL.
+/// A child process ended with the test, however it ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct Standalone {
     child: Child,
     pub url: String,
