@@ -46,8 +46,6 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
     }
 }
 
-/// Prints the error that ended a command, once (nothing for a closed pipe, which is not an
-/// error), and returns its exit code.
 /// What the command line parser has to say — help, the version, or what is wrong with the
 /// flags — written as clap writes it. Help that cannot be written (stdout a full disk) is an
 /// error, as the manual's is; a closed pipe (`| head`) is not.
@@ -66,6 +64,8 @@ pub fn report_parse(said: &clap::Error) -> Exit {
     }
 }
 
+/// Prints the error that ended a command, once (nothing for a closed pipe, which is not an
+/// error), and returns its exit code.
 pub fn report_failure(failure: &Failure) -> Exit {
     if !is_broken_pipe(&failure.error) {
         term::say!("greenbulk: error: {:#}", failure.error);

@@ -101,9 +101,12 @@ pub(crate) fn target(
         return Ok(Target::Api(instances));
     }
     Ok(match credentials(args, dry_run).map_err(usage)? {
-        Some(credentials) => Target::Api(vec![
-            ApiInstance::single(credentials, &state).map_err(usage)?,
-        ]),
+        Some(credentials) => {
+            crate::sandbox::wait_for_start(&state, credentials.api_url());
+            Target::Api(vec![
+                ApiInstance::single(credentials, &state).map_err(usage)?,
+            ])
+        }
         None => Target::Unset,
     })
 }

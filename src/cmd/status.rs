@@ -256,8 +256,8 @@ fn print_table(round: &Round, asked_per_round: usize, again: &Invocation) {
             again.clone().with_value("--watch", "600")
         );
     }
-    if round.unknown > 0 && round.resolved.is_none() {
-        // None was looked up: their instance is not among those given here.
+    if round.unknown > 0 && round.resolved.is_none() && round.silent.is_empty() {
+        // None was looked up, and no instance given was silent: theirs is not among them.
         say!(
             "  {} still unknown, not looked up: sent from an instance this status was not \
              given (give it, or its --instances file)",

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 /// A duration as a person says it: `10 h 18 min`, `7 min`, `40 s`.
 pub(crate) fn human(duration: Duration) -> String {
-    let s = duration.as_secs();
+    // Up, as minutes are: a wait of half a second is not "0 s".
+    let s = u64::try_from(duration.as_millis().div_ceil(1000)).unwrap_or(u64::MAX);
     match s {
-        // Up, as minutes are: a wait of half a second is not "0 s".
-        0..60 => format!("{} s", duration.as_millis().div_ceil(1000)),
+        0..60 => format!("{s} s"),
         60..3600 => format!("{} min", s.div_ceil(60)),
         _ if s < 48 * 3600 && s.is_multiple_of(3600) => format!("{} h", s / 3600),
         _ if s < 48 * 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
@@ -91,6 +91,7 @@ mod tests {
         assert_eq!(human(Duration::from_secs(37_080)), "10 h 18 min");
         assert_eq!(human(Duration::from_secs(400)), "7 min");
         assert_eq!(human(Duration::from_millis(500)), "1 s");
+        assert_eq!(human(Duration::from_millis(59_500)), "1 min");
         assert_eq!(human(Duration::ZERO), "0 s");
         assert_eq!(grouped(1_234_567), "1,234,567");
         assert_eq!(grouped(12), "12");

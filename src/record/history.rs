@@ -10,10 +10,12 @@ use crate::record::Delivery;
 use crate::record::event::Event;
 use crate::record::part::Part;
 
-/// The setting a ledger records when its first run sent to an emulator (the built-in sandbox
-/// or `greenbulk sandbox`), beside the `--set` values: its cards reached no one, and a run
-/// to a real instance must not go on with it (docs/sandbox.md).
+/// The setting in which a ledger's first run records whether it sent to an emulator (the
+/// built-in sandbox or `greenbulk sandbox`): `yes` or `no`, beside the `--set` values. A
+/// sandbox's cards reached no one, and neither kind of run goes on with the other's file
+/// (docs/sandbox.md).
 pub(crate) const SANDBOX_SETTING: &str = "--sandbox";
+
 /// What the journal says about one content key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fate {

@@ -415,8 +415,44 @@ pub(crate) fn announce(state_dir: &Path, port: u16) -> std::io::Result<std::fs::
 }
 
 /// How long a run waits for something to listen at a loopback address nothing listens at
-/// yet (see [`serves`]).
+/// yet (see [`wait_for_start`]).
 const SANDBOX_START_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether a standalone emulator holds the mark of `port` (see [`announce`]).
+fn marked(state_dir: &Path, port: u16) -> bool {
+    std::fs::File::open(serving_file(state_dir, port)).is_ok_and(|file| {
+        matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
+    })
+}
+
+/// Waits, a few seconds at most, while nothing listens at `api_url` on 127.0.0.1 and no
+/// sandbox marks its port: a sandbox started the moment before (`greenbulk sandbox --port N
+/// &`, then `send`) may not have run yet, and it marks a given port before it listens — so
+/// that [`serves`], asked after, can tell. Blocking: for the command line, before a run.
+pub(crate) fn wait_for_start(state_dir: &Path, api_url: &str) {
+    let Ok(url) = reqwest::Url::parse(api_url) else {
+        return;
+    };
+    let loopback = url
+        .host_str()
+        .and_then(|host| host.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip == std::net::Ipv4Addr::LOCALHOST);
+    let Some(port) = url.port_or_known_default().filter(|_| loopback) else {
+        return;
+    };
+    let address = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+    let listens = || {
+        std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_millis(200))
+            .is_ok()
+    };
+    let until = std::time::Instant::now() + SANDBOX_START_WAIT;
+    while !marked(state_dir, port) && !listens() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
 
 /// Whether `api_url` reaches a standalone emulator serving on this machine now, with this
 /// state directory (see [`announce`]). It listens on 127.0.0.1 alone, so only that address
@@ -435,31 +471,7 @@ pub(crate) fn serves(state_dir: &Path, api_url: &str) -> Result<bool, String> {
     let Some(port) = url.port_or_known_default().filter(|_| ours || local) else {
         return Ok(false);
     };
-    let marked = || {
-        std::fs::File::open(serving_file(state_dir, port)).is_ok_and(|file| {
-            matches!(
-                file.try_lock_shared(),
-                Err(std::fs::TryLockError::WouldBlock)
-            )
-        })
-    };
-    let mut serving = marked();
-    // Nothing marked and nothing listening: a sandbox started the moment before (`greenbulk
-    // sandbox --port N &`, then `send`) may not have run yet. It marks a given port before
-    // it listens, so this waits, a few seconds at most, for either; then the mark decides.
-    if !serving && ours {
-        let listens = || {
-            let address = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
-            std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_millis(200))
-                .is_ok()
-        };
-        let until = std::time::Instant::now() + SANDBOX_START_WAIT;
-        while !serving && !listens() && std::time::Instant::now() < until {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            serving = marked();
-        }
-        serving = serving || marked();
-    }
+    let serving = marked(state_dir, port);
     if serving && local {
         return Err(format!(
             "{api_url}: the standalone sandbox (greenbulk sandbox) listens on \

@@ -828,7 +828,8 @@ fn about(options: &SendOptions) -> crate::record::About {
 
 /// The `--set` values and the `--country` must be those of the run this one continues (none
 /// recorded: none given); a new ledger records them. Another country would read the same
-/// cells as other numbers.
+/// cells as other numbers. So must the kind of target, sandbox or real, recorded with them
+/// ([`SANDBOX_SETTING`]) but refused in words of its own.
 fn same_card(
     options: &SendOptions,
     history: &History,

@@ -254,8 +254,6 @@ pub fn first_line(stream: impl std::io::Read) -> String {
     line
 }
 
-/// `greenbulk sandbox ARGS` on a free port, in a work directory (its state directory too):
-/// the process (killed on drop) and its URL.
 /// A child process ended with the test, however it ends.
 pub struct Killed(pub Child);
 
@@ -266,6 +264,8 @@ impl Drop for Killed {
     }
 }
 
+/// `greenbulk sandbox ARGS` on a free port, in a work directory (its state directory too):
+/// the process (killed on drop) and its URL.
 pub struct Standalone {
     child: Child,
     pub url: String,

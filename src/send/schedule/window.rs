@@ -139,8 +139,9 @@ pub fn parse_hours(text: &str) -> Result<(Time, Time), String> {
 
 impl Window {
     /// The open stretch that contains `at`, or else the next one: (opens, closes). Days
-    /// whose stretches meet (`00:00-24:00`, or `22:00-24:00` then `00:00-06:00`) are one
-    /// stretch: a card leaving at midnight is inside it, not outside until the next day.
+    /// whose stretches meet (`00:00-24:00` on days in a row) are one stretch, joined forward:
+    /// a card leaving at midnight is inside it, not outside until the next day. (`opens` is
+    /// the opening of the day `at` falls in, which is all the gate asks of it.)
     pub fn stretch(&self, at: Timestamp) -> (Timestamp, Timestamp) {
         let (opens, mut closes) = self.one_stretch(at);
         // A week at most: a window open every hour of every day never closes, but is
