@@ -156,8 +156,9 @@ pub(super) fn safe_name(given: &str) -> Option<String> {
     // ledger, `list-problems.csv`) are never an upload's, in any case: an upload there would
     // be taken for another input's results (`list-results.csv` uploaded, then `list.csv`
     // sent on top of the rows it claims), or two uploads share one. `-` becomes `_`.
-    for made in ["-results.", "-problems."] {
-        while let Some(at) = name.to_ascii_lowercase().find(made) {
+    for word in jobs::WRITTEN_BESIDE {
+        let made = format!("-{word}.");
+        while let Some(at) = name.to_ascii_lowercase().find(&made) {
             name.replace_range(at..at + 1, "_");
         }
     }
@@ -333,7 +334,7 @@ pub(super) async fn open(
         return Ok(see("/"));
     }
     if let Some(other) = app.sharing_results(name) {
-        let results = jobs::beside(&app.dir.join(name), "results", "csv");
+        let results = jobs::beside(&app.dir.join(name), jobs::RESULTS, "csv");
         *lock(&app.notice) = Some(format!(
             "'{}' and '{}' would share one results file, {}: rename one of them in the folder \
              {}",

@@ -33,6 +33,12 @@ pub(super) const PROBLEMS_SHOWN: usize = 50;
 /// report has them whole.
 const SHOWN_CHARS: usize = 200;
 
+/// What the page writes beside an input, by the word in its name (see [`beside`]): no
+/// upload takes such a name (`handlers::safe_name`).
+pub(super) const RESULTS: &str = "results";
+pub(super) const PROBLEMS: &str = "problems";
+pub(super) const WRITTEN_BESIDE: [&str; 2] = [RESULTS, PROBLEMS];
+
 /// The problems table shows the columns read for the card and the first of the others, up
 /// to this many in all: a file of thousands of columns made a page no browser could show.
 const COLUMNS_SHOWN: usize = 24;
@@ -99,13 +105,13 @@ impl Job {
     /// `contacts.csv` → `contacts-results.csv`, beside it (`contacts.xlsx` →
     /// `contacts-xlsx-results.csv`).
     pub(super) fn results(&self) -> PathBuf {
-        self.beside("results", "csv")
+        self.beside(RESULTS, "csv")
     }
 
     /// `contacts.csv` → `contacts-problems.xlsx`, beside it (`contacts.xlsx` →
     /// `contacts-xlsx-problems.xlsx`).
     pub(super) fn report(&self) -> PathBuf {
-        self.beside("problems", "xlsx")
+        self.beside(PROBLEMS, "xlsx")
     }
 
     fn beside(&self, what: &str, extension: &str) -> PathBuf {

@@ -144,9 +144,8 @@ impl App {
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| {
                 let name = e.file_name().to_str()?.to_string();
-                let wanted = handlers::safe_name(&name).as_deref() == Some(name.as_str())
-                    && !name.contains("-results.")
-                    && !name.contains("-problems.");
+                // A name the page writes is never an upload's (safe_name renames it).
+                let wanted = handlers::safe_name(&name).as_deref() == Some(name.as_str());
                 let modified = e.metadata().ok()?.modified().ok()?;
                 wanted.then_some((modified, name))
             })
@@ -180,7 +179,7 @@ impl App {
     /// macOS name files.
     fn sharing_results(&self, name: &str) -> Option<String> {
         let results = |name: &str| {
-            jobs::beside(&self.dir.join(name), "results", "csv")
+            jobs::beside(&self.dir.join(name), jobs::RESULTS, "csv")
                 .to_string_lossy()
                 .to_lowercase()
         };
