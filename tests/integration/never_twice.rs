@@ -630,14 +630,7 @@ fn a_killed_run_whose_ledger_is_lost_never_resends_what_was_in_flight() {
 
 #[test]
 fn a_lost_answer_found_by_status_counts_as_sent_for_every_results_file() {
-    let dir = Workdir::new();
-    dir.write("in.csv", contacts_csv(4));
-    let sandbox = sandbox(Faults {
-        drop_after_accept: 1.0,
-        ..Faults::default()
-    });
-    let run = dir.send(&sandbox, &send_args("in.csv", "r.csv", &[]));
-    assert_eq!(run.code, 1, "{run:?}");
+    let (dir, sandbox) = answers_lost(4, "r.csv");
     sandbox.set_faults(Faults::default());
     let run = dir.status(&sandbox, &["r.csv"]);
     assert!(
@@ -798,14 +791,7 @@ fn a_relative_state_home_is_passed_over_and_no_home_at_all_stops_the_run() {
 /// lines say which file settles each (it left none, and `status` on it then found nothing).
 #[test]
 fn a_run_whose_every_row_is_in_doubt_elsewhere_keeps_its_results_and_says_why() {
-    let dir = Workdir::new();
-    dir.write("in.csv", contacts_csv(3));
-    let sandbox = sandbox(Faults {
-        drop_after_accept: 1.0,
-        ..Faults::default()
-    });
-    let run = dir.send(&sandbox, &send_args("in.csv", "a.csv", &[]));
-    assert_eq!(run.code, 1, "{run:?}");
+    let (dir, sandbox) = answers_lost(3, "a.csv");
     let run = dir.send(&sandbox, &send_args("in.csv", "b.csv", &[]));
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
@@ -830,14 +816,7 @@ fn a_run_whose_every_row_is_in_doubt_elsewhere_keeps_its_results_and_says_why() 
 /// settled), and says which file settles them.
 #[test]
 fn status_counts_rows_another_run_left_unknown() {
-    let dir = Workdir::new();
-    dir.write("in.csv", contacts_csv(3));
-    let sandbox = sandbox(Faults {
-        drop_after_accept: 1.0,
-        ..Faults::default()
-    });
-    let run = dir.send(&sandbox, &send_args("in.csv", "a.csv", &[]));
-    assert_eq!(run.code, 1, "{run:?}");
+    let (dir, sandbox) = answers_lost(3, "a.csv");
     sandbox.set_faults(Faults::default());
     // The same three cards and two others.
     dir.write("more.csv", contacts_csv(5));
@@ -1173,4 +1152,18 @@ fn a_run_started_with_the_standalone_sandbox_takes_it_for_the_sandbox() {
             .exists()
     );
     assert!(!dir.path("state/greenbulk/cards-1101000001.bin").exists());
+}
+
+/// A run of `rows` contact cards into `results` whose every answer is lost after GREEN-API
+/// accepted the card: each row ends `unknown` (exit 1). The emulator still loses answers.
+fn answers_lost(rows: usize, results: &str) -> (Workdir, crate::util::SandboxThread) {
+    let dir = Workdir::new();
+    dir.write("in.csv", contacts_csv(rows));
+    let sandbox = sandbox(Faults {
+        drop_after_accept: 1.0,
+        ..Faults::default()
+    });
+    let run = dir.send(&sandbox, &send_args("in.csv", results, &[]));
+    assert_eq!(run.code, 1, "{run:?}");
+    (dir, sandbox)
 }
